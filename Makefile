@@ -1,0 +1,29 @@
+# Two commands set everything up on a fresh machine: `make demo` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+PIP    := $(PY) -m pip
+
+.PHONY: demo test lint loc clean
+
+# The venv is refreshed whenever pyproject.toml changes.
+$(VENV)/.stamp-%: pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	$(PIP) install -q -e ".[$*]"
+	@touch $@
+
+demo: $(VENV)/.stamp-test
+	$(PY) examples/demo.py
+
+test: $(VENV)/.stamp-test
+	$(PY) -m pytest -n 2 tests
+
+lint: $(VENV)/.stamp-lint
+	$(VENV)/bin/ruff check tracejit tests benchmarks examples
+
+loc:
+	@find tracejit -name '*.py' | xargs wc -l | sort -n | tail -25
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache
