@@ -1,0 +1,44 @@
+"""tracejit: write Python over tensors; it is traced into an SSA IR, optimized, compiled
+and run.
+
+>>> import numpy as np, tracejit
+>>> @tracejit.jit
+... def predict(w, x):
+...     return tracejit.nn.relu(x @ w)
+>>> predict(np.eye(2, dtype=np.float32), np.ones((3, 2), np.float32)).shape
+(3, 2)
+"""
+
+from . import nn, random  # noqa: F401
+from .config import config, forbid_recompiles, settings  # noqa: F401
+from .ir.dtypes import (  # noqa: F401
+    DType,
+    as_dtype,
+    bfloat16,
+    bool_,
+    float16,
+    float32,
+    float64,
+    int8,
+    int32,
+    int64,
+    uint8,
+)
+from .ir.errors import (  # noqa: F401
+    DTypeError,
+    ParamError,
+    RecompileError,
+    ShapeError,
+    TracejitError,
+    TracerError,
+)
+from .trace.array_ops import *  # noqa: F401,F403
+from .trace.array_ops import range, slice  # noqa: F401,A004
+from .trace.indexing import IndexingError  # noqa: F401
+from .trace.jit import JitFunction, jit, make_ir  # noqa: F401
+from .trace.math_ops import *  # noqa: F401,F403
+from .trace.math_ops import abs, pow, round  # noqa: F401,A004
+from .trace.values import Array, Tensor, Tracer  # noqa: F401
+
+bool = bool_  # noqa: A001 - tracejit.bool like tf.bool
+__version__ = "0.1.0"

@@ -82,7 +82,8 @@ class ConstValue:
     __slots__ = ("array", "_hash")
 
     def __init__(self, array: np.ndarray):
-        array = np.ascontiguousarray(array)
+        # NOTE: np.ascontiguousarray would turn a 0-d array into 1-d.
+        array = np.array(array, order="C", copy=True)
         array.setflags(write=False)
         self.array = array
         self._hash = hash((array.shape, array.dtype.str, array.tobytes()))

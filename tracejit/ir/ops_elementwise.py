@@ -15,11 +15,12 @@ import numpy as np
 from . import dtypes as dt
 from .core import TensorType
 from .opdef import (
+    OpDef,
+    ParamSpec,
     Tag,
     broadcast_shapes,
     declare,
     dtype_param,
-    ParamSpec,
     require_dtype,
     require_same_dtype,
 )
@@ -96,13 +97,16 @@ SIGMOID = _unary("sigmoid", _sigmoid, tags={T})
 RELU = _unary("relu", lambda x: np.maximum(x, x.dtype.type(0)), NUMERIC, "a numeric tensor")
 SIN = _unary("sin", np.sin, tags={T})
 COS = _unary("cos", np.cos, tags={T})
-ERF = _unary("erf", lambda x: _erf(x).astype(x.dtype), tags={T})
+# NOTE: np.asarray because a ufunc from frompyfunc returns a bare float for 0-d input.
+ERF = _unary("erf", lambda x: np.asarray(_erf(x), dtype=object).astype(x.dtype), tags={T})
 FLOOR = _unary("floor", np.floor)
 CEIL = _unary("ceil", np.ceil)
 ROUND = _unary("round", np.round)          # half to even, like tf.round
 LOGICAL_NOT = _unary("logical_not", np.logical_not, BOOL, "a bool tensor")
 ISNAN = _unary("isnan", np.isnan, result=dt.bool_)
 ISFINITE = _unary("isfinite", np.isfinite, result=dt.bool_)
+# NOTE: an identity whose gradient is zero; autodiff needs to see it, passes then drop it.
+STOP_GRADIENT = _unary("stop_gradient", lambda x: x.copy(), ANY, "a tensor")
 
 
 # ---- binary --------------------------------------------------------------------------------
@@ -130,9 +134,12 @@ def _int_or_float(int_fn, float_fn):
 
 def _int_div(a, b):
     """Integer division truncating toward zero (C and XLA); x / 0 is 0."""
-    safe = np.where(b == 0, 1, b)
-    q = np.abs(a) // np.abs(safe)
-    q = np.where((a < 0) != (safe < 0), -q, q)
+    # NOTE: not |a| // |b|: |INT_MIN| wraps to INT_MIN, which gave -128 / 3 == 43. Floor
+    # division is exact, and differs from truncation by one when the remainder is
+    # nonzero and the signs differ. INT_MIN / -1 wraps to INT_MIN.
+    safe = np.where(b == 0, 1, b).astype(a.dtype)
+    q = np.floor_divide(a, safe)
+    q = np.where((np.mod(a, safe) != 0) & ((a < 0) != (safe < 0)), q + 1, q)
     return np.where(b == 0, 0, q).astype(a.dtype)
 
 
@@ -208,7 +215,8 @@ def _cast_impl(x, dtype):
     """Float to int truncates toward zero; NaN and out-of-range values are undefined in C,
     so the reference saturates them (NaN gives 0) and every backend must do the same."""
     target = dtype.np_dtype
-    if x.dtype.kind == "f" and dtype.is_integer:
+    # NOTE: ask the IR dtype, not NumPy's kind: bfloat16's NumPy kind is "V", not "f".
+    if dt.as_dtype(x.dtype).is_float and dtype.is_integer:
         info = np.iinfo(target)
         with np.errstate(all="ignore"):
             wide = np.nan_to_num(x.astype(np.float64), nan=0.0)
@@ -238,3 +246,9 @@ def _clip_impl(x, lo, hi):
 
 CLIP = declare("clip", arity=3, infer=_clip_infer, impl=_clip_impl, tags={Tag.ELEMENTWISE},
                doc="clip(x, lo, hi) = min(max(x, lo), hi)")
+
+
+# NOTE: the star import in ops.py must see only the ops; without this it also exported
+# helpers such as ANY (a dtype tuple, shadowing the reduction) and the one-letter tags.
+__all__ = [name for name, value in list(globals().items())
+           if isinstance(value, OpDef) and name.isupper()]

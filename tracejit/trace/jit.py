@@ -1,0 +1,326 @@
+"""``@jit``: trace a Python function once per abstract signature, compile, cache, call.
+
+The cache key is the argument structure plus each leaf's (shape, dtype, weak) and the
+static arguments' values. A hit costs a flatten, a dict lookup and the program call.
+Every compile records why it happened; ``TRACEJIT_LOG=compiles`` prints the reasons
+and ``tracejit.config.forbid_recompiles()`` turns an unexpected recompile into an error.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ..config import config
+from ..ir import dtypes as dt
+from ..ir.core import Graph, TensorType
+from ..ir.errors import DTypeError, RecompileError, TracejitError
+from ..ir.source import user_location
+from .executors import DEFAULT_EXECUTOR, get_executor
+from .pytree import flatten, leaf_paths, unflatten
+from .tracing import Trace, to_tensor, tracing
+from .values import Array, Tracer
+
+_WEAK_FLOAT = ((), np.dtype(np.float32), True)
+_WEAK_INT = ((), np.dtype(np.int32), True)
+_WEAK_BOOL = ((), np.dtype(np.bool_), True)
+
+
+def _leaf_key(leaf) -> tuple:
+    """(shape, NumPy dtype, weak) of an argument leaf; raises TypeError for non-tensors."""
+    kind = type(leaf)
+    if kind is np.ndarray:
+        return (leaf.shape, leaf.dtype, False)
+    if kind is Array:
+        return (leaf.value.shape, leaf.value.dtype, leaf.weak)
+    if kind is float:
+        return _WEAK_FLOAT
+    if kind is int:
+        return _WEAK_INT
+    if kind is bool:
+        return _WEAK_BOOL
+    if isinstance(leaf, np.generic):
+        return ((), leaf.dtype, False)
+    raise TypeError(kind.__name__)
+
+
+def _raw(leaf, key) -> np.ndarray:
+    kind = type(leaf)
+    if kind is np.ndarray:
+        return leaf
+    if kind is Array:
+        return leaf.value
+    return np.asarray(leaf, dtype=key[1])
+
+
+@dataclass
+class CompileRecord:
+    """Why and when one compile of a jitted function happened."""
+
+    reason: str
+    seconds: float
+    graph: Graph
+
+
+@dataclass
+class _Signature:
+    treedef: Any
+    leaf_keys: tuple
+    static: dict
+    paths: list[str]
+
+
+@dataclass
+class _Entry:
+    graph: Graph
+    program: Any
+    out_tree: Any
+    out_weak: tuple[bool, ...]
+    signature: _Signature = field(repr=False)
+
+
+@dataclass
+class Traced:
+    """The result of tracing: the graph, and how arguments and results map onto it."""
+
+    graph: Graph
+    out_tree: Any
+    out_weak: tuple[bool, ...]
+
+
+class JitFunction:
+    """A function compiled per abstract signature. Call it like the original."""
+
+    def __init__(self, fun, static_argnums=(), static_argnames=(), executor: str | None = None):
+        functools.update_wrapper(self, fun)
+        self.fun = fun
+        self.executor_name = executor
+        self._signature = inspect.signature(fun)
+        params = self._signature.parameters
+        names = list(params)
+        self._positional_names = [n for n, p in params.items()
+                                  if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+        nums = (static_argnums,) if isinstance(static_argnums, int) else tuple(static_argnums)
+        static = set((static_argnames,) if isinstance(static_argnames, str) else static_argnames)
+        for num in nums:
+            if not -len(self._positional_names) <= num < len(self._positional_names):
+                raise ValueError(f"static_argnums {num} is out of range for "
+                                 f"{fun.__name__}{self._signature}")
+            static.add(self._positional_names[num])
+        unknown = static - set(names)
+        if unknown:
+            raise ValueError(f"static_argnames {sorted(unknown)} are not parameters of "
+                             f"{fun.__name__}{self._signature}")
+        self.static_argnames = frozenset(static)
+        self._cache: dict = {}
+        self.compile_log: list[CompileRecord] = []
+        self._last_signature: _Signature | None = None
+
+    # ---- calling ------------------------------------------------------------------------------
+
+    def __get__(self, instance, owner=None):
+        return self if instance is None else functools.partial(self, instance)
+
+    def __call__(self, *args, **kwargs):
+        if kwargs or self.static_argnames:
+            names, dynamic, static = self._split(args, kwargs)
+        else:
+            names, dynamic, static = None, args, None
+        leaves: list = []
+        treedef = flatten(dynamic, leaves)
+        try:
+            leaf_keys = tuple(_leaf_key(leaf) for leaf in leaves)
+        except TypeError:
+            if any(isinstance(leaf, Tracer) for leaf in leaves):
+                return self.fun(*args, **kwargs)    # jit inside jit: trace inline
+            raise self._bad_argument(names, treedef, leaves) from None
+        executor = self.executor_name or config.executor or DEFAULT_EXECUTOR[0]
+        key = (executor, names, treedef, leaf_keys,
+               None if static is None else tuple(sorted(static.items())))
+        entry = self._cache.get(key)
+        if entry is None:
+            entry = self._compile(executor, names, treedef, leaves, leaf_keys, static or {})
+            self._cache[key] = entry
+        outs = entry.program([_raw(leaf, k) for leaf, k in zip(leaves, leaf_keys, strict=True)])
+        return unflatten(entry.out_tree,
+                         iter([Array(v, w) for v, w in zip(outs, entry.out_weak, strict=True)]))
+
+    def _split(self, args, kwargs) -> tuple[tuple[str, ...], tuple, dict]:
+        """Bind arguments to parameters: (dynamic names, dynamic values, static values)."""
+        try:
+            bound = self._signature.bind(*args, **kwargs)
+        except TypeError as exc:
+            raise TypeError(f"{self.__name__}(): {exc}") from None
+        bound.apply_defaults()
+        names, values, static = [], [], {}
+        for name, value in bound.arguments.items():
+            if name in self.static_argnames:
+                try:
+                    hash(value)
+                except TypeError:
+                    raise TypeError(f"static argument {name!r} of {self.__name__} must be "
+                                    f"hashable, got {type(value).__name__}") from None
+                static[name] = value
+            else:
+                names.append(name)
+                values.append(value)
+        return tuple(names), tuple(values), static
+
+    def _paths(self, names, treedef) -> list[str]:
+        """Leaf paths named after the function's parameters, e.g. ``params['w']``."""
+        if names is None:
+            names = self._positional_names
+        out = []
+        for i, child in enumerate(treedef[1]):
+            out += leaf_paths(child, f"`{names[i]}`" if i < len(names) else f"`args[{i}]`")
+        return out
+
+    def _bad_argument(self, names, treedef, leaves):
+        for path, leaf in zip(self._paths(names, treedef), leaves, strict=True):
+            try:
+                _leaf_key(leaf)
+            except TypeError:
+                return DTypeError(f"argument {path} of {self.__name__} is a "
+                                  f"{type(leaf).__name__}, not an array or a number; pass it "
+                                  f"as a static argument (static_argnums/static_argnames)",
+                                  location=user_location())
+        return DTypeError("unsupported argument", location=user_location())
+
+    def _call_with(self, names, values, static):
+        if names is None:
+            return self.fun(*values)
+        arguments = dict(zip(names, values, strict=True))
+        arguments.update(static)
+        ordered = {n: arguments[n] for n in self._signature.parameters if n in arguments}
+        bound = inspect.BoundArguments(self._signature, ordered)
+        return self.fun(*bound.args, **bound.kwargs)
+
+    # ---- tracing and compiling ----------------------------------------------------------------
+
+    def trace(self, *args, **kwargs) -> Traced:
+        """Trace without compiling or running; ``.graph`` is the traced IR."""
+        names, dynamic, static = self._split(args, kwargs)
+        leaves: list = []
+        treedef = flatten(dynamic, leaves)
+        try:
+            leaf_keys = [_leaf_key(leaf) for leaf in leaves]
+        except TypeError:
+            raise self._bad_argument(names, treedef, leaves) from None
+        return self._trace(names, treedef, leaf_keys, static)
+
+    def _trace(self, names, treedef, leaf_keys, static) -> Traced:
+        trace = Trace(name=getattr(self.fun, "__name__", "main"))
+        inputs = []
+        for (shape, npdtype, weak), path in zip(leaf_keys, self._paths(names, treedef),
+                                                strict=True):
+            try:
+                dtype = dt.as_dtype(npdtype)
+            except TypeError:
+                raise DTypeError(f"argument {path} has dtype {npdtype}, which tracejit does "
+                                 "not support", location=user_location()) from None
+            inputs.append(trace.new_input(TensorType(shape, dtype), weak=weak,
+                                          name=path.replace("`", "")))
+        with tracing(trace):
+            result = self._call_with(names, unflatten(treedef, iter(inputs)), static)
+            out_leaves: list = []
+            out_tree = flatten(result, out_leaves)
+            outs = []
+            for i, leaf in enumerate(out_leaves):
+                try:
+                    outs.append(to_tensor(leaf))
+                except TracejitError:
+                    raise DTypeError(f"{self.__name__} returned a {type(leaf).__name__} as "
+                                     f"output {i}; jitted functions return tensors, numbers and "
+                                     "containers of them", location=user_location()) from None
+            out_vars = [trace.var_of(t) for t in outs]
+        graph = trace.builder.build(out_vars)
+        return Traced(graph, out_tree, tuple(t.weak for t in outs))
+
+    def _compile(self, executor_name, names, treedef, leaves, leaf_keys, static) -> _Entry:
+        signature = _Signature(treedef, leaf_keys, static, self._paths(names, treedef))
+        reason = _describe_change(self._last_signature, signature)
+        if self.compile_log and config.recompile_is_error:
+            raise RecompileError(f"{self.__name__} would recompile: {reason}",
+                                 location=user_location())
+        started = time.perf_counter()
+        traced = self._trace(names, treedef, leaf_keys, static)
+        program = get_executor(executor_name).compile(traced.graph)
+        seconds = time.perf_counter() - started
+        self.compile_log.append(CompileRecord(reason, seconds, traced.graph))
+        self._last_signature = signature
+        if config.log_compiles:
+            print(f"tracejit: compiled {self.__name__} in {seconds * 1e3:.1f} ms: {reason}",
+                  file=sys.stderr)
+        return _Entry(traced.graph, program, traced.out_tree, traced.out_weak, signature)
+
+    def clear_cache(self) -> None:
+        self._cache.clear()
+
+    @property
+    def cache_size(self) -> int:
+        return len(self._cache)
+
+
+def _shape_text(shape) -> str:
+    return "[" + ",".join(map(str, shape)) + "]"
+
+
+def _describe_change(old: _Signature | None, new: _Signature) -> str:
+    """Why a new signature needed a compile, in the user's terms."""
+    if old is None:
+        return "first call"
+    changes = []
+    for name, value in new.static.items():
+        if name not in old.static:
+            changes.append(f"static argument `{name}` is new")
+        elif old.static[name] != value:
+            changes.append(f"a new value for static argument `{name}`: {value!r} "
+                           f"(was {old.static[name]!r})")
+    if old.treedef != new.treedef:
+        changes.append("the structure of the arguments changed "
+                       f"(leaves were {old.paths}, now {new.paths})")
+    else:
+        for path, (s0, d0, w0), (s1, d1, w1) in zip(new.paths, old.leaf_keys, new.leaf_keys,
+                                                   strict=True):
+            if s0 != s1:
+                changes.append(f"argument {path} changed shape from {_shape_text(s0)} to "
+                               f"{_shape_text(s1)}")
+            if d0 != d1:
+                changes.append(f"argument {path} changed dtype from {dt.as_dtype(d0).name} to "
+                               f"{dt.as_dtype(d1).name}")
+            if w0 != w1:
+                changes.append(f"argument {path} changed from "
+                               f"{'a Python scalar' if w0 else 'an array'} to "
+                               f"{'a Python scalar' if w1 else 'an array'}")
+    return "; ".join(changes) or "a new signature (another executor or argument binding)"
+
+
+def jit(fun=None, *, static_argnums=(), static_argnames=(), executor: str | None = None):
+    """Compile ``fun`` for each abstract signature of its arguments.
+
+    >>> import numpy as np, tracejit
+    >>> @tracejit.jit
+    ... def f(x, y):
+    ...     return tracejit.tanh(x @ y) * 2.0
+    >>> f(np.ones((2, 3), np.float32), np.ones((3, 4), np.float32)).shape
+    (2, 4)
+    """
+    def wrap(f):
+        return JitFunction(f, static_argnums, static_argnames, executor)
+    return wrap if fun is None else wrap(fun)
+
+
+def make_ir(fun, *, static_argnums=(), static_argnames=()):
+    """``make_ir(f)(*args)`` returns the traced Graph of ``f`` for those arguments."""
+    jitted = fun if isinstance(fun, JitFunction) else JitFunction(fun, static_argnums,
+                                                                    static_argnames)
+
+    def traced_graph(*args, **kwargs) -> Graph:
+        return jitted.trace(*args, **kwargs).graph
+    return traced_graph

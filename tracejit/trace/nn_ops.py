@@ -1,0 +1,83 @@
+"""``tracejit.nn``: activations and small composites, under TensorFlow's names."""
+
+from __future__ import annotations
+
+from ..ir import dtypes as dt
+from . import math_ops as m
+from .array_ops import stop_gradient
+from .tracing import to_tensor
+
+relu = m.relu
+sigmoid = m.sigmoid
+tanh = m.tanh
+
+
+def relu6(features, name=None):
+    return m.minimum(m.relu(features), 6.0)
+
+
+def leaky_relu(features, alpha=0.2, name=None):
+    x = to_tensor(features)
+    return m.where(x > 0, x, x * alpha)
+
+
+def elu(features, name=None):
+    x = to_tensor(features)
+    return m.where(x > 0, x, m.expm1(x))
+
+
+def softplus(features, name=None):
+    """log(1 + exp(x)) computed without overflow."""
+    x = to_tensor(features)
+    return m.add(m.relu(x), m.log1p(m.exp(m.negative(m.abs(x)))))
+
+
+def gelu(features, approximate=False, name=None):
+    x = to_tensor(features)
+    if approximate:
+        inner = 0.7978845608028654 * (x + 0.044715 * x * x * x)
+        return 0.5 * x * (1.0 + m.tanh(inner))
+    return 0.5 * x * (1.0 + m.erf(x * 0.7071067811865476))
+
+
+def silu(features, name=None):
+    x = to_tensor(features)
+    return x * m.sigmoid(x)
+
+
+swish = silu
+
+
+def softmax(logits, axis=-1, name=None):
+    x = to_tensor(logits)
+    x = x if x.dtype.is_float else m.cast(x, dt.float32)
+    shifted = m.subtract(x, stop_gradient(m.reduce_max(x, axis=axis, keepdims=True)))
+    e = m.exp(shifted)
+    return m.divide(e, m.reduce_sum(e, axis=axis, keepdims=True))
+
+
+def log_softmax(logits, axis=-1, name=None):
+    x = to_tensor(logits)
+    x = x if x.dtype.is_float else m.cast(x, dt.float32)
+    shifted = m.subtract(x, stop_gradient(m.reduce_max(x, axis=axis, keepdims=True)))
+    return m.subtract(shifted, m.log(m.reduce_sum(m.exp(shifted), axis=axis, keepdims=True)))
+
+
+def bias_add(value, bias, data_format=None, name=None):
+    x = to_tensor(value)
+    if data_format == "NCHW":
+        from .array_ops import reshape
+        b = to_tensor(bias)
+        return m.add(x, reshape(b, (-1,) + (1,) * (x.ndim - 2)))
+    return m.add(x, bias)
+
+
+def l2_loss(t, name=None):
+    """sum(t ** 2) / 2, as in TensorFlow."""
+    return m.reduce_sum(m.square(t)) * 0.5
+
+
+def l2_normalize(x, axis=None, epsilon=1e-12, name=None):
+    x = to_tensor(x)
+    sq = m.reduce_sum(m.square(x), axis=axis, keepdims=True)
+    return m.multiply(x, m.rsqrt(m.maximum(sq, epsilon)))

@@ -1,0 +1,155 @@
+"""Recording ops: the Trace (a GraphBuilder plus bookkeeping), and ``bind``, the one place
+where every front-end function either records an equation or runs an op eagerly.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from ..ir import dtypes as dt
+from ..ir.builder import GraphBuilder
+from ..ir.core import ConstValue, TensorType, Var, VarMeta
+from ..ir.errors import DTypeError, TracejitError
+from ..ir.opdef import OpDef, get_op
+from ..ir.source import user_location
+from .executors import get_executor
+from .values import Array, Tensor, Tracer
+
+
+class Trace:
+    """An open recording: a builder, and the Vars captured for concrete constants."""
+
+    def __init__(self, name: str = "main"):
+        self.builder = GraphBuilder(name)
+        self._constants: dict[int, tuple[Any, Var]] = {}   # id(Array) -> (Array, Var)
+        self.closed = False
+
+    def new_input(self, type: TensorType, *, weak: bool = False, name: str | None = None):
+        var = self.builder.add_input(type, VarMeta(source=None, name=name))
+        return Tracer(var, self, weak)
+
+    def constant_var(self, array: Array) -> Var:
+        """The Var holding a concrete value inside this trace (one per Array object)."""
+        known = self._constants.get(id(array))
+        if known is not None and known[0] is array:
+            return known[1]
+        op = get_op("constant")
+        var = self.builder.emit1(op, (), {"value": ConstValue(array.value)},
+                                 VarMeta(source=user_location()))
+        self._constants[id(array)] = (array, var)
+        return var
+
+    def var_of(self, value: Tensor) -> Var:
+        if isinstance(value, Tracer):
+            if value.trace is not self:
+                raise TracejitError(
+                    "a traced value from another trace was used here; values traced inside "
+                    "one jit function cannot escape into another (return them instead)",
+                    location=user_location())
+            return value.var
+        return self.constant_var(value)
+
+
+_TRACE_STACK: list[Trace] = []
+
+
+@contextlib.contextmanager
+def tracing(trace: Trace):
+    _TRACE_STACK.append(trace)
+    try:
+        yield trace
+    finally:
+        _TRACE_STACK.pop()
+        trace.closed = True
+
+
+def current_trace() -> Trace | None:
+    return _TRACE_STACK[-1] if _TRACE_STACK else None
+
+
+# ---- converting user values ------------------------------------------------------------------
+
+def _python_scalar_array(value) -> np.ndarray:
+    return np.asarray(value, dtype=dt.default_dtype_for_python(value).np_dtype)
+
+
+def to_tensor(value, dtype=None) -> Tensor:
+    """Any tensor-like value as a Tracer or Array. Python scalars are weakly typed;
+    Python lists of floats become float32 (like TensorFlow), NumPy arrays keep their type."""
+    if isinstance(value, (Tracer, Array)):
+        tensor = value
+    elif isinstance(value, (bool, int, float)) and not isinstance(value, np.generic):
+        if dtype is not None:
+            return Array(np.asarray(value, dtype=dt.as_dtype(dtype).np_dtype))
+        return Array(_python_scalar_array(value), weak=True)
+    elif isinstance(value, (np.ndarray, np.generic)):
+        tensor = Array(_checked_numpy(value))
+    elif isinstance(value, (list, tuple)):
+        tensor = _from_sequence(value)
+    else:
+        raise DTypeError(f"cannot convert {type(value).__name__} to a tensor",
+                         location=user_location())
+    if dtype is not None and tensor.dtype is not dt.as_dtype(dtype):
+        from .math_ops import cast
+        tensor = cast(tensor, dtype)
+    return tensor
+
+
+def _checked_numpy(value) -> np.ndarray:
+    array = np.asarray(value)
+    try:
+        dt.as_dtype(array.dtype)
+    except TypeError:
+        raise DTypeError(f"NumPy dtype {array.dtype} is not supported by tracejit",
+                         location=user_location()) from None
+    return array
+
+
+def _from_sequence(value) -> Tensor:
+    items = [to_tensor(v) for v in value]
+    if any(isinstance(i, Tracer) for i in items):
+        from .array_ops import stack
+        return stack(items)
+    array = np.asarray([np.asarray(i.value) for i in items]) if items else np.zeros((0,))
+    if array.dtype == np.float64 and all(i.weak for i in _leaves(items)):
+        array = array.astype(np.float32)
+    elif array.dtype == np.int64 and all(i.weak for i in _leaves(items)):
+        array = array.astype(np.int32)
+    return Array(_checked_numpy(array))
+
+
+def _leaves(items):
+    return [i for i in items if isinstance(i, Array)]
+
+
+# ---- bind: record or run one op ----------------------------------------------------------------
+
+def bind(op: OpDef, args: Sequence[Tensor], params: Mapping[str, Any] | None = None,
+         *, weak: bool = False):
+    """Apply ``op`` to tensors: record it in the active trace if any argument is traced,
+    otherwise run it now. Returns one tensor, or a tuple for multi-output ops.
+    Errors are re-raised pointing at the user's line."""
+    trace = None
+    for arg in args:
+        if isinstance(arg, Tracer):
+            trace = arg.trace
+            break
+    if trace is None and not args:
+        trace = current_trace()
+    try:
+        if trace is not None:
+            ins = [trace.var_of(a) for a in args]
+            outs = trace.builder.emit(op, ins, params, VarMeta(source=user_location()))
+            results = tuple(Tracer(v, trace, weak) for v in outs)
+        else:
+            checked = op.make_params(params or {})
+            op.infer_types([a.type for a in args], checked)
+            values = get_executor().run_op(op, [a.value for a in args], checked)
+            results = tuple(Array(v, weak) for v in values)
+    except TracejitError as err:
+        raise err.at(user_location()) from None
+    return results[0] if len(results) == 1 else results
