@@ -9,7 +9,8 @@ import numpy as np
 
 from ..ir import dtypes as dt
 from ..ir import ops
-from ..ir.errors import ParamError, ShapeError
+from ..ir.errors import ParamError, ShapeError, TracejitError
+from ..ir.opdef import normalize_axes
 from ..ir.source import user_location
 from .math_ops import cast, promote
 from .tracing import bind, to_tensor
@@ -34,6 +35,14 @@ def _static_ints(value, what: str, op: str) -> tuple[int, ...]:
     if isinstance(value, (int, np.integer)):
         return (int(value),)
     return tuple(int(v) for v in np.asarray(value).reshape(-1))
+
+
+def _axes(axes, ndim: int, op: str) -> tuple[int, ...]:
+    """Static axes made non-negative and sorted (the IR's spelling), checked against ndim."""
+    try:
+        return normalize_axes(op, _static_ints(axes, "axis", op), ndim)
+    except TracejitError as err:
+        raise err.at(user_location()) from None
 
 
 # ---- shapes -------------------------------------------------------------------------------------
@@ -80,7 +89,8 @@ def broadcast_to(input, shape, name=None) -> Tensor:
 
 def expand_dims(input, axis, name=None) -> Tensor:
     x = to_tensor(input)
-    return bind(_op("expand_dims"), [x], {"axes": _static_ints(axis, "axis", "expand_dims")},
+    count = len(_static_ints(axis, "axis", "expand_dims"))
+    return bind(_op("expand_dims"), [x], {"axes": _axes(axis, x.ndim + count, "expand_dims")},
                 weak=x.weak)
 
 
@@ -89,7 +99,7 @@ def squeeze(input, axis=None, name=None) -> Tensor:
     if axis is None:
         axes = tuple(i for i, d in enumerate(x.shape) if d == 1)
     else:
-        axes = _static_ints(axis, "axis", "squeeze")
+        axes = _axes(axis, x.ndim, "squeeze")
     if not axes:
         return x
     return bind(_op("squeeze"), [x], {"axes": axes}, weak=x.weak)
@@ -99,7 +109,8 @@ def concat(values, axis, name=None) -> Tensor:
     tensors, weak = promote(*values)
     if len(tensors) == 1:
         return tensors[0]
-    return bind(_op("concat"), tensors, {"axis": int(axis)}, weak=weak)
+    (axis,) = _axes(axis, tensors[0].ndim, "concat")
+    return bind(_op("concat"), tensors, {"axis": axis}, weak=weak)
 
 
 def concatenate(arrays, axis=0) -> Tensor:
@@ -108,7 +119,8 @@ def concatenate(arrays, axis=0) -> Tensor:
 
 def stack(values, axis=0, name=None) -> Tensor:
     tensors, weak = promote(*values)
-    return bind(_op("stack"), tensors, {"axis": int(axis)}, weak=weak)
+    (axis,) = _axes(axis, tensors[0].ndim + 1, "stack")
+    return bind(_op("stack"), tensors, {"axis": axis}, weak=weak)
 
 
 def unstack(value, num=None, axis=0, name=None) -> list[Tensor]:
@@ -167,8 +179,7 @@ def tile(input, multiples, name=None) -> Tensor:
 
 def reverse(tensor, axis, name=None) -> Tensor:
     x = to_tensor(tensor)
-    return bind(_op("reverse"), [x], {"axes": _static_ints(axis, "axis", "reverse")},
-                weak=x.weak)
+    return bind(_op("reverse"), [x], {"axes": _axes(axis, x.ndim, "reverse")}, weak=x.weak)
 
 
 def gather(params, indices, axis=0, name=None) -> Tensor:
@@ -177,7 +188,8 @@ def gather(params, indices, axis=0, name=None) -> Tensor:
     idx = to_tensor(indices)
     if not idx.dtype.is_integer:
         _fail(ParamError, f"indices must be integers, got {idx.type}", "gather")
-    return bind(_op("gather"), [x, idx], {"axis": int(axis) % max(x.ndim, 1)}, weak=x.weak)
+    (axis,) = _axes(axis, x.ndim, "gather")
+    return bind(_op("gather"), [x, idx], {"axis": axis}, weak=x.weak)
 
 
 def take(a, indices, axis=None) -> Tensor:
@@ -194,7 +206,8 @@ def one_hot(indices, depth, on_value=None, off_value=None, axis=None, dtype=None
     on = cast(to_tensor(1 if on_value is None else on_value), dtype)
     off = cast(to_tensor(0 if off_value is None else off_value), dtype)
     return bind(_op("one_hot"), [idx, on, off],
-                {"depth": int(depth), "axis": -1 if axis is None else int(axis),
+                {"depth": int(depth),
+                 "axis": _axes(-1 if axis is None else axis, idx.ndim + 1, "one_hot")[0],
                  "dtype": dtype})
 
 

@@ -11,7 +11,8 @@ import builtins
 
 from ..ir import dtypes as dt
 from ..ir import ops
-from ..ir.errors import DTypeError
+from ..ir.errors import DTypeError, TracejitError
+from ..ir.opdef import normalize_axes
 from ..ir.source import user_location
 from .tracing import bind, to_tensor
 from .values import Tensor
@@ -184,12 +185,15 @@ def add_n(inputs, name=None) -> Tensor:
 
 # ---- reductions ---------------------------------------------------------------------------------
 
-def _axes(x: Tensor, axis) -> tuple[int, ...] | None:
+def _axes(x: Tensor, axis, op: str = "reduce") -> tuple[int, ...]:
+    """Axes made non-negative and sorted (the IR's form); None means every axis."""
     if axis is None:
-        return None
-    if isinstance(axis, (list, tuple)):
-        return tuple(int(a) for a in axis)
-    return (int(axis),)
+        return tuple(range(x.ndim))
+    axes = tuple(int(a) for a in axis) if isinstance(axis, (list, tuple)) else (int(axis),)
+    try:
+        return normalize_axes(op, axes, x.ndim)
+    except TracejitError as err:
+        raise err.at(user_location()) from None
 
 
 def _reduction(op, prepare):
@@ -197,8 +201,8 @@ def _reduction(op, prepare):
         x = prepare(to_tensor(input_tensor))
         if keep_dims is not None:   # the TF 1.x spelling
             keepdims = keep_dims
-        return bind(op, [x], {"axes": _axes(x, axis) if axis is not None else
-                              tuple(range(x.ndim)), "keepdims": bool(keepdims)}, weak=x.weak)
+        return bind(op, [x], {"axes": _axes(x, axis, op.name), "keepdims": bool(keepdims)},
+                    weak=x.weak)
     fn.__name__ = f"reduce_{op.name}"
     fn.__doc__ = f"``{op.name}`` over ``axis`` (all axes when None)."
     return fn
@@ -258,7 +262,7 @@ def reduce_logsumexp(input_tensor, axis=None, keepdims=False, name=None) -> Tens
     out = add(log(total), peak)
     if not keepdims:
         from .array_ops import squeeze
-        out = squeeze(out, _axes(x, axis) if axis is not None else None)
+        out = squeeze(out, _axes(x, axis))
     return out
 
 

@@ -1,0 +1,115 @@
+"""The ``tracejit`` command line: ``tracejit ir`` prints a function's IR."""
+
+from __future__ import annotations
+
+import ast
+import importlib.util
+import re
+import sys
+from pathlib import Path
+
+import click
+import numpy as np
+
+from .ir.dtypes import as_dtype
+
+_TYPE_SPEC = re.compile(r"^\s*(\w+)\s*\[\s*([0-9,\s]*)\]\s*$")
+
+
+def parse_type_spec(spec: str) -> np.ndarray:
+    """``f32[128,784]`` -> a zero array of that type (only its type matters to tracing)."""
+    match = _TYPE_SPEC.match(spec)
+    if not match:
+        raise click.BadParameter(f"{spec!r} is not a type like f32[128,784] or i32[]")
+    try:
+        dtype = as_dtype(match.group(1))
+    except TypeError as exc:
+        raise click.BadParameter(str(exc)) from None
+    dims = tuple(int(d) for d in match.group(2).replace(" ", "").split(",") if d)
+    return np.zeros(dims, dtype=dtype.np_dtype)
+
+
+def load_function(target: str):
+    """``path/to/file.py:function`` -> the function object."""
+    path, sep, name = target.rpartition(":")
+    if not sep or not path or not name:
+        raise click.BadParameter(f"{target!r} should look like FILE.py:FUNCTION")
+    file = Path(path)
+    if not file.is_file():
+        raise click.BadParameter(f"no such file: {path}")
+    spec = importlib.util.spec_from_file_location(f"_tracejit_cli_{file.stem}", file)
+    module = importlib.util.module_from_spec(spec)
+    sys.path.insert(0, str(file.parent.resolve()))
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        sys.path.pop(0)
+    try:
+        return getattr(module, name)
+    except AttributeError:
+        raise click.BadParameter(f"{path} has no function {name!r}") from None
+
+
+def stage_names() -> list[str]:
+    try:
+        from .passes.pipeline import stage_names as names
+        return ["traced", *names(), "all"]
+    except ImportError:
+        return ["traced", "all"]
+
+
+@click.group()
+def main():
+    """tracejit: a tracing JIT compiler for tensor programs."""
+
+
+@main.command("ir")
+@click.argument("target")
+@click.option("--arg", "args", multiple=True, metavar="TYPE",
+              help="An argument type such as f32[128,784]; once per positional argument.")
+@click.option("--static", "statics", multiple=True, metavar="NAME=VALUE",
+              help="A static argument as a Python literal, e.g. --static n=3.")
+@click.option("--stage", default="traced", show_default=True,
+              help="Which stage to print: traced, a pass name, or all.")
+@click.option("--locations/--no-locations", default=False,
+              help="Append the user's source line to each equation.")
+def ir_command(target, args, statics, stage, locations):
+    """Print the IR of FILE.py:FUNCTION traced for the given argument types."""
+    from .ir.printer import print_graph
+    from .trace.jit import JitFunction
+
+    fun = load_function(target)
+    arrays = [parse_type_spec(a) for a in args]
+    static_values = {}
+    for item in statics:
+        name, sep, literal = item.partition("=")
+        if not sep:
+            raise click.BadParameter(f"{item!r} should look like NAME=VALUE")
+        try:
+            static_values[name] = ast.literal_eval(literal)
+        except (ValueError, SyntaxError):
+            raise click.BadParameter(f"{literal!r} is not a Python literal") from None
+    jitted = fun if isinstance(fun, JitFunction) else JitFunction(
+        fun, static_argnames=tuple(static_values))
+    graph = jitted.trace(*arrays, **static_values).graph
+    stages = [("traced", graph)]
+    if stage != "traced":
+        try:
+            from .passes.pipeline import run_stages
+        except ImportError:
+            raise click.BadParameter("the optimization passes are not available") from None
+        stages += [(name, g) for name, g in run_stages(graph) if name != "traced"]
+        if stage != "all":
+            chosen = [s for s in stages if s[0] == stage]
+            if not chosen:
+                raise click.BadParameter(f"unknown stage {stage!r}; choose from "
+                                         f"{', '.join(s for s, _ in stages)} or all")
+            stages = chosen
+    for i, (name, g) in enumerate(stages):
+        if len(stages) > 1:
+            click.echo(("\n" if i else "") + f"# ---- stage: {name}")
+        click.echo(print_graph(g, locations=locations))
+
+
+if __name__ == "__main__":
+    main()
