@@ -39,6 +39,7 @@ from .errors import ParseError, TracejitError
 from .opdef import OPS, OpDef
 from .printer import array_from_items, format_type, format_value
 from .source import SourceLoc
+from .verifier import same_params
 
 __all__ = ["parse_graph"]
 
@@ -268,7 +269,7 @@ class _Parser:
             params = op.make_params(raw)
         except (TracejitError, TypeError, ValueError) as exc:
             raise self.error(str(exc), line) from None
-        if params != Params(raw):
+        if not same_params(params, Params(raw)):
             # NOTE: only normalized, complete params print back to the same text.
             expected = ", ".join(f"{k}={format_value(v)}" for k, v in params.items())
             raise self.error(f"params of {op.name} must be written complete and normalized, "

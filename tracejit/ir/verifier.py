@@ -28,7 +28,7 @@ from .core import Eqn, Graph, Var
 from .errors import TracejitError, VerifyError
 from .printer import format_type, format_value, name_vars
 
-__all__ = ["verify"]
+__all__ = ["verify", "same_params"]
 
 
 def verify(graph: Graph) -> None:
@@ -82,7 +82,7 @@ def _check_params(eqn: Eqn, where: str) -> None:
         normalized = eqn.op.make_params(dict(eqn.params))
     except (TracejitError, TypeError, ValueError) as exc:
         raise VerifyError(f"{where}: invalid params: {exc}", op=eqn.op.name) from None
-    if normalized != eqn.params:
+    if not same_params(normalized, eqn.params):
         # NOTE: un-normalized params would make equal programs compare (and cache) unequal.
         raise VerifyError(f"{where}: params {_show_params(eqn.params)} are not normalized; "
                           f"make_params gives {_show_params(normalized)}", op=eqn.op.name)
@@ -101,6 +101,21 @@ def _check_types(eqn: Eqn, where: str, show) -> None:
         if var.type != want:
             raise VerifyError(f"{where}: output {k} {show(var)} should be {format_type(want)}",
                               op=eqn.op.name)
+
+
+def same_params(a, b) -> bool:
+    """Equal, and of the same Python types throughout.
+
+    NOTE: Params equality alone lets ``np.int64(1)`` equal ``1`` and ``"float32"`` equal
+    ``f32``; such values are not what ``make_params`` returns, and would not print as
+    (or print back to) the normalized text.
+    """
+    def same_kind(x, y) -> bool:
+        if type(x) is not type(y):
+            return False
+        return not isinstance(x, tuple) or all(map(same_kind, x, y))
+
+    return a == b and all(same_kind(a[k], b[k]) for k in a)
 
 
 def _show_params(params) -> str:

@@ -46,7 +46,8 @@ def _expand_ellipsis(index: tuple, ndim: int) -> list:
             out.extend([builtins.slice(None)] * (ndim - consumed))
         else:
             out.append(item)
-    if Ellipsis not in index:
+    # NOTE: not ``Ellipsis in index``: that compares with ==, which is elementwise on arrays.
+    if not any(i is Ellipsis for i in index):
         out.extend([builtins.slice(None)] * (ndim - consumed))
     return out
 

@@ -12,6 +12,7 @@ import functools
 import inspect
 import sys
 import time
+import weakref
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -121,11 +122,24 @@ class JitFunction:
         self._cache: dict = {}
         self.compile_log: list[CompileRecord] = []
         self._last_signature: _Signature | None = None
+        self._bound: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
     # ---- calling ------------------------------------------------------------------------------
 
     def __get__(self, instance, owner=None):
-        return self if instance is None else functools.partial(self, instance)
+        """A jitted method: the instance is static (by identity), its arrays are traced in
+        as constants. Each instance gets its own cache."""
+        if instance is None:
+            return self
+        try:
+            return self._bound[instance]
+        except KeyError:
+            pass
+        except TypeError:       # unhashable or not weakly referenceable instances
+            return JitFunction(functools.partial(self.fun, instance), executor=self.executor_name)
+        bound = JitFunction(functools.partial(self.fun, instance), executor=self.executor_name)
+        self._bound[instance] = bound
+        return bound
 
     def __call__(self, *args, **kwargs):
         if kwargs or self.static_argnames:

@@ -1,0 +1,163 @@
+"""One table of valid invocations of every op, and the small helpers the op tests share.
+
+``OP_EXAMPLES[name]`` lists ``(input types, params)`` pairs that the op accepts. Other
+tests (the printer/parser round trip, pass tests) iterate it, so it stays cheap: NumPy
+only, no hypothesis, nothing computed at import beyond a few tuples.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from tracejit.ir import ConstValue, GraphBuilder, TensorType, interpret
+from tracejit.ir import dtypes as dt
+from tracejit.ir.opdef import OpDef
+
+Example = tuple[list[TensorType], dict]
+
+
+def T(shape, dtype) -> TensorType:
+    return TensorType(tuple(shape), dt.as_dtype(dtype))
+
+
+f16, bf16, f32, f64 = dt.float16, dt.bfloat16, dt.float32, dt.float64
+i8, u8, i32, i64, b1 = dt.int8, dt.uint8, dt.int32, dt.int64, dt.bool_
+
+_FLOAT_UNARY = ["exp", "expm1", "log", "log1p", "sqrt", "rsqrt", "reciprocal", "tanh",
+                "sigmoid", "sin", "cos", "erf", "floor", "ceil", "round", "isnan", "isfinite"]
+_NUMERIC_UNARY = ["neg", "abs", "sign", "square", "relu"]
+_NUMERIC_BINARY = ["add", "sub", "mul", "div", "floordiv", "mod", "pow"]
+_ANY_BINARY = ["maximum", "minimum", "equal", "not_equal", "less", "less_equal", "greater",
+               "greater_equal"]
+_LOGICAL = ["logical_and", "logical_or", "logical_xor"]
+
+OP_EXAMPLES: dict[str, list[Example]] = {}
+for _name in _FLOAT_UNARY:
+    OP_EXAMPLES[_name] = [([T((2, 3), f32)], {}), ([T((), bf16)], {})]
+for _name in _NUMERIC_UNARY:
+    OP_EXAMPLES[_name] = [([T((4,), i32)], {}), ([T((2, 0), f16)], {})]
+for _name in _NUMERIC_BINARY:
+    OP_EXAMPLES[_name] = [([T((2, 3), f32), T((3,), f32)], {}), ([T((), i8), T((), i8)], {})]
+for _name in _ANY_BINARY:
+    OP_EXAMPLES[_name] = [([T((2, 1), f64), T((1, 3), f64)], {}), ([T((2,), b1)] * 2, {})]
+for _name in _LOGICAL:
+    OP_EXAMPLES[_name] = [([T((3,), b1), T((2, 3), b1)], {})]
+
+OP_EXAMPLES.update({
+    "logical_not": [([T((3,), b1)], {})],
+    "stop_gradient": [([T((2, 2), f32)], {}), ([T((), i64)], {})],
+    "select": [([T((2, 3), b1), T((2, 3), f32), T((), f32)], {})],
+    "cast": [([T((2,), f32)], {"dtype": i32}), ([T((), u8)], {"dtype": bf16})],
+    "clip": [([T((5,), f32), T((), f32), T((), f32)], {}),
+             ([T((2, 2), i64), T((2, 1), i64), T((2,), i64)], {})],
+    # reductions
+    "sum": [([T((2, 3), f32)], {"axes": (1,)}), ([T((2, 3, 4), i8)], {"axes": (0, 2),
+                                                                         "keepdims": True})],
+    "prod": [([T((3, 2), i64)], {"axes": (0, 1)})],
+    "mean": [([T((4, 5), f16)], {"axes": (0,)}), ([T((0, 2), f64)], {"axes": (0,)})],
+    "max": [([T((2, 3), f32)], {"axes": (1,), "keepdims": True}), ([T((3,), b1)],
+                                                                    {"axes": (0,)})],
+    "min": [([T((2, 3), u8)], {"axes": (0, 1)})],
+    "any": [([T((2, 3), b1)], {"axes": (1,)})],
+    "all": [([T((2, 3), b1)], {"axes": ()})],
+    "argmax": [([T((2, 3), f32)], {"axis": 1}), ([T((4,), i8)], {"axis": 0,
+                                                                  "index_dtype": i32})],
+    "argmin": [([T((2, 3), bf16)], {"axis": 0})],
+    # movement
+    "reshape": [([T((2, 3), f32)], {"shape": (3, 2)}), ([T((1,), i32)], {"shape": ()})],
+    "transpose": [([T((2, 3, 4), f32)], {"perm": (2, 0, 1)})],
+    "broadcast_to": [([T((3, 1), f32)], {"shape": (2, 3, 4)})],
+    "expand_dims": [([T((2, 3), f32)], {"axes": (0, 3)})],
+    "squeeze": [([T((1, 3, 1), i64)], {"axes": (0, 2)})],
+    "slice": [([T((5, 6), f32)], {"starts": (1, 0), "limits": (4, 6), "strides": (2, 3)})],
+    "reverse": [([T((2, 3), u8)], {"axes": (1,)})],
+    "concat": [([T((2, 3), f32), T((4, 3), f32)], {"axis": 0}), ([T((1,), b1)], {"axis": 0})],
+    "stack": [([T((2,), f32)] * 3, {"axis": 1})],
+    "pad": [([T((2, 3), f32), T((), f32)], {"low": (1, 0), "high": (0, 2)})],
+    "tile": [([T((2, 3), i32)], {"reps": (2, 1)})],
+    "gather": [([T((5, 3), f32), T((2, 2), i32)], {"axis": 0}),
+               ([T((4,), bf16), T((), i64)], {"axis": 0})],
+    "one_hot": [([T((3,), i32), T((), f32), T((), f32)], {"depth": 4, "dtype": f32}),
+                ([T((2, 2), u8), T((), b1), T((), b1)], {"depth": 3, "axis": 0,
+                                                         "dtype": b1})],
+    # linalg
+    "matmul": [([T((2, 3), f32), T((3, 4), f32)], {}),
+               ([T((5, 1, 2, 3), bf16), T((4, 3, 2), bf16)], {})],
+    # creation
+    "constant": [([], {"value": ConstValue(np.arange(6, dtype=np.float32).reshape(2, 3))}),
+                 ([], {"value": ConstValue(np.array(True))})],
+    "iota": [([], {"shape": (2, 3), "dimension": 1, "dtype": i32})],
+    "fill": [([], {"shape": (2, 2), "value": 1.5, "dtype": f16}),
+             ([], {"shape": (), "value": -3, "dtype": i8})],
+    # random
+    "random_bits": [([T((2,), i32)], {"shape": (3, 4)})],
+})
+
+
+# ---- helpers for the op tests ------------------------------------------------------------
+
+def random_array(rng: np.random.Generator, shape, dtype, *, low: float = -5.0,
+                 high: float = 5.0, specials: bool = False, wide: bool = False) -> np.ndarray:
+    """Values of ``dtype``: integers span the whole range of 8-bit types (of every type
+    if ``wide``), else [-1000, 1000]; floats are uniform in [low, high), with NaN,
+    infinities and signed zeros mixed in if ``specials``."""
+    dtype = dt.as_dtype(dtype)
+    shape = tuple(shape)
+    if dtype.is_bool:
+        return rng.random(shape) < 0.5
+    if dtype.is_integer:
+        info = np.iinfo(dtype.np_dtype)
+        lo, hi = (info.min, info.max) if dtype.bits <= 8 or wide else (-1000, 1000)
+        return rng.integers(max(lo, info.min), hi, size=shape, endpoint=True,
+                            dtype=np.int64).astype(dtype.np_dtype)
+    x = rng.uniform(low, high, size=shape)
+    if specials and x.size:
+        picks = rng.random(shape) < 0.15
+        x[picks] = rng.choice([np.nan, np.inf, -np.inf, 0.0, -0.0], size=int(picks.sum()))
+    return x.astype(dtype.np_dtype)
+
+
+def run_op(op: OpDef, args, params=None) -> np.ndarray:
+    """Evaluate a one-equation graph ``op(*args)`` with the reference interpreter, checking
+    the result's shape and dtype against the op's shape rule."""
+    builder = GraphBuilder()
+    arrays = [np.asarray(a) for a in args]
+    ins = [builder.add_input(T(a.shape, a.dtype)) for a in arrays]
+    out = builder.emit1(op, ins, params or {})
+    (result,) = interpret(builder.build([out]), arrays, check=True)
+    return result
+
+
+def infer(op: OpDef, types, params=None) -> TensorType:
+    """The output type of ``op`` on ``types`` through GraphBuilder (which raises on misuse)."""
+    builder = GraphBuilder()
+    ins = [builder.add_input(t) for t in types]
+    return builder.emit1(op, ins, params or {}).type
+
+
+TOLERANCE = {dt.float16: 1e-2, dt.bfloat16: 2e-2, dt.float32: 1e-5, dt.float64: 1e-12}
+
+
+def assert_close(actual: np.ndarray, expected, dtype, *, atol: float | np.ndarray = 0.0):
+    """Compare a result of ``dtype`` with a float64 (or exact) expectation.
+
+    The expectation is first rounded to ``dtype``, so both sides overflow to inf alike.
+    Integers and bools must match exactly; NaNs must sit in the same places."""
+    dtype = dt.as_dtype(dtype)
+    assert actual.dtype == dtype.np_dtype, (actual.dtype, dtype)
+    expected = np.asarray(expected)
+    assert actual.shape == expected.shape, (actual.shape, expected.shape)
+    if not dtype.is_float:
+        np.testing.assert_array_equal(actual, expected.astype(dtype.np_dtype))
+        return
+    with np.errstate(all="ignore"):
+        want = expected.astype(dtype.np_dtype).astype(np.float64)
+    np.testing.assert_allclose(actual.astype(np.float64), want, rtol=TOLERANCE[dtype],
+                               atol=atol, equal_nan=True)
+
+
+def assert_same_bits(actual: np.ndarray, expected: np.ndarray) -> None:
+    """Exact equality of dtype, shape and every bit (movement ops must not touch values)."""
+    assert actual.dtype == expected.dtype, (actual.dtype, expected.dtype)
+    assert actual.shape == expected.shape, (actual.shape, expected.shape)
+    assert actual.tobytes() == np.ascontiguousarray(expected).tobytes()
