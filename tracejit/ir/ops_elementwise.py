@@ -62,8 +62,9 @@ def _unary_rule(name, accepts, what, result=None):
     return infer
 
 
-def _unary(name, fn, accepts=FLOATS, what="a floating-point tensor", result=None, tags=()):
-    return declare(name, arity=1, infer=_unary_rule(name, accepts, what, result),
+def _unary(name, fn, accepts=FLOATS, what="a floating-point tensor", result=None, tags=(),
+           vjp=None):
+    return declare(name, arity=1, infer=_unary_rule(name, accepts, what, result), vjp=vjp,
                    impl=_elementwise_impl(fn, result),
                    tags={Tag.ELEMENTWISE, Tag.UNARY, *tags})
 
@@ -79,34 +80,71 @@ def _sigmoid(x):
 def _int_safe_sign(x):
     return np.sign(x)
 
+# ---- gradient rules --------------------------------------------------------------------------
+# Each rule gets (g: SymBuilder, ins, outs, cotangents, params) as Syms and returns one
+# cotangent (or None) per input. ``_d(f)`` writes a unary rule as ct * f'(x, y).
+
+def _d(derivative):
+    def vjp(g, ins, outs, cts, params):
+        return (cts[0] * derivative(g, ins[0], outs[0]),)
+    return vjp
+
+
+def _zero_grad(g, ins, outs, cts, params):
+    return tuple(g.zeros(x.shape, x.dtype) for x in ins)
+
+
+_TWO_OVER_SQRT_PI = 1.1283791670955126
+
 
 T = Tag.TRANSCENDENTAL
-NEG = _unary("neg", np.negative, SIGNED + (dt.uint8,), "a numeric tensor")
-ABS = _unary("abs", np.abs, NUMERIC, "a numeric tensor")
-SIGN = _unary("sign", _int_safe_sign, NUMERIC, "a numeric tensor")
-EXP = _unary("exp", np.exp, tags={T})
-EXPM1 = _unary("expm1", np.expm1, tags={T})
-LOG = _unary("log", np.log, tags={T})
-LOG1P = _unary("log1p", np.log1p, tags={T})
-SQRT = _unary("sqrt", np.sqrt)
-RSQRT = _unary("rsqrt", lambda x: 1 / np.sqrt(x))
-SQUARE = _unary("square", np.square, NUMERIC, "a numeric tensor")
-RECIPROCAL = _unary("reciprocal", np.reciprocal)
-TANH = _unary("tanh", np.tanh, tags={T})
-SIGMOID = _unary("sigmoid", _sigmoid, tags={T})
-RELU = _unary("relu", lambda x: np.maximum(x, x.dtype.type(0)), NUMERIC, "a numeric tensor")
-SIN = _unary("sin", np.sin, tags={T})
-COS = _unary("cos", np.cos, tags={T})
+NEG = _unary("neg", np.negative, SIGNED + (dt.uint8,), "a numeric tensor",
+             vjp=lambda g, ins, outs, cts, p: (-cts[0],))
+ABS = _unary("abs", np.abs, NUMERIC, "a numeric tensor",
+             vjp=_d(lambda g, x, y: g.op("sign", x)))
+SIGN = _unary("sign", _int_safe_sign, NUMERIC, "a numeric tensor",
+              vjp=_zero_grad)
+EXP = _unary("exp", np.exp, tags={T},
+             vjp=_d(lambda g, x, y: y))
+EXPM1 = _unary("expm1", np.expm1, tags={T},
+               vjp=_d(lambda g, x, y: y + 1))
+LOG = _unary("log", np.log, tags={T},
+             vjp=lambda g, ins, outs, cts, p: (cts[0] / ins[0],))
+LOG1P = _unary("log1p", np.log1p, tags={T},
+               vjp=lambda g, ins, outs, cts, p: (cts[0] / (ins[0] + 1),))
+SQRT = _unary("sqrt", np.sqrt,
+              vjp=lambda g, ins, outs, cts, p: (cts[0] * 0.5 / outs[0],))
+RSQRT = _unary("rsqrt", lambda x: 1 / np.sqrt(x),
+               vjp=_d(lambda g, x, y: y * y * y * -0.5))
+SQUARE = _unary("square", np.square, NUMERIC, "a numeric tensor",
+                vjp=_d(lambda g, x, y: x * 2))
+RECIPROCAL = _unary("reciprocal", np.reciprocal,
+                    vjp=_d(lambda g, x, y: -(y * y)))
+TANH = _unary("tanh", np.tanh, tags={T},
+              vjp=_d(lambda g, x, y: 1 - y * y))
+SIGMOID = _unary("sigmoid", _sigmoid, tags={T},
+                 vjp=_d(lambda g, x, y: y * (1 - y)))
+RELU = _unary("relu", lambda x: np.maximum(x, x.dtype.type(0)), NUMERIC, "a numeric tensor",
+              vjp=lambda g, ins, outs, cts, p: (g.select(ins[0] > 0, cts[0], 0),))
+SIN = _unary("sin", np.sin, tags={T},
+             vjp=_d(lambda g, x, y: g.op("cos", x)))
+COS = _unary("cos", np.cos, tags={T},
+             vjp=_d(lambda g, x, y: -g.op("sin", x)))
 # NOTE: np.asarray because a ufunc from frompyfunc returns a bare float for 0-d input.
-ERF = _unary("erf", lambda x: np.asarray(_erf(x), dtype=object).astype(x.dtype), tags={T})
-FLOOR = _unary("floor", np.floor)
-CEIL = _unary("ceil", np.ceil)
-ROUND = _unary("round", np.round)          # half to even, like tf.round
+ERF = _unary("erf", lambda x: np.asarray(_erf(x), dtype=object).astype(x.dtype), tags={T},
+             vjp=_d(lambda g, x, y: g.op("exp", -(x * x)) * _TWO_OVER_SQRT_PI))
+FLOOR = _unary("floor", np.floor,
+               vjp=_zero_grad)
+CEIL = _unary("ceil", np.ceil,
+              vjp=_zero_grad)
+ROUND = _unary("round", np.round,
+               vjp=_zero_grad)          # half to even, like tf.round
 LOGICAL_NOT = _unary("logical_not", np.logical_not, BOOL, "a bool tensor")
 ISNAN = _unary("isnan", np.isnan, result=dt.bool_)
 ISFINITE = _unary("isfinite", np.isfinite, result=dt.bool_)
 # NOTE: an identity whose gradient is zero; autodiff needs to see it, passes then drop it.
-STOP_GRADIENT = _unary("stop_gradient", lambda x: x.copy(), ANY, "a tensor")
+STOP_GRADIENT = _unary("stop_gradient", lambda x: x.copy(), ANY, "a tensor",
+                       vjp=_zero_grad)
 
 
 # ---- binary --------------------------------------------------------------------------------
@@ -120,8 +158,9 @@ def _binary_rule(name, accepts, what, result=None):
     return infer
 
 
-def _binary(name, fn, accepts=NUMERIC, what="numeric tensors", result=None, tags=()):
-    return declare(name, arity=2, infer=_binary_rule(name, accepts, what, result),
+def _binary(name, fn, accepts=NUMERIC, what="numeric tensors", result=None, tags=(),
+            vjp=None):
+    return declare(name, arity=2, infer=_binary_rule(name, accepts, what, result), vjp=vjp,
                    impl=_elementwise_impl(fn, result),
                    tags={Tag.ELEMENTWISE, Tag.BINARY, *tags})
 
@@ -164,16 +203,62 @@ def _int_pow(a, b):
     return out
 
 
+def _unb(g, ct, x):
+    return g.sum_to_shape(ct, x.shape)
+
+
+def _add_vjp(g, ins, outs, cts, params):
+    return _unb(g, cts[0], ins[0]), _unb(g, cts[0], ins[1])
+
+
+def _sub_vjp(g, ins, outs, cts, params):
+    return _unb(g, cts[0], ins[0]), _unb(g, -cts[0], ins[1])
+
+
+def _mul_vjp(g, ins, outs, cts, params):
+    (a, b), ct = ins, cts[0]
+    return _unb(g, ct * b, a), _unb(g, ct * a, b)
+
+
+def _div_vjp(g, ins, outs, cts, params):
+    (a, b), ct = ins, cts[0]
+    return _unb(g, ct / b, a), _unb(g, -ct * outs[0] / b, b)
+
+
+def _pow_vjp(g, ins, outs, cts, params):
+    (a, b), ct = ins, cts[0]
+    positive = a > 0
+    # NOTE: d/db a**b = a**b log(a) is taken as 0 where a <= 0, as TensorFlow does;
+    # the select runs before the log so no NaN reaches the product.
+    log_a = g.select(positive, g.op("log", g.select(positive, a, 1)), 0)
+    return _unb(g, ct * b * g.op("pow", a, b - 1), a), _unb(g, ct * outs[0] * log_a, b)
+
+
+def _extremum_vjp(compare):
+    # Ties send the whole gradient to the first operand, like TensorFlow.
+    def vjp(g, ins, outs, cts, params):
+        (a, b), ct = ins, cts[0]
+        first = g.op(compare, a, b)
+        return _unb(g, g.select(first, ct, 0), a), _unb(g, g.select(first, 0, ct), b)
+    return vjp
+
+
+def _mod_vjp(g, ins, outs, cts, params):
+    (a, b), ct = ins, cts[0]
+    return _unb(g, ct, a), _unb(g, -ct * g.op("floor", a / b), b)
+
+
 C = Tag.COMMUTATIVE
-ADD = _binary("add", np.add, tags={C})
-SUB = _binary("sub", np.subtract)
-MUL = _binary("mul", np.multiply, tags={C})
-DIV = _binary("div", _int_or_float(_int_div, np.true_divide))
-FLOORDIV = _binary("floordiv", _int_or_float(_int_floordiv, np.floor_divide))
-MOD = _binary("mod", _int_or_float(_int_mod, np.mod))          # sign of the divisor
-POW = _binary("pow", _int_or_float(_int_pow, np.power), tags={T})
-MAXIMUM = _binary("maximum", np.maximum, ANY, "tensors", tags={C})
-MINIMUM = _binary("minimum", np.minimum, ANY, "tensors", tags={C})
+ADD = _binary("add", np.add, tags={C}, vjp=_add_vjp)
+SUB = _binary("sub", np.subtract, vjp=_sub_vjp)
+MUL = _binary("mul", np.multiply, tags={C}, vjp=_mul_vjp)
+DIV = _binary("div", _int_or_float(_int_div, np.true_divide), vjp=_div_vjp)
+FLOORDIV = _binary("floordiv", _int_or_float(_int_floordiv, np.floor_divide), vjp=_zero_grad)
+MOD = _binary("mod", _int_or_float(_int_mod, np.mod), vjp=_mod_vjp)          # sign of the divisor
+POW = _binary("pow", _int_or_float(_int_pow, np.power), tags={T}, vjp=_pow_vjp)
+MAXIMUM = _binary("maximum", np.maximum, ANY, "tensors", tags={C},
+                  vjp=_extremum_vjp("greater_equal"))
+MINIMUM = _binary("minimum", np.minimum, ANY, "tensors", tags={C}, vjp=_extremum_vjp("less_equal"))
 
 CMP = Tag.COMPARISON
 EQUAL = _binary("equal", np.equal, ANY, "tensors", dt.bool_, {CMP, C})
@@ -202,7 +287,12 @@ def _select_impl(cond, a, b):
     return np.where(cond, a, b).astype(a.dtype, copy=False)
 
 
-SELECT = declare("select", arity=3, infer=_select_infer, impl=_select_impl,
+def _select_vjp(g, ins, outs, cts, params):
+    (cond, a, b), ct = ins, cts[0]
+    return None, _unb(g, g.select(cond, ct, 0), a), _unb(g, g.select(cond, 0, ct), b)
+
+
+SELECT = declare("select", arity=3, infer=_select_infer, impl=_select_impl, vjp=_select_vjp,
                  tags={Tag.ELEMENTWISE}, doc="select(cond, a, b): a where cond else b")
 
 
@@ -219,16 +309,24 @@ def _cast_impl(x, dtype):
     if dt.as_dtype(x.dtype).is_float and dtype.is_integer:
         info = np.iinfo(target)
         with np.errstate(all="ignore"):
-            wide = np.nan_to_num(x.astype(np.float64), nan=0.0)
-            clipped = np.clip(np.trunc(wide), info.min, info.max)
-        return clipped.astype(target)
+            whole = np.trunc(np.nan_to_num(x.astype(np.float64), nan=0.0))
+            # NOTE: not np.clip(..., info.max): float(int64 max) is 2**63, which does not
+            # fit int64, so +inf became INT64_MIN. Saturate by comparison instead.
+            out = np.where(whole >= float(info.max), info.max,
+                           np.where(whole <= float(info.min), info.min, whole.astype(target)))
+        return np.asarray(out, dtype=target)
     if dtype.is_bool:
-        return x != 0
+        return np.asarray(x != 0)       # NOTE: a 0-d comparison gives a NumPy scalar
     with np.errstate(all="ignore"):
         return x.astype(target)
 
 
-CAST = declare("cast", arity=1, infer=_cast_infer, impl=_cast_impl,
+def _cast_vjp(g, ins, outs, cts, params):
+    (x,) = ins
+    return (g.cast(cts[0], x.dtype) if x.dtype.is_float else None,)
+
+
+CAST = declare("cast", arity=1, infer=_cast_infer, impl=_cast_impl, vjp=_cast_vjp,
                params={"dtype": ParamSpec(dtype_param)}, tags={Tag.ELEMENTWISE, Tag.UNARY})
 
 
@@ -244,7 +342,15 @@ def _clip_impl(x, lo, hi):
     return _elementwise_impl(lambda a, l, h: np.minimum(np.maximum(a, l), h))(x, lo, hi)
 
 
-CLIP = declare("clip", arity=3, infer=_clip_infer, impl=_clip_impl, tags={Tag.ELEMENTWISE},
+def _clip_vjp(g, ins, outs, cts, params):
+    (x, lo, hi), ct = ins, cts[0]
+    inside = g.op("logical_and", x >= lo, x <= hi)
+    return (_unb(g, g.select(inside, ct, 0), x), _unb(g, g.select(x < lo, ct, 0), lo),
+            _unb(g, g.select(x > hi, ct, 0), hi))
+
+
+CLIP = declare("clip", arity=3, infer=_clip_infer, impl=_clip_impl, vjp=_clip_vjp,
+               tags={Tag.ELEMENTWISE},
                doc="clip(x, lo, hi) = min(max(x, lo), hi)")
 
 

@@ -27,7 +27,6 @@ import base64
 import binascii
 import math
 import re
-import struct
 import sys
 from typing import Any, NamedTuple
 
@@ -37,15 +36,13 @@ from .core import ConstValue, Eqn, Graph, Params, TensorType, Var, VarMeta
 from .dtypes import ALL_DTYPES
 from .errors import ParseError, TracejitError
 from .opdef import OPS, OpDef
-from .printer import array_from_items, format_type, format_value
+from .printer import NAN_BITS, SIGN_BIT, array_from_items, double, format_type, format_value
 from .source import SourceLoc
 from .verifier import same_params
 
 __all__ = ["parse_graph"]
 
 _DTYPES = {d.short: d for d in ALL_DTYPES}
-_NAN_BITS = struct.unpack("<Q", struct.pack("<d", math.nan))[0]
-_SIGN_BIT = 1 << 63
 _PLAIN_LOC = re.compile(r"(?P<file>.+):(?P<line>\d+) in (?P<fn>\S+)")
 
 
@@ -73,9 +70,9 @@ _SCAN = re.compile(r"""
   | (?P<name>[A-Za-z_][A-Za-z0-9_]*)
   | (?P<punct>[()\[\]{}:=,\-])
 """, re.VERBOSE)
-_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", '"': '"', "\\": "\\"}
-_HEX_ESCAPES = {"x": 2, "u": 4, "U": 8}
-_HEX = re.compile(r"[0-9a-fA-F]+")
+_STRING = re.compile(r'"((?:[^"\\\n]|\\.)*)"')
+_ESCAPE = re.compile(r'\\(?:([nrt"\\])|x([0-9a-fA-F]{2})|u([0-9a-fA-F]{4})|U([0-9a-fA-F]{8})|(.?))')
+_ESCAPED = {"n": "\n", "t": "\t", "r": "\r", '"': '"', "\\": "\\"}
 
 
 def _error(lines: list[str], line: int, message: str) -> ParseError:
@@ -115,30 +112,20 @@ def _tokenize(text: str, lines: list[str], line: int) -> list[_Tok]:
 
 def _scan_string(text: str, pos: int, lines: list[str], line: int) -> tuple[str, int]:
     """Decode the string literal whose opening quote is at ``pos``; returns it and the end."""
-    out = []
-    pos += 1
-    while True:
-        if pos >= len(text) or text[pos] == "\n":
-            raise _error(lines, line, "unterminated string")
-        ch = text[pos]
-        if ch == '"':
-            return "".join(out), pos + 1
-        if ch != "\\":
-            out.append(ch)
-            pos += 1
-            continue
-        esc = text[pos + 1:pos + 2]
-        if esc in _ESCAPES:
-            out.append(_ESCAPES[esc])
-            pos += 2
-            continue
-        width = _HEX_ESCAPES.get(esc, 0)
-        digits = text[pos + 2:pos + 2 + width]
-        if not width or len(digits) != width or not _HEX.fullmatch(digits) \
-                or int(digits, 16) > sys.maxunicode:
-            raise _error(lines, line, f"bad escape in string: {text[pos:pos + 2 + width]!r}")
-        out.append(chr(int(digits, 16)))
-        pos += 2 + width
+    match = _STRING.match(text, pos)
+    if match is None:
+        raise _error(lines, line, "unterminated string")
+
+    def decode(escape: re.Match) -> str:
+        short, *hexes, _ = escape.groups()
+        if short:
+            return _ESCAPED[short]
+        code = next((int(h, 16) for h in hexes if h), sys.maxunicode + 1)
+        if code > sys.maxunicode:
+            raise _error(lines, line, f"bad escape in string: {escape.group()!r}")
+        return chr(code)
+
+    return _ESCAPE.sub(decode, match.group(1)), match.end()
 
 
 def _describe(tok: _Tok) -> str:
@@ -185,6 +172,30 @@ class _Parser:
             raise self.error(f"expected {wanted}, found {_describe(self.peek())}")
         return tok
 
+    def listing(self, close: str, item, what: str | None = None) -> list:
+        """``item()`` repeated, separated by commas, up to ``close`` (consumed)."""
+        items = []
+        while not self.accept(close):
+            items.append(item())
+            if not self.accept(","):
+                self.expect(close, what=f"',' or {what or repr(close)}")
+                break
+        return items
+
+    def keyed(self, close: str, item) -> dict[str, Any]:
+        """``key=item(key)`` pairs, as :meth:`listing`; a key may appear once."""
+        out: dict[str, Any] = {}
+
+        def pair() -> None:
+            key = self.expect("name", what="a name")
+            if key.text in out:
+                raise self.error(f"{key.text} given twice", key.line)
+            self.expect("=", what=f"'=' after {key.text}")
+            out[key.text] = item(key)
+
+        self.listing(close, pair)
+        return out
+
     def skip_blank(self) -> None:
         # NOTE: called at the start of a statement, so a comment here is a line of its own.
         while self.peek().kind in ("nl", "comment"):
@@ -203,13 +214,7 @@ class _Parser:
         name = self.name_or_str("a graph name")
         self.expect("(")
         scope: dict[str, Var] = {}      # NOTE: a nested graph sees none of the outer names
-        inputs = []
-        if not self.accept(")"):
-            while True:
-                inputs.append(self.define(scope, self.decl(), None))
-                if self.accept(")"):
-                    break
-                self.expect(",", what="',' or ')'")
+        inputs = self.listing(")", lambda: self.define(scope, self.decl(), None))
         self.expect("name", "stage")
         self.expect("=")
         stage = self.name_or_str("a stage name")
@@ -225,12 +230,7 @@ class _Parser:
                 raise self.error("expected an equation or 'return'")
             eqns.append(self.eqn(scope))
         self.next()
-        outputs = []
-        if self.peek().kind != "nl":
-            outputs.append(self.use(scope))
-            while self.accept(","):
-                outputs.append(self.use(scope))
-        self.expect("nl", what="end of line after the return")
+        outputs = self.listing("nl", lambda: self.use(scope), "end of line")
         self.skip_blank()
         self.expect("}", what="'}' after the return")
         return Graph(inputs, eqns, outputs, name=name, stage=stage)
@@ -283,10 +283,8 @@ class _Parser:
         except (TracejitError, TypeError, ValueError) as exc:
             raise self.error(str(exc), line) from None
         if tuple(inferred) != tuple(written):
-            def show(types):
-                return ", ".join(format_type(t) for t in types) or "no outputs"
-            raise self.error(f"{op.name} gives {show(inferred)}, but the line says "
-                             f"{show(written)}", line)
+            got, said = (", ".join(map(format_type, ts)) or "none" for ts in (inferred, written))
+            raise self.error(f"{op.name} gives {got}, but the line says {said}", line)
 
     # ---- vars ----------------------------------------------------------------------------
 
@@ -319,32 +317,20 @@ class _Parser:
         if dtype is None:
             raise self.error(f"unknown dtype {tok.text!r}; dtypes are {', '.join(_DTYPES)}")
         self.expect("[", what="'[' and the shape")
-        dims = []
-        if not self.accept("]"):
-            while True:
-                dims.append(self.integer(negative_ok=False))
-                if self.accept("]"):
-                    break
-                self.expect(",", what="',' or ']'")
+        dims = self.listing("]", lambda: self.integer(negative_ok=False))
         return TensorType(tuple(dims), dtype)
 
     def attrs(self) -> dict[str, Any]:
-        self.expect("{")
-        out: dict[str, Any] = {}
-        while True:
-            key = self.expect("name", what="'device', 'name' or 'loc'")
-            if key.text in out:
-                raise self.error(f"{key.text} given twice")
-            self.expect("=")
+        def attr(key: _Tok) -> Any:
             if key.text in ("device", "name"):
-                out[key.text] = self.expect("str", what=f"a string for {key.text}").text
-            elif key.text == "loc":
-                out["loc"] = self.loc_value()
-            else:
-                raise self.error(f"unknown var attribute {key.text!r}", key.line)
-            if self.accept("}"):
-                return out
-            self.expect(",", what="',' or '}'")
+                return self.expect("str", what=f"a string for {key.text}").text
+            if key.text == "loc":
+                return self.loc_value()
+            raise self.error(f"unknown var attribute {key.text!r}; var attributes are "
+                             "device, name and loc", key.line)
+
+        self.expect("{")
+        return self.keyed("}", attr)
 
     def loc_value(self) -> SourceLoc | None:
         if self.accept("name", "none"):
@@ -375,16 +361,7 @@ class _Parser:
 
     def params(self) -> dict[str, Any]:
         self.expect("[")
-        raw: dict[str, Any] = {}
-        while True:
-            key = self.expect("name", what="a param name")
-            if key.text in raw:
-                raise self.error(f"param {key.text} given twice", key.line)
-            self.expect("=", what=f"'=' after {key.text}")
-            raw[key.text] = self.value()
-            if self.accept("]"):
-                return raw
-            self.expect(",", what="',' or ']'")
+        return self.keyed("]", lambda key: self.value())
 
     def value(self) -> Any:
         tok = self.peek()
@@ -406,14 +383,10 @@ class _Parser:
 
     def tuple_value(self) -> tuple:
         self.expect("(")
-        items: list[Any] = []
-        while not self.accept(")"):
-            items.append(self.value())
-            if self.accept(")"):
-                if len(items) == 1:
-                    raise self.error("a 1-tuple is written with a trailing comma: (x,)")
-                break
-            self.expect(",", what="',' or ')'")
+        items = self.listing(")", self.value)
+        if len(items) == 1 and self.tokens[self.pos - 2].kind != ",":
+            raise self.error("a 1-tuple is written with a trailing comma: (x,)",
+                             self.tokens[self.pos - 1].line)
         return tuple(items)
 
     def integer(self, *, negative_ok: bool) -> int:
@@ -434,14 +407,14 @@ class _Parser:
         if tok.kind == "name" and tok.text == "inf":
             return -math.inf if negative else math.inf
         if tok.kind == "name" and tok.text == "nan":
-            bits = _NAN_BITS
+            bits = NAN_BITS
             if self.accept("("):
                 payload = self.expect("number", what="the bits of the NaN, 0x...")
                 bits = int(payload.text, 16) if payload.text.startswith("0x") else -1
                 self.expect(")")
-                if not 0 <= bits < 1 << 64 or not math.isnan(_double(bits)):
+                if not 0 <= bits < 1 << 64 or not math.isnan(double(bits)):
                     raise self.error(f"{payload.text} is not the bit pattern of a NaN")
-            return _double(bits ^ _SIGN_BIT if negative else bits)
+            return double(bits ^ SIGN_BIT if negative else bits)
         if tok.kind == "name" and tok.text in ("true", "false") and not negative:
             return tok.text == "true"
         raise self.error(f"expected a value, found {sign}{_describe(tok)}", tok.line)
@@ -471,12 +444,7 @@ class _Parser:
 
     def array_items(self, type_: TensorType, size: int) -> np.ndarray:
         line = self.expect("[", what="'[' and the elements, or b64\"...\"").line
-        items: list[Any] = []
-        while not self.accept("]"):
-            items.append(self.scalar())
-            if not self.accept(","):
-                self.expect("]", what="',' or ']'")
-                break
+        items = self.listing("]", self.scalar)
         dtype = type_.dtype
         want = bool if dtype.is_bool else float if dtype.is_float else int
         if len(items) != size or any(type(v) is not want for v in items):
@@ -485,7 +453,3 @@ class _Parser:
             return array_from_items(items, dtype)
         except (OverflowError, ValueError) as exc:
             raise self.error(f"elements do not fit {dtype.name}: {exc}", line) from None
-
-
-def _double(bits: int) -> float:
-    return struct.unpack("<d", struct.pack("<Q", bits))[0]

@@ -6,7 +6,8 @@
       return d, c
     }
 
-Format decisions (the parser accepts exactly what is printed here):
+Format decisions (the parser reads all of it back; it also allows free whitespace inside
+a line, blank lines and lines holding only a ``# comment``):
 
 * Vars are named a, b, ..., z, aa, ab, ... in order of definition (inputs, then each
   equation's outputs). Every graph, nested ones included, has its own naming scope.
@@ -18,7 +19,7 @@ Format decisions (the parser accepts exactly what is printed here):
   strings in double quotes with ``\\" \\\\ \\n \\t \\r \\xNN \\uNNNN \\UNNNNNNNN`` escapes;
   tuples (``(1,)`` for a 1-tuple, ``()`` empty); dtypes by short name (``f32``, ``bf16``);
   arrays as ``array(f32[2,2], [1.0, 2.0, 3.0, 4.0])`` up to 16 elements, larger ones
-  (and any whose elements would not read back bit for bit, e.g. NaN payloads) as
+  (and any whose elements would not read back bit for bit, e.g. signalling NaNs) as
   ``array(f32[1000], b64"...")`` holding the raw little-endian bytes; a Graph as a
   nested ``func ... { ... }`` block, indented one level deeper.
 * Var metadata goes in braces after the type: ``c:f32[3]{device="/cpu:0"}``. The
@@ -48,8 +49,8 @@ from .core import ConstValue, Graph, Var
 from .dtypes import DType, as_dtype
 from .source import SourceLoc
 
-__all__ = ["print_graph", "format_value", "format_type", "name_vars", "var_name",
-           "quote", "LITERAL_ARRAY_MAX"]
+__all__ = ["print_graph", "format_value", "format_type", "format_float", "name_vars",
+           "var_name", "quote", "double", "LITERAL_ARRAY_MAX", "NAN_BITS", "SIGN_BIT"]
 
 LITERAL_ARRAY_MAX = 16      # arrays with more elements are printed as base64 bytes
 INDENT = "  "
@@ -144,15 +145,20 @@ def format_float(value: float) -> str:
     if not math.isnan(value):
         return repr(value)
     bits = struct.unpack("<Q", struct.pack("<d", value))[0]
-    if bits == _NAN_BITS:
+    if bits == NAN_BITS:
         return "nan"
-    if bits == _NAN_BITS | _SIGN_BIT:
+    if bits == NAN_BITS | SIGN_BIT:
         return "-nan"
     return f"nan(0x{bits:016x})"
 
 
-_NAN_BITS = struct.unpack("<Q", struct.pack("<d", math.nan))[0]
-_SIGN_BIT = 1 << 63
+def double(bits: int) -> float:
+    """The float with the 64-bit pattern ``bits``."""
+    return struct.unpack("<d", struct.pack("<Q", bits))[0]
+
+
+NAN_BITS = struct.unpack("<Q", struct.pack("<d", math.nan))[0]
+SIGN_BIT = 1 << 63
 
 
 def format_value(value: Any, indent: str = "", locations: bool = False) -> str:

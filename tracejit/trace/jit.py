@@ -78,21 +78,24 @@ class _Signature:
 
 
 @dataclass
-class _Entry:
+class Traced:
+    """The result of tracing: the graph, and how arguments and results map onto it.
+
+    The graph's inputs are the argument leaves, then the ``captured`` variables; its
+    outputs are the result leaves, then the new values of the ``updated`` variables."""
+
     graph: Graph
-    program: Any
     out_tree: Any
     out_weak: tuple[bool, ...]
-    signature: _Signature = field(repr=False)
+    captured: tuple = ()
+    updated: tuple = ()
 
 
 @dataclass
-class Traced:
-    """The result of tracing: the graph, and how arguments and results map onto it."""
-
-    graph: Graph
-    out_tree: Any
-    out_weak: tuple[bool, ...]
+class _Entry:
+    traced: Traced
+    program: Any
+    signature: _Signature = field(repr=False)
 
 
 class JitFunction:
@@ -161,9 +164,18 @@ class JitFunction:
         if entry is None:
             entry = self._compile(executor, names, treedef, leaves, leaf_keys, static or {})
             self._cache[key] = entry
-        outs = entry.program([_raw(leaf, k) for leaf, k in zip(leaves, leaf_keys, strict=True)])
-        return unflatten(entry.out_tree,
-                         iter([Array(v, w) for v, w in zip(outs, entry.out_weak, strict=True)]))
+        traced = entry.traced
+        raw = [_raw(leaf, k) for leaf, k in zip(leaves, leaf_keys, strict=True)]
+        if traced.captured:
+            raw += [v._value for v in traced.captured]
+        outs = entry.program(raw)
+        if traced.updated:
+            count = len(traced.out_weak)
+            for variable, value in zip(traced.updated, outs[count:], strict=True):
+                variable._value = value
+            outs = outs[:count]
+        return unflatten(traced.out_tree,
+                         iter([Array(v, w) for v, w in zip(outs, traced.out_weak, strict=True)]))
 
     def _split(self, args, kwargs) -> tuple[tuple[str, ...], tuple, dict]:
         """Bind arguments to parameters: (dynamic names, dynamic values, static values)."""
@@ -253,8 +265,11 @@ class JitFunction:
                                      f"output {i}; jitted functions return tensors, numbers and "
                                      "containers of them", location=user_location()) from None
             out_vars = [trace.var_of(t) for t in outs]
-        graph = trace.builder.build(out_vars)
-        return Traced(graph, out_tree, tuple(t.weak for t in outs))
+        updates = list(trace.variable_updates.values())
+        graph = trace.builder.build(out_vars + [var for _, var in updates])
+        return Traced(graph, out_tree, tuple(t.weak for t in outs),
+                      captured=tuple(v for v, _ in trace.variable_inputs.values()),
+                      updated=tuple(v for v, _ in updates))
 
     def _compile(self, executor_name, names, treedef, leaves, leaf_keys, static) -> _Entry:
         signature = _Signature(treedef, leaf_keys, static, self._paths(names, treedef))
@@ -271,7 +286,7 @@ class JitFunction:
         if config.log_compiles:
             print(f"tracejit: compiled {self.__name__} in {seconds * 1e3:.1f} ms: {reason}",
                   file=sys.stderr)
-        return _Entry(traced.graph, program, traced.out_tree, traced.out_weak, signature)
+        return _Entry(traced, program, signature)
 
     def clear_cache(self) -> None:
         self._cache.clear()

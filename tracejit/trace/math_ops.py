@@ -228,7 +228,8 @@ reduce_all = _reduction(ops.OPS["all"], _as_bool)
 def _arg_reduction(op_name):
     def fn(input, axis=None, output_type=dt.int64, name=None):
         x = to_tensor(input)
-        axis = 0 if axis is None else int(axis)   # TensorFlow reduces axis 0 by default
+        # TensorFlow reduces axis 0 by default; negative axes count from the end.
+        (axis,) = _axes(x, 0 if axis is None else axis, op_name)
         return bind(ops.OPS[op_name], [x], {"axis": axis, "index_dtype": output_type})
     fn.__name__ = op_name
     return fn
@@ -245,7 +246,8 @@ def _np_arg(op_name):
         x = to_tensor(x)
         if axis is None:
             x, axis = reshape(x, (-1,)), 0
-        return bind(ops.OPS[op_name], [x], {"axis": int(axis), "index_dtype": dt.int64})
+        (axis,) = _axes(x, axis, op_name)
+        return bind(ops.OPS[op_name], [x], {"axis": axis, "index_dtype": dt.int64})
     return fn
 
 

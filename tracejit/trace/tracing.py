@@ -27,6 +27,31 @@ class Trace:
         self.builder = GraphBuilder(name)
         self._constants: dict[int, tuple[Any, Var]] = {}   # id(Array) -> (Array, Var)
         self.closed = False
+        # Variables read in this trace become extra graph inputs (in order of first read);
+        # assignments become extra outputs, written back after the program runs.
+        self.variable_inputs: dict[int, tuple[Any, Var]] = {}
+        self.variable_values: dict[int, Var] = {}
+        self.variable_updates: dict[int, tuple[Any, Var]] = {}
+
+    def read_variable(self, variable) -> Tracer:
+        key = id(variable)
+        current = self.variable_values.get(key)
+        if current is None:
+            current = self.builder.add_input(variable.type, VarMeta(name=variable.name))
+            self.variable_inputs[key] = (variable, current)
+            self.variable_values[key] = current
+        return Tracer(current, self)
+
+    def assign_variable(self, variable, value: Tensor) -> Tracer:
+        var = self.var_of(value)
+        key = id(variable)
+        if key not in self.variable_inputs:
+            # NOTE: written before read: still an input, so the graph's signature (and any
+            # in-place update a backend does) sees the variable's buffer.
+            self.read_variable(variable)
+        self.variable_values[key] = var
+        self.variable_updates[key] = (variable, var)
+        return Tracer(var, self)
 
     def new_input(self, type: TensorType, *, weak: bool = False, name: str | None = None):
         var = self.builder.add_input(type, VarMeta(source=None, name=name))
@@ -82,6 +107,8 @@ def to_tensor(value, dtype=None) -> Tensor:
     Python lists of floats become float32 (like TensorFlow), NumPy arrays keep their type."""
     if isinstance(value, (Tracer, Array)):
         tensor = value
+    elif isinstance(value, Tensor):
+        tensor = value.read_value()       # a Variable: read now, or inside the trace
     elif isinstance(value, (bool, int, float)) and not isinstance(value, np.generic):
         if dtype is not None:
             return Array(np.asarray(value, dtype=dt.as_dtype(dtype).np_dtype))

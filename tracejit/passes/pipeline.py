@@ -1,0 +1,117 @@
+"""The optimization pipeline: one explicit, ordered list of named passes.
+
+Each pass is a pure ``Graph -> Graph`` function that stamps its name on the graph it
+returns (``graph.stage``). ``optimize`` runs them all; ``run_stages`` returns every
+intermediate graph too (the ``tracejit ir --stage`` CLI prints them under the pass's
+name). With ``debug=True`` the IR verifier checks the graph after every pass and names
+the pass that broke an invariant.
+
+``TRACEJIT_DUMP=folder`` writes the printed IR of every stage of every compile to
+``folder/<graph name>-<hash>-<NN>-<stage>.ir``: the hash (12 hex digits of a SHA-256
+of the input graph's text) tells compiles of one function apart, NN is the stage's
+position (00 is the input graph), so ``ls`` lists a compile's stages in order.
+
+>>> from tracejit.ir import GraphBuilder, ops
+>>> from tracejit.ir.core import tensor_type
+>>> b = GraphBuilder("f")
+>>> x = b.add_input(tensor_type([4], "f32"))
+>>> g = b.build([b.emit1(ops.EXP, [b.emit1(ops.NEG, [b.emit1(ops.NEG, [x])])])])
+>>> [name for name, _ in run_stages(g)]
+['traced', 'fold_constants', 'simplify_algebra', 'eliminate_common_subexpressions', \
+'eliminate_dead_code', 'fuse_kernels']
+>>> [e.op.name for e in optimize(g).eqns]
+['kernel']
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from ..ir.core import Graph
+from ..ir.errors import VerifyError
+from .cse import eliminate_common_subexpressions
+from .dce import eliminate_dead_code
+from .fold import fold_constants
+from .fuse import fuse_kernels
+from .simplify import simplify_algebra
+
+__all__ = ["PIPELINE", "CLEANUP", "optimize", "run_stages", "DUMP_ENV", "STAGE_GROUPS"]
+
+Pass = Callable[[Graph], Graph]
+
+# NOTE: folding first gives simplification constants to match; simplification can make
+# equal subexpressions (transpose chains collapse onto one spelling) for CSE; CSE and
+# simplification leave dead equations for DCE; fusion comes last, on the smallest graph,
+# because kernels hide their bodies from the other passes.
+CLEANUP: tuple[tuple[str, Pass], ...] = (
+    ("fold_constants", fold_constants),
+    ("simplify_algebra", simplify_algebra),
+    ("eliminate_common_subexpressions", eliminate_common_subexpressions),
+    ("eliminate_dead_code", eliminate_dead_code),
+)
+PIPELINE: tuple[tuple[str, Pass], ...] = CLEANUP + (("fuse_kernels", fuse_kernels),)
+
+# What the CLI's --stage names mean: the last stage of each group is printed.
+STAGE_GROUPS = {"traced": 0, "optimized": len(CLEANUP), "fused": len(PIPELINE)}
+
+DUMP_ENV = "TRACEJIT_DUMP"
+
+
+def _verify(graph: Graph, stage: str) -> None:
+    try:
+        from ..ir.verifier import verify
+    except ImportError:         # the verifier is optional while the IR is being built
+        return
+    try:
+        verify(graph)
+    except VerifyError as exc:
+        raise VerifyError(f"after pass {stage}: {exc}") from exc
+
+
+def _text(graph: Graph) -> str:
+    from ..ir.printer import print_graph
+    return print_graph(graph)
+
+
+def _dump(stages: Sequence[tuple[str, Graph]], folder: str) -> None:
+    path = Path(folder)
+    path.mkdir(parents=True, exist_ok=True)
+    texts = [(name, _text(g)) for name, g in stages]
+    digest = hashlib.sha256(texts[0][1].encode()).hexdigest()[:12]
+    base = re.sub(r"[^A-Za-z0-9_.-]", "_", stages[0][1].name) or "graph"
+    for k, (name, text) in enumerate(texts):
+        (path / f"{base}-{digest}-{k:02d}-{name}.ir").write_text(text + "\n")
+
+
+def run_stages(graph: Graph, *, debug: bool = False,
+               pipeline: Sequence[tuple[str, Pass]] = PIPELINE,
+               on_stage: Callable[[str, Graph], None] | None = None
+               ) -> list[tuple[str, Graph]]:
+    """``[(stage name, graph)]``: the input graph under its own stage name, then the
+    result of each pass in order."""
+    if debug:
+        _verify(graph, graph.stage)
+    stages = [(graph.stage, graph)]
+    for name, run in pipeline:
+        graph = run(graph)
+        if graph.stage != name:     # a pass that forgot to stamp is still named right
+            graph = graph.replace(stage=name)
+        if debug:
+            _verify(graph, name)
+        if on_stage is not None:
+            on_stage(name, graph)
+        stages.append((name, graph))
+    folder = os.environ.get(DUMP_ENV)
+    if folder:
+        _dump(stages, folder)
+    return stages
+
+
+def optimize(graph: Graph, *, debug: bool = False,
+             on_stage: Callable[[str, Graph], None] | None = None) -> Graph:
+    """Run PIPELINE on ``graph``; ``on_stage(name, graph)`` sees each pass's result."""
+    return run_stages(graph, debug=debug, on_stage=on_stage)[-1][1]

@@ -1,0 +1,119 @@
+"""Variables: named mutable state that jitted functions and TF1 graphs read and assign.
+
+Inside a trace, reading a Variable adds it as an implicit input of the graph, and an
+assignment becomes an extra output; the runtime writes the new value back after the
+program returns, so updates made in one jitted call are visible to the next.
+Outside a trace, reads and assignments happen at once.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+
+from ..ir import dtypes as dt
+from ..ir.core import TensorType
+from ..ir.errors import DTypeError, ShapeError
+from ..ir.source import user_location
+from .tracing import current_trace, to_tensor
+from .values import Array, Tensor, Tracer
+
+_NAMES = itertools.count()
+
+
+class Variable(Tensor):
+    """``tracejit.Variable(initial_value, name=, trainable=, dtype=)``.
+
+    >>> import tracejit as tj
+    >>> v = tj.Variable([1.0, 2.0], name="v")
+    >>> _ = v.assign_add([1.0, 1.0])
+    >>> v.numpy().tolist()
+    [2.0, 3.0]
+    """
+
+    __slots__ = ("_value", "name", "trainable", "_type", "__weakref__")
+    weak = False
+
+    def __init__(self, initial_value, name: str | None = None, trainable: bool = True,
+                 dtype=None, shape=None):
+        if callable(initial_value):
+            initial_value = initial_value()
+        value = to_tensor(initial_value, dtype)
+        if isinstance(value, Tracer):
+            raise DTypeError("a Variable's initial value must be concrete, not a traced value; "
+                             "create variables outside jitted functions", op="Variable",
+                             location=user_location())
+        array = np.array(value.value, copy=True)
+        if shape is not None and tuple(shape) != array.shape:
+            array = np.broadcast_to(array, tuple(shape)).copy()
+        self._value = array
+        self._type = TensorType(array.shape, dt.as_dtype(array.dtype))
+        self.name = name or f"Variable_{next(_NAMES)}"
+        self.trainable = trainable
+
+    @property
+    def type(self) -> TensorType:
+        return self._type
+
+    # ---- reading --------------------------------------------------------------------------------
+
+    def read_value(self) -> Tensor:
+        trace = current_trace()
+        if trace is not None and not trace.closed:
+            return trace.read_variable(self)
+        return Array(self._value)
+
+    value = read_value
+
+    def numpy(self) -> np.ndarray:
+        return self._value.copy()
+
+    def __array__(self, dtype=None, copy=None):
+        return self._value if dtype is None else self._value.astype(dtype)
+
+    def __repr__(self) -> str:
+        return f"<tracejit.Variable {self.name!r} {self.type}>"
+
+    # ---- writing --------------------------------------------------------------------------------
+
+    def _checked(self, value) -> Tensor:
+        tensor = to_tensor(value)
+        if tensor.dtype is not self.dtype:
+            if not tensor.weak and not isinstance(value, (list, tuple)):
+                raise DTypeError(f"cannot assign a {tensor.dtype.name} value to variable "
+                                 f"{self.name!r} of type {self.type}", op="assign",
+                                 location=user_location())
+            from .math_ops import cast
+            tensor = cast(tensor, self.dtype)
+        if tensor.shape != self.shape:
+            if tensor.ndim == 0:
+                from .array_ops import broadcast_to
+                tensor = broadcast_to(tensor, self.shape)
+            else:
+                raise ShapeError(f"cannot assign a value of shape {list(tensor.shape)} to "
+                                 f"variable {self.name!r} of shape {list(self.shape)}",
+                                 op="assign", location=user_location())
+        return tensor
+
+    def assign(self, value, read_value: bool = True, name=None):
+        """Set the variable; inside a trace the update takes effect when the program returns
+        and later reads in the same trace see the new value."""
+        tensor = self._checked(value)
+        trace = current_trace() if not isinstance(tensor, Tracer) else tensor.trace
+        if trace is not None and not trace.closed:
+            return trace.assign_variable(self, tensor)
+        self._value = np.array(tensor.value, copy=True)
+        return Array(self._value) if read_value else None
+
+    def assign_add(self, delta, read_value: bool = True, name=None):
+        from .math_ops import add
+        return self.assign(add(self.read_value(), self._checked(delta)), read_value)
+
+    def assign_sub(self, delta, read_value: bool = True, name=None):
+        from .math_ops import subtract
+        return self.assign(subtract(self.read_value(), self._checked(delta)), read_value)
+
+    def load(self, value) -> None:
+        """Set the value from outside any trace (TF1's ``Variable.load``)."""
+        self._value = np.array(self._checked(value).value, copy=True)
