@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from tracejit.ir import ConstValue, GraphBuilder, TensorType, interpret
+from tracejit.ir import OPS, ConstValue, GraphBuilder, TensorType, interpret
 from tracejit.ir import dtypes as dt
 from tracejit.ir.opdef import OpDef
 
@@ -91,7 +91,30 @@ OP_EXAMPLES.update({
              ([], {"shape": (), "value": -3, "dtype": i8})],
     # random
     "random_bits": [([T((2,), i32)], {"shape": (3, 4)})],
+    # autodiff (declared in ops_autodiff.py): inputs are xs then ys; outputs equal ys
+    "custom_vjp": [([T((3,), f32), T((2, 3), f32)], {"num_outputs": 1, "rule": 1})],
 })
+
+
+def _kernel_examples() -> list[Example]:
+    """``kernel`` (declared in ops_kernel.py) wraps a body graph; two tiny bodies."""
+    if "kernel" not in OPS:
+        return []
+    inner = GraphBuilder("fused_exp")
+    x = inner.add_input(T((3,), f32))
+    elementwise = inner.build([inner.emit1(OPS["neg"], [inner.emit1(OPS["exp"], [x])])],
+                              stage="body")
+    inner = GraphBuilder("fused_sum")
+    a, b = inner.add_input(T((2, 3), f32)), inner.add_input(T((2, 3), f32))
+    total = inner.emit1(OPS["sum"], [inner.emit1(OPS["mul"], [a, b])], {"axes": (1,)})
+    reduction = inner.build([total], stage="body")
+    return [([T((3,), f32)], {"body": elementwise, "kind": "elementwise"}),
+            ([T((2, 3), f32)] * 2, {"body": reduction, "kind": "reduction"})]
+
+
+OP_EXAMPLES["kernel"] = _kernel_examples()
+if not OP_EXAMPLES["kernel"]:
+    del OP_EXAMPLES["kernel"]
 
 
 # ---- helpers for the op tests ------------------------------------------------------------

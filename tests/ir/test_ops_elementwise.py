@@ -27,7 +27,7 @@ NUMERIC = dt.NUMERIC_DTYPES
 ALL = dt.ALL_DTYPES
 BOOL = (dt.bool_,)
 
-SETTINGS = settings(max_examples=20, deadline=None)
+SETTINGS = settings(max_examples=25, deadline=None)
 seeds = st.integers(0, 2**32 - 1)
 
 
@@ -193,8 +193,9 @@ def test_integer_division_edge_cases():
                                                 min_side=0, max_side=3), seed=seeds)
 def test_select(dtype, shapes, seed):
     rng = np.random.default_rng(seed)
-    c, a, b = (random_array(rng, s, d) for s, d in zip(shapes.input_shapes,
-                                                        (dt.bool_, dtype, dtype)))
+    kinds = (dt.bool_, dtype, dtype)
+    c, a, b = (random_array(rng, s, d)
+               for s, d in zip(shapes.input_shapes, kinds, strict=True))
     got = run_op(OPS["select"], [c, a, b])
     cb, ab, bb = np.broadcast_arrays(c, a, b)
     want = np.empty(shapes.result_shape, dtype.np_dtype)
@@ -236,7 +237,7 @@ def _cast_reference(x: np.ndarray, target: dt.DType) -> np.ndarray:
 
 @pytest.mark.parametrize("source", ALL, ids=str)
 @pytest.mark.parametrize("target", ALL, ids=str)
-@settings(max_examples=10, deadline=None)
+@settings(max_examples=15, deadline=None)
 @given(shape=hnp.array_shapes(min_dims=0, max_dims=2, min_side=0, max_side=5), seed=seeds,
        scale=st.sampled_from([5.0, 300.0, 3e9, 1e20]))
 def test_cast(source, target, shape, seed, scale):

@@ -12,7 +12,7 @@ from tracejit.ir.errors import ParamError
 
 from .op_examples import OP_EXAMPLES, random_array, run_op
 
-# Ops declared by other work whose examples live elsewhere.
+# The kernel op (another work item) may be absent; its example is added when present.
 NOT_OURS = {"kernel"}
 
 MODULE_TAG = {"ops_reduce": Tag.REDUCE, "ops_movement": Tag.MOVEMENT,

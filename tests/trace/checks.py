@@ -3,6 +3,8 @@ compare both with a NumPy reference; hypothesis strategies for small arrays."""
 
 from __future__ import annotations
 
+import os
+
 import hypothesis.extra.numpy as hnp
 import numpy as np
 from hypothesis import HealthCheck, settings
@@ -10,7 +12,9 @@ from hypothesis import strategies as st
 
 import tracejit as tj
 
-FAST = settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# NOTE: modest by default to keep the suite fast; TRACEJIT_TEST_EXAMPLES=500 digs deeper.
+FAST = settings(max_examples=int(os.environ.get("TRACEJIT_TEST_EXAMPLES", "15")), deadline=None,
+                suppress_health_check=[HealthCheck.too_slow])
 
 
 def check(fn, args, expected, *, dtype=None, rtol=1e-6, atol=1e-6, wrap=False):

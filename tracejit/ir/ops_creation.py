@@ -90,7 +90,8 @@ def _fill_infer(types, params):
 def _fill_impl(shape, value, dtype):
     if dtype.is_integer:
         value = int(value)      # 2.0 -> 2 exactly; int64 values beyond 2**53 stay exact
-    return np.full(shape, value, dtype=dtype.np_dtype)
+    with np.errstate(over="ignore"):    # 1e300 in float32 is inf, as a cast would give
+        return np.full(shape, value, dtype=dtype.np_dtype)
 
 
 FILL = declare("fill", arity=0, infer=_fill_infer, impl=_fill_impl,

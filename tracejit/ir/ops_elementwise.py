@@ -47,7 +47,8 @@ def _elementwise_impl(fn, out_dtype=None):
         compute = _compute_dtype(in_dtype)
         with np.errstate(all="ignore"):
             out = fn(*(np.asarray(a, dtype=compute) for a in arrays))
-        return np.asarray(out).astype(result_dtype.np_dtype, copy=False)
+            # NOTE: inside errstate too: rounding a float32 result to float16 may overflow.
+            return np.asarray(out).astype(result_dtype.np_dtype, copy=False)
 
     return impl
 

@@ -17,3 +17,9 @@ from ..trace.nn_ops import (  # noqa: F401
     swish,
     tanh,
 )
+from ..trace.nn_ops import (  # noqa: F401, E402
+    sigmoid_cross_entropy_with_logits,
+    softmax_cross_entropy_with_logits,
+    softmax_cross_entropy_with_logits_v2,
+    sparse_softmax_cross_entropy_with_logits,
+)

@@ -122,8 +122,8 @@ class _Fusion:
             group = _Group([i], 1 << i, self.anc[i], self.desc[i], kind)
             for var in self.sources(i):
                 other = self.group_of.get(self.producer.get(id(var), -1))
-                if other is None or other is group:
-                    continue
+                if other is None or other.mask & group.mask:
+                    continue        # not fusible, or already absorbed
                 merged = self._try_merge(group, other)
                 if merged is not None:
                     group = merged
@@ -140,7 +140,7 @@ class _Fusion:
             for k, first in enumerate(groups):
                 for later in groups[k + 1:]:
                     a, b = self.group_of[first.members[0]], self.group_of[later.members[0]]
-                    if a is b:
+                    if a.mask & b.mask:
                         continue
                     merged = self._try_merge(a, b)
                     if merged is not None:

@@ -39,7 +39,7 @@ from .fold import fold_constants
 from .fuse import fuse_kernels
 from .simplify import simplify_algebra
 
-__all__ = ["PIPELINE", "CLEANUP", "optimize", "run_stages", "DUMP_ENV", "STAGE_GROUPS"]
+__all__ = ["PIPELINE", "CLEANUP", "optimize", "run_stages", "select_stage", "DUMP_ENV"]
 
 Pass = Callable[[Graph], Graph]
 
@@ -55,8 +55,10 @@ CLEANUP: tuple[tuple[str, Pass], ...] = (
 )
 PIPELINE: tuple[tuple[str, Pass], ...] = CLEANUP + (("fuse_kernels", fuse_kernels),)
 
-# What the CLI's --stage names mean: the last stage of each group is printed.
-STAGE_GROUPS = {"traced": 0, "optimized": len(CLEANUP), "fused": len(PIPELINE)}
+# NOTE: simplification makes new constant expressions (x * 0 -> 0) and folding makes
+# new rule matches (2 * 0.5 -> 1), so CLEANUP repeats while it changes the graph.
+MAX_CLEANUP_ROUNDS = 3
+
 
 DUMP_ENV = "TRACEJIT_DUMP"
 
@@ -87,24 +89,58 @@ def _dump(stages: Sequence[tuple[str, Graph]], folder: str) -> None:
         (path / f"{base}-{digest}-{k:02d}-{name}.ir").write_text(text + "\n")
 
 
+def _run(graph: Graph, name: str, run: Pass, debug: bool) -> Graph:
+    graph = run(graph)
+    if graph.stage != name:         # a pass that forgot to stamp is still named right
+        graph = graph.replace(stage=name)
+    if debug:
+        _verify(graph, name)
+    return graph
+
+
+def _default_stages(graph: Graph, debug: bool) -> list[tuple[str, Graph]]:
+    """CLEANUP rounds until one changes nothing (a round's last stage is kept only when
+    the round changed the graph; the first round is always kept), then fusion."""
+    stages: list[tuple[str, Graph]] = []
+    for round_ in range(MAX_CLEANUP_ROUNDS):
+        start, this_round = graph, []
+        for name, run in CLEANUP:
+            graph = _run(graph, name, run, debug)
+            this_round.append((name, graph))
+        changed = graph != start
+        if round_ == 0 or changed:
+            stages.extend(this_round)
+        else:
+            graph = stages[-1][1]
+        if not changed:
+            break
+    for name, run in PIPELINE[len(CLEANUP):]:
+        graph = _run(graph, name, run, debug)
+        stages.append((name, graph))
+    return stages
+
+
 def run_stages(graph: Graph, *, debug: bool = False,
-               pipeline: Sequence[tuple[str, Pass]] = PIPELINE,
+               passes: Sequence[tuple[str, Pass]] | None = None,
                on_stage: Callable[[str, Graph], None] | None = None
                ) -> list[tuple[str, Graph]]:
     """``[(stage name, graph)]``: the input graph under its own stage name, then the
-    result of each pass in order."""
+    result of each pass in order. ``passes`` (default: the PIPELINE, with CLEANUP
+    repeated while it changes the graph) runs each given pass once, in order."""
     if debug:
         _verify(graph, graph.stage)
-    stages = [(graph.stage, graph)]
-    for name, run in pipeline:
-        graph = run(graph)
-        if graph.stage != name:     # a pass that forgot to stamp is still named right
-            graph = graph.replace(stage=name)
-        if debug:
-            _verify(graph, name)
-        if on_stage is not None:
-            on_stage(name, graph)
-        stages.append((name, graph))
+    original = graph
+    if passes is None:
+        stages = _default_stages(graph, debug)
+    else:
+        stages = []
+        for name, run in passes:
+            graph = _run(graph, name, run, debug)
+            stages.append((name, graph))
+    if on_stage is not None:
+        for name, stage_graph in stages:
+            on_stage(name, stage_graph)
+    stages.insert(0, (original.stage, original))
     folder = os.environ.get(DUMP_ENV)
     if folder:
         _dump(stages, folder)
@@ -115,3 +151,22 @@ def optimize(graph: Graph, *, debug: bool = False,
              on_stage: Callable[[str, Graph], None] | None = None) -> Graph:
     """Run PIPELINE on ``graph``; ``on_stage(name, graph)`` sees each pass's result."""
     return run_stages(graph, debug=debug, on_stage=on_stage)[-1][1]
+
+
+def select_stage(stages: Sequence[tuple[str, Graph]], which: str) -> list[tuple[str, Graph]]:
+    """The stages the CLI's ``--stage`` names: ``traced`` (the input), ``optimized``
+    (the last stage before fusion), ``fused`` (the result), ``all``, or a pass's name
+    (each stage of that name)."""
+    if which == "all":
+        return list(stages)
+    if which == "traced":
+        return [stages[0]]
+    if which == "optimized":
+        return [[s for s in stages if s[0] != "fuse_kernels"][-1]]
+    if which == "fused":
+        return [stages[-1]]
+    found = [s for s in stages[1:] if s[0] == which]
+    if not found:
+        names = ", ".join(["traced", "optimized", "fused", "all"] + [n for n, _ in PIPELINE])
+        raise ValueError(f"unknown stage {which!r}; expected one of {names}")
+    return found

@@ -115,7 +115,10 @@ def getitem(x: Tensor, index) -> Tensor:
     if advanced:
         # Axes of x after the static ints were dropped.
         axes = [a - sum(1 for d in dropped if d < a) for a, _ in advanced]
-        positions = [i for i, kind in enumerate(layout) if kind == "adv"]
+        # NOTE: positions in the index as written: an Ellipsis between index arrays separates
+        # them even where it stands for no axes, as in NumPy.
+        positions = [i for i, item in enumerate(index) if item is not Ellipsis and (
+            _is_array_index(item) or isinstance(item, (int, np.integer)))]
         adjacent = positions == list(builtins.range(positions[0], positions[0] + len(positions)))
         x = _gather_advanced(x, axes, [idx for _, idx in advanced], adjacent, transpose, reshape)
         batch_ndim = x.ndim - (axis - len(dropped) - len(advanced))

@@ -81,3 +81,44 @@ def l2_normalize(x, axis=None, epsilon=1e-12, name=None):
     x = to_tensor(x)
     sq = m.reduce_sum(m.square(x), axis=axis, keepdims=True)
     return m.multiply(x, m.rsqrt(m.maximum(sq, epsilon)))
+
+
+# ---- losses -------------------------------------------------------------------------------------
+
+def softmax_cross_entropy_with_logits(_sentinel=None, labels=None, logits=None, dim=-1,
+                                      axis=None, name=None):
+    """-sum(labels * log_softmax(logits)) over the class axis, per example.
+    Gradients flow into labels too (TF 1.x's ``_v2`` behaviour)."""
+    if _sentinel is not None:
+        raise ValueError("softmax_cross_entropy_with_logits takes keyword arguments only: "
+                         "labels=..., logits=...")
+    axis = dim if axis is None else axis
+    logits = to_tensor(logits)
+    labels = m.cast(to_tensor(labels), logits.dtype)
+    return m.negative(m.reduce_sum(m.multiply(labels, log_softmax(logits, axis)), axis=axis))
+
+
+softmax_cross_entropy_with_logits_v2 = softmax_cross_entropy_with_logits
+
+
+def sparse_softmax_cross_entropy_with_logits(_sentinel=None, labels=None, logits=None,
+                                             name=None):
+    """Cross-entropy against integer class labels: -log_softmax(logits)[label]."""
+    if _sentinel is not None:
+        raise ValueError("sparse_softmax_cross_entropy_with_logits takes keyword arguments "
+                         "only: labels=..., logits=...")
+    from .array_ops import one_hot
+    logits = to_tensor(logits)
+    labels = to_tensor(labels)
+    if not labels.dtype.is_integer:
+        raise TypeError(f"labels must be integers, got {labels.dtype.name}")
+    picked = one_hot(labels, logits.shape[-1], dtype=logits.dtype)
+    return m.negative(m.reduce_sum(m.multiply(picked, log_softmax(logits)), axis=-1))
+
+
+def sigmoid_cross_entropy_with_logits(_sentinel=None, labels=None, logits=None, name=None):
+    """max(x, 0) - x * z + log(1 + exp(-|x|)), stable for large |x| (TensorFlow's form)."""
+    logits = to_tensor(logits)
+    labels = m.cast(to_tensor(labels), logits.dtype)
+    return m.add(m.subtract(m.relu(logits), m.multiply(logits, labels)),
+                 m.log1p(m.exp(m.negative(m.abs(logits)))))

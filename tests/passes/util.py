@@ -1,0 +1,60 @@
+"""Small helpers shared by the pass tests."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from tracejit.ir import GraphBuilder, interpret, ops
+from tracejit.ir.core import Graph, TensorType
+from tracejit.ir.dtypes import as_dtype
+from tracejit.ir.verifier import verify
+
+
+def tensor(shape, dtype="f32") -> TensorType:
+    return TensorType(tuple(shape), as_dtype(dtype))
+
+
+def emit(b: GraphBuilder, name: str, *ins, **params):
+    return b.emit1(ops.OPS[name], list(ins), params)
+
+
+def const(b: GraphBuilder, value, dtype="f32"):
+    return emit(b, "constant", value=np.asarray(value, as_dtype(dtype).np_dtype))
+
+
+def op_names(graph: Graph) -> list[str]:
+    return [e.op.name for e in graph.eqns]
+
+
+def kernels(graph: Graph) -> list:
+    return [e for e in graph.eqns if e.op.name == "kernel"]
+
+
+def random_args(graph: Graph, seed: int = 0) -> list[np.ndarray]:
+    rng = np.random.default_rng(seed)
+    out = []
+    for v in graph.inputs:
+        dtype = v.dtype.np_dtype
+        if v.dtype.is_float:
+            out.append(rng.normal(size=v.shape).astype(dtype))
+        elif v.dtype.is_bool:
+            out.append(rng.random(v.shape) < 0.5)
+        else:
+            out.append(rng.integers(-5, 6, size=v.shape).astype(dtype))
+    return out
+
+
+def assert_same_results(before: Graph, after: Graph, args) -> None:
+    """``after`` is a valid graph computing exactly (bit for bit, NaN equal to NaN) what
+    ``before`` computes on ``args``."""
+    verify(after)
+    expected = interpret(before, args, check=True)
+    got = interpret(after, args, check=True)
+    assert len(expected) == len(got)
+    for k, (e, g) in enumerate(zip(expected, got, strict=True)):
+        assert e.dtype == g.dtype and e.shape == g.shape, f"output {k}"
+        if e.dtype.itemsize == 2 and e.dtype.kind not in "iu":
+            # NOTE: NumPy's testing does not see bfloat16 NaNs as NaN; float32 holds
+            # every half value exactly.
+            e, g = e.astype(np.float32), g.astype(np.float32)
+        np.testing.assert_array_equal(g, e, err_msg=f"output {k}")

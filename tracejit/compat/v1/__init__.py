@@ -1,0 +1,111 @@
+"""TensorFlow 1.x's graph API on tracejit: ``import tracejit.compat.v1 as tf``.
+
+>>> import tracejit.compat.v1 as tf
+>>> with tf.Graph().as_default():
+...     x = tf.placeholder(tf.float32, shape=[None])
+...     y = x * 2.0 + 1.0
+...     with tf.Session() as sess:
+...         sess.run(y, {x: [1.0, 2.0]}).tolist()
+[3.0, 5.0]
+"""
+
+from ...ir.dtypes import (  # noqa: F401
+    DType,
+    as_dtype,
+    bfloat16,
+    bool_,
+    float16,
+    float32,
+    float64,
+    int8,
+    int32,
+    int64,
+    uint8,
+)
+from ...runtime.devices import DeviceSpec  # noqa: F401
+from . import nn, train  # noqa: F401
+from .graph import (  # noqa: F401
+    Graph,
+    Operation,
+    Tensor,
+    get_default_graph,
+    reset_default_graph,
+)
+from .ops import (  # noqa: F401
+    constant,
+    convert_to_tensor,
+    dropout,
+    gradients,
+    group,
+    no_op,
+    ops,
+    placeholder,
+    placeholder_with_default,
+    random_normal,
+    random_uniform,
+    set_random_seed,
+    truncated_normal,
+    tuple_,
+)
+from .session import (  # noqa: F401
+    FailedPreconditionError,
+    InteractiveSession,
+    InvalidArgumentError,
+    Session,
+    get_default_session,
+)
+from .shapes import Dimension, TensorShape  # noqa: F401
+from .variables import (  # noqa: F401
+    AUTO_REUSE,
+    GraphKeys,
+    Variable,
+    VariableScope,
+    all_variables,
+    assign,
+    assign_add,
+    assign_sub,
+    get_variable,
+    get_variable_scope,
+    global_variables,
+    global_variables_initializer,
+    initialize_all_variables,
+    local_variables,
+    local_variables_initializer,
+    trainable_variables,
+    variable_scope,
+    variables_initializer,
+)
+
+globals().update(ops)
+bool = bool_  # noqa: A001
+tuple = tuple_  # noqa: A001
+
+
+def name_scope(name, default_name=None, values=None):
+    return get_default_graph().name_scope(name or default_name)
+
+
+def control_dependencies(control_inputs):
+    return get_default_graph().control_dependencies(control_inputs)
+
+
+def device(device_name):
+    return get_default_graph().device(device_name)
+
+
+def get_collection(key, scope=None):
+    return get_default_graph().get_collection(key, scope)
+
+
+def add_to_collection(name, value):
+    get_default_graph().add_to_collection(name, value)
+
+
+class ConfigProto:
+    """Accepted for compatibility; tracejit has no per-session configuration yet."""
+
+    def __init__(self, **kwargs):
+        self.__dict__.update(kwargs)
+
+
+GPUOptions = ConfigProto

@@ -1,0 +1,421 @@
+"""The TF1 graph: Operations and their output Tensors, recorded as Python calls.
+
+A TF1 graph may have unknown dimensions (``placeholder(shape=[None, 784])``) while
+tracejit's IR is fully static. So an Operation stores the tracejit function to call
+and its arguments; ``Session.run`` replays the operations a fetch needs, with the
+fed shapes, inside one trace, and compiles that. Static shapes with ``None`` are
+found when the op is created, by tracing it abstractly with two different sizes for
+the unknown dimensions: dimensions that differ are unknown.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import re
+from collections.abc import Callable
+from typing import Any
+
+from ...ir import dtypes as dt
+from ...ir.core import TensorType
+from ...ir.errors import TracejitError
+from ...ir.source import user_location
+from ...trace import pytree
+from ...trace.tracing import Trace, tracing
+from ...trace.values import Tracer
+from .shapes import TensorShape
+
+# Stand-ins for unknown dimensions during abstract tracing: primes, so that no
+# reshape or broadcast happens to line up by accident.
+_PROBE_SIZES = (7, 11)
+
+
+class Operation:
+    """A node: a tracejit function applied to graph tensors and constants."""
+
+    def __init__(self, graph: Graph, op_type: str, name: str, fn: Callable | None,
+                 args_tree: Any, arg_tensors: list[Tensor], control_inputs: list[Operation],
+                 device: str | None, effect: Callable | None = None):
+        self.graph = graph
+        self.type = op_type
+        self.name = name
+        self._fn = fn
+        self._args_tree = args_tree          # (treedef, leaves) with graph tensors as leaves
+        self.inputs = arg_tensors
+        self.control_inputs = control_inputs
+        self.device = device
+        self.outputs: list[Tensor] = []
+        # What the function returned: None (a single tensor) or, for list results, which
+        # positions held a tensor (False marks a None, e.g. an unconnected gradient).
+        self.output_layout: list[bool] | None = None
+        self.location = user_location()
+        self.order = next(graph._counter)    # creation order = a topological order
+        self.effect = effect                 # for ops with no outputs (group, no_op)
+
+    def structured_outputs(self):
+        """The op's outputs shaped like its function's result (a tensor or a list)."""
+        if self.output_layout is None:
+            return self.outputs[0] if self.outputs else self
+        found = iter(self.outputs)
+        return [next(found) if present else None for present in self.output_layout]
+
+    def replay(self, values: dict[int, Any]):
+        """Call the op's function with traced values substituted for graph tensors."""
+        if self._fn is None:
+            return []
+        treedef, leaves = self._args_tree
+        args = [values[id(leaf)] if isinstance(leaf, Tensor) else leaf for leaf in leaves]
+        call_args, call_kwargs = pytree.unflatten(treedef, iter(args))
+        return self._fn(*call_args, **call_kwargs)
+
+    def run(self, feed_dict=None, session=None):
+        from .session import get_default_session
+        (session or get_default_session()).run(self, feed_dict)
+
+    def __repr__(self) -> str:
+        return f"<tf.Operation '{self.name}' type={self.type}>"
+
+
+class Tensor:
+    """One output of an Operation (``tf.Tensor`` in a TF1 graph)."""
+
+    __array_priority__ = 1000
+
+    def __init__(self, op: Operation, index: int, shape: TensorShape, dtype: dt.DType):
+        self.op = op
+        self.value_index = index
+        self._shape = shape
+        self.dtype = dtype
+
+    @property
+    def name(self) -> str:
+        return f"{self.op.name}:{self.value_index}"
+
+    @property
+    def graph(self) -> Graph:
+        return self.op.graph
+
+    @property
+    def shape(self) -> TensorShape:
+        return self._shape
+
+    def get_shape(self) -> TensorShape:
+        return self._shape
+
+    def set_shape(self, shape) -> None:
+        self._shape = self._shape.merge_with(TensorShape(shape))
+
+    @property
+    def device(self):
+        return self.op.device
+
+    def eval(self, feed_dict=None, session=None):
+        from .session import get_default_session
+        return (session or get_default_session()).run(self, feed_dict)
+
+    def __repr__(self) -> str:
+        return f"<tf.Tensor '{self.name}' shape={self._shape} dtype={self.dtype.name}>"
+
+    def __hash__(self) -> int:
+        return id(self)
+
+    def __bool__(self):
+        raise TypeError(f"using a tf.Tensor ({self.name}) as a Python bool is not allowed in "
+                        "a graph; use tf.cond-free formulations such as tf.where")
+
+    def __iter__(self):
+        raise TypeError(f"a tf.Tensor ({self.name}) is not iterable in a graph; use "
+                        "tf.unstack")
+
+    def __len__(self):
+        raise TypeError(f"len() of a tf.Tensor ({self.name}); use tensor.shape[0]")
+
+
+class Graph:
+    """``tf.Graph``: a list of Operations, names, collections, and scopes."""
+
+    def __init__(self):
+        self._ops: list[Operation] = []
+        self._names: dict[str, Operation] = {}
+        self._name_counts: dict[str, int] = {}
+        self._counter = itertools.count()
+        self._scope_stack: list[str] = []
+        self._control_stack: list[list[Operation]] = []
+        self._device_stack: list[str | None] = []
+        self.collections: dict[str, list] = {}
+        self.seed: int | None = None
+        self._random_ops = 0
+        self.variable_store: dict[str, Any] = {}
+        self.variable_scope_stack: list = []
+        self.finalized = False
+
+    # ---- names and scopes -------------------------------------------------------------------
+
+    def unique_name(self, name: str) -> str:
+        base = "/".join(self._scope_stack + [name]) if self._scope_stack else name
+        count = self._name_counts.get(base, 0)
+        self._name_counts[base] = count + 1
+        candidate = base if count == 0 else f"{base}_{count}"
+        while candidate in self._names:
+            count += 1
+            self._name_counts[base] = count + 1
+            candidate = f"{base}_{count}"
+        return candidate
+
+    @contextlib.contextmanager
+    def name_scope(self, name: str | None):
+        if not name:
+            saved = self._scope_stack
+            self._scope_stack = []
+            try:
+                yield ""
+            finally:
+                self._scope_stack = saved
+            return
+        if name.endswith("/"):     # an absolute scope, as returned by a previous name_scope
+            scope = name.rstrip("/")
+            saved = self._scope_stack
+            self._scope_stack = scope.split("/") if scope else []
+        else:
+            scope = self.unique_name(name)
+            saved = list(self._scope_stack)
+            self._scope_stack = scope.split("/")
+        try:
+            yield scope + "/"
+        finally:
+            self._scope_stack = saved
+
+    @contextlib.contextmanager
+    def control_dependencies(self, control_inputs):
+        if control_inputs is None:
+            saved = self._control_stack
+            self._control_stack = []
+            try:
+                yield
+            finally:
+                self._control_stack = saved
+            return
+        ops = [as_operation(c) for c in control_inputs]
+        self._control_stack.append(ops)
+        try:
+            yield
+        finally:
+            self._control_stack.pop()
+
+    @contextlib.contextmanager
+    def device(self, device_name):
+        from ...runtime.devices import parse_device
+        spec = None if device_name is None else str(parse_device(device_name))
+        self._device_stack.append(spec)
+        try:
+            yield
+        finally:
+            self._device_stack.pop()
+
+    @contextlib.contextmanager
+    def as_default(self):
+        _GRAPH_STACK.append(self)
+        try:
+            yield self
+        finally:
+            _GRAPH_STACK.pop()
+
+    # ---- ops --------------------------------------------------------------------------------
+
+    def create_op(self, op_type: str, fn: Callable | None, args=(), kwargs=None, *,
+                  name: str | None = None, effect: Callable | None = None,
+                  extra_control: list[Operation] | None = None,
+                  absolute: bool = False) -> Operation:
+        """Record ``fn(*args, **kwargs)``; graph tensors among the arguments become inputs."""
+        if self.finalized:
+            raise RuntimeError("Graph is finalized and cannot be modified.")
+        leaves: list = []
+        treedef = pytree.flatten((tuple(args), dict(kwargs or {})), leaves)
+        inputs = []
+        for leaf in leaves:
+            if isinstance(leaf, Tensor):
+                if leaf.graph is not self:
+                    raise ValueError(f"Tensor {leaf.name} must be from the same graph as the "
+                                     f"operation {op_type} being created")
+                inputs.append(leaf)
+        controls = [op for scope in self._control_stack for op in scope]
+        controls += list(extra_control or [])
+        device = next((d for d in reversed(self._device_stack) if d is not None), None)
+        if absolute:
+            if name in self._names:
+                raise ValueError(f"an operation named {name!r} already exists")
+            op_name = name
+        else:
+            op_name = self.unique_name(_clean(name or op_type))
+        op = Operation(self, op_type, op_name, fn,
+                       (treedef, leaves), inputs, controls, device, effect)
+        self._ops.append(op)
+        self._names[op.name] = op
+        if fn is not None:
+            op.outputs = self._abstract_outputs(op)
+        return op
+
+    def _abstract_outputs(self, op: Operation) -> list[Tensor]:
+        """Run the op on stand-in tracers to learn its outputs' static shapes and dtypes.
+
+        Ops whose result depends on how their inputs were computed (gradients) are probed
+        with their ancestors replayed, starting from stand-ins for the placeholders."""
+        results = []
+        sizes = _PROBE_SIZES if any(t.shape.has_unknown for t in op.inputs) else _PROBE_SIZES[:1]
+        for size in sizes:
+            trace = Trace(name="shape_probe")
+            values = {}
+            with tracing(trace):
+                try:
+                    if op.type == "Gradients":
+                        ancestors = sorted(ancestor_ops([t.op for t in op.inputs], set()),
+                                           key=lambda o: o.order)
+                        for source in ancestors:
+                            if source.type == "Placeholder":
+                                t = source.outputs[0]
+                                values[id(t)] = trace.new_input(
+                                    TensorType(t.shape.probe(size), t.dtype))
+                        replay_ops(ancestors, values)
+                    else:
+                        for tensor in op.inputs:
+                            values[id(tensor)] = trace.new_input(
+                                TensorType(tensor.shape.probe(size), tensor.dtype))
+                    out = op.replay(values)
+                except TracejitError as err:
+                    if any(t.shape.dims is None for t in op.inputs):
+                        # NOTE: an unknown-rank input stood in as a scalar and did not fit;
+                        # the op's shape stays unknown until the fed value decides it.
+                        return [Tensor(op, 0, TensorShape(None), op.inputs[0].dtype)]
+                    self._ops.remove(op)
+                    del self._names[op.name]
+                    raise err.at(op.location) from None
+            if isinstance(out, (list, tuple)):
+                op.output_layout = [o is not None for o in out]
+            results.append(_flatten_outputs(out))
+            trace.closed = True
+        outputs = []
+        for i, first in enumerate(results[0]):
+            dims = list(first.shape)
+            for other in results[1:]:
+                dims = [a if a == b else None for a, b in zip(dims, other[i].shape, strict=True)]
+            outputs.append(Tensor(op, i, TensorShape(dims), first.dtype))
+        return outputs
+
+    # ---- lookup -----------------------------------------------------------------------------
+
+    def get_operations(self) -> list[Operation]:
+        return list(self._ops)
+
+    def get_operation_by_name(self, name: str) -> Operation:
+        try:
+            return self._names[name]
+        except KeyError:
+            raise KeyError(f"The name {name!r} refers to an Operation not in the graph.") \
+                from None
+
+    def get_tensor_by_name(self, name: str) -> Tensor:
+        match = re.fullmatch(r"(.+):(\d+)", name)
+        if not match:
+            raise ValueError(f"The name {name!r} looks like an Operation name, not a Tensor "
+                             "name (tensor names look like 'op_name:0')")
+        op = self.get_operation_by_name(match.group(1))
+        index = int(match.group(2))
+        if index >= len(op.outputs):
+            raise KeyError(f"The name {name!r} refers to a Tensor which does not exist: "
+                           f"operation {op.name!r} has {len(op.outputs)} outputs")
+        return op.outputs[index]
+
+    def as_graph_element(self, obj):
+        if isinstance(obj, (Tensor, Operation)):
+            return obj
+        if hasattr(obj, "_graph_element"):
+            return obj._graph_element()
+        if isinstance(obj, str):
+            return self.get_tensor_by_name(obj) if ":" in obj else \
+                self.get_operation_by_name(obj)
+        raise TypeError(f"Can not convert a {type(obj).__name__} into a Tensor or Operation.")
+
+    def add_to_collection(self, name: str, value) -> None:
+        self.collections.setdefault(name, []).append(value)
+
+    def get_collection(self, name: str, scope: str | None = None) -> list:
+        items = list(self.collections.get(name, []))
+        if scope is None:
+            return items
+        pattern = re.compile(scope)
+        return [i for i in items if pattern.match(getattr(i, "name", ""))]
+
+    def finalize(self) -> None:
+        self.finalized = True
+
+    def next_random_seed(self) -> int:
+        self._random_ops += 1
+        return self._random_ops
+
+
+def ancestor_ops(roots, fed_ids: set[int], control: bool = False) -> dict[int, Operation]:
+    """The ops ``roots`` depend on, stopping at fed tensors (``control`` follows control
+    dependencies too)."""
+    found: dict[int, Operation] = {}
+    stack = list(roots)
+    while stack:
+        op = stack.pop()
+        if id(op) in found:
+            continue
+        found[id(op)] = op
+        stack.extend(t.op for t in op.inputs if id(t) not in fed_ids)
+        if control:
+            stack.extend(op.control_inputs)
+    return found.values() if not control else found
+
+
+def replay_ops(ops, values: dict[int, Any]) -> None:
+    """Replay ``ops`` (in creation order) inside the active trace, filling ``values``
+    (graph tensor id -> traced value); tensors already in ``values`` are not recomputed."""
+    for op in ops:
+        if op.outputs and all(id(t) in values for t in op.outputs):
+            continue
+        result = op.replay(values)
+        if op.outputs:
+            flat = result if isinstance(result, (list, tuple)) else [result]
+            flat = [r for r in flat if r is not None]
+            for tensor, value in zip(op.outputs, flat, strict=True):
+                values.setdefault(id(tensor), value)
+
+
+def _clean(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.\-/]", "_", name)
+
+
+def _flatten_outputs(out) -> list[Tracer]:
+    if out is None:
+        return []
+    if isinstance(out, (list, tuple)):
+        return [o for o in out if o is not None]
+    return [out]
+
+
+def as_operation(value) -> Operation:
+    if isinstance(value, Operation):
+        return value
+    if isinstance(value, Tensor):
+        return value.op
+    if hasattr(value, "_graph_element"):
+        return as_operation(value._graph_element())
+    raise TypeError(f"{value!r} is not an Operation or Tensor")
+
+
+_DEFAULT = [Graph()]
+_GRAPH_STACK: list[Graph] = []
+
+
+def get_default_graph() -> Graph:
+    return _GRAPH_STACK[-1] if _GRAPH_STACK else _DEFAULT[0]
+
+
+def reset_default_graph() -> None:
+    if _GRAPH_STACK:
+        raise AssertionError("Do not use tf.reset_default_graph() inside a graph's "
+                             "as_default() block")
+    _DEFAULT[0] = Graph()
+

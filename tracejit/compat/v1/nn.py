@@ -1,0 +1,6 @@
+"""``tf.nn`` in a TF1 graph."""
+
+from .ops import dropout, nn_ops_table
+
+globals().update(nn_ops_table)
+__all__ = sorted(nn_ops_table) + ["dropout"]

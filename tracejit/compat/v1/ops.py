@@ -1,0 +1,246 @@
+"""TF1 ops: every tracejit function, recorded as an Operation of the default graph.
+
+``graph_op(fn)`` turns a tracejit function into a TF1 op constructor: calling it
+records ``fn`` and its arguments; the Session replays the call with traced values.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+
+import numpy as np
+
+from ... import trace as _trace  # noqa: F401  (initializes the front end)
+from ...ir import dtypes as dt
+from ...trace import array_ops, math_ops, nn_ops, random_ops
+from ...trace.autodiff import gradients as _gradients
+from .graph import Tensor, as_operation, get_default_graph
+
+
+def _graph_arg(value):
+    """Compat Variables stand for their value tensor inside ops."""
+    if hasattr(value, "_graph_element"):
+        return value._graph_element()
+    if isinstance(value, (list, tuple)) and any(hasattr(v, "_graph_element") for v in value):
+        return type(value)(_graph_arg(v) for v in value)
+    return value
+
+
+def graph_op(fn, op_type: str | None = None):
+    """A TF1 op constructor recording ``fn`` (a tracejit function) in the default graph."""
+    kind = op_type or "".join(p.capitalize() for p in fn.__name__.split("_"))
+
+    @functools.wraps(fn)
+    def op(*args, name=None, **kwargs):
+        args = tuple(_graph_arg(a) for a in args)
+        kwargs = {k: _graph_arg(v) for k, v in kwargs.items()}
+        created = get_default_graph().create_op(kind, fn, args, kwargs, name=name)
+        return created.structured_outputs()
+
+    return op
+
+
+def _export(module, names):
+    return {name: graph_op(getattr(module, name)) for name in names}
+
+
+MATH = [
+    "add", "subtract", "multiply", "divide", "truediv", "div", "floordiv", "floor_divide", "mod",
+    "floormod", "pow", "maximum", "minimum", "equal", "not_equal", "less", "less_equal",
+    "greater", "greater_equal", "logical_and", "logical_or", "logical_xor", "logical_not",
+    "negative", "abs", "sign", "exp", "expm1", "log", "log1p", "sqrt", "rsqrt", "square",
+    "reciprocal", "tanh", "sigmoid", "sin", "cos", "erf", "floor", "ceil", "round", "is_nan",
+    "is_finite", "where", "select", "clip_by_value", "squared_difference", "add_n", "cast",
+    "reduce_sum", "reduce_mean", "reduce_max", "reduce_min", "reduce_prod", "reduce_any",
+    "reduce_all", "reduce_logsumexp", "matmul", "truncatediv",
+]
+ARRAY = [
+    "reshape", "transpose", "matrix_transpose", "broadcast_to", "expand_dims", "squeeze",
+    "concat", "stack", "unstack", "split", "pad", "tile", "reverse", "gather", "one_hot",
+    "slice", "strided_slice", "identity", "stop_gradient", "zeros", "ones", "zeros_like",
+    "ones_like", "fill", "range", "linspace", "shape", "size", "rank",
+]
+NN = ["relu", "relu6", "leaky_relu", "elu", "softplus", "softmax", "log_softmax", "bias_add",
+      "l2_loss", "l2_normalize", "sigmoid", "tanh", "silu", "gelu",
+      "softmax_cross_entropy_with_logits", "softmax_cross_entropy_with_logits_v2",
+      "sparse_softmax_cross_entropy_with_logits", "sigmoid_cross_entropy_with_logits"]
+
+ops = {**_export(math_ops, MATH), **_export(array_ops, ARRAY)}
+nn_ops_table = {name: graph_op(getattr(nn_ops, name)) for name in NN if hasattr(nn_ops, name)}
+
+
+def _argmax_tf1(kind):
+    core = getattr(math_ops, kind)
+
+    def fn(input, axis=None, name=None, dimension=None, output_type=dt.int64):
+        axis = dimension if axis is None else axis     # TF1's deprecated spelling
+        return core(input, axis, output_type)
+    fn.__name__ = kind
+    return graph_op(fn)
+
+
+ops["argmax"] = _argmax_tf1("argmax")
+ops["argmin"] = _argmax_tf1("argmin")
+
+
+def constant(value, dtype=None, shape=None, name="Const", verify_shape=False):
+    array = np.asarray(array_ops.constant(value, dtype, shape))
+    created = get_default_graph().create_op("Const", lambda: array_ops.constant(array), (),
+                                            name=name)
+    return created.structured_outputs()
+
+
+def convert_to_tensor(value, dtype=None, name=None):
+    value = _graph_arg(value)
+    if isinstance(value, Tensor):
+        return value if dtype is None or value.dtype is dt.as_dtype(dtype) else \
+            ops["cast"](value, dtype)
+    return constant(value, dtype=dtype, name=name or "Const")
+
+
+def placeholder(dtype, shape=None, name=None):
+    """A value to feed at run time; ``None`` dimensions take the fed size."""
+    from .shapes import TensorShape
+    graph = get_default_graph()
+    shape = TensorShape(shape)
+    created = graph.create_op("Placeholder", None, name=name or "Placeholder")
+    created.outputs = [Tensor(created, 0, shape, dt.as_dtype(dtype))]
+    return created.outputs[0]
+
+
+def placeholder_with_default(input, shape, name=None):
+    """``input`` unless fed, when it may take any shape compatible with ``shape``."""
+    from .shapes import TensorShape
+    tensor = convert_to_tensor(input)
+    out = graph_op(array_ops.identity, "PlaceholderWithDefault")(tensor, name=name)
+    out._shape = TensorShape(shape)
+    return out
+
+
+def gradients(ys, xs, grad_ys=None, name="gradients", stop_gradients=None, **unused):
+    single = not isinstance(xs, (list, tuple))
+    xs_list = [_graph_arg(x) for x in ([xs] if single else xs)]
+    ys_list = ys if isinstance(ys, (list, tuple)) else [ys]
+    created = get_default_graph().create_op(
+        "Gradients", lambda ys, xs, gys: _gradients(ys, xs, gys), (ys_list, xs_list, grad_ys),
+        name=name)
+    out = created.structured_outputs()
+    return out[0] if single else out
+
+
+def group(*inputs, name=None):
+    """An op that runs all ``inputs`` (as control dependencies) and outputs nothing."""
+    flat = []
+    for item in inputs:
+        flat.extend(item if isinstance(item, (list, tuple)) else [item])
+    controls = [as_operation(_graph_arg(i)) for i in flat if i is not None]
+    return get_default_graph().create_op("NoOp", None, name=name or "group_deps",
+                                         extra_control=controls)
+
+
+def no_op(name=None):
+    return get_default_graph().create_op("NoOp", None, name=name or "NoOp")
+
+
+def tuple_(tensors, name=None, control_inputs=None):
+    gate = group(*(list(tensors) + list(control_inputs or [])))
+    with get_default_graph().control_dependencies([gate]):
+        return [ops["identity"](t) if t is not None else None for t in tensors]
+
+
+# ---- stateful random numbers ------------------------------------------------------------------
+# TF1's random ops give new numbers on every run. Each op has its own seed; a per-graph
+# counter Variable, bumped by every run that draws, makes successive runs differ.
+
+def _counter(graph):
+    counter = getattr(graph, "_rng_counter", None)
+    if counter is None:
+        from ...trace.variables import Variable
+        counter = Variable(np.zeros((), np.int32), name="random_counter", trainable=False)
+        graph._rng_counter = counter
+    return counter
+
+
+def _op_seed(graph, seed):
+    if seed is not None:
+        return int(seed) & 0x7FFFFFFF
+    base = graph.seed if graph.seed is not None else int.from_bytes(os.urandom(3), "little")
+    return (base * 7919 + graph.next_random_seed()) & 0x7FFFFFFF
+
+
+def _random_op(kind, sample):
+    def op(shape, *args, seed=None, name=None, **kwargs):
+        graph = get_default_graph()
+        counter = _counter(graph)
+        op_seed = _op_seed(graph, seed)
+
+        def draw(shape, *args, **kwargs):
+            count = counter.read_value()
+            counter.assign(count + 1)
+            key = array_ops.stack([math_ops.cast(op_seed, dt.int32), count])
+            return sample(key, tuple(int(d) for d in np.asarray(shape).reshape(-1)),
+                          *args, **kwargs)
+
+        created = graph.create_op(kind, draw, (shape,) + args, kwargs, name=name or kind)
+        return created.structured_outputs()
+    return op
+
+
+random_normal = _random_op(
+    "RandomStandardNormal",
+    lambda key, shape, mean=0.0, stddev=1.0, dtype=dt.float32:
+        random_ops.normal(key, shape, dtype, mean, stddev))
+random_uniform = _random_op(
+    "RandomUniform",
+    lambda key, shape, minval=0.0, maxval=1.0, dtype=dt.float32:
+        random_ops.uniform(key, shape, dtype, minval, maxval))
+truncated_normal = _random_op(
+    "TruncatedNormal",
+    lambda key, shape, mean=0.0, stddev=1.0, dtype=dt.float32:
+        random_ops.truncated_normal(key, shape, dtype, mean, stddev))
+
+
+def dropout(x, keep_prob=None, noise_shape=None, seed=None, name=None, rate=None):
+    """TF1's dropout: keep each element with probability ``keep_prob``, scaled by 1/keep_prob."""
+    if keep_prob is None:
+        keep_prob = 1.0 - rate
+    mask_source = random_uniform(ops["shape"](x) if noise_shape is None else noise_shape,
+                                 seed=seed)
+    keep = ops["less"](mask_source, keep_prob)
+    return ops["where"](keep, ops["divide"](x, keep_prob), ops["zeros_like"](x), name=name)
+
+
+def set_random_seed(seed) -> None:
+    get_default_graph().seed = int(seed)
+
+
+def _operator(name, reverse=False):
+    fn = ops[name]
+    if reverse:
+        return lambda self, other: fn(other, self)
+    return lambda self, other: fn(self, other)
+
+
+def _install_operators() -> None:
+    """Give graph Tensors Python's operators, each recording an op."""
+    pairs = {"add": "add", "sub": "subtract", "mul": "multiply", "truediv": "divide",
+             "floordiv": "floordiv", "mod": "mod", "pow": "pow", "matmul": "matmul",
+             "and": "logical_and", "or": "logical_or", "xor": "logical_xor"}
+    for dunder, name in pairs.items():
+        setattr(Tensor, f"__{dunder}__", _operator(name))
+        setattr(Tensor, f"__r{dunder}__", _operator(name, reverse=True))
+    for dunder, name in {"lt": "less", "le": "less_equal", "gt": "greater",
+                         "ge": "greater_equal"}.items():
+        setattr(Tensor, f"__{dunder}__", _operator(name))
+    Tensor.__neg__ = lambda self: ops["negative"](self)
+    Tensor.__abs__ = lambda self: ops["abs"](self)
+    Tensor.__invert__ = lambda self: ops["logical_not"](self)
+    Tensor.__getitem__ = lambda self, index: graph_op(_getitem, "StridedSlice")(self, index)
+
+
+def _getitem(x, index):
+    return x[index]
+
+
+_install_operators()

@@ -1,0 +1,231 @@
+"""``tf.Session``: run parts of a TF1 graph.
+
+``run(fetches, feed_dict)`` finds the operations the fetches need (stopping at fed
+tensors, so feeding an intermediate cuts the graph there), checks that every
+placeholder they need is fed and every variable they read is initialized, and
+replays those operations inside one trace. The replay is a ``JitFunction`` cached
+per (fetches, fed tensors), so each new set of fed shapes compiles once and later
+steps are a dictionary lookup and one program call.
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+import numpy as np
+
+from ...ir import dtypes as dt
+from ...ir.errors import DTypeError, ShapeError, TracejitError
+from ...ir.source import user_location
+from ...trace import pytree
+from ...trace.jit import JitFunction
+from .graph import Graph, Operation, Tensor, get_default_graph, replay_ops
+
+
+class FailedPreconditionError(TracejitError, RuntimeError):
+    """A variable was read before it was initialized in this session."""
+
+
+class InvalidArgumentError(TracejitError, ValueError):
+    """A needed placeholder was not fed."""
+
+
+_SESSION_STACK: list[Session] = []
+
+
+def get_default_session() -> Session:
+    if not _SESSION_STACK:
+        raise ValueError("Cannot evaluate tensor using `eval()`: No default session is "
+                         "registered. Use `with sess.as_default()` or pass session=sess")
+    return _SESSION_STACK[-1]
+
+
+class _Plan:
+    """What one (fetches, fed tensors) combination runs: ordered ops and the program."""
+
+    def __init__(self, ops: list[Operation], fed: list[Tensor], targets: list, initializes):
+        self.ops = ops
+        self.fed = fed
+        self.targets = targets
+        self.initializes = initializes
+        self.program = JitFunction(self._replay)
+        self.program.__name__ = "session_run"
+
+    def _replay(self, *fed_values):
+        values = {id(t): v for t, v in zip(self.fed, fed_values, strict=True)}
+        replay_ops(self.ops, values)
+        return [values[id(t)] for t in self.targets if isinstance(t, Tensor)]
+
+
+class Session:
+    """``Session(target='', graph=None, config=None)``; a context manager."""
+
+    def __init__(self, target: str = "", graph: Graph | None = None, config=None):
+        if target:
+            raise ValueError(f"Session target {target!r}: distributed sessions are not "
+                             "supported yet; use target=''")
+        self.graph = graph or get_default_graph()
+        self._plans: dict = {}
+        self._initialized: set[int] = set()
+        self._closed = False
+        self._contexts: list = []
+
+    # ---- context management -----------------------------------------------------------------
+
+    def __enter__(self):
+        stack = contextlib.ExitStack()
+        stack.enter_context(self.graph.as_default())
+        stack.enter_context(self.as_default())
+        self._contexts.append(stack)
+        return self
+
+    def __exit__(self, *exc):
+        self._contexts.pop().close()
+        self.close()
+
+    @contextlib.contextmanager
+    def as_default(self):
+        _SESSION_STACK.append(self)
+        try:
+            yield self
+        finally:
+            _SESSION_STACK.remove(self)
+
+    def close(self) -> None:
+        self._closed = True
+        self._plans.clear()
+
+    # ---- running ----------------------------------------------------------------------------
+
+    def run(self, fetches, feed_dict=None, options=None, run_metadata=None):
+        if self._closed:
+            raise RuntimeError("Attempted to use a closed Session.")
+        leaves: list = []
+        treedef = pytree.flatten(fetches, leaves)
+        targets = [self._as_target(f) for f in leaves]
+        fed, arrays = self._feeds(feed_dict or {})
+        key = (tuple(id(t) for t in targets), tuple(id(t) for t in fed))
+        plan = self._plans.get(key)
+        if plan is None:
+            plan = self._plan(targets, fed)
+            self._plans[key] = plan
+        self._check_initialized(plan)
+        outputs = iter(plan.program(*arrays))
+        self._initialized.update(plan.initializes)
+        results = [np.asarray(next(outputs)) if isinstance(t, Tensor) else None
+                   for t in targets]
+        return pytree.unflatten(treedef, iter(results))
+
+    def _as_target(self, fetch):
+        try:
+            element = self.graph.as_graph_element(fetch)
+        except (KeyError, ValueError, TypeError) as exc:
+            raise TypeError(f"Fetch argument {fetch!r} cannot be interpreted as a Tensor or "
+                            f"Operation: {exc}") from None
+        if element.graph is not self.graph:
+            raise ValueError(f"Fetch {element.name!r} is not an element of this session's "
+                             "graph")
+        return element
+
+    def _feeds(self, feed_dict) -> tuple[list[Tensor], list[np.ndarray]]:
+        fed, arrays = [], []
+        for key, value in feed_dict.items():
+            try:
+                tensor = self.graph.as_graph_element(key)
+            except (KeyError, ValueError, TypeError) as exc:
+                raise TypeError(f"Cannot interpret feed_dict key {key!r} as a Tensor: {exc}") \
+                    from None
+            if not isinstance(tensor, Tensor):
+                raise TypeError(f"Cannot feed {key!r}: it is an Operation, not a Tensor")
+            arrays.append(_fed_array(tensor, value))
+            fed.append(tensor)
+        return fed, arrays
+
+    def _plan(self, targets, fed) -> _Plan:
+        fed_ids = {id(t) for t in fed}
+        needed: dict[int, Operation] = {}
+        needed_by: dict[int, str] = {}
+        stack = []
+        for target in targets:
+            if isinstance(target, Tensor) and id(target) in fed_ids:
+                continue        # a fetched tensor that is also fed comes back as fed
+            op = target if isinstance(target, Operation) else target.op
+            stack.append((op, target.name))
+        while stack:
+            op, root = stack.pop()
+            if id(op) in needed:
+                continue
+            needed[id(op)] = op
+            needed_by[id(op)] = root
+            for tensor in op.inputs:
+                if id(tensor) not in fed_ids:
+                    stack.append((tensor.op, root))
+            for control in op.control_inputs:
+                stack.append((control, root))
+        for op in needed.values():
+            if op.type == "Placeholder" and not all(id(t) in fed_ids for t in op.outputs):
+                raise InvalidArgumentError(
+                    f"You must feed a value for placeholder tensor '{op.outputs[0].name}' "
+                    f"with dtype {op.outputs[0].dtype.name} and shape {op.outputs[0].shape}: "
+                    f"fetch '{needed_by[id(op)]}' needs it", location=user_location())
+        ordered = sorted(needed.values(), key=lambda o: o.order)
+        initializes = {id(op.initializes) for op in ordered
+                       if getattr(op, "initializes", None) is not None}
+        plan = _Plan(ordered, fed, targets, initializes)
+        plan.reads = [op.reads for op in ordered if getattr(op, "reads", None) is not None]
+        return plan
+
+    def _check_initialized(self, plan: _Plan) -> None:
+        for variable in plan.reads:
+            if id(variable) not in self._initialized and id(variable) not in plan.initializes:
+                raise FailedPreconditionError(
+                    f"Attempting to use uninitialized value {variable.name}: run "
+                    "tf.global_variables_initializer() (or the variable's initializer) in "
+                    "this session first", location=user_location())
+
+    def mark_initialized(self, variable) -> None:
+        self._initialized.add(id(variable))
+
+
+class InteractiveSession(Session):
+    """A Session that installs itself as the default session when created."""
+
+    def __init__(self, target: str = "", graph: Graph | None = None, config=None):
+        super().__init__(target, graph, config)
+        self._default = self.as_default()
+        self._default.__enter__()
+
+    def close(self) -> None:
+        if not self._closed:
+            self._default.__exit__(None, None, None)
+        super().close()
+
+
+def _fed_array(tensor: Tensor, value) -> np.ndarray:
+    """Convert a fed value to the tensor's dtype; reject ones whose shape does not fit."""
+    if isinstance(value, Tensor):
+        raise TypeError(f"The value of a feed cannot be a tf.Tensor object ({value.name}). "
+                        "Acceptable feed values include Python scalars, strings, lists, "
+                        "NumPy ndarrays")
+    target = tensor.dtype.np_dtype
+    try:
+        array = np.asarray(value)
+        if array.dtype != target:
+            if array.dtype.kind == "f" and tensor.dtype.is_integer and array.size \
+                    and not np.all(np.mod(array, 1) == 0):
+                raise ValueError("fractional values")
+            array = array.astype(target)
+    except (ValueError, TypeError) as exc:
+        raise DTypeError(f"Cannot feed value {_short(value)} to tensor '{tensor.name}' of "
+                         f"dtype {dt.as_dtype(target).name}: {exc}",
+                         location=user_location()) from None
+    if not tensor.shape.is_compatible_with(array.shape):
+        raise ShapeError(f"Cannot feed value of shape {array.shape} for Tensor "
+                         f"'{tensor.name}', which has shape '{tensor.shape}'",
+                         location=user_location())
+    return array
+
+
+def _short(value) -> str:
+    text = repr(value)
+    return text if len(text) < 60 else text[:57] + "..."

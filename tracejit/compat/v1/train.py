@@ -1,0 +1,91 @@
+"""``tf.train``: the optimizers (tracejit.train's, applied inside the Session's replay) and
+the global step."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ... import train as core_train
+from ...ir import dtypes as dt
+from .graph import get_default_graph
+from .ops import gradients
+from .variables import GraphKeys, Variable, trainable_variables
+
+
+class Optimizer:
+    """A TF1 optimizer over graph variables, delegating the math to tracejit.train."""
+
+    core_name: str = ""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.pop("use_locking", None)
+        kwargs.pop("name", None)
+        self._core = getattr(core_train, self.core_name)(*args, **kwargs)
+
+    def compute_gradients(self, loss, var_list=None, **unused):
+        var_list = list(var_list) if var_list is not None else trainable_variables()
+        if not var_list:
+            raise ValueError("No variables to optimize.")
+        grads = gradients(loss, [v.value() for v in var_list])
+        return list(zip(grads, var_list, strict=True))
+
+    def apply_gradients(self, grads_and_vars, global_step=None, name=None):
+        pairs = [(g, v) for g, v in grads_and_vars if g is not None]
+        if not pairs:
+            raise ValueError("No gradients provided for any variable: "
+                             f"{[v.name for _, v in grads_and_vars]}")
+        core_step = None if global_step is None else global_step.core
+
+        def apply(grads):
+            self._core.apply_gradients(
+                [(g, v.core) for g, (_, v) in zip(grads, pairs, strict=True)],
+                global_step=core_step)
+
+        op = get_default_graph().create_op(type(self).__name__, apply,
+                                           ([g for g, _ in pairs],), name=name or "train")
+        get_default_graph().add_to_collection(GraphKeys.TRAIN_OP, op)
+        return op
+
+    def minimize(self, loss, global_step=None, var_list=None, name=None, **unused):
+        return self.apply_gradients(self.compute_gradients(loss, var_list), global_step, name)
+
+    def get_slot(self, var, name):
+        return self._core.get_slot(var.core, name)
+
+    def get_slot_names(self):
+        return self._core.get_slot_names()
+
+
+def _wrap(name):
+    return type(name, (Optimizer,), {"core_name": name,
+                                     "__doc__": f"TF1 ``tf.train.{name}``."})
+
+
+GradientDescentOptimizer = _wrap("GradientDescentOptimizer")
+MomentumOptimizer = _wrap("MomentumOptimizer")
+AdagradOptimizer = _wrap("AdagradOptimizer")
+AdagradDAOptimizer = _wrap("AdagradDAOptimizer")
+AdadeltaOptimizer = _wrap("AdadeltaOptimizer")
+AdamOptimizer = _wrap("AdamOptimizer")
+RMSPropOptimizer = _wrap("RMSPropOptimizer")
+FtrlOptimizer = _wrap("FtrlOptimizer")
+
+
+def create_global_step(graph=None):
+    graph = graph or get_default_graph()
+    if graph.get_collection(GraphKeys.GLOBAL_STEP):
+        raise ValueError("\"global_step\" already exists.")
+    with graph.name_scope(None):
+        step = Variable(np.zeros((), np.int64), trainable=False, name="global_step",
+                        dtype=dt.int64, collections=[GraphKeys.GLOBAL_VARIABLES,
+                                                     GraphKeys.GLOBAL_STEP])
+    return step
+
+
+def get_global_step(graph=None):
+    found = (graph or get_default_graph()).get_collection(GraphKeys.GLOBAL_STEP)
+    return found[0] if found else None
+
+
+def get_or_create_global_step(graph=None):
+    return get_global_step(graph) or create_global_step(graph)

@@ -1,0 +1,288 @@
+"""TF1 variables: ``tf.Variable``, ``get_variable`` with ``variable_scope`` and reuse, and
+the initializer ops.
+
+A TF1 Variable wraps a tracejit Variable (which holds the value). Its value tensor
+is an op that reads it; its initializer op assigns the initial value. A Session
+refuses to read a variable it has not initialized, as TensorFlow does.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+
+import numpy as np
+
+from ...ir import dtypes as dt
+from ...trace.variables import Variable as CoreVariable
+from .graph import Tensor, get_default_graph
+from .ops import convert_to_tensor, group
+from .shapes import TensorShape
+
+
+class GraphKeys:
+    GLOBAL_VARIABLES = "variables"
+    TRAINABLE_VARIABLES = "trainable_variables"
+    LOCAL_VARIABLES = "local_variables"
+    GLOBAL_STEP = "global_step"
+    LOSSES = "losses"
+    SUMMARIES = "summaries"
+    UPDATE_OPS = "update_ops"
+    REGULARIZATION_LOSSES = "regularization_losses"
+    QUEUE_RUNNERS = "queue_runners"
+    TRAIN_OP = "train_op"
+
+
+class Variable:
+    """``tf.Variable(initial_value, trainable=True, name=None, dtype=None)`` in a graph."""
+
+    def __init__(self, initial_value=None, trainable=True, name=None, dtype=None,
+                 collections=None, validate_shape=True, expected_shape=None, **unused):
+        graph = get_default_graph()
+        if callable(initial_value):
+            initial_value = initial_value()
+        initial = convert_to_tensor(initial_value, dtype=dtype)
+        if not initial.shape.is_fully_defined() and validate_shape:
+            raise ValueError(f"initial_value must have a fully defined shape, got "
+                             f"{initial.shape}")
+        self.graph = graph
+        base = graph.unique_name(name or "Variable")
+        self.name = base + ":0"
+        shape = tuple(initial.shape.as_list())
+        self.core = CoreVariable(np.zeros(shape, initial.dtype.np_dtype), name=base,
+                                 trainable=trainable)
+        self.initial_value = initial
+        # The value op carries the variable's own name, so "W:0" fetches it.
+        read = graph.create_op("VariableV2", self.core.read_value, name=base, absolute=True)
+        read.reads = self
+        self._value = read.outputs[0]
+        assign = graph.create_op("Assign", self.core.assign, (initial,), name=f"{base}/Assign",
+                                 absolute=True)
+        assign.initializes = self
+        self.initializer = assign
+        self.op = read
+        self.trainable = trainable
+        for key in collections or ([GraphKeys.GLOBAL_VARIABLES] +
+                                   ([GraphKeys.TRAINABLE_VARIABLES] if trainable else [])):
+            graph.add_to_collection(key, self)
+
+    # ---- as a tensor ------------------------------------------------------------------------
+
+    def _graph_element(self) -> Tensor:
+        return self._value
+
+    def value(self) -> Tensor:
+        return self._value
+
+    read_value = value
+
+    @property
+    def dtype(self):
+        return self._value.dtype
+
+    @property
+    def shape(self) -> TensorShape:
+        return self._value.shape
+
+    def get_shape(self) -> TensorShape:
+        return self._value.shape
+
+    @property
+    def device(self):
+        return self.op.device
+
+    def initialized_value(self) -> Tensor:
+        return self.initial_value
+
+    def eval(self, session=None):
+        return self._value.eval(session=session)
+
+    def load(self, value, session=None) -> None:
+        from .session import get_default_session
+        self.core.load(value)
+        (session or get_default_session()).mark_initialized(self)
+
+    # ---- assignment ops ---------------------------------------------------------------------
+
+    def _assign_op(self, kind, method, value, name):
+        value = convert_to_tensor(value, dtype=self.dtype)
+        op = self.graph.create_op(kind, getattr(self.core, method), (value,),
+                                  name=name or kind)
+        if kind == "Assign":
+            op.initializes = self
+        else:
+            op.reads = self
+        return op.outputs[0]
+
+    def assign(self, value, use_locking=False, name=None, read_value=True):
+        return self._assign_op("Assign", "assign", value, name)
+
+    def assign_add(self, delta, use_locking=False, name=None, read_value=True):
+        return self._assign_op("AssignAdd", "assign_add", delta, name)
+
+    def assign_sub(self, delta, use_locking=False, name=None, read_value=True):
+        return self._assign_op("AssignSub", "assign_sub", delta, name)
+
+    def __repr__(self) -> str:
+        return f"<tf.Variable '{self.name}' shape={self.shape} dtype={self.dtype.name}>"
+
+    # Operators act on the value tensor.
+    def __getattr__(self, attr):
+        if attr.startswith("__") and attr.endswith("__"):
+            raise AttributeError(attr)
+        return getattr(self._value, attr)
+
+
+def _forward(name):
+    return lambda self, *args: getattr(self._value, name)(*args)
+
+
+for _name in ("add", "radd", "sub", "rsub", "mul", "rmul", "truediv", "rtruediv", "floordiv",
+              "rfloordiv", "mod", "rmod", "pow", "rpow", "matmul", "rmatmul", "neg", "abs",
+              "lt", "le", "gt", "ge", "getitem", "and", "or", "xor", "invert"):
+    setattr(Variable, f"__{_name}__", _forward(f"__{_name}__"))
+
+
+def assign(ref, value, validate_shape=None, use_locking=None, name=None):
+    return ref.assign(value, name=name)
+
+
+def assign_add(ref, value, use_locking=None, name=None):
+    return ref.assign_add(value, name=name)
+
+
+def assign_sub(ref, value, use_locking=None, name=None):
+    return ref.assign_sub(value, name=name)
+
+
+# ---- collections and initializer ops ----------------------------------------------------------
+
+def global_variables(scope=None):
+    return get_default_graph().get_collection(GraphKeys.GLOBAL_VARIABLES, scope)
+
+
+all_variables = global_variables
+
+
+def trainable_variables(scope=None):
+    return get_default_graph().get_collection(GraphKeys.TRAINABLE_VARIABLES, scope)
+
+
+def local_variables(scope=None):
+    return get_default_graph().get_collection(GraphKeys.LOCAL_VARIABLES, scope)
+
+
+def variables_initializer(var_list, name="init"):
+    return group(*[v.initializer for v in var_list], name=name)
+
+
+def global_variables_initializer():
+    return variables_initializer(global_variables())
+
+
+initialize_all_variables = global_variables_initializer
+
+
+def local_variables_initializer():
+    return variables_initializer(local_variables(), name="init_local")
+
+
+def is_variable_initialized(variable):
+    raise NotImplementedError("is_variable_initialized: use a Session and catch "
+                              "FailedPreconditionError")
+
+
+# ---- get_variable and variable_scope ----------------------------------------------------------
+
+AUTO_REUSE = "auto_reuse"
+
+
+@dataclass
+class VariableScope:
+    name: str
+    reuse: object = None
+    initializer: object = None
+    dtype: object = dt.float32
+
+    @property
+    def original_name_scope(self) -> str:
+        return self.name + "/" if self.name else ""
+
+    def reuse_variables(self) -> None:
+        self.reuse = True
+
+
+def get_variable_scope() -> VariableScope:
+    stack = get_default_graph().variable_scope_stack
+    return stack[-1] if stack else VariableScope("")
+
+
+@contextlib.contextmanager
+def variable_scope(name_or_scope, default_name=None, values=None, initializer=None,
+                   reuse=None, dtype=None, **unused):
+    graph = get_default_graph()
+    parent = get_variable_scope()
+    if isinstance(name_or_scope, VariableScope):
+        name = name_or_scope.name
+        reuse = name_or_scope.reuse if reuse is None else reuse
+    else:
+        local = name_or_scope or default_name
+        name = f"{parent.name}/{local}" if parent.name else local
+    inherited = parent.reuse if reuse is None else reuse
+    if parent.reuse is True and reuse is None:
+        inherited = True
+    scope = VariableScope(name, inherited, initializer or parent.initializer,
+                          dtype or parent.dtype)
+    graph.variable_scope_stack.append(scope)
+    try:
+        with graph.name_scope(name.split("/")[-1] if name else None):
+            yield scope
+    finally:
+        graph.variable_scope_stack.pop()
+
+
+def _make_initializer(initializer, shape, dtype):
+    from ... import initializers as init
+    if initializer is None:
+        initializer = init.glorot_uniform() if dtype.is_float else init.zeros()
+    if isinstance(initializer, (Tensor, Variable)):
+        return initializer
+    if callable(initializer):
+        return np.asarray(initializer(shape, dtype))
+    return np.broadcast_to(np.asarray(initializer, dtype=dtype.np_dtype), shape).copy()
+
+
+def get_variable(name, shape=None, dtype=None, initializer=None, regularizer=None,
+                 trainable=True, collections=None, **unused):
+    graph = get_default_graph()
+    scope = get_variable_scope()
+    full = f"{scope.name}/{name}" if scope.name else name
+    existing = graph.variable_store.get(full)
+    if scope.reuse is True or (scope.reuse == AUTO_REUSE and existing is not None):
+        if existing is None:
+            raise ValueError(f"Variable {full} does not exist, or was not created with "
+                             "tf.get_variable(). Did you mean to set reuse=tf.AUTO_REUSE in "
+                             "VarScope?")
+        if shape is not None and not existing.shape.is_compatible_with(shape):
+            raise ValueError(f"Trying to share variable {full}, but specified shape "
+                             f"{list(shape)} and found shape {existing.shape.as_list()}.")
+        return existing
+    if existing is not None:
+        raise ValueError(f"Variable {full} already exists, disallowed. Did you mean to set "
+                         "reuse=True or reuse=tf.AUTO_REUSE in VarScope?")
+    dtype = dt.as_dtype(dtype or scope.dtype or dt.float32)
+    if shape is None and not isinstance(initializer, (Tensor, np.ndarray)):
+        raise ValueError(f"Shape of a new variable ({full}) must be fully defined, but "
+                         "instead was None.")
+    shape = tuple(int(d) for d in shape) if shape is not None else None
+    initial = _make_initializer(initializer or scope.initializer, shape, dtype)
+    with graph.name_scope(None):
+        variable = Variable(initial, trainable=trainable, name=full, dtype=dtype,
+                            collections=collections)
+    graph.variable_store[full] = variable
+    if regularizer is not None:
+        loss = regularizer(variable)
+        if loss is not None:
+            graph.add_to_collection(GraphKeys.REGULARIZATION_LOSSES, loss)
+    return variable
+
