@@ -132,6 +132,12 @@ def test_advanced_indexing_cases(index):
     check_index(x, index)
 
 
+def test_an_ellipsis_for_no_axes_still_separates_index_arrays():
+    x = np.arange(60, dtype=np.float32).reshape(5, 3, 4)
+    check_index(x, (slice(None), [0, 1], Ellipsis, [0, 1]))      # NumPy: shape (2, 5)
+    check_index(x, (slice(None), [0, 1], [0, 1], Ellipsis))      # adjacent: shape (5, 2)
+
+
 def test_traced_scalar_index():
     x = np.arange(12, dtype=np.float32).reshape(3, 4)
     f = tj.jit(lambda t, i: t[i] * 2.0)

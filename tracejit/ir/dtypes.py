@@ -140,11 +140,13 @@ def as_dtype(value) -> DType:
 
 
 def default_dtype_for_python(value) -> DType:
-    """The type a Python scalar takes when nothing else decides: bool, int32, float32."""
+    """The type a Python scalar takes when nothing else decides: bool, int32 (int64 for
+    larger ints), float32."""
     if isinstance(value, (bool, np.bool_)):
         return bool_
     if isinstance(value, int):
-        return int32
+        # NOTE: ints beyond int32 would overflow silently; they are int64 instead.
+        return int32 if -(2**31) <= value < 2**31 else int64
     if isinstance(value, float):
         return float32
     raise TypeError(f"{type(value).__name__} is not a Python scalar")
