@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip
 
-.PHONY: demo test lint loc clean
+.PHONY: demo test lint loc clean bench
 
 # The venv is refreshed whenever pyproject.toml changes.
 $(VENV)/.stamp-%: pyproject.toml
@@ -21,6 +21,11 @@ test: $(VENV)/.stamp-test
 
 lint: $(VENV)/.stamp-lint
 	$(VENV)/bin/ruff check tracejit tests benchmarks examples
+
+# The benchmark suite (W1-W8 against every installed peer); `make bench BENCH_ARGS=--quick`.
+# Peers come from `pip install -e .[peers]`; the suite runs with whichever are installed.
+bench: $(VENV)/.stamp-test
+	$(VENV)/bin/tracejit bench $(BENCH_ARGS)
 
 loc:
 	@find tracejit -name '*.py' | xargs wc -l | sort -n | tail -25

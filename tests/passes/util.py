@@ -7,6 +7,7 @@ import numpy as np
 from tracejit.ir import GraphBuilder, interpret, ops
 from tracejit.ir.core import Graph, TensorType
 from tracejit.ir.dtypes import as_dtype
+from tracejit.ir.opdef import OpDef, Tag
 from tracejit.ir.verifier import verify
 
 
@@ -58,3 +59,13 @@ def assert_same_results(before: Graph, after: Graph, args) -> None:
             # every half value exactly.
             e, g = e.astype(np.float32), g.astype(np.float32)
         np.testing.assert_array_equal(g, e, err_msg=f"output {k}")
+
+
+# NOTE: the op table has no effect op yet (variables come with the autodiff/TF1 work),
+# so the tests use a private STATEFUL op that is not registered in the table.
+EFFECT = OpDef("test_effect", infer=lambda types, params: (types[0],),
+               impl=lambda x: x.copy(), arity=1, tags=frozenset({Tag.STATEFUL}))
+
+
+def effect(b: GraphBuilder, x):
+    return b.emit1(EFFECT, [x])

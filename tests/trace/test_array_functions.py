@@ -85,13 +85,28 @@ def test_concat_stack_unstack_split(data):
     cut = data.draw(st.integers(0, x.shape[axis]))
     sizes = [cut, x.shape[axis] - cut]
     check_list(lambda t: tj.split(t, sizes, axis=axis), (x,), np.split(x, [cut], axis))
+    check_list(lambda t: tj.split(t, [cut, -1], axis), (x,), np.split(x, [cut], axis))
 
 
-def test_concat_and_split_errors():
+def test_concat_stack_unstack_split_errors():
     with pytest.raises(tj.TracejitError, match="concat"):
         tj.concat([np.ones((2, 3)), np.ones((3, 3))], 1)
+    with pytest.raises(tj.ParamError, match="stack: needs at least one tensor"):
+        tj.stack([])
+    with pytest.raises(tj.ParamError, match="concat: needs at least one tensor"):
+        tj.concat([], 0)
     with pytest.raises(tj.ShapeError, match="divisible"):
         tj.split(np.ones(5), 2)
+    with pytest.raises(tj.ShapeError, match=r"size_splits \[2, 2\] do not add up"):
+        tj.split(np.ones(5), [2, 2])
+    with pytest.raises(tj.ParamError, match="axis 2 is out of range"):
+        tj.split(np.ones((2, 4)), 2, axis=2)
+    with pytest.raises(tj.ParamError, match="axis -3 is out of range"):
+        tj.unstack(np.ones((2, 4)), axis=-3)
+    with pytest.raises(tj.ParamError, match="rank 0"):
+        tj.unstack(np.float32(1.0))
+    with pytest.raises(tj.ShapeError, match="num=3"):
+        tj.unstack(np.ones((2, 4)), num=3)
 
 
 @FAST

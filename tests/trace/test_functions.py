@@ -90,6 +90,18 @@ def test_where_and_clip_by_value(data):
           np.clip(cond.astype(np.float32) * 10 - 5, lo, hi))
 
 
+def test_truncatediv_and_nan_propagation():
+    a, b = np.array([-7, 7, -7, 7, 0], np.int32), np.array([2, 2, -2, -2, 3], np.int32)
+    check(tj.truncatediv, (a, b), np.trunc(a / b).astype(np.int32))
+    check(tj.truncatediv, (a * 1.0, b * 1.0), a / b)          # floats: true division
+    x = np.array([[1.0, np.nan, 2.0], [0.0, -1.0, 3.0]], np.float32)
+    check(lambda t: tj.maximum(t, 0.5), (x,), np.maximum(x, 0.5))
+    check(lambda t: tj.minimum(t, 0.5), (x,), np.minimum(x, 0.5))
+    check(lambda t: tj.reduce_max(t, 1), (x,), np.max(x, 1))
+    check(lambda t: tj.reduce_sum(t, 0), (x,), np.sum(x, 0))
+    check(lambda t: tj.argmax(t, 1), (x,), np.argmax(x, 1))   # NaN wins, as in NumPy
+
+
 def test_where_rejects_a_non_bool_condition():
     with pytest.raises(tj.DTypeError, match="condition must be bool"):
         tj.where(np.ones(2, np.float32), 1.0, 2.0)
@@ -185,11 +197,10 @@ def test_reductions_over_any_axes(fn, ref, int_out, data):
         return
     out = dtype if np.dtype(dtype).kind == "f" and int_out is not np.bool_ else int_out
     np_axis = tuple(axes) if axis is not None else None
-    if out == np.int32 and fn is not tj.reduce_mean:
-        expected = ref(x, axis=np_axis, keepdims=keepdims, dtype=np.int32) \
-            if fn in (tj.reduce_sum, tj.reduce_prod) else ref(x, axis=np_axis, keepdims=keepdims)
+    if fn in (tj.reduce_sum, tj.reduce_prod):     # in the output type: integers wrap
+        expected = ref(x, axis=np_axis, keepdims=keepdims, dtype=out)
     else:
-        expected = ref(x.astype(np.float64) if out != np.bool_ else x, axis=np_axis,
+        expected = ref(x if out == np.bool_ else x.astype(np.float64), axis=np_axis,
                        keepdims=keepdims)
     check(lambda t: fn(t, axis=axis, keepdims=keepdims), (x,), np.asarray(expected).astype(out),
           rtol=1e-5, atol=1e-5)

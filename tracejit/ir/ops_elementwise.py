@@ -64,8 +64,9 @@ def _unary_rule(name, accepts, what, result=None):
 
 
 def _unary(name, fn, accepts=FLOATS, what="a floating-point tensor", result=None, tags=(),
-           vjp=None):
+           vjp=None, doc=None):
     return declare(name, arity=1, infer=_unary_rule(name, accepts, what, result), vjp=vjp,
+                   doc=doc or f"{name}(x) elementwise; accepts {what}",
                    impl=_elementwise_impl(fn, result),
                    tags={Tag.ELEMENTWISE, Tag.UNARY, *tags})
 
@@ -138,8 +139,8 @@ FLOOR = _unary("floor", np.floor,
                vjp=_zero_grad)
 CEIL = _unary("ceil", np.ceil,
               vjp=_zero_grad)
-ROUND = _unary("round", np.round,
-               vjp=_zero_grad)          # half to even, like tf.round
+ROUND = _unary("round", np.round, vjp=_zero_grad,
+               doc="round(x) to the nearest integer, halves to even (like tf.round)")
 LOGICAL_NOT = _unary("logical_not", np.logical_not, BOOL, "a bool tensor")
 ISNAN = _unary("isnan", np.isnan, result=dt.bool_)
 ISFINITE = _unary("isfinite", np.isfinite, result=dt.bool_)
@@ -160,8 +161,10 @@ def _binary_rule(name, accepts, what, result=None):
 
 
 def _binary(name, fn, accepts=NUMERIC, what="numeric tensors", result=None, tags=(),
-            vjp=None):
+            vjp=None, doc=None):
     return declare(name, arity=2, infer=_binary_rule(name, accepts, what, result), vjp=vjp,
+                   doc=doc or f"{name}(a, b) elementwise with NumPy broadcasting; one dtype, "
+                              f"{what}",
                    impl=_elementwise_impl(fn, result),
                    tags={Tag.ELEMENTWISE, Tag.BINARY, *tags})
 
@@ -253,10 +256,14 @@ C = Tag.COMMUTATIVE
 ADD = _binary("add", np.add, tags={C}, vjp=_add_vjp)
 SUB = _binary("sub", np.subtract, vjp=_sub_vjp)
 MUL = _binary("mul", np.multiply, tags={C}, vjp=_mul_vjp)
-DIV = _binary("div", _int_or_float(_int_div, np.true_divide), vjp=_div_vjp)
-FLOORDIV = _binary("floordiv", _int_or_float(_int_floordiv, np.floor_divide), vjp=_zero_grad)
-MOD = _binary("mod", _int_or_float(_int_mod, np.mod), vjp=_mod_vjp)          # sign of the divisor
-POW = _binary("pow", _int_or_float(_int_pow, np.power), tags={T}, vjp=_pow_vjp)
+DIV = _binary("div", _int_or_float(_int_div, np.true_divide), vjp=_div_vjp,
+              doc="div(a, b): true division for floats; integers truncate toward zero, x/0 = 0")
+FLOORDIV = _binary("floordiv", _int_or_float(_int_floordiv, np.floor_divide), vjp=_zero_grad,
+                   doc="floordiv(a, b): floor of a/b (Python's //); integer x//0 = 0")
+MOD = _binary("mod", _int_or_float(_int_mod, np.mod), vjp=_mod_vjp,
+              doc="mod(a, b): remainder with the sign of the divisor (Python's %); x%0 = 0")
+POW = _binary("pow", _int_or_float(_int_pow, np.power), tags={T}, vjp=_pow_vjp,
+              doc="pow(a, b); integer negative powers give 0 except for bases 1 and -1")
 MAXIMUM = _binary("maximum", np.maximum, ANY, "tensors", tags={C},
                   vjp=_extremum_vjp("greater_equal"))
 MINIMUM = _binary("minimum", np.minimum, ANY, "tensors", tags={C}, vjp=_extremum_vjp("less_equal"))
@@ -328,7 +335,8 @@ def _cast_vjp(g, ins, outs, cts, params):
 
 
 CAST = declare("cast", arity=1, infer=_cast_infer, impl=_cast_impl, vjp=_cast_vjp,
-               params={"dtype": ParamSpec(dtype_param)}, tags={Tag.ELEMENTWISE, Tag.UNARY})
+               params={"dtype": ParamSpec(dtype_param)}, tags={Tag.ELEMENTWISE, Tag.UNARY},
+               doc="cast[dtype](x); float to int truncates toward zero and saturates, NaN -> 0")
 
 
 def _clip_infer(types, params):

@@ -46,12 +46,13 @@ def axes_param(value) -> tuple[int, ...]:
 
 
 def canonical_axes(op: str, axes: tuple[int, ...], ndim: int, what: str = "axes"):
-    """Check that ``axes`` are in range, distinct and already non-negative."""
+    """Check that ``axes`` are in range, distinct, sorted and already non-negative."""
     norm = normalize_axes(op, axes, ndim)
     if norm != tuple(axes):
-        # NOTE: rejecting -1 keeps one spelling per graph; the front end knows the rank.
-        raise ParamError(f"{what} {list(axes)} must be non-negative (the front end normalizes "
-                         f"them); for rank {ndim} write {list(norm)}", op=op)
+        # NOTE: rejecting -1 keeps one spelling per graph (so CSE and compile caches see
+        # equal graphs), and backends never re-normalize; the front end knows the rank.
+        raise ParamError(f"{what} {list(axes)} must be non-negative and sorted (the front "
+                         f"end normalizes them); for rank {ndim} write {list(norm)}", op=op)
     return norm
 
 

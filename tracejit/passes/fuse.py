@@ -7,8 +7,9 @@ The algorithm, in order:
    broadcast_to, small constants; duplicated into every kernel that reads them), others.
 2. **Producer-consumer grouping**, greedy in program order: each compute eqn starts a
    group and absorbs the groups producing its operands (seen through index maps) when
-   the union is still one loop nest (fusion_rules.classify) and is convex (no path
-   leaves the union and comes back, which would make the kernels cyclic).
+   the union is still one loop nest (fusion_rules.classify) and no path leaves the
+   union and comes back, through single eqns or through other groups (which would make
+   the kernels depend on each other in a cycle).
 3. **Sibling grouping**: groups that read a common source merge under the same two
    conditions, giving multi-output kernels that read the source once.
 4. **Assembly**: each group becomes one ``kernel`` eqn, except a lone matmul (which stays
@@ -58,6 +59,7 @@ class _Fusion:
         self.chains = resolve_chains(self.eqns, self.roles, self.producer)
         self._dependencies()
         self.group_of: dict[int, _Group] = {}
+        self.groups: list[_Group] = []
         self._wrapped: dict[int, bool] = {}
 
     # ---- the dependency DAG, index maps seen through -----------------------------------
@@ -76,7 +78,7 @@ class _Fusion:
         preds: list[set[int]] = [set() for _ in range(n)]
         for i in range(n):
             # NOTE: an index map depends on its operand directly, so that a path through
-            # it (into a matmul, which reads index maps directly) is seen by convexity.
+            # it (into a matmul, which reads index maps directly) is seen by _acyclic.
             reads = self.eqns[i].ins if self.roles[i] == Role.INDEX_MAP else self.sources(i)
             for var in reads:
                 p = self.producer.get(id(var))
@@ -97,10 +99,28 @@ class _Fusion:
 
     # ---- grouping ----------------------------------------------------------------------
 
+    def _acyclic(self, mask: int, anc: int, desc: int) -> bool:
+        """Merging ``mask`` into one kernel keeps the kernels' graph acyclic: no path
+        leaves it and comes back, either through single eqns or through another group
+        (which runs as a unit, so whatever follows one member follows all of them)."""
+        if anc & desc & ~mask:
+            return False
+        reach = desc & ~mask
+        while True:
+            grown = reach
+            for group in self.groups:
+                if group.mask & reach and not group.mask & mask:
+                    grown |= group.mask | group.desc
+            if grown & mask:
+                return False
+            if grown == reach:
+                return True
+            reach = grown
+
     def _try_merge(self, a: _Group, b: _Group) -> _Group | None:
         mask = a.mask | b.mask
         anc, desc = a.anc | b.anc, a.desc | b.desc
-        if anc & desc & ~mask:
+        if not self._acyclic(mask, anc, desc):
             return None
         members = sorted(a.members + b.members)
         kind = classify(members, self.eqns, self.chains, self.producer)
@@ -111,6 +131,7 @@ class _Fusion:
     def _adopt(self, group: _Group) -> None:
         for i in group.members:
             self.group_of[i] = group
+        self.groups = [g for g in self.groups if not g.mask & group.mask] + [group]
 
     def group_producers_into_consumers(self) -> None:
         for i, role in enumerate(self.roles):
@@ -281,7 +302,7 @@ class _Fusion:
                 if waiting[user] == 0:
                     heapq.heappush(ready, user)
         if len(order) != len(built):
-            raise AssertionError("fusion produced a cycle; the convexity check failed")
+            raise AssertionError("fusion produced a cycle; _acyclic should have refused it")
         return order
 
 

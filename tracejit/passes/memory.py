@@ -164,6 +164,9 @@ class _Planner:
                         continue
                     buffer, in_place = b, True
                     inplace.append((i, k, p))
+                    # NOTE: the buffer now belongs to the output; the dying operand
+                    # must not hand it back to the free list after this eqn.
+                    del self.holder[id(v)]
                     break
                 if buffer is None:
                     buffer = self._take_free(need, donated_only=is_output)

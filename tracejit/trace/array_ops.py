@@ -105,8 +105,15 @@ def squeeze(input, axis=None, name=None) -> Tensor:
     return bind(_op("squeeze"), [x], {"axes": axes}, weak=x.weak)
 
 
+def _nonempty(values, op: str) -> list:
+    values = list(values)
+    if not values:
+        _fail(ParamError, "needs at least one tensor, got an empty list", op)
+    return values
+
+
 def concat(values, axis, name=None) -> Tensor:
-    tensors, weak = promote(*values)
+    tensors, weak = promote(*_nonempty(values, "concat"))
     if len(tensors) == 1:
         return tensors[0]
     (axis,) = _axes(axis, tensors[0].ndim, "concat")
@@ -118,7 +125,7 @@ def concatenate(arrays, axis=0) -> Tensor:
 
 
 def stack(values, axis=0, name=None) -> Tensor:
-    tensors, weak = promote(*values)
+    tensors, weak = promote(*_nonempty(values, "stack"))
     (axis,) = _axes(axis, tensors[0].ndim + 1, "stack")
     return bind(_op("stack"), tensors, {"axis": axis}, weak=weak)
 
@@ -126,7 +133,9 @@ def stack(values, axis=0, name=None) -> Tensor:
 def unstack(value, num=None, axis=0, name=None) -> list[Tensor]:
     """Split along ``axis`` into a list of tensors (the loop-friendly form of iteration)."""
     x = to_tensor(value)
-    axis = axis % x.ndim
+    (axis,) = _axes(axis, x.ndim, "unstack")
+    if num is not None and num != x.shape[axis]:
+        _fail(ShapeError, f"num={num} does not match dimension {axis} of {x.type}", "unstack")
     pieces = []
     for i in builtins.range(x.shape[axis]):
         starts = [0] * x.ndim
@@ -140,14 +149,19 @@ def unstack(value, num=None, axis=0, name=None) -> list[Tensor]:
 
 def split(value, num_or_size_splits, axis=0, name=None) -> list[Tensor]:
     x = to_tensor(value)
-    axis = axis % x.ndim
+    (axis,) = _axes(axis, x.ndim, "split")
     if isinstance(num_or_size_splits, int):
-        if x.shape[axis] % num_or_size_splits:
+        if num_or_size_splits <= 0 or x.shape[axis] % num_or_size_splits:
             _fail(ShapeError, f"dimension {axis} of {x.type} is not divisible into "
                   f"{num_or_size_splits} parts", "split")
         sizes = [x.shape[axis] // num_or_size_splits] * num_or_size_splits
     else:
-        sizes = list(num_or_size_splits)
+        sizes = list(_static_ints(num_or_size_splits, "size_splits", "split"))
+        if sizes.count(-1) == 1:   # TensorFlow infers one -1 from the rest
+            sizes[sizes.index(-1)] = x.shape[axis] - (sum(sizes) + 1)
+        if sum(sizes) != x.shape[axis] or any(size < 0 for size in sizes):
+            _fail(ShapeError, f"size_splits {list(num_or_size_splits)} do not add up to "
+                  f"dimension {axis} of {x.type}", "split")
     out, start = [], 0
     for size in sizes:
         starts = [0] * x.ndim
@@ -332,3 +346,10 @@ def size(input, out_type=dt.int32, name=None) -> Tensor:
 
 def rank(input, name=None) -> Tensor:
     return constant(np.asarray(to_tensor(input).ndim, dtype=np.int32))
+
+
+# NOTE: ``tracejit/__init__.py`` star-imports this module; only the functions defined here
+# belong in the namespace (not ``np``, ``math``, ``builtins`` or the helpers imported above).
+__all__ = [name for name, value in list(globals().items())
+           if not name.startswith("_") and callable(value) and not isinstance(value, type)
+           and getattr(value, "__module__", None) == __name__ and name != "promote"]

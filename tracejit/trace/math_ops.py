@@ -295,3 +295,10 @@ def matmul(a, b, transpose_a=False, transpose_b=False, name=None) -> Tensor:
     if squeeze_axes:
         out = squeeze(out, tuple(builtins.sorted(ax + out.ndim for ax in squeeze_axes)))
     return out
+
+
+# NOTE: ``tracejit/__init__.py`` star-imports this module; only the functions defined here
+# belong in the namespace (not ``np``, ``math``, ``builtins`` or the helpers imported above).
+__all__ = [name for name, value in list(globals().items())
+           if not name.startswith("_") and callable(value) and not isinstance(value, type)
+           and getattr(value, "__module__", None) == __name__ and name != "promote"]

@@ -13,7 +13,7 @@ tanh = m.tanh
 
 
 def relu6(features, name=None):
-    return m.minimum(m.relu(features), 6.0)
+    return m.minimum(m.relu(features), 6)   # a weak int: integer features stay integers
 
 
 def leaky_relu(features, alpha=0.2, name=None):

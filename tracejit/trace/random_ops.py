@@ -56,7 +56,8 @@ def _unsigned(b, shift: int):
 
 
 def uniform(key, shape=(), dtype=dt.float32, minval=0.0, maxval=1.0):
-    """Uniform in [minval, maxval). float32 has 24 random bits, float64 has 53."""
+    """Uniform in [minval, maxval). float32 has 24 random bits, float64 53, float16 11 and
+    bfloat16 8."""
     dtype = dt.as_dtype(dtype)
     shape = tuple(shape)
     if dtype is dt.float64:
@@ -65,7 +66,10 @@ def uniform(key, shape=(), dtype=dt.float32, minval=0.0, maxval=1.0):
         lo = _unsigned(words[..., 1], 6)            # 26 bits
         unit = m.cast(hi * (1 << 26) + lo, dt.float64) * (1.0 / (1 << 53))
     else:
-        unit = m.cast(_unsigned(bits(key, shape), 8), dt.float32) * (1.0 / (1 << 24))
+        # NOTE: only as many bits as the dtype's significand holds, so the cast below is
+        # exact: 24 random bits rounded to float16 or bfloat16 could round up to 1.0.
+        nbits = {dt.float16: 11, dt.bfloat16: 8}.get(dtype, 24)
+        unit = m.cast(_unsigned(bits(key, shape), 32 - nbits), dt.float32) * (1.0 / (1 << nbits))
     unit = m.cast(unit, dtype) if unit.dtype is not dtype else unit
     if minval != 0.0 or maxval != 1.0:
         unit = unit * (maxval - minval) + minval

@@ -76,6 +76,18 @@ from .variables import (  # noqa: F401
     variables_initializer,
 )
 
+from ...initializers import (  # noqa: E402,F401
+    Constant as constant_initializer,
+    GlorotNormal as glorot_normal_initializer,
+    GlorotUniform as glorot_uniform_initializer,
+    Ones as ones_initializer,
+    RandomNormal as random_normal_initializer,
+    RandomUniform as random_uniform_initializer,
+    TruncatedNormal as truncated_normal_initializer,
+    VarianceScaling as variance_scaling_initializer,
+    Zeros as zeros_initializer,
+)
+
 globals().update(ops)
 bool = bool_  # noqa: A001
 tuple = tuple_  # noqa: A001

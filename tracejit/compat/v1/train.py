@@ -37,6 +37,7 @@ class Optimizer:
         core_step = None if global_step is None else global_step.core
 
         def apply(grads):
+            # NOTE: returns nothing: the updates are effects of the replayed trace.
             self._core.apply_gradients(
                 [(g, v.core) for g, (_, v) in zip(grads, pairs, strict=True)],
                 global_step=core_step)

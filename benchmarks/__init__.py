@@ -1,0 +1,18 @@
+"""tracejit's benchmark suite: the workloads W1-W8 of ../shared/BENCHMARKS.md run with
+tracejit and, in separate processes of the same run, with every installed peer.
+
+Layout (one module per concern, one per peer):
+
+- ``workloads``: the eight workloads, their sizes (full and ``--quick``) and inputs.
+- ``harness``: what a peer hands back per workload (``Case``/``Compile``), the timing
+  loop, and the child side of the JSON-over-stdout protocol.
+- ``child``: ``python -m benchmarks.child --peer NAME ...`` runs one peer's workloads.
+- ``peer_*``: one module per peer (tracejit, numpy, numba, jax, torch, tensorflow,
+  tinygrad), each exposing ``VARIANTS = {workload: {variant: builder}}``.
+- ``cnn_numpy``: the hand-written CNN forward/backward that NumPy and numba share.
+- ``runner``: the parent: waits for a quiet machine, starts one process per peer,
+  collects results and computes the ratio peer / tracejit.
+- ``report``: the text table, the JSON file and the PNG chart.
+
+Run it with ``tracejit bench`` (see docs/benchmarks.md).
+"""

@@ -1,0 +1,146 @@
+"""tracejit itself, with whatever executor is its default (``@tracejit.jit``); W8 also
+through ``tracejit.compat.v1`` exactly as a TF1 tutorial would run it."""
+
+from __future__ import annotations
+
+import numpy as np
+
+import tracejit as tj
+import tracejit.compat.v1 as tf1
+
+from .harness import Case, Compile, NotSupported
+from .workloads import LEARNING_RATE, W8_LEARNING_RATE
+
+
+def versions() -> dict:
+    from tracejit.trace.executors import DEFAULT_EXECUTOR
+    from tracejit.config import config
+    return {"tracejit": tj.__version__, "executor": config.executor or DEFAULT_EXECUTOR[0]}
+
+
+def _mean(out) -> float:
+    return float(np.mean(np.asarray(out), dtype=np.float64))
+
+
+def w1(inp, size):
+    @tj.jit
+    def fused(a, b, x):
+        return tj.tanh(a * x + b) * (1.0 / (1.0 + tj.exp(-x))) + x * x
+    a, b, x = inp["a"], inp["b"], inp["x"]
+    return Case(lambda: fused(a, b, x), check=_mean)
+
+
+def w2(inp, size):
+    @tj.jit
+    def reduction(x):
+        return tj.reduce_sum(x * x - 0.5 * x)
+    x = inp["x"]
+    return Case(lambda: reduction(x), check=lambda out: float(np.asarray(out)))
+
+
+def w3(inp, size):
+    gemm = tj.jit(lambda a, b: a @ b)
+    a, b = inp["a"], inp["b"]
+    return Case(lambda: gemm(a, b), check=_mean)
+
+
+def mlp_loss(params, x, y):
+    w1_, b1, w2_, b2, w3_, b3 = params
+    h = tj.nn.relu(x @ w1_ + b1)
+    h = tj.nn.relu(h @ w2_ + b2)
+    logits = h @ w3_ + b3
+    return tj.reduce_mean(tj.nn.softmax_cross_entropy_with_logits(labels=y, logits=logits))
+
+
+def _mlp_step():
+    @tj.jit
+    def step(params, x, y):
+        loss, grads = tj.value_and_grad(mlp_loss)(params, x, y)
+        return loss, [p - LEARNING_RATE * g for p, g in zip(params, grads, strict=True)]
+    return step
+
+
+def w4(inp, size):
+    step = _mlp_step()
+    state = {"params": list(inp["params"])}
+    x, y = inp["x"], inp["y"]
+
+    def run():
+        loss, state["params"] = step(state["params"], x, y)
+        return loss
+    return Case(run, check=lambda loss: float(np.asarray(loss)))
+
+
+def w5(inp, size):
+    raise NotSupported("not yet supported (tracejit has no conv2d/max_pool yet)")
+
+
+def w6(inp, size):
+    add_one = tj.jit(lambda x: x + 1.0)
+    x = inp["x"]
+    return Case(lambda: add_one(x), check=lambda out: float(np.sum(np.asarray(out))))
+
+
+def w7(inp, size):
+    params, x, y = list(inp["params"]), inp["x"], inp["y"]
+
+    def fresh():
+        step = _mlp_step()      # a new JitFunction: an empty cache, so the first call compiles
+        return lambda: step(params, x, y)
+    return Compile(fresh)
+
+
+def w8_session(inp, size):
+    """The 2016 slides' program, unchanged but for the import line (and zero initial
+    values, so that every peer ends at the same W)."""
+    xs, ys = inp["x"], inp["y"]
+    graph = tf1.Graph()
+    with graph.as_default():
+        x = tf1.placeholder(shape=[None], dtype=tf1.float32, name="x")
+        y_label = tf1.placeholder(shape=[None], dtype=tf1.float32, name="y_label")
+        W = tf1.Variable(0.0, name="W")
+        b = tf1.Variable(0.0, name="b")
+        loss = tf1.reduce_mean(tf1.square(W * x + b - y_label))
+        train = tf1.train.GradientDescentOptimizer(W8_LEARNING_RATE).minimize(loss)
+        sess = tf1.Session()
+        sess.run(tf1.global_variables_initializer())
+
+    def run():
+        for i in range(len(xs)):
+            sess.run(train, feed_dict={x: xs[i], y_label: ys[i]})
+        return sess.run(W)
+    return Case(run, check=float, style="session")
+
+
+def w8_jit(inp, size):
+    """The idiomatic tracejit loop: a jitted step over (W, b), called once per batch."""
+    def loss(params, x, y):
+        w, b = params
+        return tj.reduce_mean(tj.square(w * x + b - y))
+
+    @tj.jit
+    def step(params, x, y):
+        grads = tj.grad(loss)(params, x, y)
+        return [p - W8_LEARNING_RATE * g for p, g in zip(params, grads, strict=True)]
+    xs, ys = inp["x"], inp["y"]
+    state = {"params": [np.float32(0.0), np.float32(0.0)]}
+
+    def run():
+        params = state["params"]
+        for i in range(len(xs)):
+            params = step(params, xs[i], ys[i])
+        state["params"] = params
+        return params[0]
+    return Case(run, check=lambda w: float(np.asarray(w)), style="step")
+
+
+VARIANTS = {
+    "W1": {"tracejit": w1},
+    "W2": {"tracejit": w2},
+    "W3": {"tracejit": w3},
+    "W4": {"tracejit": w4},
+    "W5": {"tracejit": w5},
+    "W6": {"tracejit": w6},
+    "W7": {"tracejit": w7},
+    "W8": {"tracejit Session.run": w8_session, "tracejit jit step": w8_jit},
+}

@@ -1,0 +1,40 @@
+"""Random programs (strategies.programs): every pass, alone and in the pipeline, keeps
+what a program computes, bit for bit; fused graphs obey the fusion rules; memory plans
+are consistent. Together these tests run a few thousand programs."""
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tracejit.passes import PIPELINE, plan_memory, run_stages
+
+from .kernel_check import check_fused
+from .plan_check import check_plan
+from .strategies import programs
+from .util import assert_same_results
+
+RELAXED = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                     HealthCheck.data_too_large])
+
+
+@settings(max_examples=2000, **RELAXED)
+@given(programs(), st.data())
+def test_every_stage_computes_what_the_program_computes(program, data):
+    stages = run_stages(program.graph, debug=True)      # the verifier runs after each pass
+    for _, graph in stages[1:]:
+        assert_same_results(program.graph, graph, program.args)
+    fused = stages[-1][1]
+    check_fused(fused)
+    donated = data.draw(st.sets(st.integers(0, len(fused.inputs) - 1)), label="donated")
+    check_plan(fused, plan_memory(fused, donated), donated)
+
+
+@pytest.mark.parametrize("name, run", PIPELINE, ids=[name for name, _ in PIPELINE])
+@settings(max_examples=300, **RELAXED)
+@given(program=programs(specials=False))
+def test_each_pass_alone_keeps_the_meaning(name, run, program):
+    out = run(program.graph)
+    assert out.stage == name
+    assert_same_results(program.graph, out, program.args)
+    if name == "fuse_kernels":
+        check_fused(out)
