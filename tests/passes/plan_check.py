@@ -33,7 +33,7 @@ def check_plan(graph: Graph, plan: MemoryPlan, donated=()) -> None:
             by_buffer.setdefault(vp.buffer, []).append(vp)
     for values in by_buffer.values():
         values.sort(key=lambda vp: vp.first)
-        for a, b in zip(values, values[1:]):
+        for a, b in zip(values, values[1:], strict=False):
             # lifetimes on one buffer never overlap, except an in-place write at the
             # eqn that last reads the previous value
             assert a.last < b.first or (a.last == b.first and b.inplace

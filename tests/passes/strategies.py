@@ -81,21 +81,27 @@ class _Gen:
 
     def new_input(self, shape=None, dtype=None) -> Var:
         shape = self.sub_shape() if shape is None else shape
-        dtype = self.draw(st.sampled_from(INPUT_DTYPES)) if dtype is None else dtype
+        dtype = self.choose(INPUT_DTYPES) if dtype is None else dtype
         return self.b.add_input(TensorType(tuple(shape), dtype))
 
     def emit(self, name: str, ins, **params) -> Var:
         return self.b.emit1(ops.OPS[name], ins, params)
 
+    def choose(self, items):
+        """One of ``items``. NOTE: an index draw is much cheaper for hypothesis than a
+        new sampled_from strategy per call."""
+        items = tuple(items)
+        return items[self.draw(st.integers(0, len(items) - 1))]
+
     def pick(self, pred=lambda v: True) -> Var | None:
         found = [v for v in self.pool if pred(v)]
-        return self.draw(st.sampled_from(found)) if found else None
+        return self.choose(found) if found else None
 
     def cast(self, v: Var, dtype) -> Var:
         return v if v.dtype == dtype else self.emit("cast", [v], dtype=dtype)
 
     def constant(self, dtype, shape=()) -> Var:
-        value = self.draw(st.sampled_from(SPECIAL_CONSTANTS))
+        value = self.choose(SPECIAL_CONSTANTS)
         if dtype.is_integer:
             value = int(abs(value)) if value != -1.0 else -1
         if shape and self.draw(st.booleans()):
@@ -111,21 +117,21 @@ class _Gen:
         v = self.numeric()
         floating = v.dtype.is_float
         if kind == "unary":
-            return self.emit(draw(st.sampled_from(FLOAT_UNARY if floating else INT_UNARY)), [v])
+            return self.emit(self.choose(FLOAT_UNARY if floating else INT_UNARY), [v])
         if kind in ("binary", "constant"):
             other = (self.pick(lambda u: u.dtype == v.dtype) if kind == "binary"
                      else self.constant(v.dtype, self.base))
-            name = draw(st.sampled_from(FLOAT_BINARY if floating else INT_BINARY))
+            name = self.choose(FLOAT_BINARY if floating else INT_BINARY)
             pair = [v, other] if draw(st.booleans()) else [other, v]
             return self.emit(name, pair)
         if kind == "compare":
             other = self.pick(lambda u: u.dtype == v.dtype)
-            cond = self.emit(draw(st.sampled_from(COMPARISONS)), [v, other])
+            cond = self.emit(self.choose(COMPARISONS), [v, other])
             if draw(st.booleans()):
                 return self.emit("select", [cond, v, self.pick(lambda u: u.dtype == v.dtype)])
             return self.emit("cast", [cond], dtype=v.dtype)
         if kind == "cast":
-            return self.cast(v, draw(st.sampled_from(CAST_TARGETS)))
+            return self.cast(v, self.choose(CAST_TARGETS))
         if kind == "reduce":
             return self.reduce(v)
         if kind == "transpose" and v.type.ndim >= 2:
@@ -149,7 +155,7 @@ class _Gen:
         if kind == "neg_neg" and v.dtype != dt.uint8:
             return self.emit("neg", [self.emit("neg", [v])])
         if kind == "duplicate" and self.b.eqns:
-            eqn = draw(st.sampled_from(self.b.eqns))
+            eqn = self.choose(self.b.eqns)
             return self.b.emit(eqn.op, eqn.ins, dict(eqn.params))[0]
         if kind == "dead":
             self.emit("exp", [self.cast(v, dt.float32)])
@@ -161,7 +167,7 @@ class _Gen:
 
     def reduce(self, v: Var) -> Var:
         draw = self.draw
-        name = draw(st.sampled_from(REDUCTIONS))
+        name = self.choose(REDUCTIONS)
         if name == "mean" and not v.dtype.is_float:
             name = "sum"
         ndim = v.type.ndim
@@ -195,11 +201,11 @@ class _Gen:
         for _ in range(self.draw(st.integers(1, 3))):
             self.pool.append(self.new_input())
         for _ in range(self.steps):
-            out = self.step(self.draw(st.sampled_from(STEP_KINDS)))
+            out = self.step(self.choose(STEP_KINDS))
             if out is not None and self.fits(out.shape):
                 self.pool.append(out)
         last = self.pool[-1]
-        extra = self.draw(st.lists(st.sampled_from(self.pool), max_size=2))
+        extra = [self.choose(self.pool) for _ in range(self.draw(st.integers(0, 2)))]
         return self.b.build([last, *extra])
 
 

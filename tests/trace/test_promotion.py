@@ -199,3 +199,28 @@ def test_cast_between_every_pair():
         assert x.dtype == tj.as_dtype(b)
     np.testing.assert_array_equal(tj.cast(np.array([-2.7, 2.7]), tj.int32), [-2, 2])
     np.testing.assert_array_equal(tj.cast(np.array([0.0, 0.5]), tj.bool), [False, True])
+
+
+def test_python_floats_keep_their_precision_against_float64():
+    x = np.zeros(2, np.float64)
+    for got in (tj.add(x, 0.1), tj.constant(x) + 0.1, 0.1 + tj.constant(x),
+                tj.jit(lambda a: a + 0.1)(x), tj.where(x > 0, x, 0.1)):
+        assert got.dtype == tj.float64
+        assert np.asarray(got)[0] == 0.1             # not float32(0.1) widened
+    assert np.isfinite(np.asarray(tj.multiply(x + 1, 1e300))).all()
+    assert np.asarray(tj.clip_by_value(x, 0.1, 0.2))[0] == 0.1
+
+
+@pytest.mark.xfail(strict=True, reason="bug in trace/jit.py _leaf_key/_raw: a Python float "
+                   "argument is passed as float32 even where it meets float64")
+def test_python_float_jit_argument_keeps_its_precision():
+    got = tj.jit(lambda a, s: a + s)(np.zeros(1, np.float64), 0.1)
+    assert np.asarray(got)[0] == 0.1
+
+
+@pytest.mark.xfail(strict=True, raises=OverflowError, reason="bug in trace/jit.py _leaf_key: "
+                   "a Python int argument beyond int32 is keyed as int32, _raw overflows")
+def test_large_python_int_jit_argument():
+    assert tj.add(np.zeros(1, np.int64), 2**40).dtype == tj.int64     # eager is fine
+    got = tj.jit(lambda a, s: a + s)(np.zeros(1, np.int64), 2**40)
+    assert np.asarray(got)[0] == 2**40

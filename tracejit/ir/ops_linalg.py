@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import dtypes as dt
+from . import vjp_rules
 from .core import TensorType
 from .errors import ShapeError
 from .opdef import Tag, declare, require_dtype, require_same_dtype
@@ -44,7 +45,8 @@ def _matmul_impl(a, b):
     return np.asarray(out).astype(dtype.np_dtype, copy=False)
 
 
-MATMUL = declare("matmul", arity=2, infer=_matmul_infer, impl=_matmul_impl,
+MATMUL = declare("matmul", vjp=vjp_rules.matmul_vjp, arity=2, infer=_matmul_infer,
+                 impl=_matmul_impl,
                  tags={Tag.LINALG},
                  doc="matmul(a, b): [..., m, k] @ [..., k, n] -> [..., m, n]; batch "
                      "dimensions broadcast as in np.matmul")

@@ -16,6 +16,7 @@ import math
 import numpy as np
 
 from . import dtypes as dt
+from . import vjp_rules
 from .core import TensorType
 from .errors import DTypeError, ParamError, ShapeError
 from .opdef import (
@@ -89,7 +90,7 @@ def _reshape_infer(types, params):
 
 
 RESHAPE = declare(
-    "reshape", arity=1, infer=_reshape_infer,
+    "reshape", vjp=vjp_rules.reshape_like_input_vjp, arity=1, infer=_reshape_infer,
     impl=lambda x, shape: _fresh(np.reshape(x, shape), dt.as_dtype(x.dtype)),
     params={"shape": ParamSpec(shape_param)}, tags=MOVE,
     doc="reshape[shape](x): the row-major elements of x in a new shape of equal size")
@@ -105,7 +106,7 @@ def _transpose_infer(types, params):
 
 
 TRANSPOSE = declare(
-    "transpose", arity=1, infer=_transpose_infer,
+    "transpose", vjp=vjp_rules.transpose_vjp, arity=1, infer=_transpose_infer,
     impl=lambda x, perm: _fresh(np.transpose(x, perm), dt.as_dtype(x.dtype)),
     params={"perm": ParamSpec(ints_param)}, tags=MOVE,
     doc="transpose[perm](x): out.shape[i] = x.shape[perm[i]]")
@@ -121,7 +122,7 @@ def _broadcast_to_infer(types, params):
 
 
 BROADCAST_TO = declare(
-    "broadcast_to", arity=1, infer=_broadcast_to_infer,
+    "broadcast_to", vjp=vjp_rules.broadcast_to_vjp, arity=1, infer=_broadcast_to_infer,
     impl=lambda x, shape: _fresh(np.broadcast_to(x, shape), dt.as_dtype(x.dtype)),
     params={"shape": ParamSpec(shape_param)}, tags=MOVE,
     doc="broadcast_to[shape](x): NumPy broadcasting (right-aligned; size-1 axes repeat)")
@@ -136,7 +137,7 @@ def _expand_dims_infer(types, params):
 
 
 EXPAND_DIMS = declare(
-    "expand_dims", arity=1, infer=_expand_dims_infer,
+    "expand_dims", vjp=vjp_rules.reshape_like_input_vjp, arity=1, infer=_expand_dims_infer,
     impl=lambda x, axes: _fresh(np.expand_dims(x, axes), dt.as_dtype(x.dtype)),
     params={"axes": ParamSpec(axes_param)}, tags=MOVE,
     doc="expand_dims[axes](x): size-1 axes inserted at positions `axes` of the output")
@@ -153,7 +154,7 @@ def _squeeze_infer(types, params):
 
 
 SQUEEZE = declare(
-    "squeeze", arity=1, infer=_squeeze_infer,
+    "squeeze", vjp=vjp_rules.reshape_like_input_vjp, arity=1, infer=_squeeze_infer,
     impl=lambda x, axes: _fresh(np.squeeze(x, axes), dt.as_dtype(x.dtype)),
     params={"axes": ParamSpec(axes_param)}, tags=MOVE,
     doc="squeeze[axes](x): removes the listed axes, each of size 1")
@@ -185,7 +186,7 @@ def _slice_impl(x, starts, limits, strides):
 
 
 SLICE = declare(
-    "slice", arity=1, infer=_slice_infer, impl=_slice_impl,
+    "slice", vjp=vjp_rules.slice_vjp, arity=1, infer=_slice_infer, impl=_slice_impl,
     params={"starts": ParamSpec(ints_param), "limits": ParamSpec(ints_param),
             "strides": ParamSpec(ints_param)},
     tags=MOVE, doc="slice[starts, limits, strides](x) = x[start:limit:stride, ...]")
@@ -198,7 +199,7 @@ def _reverse_infer(types, params):
 
 
 REVERSE = declare(
-    "reverse", arity=1, infer=_reverse_infer,
+    "reverse", vjp=vjp_rules.reverse_vjp, arity=1, infer=_reverse_infer,
     impl=lambda x, axes: _fresh(np.flip(x, axes), dt.as_dtype(x.dtype)),
     params={"axes": ParamSpec(axes_param)}, tags=MOVE,
     doc="reverse[axes](x): x with the order of the listed axes reversed")
@@ -225,7 +226,8 @@ def _concat_impl(*xs, axis):
     return _fresh(np.concatenate(xs, axis=axis), dt.as_dtype(xs[0].dtype))
 
 
-CONCAT = declare("concat", arity=None, infer=_concat_infer, impl=_concat_impl,
+CONCAT = declare("concat", vjp=vjp_rules.concat_vjp, arity=None, infer=_concat_infer,
+                 impl=_concat_impl,
                  params={"axis": ParamSpec(int_param)}, tags=MOVE,
                  doc="concat[axis](*xs): joins tensors of one rank along an existing axis")
 
@@ -243,7 +245,7 @@ def _stack_impl(*xs, axis):
     return _fresh(np.stack(xs, axis=axis), dt.as_dtype(xs[0].dtype))
 
 
-STACK = declare("stack", arity=None, infer=_stack_infer, impl=_stack_impl,
+STACK = declare("stack", vjp=vjp_rules.stack_vjp, arity=None, infer=_stack_infer, impl=_stack_impl,
                 params={"axis": ParamSpec(int_param)}, tags=MOVE,
                 doc="stack[axis](*xs): joins tensors of one shape along a new axis")
 
@@ -274,7 +276,7 @@ def _pad_impl(x, value, low, high):
     return out
 
 
-PAD = declare("pad", arity=2, infer=_pad_infer, impl=_pad_impl,
+PAD = declare("pad", vjp=vjp_rules.pad_vjp, arity=2, infer=_pad_infer, impl=_pad_impl,
               params={"low": ParamSpec(ints_param), "high": ParamSpec(ints_param)}, tags=MOVE,
               doc="pad[low, high](x, value): x with low[i]/high[i] copies of the 0-d value "
                   "before/after it along axis i")
@@ -289,7 +291,7 @@ def _tile_infer(types, params):
     return (TensorType(tuple(d * r for d, r in zip(t.shape, reps, strict=True)), t.dtype),)
 
 
-TILE = declare("tile", arity=1, infer=_tile_infer,
+TILE = declare("tile", vjp=vjp_rules.tile_vjp, arity=1, infer=_tile_infer,
                impl=lambda x, reps: _fresh(np.tile(x, reps), dt.as_dtype(x.dtype)),
                params={"reps": ParamSpec(ints_param)}, tags=MOVE,
                doc="tile[reps](x): x repeated reps[i] times along axis i")
@@ -318,7 +320,8 @@ def _gather_impl(x, indices, axis):
     return _fresh(np.take(x, idx, axis=axis), dt.as_dtype(x.dtype))
 
 
-GATHER = declare("gather", arity=2, infer=_gather_infer, impl=_gather_impl,
+GATHER = declare("gather", vjp=vjp_rules.gather_vjp, arity=2, infer=_gather_infer,
+                 impl=_gather_impl,
                  params={"axis": ParamSpec(int_param)}, tags=MOVE,
                  doc="gather[axis](x, indices) = take(x, indices, axis); negative indices "
                      "wrap once, out-of-range ones are clamped")
@@ -351,7 +354,7 @@ def _one_hot_impl(indices, on_value, off_value, depth, axis, dtype):
 
 
 ONE_HOT = declare(
-    "one_hot", arity=3, infer=_one_hot_infer, impl=_one_hot_impl,
+    "one_hot", vjp=vjp_rules.one_hot_vjp, arity=3, infer=_one_hot_infer, impl=_one_hot_impl,
     params={"depth": ParamSpec(int_param), "axis": ParamSpec(int_param, -1),
             "dtype": ParamSpec(dtype_param)},
     tags=MOVE,

@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import dtypes as dt
+from . import vjp_rules
 from .core import TensorType
 from .errors import ParamError, ShapeError
 from .opdef import ParamSpec, Tag, bool_param, declare, dtype_param, int_param, require_dtype
@@ -50,9 +51,9 @@ def _reduce_infer(name: str, accepts, what: str, needs_identity: bool = False):
     return infer
 
 
-def _reduce(name, impl, accepts, what, needs_identity=False):
+def _reduce(name, impl, accepts, what, needs_identity=False, vjp=None):
     return declare(name, arity=1, infer=_reduce_infer(name, accepts, what, needs_identity),
-                   impl=impl,
+                   impl=impl, vjp=vjp,
                    params={"axes": ParamSpec(axes_param),
                            "keepdims": ParamSpec(bool_param, False)},
                    tags=REDUCE, doc=f"{name}[axes, keepdims](x)")
@@ -96,11 +97,16 @@ def _logical(np_fn):
     return impl
 
 
-SUM = _reduce("sum", _accumulate(np.sum), _NUMERIC, "a numeric tensor")
-PROD = _reduce("prod", _accumulate(np.prod), _NUMERIC, "a numeric tensor")
-MEAN = _reduce("mean", _mean_impl, dt.FLOAT_DTYPES, "a floating-point tensor")
-MAX = _reduce("max", _extremum(np.max), dt.ALL_DTYPES, "a tensor", needs_identity=True)
-MIN = _reduce("min", _extremum(np.min), dt.ALL_DTYPES, "a tensor", needs_identity=True)
+SUM = _reduce("sum", _accumulate(np.sum), _NUMERIC, "a numeric tensor",
+              vjp=vjp_rules.sum_vjp)
+PROD = _reduce("prod", _accumulate(np.prod), _NUMERIC, "a numeric tensor",
+               vjp=vjp_rules.prod_vjp)
+MEAN = _reduce("mean", _mean_impl, dt.FLOAT_DTYPES, "a floating-point tensor",
+               vjp=vjp_rules.mean_vjp)
+MAX = _reduce("max", _extremum(np.max), dt.ALL_DTYPES, "a tensor", needs_identity=True,
+              vjp=vjp_rules.extremum_vjp)
+MIN = _reduce("min", _extremum(np.min), dt.ALL_DTYPES, "a tensor", needs_identity=True,
+              vjp=vjp_rules.extremum_vjp)
 ANY = _reduce("any", _logical(np.any), (dt.bool_,), "a bool tensor")
 ALL = _reduce("all", _logical(np.all), (dt.bool_,), "a bool tensor")
 

@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from ..ir.core import Eqn, Graph, Params, Var
 from ..ir.opdef import Tag, get_op
 from .common import fresh_var, logger, make_eqn, stamp
+from .dce import eliminate_dead_code
 from .fusion_rules import Chain, Role, classify, resolve_chains, role_of
 
 __all__ = ["fuse_kernels"]
@@ -185,10 +186,11 @@ class _Fusion:
             verdict = self._wrapped[id(group)] = not alone and reads
         return group if verdict else None
 
-    def liveness(self) -> tuple[set[int], dict[int, set[int]]]:
-        """Live eqns, and for each var read outside its kernel, the ids of its readers."""
+    def liveness(self) -> tuple[set[int], set[int]]:
+        """Live eqns (index maps and constants read only inside kernels are not), and the
+        ids of the vars something outside their producer's kernel reads."""
         needed: set[int] = {id(v) for v in self.graph.outputs}
-        outside: dict[int, set[int]] = {id(v): {-1} for v in self.graph.outputs}
+        outside: set[int] = set(needed)
         live: set[int] = set()
         for i in reversed(range(len(self.eqns))):
             eqn = self.eqns[i]
@@ -203,7 +205,7 @@ class _Fusion:
                 needed.add(id(var))
                 p = self.producer.get(id(var))
                 if group is None or p is None or self.group_of.get(p) is not group:
-                    outside.setdefault(id(var), set()).add(id(group) if group else i)
+                    outside.add(id(var))
         return live, outside
 
     def assemble(self) -> Graph:
@@ -219,7 +221,7 @@ class _Fusion:
         for key, item in items.items():
             if isinstance(item, _Group):
                 members = [i for i in item.members if i in live]
-                built[key] = self.kernel(members, item, outside)
+                built[key] = self.kernel(members, outside)
             else:
                 built[key] = item
         order = self._topological(built, item_of)
@@ -228,8 +230,10 @@ class _Fusion:
                      len(self.eqns), self.graph.name)
         return stamp(self.graph, [built[k] for k in order], self.graph.outputs, "fuse_kernels")
 
-    def kernel(self, members: list[int], group: _Group, outside) -> Eqn:
-        kind = classify(members, self.eqns, self.chains, self.producer) or group.kind
+    def kernel(self, members: list[int], outside: set[int]) -> Eqn:
+        kind = classify(members, self.eqns, self.chains, self.producer)
+        if kind is None:
+            raise AssertionError("unreachable: dropping dead members broke a kernel")
         inside = set(members)
         inputs: list[Var] = []
         body_in: dict[int, Var] = {}
@@ -307,7 +311,9 @@ class _Fusion:
 
 
 def fuse_kernels(graph: Graph) -> Graph:
-    fusion = _Fusion(graph)
+    # NOTE: dead eqns would make groups whose live part reads nothing; DCE is pure and
+    # cheap, so fusion does not depend on the pipeline having run it.
+    fusion = _Fusion(eliminate_dead_code(graph).replace(stage=graph.stage))
     fusion.group_producers_into_consumers()
     fusion.group_siblings()
     return fusion.assemble()

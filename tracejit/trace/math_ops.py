@@ -31,9 +31,14 @@ def cast(x, dtype) -> Tensor:
 
 def promote(*values) -> tuple[list[Tensor], bool]:
     """Convert values to tensors of one dtype; returns them and whether the result is weak."""
-    tensors = [to_tensor(v) for v in values]
-    dtype, weak = dt.result_type(*((t.dtype, t.weak) for t in tensors))
-    return [cast(t, dtype) for t in tensors], weak
+    # NOTE: a Python float is converted straight to the result type (always a float type),
+    # not through its float32 default: ``x64 + 0.1`` adds exactly 0.1, ``x64 * 1e300`` is
+    # not inf.
+    tensors = [None if type(v) is float else to_tensor(v) for v in values]
+    dtype, weak = dt.result_type(*((dt.float32, True) if t is None else (t.dtype, t.weak)
+                                   for t in tensors))
+    return [to_tensor(v, dtype) if t is None else cast(t, dtype)
+            for v, t in zip(values, tensors, strict=True)], weak
 
 
 def _to_float(x: Tensor) -> Tensor:

@@ -1,0 +1,182 @@
+"""PyTorch as its experts use it, in two variants: eager (``inference_mode`` for the
+forward-only workloads; ``nn.Module`` + ``loss.backward()`` + ``optim.SGD`` for training)
+and ``torch.compile`` of the same functions and modules."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .harness import Case, Compile
+from .workloads import DROPOUT_KEEP, LEARNING_RATE, W8_LEARNING_RATE
+
+EAGER, COMPILED = "torch eager", "torch.compile"
+
+
+def versions() -> dict:
+    return {"torch": torch.__version__, "threads": torch.get_num_threads()}
+
+
+def _t(array: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(np.ascontiguousarray(array))
+
+
+def _mean(out) -> float:
+    return float(out.double().mean())
+
+
+def _maybe_compile(fn, variant):
+    return torch.compile(fn) if variant == COMPILED else fn
+
+
+def _inference(fn, variant, *args, check=_mean):
+    fn = _maybe_compile(fn, variant)
+
+    def run():
+        with torch.inference_mode():
+            return fn(*args)
+    return Case(run, check=check)
+
+
+def _fused(a, b, x):
+    return torch.tanh(a * x + b) * (1.0 / (1.0 + torch.exp(-x))) + x * x
+
+
+def _reduction(x):
+    return torch.sum(x * x - 0.5 * x)
+
+
+def _add_one(x):
+    return x + 1.0
+
+
+def _mlp(params) -> nn.Module:
+    w1, b1, w2, b2, w3, b3 = params
+    model = nn.Sequential(nn.Linear(784, 512), nn.ReLU(), nn.Linear(512, 512), nn.ReLU(),
+                          nn.Linear(512, 10))
+    with torch.no_grad():
+        for layer, (w, b) in zip(model[::2], [(w1, b1), (w2, b2), (w3, b3)], strict=True):
+            layer.weight.copy_(_t(w.T))     # torch keeps Linear weights as (out, in)
+            layer.bias.copy_(_t(b))
+    return model
+
+
+class TutorialCNN(nn.Module):
+    def __init__(self, params):
+        super().__init__()
+        c1, cb1, c2, cb2, f1, fb1, f2, fb2 = params
+        self.conv1 = nn.Conv2d(1, 32, 5, padding="same")
+        self.conv2 = nn.Conv2d(32, 64, 5, padding="same")
+        self.fc1 = nn.Linear(7 * 7 * 64, 1024)
+        self.fc2 = nn.Linear(1024, 10)
+        self.dropout = nn.Dropout(1.0 - DROPOUT_KEEP)
+        with torch.no_grad():
+            for layer, w, b in [(self.conv1, c1.transpose(3, 2, 0, 1), cb1),   # HWIO -> OIHW
+                                (self.conv2, c2.transpose(3, 2, 0, 1), cb2),
+                                (self.fc1, f1.T, fb1), (self.fc2, f2.T, fb2)]:
+                layer.weight.copy_(_t(w))
+                layer.bias.copy_(_t(b))
+
+    def forward(self, x):
+        x = F.max_pool2d(F.relu(self.conv1(x)), 2)
+        x = F.max_pool2d(F.relu(self.conv2(x)), 2)
+        x = self.dropout(F.relu(self.fc1(x.flatten(1))))
+        return self.fc2(x)
+
+
+def _trainer(model: nn.Module, x, y, variant, lr=LEARNING_RATE):
+    """One SGD step per call: forward, softmax cross-entropy, backward, update."""
+    model.train()
+    forward = _maybe_compile(model, variant)
+    optimizer = torch.optim.SGD(model.parameters(), lr=lr)
+
+    def run():
+        optimizer.zero_grad(set_to_none=True)
+        loss = F.cross_entropy(forward(x), y)    # y: one-hot probabilities
+        loss.backward()
+        optimizer.step()
+        return loss.detach()
+    return run
+
+
+def _variants(builder):
+    return {EAGER: lambda inp, size: builder(inp, size, EAGER),
+            COMPILED: lambda inp, size: builder(inp, size, COMPILED)}
+
+
+def w1(inp, size, variant):
+    return _inference(_fused, variant, _t(inp["a"]), _t(inp["b"]), _t(inp["x"]))
+
+
+def w2(inp, size, variant):
+    return _inference(_reduction, variant, _t(inp["x"]), check=float)
+
+
+def w3(inp, size, variant):
+    return _inference(torch.matmul, variant, _t(inp["a"]), _t(inp["b"]))
+
+
+def w4(inp, size, variant):
+    run = _trainer(_mlp(inp["params"]), _t(inp["x"]), _t(inp["y"]), variant)
+    return Case(run, check=float)
+
+
+def w5(inp, size, variant):
+    torch.manual_seed(0)
+    x = _t(inp["x"].transpose(0, 3, 1, 2))      # NHWC -> NCHW
+    run = _trainer(TutorialCNN(inp["params"]), x, _t(inp["y"]), variant)
+    return Case(run, check=float)
+
+
+def w6(inp, size, variant):
+    return _inference(_add_one, variant, _t(inp["x"]), check=lambda out: float(out.sum()))
+
+
+def w7(inp, size):
+    x, y = _t(inp["x"]), _t(inp["y"])
+
+    def fresh():
+        torch._dynamo.reset()       # forget every compiled graph: the next call compiles
+        return _trainer(_mlp(inp["params"]), x, y, COMPILED)
+    return Compile(fresh, note="forward and backward of the compiled module")
+
+
+class LinearRegression(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.w = nn.Parameter(torch.zeros(()))
+        self.b = nn.Parameter(torch.zeros(()))
+
+    def forward(self, x):
+        return self.w * x + self.b
+
+
+def w8(inp, size, variant):
+    model = LinearRegression()
+    forward = _maybe_compile(model, variant)
+    optimizer = torch.optim.SGD(model.parameters(), lr=W8_LEARNING_RATE)
+    xs, ys = _t(inp["x"]), _t(inp["y"])
+
+    def run():
+        for i in range(xs.shape[0]):
+            optimizer.zero_grad(set_to_none=True)
+            loss = F.mse_loss(forward(xs[i]), ys[i])
+            loss.backward()
+            optimizer.step()
+        return float(model.w)
+    return Case(run, check=float, style="step")
+
+
+VARIANTS = {
+    "W1": _variants(w1),
+    "W2": _variants(w2),
+    "W3": _variants(w3),
+    "W4": _variants(w4),
+    "W5": _variants(w5),
+    "W6": _variants(w6),
+    "W7": {COMPILED: w7},
+    "W8": {f"{EAGER} step": lambda inp, size: w8(inp, size, EAGER),
+           f"{COMPILED} step": lambda inp, size: w8(inp, size, COMPILED)},
+}
