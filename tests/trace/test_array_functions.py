@@ -224,6 +224,13 @@ def test_constant(value, kwargs, expected):
     check(lambda: tj.convert_to_tensor(value, **kwargs), (), expected)
 
 
+def test_convert_to_tensor_stacks_lists_of_traced_values():
+    x = np.arange(3, dtype=np.float32)
+    check(lambda t: tj.convert_to_tensor([t[2], t[0]]), (x,), np.array([2, 0], np.float32))
+    check(lambda t: tj.constant([[t[1], 5.0]], dtype=tj.float64), (x,), np.array([[1, 5.0]]))
+    check(lambda t: tj.constant((t[0], t[1]), shape=(2, 1)), (x,), x[:2, None])
+
+
 def test_shape_size_rank():
     for x in (np.ones((2, 0, 3)), np.float32(1.0), np.ones(4, np.int8)):
         check(tj.shape, (x,), np.array(x.shape, np.int32))

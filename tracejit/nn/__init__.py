@@ -1,4 +1,4 @@
-"""Neural-network functions (``tracejit.nn.relu``, ``softmax``, ...)."""
+"""Neural-network functions (``tracejit.nn.relu``, ``softmax``, losses, ...)."""
 
 from ..trace.nn_ops import (  # noqa: F401
     bias_add,
@@ -11,15 +11,13 @@ from ..trace.nn_ops import (  # noqa: F401
     relu,
     relu6,
     sigmoid,
+    sigmoid_cross_entropy_with_logits,
     silu,
     softmax,
-    softplus,
-    swish,
-    tanh,
-)
-from ..trace.nn_ops import (  # noqa: F401, E402
-    sigmoid_cross_entropy_with_logits,
     softmax_cross_entropy_with_logits,
     softmax_cross_entropy_with_logits_v2,
+    softplus,
     sparse_softmax_cross_entropy_with_logits,
+    swish,
+    tanh,
 )

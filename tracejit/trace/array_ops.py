@@ -259,8 +259,9 @@ def stop_gradient(input, name=None) -> Tensor:
 
 def constant(value, dtype=None, shape=None, name=None) -> Tensor:
     """A tensor from a Python or NumPy value; ``shape`` broadcasts a scalar like TensorFlow."""
-    if isinstance(value, Tensor):
-        x = value if dtype is None else cast(value, dtype)
+    if isinstance(value, Tensor) or _contains_tracer(value):
+        # NOTE: a list holding traced values is stacked (tf.convert_to_tensor([a, b])).
+        x = to_tensor(value) if dtype is None else cast(to_tensor(value), dtype)
     else:
         array = np.asarray(value)
         if dtype is not None:
@@ -274,6 +275,12 @@ def constant(value, dtype=None, shape=None, name=None) -> Tensor:
         shape = _static_ints(shape, "shape", "constant")
         x = broadcast_to(x, shape) if x.size == 1 and x.ndim == 0 else reshape(x, shape)
     return x
+
+
+def _contains_tracer(value) -> bool:
+    if isinstance(value, (list, tuple)):
+        return builtins.any(_contains_tracer(v) for v in value)
+    return isinstance(value, Tracer)
 
 
 convert_to_tensor = constant

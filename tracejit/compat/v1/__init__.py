@@ -9,6 +9,15 @@
 [3.0, 5.0]
 """
 
+from ...initializers import Constant as constant_initializer  # noqa: F401
+from ...initializers import GlorotNormal as glorot_normal_initializer  # noqa: F401
+from ...initializers import GlorotUniform as glorot_uniform_initializer  # noqa: F401
+from ...initializers import Ones as ones_initializer  # noqa: F401
+from ...initializers import RandomNormal as random_normal_initializer  # noqa: F401
+from ...initializers import RandomUniform as random_uniform_initializer  # noqa: F401
+from ...initializers import TruncatedNormal as truncated_normal_initializer  # noqa: F401
+from ...initializers import VarianceScaling as variance_scaling_initializer  # noqa: F401
+from ...initializers import Zeros as zeros_initializer  # noqa: F401
 from ...ir.dtypes import (  # noqa: F401
     DType,
     as_dtype,
@@ -74,18 +83,6 @@ from .variables import (  # noqa: F401
     trainable_variables,
     variable_scope,
     variables_initializer,
-)
-
-from ...initializers import (  # noqa: E402,F401
-    Constant as constant_initializer,
-    GlorotNormal as glorot_normal_initializer,
-    GlorotUniform as glorot_uniform_initializer,
-    Ones as ones_initializer,
-    RandomNormal as random_normal_initializer,
-    RandomUniform as random_uniform_initializer,
-    TruncatedNormal as truncated_normal_initializer,
-    VarianceScaling as variance_scaling_initializer,
-    Zeros as zeros_initializer,
 )
 
 globals().update(ops)
