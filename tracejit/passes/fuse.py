@@ -313,7 +313,7 @@ class _Fusion:
 def fuse_kernels(graph: Graph) -> Graph:
     # NOTE: dead eqns would make groups whose live part reads nothing; DCE is pure and
     # cheap, so fusion does not depend on the pipeline having run it.
-    fusion = _Fusion(eliminate_dead_code(graph).replace(stage=graph.stage))
+    fusion = _Fusion(eliminate_dead_code(graph))
     fusion.group_producers_into_consumers()
     fusion.group_siblings()
     return fusion.assemble()

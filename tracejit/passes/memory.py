@@ -12,7 +12,9 @@ them on every call, which is what makes first-touch page faults a one-time cost.
   the last eqn that reads its value.
 * **In place**: an output may take the buffer of an operand that dies at that eqn when
   the eqn reads the operand only at the index it writes: an ELEMENTWISE op, or a kernel
-  of kind ``elementwise``, whose operand has the output's element count and dtype size.
+  of kind ``elementwise``, whose operand has the output's element count and dtype size
+  (a backend honours this by loading an iteration's operands before storing its
+  results).
 * **Outputs** go to the caller, so they never live in the reusable arena: they get
   buffers of their own (kind ``output``), or the buffer of a **donated** argument
   (``donated``: input indices the caller gives up, e.g. a variable being updated, as in

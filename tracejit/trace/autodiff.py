@@ -50,16 +50,8 @@ def gradients(ys, xs, grad_ys=None, unconnected_gradients="none", name=None):
         gy_vars = None
     else:
         grad_ys = grad_ys if isinstance(grad_ys, (list, tuple)) else [grad_ys]
-        gy_vars = []
-        for y, gy in zip(ys, grad_ys, strict=True):
-            if gy is None:
-                gy_vars.append(None)
-                continue
-            gy = cast(to_tensor(gy), y.dtype)
-            if gy.shape != y.shape:
-                _fail(ShapeError, f"grad_ys has shape {list(gy.shape)} but its y has shape "
-                      f"{list(y.shape)}")
-            gy_vars.append(trace.var_of(gy))
+        gy_vars = [_cotangent_var(trace, gy, y, "grad_ys for a y")
+                   for y, gy in zip(ys, grad_ys, strict=True)]
     meta = VarMeta(source=user_location())
     try:
         grads = add_gradients(trace.builder, [trace.var_of(y) for y in ys],
@@ -75,6 +67,16 @@ def gradients(ys, xs, grad_ys=None, unconnected_gradients="none", name=None):
         else:
             out.append(None)
     return out[0] if single else out
+
+
+def _cotangent_var(trace, value, like, what: str):
+    """``value`` as a Var in ``trace`` with ``like``'s dtype; None stays None."""
+    if value is None:
+        return None
+    tensor = cast(to_tensor(value), like.dtype)
+    if tensor.shape != like.shape:
+        _fail(ShapeError, f"{what} of shape {list(like.shape)} has shape {list(tensor.shape)}")
+    return trace.var_of(tensor)
 
 
 def _as_tracer(value, trace):
@@ -170,17 +172,8 @@ def custom_gradient(fun):
             cts = [Tracer(c.var, trace) for c in ct_syms]
             grads = grad_fn(*cts)
             grads = list(grads) if isinstance(grads, (list, tuple)) else [grads]
-            out = []
-            for x, gr in zip(x_syms, grads, strict=True):
-                if gr is None:
-                    out.append(None)
-                    continue
-                gr = cast(to_tensor(gr), x.dtype)
-                if gr.shape != x.shape:
-                    _fail(ShapeError, f"custom gradient for an input of shape {list(x.shape)} "
-                          f"has shape {list(gr.shape)}")
-                out.append(g.wrap(trace.var_of(gr)))
-            return out
+            return [g.wrap(_cotangent_var(trace, gr, x, "the custom gradient of an input"))
+                    for x, gr in zip(x_syms, grads, strict=True)]
 
         outs = bind(CUSTOM_VJP, xs + ys, {"num_outputs": len(ys),
                                            "rule": register_custom_vjp(rule)})
