@@ -58,6 +58,14 @@ def stage_names() -> list[str]:
         return ["traced", "all"]
 
 
+# "optimized" is the graph after every rewrite and before fusion; "fused" after fusion.
+_STAGE_ALIASES = {
+    "optimized": lambda names: names[names.index("fuse_kernels") - 1]
+    if "fuse_kernels" in names else names[-1],
+    "fused": lambda names: "fuse_kernels" if "fuse_kernels" in names else names[-1],
+}
+
+
 @click.group()
 def main():
     """tracejit: a tracing JIT compiler for tensor programs."""
@@ -70,7 +78,7 @@ def main():
 @click.option("--static", "statics", multiple=True, metavar="NAME=VALUE",
               help="A static argument as a Python literal, e.g. --static n=3.")
 @click.option("--stage", default="traced", show_default=True,
-              help="Which stage to print: traced, a pass name, or all.")
+              help="Which stage to print: traced, optimized, fused, a pass name, or all.")
 @click.option("--locations/--no-locations", default=False,
               help="Append the user's source line to each equation.")
 def ir_command(target, args, statics, stage, locations):
@@ -99,6 +107,7 @@ def ir_command(target, args, statics, stage, locations):
         except ImportError:
             raise click.BadParameter("the optimization passes are not available") from None
         stages += [(name, g) for name, g in run_stages(graph) if name != "traced"]
+        stage = _STAGE_ALIASES.get(stage, lambda names: stage)([s for s, _ in stages])
         if stage != "all":
             chosen = [s for s in stages if s[0] == stage]
             if not chosen:

@@ -1,0 +1,201 @@
+"""The parent process of a benchmark run.
+
+It waits (bounded) for a quiet machine, then starts one ``benchmarks.child`` process per
+peer, one after another, reads their JSON lines, fills in what a crashed or missing peer
+could not say, and adds the ratio peer / tracejit and a cross-check of each result.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from datetime import datetime, timezone
+from pathlib import Path
+
+from .harness import MARKER, SCHEMA_VERSION
+from .workloads import SIZES, WORKLOADS, figure, throughput
+
+ROOT = Path(__file__).resolve().parent.parent
+PEERS = ["numpy", "numba", "jax", "torch", "tensorflow", "tinygrad"]
+POLL_S = 2.0
+
+
+def quiet_threshold() -> float:
+    # NOTE: on 2 cores a 1-minute load of 0.5 means another process took a quarter of
+    # the machine; more than that and the parallel peers (OpenMP, numba) lose their
+    # spinning threads and figures jump by 10-100x.
+    return max(0.5, 0.25 * (os.cpu_count() or 1))
+
+
+def wait_for_quiet(max_wait_s: float, echo: Callable[[str], None]) -> dict:
+    """Poll the 1-minute load average until it is below the threshold, at most max_wait_s."""
+    threshold = quiet_threshold()
+    started = time.monotonic()
+    before = os.getloadavg()
+    load = before
+    announced = False
+    while load[0] >= threshold and time.monotonic() - started < max_wait_s:
+        if not announced:
+            echo(f"waiting up to {max_wait_s:.0f} s for a quiet machine "
+                 f"(load {load[0]:.2f}, want < {threshold:.2f})")
+            announced = True
+        time.sleep(min(POLL_S, max(0.0, max_wait_s - (time.monotonic() - started))))
+        load = os.getloadavg()
+    quiet = load[0] < threshold
+    if not quiet:
+        echo(f"the machine is still busy (load {load[0]:.2f}); measuring anyway, "
+             "figures will be noisy")
+    return {"threshold": threshold, "initial": list(before), "before": list(load),
+            "waited_s": round(time.monotonic() - started, 1), "quiet": quiet}
+
+
+def machine() -> dict:
+    model = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {"platform": platform.platform(), "cpu": model or platform.processor(),
+            "cpu_count": os.cpu_count(), "python": platform.python_version()}
+
+
+def _last_line(text: str) -> str:
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    return lines[-1][:300] if lines else ""
+
+
+def run_peer(peer: str, workloads: list[str], repeat: int, size: str, timeout_s: float,
+             echo: Callable[[str], None]) -> tuple[dict, list[dict]]:
+    """Run one peer's child process; returns (peer record, result rows)."""
+    command = [sys.executable, "-m", "benchmarks.child", "--peer", peer,
+               "--only", ",".join(workloads), "--repeat", str(repeat), "--size", size]
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+        [str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]))
+    info: dict = {"peer": peer, "status": "failed", "reason": "no answer"}
+    rows: list[dict] = []
+    with tempfile.TemporaryFile("w+") as stderr:
+        proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                                stderr=stderr, text=True, bufsize=1)
+        timed_out = threading.Event()
+
+        def kill():
+            timed_out.set()
+            proc.kill()
+        timer = threading.Timer(timeout_s, kill)
+        timer.start()
+        try:
+            for line in proc.stdout:
+                if not line.startswith(MARKER):
+                    continue        # a library's own output on stdout
+                try:
+                    record = json.loads(line[len(MARKER):])
+                except json.JSONDecodeError:
+                    continue
+                if record.get("type") == "peer":
+                    info = {k: v for k, v in record.items() if k != "type"}
+                    if info["status"] != "ok":
+                        echo(f"  {peer}: {info['reason']}")
+                elif record.get("type") == "result":
+                    rows.append(record)
+                    echo("  " + progress_line(record, size))
+            proc.wait()
+        finally:
+            timer.cancel()
+        stderr.seek(0)
+        err_tail = _last_line(stderr.read())
+    if proc.returncode != 0:
+        why = (f"timed out after {timeout_s:.0f} s" if timed_out.is_set()
+               else f"exit code {proc.returncode}: {err_tail}")
+        info.update(status="failed", reason=why)
+        done = {r["workload"] for r in rows}
+        for workload in workloads:
+            if workload not in done:
+                rows.append({"type": "result", "workload": workload, "peer": peer,
+                             "variant": peer, "status": "failed", "reason": why,
+                             "times_s": []})
+    return info, rows
+
+
+def progress_line(row: dict, size: str) -> str:
+    name = f"{row['workload']} {row['variant']}"
+    if row["status"] != "ok":
+        return f"{name}: {row['status']}: {row['reason']}"
+    unit = WORKLOADS[row["workload"]].unit
+    value = figure(row["workload"], row["median_s"], SIZES[size][row["workload"]])
+    return f"{name}: {value:.4g} {unit}"
+
+
+def add_derived(rows: list[dict], size: str) -> None:
+    """Figures in each workload's unit, throughput, the ratio to tracejit, the check."""
+    for row in rows:
+        if row["status"] != "ok":
+            continue
+        dims = SIZES[size][row["workload"]]
+        for key in ("median", "min", "max"):
+            row[key] = figure(row["workload"], row[f"{key}_s"], dims)
+        row["throughput"] = throughput(row["workload"], row["median_s"], dims)
+    for workload in WORKLOADS:
+        ok = [r for r in rows if r["workload"] == workload and r["status"] == "ok"]
+        ours = [r for r in ok if r["peer"] == "tracejit"]
+        best = min(ours, key=lambda r: r["median_s"], default=None)
+        for row in ok:
+            # NOTE: W8 compares like with like where tracejit has the same style
+            # (Session.run against Session.run); otherwise against tracejit's fastest.
+            same = [r for r in ours if r.get("style") and r.get("style") == row.get("style")]
+            ref = min(same, key=lambda r: r["median_s"]) if same else best
+            row["ratio"] = row["median_s"] / ref["median_s"] if ref else None
+            row["ratio_to"] = ref["variant"] if ref else None
+        _cross_check(ok, WORKLOADS[workload].check_rtol)
+
+
+def _cross_check(rows: list[dict], rtol: float) -> None:
+    """Compare each row's check value with NumPy's (else the median of all): a fast but
+    wrong implementation must not pass unnoticed."""
+    values = [r["check"] for r in rows if r.get("check") is not None]
+    if not values:
+        return
+    numpy = [r["check"] for r in rows if r["peer"] == "numpy" and r.get("check") is not None]
+    reference = numpy[0] if numpy else statistics.median(values)
+    for row in rows:
+        if row.get("check") is not None:
+            scale = max(abs(reference), 1e-6)
+            row["check_ok"] = abs(row["check"] - reference) <= rtol * scale
+
+
+def run_suite(workloads: list[str], peers: list[str], repeat: int = 10, size: str = "full",
+              max_wait_s: float = 60.0, timeout_s: float = 1800.0,
+              echo: Callable[[str], None] = print) -> dict:
+    """Run tracejit and the peers on the workloads; returns the results document."""
+    started = datetime.now(timezone.utc)
+    load = wait_for_quiet(max_wait_s, echo)
+    peer_infos, rows = [], []
+    for peer in ["tracejit", *[p for p in peers if p != "tracejit"]]:
+        echo(f"{peer}:")
+        info, peer_rows = run_peer(peer, workloads, repeat, size, timeout_s, echo)
+        peer_infos.append(info)
+        rows += peer_rows
+    load["after"] = list(os.getloadavg())
+    add_derived(rows, size)
+    order = {w: i for i, w in enumerate(WORKLOADS)}
+    rows.sort(key=lambda r: order[r["workload"]])     # stable: peers keep their run order
+    for row in rows:
+        row.pop("type", None)
+    return {"schema": SCHEMA_VERSION, "started": started.isoformat(timespec="seconds"),
+            "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "settings": {"workloads": workloads, "peers": peers, "repeat": repeat,
+                         "size": size, "sizes": {w: SIZES[size][w] for w in workloads}},
+            "machine": machine(), "load": load, "peers": peer_infos,
+            "workloads": {w: {"title": WORKLOADS[w].title, "unit": WORKLOADS[w].unit}
+                          for w in workloads},
+            "results": rows}
