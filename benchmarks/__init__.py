@@ -7,8 +7,8 @@ Layout (one module per concern, one per peer):
 - ``harness``: what a peer hands back per workload (``Case``/``Compile``), the timing
   loop, and the child side of the JSON-over-stdout protocol.
 - ``child``: ``python -m benchmarks.child --peer NAME ...`` runs one peer's workloads.
-- ``peer_*``: one module per peer (tracejit, numpy, numba, jax, torch, tensorflow,
-  tinygrad), each exposing ``VARIANTS = {workload: {variant: builder}}``.
+- ``peer_*``: one module per peer (tracejit, numpy, numba, jax, torch, tensorflow),
+  each exposing ``VARIANTS = {workload: {variant: builder}}``.
 - ``cnn_numpy``: the hand-written CNN forward/backward that NumPy and numba share.
 - ``runner``: the parent: waits for a quiet machine, starts one process per peer,
   collects results and computes the ratio peer / tracejit.

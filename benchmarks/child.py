@@ -26,7 +26,6 @@ PEERS = {
     "jax": ("peer_jax", "jax"),
     "torch": ("peer_torch", "torch"),
     "tensorflow": ("peer_tensorflow", "tensorflow"),
-    "tinygrad": ("peer_tinygrad", "tinygrad"),
 }
 
 

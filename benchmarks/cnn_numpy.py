@@ -7,8 +7,8 @@ swappable (``Kernels``) so that numba can plug in compiled loops and keep the GE
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 

@@ -13,8 +13,8 @@ from .workloads import LEARNING_RATE, W8_LEARNING_RATE
 
 
 def versions() -> dict:
-    from tracejit.trace.executors import DEFAULT_EXECUTOR
     from tracejit.config import config
+    from tracejit.trace.executors import DEFAULT_EXECUTOR
     return {"tracejit": tj.__version__, "executor": config.executor or DEFAULT_EXECUTOR[0]}
 
 

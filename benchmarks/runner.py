@@ -24,7 +24,7 @@ from .harness import MARKER, SCHEMA_VERSION
 from .workloads import SIZES, WORKLOADS, figure, throughput
 
 ROOT = Path(__file__).resolve().parent.parent
-PEERS = ["numpy", "numba", "jax", "torch", "tensorflow", "tinygrad"]
+PEERS = ["numpy", "numba", "jax", "torch", "tensorflow"]
 POLL_S = 2.0
 
 

@@ -120,5 +120,11 @@ def ir_command(target, args, statics, stage, locations):
         click.echo(print_graph(g, locations=locations))
 
 
+# The benchmark suite's command; its implementation imports nothing until it runs.
+from .bench import bench_command  # noqa: E402
+
+main.add_command(bench_command)
+
+
 if __name__ == "__main__":
     main()

@@ -210,7 +210,7 @@ class _Gen:
 
 
 @st.composite
-def programs(draw, max_steps: int = 14, specials: bool = True) -> Program:
+def programs(draw, max_steps: int = 20, specials: bool = True) -> Program:
     """A random valid graph and arguments for it."""
     graph = _Gen(draw, max_steps).build()
     rng = np.random.default_rng(draw(st.integers(0, 2 ** 32 - 1)))

@@ -28,8 +28,11 @@ from .pytree import flatten, leaf_paths, unflatten
 from .tracing import Trace, to_tensor, tracing
 from .values import Array, Tracer
 
-_WEAK_FLOAT = ((), np.dtype(np.float32), True)
-_WEAK_INT = ((), np.dtype(np.int32), True)
+# NOTE: Python numbers are passed at full precision (float64, int64) and weakly typed, so
+# they take the type of the arrays they meet without losing digits; a result that is
+# still weak when it leaves the function gets the default type (float32, int32).
+_WEAK_FLOAT = ((), np.dtype(np.float64), True)
+_WEAK_INT = ((), np.dtype(np.int64), True)
 _WEAK_BOOL = ((), np.dtype(np.bool_), True)
 
 
@@ -264,6 +267,7 @@ class JitFunction:
                     raise DTypeError(f"{self.__name__} returned a {type(leaf).__name__} as "
                                      f"output {i}; jitted functions return tensors, numbers and "
                                      "containers of them", location=user_location()) from None
+            outs = [_default_weak(t) for t in outs]
             out_vars = [trace.var_of(t) for t in outs]
         updates = list(trace.variable_updates.values())
         graph = trace.builder.build(out_vars + [var for _, var in updates])
@@ -294,6 +298,16 @@ class JitFunction:
     @property
     def cache_size(self) -> int:
         return len(self._cache)
+
+
+def _default_weak(tensor):
+    """A weak float64/int64 result (from Python-number arguments) becomes float32/int32."""
+    if tensor.weak and tensor.dtype in (dt.float64, dt.int64):
+        from .math_ops import cast
+        out = cast(tensor, dt.float32 if tensor.dtype.is_float else dt.int32)
+        out.weak = True
+        return out
+    return tensor
 
 
 def _shape_text(shape) -> str:

@@ -136,21 +136,29 @@ def _checked_numpy(value) -> np.ndarray:
     return array
 
 
+def _only_python_numbers(value) -> bool:
+    if isinstance(value, (list, tuple)):
+        return all(_only_python_numbers(v) for v in value)
+    return isinstance(value, (bool, int, float)) and not isinstance(value, np.generic)
+
+
 def _from_sequence(value) -> Tensor:
+    """Lists of Python numbers take TensorFlow's defaults (float32, int32); lists holding
+    arrays promote like a binary op would; lists holding traced values are stacked."""
+    if _only_python_numbers(value):
+        array = np.asarray(value) if len(value) else np.zeros((0,), np.float32)
+        if array.dtype == np.float64:
+            array = array.astype(np.float32)
+        elif array.dtype == np.int64 and array.size and \
+                -(2**31) <= array.min() and array.max() < 2**31:
+            array = array.astype(np.int32)
+        return Array(_checked_numpy(array))
     items = [to_tensor(v) for v in value]
     if any(isinstance(i, Tracer) for i in items):
         from .array_ops import stack
         return stack(items)
-    array = np.asarray([np.asarray(i.value) for i in items]) if items else np.zeros((0,))
-    if array.dtype == np.float64 and all(i.weak for i in _leaves(items)):
-        array = array.astype(np.float32)
-    elif array.dtype == np.int64 and all(i.weak for i in _leaves(items)):
-        array = array.astype(np.int32)
-    return Array(_checked_numpy(array))
-
-
-def _leaves(items):
-    return [i for i in items if isinstance(i, Array)]
+    dtype, _ = dt.result_type(*((i.dtype, i.weak) for i in items))
+    return Array(np.stack([np.asarray(i.value, dtype=dtype.np_dtype) for i in items]))
 
 
 # ---- bind: record or run one op ----------------------------------------------------------------
