@@ -139,7 +139,8 @@ def w7(inp, size):
 
     # NOTE: inductor keeps compiled graphs on disk too (FX graph and autograd caches);
     # a cold compile is what W7 measures, as it does for every other peer.
-    torch._inductor.config.force_disable_caches = True
+    import torch._inductor.config as inductor_config
+    inductor_config.force_disable_caches = True
 
     def fresh():
         torch._dynamo.reset()       # forget every compiled graph: the next call compiles

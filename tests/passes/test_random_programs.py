@@ -17,12 +17,13 @@ RELAXED = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow,
                                                      HealthCheck.data_too_large])
 
 
-# NOTE: two variants (arguments with and without NaN, infinities and signed zeros) so
-# that pytest-xdist can run them on two workers.
+# NOTE: four items of 1000 programs (arguments with and without NaN, infinities and
+# signed zeros; two shards of each) so that pytest-xdist spreads them over its workers.
+@pytest.mark.parametrize("shard", [1, 2])
 @pytest.mark.parametrize("specials", [True, False], ids=["special_values", "plain_values"])
-@settings(max_examples=2000, **RELAXED)
+@settings(max_examples=1000, **RELAXED)
 @given(data=st.data())
-def test_every_stage_computes_what_the_program_computes(specials, data):
+def test_every_stage_computes_what_the_program_computes(specials, shard, data):
     program = data.draw(programs(specials=specials), label="program")
     stages = run_stages(program.graph, debug=True)      # the verifier runs after each pass
     for _, graph in stages[1:]:

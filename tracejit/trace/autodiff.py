@@ -115,6 +115,9 @@ def value_and_grad(fun, argnums=0, has_aux=False):
         for pos in positions:
             treedef, handles = leaves_per_arg[pos]
             found = gradients(value, handles, unconnected_gradients="zero") if handles else []
+            for gr, handle in zip(found, handles, strict=True):
+                if gr is not None:
+                    gr.weak = handle.weak    # d/dx of a Python number is a Python-like number
             grads.append(pytree.unflatten(treedef, iter(found)))
         grads = tuple(grads) if many else grads[0]
         return (value, grads, aux) if has_aux else (value, grads)
