@@ -22,9 +22,9 @@ test: $(VENV)/.stamp-test
 lint: $(VENV)/.stamp-lint
 	$(VENV)/bin/ruff check tracejit tests benchmarks examples
 
-# The benchmark suite (W1-W8 against every installed peer); `make bench BENCH_ARGS=--quick`.
-# Peers come from `pip install -e .[peers]`; the suite runs with whichever are installed.
-bench: $(VENV)/.stamp-test
+# The benchmark suite (W1-W8, tracejit beside its peers); `make bench BENCH_ARGS=--quick`.
+# Installs the peers extra first (numba, jax, torch==2.13.0 CPU, tensorflow, matplotlib).
+bench: $(VENV)/.stamp-peers
 	$(VENV)/bin/tracejit bench $(BENCH_ARGS)
 
 loc:

@@ -1,8 +1,9 @@
 """W5's CNN (the TF tutorial net) written by hand for array libraries without autodiff
 or convolutions: im2col + GEMM convolutions, 2x2 max pooling, and the backward pass.
 
-NHWC activations and HWIO filters as in TensorFlow. The four data-movement kernels are
-swappable (``Kernels``) so that numba can plug in compiled loops and keep the GEMMs.
+NHWC activations and HWIO filters as in TensorFlow. The data-movement kernels and the
+GEMM are swappable (``Kernels``) so that numba can plug in compiled loops and its own
+BLAS (two OpenBLAS builds in one process slow each other down 20x).
 """
 
 from __future__ import annotations
@@ -55,6 +56,7 @@ class Kernels:
     col2im: Callable = col2im
     pool: Callable = pool
     pool_backward: Callable = pool_backward
+    matmul: Callable = np.matmul
 
 
 class CNN:
@@ -68,25 +70,25 @@ class CNN:
 
     def _conv(self, x, weights, bias):
         cols = self.k.im2col(x)
-        z = cols @ weights.reshape(-1, weights.shape[-1])
+        z = self.k.matmul(cols, weights.reshape(-1, weights.shape[-1]))
         z += bias
         np.maximum(z, 0, out=z)
         return cols, z.reshape(*x.shape[:3], weights.shape[-1])
 
     def step(self, x, y) -> float:
         c1, cb1, c2, cb2, f1, fb1, f2, fb2 = self.params
-        batch = x.shape[0]
+        batch, mm = x.shape[0], self.k.matmul
         cols1, a1 = self._conv(x, c1, cb1)
         p1 = self.k.pool(a1)
         cols2, a2 = self._conv(p1, c2, cb2)
         p2 = self.k.pool(a2)
         flat = p2.reshape(batch, -1)
-        h = flat @ f1
+        h = mm(flat, f1)
         h += fb1
         np.maximum(h, 0, out=h)
         keep = (self.rng.random(h.shape, F32) < 0.5).astype(F32) * F32(2.0)   # inverted dropout
         hd = h * keep
-        logits = hd @ f2
+        logits = mm(hd, f2)
         logits += fb2
         logits -= logits.max(axis=1, keepdims=True)
         probs = np.exp(logits)
@@ -96,20 +98,20 @@ class CNN:
         probs -= y
         probs *= F32(1.0 / batch)
         grads = [None] * 8
-        grads[6], grads[7] = hd.T @ probs, probs.sum(axis=0)
-        dh = probs @ f2.T
+        grads[6], grads[7] = mm(hd.T, probs), probs.sum(axis=0)
+        dh = mm(probs, f2.T)
         dh *= keep
         dh *= h > 0
-        grads[4], grads[5] = flat.T @ dh, dh.sum(axis=0)
-        dz2 = self.k.pool_backward((dh @ f1.T).reshape(p2.shape), a2, p2)
+        grads[4], grads[5] = mm(flat.T, dh), dh.sum(axis=0)
+        dz2 = self.k.pool_backward(mm(dh, f1.T).reshape(p2.shape), a2, p2)
         dz2 *= a2 > 0
         dz2 = dz2.reshape(-1, c2.shape[-1])
-        grads[2], grads[3] = (cols2.T @ dz2).reshape(c2.shape), dz2.sum(axis=0)
-        dp1 = self.k.col2im(dz2 @ c2.reshape(-1, c2.shape[-1]).T, p1.shape)
+        grads[2], grads[3] = mm(cols2.T, dz2).reshape(c2.shape), dz2.sum(axis=0)
+        dp1 = self.k.col2im(mm(dz2, c2.reshape(-1, c2.shape[-1]).T), p1.shape)
         dz1 = self.k.pool_backward(np.ascontiguousarray(dp1), a1, p1)
         dz1 *= a1 > 0
         dz1 = dz1.reshape(-1, c1.shape[-1])
-        grads[0], grads[1] = (cols1.T @ dz1).reshape(c1.shape), dz1.sum(axis=0)
+        grads[0], grads[1] = mm(cols1.T, dz1).reshape(c1.shape), dz1.sum(axis=0)
         for p, g in zip(self.params, grads, strict=True):
             p -= self.lr * g
         return loss

@@ -1,7 +1,8 @@
 """numba as its experts use it: ``@njit(fastmath=True, parallel=True)`` loops with
 ``prange``, ``np.dot`` (BLAS) for the GEMMs, hand-written backward passes, in-place
-updates. Tiny kernels (W6, W8's step) use plain ``@njit``: a parallel region costs
-more than 16 additions."""
+updates. Tiny kernels (W6, W8's step) and the BLAS-bound MLP step use ``@njit`` without
+``parallel``: a parallel region costs more than 16 additions, and its threads fight
+BLAS's."""
 
 from __future__ import annotations
 
@@ -46,7 +47,9 @@ def _reduce(x):
 
 @njit(fastmath=True)
 def _gemm(a, b):
-    return np.dot(a, b)
+    # NOTE: every GEMM of this peer goes through numba's np.dot (SciPy's OpenBLAS): with
+    # NumPy's OpenBLAS also busy in the process, each slowed the other down 20x here.
+    return np.dot(np.ascontiguousarray(a), np.ascontiguousarray(b))
 
 
 @njit(fastmath=True)
@@ -129,17 +132,24 @@ def _mlp_step(w1, b1, w2, b2, w3, b3, x, y, lr):
     return loss / n
 
 
+# NOTE: the MLP step is compiled without parallel=True: BLAS already runs the GEMMs on
+# both cores, and numba's OpenMP threads spinning against BLAS's made the step slower in
+# every interleaved A/B run here (e.g. 52 ms against 3.2 ms at batch 128). prange is
+# then a plain range.
+STEP = {"fastmath": True}
+
+
 def _compile_mlp_step():
     """A fresh dispatcher (W7 needs a cold compile each time)."""
     global bias_relu, relu_backward
-    bias_relu = njit(**FAST)(_bias_relu)
-    relu_backward = njit(**FAST)(_relu_backward)
-    return njit(**FAST)(_mlp_step)
+    bias_relu = njit(**STEP)(_bias_relu)
+    relu_backward = njit(**STEP)(_relu_backward)
+    return njit(**STEP)(_mlp_step)
 
 
-bias_relu = njit(**FAST)(_bias_relu)
-relu_backward = njit(**FAST)(_relu_backward)
-mlp_step = njit(**FAST)(_mlp_step)
+bias_relu = njit(**STEP)(_bias_relu)
+relu_backward = njit(**STEP)(_relu_backward)
+mlp_step = njit(**STEP)(_mlp_step)
 
 
 def w4(inp, size):
@@ -155,7 +165,7 @@ def w7(inp, size):
         step = _compile_mlp_step()
         params = [p.copy() for p in inp["params"]]
         return lambda: step(*params, x, y, lr)
-    return Compile(fresh, note="njit(parallel) step and its two helpers")
+    return Compile(fresh, note="njit step and its two helpers")
 
 
 @njit(**FAST)
@@ -222,12 +232,12 @@ def _pool_backward(dout, x, pooled):
 
 
 def w5(inp, size):
-    kernels = cnn_numpy.Kernels(_im2col, _col2im, _pool, _pool_backward)
+    kernels = cnn_numpy.Kernels(_im2col, _col2im, _pool, _pool_backward, _gemm)
     net = cnn_numpy.CNN(inp["params"], inp["x"].shape[0], np.random.default_rng(0),
                         kernels=kernels)
     x, y = inp["x"], inp["y"]
     return Case(lambda: net.step(x, y), check=float,
-                note="njit im2col/col2im/pooling; GEMMs and the rest in NumPy")
+                note="njit im2col/col2im/pooling/np.dot; the rest in NumPy")
 
 
 def w6(inp, size):

@@ -29,7 +29,7 @@ def _row_cells(row: dict, unit: str) -> list[str]:
         notes.insert(0, f"CHECK MISMATCH ({row['check']:.6g})")
     return [row["workload"], name, _number(row["median"]), _number(row["min"]),
             _number(row["max"]), unit, row.get("throughput", ""),
-            "" if ratio is None else f"{ratio:.2f}", "; ".join(n for n in notes if n)]
+            "" if ratio is None else _number(ratio), "; ".join(n for n in notes if n)]
 
 
 def table(doc: dict) -> str:
@@ -62,7 +62,9 @@ def summary(doc: dict) -> str:
     for info in doc["peers"]:
         if info["status"] == "ok":
             versions = ", ".join(f"{k} {v}" for k, v in info.get("versions", {}).items())
-            lines.append(f"  {info['peer']}: {versions}")
+            load = info.get("load")
+            lines.append(f"  {info['peer']}: {versions}" +
+                         (f" (load {load[0]:.2f} -> {load[1]:.2f})" if load else ""))
         else:
             lines.append(f"  {info['peer']}: {info['status']} — {info.get('reason', '')}")
     return "\n".join(lines)

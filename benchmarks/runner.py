@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import signal
 import statistics
 import subprocess
 import sys
@@ -85,14 +86,22 @@ def run_peer(peer: str, workloads: list[str], repeat: int, size: str, timeout_s:
     info: dict = {"peer": peer, "status": "failed", "reason": "no answer"}
     rows: list[dict] = []
     with tempfile.TemporaryFile("w+") as stderr:
+        # NOTE: a session of its own, so that a timeout also ends the helpers a peer
+        # started (torch.compile's compile workers), not only the child.
         proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE,
-                                stderr=stderr, text=True, bufsize=1)
+                                stderr=stderr, text=True, bufsize=1, start_new_session=True)
         timed_out = threading.Event()
 
-        def kill():
+        def stop():
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+        def on_timeout():
             timed_out.set()
-            proc.kill()
-        timer = threading.Timer(timeout_s, kill)
+            stop()
+        timer = threading.Timer(timeout_s, on_timeout)
         timer.start()
         try:
             for line in proc.stdout:
@@ -112,18 +121,23 @@ def run_peer(peer: str, workloads: list[str], repeat: int, size: str, timeout_s:
             proc.wait()
         finally:
             timer.cancel()
+            if proc.poll() is None:     # interrupted (Ctrl-C): leave no child behind
+                stop()
+                proc.wait()
         stderr.seek(0)
         err_tail = _last_line(stderr.read())
     if proc.returncode != 0:
         why = (f"timed out after {timeout_s:.0f} s" if timed_out.is_set()
                else f"exit code {proc.returncode}: {err_tail}")
-        info.update(status="failed", reason=why)
         done = {r["workload"] for r in rows}
-        for workload in workloads:
-            if workload not in done:
-                rows.append({"type": "result", "workload": workload, "peer": peer,
-                             "variant": peer, "status": "failed", "reason": why,
-                             "times_s": []})
+        missing = [w for w in workloads if w not in done]
+        if missing or info.get("status") != "ok":
+            info.update(status="failed", reason=why)
+        else:   # e.g. a crash while the library shuts down: the results stand
+            info["reason"] = f"all results in, then {why}"
+        for workload in missing:
+            rows.append({"type": "result", "workload": workload, "peer": peer,
+                         "variant": peer, "status": "failed", "reason": why, "times_s": []})
     return info, rows
 
 
@@ -182,7 +196,11 @@ def run_suite(workloads: list[str], peers: list[str], repeat: int = 10, size: st
     peer_infos, rows = [], []
     for peer in ["tracejit", *[p for p in peers if p != "tracejit"]]:
         echo(f"{peer}:")
+        load_before = os.getloadavg()[0]
         info, peer_rows = run_peer(peer, workloads, repeat, size, timeout_s, echo)
+        # NOTE: per peer too: other jobs come and go during a long run, and a busy
+        # stretch shows up as one peer's outliers.
+        info["load"] = [round(load_before, 2), round(os.getloadavg()[0], 2)]
         peer_infos.append(info)
         rows += peer_rows
     load["after"] = list(os.getloadavg())

@@ -84,7 +84,10 @@ OP_EXAMPLES.update({
                                                          "dtype": b1})],
     # linalg
     "matmul": [([T((2, 3), f32), T((3, 4), f32)], {}),
-               ([T((5, 1, 2, 3), bf16), T((4, 3, 2), bf16)], {})],
+               ([T((5, 1, 2, 3), bf16), T((4, 3, 2), bf16)], {}),
+               ([T((3, 2), f32), T((4, 3), f32)], {"transpose_a": True, "transpose_b": True}),
+               ([T((2, 3, 5), f64), T((3, 4), f64)], {"transpose_a": True}),
+               ([T((5, 3), f64), T((4, 3), f64)], {"transpose_b": True})],
     # creation
     "constant": [([], {"value": ConstValue(np.arange(6, dtype=np.float32).reshape(2, 3))}),
                  ([], {"value": ConstValue(np.array(True))})],
@@ -93,6 +96,28 @@ OP_EXAMPLES.update({
              ([], {"shape": (), "value": -3, "dtype": i8})],
     # random
     "random_bits": [([T((2,), i32)], {"shape": (3, 4)})],
+    # convolution and pooling (ops_nn.py): NHWC images, HWIO filters
+    "conv2d": [([T((2, 5, 6, 3), f32), T((3, 3, 3, 4), f32)],
+                {"strides": (2, 1), "pads": (1, 1, 0, 2), "dilations": (1, 2)}),
+               ([T((1, 4, 4, 2), bf16), T((2, 2, 2, 3), bf16)], {})],
+    "conv2d_backprop_input": [([T((2, 3, 4, 4), f32), T((3, 3, 3, 4), f32)],
+                               {"input_shape": (2, 5, 6, 3), "strides": (2, 1),
+                                "pads": (1, 1, 0, 2), "dilations": (1, 2)})],
+    "conv2d_backprop_filter": [([T((2, 5, 6, 3), f32), T((2, 3, 4, 4), f32)],
+                                {"filter_shape": (3, 3, 3, 4), "strides": (2, 1),
+                                 "pads": (1, 1, 0, 2), "dilations": (1, 2)})],
+    "max_pool2d": [([T((2, 5, 5, 3), f32)], {"ksize": (2, 2), "strides": (2, 2),
+                                             "pads": (0, 1, 0, 1)}),
+                   ([T((1, 4, 4, 1), f16)], {"ksize": (3, 2)})],
+    "max_pool2d_backprop": [([T((2, 5, 5, 3), f32), T((2, 3, 3, 3), f32)],
+                             {"ksize": (2, 2), "strides": (2, 2), "pads": (0, 1, 0, 1)})],
+    "max_pool2d_select": [([T((2, 5, 4, 3), f32)] * 2,
+                           {"ksize": (3, 2), "strides": (2, 1), "pads": (1, 1, 0, 0)})],
+    "avg_pool2d": [([T((2, 5, 5, 3), f32)], {"ksize": (3, 3), "strides": (2, 2),
+                                             "pads": (1, 1, 1, 1)})],
+    "avg_pool2d_backprop": [([T((2, 3, 3, 3), f32)],
+                             {"input_shape": (2, 5, 5, 3), "ksize": (3, 3), "strides": (2, 2),
+                              "pads": (1, 1, 1, 1)})],
     # autodiff (declared in ops_autodiff.py): inputs are xs then ys; outputs equal ys
     "custom_vjp": [([T((3,), f32), T((2, 3), f32)], {"num_outputs": 1, "rule": 1})],
 })

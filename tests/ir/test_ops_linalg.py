@@ -94,3 +94,20 @@ def test_errors_name_the_op_and_shapes(types, error, pattern):
 def test_batch_dimensions_broadcast():
     out = infer(MATMUL, [T((5, 1, 2, 3), dt.int32), T((4, 3, 6), dt.int32)])
     assert out == T((5, 4, 2, 6), dt.int32)
+
+
+@pytest.mark.parametrize("ta", [False, True])
+@pytest.mark.parametrize("tb", [False, True])
+def test_matmul_transpose_flags_match_numpy(ta, tb):
+    rng = np.random.default_rng(3)
+    a = rng.normal(size=(2, 4, 3) if ta else (2, 3, 4))
+    b = rng.normal(size=(5, 4) if tb else (4, 5))
+    from tracejit.ir import GraphBuilder, TensorType, interpret, ops
+    from tracejit.ir import dtypes as dt
+    builder = GraphBuilder()
+    x = builder.add_input(TensorType(a.shape, dt.float64))
+    y = builder.add_input(TensorType(b.shape, dt.float64))
+    out = builder.emit1(ops.MATMUL, [x, y], {"transpose_a": ta, "transpose_b": tb})
+    got = interpret(builder.build([out]), [a, b], check=True)[0]
+    expected = (np.swapaxes(a, -1, -2) if ta else a) @ (b.T if tb else b)
+    np.testing.assert_allclose(got, expected)

@@ -254,11 +254,14 @@ def test_w4_training_step_is_matmuls_and_kernels():
     blas = [e for e in g.eqns if e.op.name == "matmul" or (
         e.op.name == "kernel" and e.params["kind"] == "matmul_epilogue")]
     assert len(blas) == 8                       # 3 forward, 3 weight and 2 input gradients
-    for e in g.eqns:
-        assert e.op.name in ("kernel", "matmul", "transpose"), e.op.name
-        if e.op.name == "transpose":
-            # NOTE: the backward pass's x.T @ dy; left for the backend to pass as a BLAS
-            # transpose flag (matmul has no transposed-operand params yet).
-            assert all(r in blas for r in readers[id(e.outs[0])])
+    # Only matmuls and fused kernels: the backward pass's x.T @ dy is a matmul with a
+    # transpose flag (a BLAS argument), not a transposed copy.
+    assert all(e.op.name in ("kernel", "matmul") for e in g.eqns), \
+        [e.op.name for e in g.eqns]
+    assert any(e.params.get("transpose_a") or e.params.get("transpose_b") for e in g.eqns
+               if e.op.name == "matmul") or any(
+        k.params.get("transpose_a") or k.params.get("transpose_b")
+        for e in g.eqns if e.op.name == "kernel" for k in e.params["body"].eqns
+        if k.op.name == "matmul")
     small = w4(4, (6, 5, 5, 3))
     assert_same_results(small, optimize(small), random_args(small))

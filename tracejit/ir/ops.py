@@ -12,6 +12,7 @@ from .ops_elementwise import *  # noqa: F401,F403
 from .ops_kernel import *  # noqa: F401,F403
 from .ops_linalg import *  # noqa: F401,F403
 from .ops_movement import *  # noqa: F401,F403
+from .ops_nn import *  # noqa: F401,F403
 from .ops_random import *  # noqa: F401,F403
 from .ops_reduce import *  # noqa: F401,F403
 from .ops_scatter import *  # noqa: F401,F403

@@ -9,14 +9,7 @@ from __future__ import annotations
 
 import math
 
-from .symbolic import Sym, SymBuilder
-
-
-def _swap_last(g: SymBuilder, x: Sym) -> Sym:
-    perm = list(range(x.ndim))
-    perm[-2:] = perm[-1], perm[-2]
-    return g.op("transpose", x, perm=tuple(perm))
-
+from .symbolic import Sym, SymBuilder  # noqa: F401
 
 # ---- reductions ----------------------------------------------------------------------------------
 
@@ -177,7 +170,17 @@ def one_hot_vjp(g, ins, outs, cts, params):
 # ---- linear algebra ------------------------------------------------------------------------------
 
 def matmul_vjp(g, ins, outs, cts, params):
+    """For c = op_a(a) @ op_b(b): d op_a(a) = ct @ op_b(b)^T and d op_b(b) = op_a(a)^T @ ct,
+    each one matmul with transpose flags (no transposed copies)."""
     (a, b), ct = ins, cts[0]
-    da = g.op("matmul", ct, _swap_last(g, b))
-    db = g.op("matmul", _swap_last(g, a), ct)
+    ta, tb = params["transpose_a"], params["transpose_b"]
+    # da = ct @ op_b(b)^T, or its transpose when a itself is stored transposed.
+    if ta:
+        da = g.op("matmul", b, ct, transpose_a=tb, transpose_b=True)
+    else:
+        da = g.op("matmul", ct, b, transpose_a=False, transpose_b=not tb)
+    if tb:
+        db = g.op("matmul", ct, a, transpose_a=True, transpose_b=ta)
+    else:
+        db = g.op("matmul", a, ct, transpose_a=not ta, transpose_b=False)
     return g.sum_to_shape(da, a.shape), g.sum_to_shape(db, b.shape)

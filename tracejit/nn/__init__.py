@@ -1,15 +1,28 @@
-"""Neural-network functions (``tracejit.nn.relu``, ``softmax``, losses, ...)."""
+"""Neural networks: functions (``tracejit.nn.relu``, ``conv2d``, ``softmax``, losses, ...)
+and Keras-like layers (``Dense``, ``Conv2D``, ``Sequential``, ...)."""
 
 from ..trace.nn_ops import (  # noqa: F401
+    avg_pool,
+    avg_pool2d,
+    batch_normalization,
     bias_add,
+    conv2d,
+    conv2d_transpose,
+    dropout,
+    dropout_key,
     elu,
+    flatten,
     gelu,
     l2_loss,
     l2_normalize,
     leaky_relu,
     log_softmax,
+    max_pool,
+    max_pool2d,
+    moments,
     relu,
     relu6,
+    set_dropout_seed,
     sigmoid,
     sigmoid_cross_entropy_with_logits,
     silu,
@@ -20,4 +33,18 @@ from ..trace.nn_ops import (  # noqa: F401
     sparse_softmax_cross_entropy_with_logits,
     swish,
     tanh,
+)
+from .layers import (  # noqa: F401
+    AveragePooling2D,
+    AvgPool2D,
+    BatchNorm,
+    BatchNormalization,
+    Conv2D,
+    Dense,
+    Dropout,
+    Flatten,
+    Layer,
+    MaxPool2D,
+    MaxPooling2D,
+    Sequential,
 )

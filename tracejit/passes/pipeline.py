@@ -33,6 +33,8 @@ from pathlib import Path
 
 from ..ir.core import Graph
 from ..ir.errors import VerifyError
+from ..ir.printer import print_graph
+from ..ir.verifier import verify
 from .cse import eliminate_common_subexpressions
 from .dce import eliminate_dead_code
 from .fold import fold_constants
@@ -59,30 +61,20 @@ PIPELINE: tuple[tuple[str, Pass], ...] = CLEANUP + (("fuse_kernels", fuse_kernel
 # new rule matches (2 * 0.5 -> 1), so CLEANUP repeats while it changes the graph.
 MAX_CLEANUP_ROUNDS = 3
 
-
 DUMP_ENV = "TRACEJIT_DUMP"
 
 
 def _verify(graph: Graph, stage: str) -> None:
-    try:
-        from ..ir.verifier import verify
-    except ImportError:         # the verifier is optional while the IR is being built
-        return
     try:
         verify(graph)
     except VerifyError as exc:
         raise VerifyError(f"after pass {stage}: {exc}") from exc
 
 
-def _text(graph: Graph) -> str:
-    from ..ir.printer import print_graph
-    return print_graph(graph)
-
-
 def _dump(stages: Sequence[tuple[str, Graph]], folder: str) -> None:
     path = Path(folder)
     path.mkdir(parents=True, exist_ok=True)
-    texts = [(name, _text(g)) for name, g in stages]
+    texts = [(name, print_graph(g)) for name, g in stages]
     digest = hashlib.sha256(texts[0][1].encode()).hexdigest()[:12]
     base = re.sub(r"[^A-Za-z0-9_.-]", "_", stages[0][1].name) or "graph"
     for k, (name, text) in enumerate(texts):
@@ -99,8 +91,8 @@ def _run(graph: Graph, name: str, run: Pass, debug: bool) -> Graph:
 
 
 def _default_stages(graph: Graph, debug: bool) -> list[tuple[str, Graph]]:
-    """CLEANUP rounds until one changes nothing (a round's last stage is kept only when
-    the round changed the graph; the first round is always kept), then fusion."""
+    """CLEANUP rounds until one changes nothing, then fusion. A round's stages are
+    recorded when it changed the graph; the first round's always are."""
     stages: list[tuple[str, Graph]] = []
     for round_ in range(MAX_CLEANUP_ROUNDS):
         start, this_round = graph, []

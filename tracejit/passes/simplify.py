@@ -43,6 +43,7 @@ __all__ = ["simplify_algebra", "RULES"]
 
 _TRANSPOSE, _RESHAPE = get_op("transpose"), get_op("reshape")
 _BROADCAST_TO, _MUL, _RECIPROCAL = get_op("broadcast_to"), get_op("mul"), get_op("reciprocal")
+_MATMUL = get_op("matmul")
 _RESHAPES = ("reshape", "expand_dims", "squeeze")   # movement ops that keep row-major order
 
 
@@ -249,6 +250,24 @@ def pow_one(rw, eqn):
     return _same(x, eqn) if _is(rw, c, 1) else None
 
 
+def _swaps_last_two(perm: tuple[int, ...]) -> bool:
+    n = len(perm)
+    return n >= 2 and perm == tuple(range(n - 2)) + (n - 1, n - 2)
+
+
+def matmul_transpose(rw, eqn):
+    """matmul(transpose(a), b) -> matmul[transpose_a](a, b) when the transpose swaps the
+    last two axes: BLAS reads the operand transposed, so no copy is made."""
+    ins, params, changed = list(eqn.ins), dict(eqn.params), False
+    for i, flag in enumerate(("transpose_a", "transpose_b")):
+        inner = rw.producer(ins[i], ("transpose",))
+        if inner is not None and _swaps_last_two(inner.params["perm"]):
+            ins[i] = inner.ins[0]
+            params[flag] = not params[flag]
+            changed = True
+    return rw.emit(_MATMUL, ins, params, like=eqn.outs[0]) if changed else None
+
+
 Rule = Callable[[_Rewriter, Eqn], "Var | None"]
 
 # NOTE: the table names ops on purpose: a rewrite rule is about particular ops.
@@ -271,6 +290,7 @@ RULES: dict[str, tuple[tuple[str, Rule], ...]] = {
     "maximum": (("max_same", same_operands),),
     "minimum": (("min_same", same_operands),),
     "stop_gradient": (("stop_gradient", identity_op),),
+    "matmul": (("matmul_transpose", matmul_transpose),),
 }
 
 

@@ -277,7 +277,7 @@ def reduce_logsumexp(input_tensor, axis=None, keepdims=False, name=None) -> Tens
 
 def matmul(a, b, transpose_a=False, transpose_b=False, name=None) -> Tensor:
     """Matrix product with batching and broadcasting like ``np.matmul`` (1-D operands too)."""
-    from .array_ops import expand_dims, matrix_transpose, squeeze
+    from .array_ops import expand_dims, squeeze
     (a, b), weak = promote(a, b)
     if a.dtype.is_bool:
         raise DTypeError(f"matmul of bool tensors {a.type} and {b.type}", op="matmul",
@@ -285,10 +285,9 @@ def matmul(a, b, transpose_a=False, transpose_b=False, name=None) -> Tensor:
     if a.ndim == 0 or b.ndim == 0:
         raise DTypeError(f"matmul needs tensors of rank >= 1, got {a.type} and {b.type}",
                          op="matmul", location=user_location())
-    if transpose_a:
-        a = matrix_transpose(a)
-    if transpose_b:
-        b = matrix_transpose(b)
+    # The flags go to the op (BLAS transposes for free); a vector has nothing to transpose.
+    flags = {"transpose_a": bool(transpose_a) and a.ndim >= 2,
+             "transpose_b": bool(transpose_b) and b.ndim >= 2}
     squeeze_axes = []
     if a.ndim == 1:
         a = expand_dims(a, 0)
@@ -296,7 +295,7 @@ def matmul(a, b, transpose_a=False, transpose_b=False, name=None) -> Tensor:
     if b.ndim == 1:
         b = expand_dims(b, -1)
         squeeze_axes.append(-1)
-    out = bind(ops.OPS["matmul"], [a, b], weak=weak)
+    out = bind(ops.OPS["matmul"], [a, b], flags, weak=weak)
     if squeeze_axes:
         out = squeeze(out, tuple(builtins.sorted(ax + out.ndim for ax in squeeze_axes)))
     return out

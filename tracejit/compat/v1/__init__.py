@@ -32,7 +32,7 @@ from ...ir.dtypes import (  # noqa: F401
     uint8,
 )
 from ...runtime.devices import DeviceSpec  # noqa: F401
-from . import nn, train  # noqa: F401
+from . import contrib, layers, nn, train  # noqa: F401
 from .graph import (  # noqa: F401
     Graph,
     Operation,

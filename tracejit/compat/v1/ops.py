@@ -64,7 +64,9 @@ ARRAY = [
 NN = ["relu", "relu6", "leaky_relu", "elu", "softplus", "softmax", "log_softmax", "bias_add",
       "l2_loss", "l2_normalize", "sigmoid", "tanh", "silu", "gelu",
       "softmax_cross_entropy_with_logits", "softmax_cross_entropy_with_logits_v2",
-      "sparse_softmax_cross_entropy_with_logits", "sigmoid_cross_entropy_with_logits"]
+      "sparse_softmax_cross_entropy_with_logits", "sigmoid_cross_entropy_with_logits",
+      "conv2d", "conv2d_transpose", "max_pool", "max_pool2d", "avg_pool", "avg_pool2d",
+      "moments", "batch_normalization"]
 
 ops = {**_export(math_ops, MATH), **_export(array_ops, ARRAY)}
 nn_ops_table = {name: graph_op(getattr(nn_ops, name)) for name in NN if hasattr(nn_ops, name)}
