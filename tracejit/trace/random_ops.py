@@ -44,8 +44,16 @@ def split(key, num: int = 2):
 
 
 def fold_in(key, data: int):
-    """A new key derived from ``key`` and a static integer."""
-    return split(key, int(data) + 1)[int(data)]
+    """A new key derived from ``key`` and a static integer.
+
+    The key is offset by ``data`` (wrapping 32-bit arithmetic) before hashing, so the
+    result is unrelated to the keys ``split`` derives from the same key (those hash the
+    key itself at counters 0, 1, ...)."""
+    def wrap32(value: int) -> int:
+        return (value + 2**31) % 2**32 - 2**31
+
+    offset = np.array([wrap32(int(data) * 0x9E3779B9), wrap32(0x7F4A7C15)], np.int32)
+    return bits(m.add(to_tensor(key), offset), (2,))
 
 
 def _unsigned(b, shift: int):
