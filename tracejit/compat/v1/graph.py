@@ -353,9 +353,9 @@ class Graph:
         return self._random_ops
 
 
-def ancestor_ops(roots, fed_ids: set[int], control: bool = False) -> dict[int, Operation]:
-    """The ops ``roots`` depend on, stopping at fed tensors (``control`` follows control
-    dependencies too)."""
+def ancestor_ops(roots, fed_ids: set[int], control: bool = False) -> list[Operation]:
+    """The ops ``roots`` depend on (roots included), stopping at fed tensors; ``control``
+    follows control dependencies too."""
     found: dict[int, Operation] = {}
     stack = list(roots)
     while stack:
@@ -366,7 +366,7 @@ def ancestor_ops(roots, fed_ids: set[int], control: bool = False) -> dict[int, O
         stack.extend(t.op for t in op.inputs if id(t) not in fed_ids)
         if control:
             stack.extend(op.control_inputs)
-    return found.values() if not control else found
+    return list(found.values())
 
 
 def replay_ops(ops, values: dict[int, Any]) -> None:
