@@ -13,7 +13,7 @@ $(VENV)/.stamp-%: pyproject.toml
 	$(PIP) install -q -e ".[$*]"
 	@touch $@
 
-demo: $(VENV)/.stamp-test
+demo: $(VENV)/.stamp-test,demo
 	$(PY) examples/demo.py
 
 test: $(VENV)/.stamp-test

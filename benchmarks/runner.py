@@ -168,8 +168,14 @@ def add_derived(rows: list[dict], size: str) -> None:
             # (Session.run against Session.run); otherwise against tracejit's fastest.
             same = [r for r in ours if r.get("style") and r.get("style") == row.get("style")]
             ref = min(same, key=lambda r: r["median_s"]) if same else best
-            row["ratio"] = row["median_s"] / ref["median_s"] if ref else None
-            row["ratio_to"] = ref["variant"] if ref else None
+            # NOTE: W7 is a difference of two timings; when compiling costs less than a
+            # warm call varies, it can come out at or below zero, and no ratio means much.
+            meaningful = ref is not None and ref["median_s"] > 0 and row["median_s"] > 0
+            row["ratio"] = row["median_s"] / ref["median_s"] if meaningful else None
+            row["ratio_to"] = ref["variant"] if meaningful else None
+            if row["median_s"] <= 0:
+                row["note"] = "; ".join(filter(None, [
+                    row.get("note"), "below the noise: warm calls vary more than this"]))
         _cross_check(ok, WORKLOADS[workload].check_rtol)
 
 

@@ -66,8 +66,9 @@ def save_weights(path, named_arrays: dict) -> Path:
 
 def parse_args(argv):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--epochs", type=int, default=30)
-    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--epochs", type=int, default=40)
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--learning-rate", type=float, default=1e-3)
     parser.add_argument("--seed", type=int, default=2016)
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT,
                         help="where to save the trained weights (.npz)")
@@ -98,7 +99,7 @@ def main(argv=None) -> float:
 
     loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(
         labels=y_label, logits=logits))
-    train = tf.train.AdamOptimizer(1e-3).minimize(loss)
+    train = tf.train.AdamOptimizer(args.learning_rate).minimize(loss)
     correct = tf.equal(tf.argmax(logits, 1, output_type=tf.int32), y_label)
     accuracy = tf.reduce_mean(tf.cast(correct, tf.float32))
 

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-PARTS = ["linear_regression.py", "jit_tour.py"]
+PARTS = ["linear_regression.py", "cnn_digits.py", "jit_tour.py"]
 
 
 def main() -> int:

@@ -142,7 +142,8 @@ def _bn_apply(x, mean, variance, beta, gamma, axis, epsilon):
 
 
 def batch_norm_core(inputs, axis, decay, center, scale, epsilon, training,
-                    updates_collections, trainable, initializers=None, regularizers=None):
+                    updates_collections, trainable, initializers=None, regularizers=None,
+                    gamma_first=False):
     """Batch normalization's variables (``beta``, ``gamma``, ``moving_mean``,
     ``moving_variance``) and ops. While training the output uses the batch's moments and
     ``moving -= (moving - batch) * (1 - decay)`` is recorded: in ``updates_collections``
@@ -157,8 +158,12 @@ def batch_norm_core(inputs, axis, decay, center, scale, epsilon, training,
         return get_variable(name, params_shape, initializer=initializers.get(name, default),
                             regularizer=regularizers.get(name), trainable=trainable)
 
-    beta = variable("beta", init.zeros(), trainable) if center else None
-    gamma = variable("gamma", init.ones(), trainable) if scale else None
+    made = {}
+    for name in ("gamma", "beta") if gamma_first else ("beta", "gamma"):   # TF's orders
+        wanted = scale if name == "gamma" else center
+        default = init.ones() if name == "gamma" else init.zeros()
+        made[name] = variable(name, default, trainable) if wanted else None
+    beta, gamma = made["beta"], made["gamma"]
     moving_mean = variable("moving_mean", init.zeros(), False)
     moving_variance = variable("moving_variance", init.ones(), False)
     apply = graph_op(_bn_apply, "FusedBatchNorm")
@@ -246,4 +251,5 @@ def batch_normalization(inputs, axis=-1, momentum=0.99, epsilon=1e-3, center=Tru
     regularizers = {"beta": beta_regularizer, "gamma": gamma_regularizer}
     with layer_scope(name, "batch_normalization", reuse):
         return batch_norm_core(inputs, axis, momentum, center, scale, epsilon, training,
-                               GraphKeys.UPDATE_OPS, trainable, initializers, regularizers)
+                               GraphKeys.UPDATE_OPS, trainable, initializers, regularizers,
+                               gamma_first=True)

@@ -1,0 +1,124 @@
+"""moments, batch_normalization, the BatchNorm layer (training and inference), and dropout
+(statistics, determinism per key, the training switch, the stateful default generator)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import tracejit as tj
+from tracejit import nn
+
+
+def test_moments_and_batch_normalization():
+    rng = np.random.default_rng(0)
+    x = rng.normal(2.0, 3.0, size=(4, 3, 3, 5))
+    mean, var = nn.moments(x, [0, 1, 2])
+    np.testing.assert_allclose(np.asarray(mean), x.mean((0, 1, 2)), rtol=1e-12)
+    np.testing.assert_allclose(np.asarray(var), x.var((0, 1, 2)), rtol=1e-12)
+    kept = nn.moments(x, [0, 1, 2], keep_dims=True)[0]
+    assert kept.shape == (1, 1, 1, 5)
+    half = nn.moments(x.astype(np.float16), [0])[1]
+    assert half.dtype == tj.float16
+    offset, scale = rng.normal(size=5), rng.normal(size=5)
+    y = nn.batch_normalization(x, mean, var, offset, scale, 1e-3)
+    want = (x - x.mean((0, 1, 2))) / np.sqrt(x.var((0, 1, 2)) + 1e-3) * scale + offset
+    np.testing.assert_allclose(np.asarray(y), want, rtol=1e-10)
+    plain = nn.batch_normalization(x, mean, var, None, None, 0.0)
+    np.testing.assert_allclose(np.asarray(plain).mean((0, 1, 2)), 0, atol=1e-12)
+
+
+def test_batch_norm_gradient_matches_finite_differences():
+    rng = np.random.default_rng(1)
+    x, r = rng.normal(size=(6, 3)), rng.normal(size=(6, 3))
+
+    def f(x):
+        mean, var = nn.moments(x, [0])
+        return tj.reduce_sum(nn.batch_normalization(x, mean, var, None, None, 1e-3) * r)
+
+    from .reference import numeric_gradient
+    np.testing.assert_allclose(np.asarray(tj.grad(f)(x)),
+                               numeric_gradient(lambda v: float(f(v)), x), rtol=1e-6,
+                               atol=1e-8)
+
+
+@pytest.mark.parametrize("use_jit", [False, True])
+def test_batch_norm_layer_training_and_inference(use_jit):
+    rng = np.random.default_rng(2)
+    x = rng.normal(3.0, 2.0, size=(16, 4)).astype(np.float32)
+    layer = nn.BatchNorm(momentum=0.9)
+    run = tj.jit(lambda x: layer(x, training=True)) if use_jit else \
+        (lambda x: layer(x, training=True))
+    y = np.asarray(run(x))
+    np.testing.assert_allclose(y.mean(0), 0, atol=1e-5)
+    np.testing.assert_allclose(y.var(0), x.var(0) / (x.var(0) + 1e-3), rtol=1e-4)
+    np.testing.assert_allclose(layer.moving_mean.numpy(), 0.1 * x.mean(0), rtol=1e-5)
+    np.testing.assert_allclose(layer.moving_variance.numpy(), 0.9 + 0.1 * x.var(0),
+                               rtol=1e-5)
+    run(x)
+    np.testing.assert_allclose(layer.moving_mean.numpy(), 0.19 * x.mean(0), rtol=1e-5)
+    infer = layer(x, training=False)      # moving statistics; nothing moves
+    mean, var = layer.moving_mean.numpy(), layer.moving_variance.numpy()
+    np.testing.assert_allclose(np.asarray(infer), (x - mean) / np.sqrt(var + 1e-3), rtol=1e-5)
+    np.testing.assert_array_equal(layer.moving_mean.numpy(), mean)
+    assert [v.name for v in layer.trainable_variables] == [f"{layer.name}/gamma",
+                                                           f"{layer.name}/beta"]
+    assert len(layer.non_trainable_variables) == 2
+
+
+def test_batch_norm_layer_with_a_tensor_switch():
+    x = np.arange(8.0, dtype=np.float32).reshape(4, 2)
+    layer = nn.BatchNorm(momentum=0.5, center=False, scale=False)
+    step = tj.jit(lambda x, training: layer(x, training=training))
+    step(x, np.bool_(False))
+    np.testing.assert_array_equal(layer.moving_mean.numpy(), [0, 0])
+    step(x, np.bool_(True))
+    np.testing.assert_allclose(layer.moving_mean.numpy(), 0.5 * x.mean(0))
+
+
+def test_dropout_statistics_and_scaling():
+    x = np.ones((200, 500), np.float32)
+    y = np.asarray(nn.dropout(x, rate=0.3, key=tj.random.key(1)))
+    assert abs((y == 0).mean() - 0.3) < 0.01
+    np.testing.assert_allclose(np.unique(y), [0, 1 / 0.7], rtol=1e-6)
+    assert abs(y.mean() - 1.0) < 0.02
+    z = np.asarray(nn.dropout(x, keep_prob=tj.constant(np.float32(0.8)),
+                              key=tj.random.key(1)))
+    assert abs((z == 0).mean() - 0.2) < 0.01 and abs(z.max() - 1.25) < 1e-6
+    shared = np.asarray(nn.dropout(x, 0.5, key=tj.random.key(2), noise_shape=(200, 1)))
+    assert all(len(np.unique(row)) == 1 for row in shared)       # one decision per row
+
+
+def test_dropout_is_deterministic_per_key_and_differs_across_keys():
+    x = np.ones((64, 64), np.float32)
+    a = np.asarray(nn.dropout(x, 0.5, key=tj.random.key(7)))
+    b = np.asarray(tj.jit(lambda x, k: nn.dropout(x, 0.5, key=k))(x, tj.random.key(7)))
+    np.testing.assert_array_equal(a, b)
+    c = np.asarray(nn.dropout(x, 0.5, key=tj.random.key(8)))
+    assert (a != c).any()
+
+
+def test_dropout_training_switch_and_identity_cases():
+    x = np.arange(12.0, dtype=np.float32).reshape(3, 4)
+    np.testing.assert_array_equal(np.asarray(nn.dropout(x, 0.5, training=False)), x)
+    np.testing.assert_array_equal(np.asarray(nn.dropout(x, 0.0)), x)
+    off = tj.jit(lambda x, t: nn.dropout(x, 0.5, key=tj.random.key(0), training=t))
+    np.testing.assert_array_equal(np.asarray(off(x, np.bool_(False))), x)
+    assert (np.asarray(off(np.ones((50, 50), np.float32), np.bool_(True))) == 0).any()
+    with pytest.raises(tj.ParamError, match="keep probability"):
+        nn.dropout(x, rate=1.0)
+    with pytest.raises(tj.ParamError, match="exactly one"):
+        nn.dropout(x)
+
+
+def test_dropout_without_a_key_advances_the_module_generator_under_jit():
+    x = np.ones((32, 32), np.float32)
+    step = tj.jit(lambda x: nn.dropout(x, 0.5))
+    nn.set_dropout_seed(3)
+    first, second = np.asarray(step(x)), np.asarray(step(x))
+    assert (first != second).any() and len(step.compile_log) == 1
+    nn.set_dropout_seed(3)
+    np.testing.assert_array_equal(np.asarray(step(x)), first)
+    # two dropouts in one trace get different masks
+    both = tj.jit(lambda x: (nn.dropout(x, 0.5), nn.dropout(x, 0.5)))(x)
+    assert (np.asarray(both[0]) != np.asarray(both[1])).any()
