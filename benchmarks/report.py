@@ -90,8 +90,10 @@ def write_chart(doc: dict, folder: Path) -> tuple[Path | None, str]:
         import matplotlib.pyplot as plt
     except ImportError:
         return None, "no chart: matplotlib is not installed (pip install -e '.[plot]')"
-    workloads = [w for w in doc["workloads"]
-                 if any(r["workload"] == w and r["status"] == "ok" for r in doc["results"])]
+    def plotted(row, workload):
+        # NOTE: a W7 figure at or below zero (compiling cheaper than the noise) has no bar.
+        return row["workload"] == workload and row["status"] == "ok" and row["median"] > 0
+    workloads = [w for w in doc["workloads"] if any(plotted(r, w) for r in doc["results"])]
     if not workloads:
         return None, "no chart: no workload produced a figure"
     cols = 2 if len(workloads) > 1 else 1
@@ -101,14 +103,16 @@ def write_chart(doc: dict, folder: Path) -> tuple[Path | None, str]:
     for ax in axes.flat[len(workloads):]:
         ax.set_visible(False)
     for ax, workload in zip(axes.flat, workloads, strict=False):
-        rows = [r for r in doc["results"] if r["workload"] == workload and r["status"] == "ok"]
+        rows = [r for r in doc["results"] if plotted(r, workload)]
         medians = [r["median"] for r in rows]
-        errors = [[r["median"] - r["min"] for r in rows], [r["max"] - r["median"] for r in rows]]
+        lows = [max(r["min"], r["median"] / 10) for r in rows]     # log axes need > 0
+        errors = [[m - lo for m, lo in zip(medians, lows, strict=True)],
+                  [r["max"] - r["median"] for r in rows]]
         colors = ["tab:orange" if r["peer"] == "tracejit" else "tab:blue" for r in rows]
         ax.barh(range(len(rows)), medians, xerr=errors, color=colors, capsize=2)
         ax.set_yticks(range(len(rows)), [r["variant"] for r in rows], fontsize=7)
         ax.invert_yaxis()
-        low, high = min(r["min"] for r in rows), max(r["max"] for r in rows)
+        low, high = min(lows), max(r["max"] for r in rows)
         if high > 20 * low:
             # NOTE: peers differ by orders of magnitude; a log axis keeps all bars readable
             # (bars need a left edge above zero on it).

@@ -86,3 +86,11 @@ def test_ratios_compare_like_styles_and_checks_catch_wrong_results():
     assert [r["check_ok"] for r in rows] == [True, True, True, True, False]
     doc = {"results": rows, "workloads": {"W8": {"unit": "ms"}}}
     assert "CHECK MISMATCH" in report.table(doc)
+
+
+def test_a_compile_time_below_the_noise_gets_no_ratio():
+    rows = [dict(_row("tracejit", "tracejit", -0.01), workload="W7"),
+            dict(_row("jax", "jax.jit", 0.3), workload="W7")]
+    runner.add_derived(rows, "full")
+    assert [r["ratio"] for r in rows] == [None, None]
+    assert "below the noise" in rows[0]["note"]
