@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import os
 import runpy
 import sys
 from pathlib import Path
+
+# NOTE: set before anything imports NumPy. The demo's matrices are small (at most a few
+# hundred rows and columns): one OpenBLAS thread is as fast on an idle machine, and on a
+# busy one two spinning BLAS threads waiting on each other made the CNN 8x slower.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 HERE = Path(__file__).resolve().parent
 PARTS = ["linear_regression.py", "cnn_digits.py", "jit_tour.py"]

@@ -173,6 +173,14 @@ def _avg_backprop_infer(types, params):
 
 # ---- reference implementations -------------------------------------------------------------
 
+def _quiet(impl):
+    """IEEE results (inf, NaN) without NumPy's warnings, as the other ops' references."""
+    def run(*args, **params):
+        with np.errstate(all="ignore"):
+            return impl(*args, **params)
+    return run
+
+
 def _compute(*arrays) -> tuple[np.ndarray, ...]:
     dtype = dt.as_dtype(arrays[0].dtype)
     compute = np.float32 if dtype.is_half else dtype.np_dtype
@@ -223,6 +231,7 @@ def _col2im(cols: np.ndarray, shape, kh: int, kw: int, out_hw, strides, pads, di
     return xp[:, pt: pt + h, pl: pl + w]
 
 
+@_quiet
 def _conv2d_impl(x, w, strides, pads, dilations):
     xc, wc = _compute(x, w)
     kh, kw, _, co = w.shape
@@ -232,6 +241,7 @@ def _conv2d_impl(x, w, strides, pads, dilations):
     return _result((cols @ wc.reshape(-1, co)).reshape(out), x)
 
 
+@_quiet
 def _backprop_input_impl(ct, w, input_shape, strides, pads, dilations):
     ctc, wc = _compute(ct, w)
     kh, kw, _, co = w.shape
@@ -240,6 +250,7 @@ def _backprop_input_impl(ct, w, input_shape, strides, pads, dilations):
                            dilations), ct)
 
 
+@_quiet
 def _backprop_filter_impl(x, ct, filter_shape, strides, pads, dilations):
     xc, ctc = _compute(x, ct)
     kh, kw, _, co = filter_shape
@@ -249,18 +260,13 @@ def _backprop_filter_impl(x, ct, filter_shape, strides, pads, dilations):
 
 def _first_max(xp: np.ndarray, ksize, out_hw, strides) -> np.ndarray:
     """For each window, the offset (row-major in the window) of its first maximum; a NaN
-    counts as the maximum, so the first NaN wins, as in np.argmax."""
-    offsets = _offsets(*ksize)
-    best = _window(xp, *offsets[0], out_hw, strides).copy()
-    where = np.zeros(best.shape, np.int32)
-    for k, (i, j) in enumerate(offsets[1:], 1):
-        value = _window(xp, i, j, out_hw, strides)
-        take = (value > best) | (np.isnan(value) & ~np.isnan(best))
-        np.copyto(best, value, where=take)
-        where[take] = k
-    return where
+    counts as the maximum, so the first NaN wins, as in np.argmax (which this is)."""
+    kh, kw = ksize
+    return np.argmax(_im2col(xp, kh, kw, out_hw, strides, (0, 0, 0, 0), (1, 1)).reshape(
+        *xp.shape[:1], *out_hw, kh * kw, xp.shape[3]), axis=3)
 
 
+@_quiet
 def _max_pool_impl(x, ksize, strides, pads):
     (xc,) = _compute(x)
     xp = _pad(xc, pads, -np.inf)
@@ -273,28 +279,26 @@ def _max_pool_impl(x, ksize, strides, pads):
     return _result(out, x)
 
 
+@_quiet
 def _max_backprop_impl(x, ct, ksize, strides, pads):
     xc, ctc = _compute(x, ct)
-    n, h, w, c = x.shape
-    pt, pb, pl, pr = pads
-    out_hw = ct.shape[1:3]
-    where = _first_max(_pad(xc, pads, -np.inf), ksize, out_hw, strides)
-    dxp = np.zeros((n, h + pt + pb, w + pl + pr, c), ctc.dtype)
-    for k, (i, j) in enumerate(_offsets(*ksize)):
-        _window(dxp, i, j, out_hw, strides)[...] += np.where(where == k, ctc, 0)
-    return _result(dxp[:, pt: pt + h, pl: pl + w], x)
+    kh, kw = ksize
+    where = _first_max(_pad(xc, pads, -np.inf), ksize, ct.shape[1:3], strides)
+    hits = where[:, :, :, None, :] == np.arange(kh * kw)[:, None]
+    cols = np.where(hits, ctc[:, :, :, None, :], 0).astype(ctc.dtype, copy=False)
+    return _result(_col2im(cols, x.shape, kh, kw, ct.shape[1:3], strides, pads, (1, 1)), x)
 
 
+@_quiet
 def _max_select_impl(x, g, ksize, strides, pads):
     xc, gc = _compute(x, g)
+    kh, kw = ksize
     out_hw = _pool_out("max_pool2d_select", x.shape, {"ksize": ksize, "strides": strides,
                                                      "pads": pads})[1:3]
     where = _first_max(_pad(xc, pads, -np.inf), ksize, out_hw, strides)
-    gp = _pad(gc, pads)
-    out = np.zeros(where.shape, gc.dtype)
-    for k, (i, j) in enumerate(_offsets(*ksize)):
-        np.copyto(out, _window(gp, i, j, out_hw, strides), where=where == k)
-    return _result(out, x)
+    cols = _im2col(gc, kh, kw, out_hw, strides, pads, (1, 1))
+    cols = cols.reshape(*where.shape[:3], kh * kw, where.shape[3])
+    return _result(np.take_along_axis(cols, where[:, :, :, None, :], axis=3)[:, :, :, 0], x)
 
 
 def _window_counts(hw, ksize, strides, pads, dtype) -> np.ndarray:
@@ -305,6 +309,7 @@ def _window_counts(hw, ksize, strides, pads, dtype) -> np.ndarray:
     return sum(_window(ones, i, j, out_hw, strides) for i, j in _offsets(*ksize))
 
 
+@_quiet
 def _avg_pool_impl(x, ksize, strides, pads):
     (xc,) = _compute(x)
     xp = _pad(xc, pads)
@@ -314,6 +319,7 @@ def _avg_pool_impl(x, ksize, strides, pads):
     return _result(total / _window_counts(x.shape[1:3], ksize, strides, pads, xc.dtype), x)
 
 
+@_quiet
 def _avg_backprop_impl(ct, input_shape, ksize, strides, pads):
     (ctc,) = _compute(ct)
     n, h, w, c = input_shape
@@ -326,6 +332,7 @@ def _avg_backprop_impl(ct, input_shape, ksize, strides, pads):
 
 
 # ---- the table rows ------------------------------------------------------------------------
+
 
 CONV2D = declare(
     "conv2d", arity=2, infer=_conv2d_infer, impl=_conv2d_impl, params=_CONV_PARAMS,

@@ -214,7 +214,10 @@ def dropout(x, keep_prob=None, noise_shape=None, seed=None, name=None, rate=None
 
 
 def set_random_seed(seed) -> None:
+    """The graph-level seed: random ops and variable initializers become reproducible."""
+    from ... import initializers
     get_default_graph().seed = int(seed)
+    initializers.set_seed(int(seed))
 
 
 def _operator(name, reverse=False):

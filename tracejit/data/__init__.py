@@ -1,0 +1,1 @@
+"""Input data: datasets (and, later, queues and pipelines)."""
