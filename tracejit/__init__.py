@@ -44,3 +44,8 @@ from .trace.variables import Variable  # noqa: F401
 
 bool = bool_  # noqa: A001 - tracejit.bool like tf.bool
 __version__ = "0.1.0"
+
+# The native CPU backend, registered as executor "cpu" (it loads llvmlite on first use).
+from .codegen_cpu import register as _register_cpu  # noqa: E402
+
+_register_cpu(default=False)

@@ -66,6 +66,10 @@ _STAGE_ALIASES = {
 }
 
 
+# Stages past the IR: the CPU backend's compiled program of the whole graph.
+_NATIVE_STAGES = ("llvm", "llvm-raw", "asm")
+
+
 @click.group()
 def main():
     """tracejit: a tracing JIT compiler for tensor programs."""
@@ -78,7 +82,8 @@ def main():
 @click.option("--static", "statics", multiple=True, metavar="NAME=VALUE",
               help="A static argument as a Python literal, e.g. --static n=3.")
 @click.option("--stage", default="traced", show_default=True,
-              help="Which stage to print: traced, optimized, fused, a pass name, or all.")
+              help="Which stage to print: traced, optimized, fused, a pass name, all; or "
+                   "the CPU program: llvm (optimized LLVM IR), llvm-raw, asm.")
 @click.option("--locations/--no-locations", default=False,
               help="Append the user's source line to each equation.")
 def ir_command(target, args, statics, stage, locations):
@@ -100,6 +105,16 @@ def ir_command(target, args, statics, stage, locations):
     jitted = fun if isinstance(fun, JitFunction) else JitFunction(
         fun, static_argnames=tuple(static_values))
     graph = jitted.trace(*arrays, **static_values).graph
+    if stage in _NATIVE_STAGES:
+        from .codegen_cpu import CpuExecutor
+        from .codegen_cpu.program import Unsupported
+        try:
+            text = CpuExecutor().dump(graph, stage)
+        except Unsupported as exc:
+            raise click.ClickException(f"{exc}: this graph has no native program (it runs "
+                                       "on the reference interpreter)") from None
+        click.echo(text.rstrip("\n"))
+        return
     stages = [("traced", graph)]
     if stage != "traced":
         try:

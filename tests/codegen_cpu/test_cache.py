@@ -1,0 +1,141 @@
+"""The compile cache (memory and disk) and the executor's fallback, on the stand-in lowering."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tracejit.codegen_cpu.cache import Artifact, ProgramCache, program_key
+from tracejit.codegen_cpu.executor import CpuExecutor
+from tracejit.codegen_cpu.program import Unsupported
+from tracejit.ir.printer import print_graph
+
+from . import standin_lowering
+from .conftest import Builder
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _graph(scale=2.0, name="scaled", n=8):
+    b = Builder(name)
+    x = b.input(f"f32[{n}]", "x")
+    return b.build([b("add", b("mul", x, b.const(scale)), x)])
+
+
+def _big_constant_graph(n=2000):
+    b = Builder("offset")
+    x = b.input(f"f32[{n}]", "x")
+    return b.build([b("add", x, b.const(np.arange(n)))])    # too big to fold into a kernel
+
+
+def test_key_depends_on_graph_constants_donation_and_settings(monkeypatch):
+    text = print_graph(_graph())
+    key = program_key(text)
+    assert key == program_key(print_graph(_graph()))
+    assert key != program_key(print_graph(_graph(3.0)))
+    assert key != program_key(text, donated={0})
+    monkeypatch.setenv("TRACEJIT_FASTMATH", "0")
+    assert key != program_key(text)
+    monkeypatch.delenv("TRACEJIT_FASTMATH")
+    monkeypatch.setenv("TRACEJIT_LOG", "compiles")      # does not change code
+    assert key == program_key(text)
+
+
+def test_executor_compiles_once_per_graph(standin):
+    first = standin.compile(_graph())
+    assert standin.compile(_graph()) is first           # a loaded program is shared
+    x = np.arange(8, dtype=np.float32)
+    np.testing.assert_array_equal(first([x])[0], 3 * x)
+    assert standin.cache.hits == {"miss": 1}
+    del first
+    import gc
+    gc.collect()
+    again = standin.compile(_graph())                   # reloaded from memory
+    np.testing.assert_array_equal(again([x])[0], 3 * x)
+    assert standin.cache.hits == {"miss": 1, "memory": 1}
+
+
+def test_disk_round_trip_and_corrupt_entries(tmp_path):
+    ex = CpuExecutor(cache=ProgramCache(tmp_path), lowering=standin_lowering)
+    ex.compile(_big_constant_graph())
+    (meta,) = tmp_path.glob("*/*.json")
+    fresh = ProgramCache(tmp_path)
+    key = meta.stem
+    found = fresh.get(key)
+    assert isinstance(found, Artifact) and found.consts and fresh.hits == {"disk": 1}
+    program = CpuExecutor(cache=fresh, lowering=standin_lowering).load(found).function
+    x = np.arange(2000, dtype=np.float32)
+    np.testing.assert_array_equal(program([x])[0], 2 * x)
+    obj = meta.with_suffix(".o")
+    data = obj.read_bytes()
+    obj.write_bytes(data[:-1] + bytes([data[-1] ^ 0xFF]))  # a flipped byte: digest mismatch
+    assert ProgramCache(tmp_path).get(key) is None
+    meta.write_text("{not json")
+    assert ProgramCache(tmp_path).get(key) is None
+    meta.write_text(json.dumps({"key": "another"}))
+    assert ProgramCache(tmp_path).get(key) is None
+
+
+_CHILD = textwrap.dedent("""
+    import sys, numpy as np
+    sys.path.insert(0, sys.argv[1])
+    from tests.codegen_cpu import standin_lowering as L
+    from tests.codegen_cpu.test_cache import _graph
+    from tracejit.codegen_cpu.executor import CpuExecutor
+    ex = CpuExecutor(lowering=L)
+    out = ex.compile(_graph())([np.arange(8, dtype=np.float32)])[0]
+    print(dict(ex.cache.hits), L.lowered, out.tolist())
+""")
+
+
+def test_second_process_loads_from_disk(tmp_path):
+    env = dict(os.environ, TRACEJIT_CACHE_DIR=str(tmp_path))
+
+    def child():
+        done = subprocess.run([sys.executable, "-c", _CHILD, str(ROOT)], env=env,
+                              capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+        return done.stdout.strip()
+
+    want = str([3.0 * i for i in range(8)])
+    assert child() == f"{{'miss': 1}} ['kernel'] {want}"
+    assert child() == f"{{'disk': 1}} [] {want}"        # nothing lowered or compiled
+
+
+def test_unsupported_op_falls_back_to_the_interpreter(standin, caplog, monkeypatch):
+    b = Builder("with_exp")
+    x = b.input("f32[4]", "x")
+    graph = b.build([b("exp", b("sub", b("gather", x, b.const([0, 1], "i32"), axis=0),
+                                b.const(1.0)))])
+    x_value = np.arange(4, dtype=np.float32)
+    with caplog.at_level(logging.INFO, logger="tracejit.codegen_cpu"):
+        program = standin.compile(graph)
+        standin.compile(_graph(name="other").replace(eqns=graph.eqns, inputs=graph.inputs,
+                                                    outputs=graph.outputs))
+    np.testing.assert_allclose(program([x_value])[0], np.exp(x_value[:2] - 1), rtol=1e-6)
+    assert sum("reference interpreter" in r.message for r in caplog.records) == 1
+    assert standin.fallbacks["gather"] == 2
+    monkeypatch.setenv("TRACEJIT_CPU_STRICT", "1")
+    with pytest.raises(Unsupported, match="gather"):
+        CpuExecutor(cache=ProgramCache(None), lowering=standin_lowering).compile(graph)
+
+
+def test_run_op_compiles_each_signature_once(standin):
+    from tracejit.ir import ops
+    from tracejit.ir.core import Params
+    a, b = np.arange(6, dtype=np.float32).reshape(2, 3), np.ones((2, 3), np.float32)
+    for _ in range(3):
+        (out,) = standin.run_op(ops.OPS["add"], [a, b], Params())
+        np.testing.assert_array_equal(out, a + 1)
+    assert standin.cache.hits == {"miss": 1}
+    (out,) = standin.run_op(ops.OPS["add"], [a[:, :2], b[:, :2]], Params())
+    np.testing.assert_array_equal(out, a[:, :2] + 1)
+    assert standin.cache.hits == {"miss": 2}

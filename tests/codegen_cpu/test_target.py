@@ -1,0 +1,139 @@
+"""target.py: the host target machine, module setup, O3 pipeline, MCJIT, fast-math switch."""
+
+from __future__ import annotations
+
+import ctypes
+import threading
+
+import llvmlite.binding as llvm
+import numpy as np
+import pytest
+from llvmlite import ir
+
+from tracejit.codegen_cpu import target
+
+I64 = ir.IntType(64)
+F32 = ir.FloatType()
+
+
+def _saxpy_module(name="saxpy", flags=()) -> ir.Module:
+    """``void saxpy(float* x, float* y, float a, i64 n)``: y[i] = a*x[i] + y[i]."""
+    mod = target.new_module(name)
+    fn = ir.Function(mod, ir.FunctionType(ir.VoidType(), [target.PTR, target.PTR, F32, I64]),
+                     name)
+    x, y, a, n = fn.args
+    for p in (x, y):
+        p.add_attribute("noalias")
+    entry, loop, done = (fn.append_basic_block(s) for s in ("entry", "loop", "done"))
+    b = ir.IRBuilder(entry)
+    b.cbranch(b.icmp_signed(">", n, ir.Constant(I64, 0)), loop, done)
+    b.position_at_end(loop)
+    i = b.phi(I64)
+    i.add_incoming(ir.Constant(I64, 0), entry)
+    py = b.gep(y, [i], source_etype=F32)
+    xi = b.load(b.gep(x, [i], source_etype=F32), typ=F32)
+    b.store(b.fadd(b.fmul(a, xi, flags=flags), b.load(py, typ=F32), flags=flags), py)
+    nxt = b.add(i, ir.Constant(I64, 1))
+    i.add_incoming(nxt, loop)
+    b.cbranch(b.icmp_signed("<", nxt, n), loop, done)
+    b.position_at_end(done)
+    b.ret_void()
+    return mod
+
+
+def test_target_machine_is_cached_host_machine():
+    tm = target.target_machine()
+    assert tm is target.target_machine()
+    cpu, features = target.host_cpu()
+    assert cpu == llvm.get_host_cpu_name()
+    assert tm.triple == llvm.get_process_triple()
+    assert cpu in target.target_id() and features in target.target_id()
+
+
+def test_new_module_has_host_triple_and_layout():
+    mod = target.new_module("m")
+    assert mod.triple == target.target_machine().triple
+    assert mod.data_layout == str(target.target_machine().target_data)
+    assert "target datalayout" in str(mod)
+
+
+def test_compile_module_runs_and_vectorizes():
+    engine, addrs = target.compile_module(_saxpy_module())
+    assert set(addrs) == {"saxpy"} and addrs["saxpy"]
+    f = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_float,
+                         ctypes.c_int64)(addrs["saxpy"])
+    for n in (0, 1, 7, 1003):
+        x = np.arange(n, dtype=np.float32)
+        y = np.ones(n, dtype=np.float32)
+        f(x.ctypes.data, y.ctypes.data, 2.0, n)
+        np.testing.assert_array_equal(y, 2 * np.arange(n, dtype=np.float32) + 1)
+    asm = target.assembly(_saxpy_module())
+    features = target.host_cpu()[1]
+    if "+avx512f" in features:
+        assert "zmm" in asm
+    elif "+avx2" in features:
+        assert "ymm" in asm
+
+
+def test_compile_accepts_an_optimized_moduleref_and_keeps_engines():
+    ref = target.optimize(target.parse(_saxpy_module("again")))
+    assert isinstance(ref, llvm.ModuleRef)
+    before = len(target._ENGINES)
+    engine, addrs = target.compile_module(ref)
+    assert len(target._ENGINES) == before + 1 and target._ENGINES[-1] is engine
+    _, addrs2 = target.compile_module(_saxpy_module("loose"), keep_alive=False)
+    assert len(target._ENGINES) == before + 1 and "loose" in addrs2
+
+
+def test_parse_rejects_invalid_ir():
+    with pytest.raises(RuntimeError):
+        target.parse("define i32 @f() {\n  ret i64 0\n}\n")
+
+
+def test_compiles_from_threads():
+    errors = []
+
+    def work(k):
+        try:
+            _, addrs = target.compile_module(_saxpy_module(f"t{k}"))
+            assert addrs[f"t{k}"]
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+
+
+@pytest.mark.parametrize("value,flags", [
+    (None, ("reassoc", "contract")), ("1", ("reassoc", "contract")),
+    ("on", ("reassoc", "contract")), ("0", ()), ("off", ()), ("", ()),
+    ("reassoc, nsz", ("reassoc", "nsz")), ("fast", ("fast",)),
+])
+def test_fast_math_flags(monkeypatch, value, flags):
+    if value is None:
+        monkeypatch.delenv("TRACEJIT_FASTMATH", raising=False)
+    else:
+        monkeypatch.setenv("TRACEJIT_FASTMATH", value)
+    assert target.fast_math_flags() == flags
+
+
+def test_fast_math_flags_reject_unknown(monkeypatch):
+    monkeypatch.setenv("TRACEJIT_FASTMATH", "reassoc,bogus")
+    with pytest.raises(ValueError, match="bogus"):
+        target.fast_math_flags()
+
+
+def test_default_fast_math_keeps_nan_and_inf():
+    """The default flags compile a NaN/inf test that survives O3."""
+    mod = target.new_module("nan")
+    fn = ir.Function(mod, ir.FunctionType(ir.IntType(32), [F32]), "isnan")
+    b = ir.IRBuilder(fn.append_basic_block())
+    x = b.fadd(fn.args[0], ir.Constant(F32, 0.0), flags=target.DEFAULT_FAST_MATH)
+    b.ret(b.zext(b.fcmp_unordered("uno", x, x), ir.IntType(32)))
+    _, addrs = target.compile_module(mod)
+    f = ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.c_float)(addrs["isnan"])
+    assert f(float("nan")) == 1 and f(1.0) == 0 and f(float("inf")) == 0

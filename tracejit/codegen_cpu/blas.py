@@ -1,0 +1,262 @@
+"""matmul: NumPy's bundled OpenBLAS from generated code, and generated loops.
+
+The one BLAS of the process is the OpenBLAS NumPy itself loaded (ILP64, symbols
+``scipy_cblas_sgemm64_``/``scipy_cblas_dgemm64_``). :func:`ensure_blas` finds that
+library in ``/proc/self/maps`` (or ``numpy.libs`` by glob), takes the two addresses
+with ctypes and registers them with ``llvm.add_symbol``; scipy and any second BLAS are
+never loaded (two OpenBLAS thread pools in one process made an MLP step 20x slower).
+
+* float32/float64: ``cblas_?gemm`` row-major; batched matmuls with broadcasting are a
+  loop of gemm calls, or one tall gemm when the right operand has no batch;
+* small float matmuls (``M*N*K <= SMALL_GEMM``) and every integer matmul: generated
+  ``i, k, j`` loops (the ``j`` loop vectorizes), integers wrapping in their own type;
+* float16/bfloat16: operands converted to float32 scratch, one float32 gemm, the
+  result rounded once (what the reference does).
+
+A ``matmul_epilogue`` kernel runs the gemm into its result buffer (an output of the
+kernel when one has the result's size and type, else scratch) and then one elementwise
+loop over the result for the epilogue.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import glob
+import math
+import os
+import threading
+
+import llvmlite.binding as llvm
+import numpy as np
+from llvmlite import ir
+
+from ..ir import dtypes as dt
+from ..ir.core import Graph
+from ..ir.opdef import Tag
+from . import lower_index as ix
+from .lower_loops import c64, counted_loop
+from .lower_pointwise import FnContext, pointwise
+from .lower_types import F32, F64, I32, I64, PTR, VOID, compute_type, convert, load, store, zero
+
+__all__ = ["ensure_blas", "blas_library", "emit_matmul", "lower_matmul_body", "SMALL_GEMM",
+           "call_gemm", "loops_gemm"]
+
+SMALL_GEMM = 8 * 8 * 8     # measured: OpenBLAS wins from 16^3 up (0.33 vs 1.06 us)
+GEMM = {dt.float32: "scipy_cblas_sgemm64_", dt.float64: "scipy_cblas_dgemm64_"}
+_ROW_MAJOR, _NO_TRANS = 101, 111
+_LOCK = threading.Lock()
+_REGISTERED = False
+
+
+def blas_library() -> str:
+    """The path of the OpenBLAS NumPy uses (already loaded in this process)."""
+    try:
+        with open("/proc/self/maps") as maps:
+            for line in maps:
+                path = line.split()[-1]
+                if "openblas64_" in os.path.basename(path) and path.endswith((".so", ".so.0")):
+                    return path
+    except OSError:
+        pass
+    libs = os.path.join(os.path.dirname(os.path.dirname(np.__file__)), "numpy.libs")
+    found = sorted(glob.glob(os.path.join(libs, "libscipy_openblas64_*.so*")))
+    if not found:
+        raise RuntimeError("NumPy's bundled OpenBLAS (libscipy_openblas64_*) was not found; "
+                           "tracejit needs it for float matmuls")
+    return found[0]
+
+
+def ensure_blas() -> None:
+    global _REGISTERED
+    with _LOCK:
+        if _REGISTERED:
+            return
+        lib = ctypes.CDLL(blas_library())
+        for name in GEMM.values():
+            llvm.add_symbol(name, ctypes.cast(getattr(lib, name), ctypes.c_void_p).value)
+        _REGISTERED = True
+
+
+def _gemm_fn(module: ir.Module, dtype) -> ir.Function:
+    name = GEMM[dtype]
+    try:
+        return module.get_global(name)
+    except KeyError:
+        pass
+    ft = F32 if dtype is dt.float32 else F64
+    fnty = ir.FunctionType(VOID, [I32, I32, I32, I64, I64, I64, ft, PTR, I64, PTR, I64, ft,
+                                  PTR, I64])
+    return ir.Function(module, fnty, name)
+
+
+_TRANS = 112
+
+
+def call_gemm(b: ir.IRBuilder, dtype, m, n, k, a, lda, trans_a, bp, ldb, trans_b, c, ldc,
+              beta: float = 0.0) -> None:
+    """``C = op(A) @ op(B) + beta*C`` through cblas (row-major; op = transpose or not)."""
+    ensure_blas()
+    ft = F32 if dtype is dt.float32 else F64
+    m, n, k = (x if isinstance(x, ir.Value) else c64(x) for x in (m, n, k))
+    b.call(_gemm_fn(b.module, dtype),
+           [ir.Constant(I32, _ROW_MAJOR), ir.Constant(I32, _TRANS if trans_a else _NO_TRANS),
+            ir.Constant(I32, _TRANS if trans_b else _NO_TRANS),
+            m, n, k, ir.Constant(ft, 1.0), a, c64(lda), bp, c64(ldb),
+            ir.Constant(ft, beta), c, c64(ldc)])
+
+
+def loops_gemm(ctx: FnContext, dtype, m, n, k, a, lda, trans_a, bp, ldb, trans_b, c, ldc,
+               beta: float = 0.0) -> None:
+    """The same by i, k, j loops (accumulating in C's own type; the j loop vectorizes
+    when B is not transposed)."""
+    from .lower_ops import fm
+
+    b = ctx.builder
+    ty = compute_type(dtype)
+    flags = fm() if dtype.is_float else ()
+    group = ctx.loops.group
+
+    def row(i):
+        c_row = b.mul(i, c64(ldc))
+        if beta == 0.0:
+            counted_loop(b, c64(0), c64(n),
+                         lambda j: store(b, zero(ty), c, b.add(c_row, j), dtype, group),
+                         parallel=ctx.loops, name="z")
+
+        def step(kk):
+            a_at = b.add(b.mul(kk, c64(lda)), i) if trans_a else b.add(b.mul(i, c64(lda)), kk)
+            aik = load(b, a, a_at, dtype)
+
+            def col(j):
+                at = b.add(c_row, j)
+                b_at = b.add(b.mul(j, c64(ldb)), kk) if trans_b else b.add(b.mul(kk, c64(ldb)), j)
+                bkj = load(b, bp, b_at, dtype, group)
+                prod = b.fmul(aik, bkj, flags=flags) if dtype.is_float else b.mul(aik, bkj)
+                old = load(b, c, at, dtype, group)
+                new = b.fadd(old, prod, flags=flags) if dtype.is_float else b.add(old, prod)
+                store(b, new, c, at, dtype, group)
+
+            counted_loop(b, c64(0), c64(n), col, parallel=ctx.loops, name="j")
+
+        counted_loop(b, c64(0), c64(k), step, name="k")
+
+    counted_loop(b, c64(0), c64(m), row, name="i")
+
+
+def _gep(b, ptr, offset, dtype):
+    return b.gep(ptr, [offset], inbounds=True, source_etype=compute_type(dtype))
+
+
+def emit_matmul(ctx: FnContext, dtype, a, a_shape, bp, b_shape, c, c_shape,
+                trans_a: bool = False, trans_b: bool = False) -> None:
+    """``C = op(A) @ op(B)`` with np.matmul's batch broadcasting; the pointers hold
+    ``dtype`` (float32/float64 or an integer type) elements, C-contiguous; ``op``
+    swaps an operand's last two axes when its flag is set."""
+    b = ctx.builder
+    m, k = (a_shape[-1], a_shape[-2]) if trans_a else (a_shape[-2], a_shape[-1])
+    n = b_shape[-2] if trans_b else b_shape[-1]
+    lda, ldb = a_shape[-1], b_shape[-1]
+    batch = tuple(c_shape[:-2])
+    if m * n == 0 or math.prod(batch) == 0:
+        return
+    size = math.prod(c_shape)
+    if k == 0:
+        counted_loop(b, c64(0), c64(size),
+                     lambda i: store(b, zero(compute_type(dtype)), c, i, dtype), name="z")
+        return
+    pad = len(batch)
+    a_batch = (1,) * (pad - len(a_shape[:-2])) + tuple(a_shape[:-2])
+    b_batch = (1,) * (pad - len(b_shape[:-2])) + tuple(b_shape[:-2])
+    use_blas = dtype.is_float and m * n * k > SMALL_GEMM
+
+    def gemm(mm, a_ptr, b_ptr, c_ptr):
+        fn = call_gemm if use_blas else None
+        if fn is not None:
+            fn(b, dtype, mm, n, k, a_ptr, lda, trans_a, b_ptr, ldb, trans_b, c_ptr, n)
+        else:
+            loops_gemm(ctx, dtype, mm, n, k, a_ptr, lda, trans_a, b_ptr, ldb, trans_b, c_ptr, n)
+
+    if all(x == 1 for x in b_batch) and a_batch == batch and not trans_a:
+        gemm(m * math.prod(batch), a, bp, c)      # one tall gemm
+        return
+    a_size, b_size = a_shape[-1] * a_shape[-2], b_shape[-1] * b_shape[-2]
+    a_strides = [0 if x == 1 else s * a_size for x, s in zip(a_batch, ix.strides(a_batch),
+                                                            strict=True)]
+    b_strides = [0 if x == 1 else s * b_size for x, s in zip(b_batch, ix.strides(b_batch),
+                                                            strict=True)]
+
+    def one(t):
+        a_off, b_off, rem = c64(0), c64(0), t
+        for axis in reversed(range(pad)):
+            i = b.urem(rem, c64(batch[axis]))
+            rem = b.udiv(rem, c64(batch[axis]))
+            if a_strides[axis]:
+                a_off = b.add(a_off, b.mul(i, c64(a_strides[axis])))
+            if b_strides[axis]:
+                b_off = b.add(b_off, b.mul(i, c64(b_strides[axis])))
+        gemm(m, _gep(b, a, a_off, dtype), _gep(b, bp, b_off, dtype),
+             _gep(b, c, b.mul(t, c64(m * n)), dtype))
+
+    counted_loop(b, c64(0), c64(math.prod(batch)), one, name="batch")
+
+
+def _convert_copy(ctx: FnContext, shape, src_key, src_dtype, dst_key, dst_dtype, extra):
+    def plan(dom, refine):
+        return [ix.ravel(ix.domain_index(dom.dims, shape, dom, refine), shape)]
+
+    def emit(point, dom):
+        off = point.expr(ix.ravel(ix.domain_index(dom.dims, shape, dom, False), shape))
+        value = load(point.builder, point.ptrs(src_key), off, src_dtype, point.group)
+        value = convert(point.builder, value, src_dtype, dst_dtype)
+        store(point.builder, value, point.ptrs(dst_key), off, dst_dtype, point.group)
+
+    pointwise(ctx, "cvt", ix.Domain.of_shape(shape), plan, emit, extra=extra)
+
+
+def lower_matmul_body(ctx: FnContext, body: Graph) -> None:
+    """A matmul_epilogue kernel (or a lone matmul as a one-equation body)."""
+    from .lower_body import Leaf
+    from .lower_kernels import lower_elementwise_body
+
+    n_outs = len(body.outputs)
+    (mm,) = [e for e in body.eqns if e.op.has(Tag.LINALG)]
+    a, bv = mm.ins
+    c = mm.outs[0]
+    position = {}
+    for i, v in enumerate(body.inputs):
+        position.setdefault(id(v), n_outs + i)
+    dtype = c.dtype
+    compute = dt.float32 if dtype.is_half else dtype
+    extra = {}
+    a_ptr, b_ptr = ctx.ptrs(position[id(a)]), ctx.ptrs(position[id(bv)])
+    if dtype.is_half:
+        for key, var in (("A", a), ("B", bv)):
+            scratch = ctx.malloc(var.type.size * 4)
+            _convert_copy(ctx, var.shape, position[id(var)], dtype, key, compute,
+                          {key: scratch})
+            if key == "A":
+                a_ptr = scratch
+            else:
+                b_ptr = scratch
+    c_key, skip = None, set()
+    if not dtype.is_half:
+        for j, out in enumerate(body.outputs):
+            if out is c:
+                c_key, skip = j, {j}
+                break
+        if c_key is None:
+            for j, out in enumerate(body.outputs):
+                if out.dtype is dtype and out.type.size == c.type.size:
+                    c_key = j       # NOTE: scratch in an output; the epilogue reads C[i]
+                    break           # before it stores output[i].
+    if c_key is None:
+        c_ptr = ctx.malloc(c.type.size * compute.itemsize)
+        c_key = "C"
+        extra["C"] = c_ptr
+    else:
+        c_ptr = ctx.ptrs(c_key)
+    emit_matmul(ctx, compute, a_ptr, a.shape, b_ptr, bv.shape, c_ptr, c.shape,
+                mm.params.get("transpose_a", False), mm.params.get("transpose_b", False))
+    leaves = {id(v): Leaf(position[id(v)], v.dtype) for v in body.inputs}
+    leaves[id(c)] = Leaf(c_key, compute)
+    lower_elementwise_body(ctx, body, leaves=leaves, skip=skip, extra=extra, shape=c.shape)

@@ -1,0 +1,280 @@
+"""Evaluating a kernel body at one point of its loop nest.
+
+:class:`PointEval` walks a body graph on demand: ``value(var, index)`` is the element
+of ``var`` at ``index`` (a tuple of index expressions over ``var``'s shape). It
+
+* follows index maps (``reshape``, ``expand_dims``, ``squeeze``, ``broadcast_to``,
+  ``transpose``, ``slice``, ``reverse``, ``tile``, ``stop_gradient``) and implicit
+  broadcasting by transforming the index, never the data;
+* loads *leaves*: kernel inputs (and the matmul result of a ``matmul_epilogue``
+  kernel), small constants (a private global array), ``fill`` and ``iota``
+  (computed from the index), ``random_bits`` (Threefry-2x32-20 of the flat index);
+* computes ELEMENTWISE ops through :mod:`lower_ops`; values already known at this
+  point (reduction results in an epilogue) come from ``known``.
+
+It runs twice over the same body with the same domain: in *plan* mode it only records
+the index expressions it would emit (and may raise ``Refine`` to split a loop
+dimension), so the caller can coalesce the domain; in *emit* mode it emits LLVM IR
+through a :class:`Point` (builder, loop variables, buffer pointers). Results are
+memoized per (value, index), so a value read twice at one point is computed once.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from llvmlite import ir
+
+from ..ir import dtypes as dt
+from ..ir.core import ConstValue, Eqn, Graph, Var
+from ..ir.opdef import Tag
+from ..ir.ops_random import _PARITY, _ROTATIONS
+from . import lower_index as ix
+from .lower_loops import emit_expr
+from .lower_ops import emit_elementwise, supported_elementwise
+from .lower_types import (
+    I32,
+    I64,
+    const,
+    convert,
+    load,
+    load_raw,
+    raw_type,
+    store,
+    store_raw,
+)
+
+__all__ = ["PointEval", "Point", "INDEX_MAPS", "body_supported"]
+
+INDEX_MAPS = frozenset({"reshape", "expand_dims", "squeeze", "broadcast_to", "transpose",
+                        "slice", "reverse", "tile", "stop_gradient"})
+GENERATORS = frozenset({"constant", "fill", "iota", "random_bits"})
+
+
+def body_supported(body: Graph) -> str | None:
+    """Why a body cannot be evaluated pointwise (None if it can)."""
+    for eqn in body.eqns:
+        name = eqn.op.name
+        if name in INDEX_MAPS or name in GENERATORS or eqn.op.has(Tag.REDUCE) \
+                or eqn.op.has(Tag.LINALG) or supported_elementwise(name):
+            continue
+        return f"op {name!r} inside a kernel body"
+    return None
+
+
+class Point:
+    """What emit mode needs: the builder, the loop variables and buffer pointers."""
+
+    def __init__(self, builder: ir.IRBuilder, env: dict[int, ir.Value], mapping: dict,
+                 ptrs, group):
+        self.builder, self.env, self.mapping, self.ptrs, self.group = (
+            builder, env, mapping, ptrs, group)
+
+    def expr(self, e: ix.Expr) -> ir.Value:
+        return emit_expr(self.builder, ix.substitute(e, self.mapping), self.env)
+
+
+class Leaf:
+    """A buffer-backed leaf: ``key`` names the pointer; ``storage`` its element type in
+    memory (a matmul result of a half kernel sits in float32 scratch)."""
+
+    def __init__(self, key, storage: dt.DType):
+        self.key, self.storage = key, storage
+
+
+class PointEval:
+    def __init__(self, body: Graph, domain: ix.Domain, leaves: dict[int, Leaf], *,
+                 point: Point | None = None, refine: bool = False,
+                 known: dict[int, ir.Value] | None = None):
+        self.body, self.domain, self.leaves = body, domain, leaves
+        self.point, self.refine = point, refine
+        self.known = known or {}
+        self.producer: dict[int, Eqn] = {id(v): e for e in body.eqns for v in e.outs}
+        self.exprs: list[ix.Expr] = []
+        self.memo: dict = {}
+
+    # ---- index expressions ----------------------------------------------------------
+
+    def expr(self, e: ix.Expr):
+        if self.point is None:
+            self.exprs.append(e)
+            return None
+        return self.point.expr(e)
+
+    def at(self, dims, shape) -> tuple:
+        """The position in ``shape`` of the current point of ``dims``."""
+        return ix.domain_index(dims, shape, self.domain, self.refine)
+
+    def follow(self, var: Var, index: tuple) -> tuple[Var, tuple]:
+        """Through index maps to the value they read, with the index transformed."""
+        while True:
+            eqn = self.producer.get(id(var))
+            if eqn is None or eqn.op.name not in INDEX_MAPS:
+                return var, index
+            src = eqn.ins[0]
+            name, p = eqn.op.name, eqn.params
+            if name in ("reshape", "expand_dims", "squeeze"):
+                index = ix.reshape_index(index, var.shape, src.shape, self.domain, self.refine)
+            elif name == "broadcast_to":
+                index = ix.broadcast_index(index, var.shape, src.shape)
+            elif name == "transpose":
+                moved = [None] * len(index)
+                for i, axis in enumerate(p["perm"]):
+                    moved[axis] = index[i]
+                index = tuple(moved)
+            elif name == "slice":
+                index = tuple(ix.add(ix.scale(e, st), ix.constant(lo))
+                              for e, lo, st in zip(index, p["starts"], p["strides"],
+                                                   strict=True))
+            elif name == "reverse":
+                index = tuple(ix.add(ix.constant(n - 1), ix.scale(e, -1)) if a in p["axes"]
+                              else e for a, (e, n) in enumerate(zip(index, src.shape,
+                                                                    strict=True)))
+            elif name == "tile":
+                index = tuple(e if n == 1 else ix.mod(e, n, self.domain, self.refine)
+                              for e, n in zip(index, src.shape, strict=True))
+            var = src
+
+    # ---- values ---------------------------------------------------------------------
+
+    def value(self, var: Var, index: tuple):
+        var, index = self.follow(var, index)
+        key = (id(var), index)
+        if key in self.memo:
+            return self.memo[key]
+        result = self._compute(var, index)
+        self.memo[key] = result
+        return result
+
+    def _compute(self, var: Var, index: tuple):
+        b = self.point.builder if self.point else None
+        if id(var) in self.known:
+            return self.known[id(var)]
+        leaf = self.leaves.get(id(var))
+        if leaf is not None:
+            offset = self.expr(ix.ravel(index, var.shape))
+            if b is None:
+                return None
+            value = load(b, self.point.ptrs(leaf.key), offset, leaf.storage, self.point.group)
+            return convert(b, value, leaf.storage, var.dtype)
+        eqn = self.producer.get(id(var))
+        if eqn is None:
+            raise KeyError(f"{var} is neither an input nor computed in the body")
+        name = eqn.op.name
+        if name == "constant":
+            return self._constant(eqn, var, index, raw=False)
+        if name == "fill":
+            return None if b is None else const(var.dtype, eqn.params["value"])
+        if name == "iota":
+            e = self.expr(index[eqn.params["dimension"]])
+            return None if b is None else convert(b, e, dt.int64, var.dtype)
+        if name == "random_bits":
+            return self._random_bits(eqn, var, index)
+        if eqn.op.has(Tag.REDUCE) or eqn.op.has(Tag.LINALG):
+            raise KeyError(f"{name} result read where it is not known")
+        args = [self.value(x, ix.broadcast_index(index, var.shape, x.shape)) for x in eqn.ins]
+        if b is None:
+            return None
+        return emit_elementwise(b, eqn, args)
+
+    def raw(self, var: Var, index: tuple):
+        """The element's bits when ``var`` is an index map of a buffer or a constant (so a
+        copy keeps NaN payloads); None when it must be computed."""
+        var, index = self.follow(var, index)
+        leaf = self.leaves.get(id(var))
+        if leaf is not None and leaf.storage is var.dtype:
+            offset = self.expr(ix.ravel(index, var.shape))
+            if self.point is None:
+                return "raw"
+            return load_raw(self.point.builder, self.point.ptrs(leaf.key), offset, var.dtype,
+                            self.point.group)
+        eqn = self.producer.get(id(var))
+        if eqn is not None and eqn.op.name == "constant":
+            return self._constant(eqn, var, index, raw=True)
+        return None
+
+    def store(self, var: Var, key, index: tuple, dtype: dt.DType) -> None:
+        """Store ``var`` at ``index`` (a position in ``var``'s shape) into buffer ``key``."""
+        bits = self.raw(var, index)
+        offset = self.expr(ix.ravel(index, var.shape))
+        if bits is not None:
+            if self.point is not None:
+                store_raw(self.point.builder, bits, self.point.ptrs(key), offset, dtype,
+                          self.point.group)
+            return
+        value = self.value(var, index)
+        if self.point is not None:
+            store(self.point.builder, value, self.point.ptrs(key), offset, dtype,
+                  self.point.group)
+
+    # ---- generators -----------------------------------------------------------------
+
+    def _constant(self, eqn: Eqn, var: Var, index: tuple, raw: bool):
+        array = eqn.params["value"].array
+        dtype = var.dtype
+        flat = np.ascontiguousarray(array).reshape(-1)
+        bits = flat.view(np.dtype(f"u{dtype.itemsize}"))
+        uniform = flat.size <= 1 or bool((bits == bits[0]).all())
+        b = self.point.builder if self.point else None
+        if uniform:
+            if b is None:
+                return None
+            if raw:
+                return ir.Constant(raw_type(dtype), int(bits[0]))
+            return const(dtype, flat[0])
+        offset = self.expr(ix.ravel(index, var.shape))
+        if b is None:
+            return "raw" if raw else None
+        table = _global_array(b.module, array, dtype)
+        if raw:
+            return load_raw(b, table, offset, dtype)
+        return load(b, table, offset, dtype)
+
+    def _random_bits(self, eqn: Eqn, var: Var, index: tuple):
+        (key,) = eqn.ins
+        k0 = self.value(key, (ix.constant(0),))
+        k1 = self.value(key, (ix.constant(1),))
+        counter = self.expr(ix.ravel(index, var.shape))
+        if self.point is None:
+            return None
+        return threefry_word0(self.point.builder, k0, k1, counter)
+
+
+def _global_array(module: ir.Module, array: np.ndarray, dtype: dt.DType) -> ir.GlobalVariable:
+    """A private constant global holding ``array``'s bytes (one per distinct array)."""
+    cache = getattr(module, "_tracejit_constants", None)
+    if cache is None:
+        cache = module._tracejit_constants = {}
+    cv = ConstValue(array)
+    found = cache.get(cv)
+    if found is not None:
+        return found
+    data = np.ascontiguousarray(array).tobytes()
+    ty = ir.ArrayType(ir.IntType(8), len(data))
+    gv = ir.GlobalVariable(module, ty, name=module.get_unique_name("tracejit.const"))
+    gv.linkage = "private"
+    gv.global_constant = True
+    gv.align = max(16, dtype.itemsize)
+    gv.initializer = ir.Constant(ty, bytearray(data))
+    cache[cv] = gv
+    return gv
+
+
+def _rotl(b, x, r: int):
+    return b.or_(b.shl(x, ir.Constant(I32, r)), b.lshr(x, ir.Constant(I32, 32 - r)))
+
+
+def threefry_word0(b: ir.IRBuilder, k0, k1, counter) -> ir.Value:
+    """Word 0 of Threefry-2x32-20 of (counter mod 2**32, counter >> 32) under (k0, k1),
+    as ``tracejit.ir.ops_random.threefry2x32`` computes it (i32 values wrap)."""
+    ks = (k0, k1, b.xor(b.xor(k0, k1), ir.Constant(I32, _PARITY)))
+    x0 = b.add(b.trunc(counter, I32), ks[0])
+    x1 = b.add(b.trunc(b.lshr(counter, ir.Constant(I64, 32)), I32), ks[1])
+    for r in range(20):
+        x0 = b.add(x0, x1)
+        x1 = b.xor(_rotl(b, x1, _ROTATIONS[r % 8]), x0)
+        if r % 4 == 3:
+            s = r // 4 + 1
+            x0 = b.add(x0, ks[s % 3])
+            x1 = b.add(x1, b.add(ks[(s + 1) % 3], ir.Constant(I32, s)))
+    return x0
+

@@ -1,0 +1,231 @@
+"""Pooling over NHWC images (see :mod:`.lower_nn` for the semantics and conventions)."""
+
+from __future__ import annotations
+
+from llvmlite import ir
+
+from ..ir.core import Eqn
+from .lower_loops import c64, counted_loop
+from .lower_nn import _elem, _Geometry, _memset0, _offset_major_walk, _window_walk, _with_f32
+from .lower_ops import emit_max
+from .lower_pointwise import FnContext
+from .lower_types import I32, compute_type
+from .parallel import emit_parallel_for, entry_alloca
+
+__all__ = ["lower_pool"]
+
+
+# ---- pooling --------------------------------------------------------------------------------
+
+def _pool_geometry(eqn: Eqn, image, pooled):
+    return _Geometry(image, eqn.params["ksize"], pooled[1:3], eqn.params)
+
+
+def _pool_forward(ctx, eqn, kind: str):
+    """max_pool2d, avg_pool2d and max_pool2d_select: one result per pixel and channel."""
+    def body(ctx, ins, outs, dtype):
+        (out,) = outs
+        x = ins[0]
+        g = _pool_geometry(eqn, eqn.ins[0].shape, eqn.outs[0].shape)
+        ty = compute_type(dtype)
+        if g.pixels * g.c == 0:
+            return
+        loops = ctx.loops
+        work = g.pixels * g.c * g.kh * g.kw
+
+        def run(rb, lo, hi, tid, cap):
+            xp, op = cap[0], cap[1]
+            gp = cap[2] if kind == "select" else None
+            acc = entry_alloca(rb, ty, g.c)
+            sel = entry_alloca(rb, ty, g.c) if kind == "select" else None
+            count = entry_alloca(rb, ty)
+            init = ir.Constant(ty, float("-inf") if kind != "avg" else 0.0)
+
+            def pixel(p):
+                def start(cc):
+                    _tagged_store(rb, init, _elem(rb, acc, cc, ty), loops)
+                    if sel is not None:
+                        _tagged_store(rb, ir.Constant(ty, 0.0), _elem(rb, sel, cc, ty), loops)
+                counted_loop(rb, c64(0), c64(g.c), start, parallel=loops, name="c0")
+                rb.store(ir.Constant(ty, 0.0), count)
+
+                def visit(k, ok, src):
+                    first = rb.icmp_signed("==", k, c64(0))
+                    with rb.if_then(ok):
+                        rb.store(rb.fadd(rb.load(count, typ=ty), ir.Constant(ty, 1.0)), count)
+
+                        def chan(cc):
+                            a = _elem(rb, acc, cc, ty)
+                            v = _tagged_load(rb, _elem(rb, xp, rb.add(src, cc), ty), ty, loops)
+                            old = _tagged_load(rb, a, ty, loops)
+                            if kind == "max":
+                                new = emit_max(rb, old, v, dtype)
+                            elif kind == "avg":
+                                new = rb.fadd(old, v)
+                            else:
+                                better = rb.or_(first, _better(rb, v, old))
+                                new = rb.select(better, v, old)
+                                s = _elem(rb, sel, cc, ty)
+                                gv = _tagged_load(rb, _elem(rb, gp, rb.add(src, cc), ty), ty,
+                                                  loops)
+                                _tagged_store(rb, rb.select(better, gv,
+                                                            _tagged_load(rb, s, ty, loops)),
+                                              s, loops)
+                            _tagged_store(rb, new, a, loops)
+
+                        counted_loop(rb, c64(0), c64(g.c), chan, parallel=loops, name="c")
+
+                _window_walk(rb, g, p, visit)
+                n = rb.load(count, typ=ty)
+                base = rb.mul(p, c64(g.c))
+
+                def finish(cc):
+                    src = sel if kind == "select" else acc
+                    v = _tagged_load(rb, _elem(rb, src, cc, ty), ty, loops)
+                    if kind == "avg":
+                        v = rb.fdiv(v, n)
+                    _tagged_store(rb, v, _elem(rb, op, rb.add(base, cc), ty), loops)
+
+                counted_loop(rb, c64(0), c64(g.c), finish, parallel=loops, name="c1")
+
+            counted_loop(rb, lo, hi, pixel, name="p")
+
+        caps = [x, out] + ([ins[1]] if kind == "select" else [])
+        emit_parallel_for(ctx.builder, ctx.sub_name("pool"), g.pixels, work, caps, run)
+
+    _with_f32(ctx, eqn, body)
+
+
+def _better(b, v, best):
+    """v replaces the running maximum: strictly greater, or the first NaN."""
+    return b.or_(b.fcmp_ordered(">", v, best),
+                 b.and_(b.fcmp_unordered("uno", v, v), b.fcmp_ordered("ord", best, best)))
+
+
+def _tagged_load(b, ptr, ty, loops):
+    instr = b.load(ptr, typ=ty)
+    instr.set_metadata("llvm.access.group", loops.group)
+    return instr
+
+
+def _tagged_store(b, value, ptr, loops):
+    b.store(value, ptr).set_metadata("llvm.access.group", loops.group)
+
+
+def _max_pool2d_backprop(ctx, eqn):
+    """Two passes: the first maximum's window offset per pixel and channel (scratch),
+    then each window offset's cotangents added back, offset by offset, as the reference
+    does (so the sums match it exactly)."""
+    def body(ctx, ins, outs, dtype):
+        x, ct = ins
+        (dx,) = outs
+        g = _pool_geometry(eqn, eqn.ins[0].shape, eqn.ins[1].shape)
+        ty = compute_type(dtype)
+        b = ctx.builder
+        _memset0(b, dx, g.n * g.h * g.w * g.c * dtype.itemsize)
+        if g.pixels * g.c == 0:
+            return
+        best = ctx.alloca(ty, g.c)
+        where = ctx.malloc(g.pixels * g.c * 4)
+        loops = ctx.loops
+
+        def pixel(p):
+            base = b.mul(p, c64(g.c))
+
+            def start(cc):
+                _tagged_store(b, ir.Constant(ty, float("-inf")), _elem(b, best, cc, ty), loops)
+                _tagged_store(b, ir.Constant(I32, 0), _elem(b, where, b.add(base, cc), I32),
+                              loops)
+            counted_loop(b, c64(0), c64(g.c), start, parallel=loops, name="c0")
+
+            def visit(k, ok, src):
+                first = b.icmp_signed("==", k, c64(0))
+                k32 = b.trunc(k, I32)
+                with b.if_then(ok):
+                    def chan(cc):
+                        v = _tagged_load(b, _elem(b, x, b.add(src, cc), ty), ty, loops)
+                        bp = _elem(b, best, cc, ty)
+                        wp = _elem(b, where, b.add(base, cc), I32)
+                        old = _tagged_load(b, bp, ty, loops)
+                        better = b.or_(first, _better(b, v, old))
+                        _tagged_store(b, b.select(better, v, old), bp, loops)
+                        _tagged_store(b, b.select(better, k32, _tagged_load(b, wp, I32, loops)),
+                                      wp, loops)
+                    counted_loop(b, c64(0), c64(g.c), chan, parallel=loops, name="c")
+
+            _window_walk(b, g, p, visit)
+
+        counted_loop(b, c64(0), c64(g.pixels), pixel, name="p")
+
+        def add_back(p, k, ok, src):
+            base = b.mul(p, c64(g.c))
+            k32 = b.trunc(k, I32)
+            with b.if_then(ok):
+                def chan(cc):
+                    hit = b.icmp_signed("==", b.load(_elem(b, where, b.add(base, cc), I32),
+                                                     typ=I32), k32)
+                    d = _elem(b, dx, b.add(src, cc), ty)
+                    v = b.load(_elem(b, ct, b.add(base, cc), ty), typ=ty)
+                    old = b.load(d, typ=ty)
+                    b.store(b.select(hit, b.fadd(old, v), old), d)
+                counted_loop(b, c64(0), c64(g.c), chan, name="c")
+
+        _offset_major_walk(b, g, c64(0), c64(g.pixels), add_back)
+
+    _with_f32(ctx, eqn, body)
+
+
+def _avg_pool2d_backprop(ctx, eqn):
+    """Window counts per pixel first, then the shares added back offset by offset (the
+    reference's order)."""
+    def body(ctx, ins, outs, dtype):
+        (ct,) = ins
+        (dx,) = outs
+        g = _pool_geometry(eqn, eqn.params["input_shape"], eqn.ins[0].shape)
+        ty = compute_type(dtype)
+        b = ctx.builder
+        _memset0(b, dx, g.n * g.h * g.w * g.c * dtype.itemsize)
+        if g.pixels * g.c == 0:
+            return
+        counts = ctx.malloc(g.pixels * 8)
+        loops = ctx.loops
+
+        def pixel(p):
+            slot = _elem(b, counts, p, ty)
+            b.store(ir.Constant(ty, 0.0), slot)
+
+            def tally(k, ok, src):
+                with b.if_then(ok):
+                    b.store(b.fadd(b.load(slot, typ=ty), ir.Constant(ty, 1.0)), slot)
+
+            _window_walk(b, g, p, tally)
+
+        counted_loop(b, c64(0), c64(g.pixels), pixel, name="p")
+
+        def add_back(p, k, ok, src):
+            base = b.mul(p, c64(g.c))
+            n = b.load(_elem(b, counts, p, ty), typ=ty)
+            with b.if_then(ok):
+                def chan(cc):
+                    share = b.fdiv(b.load(_elem(b, ct, b.add(base, cc), ty), typ=ty), n)
+                    d = _elem(b, dx, b.add(src, cc), ty)
+                    _tagged_store(b, b.fadd(_tagged_load(b, d, ty, loops), share), d, loops)
+                counted_loop(b, c64(0), c64(g.c), chan, parallel=loops, name="c")
+
+        _offset_major_walk(b, g, c64(0), c64(g.pixels), add_back)
+
+    _with_f32(ctx, eqn, body)
+
+
+def lower_pool(ctx: FnContext, eqn: Eqn) -> None:
+    name = eqn.op.name
+    if name == "max_pool2d":
+        _pool_forward(ctx, eqn, "max")
+    elif name == "avg_pool2d":
+        _pool_forward(ctx, eqn, "avg")
+    elif name == "max_pool2d_select":
+        _pool_forward(ctx, eqn, "select")
+    elif name == "max_pool2d_backprop":
+        _max_pool2d_backprop(ctx, eqn)
+    else:
+        _avg_pool2d_backprop(ctx, eqn)

@@ -1,0 +1,229 @@
+"""The host target for the CPU backend: one llvmlite setup per process.
+
+Everything that turns an ``llvmlite.ir.Module`` into machine code goes through here:
+
+* :func:`target_machine` -- the cached host ``TargetMachine`` (host CPU name and
+  features, ``opt=3``, ``jit=True``);
+* :func:`new_module` -- an ``ir.Module`` with the host triple and data layout set;
+* :func:`parse` / :func:`optimize` -- verify, then the new pass manager at O3 with loop
+  and SLP vectorization;
+* :func:`compile_module` -- MCJIT code for a module and the addresses of its functions;
+* :func:`assembly` -- the host assembly of a module (``--stage asm``, tests);
+* :func:`fast_math_flags` -- the fast-math flags generated arithmetic may carry;
+* :func:`target_id` -- a string naming the target, for compile-cache keys.
+
+>>> from llvmlite import ir
+>>> mod = new_module("demo")
+>>> fn = ir.Function(mod, ir.FunctionType(ir.IntType(64), [ir.IntType(64)]), "twice")
+>>> b = ir.IRBuilder(fn.append_basic_block())
+>>> _ = b.ret(b.add(fn.args[0], fn.args[0]))
+>>> import ctypes
+>>> engine, addresses = compile_module(mod)
+>>> ctypes.CFUNCTYPE(ctypes.c_int64, ctypes.c_int64)(addresses["twice"])(21)
+42
+
+Pointers are opaque (``ir.PointerType()``): address elements with
+``builder.gep(p, [i], source_etype=ty)`` and ``builder.load(p, typ=ty)``.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import threading
+
+import llvmlite.binding as llvm
+from llvmlite import ir
+
+__all__ = [
+    "DEFAULT_FAST_MATH",
+    "PTR",
+    "assembly",
+    "compile_module",
+    "fast_math_flags",
+    "host_cpu",
+    "new_module",
+    "optimize",
+    "parse",
+    "target_id",
+    "target_machine",
+]
+
+PTR = ir.PointerType()
+
+# NOTE: LLVM's context, the pass builder and MCJIT are not safe to drive from two threads at
+# once; every entry point below that touches LLVM state holds this lock.
+_LOCK = threading.RLock()
+_INITIALIZED = False
+# NOTE: machine code lives as long as its ExecutionEngine. Function pointers handed out by
+# compile_module may be cached anywhere (executables, ctypes objects), so engines are
+# kept for the life of the process unless the caller asks otherwise.
+_ENGINES: list[llvm.ExecutionEngine] = []
+
+
+def _initialize() -> None:
+    global _INITIALIZED
+    with _LOCK:
+        if not _INITIALIZED:
+            # NOTE: llvm.initialize() raises RuntimeError in llvmlite 0.50; registration of
+            # the native target and its assembly printer is still explicit.
+            llvm.initialize_native_target()
+            llvm.initialize_native_asmprinter()
+            _INITIALIZED = True
+
+
+@functools.cache
+def host_cpu() -> tuple[str, str]:
+    """``(cpu name, feature string)`` of the machine this process runs on."""
+    _initialize()
+    return llvm.get_host_cpu_name(), llvm.get_host_cpu_features().flatten()
+
+
+def _create_target_machine() -> llvm.TargetMachine:
+    _initialize()
+    cpu, features = host_cpu()
+    target = llvm.Target.from_triple(llvm.get_process_triple())
+    return target.create_target_machine(cpu=cpu, features=features, opt=3, jit=True)
+
+
+@functools.cache
+def target_machine() -> llvm.TargetMachine:
+    """The process-wide host ``TargetMachine`` used to optimize and print assembly.
+
+    MCJIT engines take ownership of the machine they are given, so
+    :func:`compile_module` gives each engine a fresh one; this cached one is never handed
+    to an engine.
+    """
+    return _create_target_machine()
+
+
+@functools.cache
+def _layout() -> tuple[str, str]:
+    tm = target_machine()
+    return tm.triple, str(tm.target_data)
+
+
+def target_id() -> str:
+    """``triple/cpu/features``: what compiled code depends on, for cache keys."""
+    triple, _ = _layout()
+    cpu, features = host_cpu()
+    return f"{triple}/{cpu}/{features}"
+
+
+def new_module(name: str) -> ir.Module:
+    """An empty ``ir.Module`` whose triple and data layout are the host's."""
+    triple, layout = _layout()
+    mod = ir.Module(name=name)
+    mod.triple = triple
+    mod.data_layout = layout
+    return mod
+
+
+def parse(module: ir.Module | str) -> llvm.ModuleRef:
+    """Parse (and verify) an ``ir.Module`` or LLVM assembly text into a ``ModuleRef``."""
+    _initialize()
+    with _LOCK:
+        ref = llvm.parse_assembly(str(module))
+        ref.verify()
+        return ref
+
+
+def optimize(module: llvm.ModuleRef, level: int = 3) -> llvm.ModuleRef:
+    """Run the new pass manager's O``level`` pipeline, loop and SLP vectorizers on, in place."""
+    tm = target_machine()
+    with _LOCK:
+        pto = llvm.create_pipeline_tuning_options(level)
+        pto.loop_vectorization = True
+        pto.slp_vectorization = True
+        pb = llvm.create_pass_builder(tm, pto)
+        pb.getModulePassManager().run(module, pb)
+    return module
+
+
+def _as_ref(module: ir.Module | llvm.ModuleRef, opt: bool) -> llvm.ModuleRef:
+    if isinstance(module, llvm.ModuleRef):
+        return module
+    ref = parse(module)
+    return optimize(ref) if opt else ref
+
+
+def compile_module(
+    module: ir.Module | llvm.ModuleRef, *, opt: bool = True, keep_alive: bool = True
+) -> tuple[llvm.ExecutionEngine, dict[str, int]]:
+    """JIT-compile ``module`` with MCJIT: ``(engine, {function name: address})``.
+
+    An ``ir.Module`` is parsed, verified and (``opt=True``) optimized at O3 first; a
+    ``ModuleRef`` is compiled as it is. Addresses cover every function *defined* in the
+    module. The engine owns the code: with ``keep_alive=True`` (the default) it is also
+    kept in a process-wide list so the addresses stay valid for the life of the process.
+    """
+    ref = _as_ref(module, opt)
+    with _LOCK:
+        engine = llvm.create_mcjit_compiler(llvm.parse_assembly(""), _create_target_machine())
+        engine.add_module(ref)
+        engine.finalize_object()
+        engine.run_static_constructors()
+        addresses = {
+            f.name: engine.get_function_address(f.name)
+            for f in ref.functions
+            if not f.is_declaration
+        }
+        if keep_alive:
+            _ENGINES.append(engine)
+    return engine, addresses
+
+
+def assembly(module: ir.Module | llvm.ModuleRef, *, opt: bool = True) -> str:
+    """Host assembly text of ``module`` (optimized at O3 first when it is an ``ir.Module``)."""
+    ref = _as_ref(module, opt)
+    with _LOCK:
+        return target_machine().emit_assembly(ref)
+
+
+# ---- fast-math ---------------------------------------------------------------------------
+
+# NOTE: "reassoc" lets LLVM vectorize float reductions and reorder sums; "contract" lets it
+# fuse a*b+c into an FMA. Neither assumes anything about NaN, infinities or the sign of
+# zero, so results stay IEEE-meaningful (only rounding differs). The flags that DO change
+# special-value semantics are never on by default: nnan, ninf (NaN/inf are assumed absent),
+# nsz (-0.0 == +0.0), arcp (x/y -> x*(1/y): wrong for subnormal y), afn (approximate libm).
+DEFAULT_FAST_MATH: tuple[str, ...] = ("reassoc", "contract")
+_ALL_FLAGS = ("reassoc", "contract", "nnan", "ninf", "nsz", "arcp", "afn", "fast")
+_OFF = {"0", "off", "false", "no", "none", ""}
+_ON = {"1", "on", "true", "yes"}
+
+
+def fast_math_flags() -> tuple[str, ...]:
+    """Fast-math flags for the float arithmetic a kernel emits (``builder.fadd(..., flags=)``).
+
+    Read from ``TRACEJIT_FASTMATH`` on every call:
+
+    * unset, ``1``/``on``: :data:`DEFAULT_FAST_MATH` = ``("reassoc", "contract")``;
+    * ``0``/``off``/empty: ``()`` -- strict IEEE, no reassociation, no FMA contraction;
+    * a comma-separated list, e.g. ``reassoc,contract,nsz``: exactly those flags.
+
+    The code emitted by :mod:`tracejit.codegen_cpu.vmath` never carries these flags: its
+    range reductions depend on the exact order of operations.
+
+    >>> from llvmlite import ir
+    >>> b = ir.IRBuilder(ir.Function(new_module("m"), ir.FunctionType(ir.FloatType(), []),
+    ...                              "f").append_basic_block())
+    >>> one = ir.Constant(ir.FloatType(), 1.0)
+    >>> _ = b.fadd(one, one, flags=fast_math_flags())  # 'fadd reassoc contract' by default
+    """
+    raw = os.environ.get("TRACEJIT_FASTMATH")
+    if raw is None:
+        return DEFAULT_FAST_MATH
+    value = raw.strip().lower()
+    if value in _ON:
+        return DEFAULT_FAST_MATH
+    if value in _OFF:
+        return ()
+    flags = tuple(f.strip() for f in value.split(",") if f.strip())
+    unknown = [f for f in flags if f not in _ALL_FLAGS]
+    if unknown:
+        raise ValueError(
+            f"TRACEJIT_FASTMATH={raw!r}: unknown fast-math flag(s) {unknown}; "
+            f"use 0, 1 or a comma-separated subset of {', '.join(_ALL_FLAGS)}"
+        )
+    return flags
