@@ -37,6 +37,7 @@ def _big_constant_graph(n=2000):
 
 
 def test_key_depends_on_graph_constants_donation_and_settings(monkeypatch):
+    monkeypatch.delenv("TRACEJIT_FASTMATH", raising=False)
     text = print_graph(_graph())
     key = program_key(text)
     assert key == program_key(print_graph(_graph()))

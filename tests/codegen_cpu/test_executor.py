@@ -15,7 +15,7 @@ from tracejit.ir import GraphBuilder, interpret
 from tracejit.ir import dtypes as dt
 from tracejit.ir.opdef import OPS, Tag
 
-from ..ir.op_examples import OP_EXAMPLES, T, random_array
+from ..ir.op_examples import OP_EXAMPLES, random_array
 from ..passes.strategies import programs
 from .compare import assert_matches
 
@@ -178,5 +178,30 @@ def test_cli_dumps_the_compiled_program(tmp_path, stage, needle):
     assert needle in result.output and "_run" in result.output
 
 
-def test_sized_example_shapes_exist():
-    assert T((2,), "f32").size == 2           # the op table examples stay importable
+_CHILD = """
+import sys, numpy as np, tracejit as tj
+from tracejit.codegen_cpu.parallel import parallel_settings
+from tracejit.trace.executors import get_executor
+x = np.linspace(-1, 1, 64 * 256, dtype=np.float32).reshape(64, 256)
+w = np.linspace(0, 1, 256 * 32, dtype=np.float32).reshape(256, 32)
+with parallel_settings(threads=2, min_work=64):     # BLAS and GOMP symbols in the object
+    y = tj.jit(lambda x, w: tj.nn.relu(x @ w - 1.0) + tj.reduce_sum(tj.tanh(x)))(x, w)
+want = np.maximum(x @ w - 1.0, 0) + np.tanh(x).sum()
+print(dict(get_executor("cpu").cache.hits), float(np.max(np.abs(np.asarray(y) - want))))
+"""
+
+
+def test_second_process_loads_native_code_that_calls_blas_and_gomp(tmp_path):
+    import os
+    import subprocess
+    import sys
+    env = dict(os.environ, TRACEJIT_CACHE_DIR=str(tmp_path), TRACEJIT_EXECUTOR="cpu")
+    outputs = []
+    for _ in range(2):
+        done = subprocess.run([sys.executable, "-c", _CHILD], env=env, capture_output=True,
+                              text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+        hits, error = done.stdout.rsplit(" ", 1)
+        assert float(error) < 1e-3
+        outputs.append(hits)
+    assert "'miss': 1" in outputs[0] and outputs[1] == "{'disk': 1}"

@@ -213,3 +213,13 @@ def test_cache_hit_costs_microseconds():
     # Loose bound on purpose: this checks "no retrace per call", not performance.
     assert per_call < 2e-3
     assert f.cache_size == 1
+
+
+def test_dump_writes_every_stage_of_every_compile(tmp_path):
+    f = tj.jit(lambda x: tj.tanh(x) * 2.0 + 1.0)
+    with tj.settings(dump_dir=str(tmp_path)):
+        f(ones(3))
+        f(ones(4))          # a second compile dumps again
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert sum(n.endswith("-00-traced.ir") for n in names) == 2
+    assert any(n.endswith("fuse_kernels.ir") for n in names)

@@ -1,12 +1,12 @@
 """Loading a compiled program into this process and making it callable from Python.
 
 :class:`CompiledProgram` owns what one loaded program needs for its whole life: the
-MCJIT engine holding its machine code, the arena of temporaries, the constants, and
-the runtime table it fills with this process's addresses (see entry.py). Its
-:attr:`~CompiledProgram.function` is what callers use:
+MCJIT engine holding its machine code, the arena of temporaries, the constants (their
+addresses go into the program's ``<prefix>_rt``), and the descriptor the generic
+trampoline reads (entry.py). Its :attr:`~CompiledProgram.function` is what callers use:
 
-* normally a builtin function (``PyCFunction_NewEx`` over the generated METH_FASTCALL
-  trampoline) -- one C call from Python, about as cheap as calling ``len``;
+* normally a builtin function (``PyCFunction_NewEx`` over the METH_FASTCALL trampoline,
+  bound to the descriptor) -- one C call from Python, about as cheap as ``len``;
 * when the trampoline cannot be used (another Python implementation, an unexpected
   object layout, or ``TRACEJIT_CPU_ENTRY=ctypes``), a Python function that checks the
   arguments, allocates results with ``np.empty`` and calls ``<prefix>_run`` through

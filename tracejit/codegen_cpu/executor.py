@@ -95,7 +95,7 @@ class CpuExecutor:
 
     def run_op(self, op: OpDef, args, params: Params) -> tuple:
         arrays = [np.asarray(a) for a in args]
-        key = (op.name, params, tuple((a.shape, a.dtype.str) for a in arrays))
+        key = (op.name, params, tuple((a.shape, a.dtype) for a in arrays))
         with self._lock:
             program = self._eager.get(key)
             if program is None:
