@@ -31,6 +31,7 @@ import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from ..config import config
 from ..ir.core import Graph
 from ..ir.errors import VerifyError
 from ..ir.printer import print_graph
@@ -133,7 +134,7 @@ def run_stages(graph: Graph, *, debug: bool = False,
         for name, stage_graph in stages:
             on_stage(name, stage_graph)
     stages.insert(0, (original.stage, original))
-    folder = os.environ.get(DUMP_ENV)
+    folder = config.dump_dir or os.environ.get(DUMP_ENV)
     if folder:
         _dump(stages, folder)
     return stages
