@@ -48,4 +48,4 @@ __version__ = "0.1.0"
 # The native CPU backend, registered as executor "cpu" (it loads llvmlite on first use).
 from .codegen_cpu import register as _register_cpu  # noqa: E402
 
-_register_cpu(default=False)
+_register_cpu(default=True)

@@ -182,12 +182,13 @@ def assembly(module: ir.Module | llvm.ModuleRef, *, opt: bool = True) -> str:
 
 # ---- fast-math ---------------------------------------------------------------------------
 
-# NOTE: "reassoc" lets LLVM vectorize float reductions and reorder sums; "contract" lets it
-# fuse a*b+c into an FMA. Neither assumes anything about NaN, infinities or the sign of
-# zero, so results stay IEEE-meaningful (only rounding differs). The flags that DO change
-# special-value semantics are never on by default: nnan, ninf (NaN/inf are assumed absent),
-# nsz (-0.0 == +0.0), arcp (x/y -> x*(1/y): wrong for subnormal y), afn (approximate libm).
-DEFAULT_FAST_MATH: tuple[str, ...] = ("reassoc", "contract")
+# NOTE: "reassoc" lets LLVM vectorize float reductions and reorder sums; nothing else is on
+# by default. "contract" (a*b+c as one FMA) is off because it rounds once where the
+# program rounds twice, so a fused kernel would differ from the same ops run one by one
+# (eager vs jit) in the last bit; TRACEJIT_FASTMATH=reassoc,contract turns it on. The
+# flags that change special-value semantics are never on by default: nnan, ninf (NaN/inf
+# assumed absent), nsz (-0.0 == +0.0), arcp (x/y -> x*(1/y)), afn (approximate libm).
+DEFAULT_FAST_MATH: tuple[str, ...] = ("reassoc",)
 _ALL_FLAGS = ("reassoc", "contract", "nnan", "ninf", "nsz", "arcp", "afn", "fast")
 _OFF = {"0", "off", "false", "no", "none", ""}
 _ON = {"1", "on", "true", "yes"}
@@ -198,7 +199,7 @@ def fast_math_flags() -> tuple[str, ...]:
 
     Read from ``TRACEJIT_FASTMATH`` on every call:
 
-    * unset, ``1``/``on``: :data:`DEFAULT_FAST_MATH` = ``("reassoc", "contract")``;
+    * unset, ``1``/``on``: :data:`DEFAULT_FAST_MATH` = ``("reassoc",)``;
     * ``0``/``off``/empty: ``()`` -- strict IEEE, no reassociation, no FMA contraction;
     * a comma-separated list, e.g. ``reassoc,contract,nsz``: exactly those flags.
 
@@ -209,7 +210,7 @@ def fast_math_flags() -> tuple[str, ...]:
     >>> b = ir.IRBuilder(ir.Function(new_module("m"), ir.FunctionType(ir.FloatType(), []),
     ...                              "f").append_basic_block())
     >>> one = ir.Constant(ir.FloatType(), 1.0)
-    >>> _ = b.fadd(one, one, flags=fast_math_flags())  # 'fadd reassoc contract' by default
+    >>> _ = b.fadd(one, one, flags=fast_math_flags())  # 'fadd reassoc' by default
     """
     raw = os.environ.get("TRACEJIT_FASTMATH")
     if raw is None:
