@@ -72,7 +72,7 @@ def w4(inp, size):
 
 
 def w5(inp, size):
-    raise NotSupported("not yet supported (tracejit has no conv2d/max_pool yet)")
+    raise NotSupported("not yet supported (the tracejit W5 step is not written yet)")
 
 
 def w6(inp, size):
