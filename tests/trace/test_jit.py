@@ -223,3 +223,14 @@ def test_dump_writes_every_stage_of_every_compile(tmp_path):
     names = sorted(p.name for p in tmp_path.iterdir())
     assert sum(n.endswith("-00-traced.ir") for n in names) == 2
     assert any(n.endswith("fuse_kernels.ir") for n in names)
+
+
+def test_dump_writes_a_compile_that_the_program_caches_answer(tmp_path):
+    # The same graph compiled earlier (here, or by another test in this process) is
+    # served from the executor's caches; it must still be dumped.
+    def body(x):
+        return tj.exp(x) - 3.0
+    tj.jit(body)(ones(5))
+    with tj.settings(dump_dir=str(tmp_path)):
+        tj.jit(body)(ones(5))
+    assert any(p.name.endswith("-00-traced.ir") for p in tmp_path.iterdir())

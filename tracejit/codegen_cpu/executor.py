@@ -38,7 +38,7 @@ from ..ir.core import Graph, Params, TensorType
 from ..ir.interpret import interpret
 from ..ir.opdef import OpDef
 from ..ir.printer import print_graph
-from ..passes.pipeline import optimize
+from ..passes.pipeline import dump_stages, optimize
 from . import cache as cache_mod
 from . import target
 from .binding import CompiledProgram
@@ -81,9 +81,12 @@ class CpuExecutor:
         with self._lock:
             program = self._loaded.get(key)
             if program is not None:
+                dump_stages(graph)
                 return program
             artifact = self.cache.get(key)
-            if artifact is None:
+            if artifact is not None:
+                dump_stages(graph)
+            else:
                 artifact = self._build(graph, donated, key)
             if artifact is None:
                 program = self._interpreted(graph)

@@ -42,7 +42,8 @@ from .fold import fold_constants
 from .fuse import fuse_kernels
 from .simplify import simplify_algebra
 
-__all__ = ["PIPELINE", "CLEANUP", "optimize", "run_stages", "select_stage", "DUMP_ENV"]
+__all__ = ["PIPELINE", "CLEANUP", "optimize", "run_stages", "select_stage", "DUMP_ENV",
+           "dump_requested", "dump_stages"]
 
 Pass = Callable[[Graph], Graph]
 
@@ -134,10 +135,22 @@ def run_stages(graph: Graph, *, debug: bool = False,
         for name, stage_graph in stages:
             on_stage(name, stage_graph)
     stages.insert(0, (original.stage, original))
-    folder = config.dump_dir or os.environ.get(DUMP_ENV)
+    folder = dump_requested()
     if folder:
         _dump(stages, folder)
     return stages
+
+
+def dump_requested() -> str:
+    """The folder TRACEJIT_DUMP (or ``config.dump_dir``) names; empty when not dumping."""
+    return config.dump_dir or os.environ.get(DUMP_ENV, "")
+
+
+def dump_stages(graph: Graph) -> None:
+    """Write ``graph``'s pipeline stages when dumping is on. Executors call this for a
+    compile their caches answer, so every compile is dumped, not only the first."""
+    if dump_requested():
+        run_stages(graph)
 
 
 def optimize(graph: Graph, *, debug: bool = False,

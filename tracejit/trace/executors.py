@@ -37,11 +37,10 @@ class InterpreterExecutor:
     name = "interpreter"
 
     def compile(self, graph: Graph) -> Program:
-        if config.dump_dir:
-            # NOTE: the reference runs the traced graph itself; with TRACEJIT_DUMP set the
-            # pipeline still runs once so every compile's stages are written out.
-            from ..passes.pipeline import run_stages
-            run_stages(graph)
+        # NOTE: the reference runs the traced graph itself; with TRACEJIT_DUMP set the
+        # pipeline still runs once so every compile's stages are written out.
+        from ..passes.pipeline import dump_stages
+        dump_stages(graph)
 
         def program(args):
             return interpret(graph, args)
