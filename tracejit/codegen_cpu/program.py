@@ -32,7 +32,7 @@ from llvmlite import ir
 
 from ..ir.core import Eqn, Graph, Var
 from ..passes.memory import MemoryPlan, plan_memory
-from . import target
+from . import blas, target
 from .entry import PTR, RT_ARENA, RT_CONSTS, RT_SIZE, ArgSpec, Layout, ResultSpec
 
 __all__ = ["Built", "LoweringError", "Unsupported", "build_program", "default_lowering"]
@@ -203,6 +203,10 @@ class _Builder:
                     and self.output_of_buffer[b] == k)
             if not mine:
                 self.copy(self.io(n + k), self.address(var), _nbytes(var))
+        if blas.uses_blas(self.module):
+            at_entry = ir.IRBuilder(entry)
+            at_entry.position_before(entry.terminator)
+            blas.pin_blas_threads(at_entry, self.b)
         self.b.ret_void()
         return fn
 
