@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 import tracejit as tj
-from tracejit.codegen_cpu.executor import CpuExecutor
 from tracejit.codegen_cpu.blas import GET_THREADS, SET_THREADS, blas_library
+from tracejit.codegen_cpu.executor import CpuExecutor
 from tracejit.codegen_cpu.parallel import parallel_settings
 
 
