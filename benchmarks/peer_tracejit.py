@@ -8,8 +8,8 @@ import numpy as np
 import tracejit as tj
 import tracejit.compat.v1 as tf1
 
-from .harness import Case, Compile, NotSupported
-from .workloads import LEARNING_RATE, W8_LEARNING_RATE
+from .harness import Case, Compile
+from .workloads import DROPOUT_KEEP, LEARNING_RATE, W8_LEARNING_RATE
 
 
 def versions() -> dict:
@@ -71,8 +71,31 @@ def w4(inp, size):
     return Case(run, check=lambda loss: float(np.asarray(loss)))
 
 
+def _conv_relu_pool(h, w, b):
+    h = tj.nn.relu(tj.nn.conv2d(h, w, strides=1, padding="SAME") + b)
+    return tj.nn.max_pool2d(h, ksize=2, strides=2, padding="SAME")
+
+
 def w5(inp, size):
-    raise NotSupported("not yet supported (the tracejit W5 step is not written yet)")
+    """The TF tutorial's CNN step as a TF2 user would write it: Variables, the loss's
+    gradients, ``assign_sub``, all in one jitted function (dropout's key is a captured
+    variable, so every call draws a fresh mask without retracing)."""
+    tj.nn.set_dropout_seed(0)
+    params = [tj.Variable(p, name=f"w5/p{i}") for i, p in enumerate(inp["params"])]
+    x, y = inp["x"], inp["y"]
+
+    @tj.jit
+    def step(x, y):
+        c1, cb1, c2, cb2, f1, fb1, f2, fb2 = params
+        h = _conv_relu_pool(_conv_relu_pool(x, c1, cb1), c2, cb2)
+        h = tj.nn.relu(tj.reshape(h, [-1, 7 * 7 * 64]) @ f1 + fb1)
+        h = tj.nn.dropout(h, rate=1.0 - DROPOUT_KEEP)
+        logits = h @ f2 + fb2
+        loss = tj.reduce_mean(tj.nn.softmax_cross_entropy_with_logits(labels=y, logits=logits))
+        for p, g in zip(params, tj.gradients(loss, params), strict=True):
+            p.assign_sub(LEARNING_RATE * g)
+        return loss
+    return Case(lambda: step(x, y), check=lambda loss: float(np.asarray(loss)))
 
 
 def w6(inp, size):

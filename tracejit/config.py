@@ -32,6 +32,18 @@ class Config:
             if not hasattr(self, name):
                 raise AttributeError(f"unknown tracejit setting {name!r}")
             setattr(self, name, value)
+        for listener in _LISTENERS:
+            listener(frozenset(changes))
+
+
+# NOTE: called with the names of changed settings after every update; @jit drops its
+# native fast paths when the executor changes.
+_LISTENERS: list = []
+
+
+def on_change(listener) -> None:
+    """Call ``listener(names)`` after every :meth:`Config.update`."""
+    _LISTENERS.append(listener)
 
 
 config = Config()

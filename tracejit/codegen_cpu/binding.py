@@ -13,6 +13,8 @@ trampoline reads (entry.py). Its :attr:`~CompiledProgram.function` is what calle
   ctypes.
 
 Both take the arrays as arguments or as one list/tuple, and return a list of arrays.
+:meth:`CompiledProgram.dispatcher` makes another builtin over the same program that
+wraps its results (entry.py's dispatcher), for ``@jit``'s native ``__call__``.
 
 **Threads.** The arena is shared by all calls of one program, so a program is not
 re-entrant. Both paths hold the GIL for the whole native call (the trampoline never
@@ -59,15 +61,15 @@ def _c_address(name: str) -> int:
 
 
 _TRAMPOLINE_LOCK = threading.Lock()
-_TRAMPOLINE: list = []              # [engine, address] once compiled or loaded
+_TRAMPOLINE: list = []              # [engine, addresses by name] once compiled or loaded
 
 
-def trampoline_address() -> int:
-    """The generic trampoline's address, compiled once per process (or loaded from the
+def trampoline_address(name: str = E.TRAMPOLINE) -> int:
+    """A generic trampoline's address, compiled once per process (or loaded from the
     compile cache)."""
     with _TRAMPOLINE_LOCK:
         if not _TRAMPOLINE:
-            key = cache_mod.program_key(f"entry trampoline {E.TRAMPOLINE}")
+            key = cache_mod.program_key(f"entry trampolines v{E.TRAMPOLINE_VERSION}")
             cache = cache_mod.ProgramCache()
             artifact = cache.get(key)
             if artifact is None:
@@ -75,8 +77,27 @@ def trampoline_address() -> int:
                 artifact = cache_mod.Artifact(cache_mod.compile_object(module), None, b"")
                 cache.put(key, artifact)
             engine = cache_mod.load_object(artifact.obj)
-            _TRAMPOLINE[:] = [engine, engine.get_function_address(E.TRAMPOLINE)]
-        return _TRAMPOLINE[1]
+            _TRAMPOLINE[:] = [engine, {n: engine.get_function_address(n)
+                                       for n in (E.TRAMPOLINE, E.TRAMPOLINE_KW)}]
+        return _TRAMPOLINE[1][name]
+
+
+def slot_offsets(cls: type, *names: str) -> list[int]:
+    """Byte offsets of the ``__slots__`` ``names`` in instances of ``cls``, found by
+    storing a marker in each and looking for it (CPython does not expose them)."""
+    if cls.__dictoffset__ or cls.__weakrefoffset__:
+        raise TypeError(f"{cls.__name__} must be a __slots__ class without __dict__")
+    obj = cls.__new__(cls)
+    offsets = []
+    for name in names:
+        marker = object()
+        setattr(obj, name, marker)
+        found = [at for at in range(16, cls.__basicsize__, 8)
+                 if ctypes.c_void_p.from_address(id(obj) + at).value == id(marker)]
+        if len(found) != 1:
+            raise TypeError(f"slot {name!r} of {cls.__name__} not found")
+        offsets.append(found[0])
+    return offsets
 
 
 class _Descriptor(np.ndarray):
@@ -134,13 +155,31 @@ class CompiledProgram:
         # let a second thread into the shared arena).
         self._run = ctypes.PYFUNCTYPE(None, ctypes.c_void_p)(run)
         self.entry = entry or entry_kind()
+        self._run_address = run
         if self.entry == "trampoline":
-            words = self._descriptor(run)
-            self.function = self._make_builtin(words)
-            pools = [i for i in range(len(words)) if self._is_pool_slot(i)]
-            weakref.finalize(self, _release_pool, words, pools)
+            self.function = self._make_builtin(self._descriptor(run), self._slow_path,
+                                               E.TRAMPOLINE, E.METH_FASTCALL)
         else:
             self.function = self._call_ctypes
+
+    def dispatcher(self, slow, wrapper: tuple[type, str, str], returns: int,
+                   weak: tuple[bool, ...]):
+        """A builtin running this program on arrays (or non-weak ``wrapper`` objects
+        holding them) that returns its results wrapped: ``wrapper = (cls, value slot,
+        weak slot)``; result ``k`` gets ``weak[k]``; ``returns`` is one of entry.py's
+        RETURN_*. Anything else, keyword arguments included, goes to ``slow(*args,
+        **kwargs)``. None when this program has no trampoline."""
+        if self.entry != "trampoline":
+            return None
+        cls, value_slot, weak_slot = wrapper
+        words = self._descriptor(self._run_address)
+        words[E.D_WRAP] = id(cls)
+        words[E.D_VALUE_AT], words[E.D_WEAK_AT] = slot_offsets(cls, value_slot, weak_slot)
+        words[E.D_RETURN] = returns
+        for k, flag in enumerate(weak):
+            words[self._results_at + E.RES_WORDS * k + E.R_WEAK] = id(bool(flag))
+        return self._make_builtin(words, slow, E.TRAMPOLINE_KW,
+                                  E.METH_FASTCALL | E.METH_KEYWORDS, keep=cls)
 
     def _descriptor(self, run: int) -> np.ndarray:
         """The trampoline's words for this program (entry.py lists them)."""
@@ -152,12 +191,13 @@ class CompiledProgram:
                                                                for r in layout.results)
         words = np.zeros(dims_at + n_dims, np.int64)
         base = words.ctypes.data
-        self._slow = self._slow_path
         words[:E.HEADER] = [
-            run, n_args, n_res, id(self._slow), id(np.ndarray), id(list), id(tuple),
+            run, n_args, n_res, 0, id(np.ndarray), id(list), id(tuple),
             _c_address("PyList_New"), numpy_api(E.NEW_FROM_DESCR_INDEX),
             _c_address("Py_IncRef"), _c_address("Py_DecRef"),
-            _c_address("PyObject_Vectorcall")]
+            _c_address("PyObject_Vectorcall"),
+            0, _c_address("PyType_GenericAlloc"), 0, 0, E.RETURN_LIST,
+            _c_address("PyTuple_New"), id(False)]
         # NOTE: the dtype objects and the slow path must outlive the words that point at
         # them: NumPy keeps builtin descriptors forever, self keeps the rest.
         self._dtype_objects = [np.dtype(d) for _, d in self._args + self._results]
@@ -176,7 +216,7 @@ class CompiledProgram:
                                                        strict=True)):
             at = self._results_at + E.RES_WORDS * k
             alias = -1 if spec.alias is None else spec.alias
-            words[at:at + E.R_POOL] = [alias, len(shape), dims(shape), id(dtype)]
+            words[at:at + E.R_POOL] = [alias, len(shape), dims(shape), id(dtype), id(False)]
         return words
 
     def _is_pool_slot(self, index: int) -> bool:
@@ -184,19 +224,23 @@ class CompiledProgram:
         return 0 <= offset < E.RES_WORDS * len(self.layout.results) and \
             offset % E.RES_WORDS >= E.R_POOL
 
-    def _make_builtin(self, words: np.ndarray):
+    def _make_builtin(self, words: np.ndarray, slow, trampoline: str, flags: int,
+                      keep=None):
         # NOTE: the descriptor is the function's __self__: the trampoline reads its data
-        # pointer, and its `program` attribute keeps the engine, arena, constants and the
-        # method definition alive as long as the function is.
+        # pointer, and its attributes keep the program (engine, arena, constants), the
+        # slow path, the method definition and `keep` alive as long as the function is.
+        words[E.D_SLOW] = id(slow)
         descriptor = words.view(_Descriptor)
-        descriptor.program = self
-        self._method_name = (self.layout.name or "program").encode()
-        self._method_def = _PyMethodDef(self._method_name, trampoline_address(),
-                                        E.METH_FASTCALL, None)
+        descriptor.program, descriptor.slow, descriptor.keep = self, slow, keep
+        descriptor.method_name = (self.layout.name or "program").encode()
+        descriptor.method_def = _PyMethodDef(descriptor.method_name,
+                                             trampoline_address(trampoline), flags, None)
         new = ctypes.pythonapi.PyCFunction_NewEx
         new.restype = ctypes.py_object
         new.argtypes = [ctypes.c_void_p, ctypes.py_object, ctypes.py_object]
-        return new(ctypes.addressof(self._method_def), descriptor, None)
+        pools = [i for i in range(len(words)) if self._is_pool_slot(i)]
+        weakref.finalize(descriptor, _release_pool, words, pools)
+        return new(ctypes.addressof(descriptor.method_def), descriptor, None)
 
     # ---- checking arguments in Python ---------------------------------------------------------
 

@@ -19,6 +19,13 @@ argument must be, what each result is, and this process's addresses (``numpy.nda
   argument is that argument;
 * calls ``<prefix>_run(io)`` (program.py) and returns a list of the results.
 
+A *dispatcher* (``tj_entry_call_kw``, METH_FASTCALL|METH_KEYWORDS) is the same code
+reading a descriptor that also names a wrapper type (tracejit's ``Array``: a
+``__slots__`` class whose slot offsets binding.py measures): it accepts such wrappers
+(non-weak) in place of arrays, returns each result in a fresh wrapper -- the one result
+itself, or a tuple or list of them -- and sends keyword arguments to the slow path.
+``@jit`` makes one the ``__call__`` of a function it has compiled (tracejit/trace/jit.py).
+
 Anything unusual -- a wrong count, a non-array, a non-contiguous or byte-swapped array
 -- goes to the descriptor's Python slow path, which raises an error naming the argument
 or copies it into a contiguous array and calls again.
@@ -46,19 +53,25 @@ __all__ = ["ArgSpec", "Layout", "ResultSpec", "TRAMPOLINE", "trampoline_module",
 
 PTR = ir.PointerType()
 I1, I8, I32, I64 = ir.IntType(1), ir.IntType(8), ir.IntType(32), ir.IntType(64)
-TRAMPOLINE = "tj_entry_call"
+TRAMPOLINE, TRAMPOLINE_KW = "tj_entry_call", "tj_entry_call_kw"
+TRAMPOLINE_VERSION = 2          # part of the trampoline's compile-cache key
 
 # A program's own table (global <prefix>_rt), filled at load: the arena and constants.
 RT_ARENA, RT_CONSTS, RT_SIZE = 0, 1, 2
 
 # The descriptor: a header, one record per argument, one per result, then the dims.
 (D_RUN, D_NARGS, D_NRES, D_SLOW, D_NDARRAY, D_LIST, D_TUPLE, D_LIST_NEW, D_NEW_DESCR,
- D_INCREF, D_DECREF, D_VECTORCALL) = range(12)
-HEADER = 12
+ D_INCREF, D_DECREF, D_VECTORCALL,
+ # the dispatcher's: the wrapper type (0: none), PyType_GenericAlloc, the wrapper's slot
+ # offsets, what to return (RETURN_*), PyTuple_New, and the False object.
+ D_WRAP, D_ALLOC, D_VALUE_AT, D_WEAK_AT, D_RETURN, D_TUPLE_NEW, D_FALSE) = range(19)
+HEADER = 19
+RETURN_LIST, RETURN_ONE, RETURN_TUPLE, RETURN_WRAPPED_LIST = range(4)
 A_NDIM, A_DIMS, A_DESCR, A_TYPE, A_FLAGS = range(5)      # argument record
 ARG_WORDS = 5
 POOL = 2    # NOTE: covers the loop `y = f(x)`: the previous result is alive during a call
-R_ALIAS, R_NDIM, R_DIMS, R_DESCR, R_POOL = range(5)      # result record; pool slots last
+# result record (R_WEAK: the True/False a wrapper's `weak` slot gets); pool slots last
+R_ALIAS, R_NDIM, R_DIMS, R_DESCR, R_WEAK, R_POOL = range(6)
 RES_WORDS = R_POOL + POOL
 
 # CPython object layout (64-bit): ob_refcnt, ob_type, ob_size; list/tuple items.
@@ -68,7 +81,7 @@ ARR_DATA, ARR_ND, ARR_DIMS, ARR_DESCR, ARR_FLAGS = 16, 24, 32, 56, 64
 DESCR_TYPEOBJ, DESCR_BYTEORDER = 16, 26
 C_CONTIGUOUS, ALIGNED, WRITEABLE = 0x1, 0x100, 0x400
 NEW_FROM_DESCR_INDEX = 94       # PyArray_NewFromDescr in NumPy's C-API table
-METH_FASTCALL = 0x80
+METH_FASTCALL, METH_KEYWORDS = 0x80, 0x02
 
 
 @dataclass(frozen=True)
@@ -119,11 +132,15 @@ _UNARY = ir.FunctionType(ir.VoidType(), [PTR])
 _LIST_NEW = ir.FunctionType(PTR, [I64])
 _VECTORCALL = ir.FunctionType(PTR, [PTR, PTR, I64, PTR])
 _NEW_DESCR = ir.FunctionType(PTR, [PTR, PTR, I32, PTR, PTR, PTR, I32, PTR])
+_ALLOC = ir.FunctionType(PTR, [PTR, I64])
+_CORE = ir.FunctionType(PTR, [PTR, PTR, I64, PTR])
 
 
 class _Trampoline:
     def __init__(self, module: ir.Module):
-        self.fn = ir.Function(module, ir.FunctionType(PTR, [PTR, PTR, I64]), TRAMPOLINE)
+        self.fn = ir.Function(module, _CORE, "tj_entry_core")
+        self.fn.linkage = "internal"
+        self.fn.attributes.add("alwaysinline")
         self.b = ir.IRBuilder(self.fn.append_basic_block("entry"))
         self.slow = self.fn.append_basic_block("slow")
         self.fail = self.fn.append_basic_block("fail")
@@ -192,23 +209,27 @@ class _Trampoline:
 
     def emit(self) -> ir.Function:
         b = self.b
-        this, args, nargs = self.fn.args
+        this, args, nargs, kwnames = self.fn.args
         d = self.d = self.load(this, ARR_DATA)                     # the descriptor's words
         n_args, n_res = self.word(d, D_NARGS, I64), self.word(d, D_NRES, I64)
         io = b.alloca(PTR, size=b.add(b.add(n_args, n_res), I64(1)), name="io")
+        arrays = b.alloca(PTR, size=b.add(n_args, I64(1)), name="arrays")
         res = self.res = b.alloca(PTR, size=b.add(n_res, I64(1)), name="res")
         self.loop(n_res, lambda k: b.store(PTR(None), b.gep(res, [k], source_etype=PTR)),
                   "clear")
+        self.require(b.icmp_unsigned("==", kwnames, PTR(None)), self.slow, "no_keywords")
         items, count = self.unpack(args, nargs)
         self.require(b.icmp_signed("==", count, n_args), self.slow, "count_ok")
 
         def argument(i):
-            arr = b.load(b.gep(items, [i], inbounds=True, source_etype=PTR), typ=PTR)
+            arr = self.unwrap(b.load(b.gep(items, [i], inbounds=True, source_etype=PTR),
+                                     typ=PTR))
             record = self.at(d, b.shl(b.add(I64(HEADER), b.mul(i, I64(ARG_WORDS))), I64(3)))
             self.require(b.icmp_unsigned("==", self.load(arr, OB_TYPE),
                                          self.word(d, D_NDARRAY)), self.slow, "is_array")
             self.check_array(arr, record, self.word(record, A_FLAGS, I64), False, self.slow,
                              "arg")
+            b.store(arr, b.gep(arrays, [i], inbounds=True, source_etype=PTR))
             b.store(self.load(arr, ARR_DATA), b.gep(io, [i], inbounds=True, source_etype=PTR))
         self.loop(n_args, argument, "args")
         results_at = b.add(I64(HEADER), b.mul(n_args, I64(ARG_WORDS)))
@@ -219,7 +240,7 @@ class _Trampoline:
             aliased, fresh, done = self.block("aliased"), self.block("fresh"), self.block("got")
             b.cbranch(b.icmp_signed(">=", alias, I64(0)), aliased, fresh)
             b.position_at_end(aliased)
-            donated = b.load(b.gep(items, [alias], inbounds=True, source_etype=PTR), typ=PTR)
+            donated = b.load(b.gep(arrays, [alias], inbounds=True, source_etype=PTR), typ=PTR)
             _call(b, self.word(d, D_INCREF), _UNARY, [donated])
             b.branch(done)
             b.position_at_end(fresh)
@@ -234,17 +255,72 @@ class _Trampoline:
                     b.gep(io, [b.add(n_args, k)], inbounds=True, source_etype=PTR))
         self.loop(n_res, result, "results")
         _call(b, self.word(d, D_RUN), _UNARY, [io])
-        out = _call(b, self.word(d, D_LIST_NEW), _LIST_NEW, [n_res])
-        self.require(b.icmp_unsigned("!=", out, PTR(None)), self.fail, "listed")
-        ob_item = self.load(out, SEQ_ITEMS)
+        self.emit_return(results_at, n_res)
+        self.emit_exits(args, nargs, kwnames, n_res)
+        return self.fn
+
+    def unwrap(self, obj):
+        """The array a non-weak wrapper (the descriptor's D_WRAP type) holds, else ``obj``.
+        A weak wrapper goes to the slow path, which knows what it means."""
+        b, d = self.b, self.d
+        start, wrapped, done = b.block, self.block("wrapped"), self.block("unwrapped")
+        b.cbranch(b.icmp_unsigned("==", self.load(obj, OB_TYPE), self.word(d, D_WRAP)),
+                  wrapped, done)
+        b.position_at_end(wrapped)
+        weak = self.load(obj, self.word(d, D_WEAK_AT, I64))
+        self.require(b.icmp_unsigned("==", weak, self.word(d, D_FALSE)), self.slow, "strong")
+        inner = self.load(obj, self.word(d, D_VALUE_AT, I64))
+        inner_block = b.block
+        b.branch(done)
+        b.position_at_end(done)
+        arr = b.phi(PTR)
+        arr.add_incoming(obj, start)
+        arr.add_incoming(inner, inner_block)
+        return arr
+
+    def emit_return(self, results_at, n_res) -> None:
+        """Return the results as the descriptor's D_RETURN says."""
+        b, d, res = self.b, self.d, self.res
+        how = self.word(d, D_RETURN, I64)
+        wrap, listed = self.block("wrap"), self.block("list")
+        b.cbranch(b.icmp_signed("==", how, I64(RETURN_LIST)), listed, wrap)
+        b.position_at_end(wrap)
+
+        def wrap_one(k):
+            record = self.at(d, b.shl(b.add(results_at, b.mul(k, I64(RES_WORDS))), I64(3)))
+            obj = _call(b, self.word(d, D_ALLOC), _ALLOC, [self.word(d, D_WRAP), I64(0)])
+            self.require(b.icmp_unsigned("!=", obj, PTR(None)), self.fail, "wrapper")
+            slot = b.gep(res, [k], inbounds=True, source_etype=PTR)
+            # NOTE: the wrapper takes over our reference to the array.
+            b.store(b.load(slot, typ=PTR), self.at(obj, self.word(d, D_VALUE_AT, I64)))
+            weak = self.word(record, R_WEAK)
+            _call(b, self.word(d, D_INCREF), _UNARY, [weak])
+            b.store(weak, self.at(obj, self.word(d, D_WEAK_AT, I64)))
+            b.store(obj, slot)
+        self.loop(n_res, wrap_one, "wrap")
+        one, several, tupled = self.block("one"), self.block("several"), self.block("tuple")
+        b.cbranch(b.icmp_signed("==", how, I64(RETURN_ONE)), one, several)
+        b.position_at_end(one)
+        b.ret(b.load(res, typ=PTR))
+        b.position_at_end(several)
+        b.cbranch(b.icmp_signed("==", how, I64(RETURN_TUPLE)), tupled, listed)
+        b.position_at_end(tupled)
+        self.emit_sequence(D_TUPLE_NEW, n_res, inline=True)
+        b.position_at_end(listed)
+        self.emit_sequence(D_LIST_NEW, n_res, inline=False)
+
+    def emit_sequence(self, new_word: int, n_res, *, inline: bool) -> None:
+        """Return a new tuple (items inline) or list (items behind a pointer) of res."""
+        b = self.b
+        out = _call(b, self.word(self.d, new_word), _LIST_NEW, [n_res])
+        self.require(b.icmp_unsigned("!=", out, PTR(None)), self.fail, "sequenced")
+        items = self.at(out, SEQ_ITEMS) if inline else self.load(out, SEQ_ITEMS)
 
         def store(k):
-            item = b.load(b.gep(res, [k], inbounds=True, source_etype=PTR), typ=PTR)
-            b.store(item, b.gep(ob_item, [k], inbounds=True, source_etype=PTR))
+            item = b.load(b.gep(self.res, [k], inbounds=True, source_etype=PTR), typ=PTR)
+            b.store(item, b.gep(items, [k], inbounds=True, source_etype=PTR))
         self.loop(n_res, store, "fill")
         b.ret(out)
-        self.emit_exits(args, nargs, n_res)
-        return self.fn
 
     def unpack(self, args, nargs):
         """(items, count): the one list/tuple argument's items, else the arguments."""
@@ -328,7 +404,7 @@ class _Trampoline:
         self.require(b.icmp_unsigned("!=", arr, PTR(None)), self.fail, "made")
         return arr
 
-    def emit_exits(self, args, nargs, n_res) -> None:
+    def emit_exits(self, args, nargs, kwnames, n_res) -> None:
         b, d = self.b, self.d
         b.position_at_end(self.fail)
         self.loop(n_res, lambda k: _call(b, self.word(d, D_DECREF), _UNARY, [
@@ -337,12 +413,18 @@ class _Trampoline:
         b.position_at_end(self.slow)
         # NOTE: Python does the rare work (messages, copies) and calls back in.
         b.ret(_call(b, self.word(d, D_VECTORCALL), _VECTORCALL,
-                    [self.word(d, D_SLOW), args, nargs, PTR(None)]))
+                    [self.word(d, D_SLOW), args, nargs, kwnames]))
 
 
 def trampoline_module(module: ir.Module) -> ir.Module:
-    """Add the generic trampoline ``tj_entry_call(self, args, nargs)`` to ``module``."""
-    _Trampoline(module).emit()
+    """Add the generic trampolines ``tj_entry_call(self, args, nargs)`` (METH_FASTCALL)
+    and ``tj_entry_call_kw(self, args, nargs, kwnames)`` (with METH_KEYWORDS)."""
+    core = _Trampoline(module).emit()
+    for name, params in ((TRAMPOLINE, [PTR, PTR, I64]), (TRAMPOLINE_KW, [PTR, PTR, I64, PTR])):
+        fn = ir.Function(module, ir.FunctionType(PTR, params), name)
+        b = ir.IRBuilder(fn.append_basic_block("entry"))
+        kwnames = fn.args[3] if len(fn.args) == 4 else PTR(None)
+        b.ret(b.call(core, [*fn.args[:3], kwnames]))
     return module
 
 

@@ -42,6 +42,7 @@ from ..passes.pipeline import dump_stages, optimize
 from . import cache as cache_mod
 from . import target
 from .binding import CompiledProgram
+from .entry import RETURN_ONE, RETURN_TUPLE, RETURN_WRAPPED_LIST
 from .program import LoweringError, Unsupported, build_program
 
 __all__ = ["CpuExecutor", "STRICT_ENV"]
@@ -109,6 +110,17 @@ class CpuExecutor:
             else:
                 self._eager.move_to_end(key)
         return tuple(program(arrays))
+
+    def dispatcher(self, program, slow, wrapper, returns: str, weak):
+        """A native callable running ``program`` (from :meth:`compile`) on arrays or
+        non-weak wrappers and returning its results wrapped, or None where there is no
+        trampoline (see ``CompiledProgram.dispatcher``). ``returns`` is ``"one"``,
+        ``"tuple"`` or ``"list"``; other calls go to ``slow``."""
+        compiled = getattr(getattr(program, "__self__", None), "program", None)
+        if not isinstance(compiled, CompiledProgram):
+            return None
+        how = {"one": RETURN_ONE, "tuple": RETURN_TUPLE, "list": RETURN_WRAPPED_LIST}[returns]
+        return compiled.dispatcher(slow, wrapper, how, tuple(weak))
 
     # ---- pieces ------------------------------------------------------------------------------
 

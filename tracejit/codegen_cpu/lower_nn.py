@@ -1,30 +1,35 @@
-"""Convolution and pooling (NHWC images, HWIO filters): im2col + BLAS, window loops.
+"""Convolutions (NHWC images, HWIO filters): im2col + BLAS, across tracejit's threads.
 
-* ``conv2d``: blocks of output pixels are unfolded (im2col) into a scratch matrix of at
-  most ``IM2COL_ELEMENTS`` elements, which stays in cache, and multiplied by the
-  filter with one gemm per block straight into the output. A 1x1, stride-1, unpadded
-  convolution is a single gemm;
-* ``conv2d_backprop_input``: per block, ``cols = ct @ W^T`` (one gemm) then col2im adds
-  the columns back into the zeroed input gradient;
-* ``conv2d_backprop_filter``: per block, ``dW += cols^T @ ct`` (gemm with beta = 1);
-* ``max_pool2d``/``avg_pool2d``: for each output pixel, the window's positions inside
-  the image, each a vectorized loop over channels (threads share the pixels);
-* ``max_pool2d_select``/``max_pool2d_backprop``: the same walk keeps the first
-  maximum per channel (the first NaN wins; a padding position only ever counts as the
-  window's first, exactly as the reference's ``_first_max``), and reads or adds at it;
-* ``avg_pool2d_backprop``: each window's cotangent divided by its count and added to
-  every image position of the window.
+OpenBLAS runs on one thread inside a program (see :mod:`.blas`), so a convolution
+brings its own parallelism: its output pixels are cut into blocks, and the blocks are
+shared by the OpenMP threads of :func:`.parallel.emit_parallel_for`, each thread with its
+own im2col scratch (``IM2COL_ELEMENTS`` elements, so it stays in the core's L2 cache):
 
-Pooling lives in :mod:`.lower_pool`; its gradients (and col2im within one block) add
-windows back offset by offset, as the references do, so their sums match exactly.
+* ``conv2d``: per block, unfold the windows (im2col) and multiply by the filter with one
+  gemm straight into the output rows of the block. Blocks write disjoint outputs. A 1x1,
+  stride-1, unpadded convolution is a single gemm (split by :func:`.blas.call_gemm`);
+* ``conv2d_backprop_input``: per block, ``cols = ct @ W^T`` (one gemm) and col2im adds
+  the columns back into the zeroed input gradient. Windows of neighbouring pixels
+  overlap, so two threads must never add into the same image: the threads share whole
+  images when there are enough of them (``n`` a multiple of the threads, or at least
+  four per thread); otherwise each thread adds into a zeroed private copy of the
+  gradient and the copies are summed at the end;
+* ``conv2d_backprop_filter``: per block, ``dW_t += cols^T @ ct`` (gemm with beta = 1)
+  into the thread's own partial filter gradient (thread 0's is the result), then the
+  partials are summed.
+
+im2col and col2im move one window row (``kw * c`` contiguous elements) at a time when
+it lies inside the image (no dilation), and element groups of ``c`` at the borders.
+Pooling lives in :mod:`.lower_pool` and shares the window walks of this file.
+
 Halves are converted to float32 scratch first and the results rounded once. Across
-im2col blocks the convolution gradients sum in another order than the reference's one
-big product: equal within rounding.
+blocks and threads the convolution gradients sum in another order than the reference's
+one big product: equal within rounding.
 """
 
 from __future__ import annotations
 
-import math
+from dataclasses import dataclass
 
 from llvmlite import ir
 
@@ -34,12 +39,16 @@ from .blas import _convert_copy, call_gemm
 from .lower_loops import c64, counted_loop
 from .lower_pointwise import FnContext
 from .lower_types import I1, I8, I64, PTR, VOID, compute_type
+from .parallel import emit_parallel_for, parallel_config, should_parallelize
 
 __all__ = ["lower_nn", "NN_OPS", "IM2COL_ELEMENTS"]
 
 NN_OPS = ("conv2d", "conv2d_backprop_input", "conv2d_backprop_filter", "max_pool2d",
           "avg_pool2d", "max_pool2d_select", "max_pool2d_backprop", "avg_pool2d_backprop")
-IM2COL_ELEMENTS = 1 << 19
+# Elements of one thread's im2col block: 512 KiB of float32, half of a Zen 4 core's L2.
+# NOTE: measured on W5's second layer, 2^17 to 2^19 ran within noise of each other.
+IM2COL_ELEMENTS = 1 << 17
+SUM_CHUNK = 4096        # elements per work item when partial results are summed
 
 
 class _Geometry:
@@ -59,6 +68,10 @@ class _Geometry:
         """A 1x1 window, stride 1, no padding: a convolution is one matrix product."""
         return (self.kh, self.kw, self.sh, self.sw, self.pt, self.pl) == (1, 1, 1, 1, 0, 0) \
             and (self.oh, self.ow) == (self.h, self.w)
+
+    @property
+    def k_cols(self) -> int:
+        return self.kh * self.kw * self.c
 
 
 def _elem(b, ptr, offset, ty):
@@ -83,11 +96,30 @@ def _memcpy(b, dst, src, nbytes):
     b.call(fn, [dst, src, c64(nbytes), ir.Constant(I1, 0)])
 
 
+def _tagged_load(b, ptr, ty, loops):
+    """A load in a loop marked parallel (it vectorizes without runtime alias checks)."""
+    instr = b.load(ptr, typ=ty)
+    instr.set_metadata("llvm.access.group", loops.group)
+    return instr
+
+
+def _tagged_store(b, value, ptr, loops):
+    b.store(value, ptr).set_metadata("llvm.access.group", loops.group)
+
+
+def _smin(b, x, y):
+    return b.select(b.icmp_signed("<", x, y), x, y)
+
+
 def _pixel(b, g: _Geometry, p):
     """(image index, output row, output column) of flat output pixel ``p``."""
     ox = b.urem(p, c64(g.ow))
     t = b.udiv(p, c64(g.ow))
     return b.udiv(t, c64(g.oh)), b.urem(t, c64(g.oh)), ox
+
+
+def _inside(b, v, size):
+    return b.and_(b.icmp_signed(">=", v, c64(0)), b.icmp_signed("<", v, c64(size)))
 
 
 def _position(b, g: _Geometry, p, i, j):
@@ -96,8 +128,7 @@ def _position(b, g: _Geometry, p, i, j):
     nn, oy, ox = _pixel(b, g, p)
     iy = b.sub(b.add(b.mul(oy, c64(g.sh)), b.mul(i, c64(g.dh))), c64(g.pt))
     jx = b.sub(b.add(b.mul(ox, c64(g.sw)), b.mul(j, c64(g.dw))), c64(g.pl))
-    ok = b.and_(b.and_(b.icmp_signed(">=", iy, c64(0)), b.icmp_signed("<", iy, c64(g.h))),
-                b.and_(b.icmp_signed(">=", jx, c64(0)), b.icmp_signed("<", jx, c64(g.w))))
+    ok = b.and_(_inside(b, iy, g.h), _inside(b, jx, g.w))
     cy = b.select(ok, iy, c64(0))
     cx = b.select(ok, jx, c64(0))
     return ok, b.mul(b.add(b.mul(b.add(b.mul(nn, c64(g.h)), cy), c64(g.w)), cx), c64(g.c))
@@ -121,8 +152,8 @@ def _window_walk(b, g: _Geometry, p, visit):
 
 def _offset_major_walk(b, g: _Geometry, p0, p1, visit):
     """``visit(p, k, valid, src)`` for every window offset k, then every pixel p in
-    [p0, p1): the order in which the references add windows back (col2im, pooling
-    gradients), so sums match them exactly."""
+    [p0, p1): the order in which the references add windows back (pooling gradients),
+    so sums match them exactly."""
     def at(i, j, k):
         def pixel(p):
             ok, src = _position(b, g, p, i, j)
@@ -151,36 +182,132 @@ def _with_f32(ctx: FnContext, eqn: Eqn, body) -> None:
         _convert_copy(ctx, v.shape, "s", dt.float32, j, v.dtype, {"s": outs[j]})
 
 
-# ---- convolutions -------------------------------------------------------------------------
+# ---- work split ---------------------------------------------------------------------------
 
-def _conv_geometry(eqn: Eqn, image, filt, out):
-    return _Geometry(image, filt[:2], out[1:3], eqn.params)
+def team_size(n_items: int, work: int) -> int:
+    """The threads :func:`emit_parallel_for` will run ``n_items`` items on (1: serial).
+    Kernels size per-thread scratch by it, so it must decide exactly as that does."""
+    if not should_parallelize(n_items, work):
+        return 1
+    return min(parallel_config().threads, n_items)
 
 
-def _blocks(ctx, g: _Geometry, k_cols: int, ty, step):
-    """Run ``step(p0, rows, cols)`` over blocks of output pixels with an im2col scratch."""
-    block = max(16, min(g.pixels, IM2COL_ELEMENTS // max(1, k_cols)))
-    cols = ctx.malloc(block * k_cols * (8 if ty == compute_type(dt.float64) else 4))
-    b = ctx.builder
-    n_blocks = math.ceil(g.pixels / block)
+@dataclass(frozen=True)
+class _Blocks:
+    block: int      # output pixels per block
+    count: int      # blocks (the work items)
+    team: int       # threads that run them
+
+
+def _pixel_blocks(g: _Geometry, work: int) -> _Blocks:
+    """Blocks of output pixels whose im2col fits ``IM2COL_ELEMENTS``; with threads, a
+    multiple of the team and of equal size, so that every thread gets the same work."""
+    block = min(g.pixels, max(16, IM2COL_ELEMENTS // max(1, g.k_cols)))
+    count = -(-g.pixels // block)
+    team = team_size(g.pixels, work)
+    if team > 1:
+        count = min(g.pixels, -(-max(count, team) // team) * team)
+        block = -(-g.pixels // count)
+        count = -(-g.pixels // block)
+        team = min(team, count)
+    return _Blocks(block, count, team)
+
+
+def _run_blocks(ctx, tag: str, n_items: int, work: int, team: int, captures, body) -> None:
+    went = emit_parallel_for(ctx.builder, ctx.sub_name(tag), n_items, work, captures, body,
+                             force_serial=team == 1)
+    assert went == (team > 1), "per-thread scratch was sized for another team"
+
+
+def _each_block(b, block: int, first, last, step) -> None:
+    """``step(p0, rows)`` for consecutive blocks of ``block`` pixels covering
+    [first, last) (``first``/``last`` are i64 values; the last block may be short)."""
+    count = b.udiv(b.add(b.sub(last, first), c64(block - 1)), c64(block))
 
     def one(t):
-        p0 = b.mul(t, c64(block))
-        rest = b.sub(c64(g.pixels), p0)
-        rows = b.select(b.icmp_signed("<", rest, c64(block)), rest, c64(block))
-        step(p0, rows, cols)
+        p0 = b.add(first, b.mul(t, c64(block)))
+        step(p0, _smin(b, b.sub(last, p0), c64(block)))
 
-    counted_loop(b, c64(0), c64(n_blocks), one, name="blk")
+    counted_loop(b, c64(0), count, one, name="blk")
 
 
-def _im2col(ctx, g: _Geometry, x, cols, p0, rows, ty, itemsize):
-    b = ctx.builder
-    k_cols = g.kh * g.kw * g.c
+def _own(b, tid, result, partials, size: int, ty):
+    """Thread ``tid``'s accumulator: the result itself for thread 0, else its partial."""
+    slot = b.select(b.icmp_signed(">", tid, c64(0)), b.sub(tid, c64(1)), c64(0))
+    mine = _elem(b, partials, b.mul(slot, c64(size)), ty)
+    return b.select(b.icmp_signed("==", tid, c64(0)), result, mine)
+
+
+def _sum_partials(ctx, result, partials, copies: int, size: int, ty) -> None:
+    """``result += partials[0] + ... + partials[copies - 1]``, threads sharing chunks."""
+    loops = ctx.loops
+    n_items = -(-size // SUM_CHUNK)
+
+    def run(rb, lo, hi, _tid, cap):
+        dst, src = cap
+        last = _smin(rb, rb.mul(hi, c64(SUM_CHUNK)), c64(size))
+
+        def at(i):
+            d = _elem(rb, dst, i, ty)
+            total = _tagged_load(rb, d, ty, loops)
+            for t in range(copies):
+                v = _tagged_load(rb, _elem(rb, src, rb.add(i, c64(t * size)), ty), ty, loops)
+                total = rb.fadd(total, v)
+            _tagged_store(rb, total, d, loops)
+
+        counted_loop(rb, rb.mul(lo, c64(SUM_CHUNK)), last, at, parallel=loops, name="sum")
+
+    emit_parallel_for(ctx.builder, ctx.sub_name("sum"), n_items, size * copies,
+                      [result, partials], run)
+
+
+# ---- im2col and col2im --------------------------------------------------------------------
+
+def _window_rows(b, g: _Geometry, p, row_op, elem_op):
+    """For each window row i of output pixel p: ``row_op(i, src)`` when the whole row
+    (``kw * c`` contiguous elements at image offset ``src``) is inside the image, else
+    ``elem_op(k, ok, src)`` per window position (``src`` clamped when not ``ok``)."""
+    nn, oy, ox = _pixel(b, g, p)
+    jx0 = b.sub(b.mul(ox, c64(g.sw)), c64(g.pl))
+    # NOTE: only undilated rows are contiguous in the image.
+    cols_in = b.and_(b.icmp_signed(">=", jx0, c64(0)),
+                     b.icmp_signed("<", b.add(jx0, c64((g.kw - 1) * g.dw)), c64(g.w))) \
+        if g.dw == 1 else ir.Constant(I1, 0)
+
+    def row(i):
+        iy = b.sub(b.add(b.mul(oy, c64(g.sh)), b.mul(i, c64(g.dh))), c64(g.pt))
+        row_in = _inside(b, iy, g.h)
+        with b.if_else(b.and_(row_in, cols_in)) as (whole, border):
+            with whole:
+                row_op(i, b.mul(b.add(b.mul(b.add(b.mul(nn, c64(g.h)), iy), c64(g.w)), jx0),
+                                c64(g.c)))
+            with border:
+                def position(j):
+                    jx = b.add(jx0, b.mul(j, c64(g.dw)))
+                    ok = b.and_(row_in, _inside(b, jx, g.w))
+                    cy = b.select(ok, iy, c64(0))
+                    cx = b.select(ok, jx, c64(0))
+                    src = b.mul(b.add(b.mul(b.add(b.mul(nn, c64(g.h)), cy), c64(g.w)), cx),
+                                c64(g.c))
+                    elem_op(b.add(b.mul(i, c64(g.kw)), j), ok, src)
+                counted_loop(b, c64(0), c64(g.kw), position, name="wj")
+
+    counted_loop(b, c64(0), c64(g.kh), row, name="wi")
+
+
+def _im2col(b, g: _Geometry, x, cols, p0, rows, ty, itemsize):
+    """``cols[q, :]`` = the window of output pixel ``p0 + q`` for q < rows, zeros for
+    padding, in (kh, kw, c) order like the HWIO filter."""
+    row_elems = g.kw * g.c
 
     def pixel(q):
-        base = b.mul(q, c64(k_cols))
+        base = b.mul(q, c64(g.k_cols))
 
-        def visit(k, ok, src):
+        def row(i, src):
+            dst = _elem(b, cols, b.add(base, b.mul(i, c64(row_elems))), ty)
+            _memcpy(b, dst, _elem(b, x, src, ty), row_elems * itemsize)
+
+        def position(k, ok, src):
             dst = _elem(b, cols, b.add(base, b.mul(k, c64(g.c))), ty)
             with b.if_else(ok) as (then, otherwise):
                 with then:
@@ -188,35 +315,73 @@ def _im2col(ctx, g: _Geometry, x, cols, p0, rows, ty, itemsize):
                 with otherwise:
                     _memset0(b, dst, g.c * itemsize)
 
-        _window_walk(b, g, b.add(p0, q), visit)
+        _window_rows(b, g, b.add(p0, q), row, position)
 
     counted_loop(b, c64(0), rows, pixel, name="px")
 
+
+def _col2im(b, g: _Geometry, cols, dx, p0, rows, ty, loops):
+    """The transpose of :func:`_im2col`: ``dx`` += each column at its window position,
+    pixel by pixel (the caller makes sure no other thread adds into the same images)."""
+    row_elems = g.kw * g.c
+
+    def add(n, at, src):
+        def one(e):
+            d = _elem(b, dx, b.add(src, e), ty)
+            v = _tagged_load(b, _elem(b, cols, b.add(at, e), ty), ty, loops)
+            _tagged_store(b, b.fadd(_tagged_load(b, d, ty, loops), v), d, loops)
+        counted_loop(b, c64(0), c64(n), one, parallel=loops, name="e")
+
+    def pixel(q):
+        base = b.mul(q, c64(g.k_cols))
+
+        def position(k, ok, src):
+            with b.if_then(ok):
+                add(g.c, b.add(base, b.mul(k, c64(g.c))), src)
+
+        _window_rows(b, g, b.add(p0, q),
+                     lambda i, src: add(row_elems, b.add(base, b.mul(i, c64(row_elems))), src),
+                     position)
+
+    counted_loop(b, c64(0), rows, pixel, name="px")
+
+
+# ---- the three convolutions ---------------------------------------------------------------
 
 def _conv2d(ctx, eqn):
     def body(ctx, ins, outs, dtype):
         x, w = ins
         (out,) = outs
-        g = _conv_geometry(eqn, eqn.ins[0].shape, eqn.ins[1].shape, eqn.outs[0].shape)
-        co = eqn.ins[1].shape[3]
-        k_cols = g.kh * g.kw * g.c
-        ty = compute_type(dtype)
+        g = _Geometry(eqn.ins[0].shape, eqn.ins[1].shape[:2], eqn.outs[0].shape[1:3],
+                      eqn.params)
+        co, k_cols = eqn.ins[1].shape[3], g.k_cols
+        ty, isz = compute_type(dtype), dtype.itemsize
         b = ctx.builder
         if g.pixels * co == 0:
             return
         if k_cols == 0:
-            _memset0(b, out, g.pixels * co * dtype.itemsize)
+            _memset0(b, out, g.pixels * co * isz)
             return
         if g.pointwise:
             call_gemm(b, dtype, g.pixels, co, g.c, x, g.c, False, w, co, False, out, co)
             return
+        work = g.pixels * k_cols * co
+        plan = _pixel_blocks(g, work)
+        scratch = ctx.malloc(plan.team * plan.block * k_cols * isz)
 
-        def step(p0, rows, cols):
-            _im2col(ctx, g, x, cols, p0, rows, ty, dtype.itemsize)
-            call_gemm(b, dtype, rows, co, k_cols, cols, k_cols, False, w, co, False,
-                      _elem(b, out, b.mul(p0, c64(co)), ty), co)
+        def run(rb, lo, hi, tid, cap):
+            xp, wp, op, sp = cap
+            cols = _elem(rb, sp, rb.mul(tid, c64(plan.block * k_cols)), ty)
 
-        _blocks(ctx, g, k_cols, ty, step)
+            def step(p0, rows):
+                _im2col(rb, g, xp, cols, p0, rows, ty, isz)
+                call_gemm(rb, dtype, rows, co, k_cols, cols, k_cols, False, wp, co, False,
+                          _elem(rb, op, rb.mul(p0, c64(co)), ty), co)
+
+            _each_block(rb, plan.block, rb.mul(lo, c64(plan.block)),
+                        _smin(rb, rb.mul(hi, c64(plan.block)), c64(g.pixels)), step)
+
+        _run_blocks(ctx, "conv", plan.count, work, plan.team, [x, w, out, scratch], run)
 
     _with_f32(ctx, eqn, body)
 
@@ -225,35 +390,50 @@ def _conv2d_backprop_input(ctx, eqn):
     def body(ctx, ins, outs, dtype):
         ct, w = ins
         (dx,) = outs
-        g = _conv_geometry(eqn, eqn.params["input_shape"], eqn.ins[1].shape,
-                           eqn.ins[0].shape)
-        co = eqn.ins[1].shape[3]
-        k_cols = g.kh * g.kw * g.c
-        ty = compute_type(dtype)
+        g = _Geometry(eqn.params["input_shape"], eqn.ins[1].shape[:2], eqn.ins[0].shape[1:3],
+                      eqn.params)
+        co, k_cols = eqn.ins[1].shape[3], g.k_cols
+        ty, isz = compute_type(dtype), dtype.itemsize
+        size = g.n * g.h * g.w * g.c
         b = ctx.builder
-        _memset0(b, dx, g.n * g.h * g.w * g.c * dtype.itemsize)
+        _memset0(b, dx, size * isz)
         if g.pixels * k_cols == 0 or co == 0:
             return
         if g.pointwise:
             call_gemm(b, dtype, g.pixels, g.c, co, ct, co, False, w, co, True, dx, g.c)
             return
+        work = g.pixels * k_cols * co
+        plan = _pixel_blocks(g, work)
+        by_image = team_size(g.n, work)
+        if by_image > 1 and (g.n % by_image == 0 or g.n >= 4 * by_image):
+            # NOTE: whole images per thread: col2im never adds across an image's edge.
+            plan, per_item, copies = _Blocks(plan.block, g.n, by_image), g.oh * g.ow, 0
+        else:
+            # NOTE: blocks may share images: each thread adds into its own copy.
+            per_item, copies = plan.block, plan.team - 1
+        partials = ctx.malloc(max(1, copies) * size * isz)
+        if copies:
+            _memset0(b, partials, copies * size * isz)
+        scratch = ctx.malloc(plan.team * plan.block * k_cols * isz)
+        loops = ctx.loops
 
-        def step(p0, rows, cols):
-            call_gemm(b, dtype, rows, k_cols, co, _elem(b, ct, b.mul(p0, c64(co)), ty), co,
-                      False, w, co, True, cols, k_cols)
+        def run(rb, lo, hi, tid, cap):
+            ctp, wp, dxp, pp, sp = cap
+            cols = _elem(rb, sp, rb.mul(tid, c64(plan.block * k_cols)), ty)
+            dst = _own(rb, tid, dxp, pp, size, ty) if copies else dxp
 
-            def visit(p, k, ok, src):
-                at = b.add(b.mul(b.sub(p, p0), c64(k_cols)), b.mul(k, c64(g.c)))
-                with b.if_then(ok):
-                    def add(cc):
-                        d = _elem(b, dx, b.add(src, cc), ty)
-                        v = b.load(_elem(b, cols, b.add(at, cc), ty), typ=ty)
-                        b.store(b.fadd(b.load(d, typ=ty), v), d)
-                    counted_loop(b, c64(0), c64(g.c), add, name="c")
+            def step(p0, rows):
+                call_gemm(rb, dtype, rows, k_cols, co, _elem(rb, ctp, rb.mul(p0, c64(co)), ty),
+                          co, False, wp, co, True, cols, k_cols)
+                _col2im(rb, g, cols, dst, p0, rows, ty, loops)
 
-            _offset_major_walk(b, g, p0, b.add(p0, rows), visit)
+            _each_block(rb, plan.block, rb.mul(lo, c64(per_item)),
+                        _smin(rb, rb.mul(hi, c64(per_item)), c64(g.pixels)), step)
 
-        _blocks(ctx, g, k_cols, ty, step)
+        _run_blocks(ctx, "convdx", plan.count, work, plan.team, [ct, w, dx, partials, scratch],
+                    run)
+        if copies:
+            _sum_partials(ctx, dx, partials, copies, size, ty)
 
     _with_f32(ctx, eqn, body)
 
@@ -262,25 +442,44 @@ def _conv2d_backprop_filter(ctx, eqn):
     def body(ctx, ins, outs, dtype):
         x, ct = ins
         (dw,) = outs
-        g = _conv_geometry(eqn, eqn.ins[0].shape, eqn.params["filter_shape"],
-                           eqn.ins[1].shape)
-        co = eqn.params["filter_shape"][3]
-        k_cols = g.kh * g.kw * g.c
-        ty = compute_type(dtype)
+        g = _Geometry(eqn.ins[0].shape, eqn.params["filter_shape"][:2], eqn.ins[1].shape[1:3],
+                      eqn.params)
+        co, k_cols = eqn.params["filter_shape"][3], g.k_cols
+        ty, isz = compute_type(dtype), dtype.itemsize
+        size = k_cols * co
         b = ctx.builder
-        _memset0(b, dw, k_cols * co * dtype.itemsize)
-        if g.pixels == 0 or k_cols * co == 0:
+        _memset0(b, dw, size * isz)
+        if g.pixels == 0 or size == 0:
             return
         if g.pointwise:
             call_gemm(b, dtype, g.c, co, g.pixels, x, g.c, True, ct, co, False, dw, co)
             return
+        work = g.pixels * k_cols * co
+        plan = _pixel_blocks(g, work)
+        copies = plan.team - 1
+        partials = ctx.malloc(max(1, copies) * size * isz)
+        if copies:
+            _memset0(b, partials, copies * size * isz)
+        scratch = ctx.malloc(plan.team * plan.block * k_cols * isz)
 
-        def step(p0, rows, cols):
-            _im2col(ctx, g, x, cols, p0, rows, ty, dtype.itemsize)
-            call_gemm(b, dtype, k_cols, co, rows, cols, k_cols, True,
-                      _elem(b, ct, b.mul(p0, c64(co)), ty), co, False, dw, co, beta=1.0)
+        def run(rb, lo, hi, tid, cap):
+            xp, ctp, dwp, pp, sp = cap
+            cols = _elem(rb, sp, rb.mul(tid, c64(plan.block * k_cols)), ty)
+            dst = _own(rb, tid, dwp, pp, size, ty) if copies else dwp
 
-        _blocks(ctx, g, k_cols, ty, step)
+            def step(p0, rows):
+                _im2col(rb, g, xp, cols, p0, rows, ty, isz)
+                call_gemm(rb, dtype, k_cols, co, rows, cols, k_cols, True,
+                          _elem(rb, ctp, rb.mul(p0, c64(co)), ty), co, False, dst, co,
+                          beta=1.0)
+
+            _each_block(rb, plan.block, rb.mul(lo, c64(plan.block)),
+                        _smin(rb, rb.mul(hi, c64(plan.block)), c64(g.pixels)), step)
+
+        _run_blocks(ctx, "convdw", plan.count, work, plan.team, [x, ct, dw, partials, scratch],
+                    run)
+        if copies:
+            _sum_partials(ctx, dw, partials, copies, size, ty)
 
     _with_f32(ctx, eqn, body)
 

@@ -1,4 +1,19 @@
-"""Pooling over NHWC images (see :mod:`.lower_nn` for the semantics and conventions)."""
+"""Pooling over NHWC images (conventions as in :mod:`.lower_nn`).
+
+* ``max_pool2d``/``avg_pool2d``: for each output pixel, the window's positions inside
+  the image, each a vectorized loop over channels (threads share the pixels);
+* ``max_pool2d_select``/``max_pool2d_backprop``: the same walk keeps the first
+  maximum per channel (the first NaN wins; a padding position only ever counts as the
+  window's first, exactly as the reference's ``_first_max``), and reads or adds at it;
+* ``avg_pool2d_backprop``: each window's cotangent divided by its count and added to
+  every image position of the window.
+
+The gradients add windows back offset by offset, as the references do, so their sums
+match them bit for bit. Threads share *bands* of the gradient that no other band's
+windows reach: single output rows when the windows do not overlap vertically
+(``stride >= window``, W5's 2x2 pooling), else whole images. Each thread zeroes its own
+band and adds into it in the reference's order.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +21,16 @@ from llvmlite import ir
 
 from ..ir.core import Eqn
 from .lower_loops import c64, counted_loop
-from .lower_nn import _elem, _Geometry, _memset0, _offset_major_walk, _window_walk, _with_f32
+from .lower_nn import (
+    _elem,
+    _Geometry,
+    _memset0,
+    _offset_major_walk,
+    _tagged_load,
+    _tagged_store,
+    _window_walk,
+    _with_f32,
+)
 from .lower_ops import emit_max
 from .lower_pointwise import FnContext
 from .lower_types import I32, compute_type
@@ -102,117 +126,161 @@ def _better(b, v, best):
                  b.and_(b.fcmp_unordered("uno", v, v), b.fcmp_ordered("ord", best, best)))
 
 
-def _tagged_load(b, ptr, ty, loops):
-    instr = b.load(ptr, typ=ty)
-    instr.set_metadata("llvm.access.group", loops.group)
-    return instr
+class _Bands:
+    """Work items of a pooling gradient: ``rows`` output rows of one image each, and
+    the slice of the input gradient that only their windows add into."""
 
+    def __init__(self, g: _Geometry, ty, itemsize: int):
+        # NOTE: windows of different output rows share no input row when the stride is
+        # at least the window; otherwise only whole images are independent.
+        self.g, self.ty, self.itemsize = g, ty, itemsize
+        self.rows = 1 if g.sh >= g.kh else g.oh
+        self.per_image = g.oh // self.rows
+        self.count = g.n * self.per_image
 
-def _tagged_store(b, value, ptr, loops):
-    b.store(value, ptr).set_metadata("llvm.access.group", loops.group)
+    def pixel(self, b, item):
+        """The first output pixel of ``item``."""
+        return b.mul(item, c64(self.rows * self.g.ow))
+
+    def start(self, b, item):
+        """Flat offset of the first input-gradient element of ``item``'s band: its first
+        window row (its image's row 0 for an image's first band)."""
+        g = self.g
+        nn = b.udiv(item, c64(self.per_image))
+        oy = b.mul(b.urem(item, c64(self.per_image)), c64(self.rows))
+        top = b.sub(b.mul(oy, c64(g.sh)), c64(g.pt))
+        top = b.select(b.icmp_signed("<", top, c64(0)), c64(0), top)
+        top = b.select(b.icmp_signed(">", top, c64(g.h)), c64(g.h), top)
+        top = b.select(b.icmp_signed("==", oy, c64(0)), c64(0), top)
+        return b.mul(b.add(b.mul(nn, c64(g.h)), top), c64(g.w * g.c))
+
+    def run(self, ctx, tag, work, captures, body):
+        """``body(b, p0, p1, tid, captured)`` over each thread's pixels [p0, p1), after
+        zeroing the thread's part of the gradient (``captured[0]``)."""
+        ty = self.ty
+
+        def run(rb, lo, hi, tid, cap):
+            first, last = self.start(rb, lo), self.start(rb, hi)     # the last: the end
+            _memset0(rb, _elem(rb, cap[0], first, ty),
+                     rb.mul(rb.sub(last, first), c64(self.itemsize)))
+            body(rb, self.pixel(rb, lo), self.pixel(rb, hi), tid, cap)
+
+        emit_parallel_for(ctx.builder, ctx.sub_name(tag), self.count, work, captures, run)
 
 
 def _max_pool2d_backprop(ctx, eqn):
-    """Two passes: the first maximum's window offset per pixel and channel (scratch),
-    then each window offset's cotangents added back, offset by offset, as the reference
-    does (so the sums match it exactly)."""
+    """Two passes per band: the first maximum's window offset per pixel and channel
+    (scratch), then each window offset's cotangents added back, offset by offset, as the
+    reference does (so the sums match it exactly)."""
     def body(ctx, ins, outs, dtype):
         x, ct = ins
         (dx,) = outs
         g = _pool_geometry(eqn, eqn.ins[0].shape, eqn.ins[1].shape)
         ty = compute_type(dtype)
-        b = ctx.builder
-        _memset0(b, dx, g.n * g.h * g.w * g.c * dtype.itemsize)
         if g.pixels * g.c == 0:
+            _memset0(ctx.builder, dx, g.n * g.h * g.w * g.c * dtype.itemsize)
             return
-        best = ctx.alloca(ty, g.c)
         where = ctx.malloc(g.pixels * g.c * 4)
         loops = ctx.loops
+        bands = _Bands(g, ty, dtype.itemsize)
 
-        def pixel(p):
-            base = b.mul(p, c64(g.c))
+        def run(b, p0, p1, tid, cap):
+            dxp, xp, ctp, wp = cap
+            best = entry_alloca(b, ty, g.c)
 
-            def start(cc):
-                _tagged_store(b, ir.Constant(ty, float("-inf")), _elem(b, best, cc, ty), loops)
-                _tagged_store(b, ir.Constant(I32, 0), _elem(b, where, b.add(base, cc), I32),
-                              loops)
-            counted_loop(b, c64(0), c64(g.c), start, parallel=loops, name="c0")
+            def pixel(p):
+                base = b.mul(p, c64(g.c))
 
-            def visit(k, ok, src):
-                first = b.icmp_signed("==", k, c64(0))
+                def start(cc):
+                    _tagged_store(b, ir.Constant(ty, float("-inf")), _elem(b, best, cc, ty),
+                                  loops)
+                    _tagged_store(b, ir.Constant(I32, 0), _elem(b, wp, b.add(base, cc), I32),
+                                  loops)
+                counted_loop(b, c64(0), c64(g.c), start, parallel=loops, name="c0")
+
+                def visit(k, ok, src):
+                    first = b.icmp_signed("==", k, c64(0))
+                    k32 = b.trunc(k, I32)
+                    with b.if_then(ok):
+                        def chan(cc):
+                            v = _tagged_load(b, _elem(b, xp, b.add(src, cc), ty), ty, loops)
+                            bp = _elem(b, best, cc, ty)
+                            wq = _elem(b, wp, b.add(base, cc), I32)
+                            old = _tagged_load(b, bp, ty, loops)
+                            better = b.or_(first, _better(b, v, old))
+                            _tagged_store(b, b.select(better, v, old), bp, loops)
+                            _tagged_store(b, b.select(better, k32, _tagged_load(b, wq, I32, loops)),
+                                          wq, loops)
+                        counted_loop(b, c64(0), c64(g.c), chan, parallel=loops, name="c")
+
+                _window_walk(b, g, p, visit)
+
+            counted_loop(b, p0, p1, pixel, name="p")
+
+            def add_back(p, k, ok, src):
+                base = b.mul(p, c64(g.c))
                 k32 = b.trunc(k, I32)
                 with b.if_then(ok):
                     def chan(cc):
-                        v = _tagged_load(b, _elem(b, x, b.add(src, cc), ty), ty, loops)
-                        bp = _elem(b, best, cc, ty)
-                        wp = _elem(b, where, b.add(base, cc), I32)
-                        old = _tagged_load(b, bp, ty, loops)
-                        better = b.or_(first, _better(b, v, old))
-                        _tagged_store(b, b.select(better, v, old), bp, loops)
-                        _tagged_store(b, b.select(better, k32, _tagged_load(b, wp, I32, loops)),
-                                      wp, loops)
+                        hit = b.icmp_signed("==", _tagged_load(
+                            b, _elem(b, wp, b.add(base, cc), I32), I32, loops), k32)
+                        d = _elem(b, dxp, b.add(src, cc), ty)
+                        v = _tagged_load(b, _elem(b, ctp, b.add(base, cc), ty), ty, loops)
+                        old = _tagged_load(b, d, ty, loops)
+                        _tagged_store(b, b.select(hit, b.fadd(old, v), old), d, loops)
                     counted_loop(b, c64(0), c64(g.c), chan, parallel=loops, name="c")
 
-            _window_walk(b, g, p, visit)
+            _offset_major_walk(b, g, p0, p1, add_back)
 
-        counted_loop(b, c64(0), c64(g.pixels), pixel, name="p")
-
-        def add_back(p, k, ok, src):
-            base = b.mul(p, c64(g.c))
-            k32 = b.trunc(k, I32)
-            with b.if_then(ok):
-                def chan(cc):
-                    hit = b.icmp_signed("==", b.load(_elem(b, where, b.add(base, cc), I32),
-                                                     typ=I32), k32)
-                    d = _elem(b, dx, b.add(src, cc), ty)
-                    v = b.load(_elem(b, ct, b.add(base, cc), ty), typ=ty)
-                    old = b.load(d, typ=ty)
-                    b.store(b.select(hit, b.fadd(old, v), old), d)
-                counted_loop(b, c64(0), c64(g.c), chan, name="c")
-
-        _offset_major_walk(b, g, c64(0), c64(g.pixels), add_back)
+        bands.run(ctx, "poolbp", g.pixels * g.c * g.kh * g.kw, [dx, x, ct, where], run)
 
     _with_f32(ctx, eqn, body)
 
 
 def _avg_pool2d_backprop(ctx, eqn):
     """Window counts per pixel first, then the shares added back offset by offset (the
-    reference's order)."""
+    reference's order), band by band."""
     def body(ctx, ins, outs, dtype):
         (ct,) = ins
         (dx,) = outs
         g = _pool_geometry(eqn, eqn.params["input_shape"], eqn.ins[0].shape)
         ty = compute_type(dtype)
-        b = ctx.builder
-        _memset0(b, dx, g.n * g.h * g.w * g.c * dtype.itemsize)
         if g.pixels * g.c == 0:
+            _memset0(ctx.builder, dx, g.n * g.h * g.w * g.c * dtype.itemsize)
             return
         counts = ctx.malloc(g.pixels * 8)
         loops = ctx.loops
+        bands = _Bands(g, ty, dtype.itemsize)
 
-        def pixel(p):
-            slot = _elem(b, counts, p, ty)
-            b.store(ir.Constant(ty, 0.0), slot)
+        def run(b, p0, p1, tid, cap):
+            dxp, ctp, cp = cap
 
-            def tally(k, ok, src):
+            def pixel(p):
+                slot = _elem(b, cp, p, ty)
+                b.store(ir.Constant(ty, 0.0), slot)
+
+                def tally(k, ok, src):
+                    with b.if_then(ok):
+                        b.store(b.fadd(b.load(slot, typ=ty), ir.Constant(ty, 1.0)), slot)
+
+                _window_walk(b, g, p, tally)
+
+            counted_loop(b, p0, p1, pixel, name="p")
+
+            def add_back(p, k, ok, src):
+                base = b.mul(p, c64(g.c))
+                n = b.load(_elem(b, cp, p, ty), typ=ty)
                 with b.if_then(ok):
-                    b.store(b.fadd(b.load(slot, typ=ty), ir.Constant(ty, 1.0)), slot)
+                    def chan(cc):
+                        share = b.fdiv(_tagged_load(b, _elem(b, ctp, b.add(base, cc), ty), ty,
+                                                    loops), n)
+                        d = _elem(b, dxp, b.add(src, cc), ty)
+                        _tagged_store(b, b.fadd(_tagged_load(b, d, ty, loops), share), d, loops)
+                    counted_loop(b, c64(0), c64(g.c), chan, parallel=loops, name="c")
 
-            _window_walk(b, g, p, tally)
+            _offset_major_walk(b, g, p0, p1, add_back)
 
-        counted_loop(b, c64(0), c64(g.pixels), pixel, name="p")
-
-        def add_back(p, k, ok, src):
-            base = b.mul(p, c64(g.c))
-            n = b.load(_elem(b, counts, p, ty), typ=ty)
-            with b.if_then(ok):
-                def chan(cc):
-                    share = b.fdiv(b.load(_elem(b, ct, b.add(base, cc), ty), typ=ty), n)
-                    d = _elem(b, dx, b.add(src, cc), ty)
-                    _tagged_store(b, b.fadd(_tagged_load(b, d, ty, loops), share), d, loops)
-                counted_loop(b, c64(0), c64(g.c), chan, parallel=loops, name="c")
-
-        _offset_major_walk(b, g, c64(0), c64(g.pixels), add_back)
+        bands.run(ctx, "poolbp", g.pixels * g.c * g.kh * g.kw, [dx, ct, counts], run)
 
     _with_f32(ctx, eqn, body)
 

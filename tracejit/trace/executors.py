@@ -30,6 +30,9 @@ class Executor(Protocol):
     def run_op(self, op: OpDef, args: Sequence[np.ndarray], params: Params) -> tuple:
         """Run one op at once on concrete arrays (eager mode)."""
 
+    # Optional: ``dispatcher(program, slow, wrapper, returns, weak)`` -> a native callable
+    # or None; ``@jit`` makes it a function's ``__call__`` (see CpuExecutor.dispatcher).
+
 
 class InterpreterExecutor:
     """Runs graphs with the NumPy reference implementations, unoptimized."""

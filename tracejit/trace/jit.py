@@ -2,6 +2,15 @@
 
 The cache key is the argument structure plus each leaf's (shape, dtype, weak) and the
 static arguments' values. A hit costs a flatten, a dict lookup and the program call.
+
+**Native fast path.** When the signature last compiled or hit takes only arrays,
+positionally, captures no variables and returns one tensor or a flat tuple or list of
+them, and the executor offers a ``dispatcher`` (the CPU backend does), that native
+callable becomes this function's ``__call__``: it checks the arguments, runs the
+program and wraps the results in C, about 0.1 us. Whatever it does not accept (another
+signature, keyword arguments, a weak Array) it hands to the Python path below, which
+may compile and then installs the fast path of the entry it used. Each function with
+a fast path gets a class of its own (``__call__`` is looked up on the type).
 Every compile records why it happened; ``TRACEJIT_LOG=compiles`` prints the reasons
 and ``tracejit.config.forbid_recompiles()`` turns an unexpected recompile into an error.
 """
@@ -18,13 +27,13 @@ from typing import Any
 
 import numpy as np
 
-from ..config import config
+from ..config import config, on_change
 from ..ir import dtypes as dt
 from ..ir.core import Graph, TensorType
 from ..ir.errors import DTypeError, RecompileError, TracejitError
 from ..ir.source import user_location
 from .executors import DEFAULT_EXECUTOR, get_executor
-from .pytree import flatten, leaf_paths, unflatten
+from .pytree import LEAF, flatten, leaf_paths, unflatten
 from .tracing import Trace, to_tensor, tracing
 from .values import Array, Tracer
 
@@ -94,11 +103,15 @@ class Traced:
     updated: tuple = ()
 
 
+_UNSET = object()
+
+
 @dataclass
 class _Entry:
     traced: Traced
     program: Any
     signature: _Signature = field(repr=False)
+    fast: Any = field(default=_UNSET, repr=False)     # the native dispatcher, or None
 
 
 class JitFunction:
@@ -129,6 +142,7 @@ class JitFunction:
         self.compile_log: list[CompileRecord] = []
         self._last_signature: _Signature | None = None
         self._bound: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+        self._fast_entry: _Entry | None = None
 
     # ---- calling ------------------------------------------------------------------------------
 
@@ -147,7 +161,7 @@ class JitFunction:
         self._bound[instance] = bound
         return bound
 
-    def __call__(self, *args, **kwargs):
+    def _call(self, *args, **kwargs):
         if kwargs or self.static_argnames:
             names, dynamic, static = self._split(args, kwargs)
         else:
@@ -167,6 +181,8 @@ class JitFunction:
         if entry is None:
             entry = self._compile(executor, names, treedef, leaves, leaf_keys, static or {})
             self._cache[key] = entry
+        if entry is not self._fast_entry:
+            self._use_fast_path(executor, entry, names, treedef, leaf_keys)
         traced = entry.traced
         raw = [_raw(leaf, k) for leaf, k in zip(leaves, leaf_keys, strict=True)]
         if traced.captured:
@@ -179,6 +195,51 @@ class JitFunction:
             outs = outs[:count]
         return unflatten(traced.out_tree,
                          iter([Array(v, w) for v, w in zip(outs, traced.out_weak, strict=True)]))
+
+    __call__ = _call
+
+    # ---- the native fast path -----------------------------------------------------------------
+
+    def _use_fast_path(self, executor_name, entry: _Entry, names, treedef, leaf_keys) -> None:
+        if entry.fast is _UNSET:
+            entry.fast = self._dispatcher(executor_name, entry, names, treedef, leaf_keys)
+        if entry.fast is None or not getattr(type(self), "_own_class", type(self) is
+                                             JitFunction):
+            return
+        cls = type(self)
+        if cls is JitFunction:
+            # NOTE: same name, so reprs and error messages read as before.
+            cls = type("JitFunction", (JitFunction,), {"_own_class": True,
+                                                       "__module__": __name__})
+            self.__class__ = cls
+        cls.__call__ = entry.fast
+        self._fast_entry = entry
+        _FAST.add(self)
+
+    def _dispatcher(self, executor_name, entry: _Entry, names, treedef, leaf_keys):
+        traced = entry.traced
+        flat_arrays = (names is None and treedef == (tuple, (LEAF,) * len(leaf_keys))
+                       and not any(weak for _, _, weak in leaf_keys))
+        if not flat_arrays or traced.captured or traced.updated:
+            return None
+        out = traced.out_tree
+        if out is LEAF:
+            returns = "one"
+        elif (isinstance(out, tuple) and out[0] in (tuple, list)
+              and out[1] == (LEAF,) * len(traced.out_weak)):
+            returns = "tuple" if out[0] is tuple else "list"
+        else:
+            return None
+        make = getattr(get_executor(executor_name), "dispatcher", None)
+        if make is None:
+            return None
+        return make(entry.program, self._call, (Array, "value", "weak"), returns,
+                    traced.out_weak)
+
+    def _drop_fast_path(self) -> None:
+        if self._fast_entry is not None:
+            self._fast_entry = None
+            del type(self).__call__         # back to JitFunction's
 
     def _split(self, args, kwargs) -> tuple[tuple[str, ...], tuple, dict]:
         """Bind arguments to parameters: (dynamic names, dynamic values, static values)."""
@@ -293,11 +354,25 @@ class JitFunction:
         return _Entry(traced, program, signature)
 
     def clear_cache(self) -> None:
+        self._drop_fast_path()
         self._cache.clear()
 
     @property
     def cache_size(self) -> int:
         return len(self._cache)
+
+
+_FAST: weakref.WeakSet = weakref.WeakSet()     # functions with a native __call__
+
+
+def _on_settings_change(names) -> None:
+    # NOTE: a fast path runs the program of the executor it was made for.
+    if "executor" in names:
+        for function in list(_FAST):
+            function._drop_fast_path()
+
+
+on_change(_on_settings_change)
 
 
 def _default_weak(tensor):
