@@ -140,3 +140,18 @@ def test_run_op_compiles_each_signature_once(standin):
     (out,) = standin.run_op(ops.OPS["add"], [a[:, :2], b[:, :2]], Params())
     np.testing.assert_array_equal(out, a[:, :2] + 1)
     assert standin.cache.hits == {"miss": 2}
+
+
+def test_clear_caches_makes_the_next_compile_compile(monkeypatch):
+    import numpy as np
+
+    import tracejit as tj
+    from tracejit.trace.executors import get_executor
+    monkeypatch.setenv("TRACEJIT_CACHE_DIR", "off")
+    cpu = get_executor("cpu")
+    x = np.ones(3, np.float32)
+    tj.jit(lambda x: x * 5.0 - 2.0)(x)
+    tj.clear_caches()
+    misses = cpu.cache.hits["miss"]
+    tj.jit(lambda x: x * 5.0 - 2.0)(x)
+    assert cpu.cache.hits["miss"] == misses + 1

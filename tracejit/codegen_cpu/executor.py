@@ -111,6 +111,13 @@ class CpuExecutor:
                 self._eager.move_to_end(key)
         return tuple(program(arrays))
 
+    def clear_caches(self) -> None:
+        """Forget loaded programs and the in-memory artifacts (not the disk cache)."""
+        with self._lock:
+            self._loaded.clear()
+            self._eager.clear()
+            self.cache.clear_memory()
+
     def dispatcher(self, program, slow, wrapper, returns: str, weak):
         """A native callable running ``program`` (from :meth:`compile`) on arrays or
         non-weak wrappers and returning its results wrapped, or None where there is no

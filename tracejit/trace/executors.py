@@ -71,5 +71,15 @@ def get_executor(name: str | None = None) -> Executor:
         raise ValueError(f"unknown executor {name!r}; registered: {sorted(_EXECUTORS)}") from None
 
 
+def clear_caches() -> None:
+    """Forget every compiled program the executors keep (in memory; a disk cache stays,
+    see ``TRACEJIT_CACHE_DIR=off``), so the next compile compiles. Jitted functions keep
+    their own caches (``f.clear_cache()``)."""
+    for executor in _EXECUTORS.values():
+        clear = getattr(executor, "clear_caches", None)
+        if clear is not None:
+            clear()
+
+
 def executor_names() -> list[str]:
     return sorted(_EXECUTORS)
