@@ -97,17 +97,34 @@ def parallel_settings(threads: int | None = None, min_work: int | None = None):
 _GOMP_LOADED = False
 
 
+# NOTE: how long an idle OpenMP thread spins before it sleeps (libgomp's default is
+# 300000 spins, about 0.1-1 ms). Kernels of one program run microseconds apart, so a
+# short spin keeps the team awake through a program; a long one, on a machine where
+# another process wants the core, makes the thread at the barrier burn the time slice
+# the late thread needs (an MLP step went from 4 ms to 58 ms under load).
+DEFAULT_SPINCOUNT = "10000"
+
+
 def ensure_gomp() -> None:
-    """Make libgomp's symbols visible to JIT code (once per process)."""
+    """Make libgomp's symbols visible to JIT code (once per process). Unless the user
+    set ``GOMP_SPINCOUNT`` or ``OMP_WAIT_POLICY``, libgomp starts with a short spin
+    count (it reads the environment once, when it is loaded)."""
     global _GOMP_LOADED
     with _LOCK:
         if _GOMP_LOADED:
             return
-        path = ctypes.util.find_library("gomp") or "libgomp.so.1"
+        own = not ({"GOMP_SPINCOUNT", "OMP_WAIT_POLICY"} & set(os.environ))
+        if own:
+            os.environ["GOMP_SPINCOUNT"] = DEFAULT_SPINCOUNT
         try:
-            llvm.load_library_permanently(path)
-        except RuntimeError:
-            llvm.load_library_permanently("libgomp.so.1")
+            path = ctypes.util.find_library("gomp") or "libgomp.so.1"
+            try:
+                llvm.load_library_permanently(path)
+            except RuntimeError:
+                llvm.load_library_permanently("libgomp.so.1")
+        finally:
+            if own:     # child processes see the user's environment, not ours
+                del os.environ["GOMP_SPINCOUNT"]
         _GOMP_LOADED = True
 
 
