@@ -155,3 +155,12 @@ def test_clear_caches_makes_the_next_compile_compile(monkeypatch):
     misses = cpu.cache.hits["miss"]
     tj.jit(lambda x: x * 5.0 - 2.0)(x)
     assert cpu.cache.hits["miss"] == misses + 1
+
+
+def test_the_key_covers_every_source_that_shapes_a_program():
+    # A stale program from before a change to the memory planner once returned one
+    # variable's array as another's; the passes and the IR are part of the key.
+    from tracejit.codegen_cpu.cache import key_sources
+    names = {f"{p.parent.name}/{p.name}" for p in key_sources()}
+    assert {"passes/memory.py", "passes/fuse.py", "ir/opdef.py", "codegen_cpu/program.py",
+            "codegen_cpu/entry.py"} <= names

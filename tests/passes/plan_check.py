@@ -46,4 +46,6 @@ def check_plan(graph: Graph, plan: MemoryPlan, donated=()) -> None:
     assert plan.peak_live_bytes <= plan.bytes_without_reuse
     for k, j in plan.output_aliases.items():
         assert j in donated
+        # the caller gets argument j's array back as result k
+        assert graph.outputs[k].type == graph.inputs[j].type
         assert plan.buffer_of(graph.outputs[k]) == plan.buffer_of(graph.inputs[j])

@@ -121,6 +121,19 @@ def test_an_argument_returned_as_is_keeps_its_buffer():
     assert plan.output_aliases == {0: 0} and not plan.inplace
 
 
+@pytest.mark.parametrize("donated_shape", [[16], [4, 4], [20]])
+def test_a_result_never_becomes_a_donated_argument_of_another_type(donated_shape):
+    # Same bytes in another shape, or more bytes: the memory may hold temporaries, but
+    # the result cannot be that argument's array.
+    b = GraphBuilder()
+    w = b.add_input(tensor(donated_shape))          # given up and never read
+    x = b.add_input(tensor([16]))
+    g = b.build([emit(b, "exp", x)])
+    plan = plan_memory(g, donated={0})
+    check_plan(g, plan, donated={0})
+    assert plan.output_aliases == ({0: 0} if w.type == g.outputs[0].type else {})
+
+
 def test_bad_donation_is_an_error():
     with pytest.raises(ValueError, match="out of range"):
         plan_memory(sgd_step(), donated={2})

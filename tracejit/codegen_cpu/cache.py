@@ -73,12 +73,18 @@ def cache_dir() -> Path | None:
 
 @functools.cache
 def _sources_digest() -> str:
-    """Digest of the CPU backend's Python sources: the code that decides what is emitted."""
+    """Digest of the Python sources that decide what is emitted: the CPU backend, the
+    passes that rewrite and plan the graph, and the IR (op semantics, printing)."""
     h = hashlib.sha256()
-    here = Path(__file__).parent
-    for path in sorted(here.glob("*.py")):
-        h.update(path.name.encode() + b"\0" + path.read_bytes())
+    for path in key_sources():
+        h.update(f"{path.parent.name}/{path.name}".encode() + b"\0" + path.read_bytes())
     return h.hexdigest()
+
+
+def key_sources() -> list[Path]:
+    package = Path(__file__).parent.parent
+    return [path for layer in ("codegen_cpu", "passes", "ir")
+            for path in sorted((package / layer).glob("*.py"))]
 
 
 @functools.cache

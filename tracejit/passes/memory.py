@@ -132,9 +132,15 @@ class _Planner:
         self.buffers.append(BufferPlan(len(self.buffers), nbytes, kind, input_index))
         return len(self.buffers) - 1
 
-    def _take_free(self, need: int, donated_only: bool) -> int | None:
+    def _holds_result(self, b: int, out: Var) -> bool:
+        """A graph output may live in donated buffer ``b`` only if it has the donated
+        argument's type: the caller gets that argument's array back as the result."""
+        return (b in self.donated_buffers
+                and self.graph.inputs[self.buffers[b].input_index].type == out.type)
+
+    def _take_free(self, need: int, result: Var | None) -> int | None:
         fits = [b for b in self.free if _compatible(self.buffers[b].nbytes, need)
-                and (not donated_only or b in self.donated_buffers)]
+                and (result is None or self._holds_result(b, result))]
         if not fits:
             return None
         best = min(fits, key=lambda b: (self.buffers[b].nbytes, b))
@@ -160,7 +166,7 @@ class _Planner:
                     b = self.holder.get(id(v))
                     if (b is None or b in claimed or self.last[id(v)] != i
                             or id(v) in self.outputs
-                            or (is_output and b not in self.donated_buffers)
+                            or (is_output and not self._holds_result(b, out))
                             or self.buffers[b].nbytes != need
                             or not _reads_in_place(eqn, v, out)):
                         continue
@@ -171,7 +177,7 @@ class _Planner:
                     del self.holder[id(v)]
                     break
                 if buffer is None:
-                    buffer = self._take_free(need, donated_only=is_output)
+                    buffer = self._take_free(need, out if is_output else None)
                 if buffer is None:
                     buffer = self._new(need, "output" if is_output else "arena")
                 claimed.add(buffer)

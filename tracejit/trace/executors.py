@@ -24,8 +24,9 @@ Program = Callable[[Sequence[np.ndarray]], Sequence[np.ndarray]]
 class Executor(Protocol):
     name: str
 
-    def compile(self, graph: Graph) -> Program:
-        """Turn a traced graph into a program taking and returning NumPy arrays."""
+    def compile(self, graph: Graph, *, donated: Sequence[int] = ()) -> Program:
+        """Turn a traced graph into a program taking and returning NumPy arrays. The
+        ``donated`` arguments' arrays may be overwritten, and returned as results."""
 
     def run_op(self, op: OpDef, args: Sequence[np.ndarray], params: Params) -> tuple:
         """Run one op at once on concrete arrays (eager mode)."""
@@ -39,7 +40,7 @@ class InterpreterExecutor:
 
     name = "interpreter"
 
-    def compile(self, graph: Graph) -> Program:
+    def compile(self, graph: Graph, *, donated: Sequence[int] = ()) -> Program:
         # NOTE: the reference runs the traced graph itself; with TRACEJIT_DUMP set the
         # pipeline still runs once so every compile's stages are written out.
         from ..passes.pipeline import dump_stages

@@ -11,6 +11,12 @@ program and wraps the results in C, about 0.1 us. Whatever it does not accept (a
 signature, keyword arguments, a weak Array) it hands to the Python path below, which
 may compile and then installs the fast path of the entry it used. Each function with
 a fast path gets a class of its own (``__call__`` is looked up on the type).
+
+**Variables are updated in place.** A captured variable the function assigns is a
+*donated* argument of its program: the new value is written over the old array, which
+stays the variable's. Before a call, a variable whose array something else refers to
+(``np.asarray(v)``, an ``Array`` from ``v.read_value()``) gets a private copy first, so
+what the caller holds never changes under it.
 Every compile records why it happened; ``TRACEJIT_LOG=compiles`` prints the reasons
 and ``tracejit.config.forbid_recompiles()`` turns an unexpected recompile into an error.
 """
@@ -112,6 +118,7 @@ class _Entry:
     program: Any
     signature: _Signature = field(repr=False)
     fast: Any = field(default=_UNSET, repr=False)     # the native dispatcher, or None
+    donated: frozenset = frozenset()        # positions in traced.captured updated in place
 
 
 class JitFunction:
@@ -186,7 +193,8 @@ class JitFunction:
         traced = entry.traced
         raw = [_raw(leaf, k) for leaf, k in zip(leaves, leaf_keys, strict=True)]
         if traced.captured:
-            raw += [v._value for v in traced.captured]
+            raw += [_own_value(v) if i in entry.donated else v._value
+                    for i, v in enumerate(traced.captured)]
         outs = entry.program(raw)
         if traced.updated:
             count = len(traced.out_weak)
@@ -344,14 +352,17 @@ class JitFunction:
                                  location=user_location())
         started = time.perf_counter()
         traced = self._trace(names, treedef, leaf_keys, static)
-        program = get_executor(executor_name).compile(traced.graph)
+        updated = {id(v) for v in traced.updated}
+        donated = frozenset(i for i, v in enumerate(traced.captured) if id(v) in updated)
+        program = get_executor(executor_name).compile(
+            traced.graph, donated=sorted(len(leaf_keys) + i for i in donated))
         seconds = time.perf_counter() - started
         self.compile_log.append(CompileRecord(reason, seconds, traced.graph))
         self._last_signature = signature
         if config.log_compiles:
             print(f"tracejit: compiled {self.__name__} in {seconds * 1e3:.1f} ms: {reason}",
                   file=sys.stderr)
-        return _Entry(traced, program, signature)
+        return _Entry(traced, program, signature, donated=donated)
 
     def clear_cache(self) -> None:
         self._drop_fast_path()
@@ -360,6 +371,20 @@ class JitFunction:
     @property
     def cache_size(self) -> int:
         return len(self._cache)
+
+
+# NOTE: references to a variable's array while _own_value looks: the variable's slot,
+# the local name and getrefcount's argument.
+_ONLY_THE_VARIABLE = 3
+
+
+def _own_value(variable) -> np.ndarray:
+    """The variable's array, made private first if anything else refers to it (the
+    program overwrites it with the new value)."""
+    value = variable._value
+    if sys.getrefcount(value) > _ONLY_THE_VARIABLE:
+        value = variable._value = value.copy()
+    return value
 
 
 _FAST: weakref.WeakSet = weakref.WeakSet()     # functions with a native __call__
