@@ -1,0 +1,53 @@
+"""@jit updates captured variables in place (they are donated arguments of the
+program) without ever changing an array the caller still holds."""
+
+from __future__ import annotations
+
+import numpy as np
+
+import tracejit as tj
+
+
+def _sgd(v):
+    @tj.jit
+    def step(g):
+        v.assign_sub(0.5 * g)
+        return tj.reduce_sum(v.read_value())
+    return step
+
+
+def test_an_unshared_variable_keeps_its_array():
+    v = tj.Variable(np.ones(1000, np.float32))
+    step = _sgd(v)
+    g = np.ones(1000, np.float32)
+    step(g)
+    where = id(v._value)
+    for _ in range(3):
+        step(g)
+        assert id(v._value) == where           # written over, not replaced
+    np.testing.assert_array_equal(v.numpy(), -1.0)
+
+
+def test_an_array_the_caller_holds_never_changes():
+    v = tj.Variable(np.ones(8, np.float32))
+    step = _sgd(v)
+    g = np.ones(8, np.float32)
+    step(g)
+    held = np.asarray(v)                        # the variable's own array
+    read = v.read_value()                       # an Array over it
+    total = step(g)
+    np.testing.assert_array_equal(held, 0.5)
+    np.testing.assert_array_equal(np.asarray(read), 0.5)
+    np.testing.assert_array_equal(v.numpy(), 0.0)
+    assert float(total) == 0.0
+
+
+def test_a_read_only_value_is_copied_not_written():
+    frozen = np.ones(4, np.float32)
+    v = tj.Variable(frozen)
+    v._value.flags.writeable = False            # say, restored from a memory map
+    step = _sgd(v)
+    step(np.ones(4, np.float32))
+    step(np.ones(4, np.float32))
+    np.testing.assert_array_equal(v.numpy(), 0.0)
+    np.testing.assert_array_equal(frozen, 1.0)
