@@ -128,8 +128,8 @@ def test_other_dtypes(dtype, threads):
 def test_unthreaded_below_the_work_threshold():
     """A small convolution with the default threshold calls no OpenMP at all."""
     eqns, _ = _conv_eqns((1, 5, 7, 3), (3, 3, 3, 4), "SAME", (1, 1), (1, 1), f32)
-    assert "GOMP_parallel" not in Compiled(eqns, threads=2).ir
-    assert "GOMP_parallel" in Compiled(eqns, threads=2, min_work=1).ir
+    assert "tj_parallel_for" not in Compiled(eqns, threads=2).ir
+    assert "tj_parallel_for" in Compiled(eqns, threads=2, min_work=1).ir
 
 
 # ---- pooling -----------------------------------------------------------------------------

@@ -130,17 +130,19 @@ def compile_object(module: ir.Module | llvm.ModuleRef) -> bytes:
 
 def _provide_symbols() -> None:
     """Make the external symbols generated code may call resolvable in this process
-    (BLAS, libgomp): a program loaded from disk was never lowered here."""
-    for module, hook in (("blas", "ensure_blas"), ("parallel", "ensure_gomp")):
+    (BLAS, the thread pool): a program loaded from disk was never lowered here."""
+    for module, hook in (("blas", "ensure_blas"), ("threadpool", "ensure_pool")):
         try:
             getattr(importlib.import_module(f"{__package__}.{module}"), hook)()
         except (ImportError, AttributeError):   # no kernel lowering: nothing to provide
             pass
 
 
-def load_object(obj: bytes) -> llvm.ExecutionEngine:
-    """A fresh MCJIT engine holding ``obj``, relocated and ready to call."""
-    _provide_symbols()
+def load_object(obj: bytes, *, provide_symbols: bool = True) -> llvm.ExecutionEngine:
+    """A fresh MCJIT engine holding ``obj``, relocated and ready to call. Code that
+    calls only the C library (the pool itself) passes ``provide_symbols=False``."""
+    if provide_symbols:
+        _provide_symbols()
     with _llvm_lock():
         cpu, features = target.host_cpu()
         tm = llvm.Target.from_triple(llvm.get_process_triple()).create_target_machine(

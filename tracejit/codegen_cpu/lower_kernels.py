@@ -16,7 +16,7 @@ is safe for an output to alias an input that an elementwise kernel reads only at
 index it writes (the memory plan's in-place rule): each iteration loads its operands
 before storing. It may call ``aligned_alloc``/``free`` (scratch for half-precision
 matmuls), BLAS (``scipy_cblas_[sd]gemm64_``, registered with ``llvm.add_symbol`` by
-:mod:`.blas`) and libgomp (``GOMP_parallel``, loaded by :mod:`.parallel`); compile
+:mod:`.blas`) and the thread pool (``tj_parallel_for``, :mod:`.threadpool`); compile
 the module with ``target.compile_module`` in this process.
 
 ``threads`` overrides ``TRACEJIT_THREADS`` for this function (``1``: no threading).

@@ -1,10 +1,10 @@
-"""Parallel-for from generated code: OpenMP's ``GOMP_parallel`` (libgomp), no Python.
+"""Parallel-for from generated code: tracejit's thread pool (threadpool.py), no Python.
 
 A kernel's outer loop runs over ``n`` *work items* (rows, or blocks of a long row).
 :func:`emit_parallel_for` outlines the loop body into ``<name>.range(ctx, lo, hi, tid)``
 and either calls it once for the whole range (small kernels: no thread ever wakes) or
-hands ``<name>.omp(ctx)`` to ``GOMP_parallel``, where each OpenMP thread takes one
-contiguous share ``[n*t/T, n*(t+1)/T)`` of the items. Values the body needs from the
+hands it to ``tj_parallel_for``, which runs one contiguous share ``[n*t/T,
+n*(t+1)/T)`` of the items per share ``t`` (``tid``) on the pool. Values the body needs from the
 caller travel in a stack-allocated context struct (after inlining into the serial path,
 LLVM's SROA turns them back into registers).
 
@@ -12,12 +12,12 @@ Settings (environment read once, at the first lowering; they decide the code a k
 gets, so a compile cache must key on :func:`parallel_config`):
 
 * ``TRACEJIT_THREADS`` -- threads per parallel kernel; ``1`` turns threading off (no
-  libgomp call is emitted at all). Default: the CPUs this process may run on.
+  pool call is emitted at all). Default: the CPUs this process may run on.
 * ``TRACEJIT_PARALLEL_MIN_WORK`` -- a kernel goes parallel when its element count
   times its per-element weight (about 1 per cheap op, 8 per transcendental) reaches
   this (default 262144: some 100K elements of a cheap kernel, 10K of a W1-like one,
-  i.e. 10-30 us of work; a GOMP dispatch costs about 1 us, waking a sleeping OpenMP
-  thread about 44 us).
+  i.e. 10-30 us of work; handing a job to spinning workers costs about 1 us, waking
+  sleeping ones tens of us).
 
 :func:`parallel_settings` overrides both for a block of code (tests use it).
 """
@@ -25,18 +25,16 @@ gets, so a compile cache must key on :func:`parallel_config`):
 from __future__ import annotations
 
 import contextlib
-import ctypes.util
 import os
-import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-import llvmlite.binding as llvm
 from llvmlite import ir
 
 from .lower_types import I32, I64, PTR, VOID
+from .threadpool import PARALLEL_FOR, ensure_pool
 
-__all__ = ["ParallelConfig", "parallel_config", "parallel_settings", "ensure_gomp",
+__all__ = ["ParallelConfig", "parallel_config", "parallel_settings", "ensure_pool",
            "emit_parallel_for", "should_parallelize"]
 
 THREADS_ENV = "TRACEJIT_THREADS"
@@ -69,7 +67,6 @@ class ParallelConfig:
 
 
 _CONFIG: ParallelConfig | None = None
-_LOCK = threading.Lock()
 
 
 def parallel_config() -> ParallelConfig:
@@ -94,40 +91,6 @@ def parallel_settings(threads: int | None = None, min_work: int | None = None):
         cfg.threads, cfg.min_work = saved
 
 
-_GOMP_LOADED = False
-
-
-# NOTE: how long an idle OpenMP thread spins before it sleeps (libgomp's default is
-# 300000 spins, about 0.1-1 ms). Kernels of one program run microseconds apart, so a
-# short spin keeps the team awake through a program; a long one, on a machine where
-# another process wants the core, makes the thread at the barrier burn the time slice
-# the late thread needs (an MLP step went from 4 ms to 58 ms under load).
-DEFAULT_SPINCOUNT = "10000"
-
-
-def ensure_gomp() -> None:
-    """Make libgomp's symbols visible to JIT code (once per process). Unless the user
-    set ``GOMP_SPINCOUNT`` or ``OMP_WAIT_POLICY``, libgomp starts with a short spin
-    count (it reads the environment once, when it is loaded)."""
-    global _GOMP_LOADED
-    with _LOCK:
-        if _GOMP_LOADED:
-            return
-        own = not ({"GOMP_SPINCOUNT", "OMP_WAIT_POLICY"} & set(os.environ))
-        if own:
-            os.environ["GOMP_SPINCOUNT"] = DEFAULT_SPINCOUNT
-        try:
-            path = ctypes.util.find_library("gomp") or "libgomp.so.1"
-            try:
-                llvm.load_library_permanently(path)
-            except RuntimeError:
-                llvm.load_library_permanently("libgomp.so.1")
-        finally:
-            if own:     # child processes see the user's environment, not ours
-                del os.environ["GOMP_SPINCOUNT"]
-        _GOMP_LOADED = True
-
-
 def should_parallelize(n_items: int, work: int) -> bool:
     cfg = parallel_config()
     return cfg.threads > 1 and n_items >= 2 and work >= cfg.min_work
@@ -147,7 +110,7 @@ def emit_parallel_for(builder: ir.IRBuilder, name: str, n_items: int, work: int,
     """Run ``body(builder, lo, hi, tid, captured)`` over ``[0, n_items)``.
 
     ``body`` is emitted once, into a new function; ``captured`` are the values of
-    ``captures`` inside it. With threading it runs on every OpenMP thread with that
+    ``captures`` inside it. With threading it runs once per share, on the pool, with that
     thread's share and ``tid`` = the thread number (< ``parallel_config().threads``);
     otherwise once with ``lo=0, hi=n_items, tid=0``. Returns whether it went parallel.
     """
@@ -175,24 +138,11 @@ def emit_parallel_for(builder: ir.IRBuilder, name: str, n_items: int, work: int,
                                 ir.Constant(I64, 0)])
         return False
 
-    ensure_gomp()
-    omp_fn = ir.Function(module, ir.FunctionType(VOID, [PTR]), f"{name}.omp")
-    omp_fn.linkage = "internal"
-    ob = ir.IRBuilder(omp_fn.append_basic_block("entry"))
-    thread_num = _declare(module, "omp_get_thread_num", ir.FunctionType(I32, []))
-    num_threads = _declare(module, "omp_get_num_threads", ir.FunctionType(I32, []))
-    t = ob.sext(ob.call(thread_num, []), I64)
-    nt = ob.sext(ob.call(num_threads, []), I64)
-    n = ir.Constant(I64, n_items)
-    first = ob.sdiv(ob.mul(n, t), nt)
-    last = ob.sdiv(ob.mul(n, ob.add(t, ir.Constant(I64, 1))), nt)
-    ob.call(range_fn, [omp_fn.args[0], first, last, t])
-    ob.ret_void()
-
-    gomp = _declare(module, "GOMP_parallel",
-                    ir.FunctionType(VOID, [PTR, PTR, I32, I32]))
-    threads = min(parallel_config().threads, n_items)
-    builder.call(gomp, [omp_fn, ctx_ptr, ir.Constant(I32, threads), ir.Constant(I32, 0)])
+    ensure_pool()
+    parallel_for = _declare(module, PARALLEL_FOR, ir.FunctionType(VOID, [PTR, PTR, I64, I64]))
+    shares = min(parallel_config().threads, n_items)
+    builder.call(parallel_for, [range_fn, ctx_ptr, ir.Constant(I64, n_items),
+                                ir.Constant(I64, shares)])
     return True
 
 
