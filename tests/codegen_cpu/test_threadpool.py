@@ -29,12 +29,13 @@ def _want(x):
 def test_back_to_back_jobs_with_more_shares_than_cores(threads):
     f = _program(threads)
     rng = np.random.default_rng(threads)
-    first = None
+    first, x = None, None
     for k in range(300):
-        x = rng.normal(size=(37, 501)).astype(np.float32) if k % 50 == 0 else x
-        a, s = (np.asarray(v) for v in f(x))
-        want_a, want_s = _want(x)
         if k % 50 == 0:
+            x = rng.normal(size=(37, 501)).astype(np.float32)
+        a, s = (np.asarray(v) for v in f(x))
+        if k % 50 == 0:
+            want_a, want_s = _want(x)
             np.testing.assert_allclose(a, want_a, rtol=1e-5, atol=1e-6)
             np.testing.assert_allclose(s, want_s, rtol=1e-4)
             first = s
