@@ -3,6 +3,8 @@ through ``tracejit.compat.v1`` exactly as a TF1 tutorial would run it."""
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 
 import tracejit as tj
@@ -107,8 +109,13 @@ def w6(inp, size):
 def w7(inp, size):
     params, x, y = list(inp["params"]), inp["x"], inp["y"]
 
+    # NOTE: nothing compiled may be reused: a new JitFunction (an empty cache), the
+    # executors' in-memory programs dropped, and the disk cache off for this process.
+    os.environ["TRACEJIT_CACHE_DIR"] = "off"
+
     def fresh():
-        step = _mlp_step()      # a new JitFunction: an empty cache, so the first call compiles
+        tj.clear_caches()
+        step = _mlp_step()
         return lambda: step(params, x, y)
     return Compile(fresh)
 
