@@ -51,3 +51,34 @@ def test_a_read_only_value_is_copied_not_written():
     step(np.ones(4, np.float32))
     np.testing.assert_array_equal(v.numpy(), 0.0)
     np.testing.assert_array_equal(frozen, 1.0)
+
+
+def test_donated_arguments_are_updated_in_place():
+    @tj.jit(donate_argnums=0)
+    def sgd(params, grads):
+        return [p - 0.5 * g for p, g in zip(params, grads, strict=True)]
+    params = [np.ones(1000, np.float32), np.ones((3, 4), np.float32)]
+    grads = [np.ones(1000, np.float32), np.full((3, 4), 4.0, np.float32)]
+    new = sgd(params, grads)
+    for p, n in zip(params, new, strict=True):
+        assert np.shares_memory(np.asarray(n), p)           # the result is p's memory
+    np.testing.assert_array_equal(np.asarray(new[0]), 0.5)
+    np.testing.assert_array_equal(np.asarray(new[1]), -1.0)
+    np.testing.assert_array_equal(grads[1], 4.0)            # not donated: untouched
+
+
+def test_an_array_passed_twice_is_not_overwritten_under_its_other_use():
+    @tj.jit(donate_argnames="w")
+    def f(w, x):
+        return w * 2.0 + x
+    a = np.ones(4, np.float32)
+    np.testing.assert_array_equal(np.asarray(f(a, a)), 3.0)
+    np.testing.assert_array_equal(np.asarray(f(a, a)), 3.0)
+
+
+def test_bad_donate_argnums_are_errors():
+    import pytest
+    with pytest.raises(ValueError, match="donate_argnums 3 is out of range"):
+        tj.jit(lambda w: w, donate_argnums=3)
+    with pytest.raises(ValueError, match=r"donate_argnames \['v'\] are not parameters"):
+        tj.jit(lambda w: w, donate_argnames="v")

@@ -3,14 +3,8 @@
 The cache key is the argument structure plus each leaf's (shape, dtype, weak) and the
 static arguments' values. A hit costs a flatten, a dict lookup and the program call.
 
-**Native fast path.** When the signature last compiled or hit takes only arrays,
-positionally, captures no variables and returns one tensor or a flat tuple or list of
-them, and the executor offers a ``dispatcher`` (the CPU backend does), that native
-callable becomes this function's ``__call__``: it checks the arguments, runs the
-program and wraps the results in C, about 0.1 us. Whatever it does not accept (another
-signature, keyword arguments, a weak Array) it hands to the Python path below, which
-may compile and then installs the fast path of the entry it used. Each function with
-a fast path gets a class of its own (``__call__`` is looked up on the type).
+**Native fast path.** Most calls do not run the Python below at all: the executor's
+native dispatcher becomes the function's ``__call__`` (fast_path.py).
 
 **Variables are updated in place.** A captured variable the function assigns is a
 *donated* argument of its program: the new value is written over the old array, which
@@ -33,13 +27,14 @@ from typing import Any
 
 import numpy as np
 
-from ..config import config, on_change
+from ..config import config
 from ..ir import dtypes as dt
 from ..ir.core import Graph, TensorType
 from ..ir.errors import DTypeError, RecompileError, TracejitError
 from ..ir.source import user_location
+from . import fast_path
 from .executors import DEFAULT_EXECUTOR, get_executor
-from .pytree import LEAF, flatten, leaf_paths, unflatten
+from .pytree import flatten, leaf_paths, unflatten
 from .tracing import Trace, to_tensor, tracing
 from .values import Array, Tracer
 
@@ -109,47 +104,53 @@ class Traced:
     updated: tuple = ()
 
 
-_UNSET = object()
-
-
 @dataclass
 class _Entry:
     traced: Traced
     program: Any
     signature: _Signature = field(repr=False)
-    fast: Any = field(default=_UNSET, repr=False)     # the native dispatcher, or None
+    fast: Any = field(default=fast_path.UNSET, repr=False)     # the native dispatcher, or None
     donated: frozenset = frozenset()        # positions in traced.captured updated in place
+    donated_leaves: tuple = ()              # argument leaves the caller gave up
 
 
 class JitFunction:
     """A function compiled per abstract signature. Call it like the original."""
 
-    def __init__(self, fun, static_argnums=(), static_argnames=(), executor: str | None = None):
+    def __init__(self, fun, static_argnums=(), static_argnames=(), executor: str | None = None,
+                 donate_argnums=(), donate_argnames=()):
         functools.update_wrapper(self, fun)
         self.fun = fun
         self.executor_name = executor
         self._signature = inspect.signature(fun)
         params = self._signature.parameters
-        names = list(params)
         self._positional_names = [n for n, p in params.items()
                                   if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
-        nums = (static_argnums,) if isinstance(static_argnums, int) else tuple(static_argnums)
-        static = set((static_argnames,) if isinstance(static_argnames, str) else static_argnames)
-        for num in nums:
-            if not -len(self._positional_names) <= num < len(self._positional_names):
-                raise ValueError(f"static_argnums {num} is out of range for "
-                                 f"{fun.__name__}{self._signature}")
-            static.add(self._positional_names[num])
-        unknown = static - set(names)
-        if unknown:
-            raise ValueError(f"static_argnames {sorted(unknown)} are not parameters of "
-                             f"{fun.__name__}{self._signature}")
-        self.static_argnames = frozenset(static)
+        self.static_argnames = self._parameter_names("static", static_argnums,
+                                                     static_argnames)
+        self.donate_argnames = self._parameter_names("donate", donate_argnums,
+                                                     donate_argnames)
         self._cache: dict = {}
         self.compile_log: list[CompileRecord] = []
         self._last_signature: _Signature | None = None
         self._bound: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
         self._fast_entry: _Entry | None = None
+
+    def _parameter_names(self, what: str, nums, names_) -> frozenset[str]:
+        """``{what}_argnums`` and ``{what}_argnames`` as one set of parameter names."""
+        fun = self.fun
+        nums = (nums,) if isinstance(nums, int) else tuple(nums)
+        out = set((names_,) if isinstance(names_, str) else names_)
+        for num in nums:
+            if not -len(self._positional_names) <= num < len(self._positional_names):
+                raise ValueError(f"{what}_argnums {num} is out of range for "
+                                 f"{fun.__name__}{self._signature}")
+            out.add(self._positional_names[num])
+        unknown = out - set(self._signature.parameters)
+        if unknown:
+            raise ValueError(f"{what}_argnames {sorted(unknown)} are not parameters of "
+                             f"{fun.__name__}{self._signature}")
+        return frozenset(out)
 
     # ---- calling ------------------------------------------------------------------------------
 
@@ -189,9 +190,12 @@ class JitFunction:
             entry = self._compile(executor, names, treedef, leaves, leaf_keys, static or {})
             self._cache[key] = entry
         if entry is not self._fast_entry:
-            self._use_fast_path(executor, entry, names, treedef, leaf_keys)
+            fast_path.use(self, executor, entry, names, treedef, leaf_keys)
         traced = entry.traced
         raw = [_raw(leaf, k) for leaf, k in zip(leaves, leaf_keys, strict=True)]
+        for i in entry.donated_leaves:
+            if any(other is raw[i] for j, other in enumerate(raw) if j != i):
+                raw[i] = raw[i].copy()      # passed twice: the other use must stay intact
         if traced.captured:
             raw += [_own_value(v) if i in entry.donated else v._value
                     for i, v in enumerate(traced.captured)]
@@ -205,49 +209,6 @@ class JitFunction:
                          iter([Array(v, w) for v, w in zip(outs, traced.out_weak, strict=True)]))
 
     __call__ = _call
-
-    # ---- the native fast path -----------------------------------------------------------------
-
-    def _use_fast_path(self, executor_name, entry: _Entry, names, treedef, leaf_keys) -> None:
-        if entry.fast is _UNSET:
-            entry.fast = self._dispatcher(executor_name, entry, names, treedef, leaf_keys)
-        if entry.fast is None or not getattr(type(self), "_own_class", type(self) is
-                                             JitFunction):
-            return
-        cls = type(self)
-        if cls is JitFunction:
-            # NOTE: same name, so reprs and error messages read as before.
-            cls = type("JitFunction", (JitFunction,), {"_own_class": True,
-                                                       "__module__": __name__})
-            self.__class__ = cls
-        cls.__call__ = entry.fast
-        self._fast_entry = entry
-        _FAST.add(self)
-
-    def _dispatcher(self, executor_name, entry: _Entry, names, treedef, leaf_keys):
-        traced = entry.traced
-        flat_arrays = (names is None and treedef == (tuple, (LEAF,) * len(leaf_keys))
-                       and not any(weak for _, _, weak in leaf_keys))
-        if not flat_arrays or traced.captured or traced.updated:
-            return None
-        out = traced.out_tree
-        if out is LEAF:
-            returns = "one"
-        elif (isinstance(out, tuple) and out[0] in (tuple, list)
-              and out[1] == (LEAF,) * len(traced.out_weak)):
-            returns = "tuple" if out[0] is tuple else "list"
-        else:
-            return None
-        make = getattr(get_executor(executor_name), "dispatcher", None)
-        if make is None:
-            return None
-        return make(entry.program, self._call, (Array, "value", "weak"), returns,
-                    traced.out_weak)
-
-    def _drop_fast_path(self) -> None:
-        if self._fast_entry is not None:
-            self._fast_entry = None
-            del type(self).__call__         # back to JitFunction's
 
     def _split(self, args, kwargs) -> tuple[tuple[str, ...], tuple, dict]:
         """Bind arguments to parameters: (dynamic names, dynamic values, static values)."""
@@ -354,18 +315,32 @@ class JitFunction:
         traced = self._trace(names, treedef, leaf_keys, static)
         updated = {id(v) for v in traced.updated}
         donated = frozenset(i for i, v in enumerate(traced.captured) if id(v) in updated)
+        given_up = self._donated_leaves(names, treedef)
         program = get_executor(executor_name).compile(
-            traced.graph, donated=sorted(len(leaf_keys) + i for i in donated))
+            traced.graph, donated=[*given_up, *sorted(len(leaf_keys) + i for i in donated)])
         seconds = time.perf_counter() - started
         self.compile_log.append(CompileRecord(reason, seconds, traced.graph))
         self._last_signature = signature
         if config.log_compiles:
             print(f"tracejit: compiled {self.__name__} in {seconds * 1e3:.1f} ms: {reason}",
                   file=sys.stderr)
-        return _Entry(traced, program, signature, donated=donated)
+        return _Entry(traced, program, signature, donated=donated, donated_leaves=given_up)
+
+    def _donated_leaves(self, names, treedef) -> tuple[int, ...]:
+        """The leaf positions of the arguments named by donate_argnums/argnames."""
+        if not self.donate_argnames:
+            return ()
+        names = names or self._positional_names
+        out, at = [], 0
+        for i, child in enumerate(treedef[1]):
+            count = len(leaf_paths(child, ""))
+            if i < len(names) and names[i] in self.donate_argnames:
+                out += range(at, at + count)
+            at += count
+        return tuple(out)
 
     def clear_cache(self) -> None:
-        self._drop_fast_path()
+        fast_path.drop(self)
         self._cache.clear()
 
     @property
@@ -385,19 +360,6 @@ def _own_value(variable) -> np.ndarray:
     if sys.getrefcount(value) > _ONLY_THE_VARIABLE:
         value = variable._value = value.copy()
     return value
-
-
-_FAST: weakref.WeakSet = weakref.WeakSet()     # functions with a native __call__
-
-
-def _on_settings_change(names) -> None:
-    # NOTE: a fast path runs the program of the executor it was made for.
-    if "executor" in names:
-        for function in list(_FAST):
-            function._drop_fast_path()
-
-
-on_change(_on_settings_change)
 
 
 def _default_weak(tensor):
@@ -444,8 +406,13 @@ def _describe_change(old: _Signature | None, new: _Signature) -> str:
     return "; ".join(changes) or "a new signature (another executor or argument binding)"
 
 
-def jit(fun=None, *, static_argnums=(), static_argnames=(), executor: str | None = None):
+def jit(fun=None, *, static_argnums=(), static_argnames=(), executor: str | None = None,
+        donate_argnums=(), donate_argnames=()):
     """Compile ``fun`` for each abstract signature of its arguments.
+
+    ``donate_argnums``/``donate_argnames`` name arguments the caller gives up: their
+    arrays may be overwritten and returned as results (an optimizer step updating its
+    parameters in place). Do not use a donated array after the call.
 
     >>> import numpy as np, tracejit
     >>> @tracejit.jit
@@ -455,7 +422,8 @@ def jit(fun=None, *, static_argnums=(), static_argnames=(), executor: str | None
     (2, 4)
     """
     def wrap(f):
-        return JitFunction(f, static_argnums, static_argnames, executor)
+        return JitFunction(f, static_argnums, static_argnames, executor, donate_argnums,
+                           donate_argnames)
     return wrap if fun is None else wrap(fun)
 
 
