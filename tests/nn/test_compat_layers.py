@@ -168,3 +168,88 @@ def test_short_cnn_training_run_reaches_a_low_loss():
             sess.run(train, {x: images[batch], y_label: labels[batch], is_training: True})
         last = sess.run(loss, {x: images, y_label: labels})
     assert first > 1.0 and last < 0.2, (first, last)
+
+
+def test_tf_layers_batch_normalization_inference_and_switch():
+    x_in = np.random.default_rng(2).normal(3.0, 2.0, size=(16, 4)).astype(np.float32)
+    x = tf.placeholder(tf.float32, [None, 4])
+    training = tf.placeholder_with_default(False, [])
+    y = tf.layers.batch_normalization(x, momentum=0.5, training=training)
+    frozen = tf.layers.batch_normalization(x, training=False)      # moving statistics only
+    assert len(tf.get_collection(tf.GraphKeys.UPDATE_OPS)) == 2    # none from `frozen`
+    moving_mean = [v for v in tf.global_variables()
+                   if v.name == "batch_normalization/moving_mean:0"][0]
+    with tf.control_dependencies(tf.get_collection(tf.GraphKeys.UPDATE_OPS)):
+        step = tf.identity(y)
+    with tf.Session() as sess:
+        sess.run(tf.global_variables_initializer())
+        np.testing.assert_allclose(sess.run(frozen, {x: x_in}), x_in / np.sqrt(1 + 1e-3),
+                                   rtol=1e-6)
+        sess.run(step, {x: x_in})                                   # inference: no update
+        np.testing.assert_array_equal(sess.run(moving_mean), 0)
+        trained = sess.run(step, {x: x_in, training: True})
+        np.testing.assert_allclose(trained.mean(0), 0, atol=1e-5)
+        np.testing.assert_allclose(sess.run(moving_mean), 0.5 * x_in.mean(0), rtol=1e-5)
+        inferred = sess.run(y, {x: x_in})
+    np.testing.assert_allclose(inferred, (x_in - 0.5 * x_in.mean(0)) / np.sqrt(
+        0.5 + 0.5 * x_in.var(0) + 1e-3), rtol=1e-5)
+
+
+def test_dropout_switches_python_and_tensor():
+    x = tf.placeholder(tf.float32, [None, 40])
+    training = tf.placeholder(tf.bool, [])
+    off = [tf.layers.dropout(x, 0.5),                               # TF's default: off
+           tf.contrib.layers.dropout(x, 0.5, is_training=False),
+           tf.layers.dropout(x, 0.5, training=training)]
+    on = tf.contrib.layers.dropout(x, keep_prob=0.25, is_training=True)
+    ones = np.ones((10, 40), np.float32)
+    with tf.Session() as sess:
+        a, b, c = sess.run(off, {x: ones, training: False})
+        masked = sess.run(on, {x: ones})
+        dropped = sess.run(off[2], {x: ones, training: True})
+    for out in (a, b, c):
+        np.testing.assert_array_equal(out, ones)
+    assert set(np.unique(masked)) == {0.0, 4.0} and 0.6 < (masked == 0).mean() < 0.9
+    assert set(np.unique(dropped)) == {0.0, 2.0}
+
+
+@pytest.mark.parametrize("data_format", ["NHWC", "NCHW"])
+def test_layers_conv_dilation_and_data_format_match_the_reference(data_format):
+    rng = np.random.default_rng(3)
+    x_in = rng.normal(size=(2, 9, 8, 3))
+    first = data_format == "NCHW"
+    feed = x_in.transpose(0, 3, 1, 2) if first else x_in
+    x = tf.placeholder(tf.float64, [None, *feed.shape[1:]])
+    contrib = tf.contrib.layers.conv2d(x, 4, [3, 2], stride=[1, 2], rate=2,
+                                       data_format=data_format, activation_fn=None)
+    layers = tf.layers.conv2d(x, 2, 3, dilation_rate=(2, 1), padding="valid",
+                              data_format="channels_first" if first else "channels_last")
+    pooled = tf.contrib.layers.avg_pool2d(x, [3, 3], stride=2, padding="SAME",
+                                          data_format=data_format)
+    kernels = [v for v in tf.trainable_variables() if "weights" in v.name or "kernel" in v.name]
+    with tf.Session() as sess:
+        sess.run(tf.global_variables_initializer())
+        got_contrib, got_layers, got_pool, w1, w2 = sess.run(
+            [contrib, layers, pooled, *kernels], {x: feed})
+    back = (lambda a: a.transpose(0, 2, 3, 1)) if first else (lambda a: a)
+    want = ref.conv2d(x_in, w1, (1, 2), (*ref.same_pads(9, 3, 1, 2),
+                                         *ref.same_pads(8, 2, 2, 2)), (2, 2))
+    np.testing.assert_allclose(back(got_contrib), want, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(back(got_layers), ref.conv2d(x_in, w2, dilations=(2, 1)),
+                               rtol=1e-10, atol=1e-12)
+    pads = (*ref.same_pads(9, 3, 2), *ref.same_pads(8, 3, 2))
+    np.testing.assert_allclose(back(got_pool), ref.pool(x_in, (3, 3), (2, 2), pads, "avg"),
+                               rtol=1e-12)
+
+
+def test_contrib_batch_norm_channels_first():
+    x_in = np.random.default_rng(4).normal(1.0, 3.0, size=(4, 3, 5, 5)).astype(np.float32)
+    x = tf.placeholder(tf.float32, [None, 3, 5, 5])
+    y = tf.contrib.layers.batch_norm(x, data_format="NCHW", updates_collections=None)
+    assert tf.global_variables()[0].shape.as_list() == [3]
+    with tf.Session() as sess:
+        sess.run(tf.global_variables_initializer())
+        out = sess.run(y, {x: x_in})
+    np.testing.assert_allclose(out.mean((0, 2, 3)), 0, atol=1e-5)
+    np.testing.assert_allclose(out.var((0, 2, 3)), x_in.var((0, 2, 3)) / (
+        x_in.var((0, 2, 3)) + 1e-3), rtol=1e-4)

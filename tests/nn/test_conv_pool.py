@@ -110,23 +110,34 @@ def test_half_precision_and_shape_errors():
 
 # ---- gradients ----------------------------------------------------------------------------
 
-GRAD_CASES = [  # (input, filter, strides, padding, dilations)
-    ((2, 5, 5, 2), (3, 3, 2, 3), 1, "SAME", 1),
-    ((1, 6, 5, 2), (2, 3, 2, 2), 2, "SAME", 1),
-    ((1, 7, 7, 1), (3, 3, 1, 2), (2, 1), "VALID", 1),
-    ((1, 7, 6, 2), (2, 2, 2, 2), 1, "SAME", 2),
+GRAD_CASES = [  # (input NHWC, filter, strides, padding, dilations, data format)
+    ((2, 5, 5, 2), (3, 3, 2, 3), 1, "SAME", 1, "NHWC"),
+    ((1, 6, 5, 2), (2, 3, 2, 2), 2, "SAME", 1, "NHWC"),
+    ((1, 7, 7, 1), (3, 3, 1, 2), (2, 1), "VALID", 1, "NHWC"),
+    ((1, 7, 6, 2), (2, 2, 2, 2), 1, "SAME", 2, "NHWC"),
+    ((1, 8, 7, 2), (3, 2, 2, 2), 2, "VALID", (2, 1), "NHWC"),
+    ((1, 6, 6, 2), (3, 3, 2, 2), 2, "SAME", 2, "NCHW"),
 ]
 
 
-@pytest.mark.parametrize("x_shape, w_shape, strides, padding, dilations", GRAD_CASES)
+def _layout(shape, data_format):
+    return shape if data_format == "NHWC" else (shape[0], shape[3], shape[1], shape[2])
+
+
+@pytest.mark.parametrize("x_shape, w_shape, strides, padding, dilations, data_format",
+                         GRAD_CASES)
 def test_conv2d_gradients_match_finite_differences(x_shape, w_shape, strides, padding,
-                                                   dilations):
+                                                   dilations, data_format):
     rng = np.random.default_rng(3)
-    x, w = rng.normal(size=x_shape), rng.normal(size=w_shape)
-    r = rng.normal(size=np.shape(nn.conv2d(x, w, strides, padding, dilations=dilations)))
+    x, w = rng.normal(size=_layout(x_shape, data_format)), rng.normal(size=w_shape)
+
+    def conv(x, w):
+        return nn.conv2d(x, w, strides, padding, data_format, dilations)
+
+    r = rng.normal(size=np.shape(conv(x, w)))
 
     def f(x, w):
-        return tj.reduce_sum(nn.conv2d(x, w, strides, padding, dilations=dilations) * r)
+        return tj.reduce_sum(conv(x, w) * r)
 
     gx, gw = tj.grad(f, argnums=(0, 1))(x, w)
     np.testing.assert_allclose(np.asarray(gx), ref.numeric_gradient(
@@ -151,16 +162,20 @@ def test_conv2d_second_derivative():
                                rtol=1e-5, atol=1e-6)
 
 
-@pytest.mark.parametrize("x_shape, ksize, strides, padding", POOL_CASES)
+@pytest.mark.parametrize("x_shape, ksize, strides, padding, data_format",
+                         [(*case, "NHWC") for case in POOL_CASES]
+                         + [((1, 5, 7, 2), (3, 2), (2, 2), "SAME", "NCHW")])
 @pytest.mark.parametrize("kind", ["max", "avg"])
-def test_pool_gradients_match_finite_differences(x_shape, ksize, strides, padding, kind):
+def test_pool_gradients_match_finite_differences(x_shape, ksize, strides, padding,
+                                                 data_format, kind):
     rng = np.random.default_rng(5)
-    x = rng.permutation(np.prod(x_shape)).reshape(x_shape) * 0.01   # distinct: no ties
+    shape = _layout(x_shape, data_format)
+    x = rng.permutation(np.prod(shape)).reshape(shape) * 0.01      # distinct: no ties
     fn = nn.max_pool2d if kind == "max" else nn.avg_pool2d
-    r = rng.normal(size=np.shape(fn(x, ksize, strides, padding)))
+    r = rng.normal(size=np.shape(fn(x, ksize, strides, padding, data_format)))
 
     def f(x):
-        return tj.reduce_sum(fn(x, ksize, strides, padding) * r)
+        return tj.reduce_sum(fn(x, ksize, strides, padding, data_format) * r)
 
     np.testing.assert_allclose(np.asarray(tj.grad(f)(x)),
                                ref.numeric_gradient(lambda v: float(f(v)), x, eps=1e-4),

@@ -65,3 +65,13 @@ def test_layers_built_inside_jit_train_with_an_optimizer():
     losses = [float(step(x, labels)) for _ in range(60)]
     assert len(step.compile_log) == 1 and len(model.variables) == 4
     assert losses[-1] < 0.5 * losses[0]
+
+
+def test_activation_layers_between_batch_norm_and_the_next_layer():
+    x = np.linspace(-2, 2, 24, dtype=np.float32).reshape(2, 3, 4)
+    np.testing.assert_array_equal(np.asarray(nn.ReLU()(x)), np.maximum(x, 0))
+    np.testing.assert_allclose(np.asarray(nn.Activation("tanh")(x)), np.tanh(x), rtol=1e-6)
+    np.testing.assert_array_equal(np.asarray(nn.Activation(lambda t: t * 3)(x)), x * 3)
+    model = nn.Sequential([nn.Dense(4, use_bias=False), nn.BatchNorm(scale=False), nn.ReLU()])
+    y = np.asarray(model(x, training=True))
+    assert (y >= 0).all() and len(model.trainable_variables) == 2   # kernel, beta

@@ -29,17 +29,28 @@ def test_moments_and_batch_normalization():
 
 
 def test_batch_norm_gradient_matches_finite_differences():
+    from .reference import numeric_gradient
     rng = np.random.default_rng(1)
     x, r = rng.normal(size=(6, 3)), rng.normal(size=(6, 3))
+    beta, gamma = rng.normal(size=3), rng.normal(size=3)
 
-    def f(x):
+    def f(x, beta, gamma):
         mean, var = nn.moments(x, [0])
-        return tj.reduce_sum(nn.batch_normalization(x, mean, var, None, None, 1e-3) * r)
+        return tj.reduce_sum(nn.batch_normalization(x, mean, var, beta, gamma, 1e-3) * r)
 
-    from .reference import numeric_gradient
-    np.testing.assert_allclose(np.asarray(tj.grad(f)(x)),
-                               numeric_gradient(lambda v: float(f(v)), x), rtol=1e-6,
-                               atol=1e-8)
+    grads = tj.grad(f, argnums=(0, 1, 2))(x, beta, gamma)
+    args = [x, beta, gamma]
+    for i, got in enumerate(grads):
+        def along(v, i=i):
+            return float(f(*args[:i], v, *args[i + 1:]))
+        np.testing.assert_allclose(np.asarray(got), numeric_gradient(along, args[i]),
+                                   rtol=1e-6, atol=1e-8)
+    # no offset or scale: the plain normalization
+    plain = tj.grad(lambda x: tj.reduce_sum(nn.batch_normalization(
+        x, *nn.moments(x, [0]), None, None, 1e-3) * r))(x)
+    np.testing.assert_allclose(np.asarray(plain), numeric_gradient(
+        lambda v: float(np.sum((v - v.mean(0)) / np.sqrt(v.var(0) + 1e-3) * r)), x),
+        rtol=1e-6, atol=1e-8)
 
 
 @pytest.mark.parametrize("use_jit", [False, True])
@@ -122,3 +133,19 @@ def test_dropout_without_a_key_advances_the_module_generator_under_jit():
     # two dropouts in one trace get different masks
     both = tj.jit(lambda x: (nn.dropout(x, 0.5), nn.dropout(x, 0.5)))(x)
     assert (np.asarray(both[0]) != np.asarray(both[1])).any()
+
+
+def test_dropout_mask_fuses_into_its_neighbours():
+    """Only the random bits are their own op; the compare, the select and the scaling
+    join the elementwise kernel of what comes before and after."""
+    from tracejit.passes import optimize
+    from tracejit.trace.jit import make_ir
+
+    def layer(x, key):
+        return nn.dropout(nn.relu(x) * 2.0, 0.5, key=key) + 1.0
+
+    x = np.ones((64, 32), np.float32)
+    graph = optimize(make_ir(layer)(x, tj.random.key(0)))
+    assert [e.op.name for e in graph.eqns] == ["random_bits", "kernel"]
+    body = [e.op.name for e in graph.eqns[1].params["body"].eqns]
+    assert {"relu", "less", "select", "add"} <= set(body), body

@@ -35,6 +35,7 @@ from ..trace.nn_ops import (  # noqa: F401
     tanh,
 )
 from .layers import (  # noqa: F401
+    Activation,
     AveragePooling2D,
     AvgPool2D,
     BatchNorm,
@@ -46,5 +47,6 @@ from .layers import (  # noqa: F401
     Layer,
     MaxPool2D,
     MaxPooling2D,
+    ReLU,
     Sequential,
 )

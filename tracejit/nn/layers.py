@@ -30,8 +30,8 @@ from ..trace.tracing import to_tensor
 from ..trace.variables import Variable
 
 __all__ = ["Layer", "Dense", "Conv2D", "MaxPool2D", "AvgPool2D", "Dropout", "Flatten",
-           "BatchNorm", "BatchNormalization", "Sequential", "MaxPooling2D",
-           "AveragePooling2D"]
+           "BatchNorm", "BatchNormalization", "Activation", "ReLU", "Sequential",
+           "MaxPooling2D", "AveragePooling2D"]
 
 _COUNTS: dict[str, itertools.count] = defaultdict(itertools.count)
 
@@ -191,6 +191,23 @@ class AvgPool2D(_Pool):
 class Flatten(Layer):
     def call(self, x, training=False):
         return nn_ops.flatten(x)
+
+
+class Activation(Layer):
+    """An activation as a layer of its own (a name like "relu" or a function): for a
+    ``Sequential`` that puts ``BatchNorm`` between a layer and its non-linearity."""
+
+    def __init__(self, activation, name=None):
+        super().__init__(name)
+        self.activation = _activation(activation)
+
+    def call(self, x, training=False):
+        return self.activation(x)
+
+
+class ReLU(Activation):
+    def __init__(self, name=None):
+        super().__init__("relu", name)
 
 
 class Dropout(Layer):
