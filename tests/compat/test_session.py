@@ -180,3 +180,21 @@ def test_tensor_misuse_errors():
             pass
     with pytest.raises(ValueError, match=r"add: shapes \[2\] and \[3\]"):
         x + np.ones(3, np.float32)
+
+
+def test_tf_gradients_is_always_a_list_as_in_tf1():
+    with tf.Graph().as_default():
+        x = tf.placeholder(tf.float32, [2, 3])
+        w = tf.Variable(np.ones((3, 2), np.float32))
+        y = tf.reduce_sum(tf.matmul(x, w) ** 2)
+        by_one = tf.gradients(y, x)
+        by_list = tf.gradients(y, [x, w])
+        assert isinstance(by_one, list) and len(by_one) == 1 and len(by_list) == 2
+        with tf.Session() as sess:
+            sess.run(tf.global_variables_initializer())
+            feed = np.arange(6, dtype=np.float32).reshape(2, 3)
+            dx, (dx2, dw) = sess.run([by_one[0], by_list], {x: feed})
+    z = feed @ np.ones((3, 2), np.float32)
+    np.testing.assert_allclose(dx, 2 * z @ np.ones((2, 3), np.float32))
+    np.testing.assert_allclose(dx2, dx)
+    np.testing.assert_allclose(dw, 2 * feed.T @ z)

@@ -91,9 +91,7 @@ def test_the_same_functions_in_a_tf1_session():
                    tf.nn.softmax_cross_entropy_with_logits_v2(labels=ONE_HOT, logits=z),
                    tf.nn.sigmoid_cross_entropy_with_logits(labels=BINARY, logits=z),
                    tf.nn.l2_loss(z)]
-        # NOTE: xs as a list: with a bare tensor compat's tf.gradients returns a tensor
-        # (TF1 returns a list), so TF1's tf.gradients(y, x)[0] would index it.
-        (grad,) = tf.gradients(tf.reduce_sum(fetches[2]), [z])
+        grad = tf.gradients(tf.reduce_sum(fetches[2]), z)[0]      # TF1's idiom
         with tf.Session() as sess:
             soft, log_soft, sparse, dense, sig, l2, g = sess.run(
                 fetches + [grad], {z: LOGITS, labels: CLASSES})

@@ -121,14 +121,14 @@ def placeholder_with_default(input, shape, name=None):
 
 
 def gradients(ys, xs, grad_ys=None, name="gradients", stop_gradients=None, **unused):
-    single = not isinstance(xs, (list, tuple))
-    xs_list = [_graph_arg(x) for x in ([xs] if single else xs)]
+    """TF1's ``tf.gradients``: always a list, one gradient per ``x`` (a single ``x``
+    gives a one-element list, so ``tf.gradients(y, x)[0]`` is the gradient)."""
+    xs_list = [_graph_arg(x) for x in (xs if isinstance(xs, (list, tuple)) else [xs])]
     ys_list = ys if isinstance(ys, (list, tuple)) else [ys]
     created = get_default_graph().create_op(
         "Gradients", lambda ys, xs, gys: _gradients(ys, xs, gys), (ys_list, xs_list, grad_ys),
         name=name)
-    out = created.structured_outputs()
-    return out[0] if single else out
+    return list(created.structured_outputs())
 
 
 def group(*inputs, name=None):
