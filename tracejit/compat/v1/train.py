@@ -1,14 +1,26 @@
-"""``tf.train``: the optimizers (tracejit.train's, applied inside the Session's replay) and
-the global step."""
+"""``tf.train``: the optimizers (tracejit.train's, applied inside the Session's replay),
+the global step, and the learning-rate schedules.
+
+A hyperparameter may be a graph tensor or a ``tf.Variable`` (a placeholder, a schedule
+such as :func:`exponential_decay`): it becomes an input of the op ``apply_gradients``
+records, and the core optimizer reads its replayed value on every run."""
 
 from __future__ import annotations
+
+import inspect
 
 import numpy as np
 
 from ... import train as core_train
 from ...ir import dtypes as dt
-from .graph import get_default_graph
-from .ops import gradients
+from .graph import Tensor, get_default_graph
+from .ops import _graph_arg, gradients
+from .schedules import (  # noqa: F401
+    exponential_decay,
+    inverse_time_decay,
+    piecewise_constant,
+    polynomial_decay,
+)
 from .variables import GraphKeys, Variable, trainable_variables
 
 
@@ -20,7 +32,18 @@ class Optimizer:
     def __init__(self, *args, **kwargs):
         kwargs.pop("use_locking", None)
         kwargs.pop("name", None)
-        self._core = getattr(core_train, self.core_name)(*args, **kwargs)
+        core_class = getattr(core_train, self.core_name)
+        arguments = inspect.signature(core_class).bind_partial(*args, **kwargs).arguments
+        # NOTE: graph values become callables the core optimizer resolves once per apply;
+        # they return what the replay passed in for them (see apply_gradients).
+        self._graph_hypers = {}
+        self._replayed: dict = {}
+        for name, value in arguments.items():
+            value = _graph_arg(value)
+            if isinstance(value, Tensor):
+                self._graph_hypers[name] = value
+                arguments[name] = lambda name=name: self._replayed[name]
+        self._core = core_class(**arguments)
 
     def compute_gradients(self, loss, var_list=None, **unused):
         var_list = list(var_list) if var_list is not None else trainable_variables()
@@ -36,14 +59,19 @@ class Optimizer:
                              f"{[v.name for _, v in grads_and_vars]}")
         core_step = None if global_step is None else global_step.core
 
-        def apply(grads):
+        names = list(self._graph_hypers)
+
+        def apply(grads, hypers):
             # NOTE: returns nothing: the updates are effects of the replayed trace.
+            self._replayed = dict(zip(names, hypers, strict=True))
             self._core.apply_gradients(
                 [(g, v.core) for g, (_, v) in zip(grads, pairs, strict=True)],
                 global_step=core_step)
 
-        op = get_default_graph().create_op(type(self).__name__, apply,
-                                           ([g for g, _ in pairs],), name=name or "train")
+        op = get_default_graph().create_op(
+            type(self).__name__, apply,
+            ([g for g, _ in pairs], [self._graph_hypers[n] for n in names]),
+            name=name or "train")
         get_default_graph().add_to_collection(GraphKeys.TRAIN_OP, op)
         return op
 
