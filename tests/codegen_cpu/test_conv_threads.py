@@ -1,4 +1,4 @@
-"""Convolutions and pooling split across tracejit's OpenMP threads (1, 2 and 3 threads,
+"""Convolutions and pooling split across tracejit's threads (1, 2 and 3 threads,
 every kernel forced parallel) against the reference implementations, on awkward shapes:
 batch 1, odd sizes, strides 2, SAME/VALID, dilation 2, one input channel, blocks that
 straddle images, and the NCHW front end."""
@@ -10,12 +10,15 @@ import pytest
 
 import tracejit as tj
 from tracejit.codegen_cpu import lower_nn
+from tracejit.codegen_cpu.lower_tilegemm import GEMM_ENV, tile_gemm_available
+from tracejit.codegen_cpu.threadpool import PARALLEL_FOR
 from tracejit.ir import dtypes as dt
 from tracejit.ir.core import TensorType
 
 from .lowering_util import Compiled, one_eqn, reference
 
 THREADS = [1, 2, 3]
+GEMMS = ["tiles", "blas"]       # the register-tiled products (AVX-512 hosts), or BLAS
 f32, f64, bf16 = dt.float32, dt.float64, dt.bfloat16
 
 
@@ -91,9 +94,18 @@ def _check_convs(compiled, eqns, x_shape, w_shape, out, dtype, rng, what):
         _close(got, want, arrays, dtype, f"{what} {name}")
 
 
+def _use(gemm: str, monkeypatch) -> None:
+    if gemm == "blas":
+        monkeypatch.setenv(GEMM_ENV, "blas")
+    elif not tile_gemm_available(f32):
+        pytest.skip("the tiled products need AVX-512")
+
+
+@pytest.mark.parametrize("gemm", GEMMS)
 @pytest.mark.parametrize("threads", THREADS)
 @pytest.mark.parametrize("case", CONVS, ids=lambda c: f"{c[0]}x{c[1]}-{c[2]}-s{c[3]}-d{c[4]}")
-def test_convolutions_match_reference(case, threads):
+def test_convolutions_match_reference(case, threads, gemm, monkeypatch):
+    _use(gemm, monkeypatch)
     x_shape, w_shape, padding, strides, dilations = case
     eqns, out = _conv_eqns(x_shape, w_shape, padding, strides, dilations, f32)
     compiled = Compiled(eqns, threads=threads, min_work=1)
@@ -101,13 +113,16 @@ def test_convolutions_match_reference(case, threads):
                  f"threads={threads}")
 
 
+@pytest.mark.parametrize("gemm", GEMMS)
 @pytest.mark.parametrize("threads", THREADS)
 @pytest.mark.parametrize("case", [CONVS[0], CONVS[3], CONVS[6], CONVS[7]],
                          ids=["batch1", "odd", "w5-like", "12-images"])
-def test_small_blocks_straddle_images(case, threads, monkeypatch):
+def test_small_blocks_straddle_images(case, threads, gemm, monkeypatch):
     """Tiny im2col blocks: many blocks per thread, blocks that cross image boundaries,
     and (backprop_input) threads whose blocks share an image."""
+    _use(gemm, monkeypatch)
     monkeypatch.setattr(lower_nn, "IM2COL_ELEMENTS", 40)
+    monkeypatch.setattr(lower_nn, "TILE_ELEMENTS", 40)
     x_shape, w_shape, padding, strides, dilations = case
     eqns, out = _conv_eqns(x_shape, w_shape, padding, strides, dilations, f32)
     compiled = Compiled(eqns, threads=threads, min_work=1)
@@ -115,9 +130,11 @@ def test_small_blocks_straddle_images(case, threads, monkeypatch):
                  f"threads={threads}")
 
 
+@pytest.mark.parametrize("gemm", GEMMS)
 @pytest.mark.parametrize("dtype", [f64, bf16], ids=str)
 @pytest.mark.parametrize("threads", [1, 3])
-def test_other_dtypes(dtype, threads):
+def test_other_dtypes(dtype, threads, gemm, monkeypatch):
+    _use(gemm, monkeypatch)
     x_shape, w_shape, padding, strides, dilations = CONVS[3]
     eqns, out = _conv_eqns(x_shape, w_shape, padding, strides, dilations, dtype)
     compiled = Compiled(eqns, threads=threads, min_work=1)
@@ -126,10 +143,10 @@ def test_other_dtypes(dtype, threads):
 
 
 def test_unthreaded_below_the_work_threshold():
-    """A small convolution with the default threshold calls no OpenMP at all."""
+    """A small convolution with the default threshold never calls the thread pool."""
     eqns, _ = _conv_eqns((1, 5, 7, 3), (3, 3, 3, 4), "SAME", (1, 1), (1, 1), f32)
-    assert "tj_parallel_for" not in Compiled(eqns, threads=2).ir
-    assert "tj_parallel_for" in Compiled(eqns, threads=2, min_work=1).ir
+    assert PARALLEL_FOR not in Compiled(eqns, threads=2).ir
+    assert PARALLEL_FOR in Compiled(eqns, threads=2, min_work=1).ir
 
 
 # ---- pooling -----------------------------------------------------------------------------

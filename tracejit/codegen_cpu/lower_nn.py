@@ -1,30 +1,31 @@
-"""Convolutions (NHWC images, HWIO filters): im2col + BLAS, across tracejit's threads.
+"""Convolutions (NHWC images, HWIO filters): im2col and matrix products, threaded.
 
-OpenBLAS runs on one thread inside a program (see :mod:`.blas`), so a convolution
-brings its own parallelism: its output pixels are cut into blocks, and the blocks are
-shared by the OpenMP threads of :func:`.parallel.emit_parallel_for`, each thread with its
-own im2col scratch (``IM2COL_ELEMENTS`` elements, so it stays in the core's L2 cache):
+BLAS runs on one thread inside a program (see :mod:`.blas`), so a convolution brings
+its own parallelism: its output pixels are cut into blocks, the blocks are shared by
+the threads of :func:`.parallel.emit_parallel_for` (tracejit's pool), and each share
+(``tid``) has its own im2col scratch. Each block's product is the register-tiled loop
+of :mod:`.lower_tilegemm` on AVX-512 hosts (twice OpenBLAS's speed on this project's
+machines; ``TILE_ELEMENTS`` of scratch, in L2), else a BLAS gemm (``IM2COL_ELEMENTS``):
 
-* ``conv2d``: per block, unfold the windows (im2col) and multiply by the filter with one
-  gemm straight into the output rows of the block. Blocks write disjoint outputs. A 1x1,
-  stride-1, unpadded convolution is a single gemm (split by :func:`.blas.call_gemm`);
-* ``conv2d_backprop_input``: per block, ``cols = ct @ W^T`` (one gemm) and col2im adds
-  the columns back into the zeroed input gradient. Windows of neighbouring pixels
-  overlap, so two threads must never add into the same image: the threads share whole
-  images when there are enough of them (``n`` a multiple of the threads, or at least
-  four per thread); otherwise each thread adds into a zeroed private copy of the
-  gradient and the copies are summed at the end;
-* ``conv2d_backprop_filter``: per block, ``dW_t += cols^T @ ct`` (gemm with beta = 1)
-  into the thread's own partial filter gradient (thread 0's is the result), then the
-  partials are summed.
+* ``conv2d``: per block, unfold the windows (im2col) and multiply by the filter straight
+  into the output rows of the block. Blocks write disjoint outputs. A 1x1, stride-1,
+  unpadded convolution is a single gemm (split by :func:`.blas.call_gemm`);
+* ``conv2d_backprop_input``: per block, ``cols = ct @ W^T`` (the tiles read a copy of
+  ``W^T`` made once) and col2im adds the columns back into the zeroed input gradient.
+  Windows of neighbouring pixels overlap, so two threads must never add into the same
+  image: the threads share whole images when there are enough of them (``n`` a
+  multiple of the threads, or at least four per thread); otherwise each thread adds
+  into a zeroed private copy of the gradient and the copies are summed at the end;
+* ``conv2d_backprop_filter``: per block, ``dW_t += cols^T @ ct`` into the thread's own
+  partial filter gradient (thread 0's is the result), then the partials are summed.
 
 im2col and col2im move one window row (``kw * c`` contiguous elements) at a time when
 it lies inside the image (no dilation), and element groups of ``c`` at the borders.
-Pooling lives in :mod:`.lower_pool` and shares the window walks of this file.
+Pooling lives in :mod:`.lower_pool`.
 
 Halves are converted to float32 scratch first and the results rounded once. Across
-blocks and threads the convolution gradients sum in another order than the reference's
-one big product: equal within rounding.
+blocks and threads the convolutions sum in another order than the reference's one big
+product: equal within rounding.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from ..ir.core import Eqn
 from .blas import _convert_copy, call_gemm
 from .lower_loops import c64, counted_loop
 from .lower_pointwise import FnContext
+from .lower_tilegemm import emit_tile_gemm, tile_gemm_available
 from .lower_types import I1, I8, I64, PTR, VOID, compute_type
 from .parallel import emit_parallel_for, parallel_config, should_parallelize
 
@@ -45,9 +47,12 @@ __all__ = ["lower_nn", "NN_OPS", "IM2COL_ELEMENTS"]
 
 NN_OPS = ("conv2d", "conv2d_backprop_input", "conv2d_backprop_filter", "max_pool2d",
           "avg_pool2d", "max_pool2d_select", "max_pool2d_backprop", "avg_pool2d_backprop")
-# Elements of one thread's im2col block: 512 KiB of float32, half of a Zen 4 core's L2.
-# NOTE: measured on W5's second layer, 2^17 to 2^19 ran within noise of each other.
-IM2COL_ELEMENTS = 1 << 17
+# Elements of one thread's im2col block: 1 MiB of float32 (a Zen 5 core's L2) for BLAS,
+# 256 KiB for the tiled products, which re-read the block once per tile of filter rows.
+# NOTE: measured on W5's second layer (2 threads): BLAS ran within 2% from 2^17 to 2^20
+# elements, the tiles within 3% from 2^14 to 2^18 (2^16 best for the filter gradient).
+IM2COL_ELEMENTS = 1 << 18
+TILE_ELEMENTS = 1 << 16
 SUM_CHUNK = 4096        # elements per work item when partial results are summed
 
 
@@ -122,46 +127,6 @@ def _inside(b, v, size):
     return b.and_(b.icmp_signed(">=", v, c64(0)), b.icmp_signed("<", v, c64(size)))
 
 
-def _position(b, g: _Geometry, p, i, j):
-    """(inside the image, flat offset of channel 0) of window position (i, j) of output
-    pixel p; the offset is clamped into the image when the position is padding."""
-    nn, oy, ox = _pixel(b, g, p)
-    iy = b.sub(b.add(b.mul(oy, c64(g.sh)), b.mul(i, c64(g.dh))), c64(g.pt))
-    jx = b.sub(b.add(b.mul(ox, c64(g.sw)), b.mul(j, c64(g.dw))), c64(g.pl))
-    ok = b.and_(_inside(b, iy, g.h), _inside(b, jx, g.w))
-    cy = b.select(ok, iy, c64(0))
-    cx = b.select(ok, jx, c64(0))
-    return ok, b.mul(b.add(b.mul(b.add(b.mul(nn, c64(g.h)), cy), c64(g.w)), cx), c64(g.c))
-
-
-def _offsets(b, g: _Geometry, visit):
-    """``visit(i, j, k)`` for each window offset, k = i * kw + j (row-major)."""
-    counted_loop(b, c64(0), c64(g.kh), lambda i: counted_loop(
-        b, c64(0), c64(g.kw), lambda j: visit(i, j, b.add(b.mul(i, c64(g.kw)), j)),
-        name="wj"), name="wi")
-
-
-def _window_walk(b, g: _Geometry, p, visit):
-    """For each window position of pixel p, in row-major order: ``visit(k, valid, src)``
-    (see :func:`_position`)."""
-    def at(i, j, k):
-        ok, src = _position(b, g, p, i, j)
-        visit(k, ok, src)
-    _offsets(b, g, at)
-
-
-def _offset_major_walk(b, g: _Geometry, p0, p1, visit):
-    """``visit(p, k, valid, src)`` for every window offset k, then every pixel p in
-    [p0, p1): the order in which the references add windows back (pooling gradients),
-    so sums match them exactly."""
-    def at(i, j, k):
-        def pixel(p):
-            ok, src = _position(b, g, p, i, j)
-            visit(p, k, ok, src)
-        counted_loop(b, p0, p1, pixel, name="px")
-    _offsets(b, g, at)
-
-
 def _with_f32(ctx: FnContext, eqn: Eqn, body) -> None:
     """Run ``body(ctx, in_ptrs, out_ptrs, dtype)`` in float32/float64; halves go through
     float32 scratch copies of every operand and result."""
@@ -199,10 +164,12 @@ class _Blocks:
     team: int       # threads that run them
 
 
-def _pixel_blocks(g: _Geometry, work: int) -> _Blocks:
-    """Blocks of output pixels whose im2col fits ``IM2COL_ELEMENTS``; with threads, a
-    multiple of the team and of equal size, so that every thread gets the same work."""
-    block = min(g.pixels, max(16, IM2COL_ELEMENTS // max(1, g.k_cols)))
+def _pixel_blocks(g: _Geometry, work: int, tiles: bool) -> _Blocks:
+    """Blocks of output pixels whose im2col fits ``IM2COL_ELEMENTS`` (``TILE_ELEMENTS``
+    for the tiled products); with threads, a multiple of the team and of equal size, so
+    that every thread gets the same work."""
+    elements = TILE_ELEMENTS if tiles else IM2COL_ELEMENTS
+    block = min(g.pixels, max(16, elements // max(1, g.k_cols)))
     count = -(-g.pixels // block)
     team = team_size(g.pixels, work)
     if team > 1:
@@ -259,6 +226,16 @@ def _sum_partials(ctx, result, partials, copies: int, size: int, ty) -> None:
 
     emit_parallel_for(ctx.builder, ctx.sub_name("sum"), n_items, size * copies,
                       [result, partials], run)
+
+
+def _transpose(b, src, dst, rows: int, cols: int, ty) -> None:
+    """``dst[j, i] = src[i, j]`` for a ``rows x cols`` matrix (small: a filter)."""
+    def row(i):
+        def col(j):
+            v = b.load(_elem(b, src, b.add(b.mul(i, c64(cols)), j), ty), typ=ty)
+            b.store(v, _elem(b, dst, b.add(b.mul(j, c64(rows)), i), ty))
+        counted_loop(b, c64(0), c64(cols), col, name="tc")
+    counted_loop(b, c64(0), c64(rows), row, name="tr")
 
 
 # ---- im2col and col2im --------------------------------------------------------------------
@@ -366,7 +343,8 @@ def _conv2d(ctx, eqn):
             call_gemm(b, dtype, g.pixels, co, g.c, x, g.c, False, w, co, False, out, co)
             return
         work = g.pixels * k_cols * co
-        plan = _pixel_blocks(g, work)
+        tiles = tile_gemm_available(dtype)
+        plan = _pixel_blocks(g, work, tiles)
         scratch = ctx.malloc(plan.team * plan.block * k_cols * isz)
 
         def run(rb, lo, hi, tid, cap):
@@ -375,8 +353,12 @@ def _conv2d(ctx, eqn):
 
             def step(p0, rows):
                 _im2col(rb, g, xp, cols, p0, rows, ty, isz)
-                call_gemm(rb, dtype, rows, co, k_cols, cols, k_cols, False, wp, co, False,
-                          _elem(rb, op, rb.mul(p0, c64(co)), ty), co)
+                dst = _elem(rb, op, rb.mul(p0, c64(co)), ty)
+                if tiles:
+                    emit_tile_gemm(rb, dtype, rows, co, k_cols, cols, k_cols, 1, wp, co, dst, co)
+                else:
+                    call_gemm(rb, dtype, rows, co, k_cols, cols, k_cols, False, wp, co, False,
+                              dst, co)
 
             _each_block(rb, plan.block, rb.mul(lo, c64(plan.block)),
                         _smin(rb, rb.mul(hi, c64(plan.block)), c64(g.pixels)), step)
@@ -403,7 +385,8 @@ def _conv2d_backprop_input(ctx, eqn):
             call_gemm(b, dtype, g.pixels, g.c, co, ct, co, False, w, co, True, dx, g.c)
             return
         work = g.pixels * k_cols * co
-        plan = _pixel_blocks(g, work)
+        tiles = tile_gemm_available(dtype)
+        plan = _pixel_blocks(g, work, tiles)
         by_image = team_size(g.n, work)
         if by_image > 1 and (g.n % by_image == 0 or g.n >= 4 * by_image):
             # NOTE: whole images per thread: col2im never adds across an image's edge.
@@ -416,6 +399,12 @@ def _conv2d_backprop_input(ctx, eqn):
             _memset0(b, partials, copies * size * isz)
         scratch = ctx.malloc(plan.team * plan.block * k_cols * isz)
         loops = ctx.loops
+        if tiles:
+            # NOTE: the tiles read B by rows: W^T ([co, k_cols]) is copied once.
+            wt = ctx.malloc(k_cols * co * isz)
+            _transpose(b, w, wt, k_cols, co, ty)
+        else:
+            wt = w
 
         def run(rb, lo, hi, tid, cap):
             ctp, wp, dxp, pp, sp = cap
@@ -423,14 +412,19 @@ def _conv2d_backprop_input(ctx, eqn):
             dst = _own(rb, tid, dxp, pp, size, ty) if copies else dxp
 
             def step(p0, rows):
-                call_gemm(rb, dtype, rows, k_cols, co, _elem(rb, ctp, rb.mul(p0, c64(co)), ty),
-                          co, False, wp, co, True, cols, k_cols)
+                src = _elem(rb, ctp, rb.mul(p0, c64(co)), ty)
+                if tiles:
+                    emit_tile_gemm(rb, dtype, rows, k_cols, co, src, co, 1, wp, k_cols, cols,
+                                   k_cols)
+                else:
+                    call_gemm(rb, dtype, rows, k_cols, co, src, co, False, wp, co, True, cols,
+                              k_cols)
                 _col2im(rb, g, cols, dst, p0, rows, ty, loops)
 
             _each_block(rb, plan.block, rb.mul(lo, c64(per_item)),
                         _smin(rb, rb.mul(hi, c64(per_item)), c64(g.pixels)), step)
 
-        _run_blocks(ctx, "convdx", plan.count, work, plan.team, [ct, w, dx, partials, scratch],
+        _run_blocks(ctx, "convdx", plan.count, work, plan.team, [ct, wt, dx, partials, scratch],
                     run)
         if copies:
             _sum_partials(ctx, dx, partials, copies, size, ty)
@@ -455,7 +449,8 @@ def _conv2d_backprop_filter(ctx, eqn):
             call_gemm(b, dtype, g.c, co, g.pixels, x, g.c, True, ct, co, False, dw, co)
             return
         work = g.pixels * k_cols * co
-        plan = _pixel_blocks(g, work)
+        tiles = tile_gemm_available(dtype)
+        plan = _pixel_blocks(g, work, tiles)
         copies = plan.team - 1
         partials = ctx.malloc(max(1, copies) * size * isz)
         if copies:
@@ -469,9 +464,15 @@ def _conv2d_backprop_filter(ctx, eqn):
 
             def step(p0, rows):
                 _im2col(rb, g, xp, cols, p0, rows, ty, isz)
-                call_gemm(rb, dtype, k_cols, co, rows, cols, k_cols, True,
-                          _elem(rb, ctp, rb.mul(p0, c64(co)), ty), co, False, dst, co,
-                          beta=1.0)
+                src = _elem(rb, ctp, rb.mul(p0, c64(co)), ty)
+                if tiles:
+                    # NOTE: A = cols^T: row i of A is column i of the block (stride 1 along
+                    # i, k_cols along k).
+                    emit_tile_gemm(rb, dtype, k_cols, co, rows, cols, 1, k_cols, src, co, dst,
+                                   co, accumulate=True)
+                else:
+                    call_gemm(rb, dtype, k_cols, co, rows, cols, k_cols, True, src, co, False,
+                              dst, co, beta=1.0)
 
             _each_block(rb, plan.block, rb.mul(lo, c64(plan.block)),
                         _smin(rb, rb.mul(hi, c64(plan.block)), c64(g.pixels)), step)

@@ -24,11 +24,11 @@ from .lower_loops import c64, counted_loop
 from .lower_nn import (
     _elem,
     _Geometry,
+    _inside,
     _memset0,
-    _offset_major_walk,
+    _pixel,
     _tagged_load,
     _tagged_store,
-    _window_walk,
     _with_f32,
 )
 from .lower_ops import emit_max
@@ -40,6 +40,47 @@ __all__ = ["lower_pool"]
 
 
 # ---- pooling --------------------------------------------------------------------------------
+
+def _position(b, g: _Geometry, p, i, j):
+    """(inside the image, flat offset of channel 0) of window position (i, j) of output
+    pixel p; the offset is clamped into the image when the position is padding."""
+    nn, oy, ox = _pixel(b, g, p)
+    iy = b.sub(b.add(b.mul(oy, c64(g.sh)), b.mul(i, c64(g.dh))), c64(g.pt))
+    jx = b.sub(b.add(b.mul(ox, c64(g.sw)), b.mul(j, c64(g.dw))), c64(g.pl))
+    ok = b.and_(_inside(b, iy, g.h), _inside(b, jx, g.w))
+    cy = b.select(ok, iy, c64(0))
+    cx = b.select(ok, jx, c64(0))
+    return ok, b.mul(b.add(b.mul(b.add(b.mul(nn, c64(g.h)), cy), c64(g.w)), cx), c64(g.c))
+
+
+def _offsets(b, g: _Geometry, visit):
+    """``visit(i, j, k)`` for each window offset, k = i * kw + j (row-major)."""
+    counted_loop(b, c64(0), c64(g.kh), lambda i: counted_loop(
+        b, c64(0), c64(g.kw), lambda j: visit(i, j, b.add(b.mul(i, c64(g.kw)), j)),
+        name="wj"), name="wi")
+
+
+def _window_walk(b, g: _Geometry, p, visit):
+    """For each window position of pixel p, in row-major order: ``visit(k, valid, src)``
+    (see :func:`_position`)."""
+    def at(i, j, k):
+        ok, src = _position(b, g, p, i, j)
+        visit(k, ok, src)
+    _offsets(b, g, at)
+
+
+def _offset_major_walk(b, g: _Geometry, p0, p1, visit):
+    """``visit(p, k, valid, src)`` for every window offset k, then every pixel p in
+    [p0, p1): the order in which the references add windows back, so sums match them
+    exactly."""
+    def at(i, j, k):
+        def pixel(p):
+            ok, src = _position(b, g, p, i, j)
+            visit(p, k, ok, src)
+        counted_loop(b, p0, p1, pixel, name="px")
+    _offsets(b, g, at)
+
+
 
 def _pool_geometry(eqn: Eqn, image, pooled):
     return _Geometry(image, eqn.params["ksize"], pooled[1:3], eqn.params)
