@@ -58,3 +58,13 @@ def test_a_program_restores_openblas_threads():
         assert llvm.count(f"call void @{SET_THREADS}(i32") == 2    # pinned to 1, restored
     finally:
         set_(saved)
+
+
+@pytest.mark.parametrize("a_shape, b_shape, ta, tb", CASES)
+def test_tiled_matmuls_match_numpy(a_shape, b_shape, ta, tb, monkeypatch):
+    from tracejit.codegen_cpu.lower_tilegemm import tile_gemm_available
+    monkeypatch.setenv("TRACEJIT_GEMM", "tiles")
+    if not tile_gemm_available(tj.float32, matmul=True):
+        pytest.skip("the register-tiled gemm needs AVX-512")
+    test_split_gemm_matches_numpy(a_shape, b_shape, ta, tb, threads=2)
+    test_split_gemm_matches_numpy(a_shape, b_shape, ta, tb, threads=3)

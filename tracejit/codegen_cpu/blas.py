@@ -6,8 +6,10 @@ library in ``/proc/self/maps`` (or ``numpy.libs`` by glob), takes the two addres
 with ctypes and registers them with ``llvm.add_symbol``; scipy and any second BLAS are
 never loaded (two OpenBLAS thread pools in one process made an MLP step 20x slower).
 
-* float32/float64: ``cblas_?gemm`` row-major; batched matmuls with broadcasting are a
-  loop of gemm calls, or one tall gemm when the right operand has no batch;
+* float32/float64: ``cblas_?gemm`` row-major (on AVX-512 hosts with
+  ``TRACEJIT_GEMM=tiles``, gemms with static sizes and an untransposed right operand use
+  the register-tiled loop of lower_tilegemm.py); batched matmuls with broadcasting are
+  a loop of gemm calls, or one tall gemm when the right operand has no batch;
 * small float matmuls (``M*N*K <= SMALL_GEMM``) and every integer matmul: generated
   ``i, k, j`` loops (the ``j`` loop vectorizes), integers wrapping in their own type;
 * float16/bfloat16: operands converted to float32 scratch, one float32 gemm, the
@@ -42,6 +44,7 @@ from ..ir.opdef import Tag
 from . import lower_index as ix
 from .lower_loops import c64, counted_loop
 from .lower_pointwise import FnContext, pointwise
+from .lower_tilegemm import emit_tile_gemm, tile_gemm_available
 from .lower_types import F32, F64, I32, I64, PTR, VOID, compute_type, convert, load, store, zero
 from .parallel import emit_parallel_for, parallel_config
 
@@ -110,6 +113,11 @@ def call_gemm(b: ir.IRBuilder, dtype, m, n, k, a, lda, trans_a, bp, ldb, trans_b
     extent = m if by_rows else n
     n_items = -(-extent // GEMM_BLOCK)
 
+    # NOTE: on AVX-512 hosts the register-tiled loop (lower_tilegemm.py) is faster than
+    # the OpenBLAS kernels NumPy's build picks there, but costs compile time (opt-in, see
+    # its docstring); it reads B row-major only.
+    tiles = not trans_b and beta in (0.0, 1.0) and tile_gemm_available(dtype, matmul=True)
+
     def block(rb, lo, hi, _tid, captured):
         a_c, b_c, c_c = captured
         first = rb.mul(lo, c64(GEMM_BLOCK))
@@ -117,7 +125,13 @@ def call_gemm(b: ir.IRBuilder, dtype, m, n, k, a, lda, trans_a, bp, ldb, trans_b
         last = rb.select(rb.icmp_signed("<", last, c64(extent)), last, c64(extent))
         size = rb.sub(last, first)
         with rb.if_then(rb.icmp_signed(">", size, c64(0))):
-            if by_rows:
+            if by_rows and tiles:
+                a_at = first if trans_a else rb.mul(first, c64(lda))
+                emit_tile_gemm(rb, dtype, size, n, k, _gep(rb, a_c, a_at, dtype),
+                               1 if trans_a else lda, lda if trans_a else 1, b_c, ldb,
+                               _gep(rb, c_c, rb.mul(first, c64(ldc)), dtype), ldc,
+                               accumulate=beta != 0.0)
+            elif by_rows:
                 a_at = first if trans_a else rb.mul(first, c64(lda))
                 _gemm(rb, dtype, size, n, k, _gep(rb, a_c, a_at, dtype), lda, trans_a,
                       b_c, ldb, trans_b, _gep(rb, c_c, rb.mul(first, c64(ldc)), dtype), ldc,
