@@ -6,10 +6,11 @@ library in ``/proc/self/maps`` (or ``numpy.libs`` by glob), takes the two addres
 with ctypes and registers them with ``llvm.add_symbol``; scipy and any second BLAS are
 never loaded (two OpenBLAS thread pools in one process made an MLP step 20x slower).
 
-* float32/float64: ``cblas_?gemm`` row-major (on AVX-512 hosts with
-  ``TRACEJIT_GEMM=tiles``, gemms with static sizes and an untransposed right operand use
-  the register-tiled loop of lower_tilegemm.py); batched matmuls with broadcasting are
-  a loop of gemm calls, or one tall gemm when the right operand has no batch;
+* float32/float64: ``cblas_?gemm`` row-major (on AVX-512 hosts, gemms with static
+  sizes and an untransposed right operand call the register-tiled kernel of
+  tile_kernel.py instead; ``TRACEJIT_GEMM=blas`` turns that off); batched matmuls with
+  broadcasting are a loop of gemm calls, or one tall gemm when the right operand has no
+  batch;
 * small float matmuls (``M*N*K <= SMALL_GEMM``) and every integer matmul: generated
   ``i, k, j`` loops (the ``j`` loop vectorizes), integers wrapping in their own type;
 * float16/bfloat16: operands converted to float32 scratch, one float32 gemm, the
@@ -44,9 +45,11 @@ from ..ir.opdef import Tag
 from . import lower_index as ix
 from .lower_loops import c64, counted_loop
 from .lower_pointwise import FnContext, pointwise
-from .lower_tilegemm import emit_tile_gemm, tile_gemm_available
+from .lower_tilegemm import tile_gemm_available
 from .lower_types import F32, F64, I32, I64, PTR, VOID, compute_type, convert, load, store, zero
 from .parallel import emit_parallel_for, parallel_config
+from .tile_kernel import SIGNATURE as TILE_SIGNATURE
+from .tile_kernel import TILE_GEMM, ensure_tile_gemm
 
 __all__ = ["ensure_blas", "blas_library", "emit_matmul", "lower_matmul_body", "SMALL_GEMM",
            "call_gemm", "loops_gemm", "uses_blas", "pin_blas_threads"]
@@ -113,10 +116,11 @@ def call_gemm(b: ir.IRBuilder, dtype, m, n, k, a, lda, trans_a, bp, ldb, trans_b
     extent = m if by_rows else n
     n_items = -(-extent // GEMM_BLOCK)
 
-    # NOTE: on AVX-512 hosts the register-tiled loop (lower_tilegemm.py) is faster than
-    # the OpenBLAS kernels NumPy's build picks there, but costs compile time (opt-in, see
-    # its docstring); it reads B row-major only.
-    tiles = not trans_b and beta in (0.0, 1.0) and tile_gemm_available(dtype, matmul=True)
+    # NOTE: on AVX-512 hosts the register-tiled kernel (tile_kernel.py) is faster than
+    # the OpenBLAS kernels NumPy's build picks there; it reads B row-major only.
+    tiles = not trans_b and beta in (0.0, 1.0) and tile_gemm_available(dtype)
+    if tiles:
+        ensure_tile_gemm()
 
     def block(rb, lo, hi, _tid, captured):
         a_c, b_c, c_c = captured
@@ -127,10 +131,11 @@ def call_gemm(b: ir.IRBuilder, dtype, m, n, k, a, lda, trans_a, bp, ldb, trans_b
         with rb.if_then(rb.icmp_signed(">", size, c64(0))):
             if by_rows and tiles:
                 a_at = first if trans_a else rb.mul(first, c64(lda))
-                emit_tile_gemm(rb, dtype, size, n, k, _gep(rb, a_c, a_at, dtype),
-                               1 if trans_a else lda, lda if trans_a else 1, b_c, ldb,
-                               _gep(rb, c_c, rb.mul(first, c64(ldc)), dtype), ldc,
-                               accumulate=beta != 0.0)
+                kernel = _declare(rb.module, TILE_GEMM[dtype], TILE_SIGNATURE)
+                rb.call(kernel, [size, c64(n), c64(k), _gep(rb, a_c, a_at, dtype),
+                                 c64(1 if trans_a else lda), c64(lda if trans_a else 1), b_c,
+                                 c64(ldb), _gep(rb, c_c, rb.mul(first, c64(ldc)), dtype),
+                                 c64(ldc), c64(int(beta != 0.0))])
             elif by_rows:
                 a_at = first if trans_a else rb.mul(first, c64(lda))
                 _gemm(rb, dtype, size, n, k, _gep(rb, a_c, a_at, dtype), lda, trans_a,

@@ -131,7 +131,8 @@ def compile_object(module: ir.Module | llvm.ModuleRef) -> bytes:
 def _provide_symbols() -> None:
     """Make the external symbols generated code may call resolvable in this process
     (BLAS, the thread pool): a program loaded from disk was never lowered here."""
-    for module, hook in (("blas", "ensure_blas"), ("threadpool", "ensure_pool")):
+    for module, hook in (("blas", "ensure_blas"), ("threadpool", "ensure_pool"),
+                         ("tile_kernel", "ensure_tile_gemm")):
         try:
             getattr(importlib.import_module(f"{__package__}.{module}"), hook)()
         except (ImportError, AttributeError):   # no kernel lowering: nothing to provide

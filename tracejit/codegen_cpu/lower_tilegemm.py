@@ -14,12 +14,8 @@ at about 110 GFLOP/s per core; this loop, with AVX-512 vectors, ran a W5 conv bl
 (654 x 800 @ 800 x 64) at 240 (OpenBLAS's AVX-512 SkylakeX kernels, when forced: 205).
 
 Used only where the host has AVX-512 (32 vector registers of 64 bytes), for float32
-and float64: by the convolutions (``TRACEJIT_GEMM=blas`` turns that off) and, with
-``TRACEJIT_GEMM=tiles``, by matmuls whose right operand is not transposed
-(``blas.call_gemm``, one row block per thread). Measured: 1024^3 in 6.0 ms against 8.9
-through OpenBLAS, the W4 step 1.1 ms against 1.84 -- but its compile (W7) 0.44 s against
-0.25, because every gemm gets its own copy of the tile code. It becomes the default for
-matmuls once that code is one shared function compiled once per process.
+and float64, by the convolutions; matmuls use the same scheme compiled once per process
+with run-time sizes (tile_kernel.py). ``TRACEJIT_GEMM=blas`` sends both to BLAS.
 ``R`` is what fits: ``R * nv`` accumulators, ``nv`` vectors of ``B`` and a
 broadcast in 31 registers (6 rows for 4 vectors, 14 for 2). The last vector of a
 column tile is masked when ``N`` is not a multiple of the vector.
@@ -44,13 +40,12 @@ MAX_VECTORS = 4         # columns per tile: 4 vectors (64 float32)
 TILE_ROWS = 6           # rows per tile with 4 vectors: 24 sums + 4 + 1 registers
 
 
-def tile_gemm_available(dtype, *, matmul: bool = False) -> bool:
-    """Whether products of ``dtype`` (their compute type) use :func:`emit_tile_gemm`:
-    convolutions unless ``TRACEJIT_GEMM=blas``, matmuls only with ``TRACEJIT_GEMM=tiles``."""
+def tile_gemm_available(dtype) -> bool:
+    """Whether products of ``dtype`` (their compute type) use the register-tiled loop:
+    this function's code in convolutions, tile_kernel.py's in matmuls."""
     if dtype not in (dt.float32, dt.float64):
         return False
-    mode = os.environ.get(GEMM_ENV, "").strip().lower()
-    if mode == "blas" or (matmul and mode != "tiles"):
+    if os.environ.get(GEMM_ENV, "").strip().lower() == "blas":
         return False
     from .target import host_cpu
     return "+avx512f" in host_cpu()[1].split(",")
