@@ -46,7 +46,20 @@ from . import lower_index as ix
 from .lower_loops import c64, counted_loop
 from .lower_pointwise import FnContext, pointwise
 from .lower_tilegemm import tile_gemm_available
-from .lower_types import F32, F64, I32, I64, PTR, VOID, compute_type, convert, load, store, zero
+from .lower_types import (
+    F32,
+    F64,
+    I32,
+    I64,
+    PTR,
+    VOID,
+    compute_type,
+    convert,
+    declare,
+    load,
+    store,
+    zero,
+)
 from .parallel import emit_parallel_for, parallel_config
 from .tile_kernel import SIGNATURE as TILE_SIGNATURE
 from .tile_kernel import TILE_GEMM, ensure_tile_gemm
@@ -97,7 +110,7 @@ def _gemm_fn(module: ir.Module, dtype) -> ir.Function:
     ft = F32 if dtype is dt.float32 else F64
     fnty = ir.FunctionType(VOID, [I32, I32, I32, I64, I64, I64, ft, PTR, I64, PTR, I64, ft,
                                   PTR, I64])
-    return _declare(module, GEMM[dtype], fnty)
+    return declare(module, GEMM[dtype], fnty)
 
 
 _TRANS = 112
@@ -131,7 +144,7 @@ def call_gemm(b: ir.IRBuilder, dtype, m, n, k, a, lda, trans_a, bp, ldb, trans_b
         with rb.if_then(rb.icmp_signed(">", size, c64(0))):
             if by_rows and tiles:
                 a_at = first if trans_a else rb.mul(first, c64(lda))
-                kernel = _declare(rb.module, TILE_GEMM[dtype], TILE_SIGNATURE)
+                kernel = declare(rb.module, TILE_GEMM[dtype], TILE_SIGNATURE)
                 rb.call(kernel, [size, c64(n), c64(k), _gep(rb, a_c, a_at, dtype),
                                  c64(1 if trans_a else lda), c64(lda if trans_a else 1), b_c,
                                  c64(ldb), _gep(rb, c_c, rb.mul(first, c64(ldc)), dtype),
@@ -179,16 +192,11 @@ def pin_blas_threads(at_entry: ir.IRBuilder, at_exit: ir.IRBuilder) -> None:
     run holding the GIL, so two never interleave these.)"""
     ensure_blas()
     module = at_entry.module
-    get = _declare(module, GET_THREADS, ir.FunctionType(I32, []))
-    set_ = _declare(module, SET_THREADS, ir.FunctionType(VOID, [I32]))
+    get = declare(module, GET_THREADS, ir.FunctionType(I32, []))
+    set_ = declare(module, SET_THREADS, ir.FunctionType(VOID, [I32]))
     saved = at_entry.call(get, [])
     at_entry.call(set_, [ir.Constant(I32, 1)])
     at_exit.call(set_, [saved])
-
-
-def _declare(module: ir.Module, name: str, fnty: ir.FunctionType) -> ir.Function:
-    found = module.globals.get(name)
-    return found if found is not None else ir.Function(module, fnty, name)
 
 
 def loops_gemm(ctx: FnContext, dtype, m, n, k, a, lda, trans_a, bp, ldb, trans_b, c, ldc,

@@ -40,7 +40,7 @@ from .blas import _convert_copy, call_gemm
 from .lower_loops import c64, counted_loop
 from .lower_pointwise import FnContext
 from .lower_tilegemm import emit_tile_gemm, tile_gemm_available
-from .lower_types import I1, I8, I64, PTR, VOID, compute_type
+from .lower_types import I1, I8, I64, PTR, VOID, compute_type, declare
 from .parallel import emit_parallel_for, parallel_config, should_parallelize
 
 __all__ = ["lower_nn", "NN_OPS", "IM2COL_ELEMENTS"]
@@ -83,21 +83,14 @@ def _elem(b, ptr, offset, ty):
     return b.gep(ptr, [offset], inbounds=True, source_etype=ty)
 
 
-def _declare(module, name, fnty):
-    try:
-        return module.get_global(name)
-    except KeyError:
-        return ir.Function(module, fnty, name)
-
-
 def _memset0(b, ptr, nbytes):
-    fn = _declare(b.module, "llvm.memset.p0.i64", ir.FunctionType(VOID, [PTR, I8, I64, I1]))
+    fn = declare(b.module, "llvm.memset.p0.i64", ir.FunctionType(VOID, [PTR, I8, I64, I1]))
     b.call(fn, [ptr, ir.Constant(I8, 0), nbytes if isinstance(nbytes, ir.Value)
                 else c64(nbytes), ir.Constant(I1, 0)])
 
 
 def _memcpy(b, dst, src, nbytes):
-    fn = _declare(b.module, "llvm.memcpy.p0.p0.i64", ir.FunctionType(VOID, [PTR, PTR, I64, I1]))
+    fn = declare(b.module, "llvm.memcpy.p0.p0.i64", ir.FunctionType(VOID, [PTR, PTR, I64, I1]))
     b.call(fn, [dst, src, c64(nbytes), ir.Constant(I1, 0)])
 
 

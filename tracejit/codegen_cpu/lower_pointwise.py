@@ -20,7 +20,7 @@ from llvmlite import ir
 from . import lower_index as ix
 from .lower_body import Point
 from .lower_loops import Loops, block_size, c64, counted_loop, n_work_items, work_items
-from .lower_types import I64, PTR, VOID
+from .lower_types import I64, PTR, VOID, declare
 from .parallel import emit_parallel_for, entry_alloca, parallel_config, should_parallelize
 
 __all__ = ["FnContext", "pointwise", "MAX_REFINES", "PtrCache"]
@@ -68,14 +68,14 @@ class FnContext:
 
     def malloc(self, nbytes: int) -> ir.Value:
         """Heap scratch (64-byte aligned), freed when the function returns."""
-        fn = _declare(self.module, "aligned_alloc", ir.FunctionType(PTR, [I64, I64]))
+        fn = declare(self.module, "aligned_alloc", ir.FunctionType(PTR, [I64, I64]))
         size = max(64, (nbytes + 63) // 64 * 64)
         ptr = self.builder.call(fn, [c64(64), c64(size)])
         self._frees.append(ptr)
         return ptr
 
     def finish(self) -> ir.Function:
-        free = _declare(self.module, "free", ir.FunctionType(VOID, [PTR]))
+        free = declare(self.module, "free", ir.FunctionType(VOID, [PTR]))
         for ptr in self._frees:
             self.builder.call(free, [ptr])
         self.builder.ret_void()
@@ -83,19 +83,12 @@ class FnContext:
 
     def memcpy(self, dst: ir.Value, src: ir.Value, nbytes: int) -> None:
         if nbytes:
-            fn = _declare(self.module, "llvm.memcpy.p0.p0.i64",
+            fn = declare(self.module, "llvm.memcpy.p0.p0.i64",
                           ir.FunctionType(VOID, [PTR, PTR, I64, ir.IntType(1)]))
             self.builder.call(fn, [dst, src, c64(nbytes), ir.Constant(ir.IntType(1), 0)])
 
     def alloca(self, ty: ir.Type, count: int | None = None) -> ir.Value:
         return entry_alloca(self.builder, ty, count)
-
-
-def _declare(module: ir.Module, name: str, fnty: ir.FunctionType) -> ir.Function:
-    try:
-        return module.get_global(name)
-    except KeyError:
-        return ir.Function(module, fnty, name)
 
 
 def plan_domain(domain: ix.Domain, plan: Callable[[ix.Domain, bool], Sequence[ix.Expr]]):

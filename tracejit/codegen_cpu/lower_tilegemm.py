@@ -29,7 +29,7 @@ from llvmlite import ir
 
 from ..ir import dtypes as dt
 from .lower_loops import c64, counted_loop
-from .lower_types import I1, I32, PTR, compute_type
+from .lower_types import I1, I32, PTR, compute_type, declare
 
 __all__ = ["tile_gemm_available", "emit_tile_gemm", "TILE_ROWS"]
 
@@ -56,11 +56,6 @@ def _rows_for(nv: int) -> int:
     return min(16, (REGISTERS - 2 - nv) // nv)
 
 
-def _declare(module, name, fnty):
-    found = module.globals.get(name)
-    return found if found is not None else ir.Function(module, fnty, name)
-
-
 class _Vec:
     """The vector type of one dtype and the intrinsics on it."""
 
@@ -70,11 +65,11 @@ class _Vec:
         self.vt = ir.VectorType(self.ty, self.lanes)
         suffix = f"v{self.lanes}f{dtype.itemsize * 8}"
         self.mask_t = ir.VectorType(I1, self.lanes)
-        self.fma = _declare(module, f"llvm.fma.{suffix}",
+        self.fma = declare(module, f"llvm.fma.{suffix}",
                             ir.FunctionType(self.vt, [self.vt, self.vt, self.vt]))
-        self.mload = _declare(module, f"llvm.masked.load.{suffix}.p0",
+        self.mload = declare(module, f"llvm.masked.load.{suffix}.p0",
                               ir.FunctionType(self.vt, [PTR, I32, self.mask_t, self.vt]))
-        self.mstore = _declare(module, f"llvm.masked.store.{suffix}.p0",
+        self.mstore = declare(module, f"llvm.masked.store.{suffix}.p0",
                                ir.FunctionType(ir.VoidType(), [self.vt, PTR, I32, self.mask_t]))
         self.zero = ir.Constant(self.vt, [0.0] * self.lanes)
         self.align = dtype.itemsize

@@ -34,7 +34,7 @@ F16, F32, F64 = ir.HalfType(), ir.FloatType(), ir.DoubleType()
 PTR = ir.PointerType()
 VOID = ir.VoidType()
 
-__all__ = ["I1", "I8", "I16", "I32", "I64", "F16", "F32", "F64", "PTR", "VOID",
+__all__ = ["declare", "I1", "I8", "I16", "I32", "I64", "F16", "F32", "F64", "PTR", "VOID",
            "storage_type", "raw_type", "compute_type", "const", "load", "store",
            "load_raw", "store_raw", "round_to", "convert", "zero", "intrinsic",
            "is_signed", "elem_ptr"]
@@ -85,6 +85,12 @@ def const(dtype: DType, value) -> ir.Constant:
 
 def zero(ty: ir.Type) -> ir.Constant:
     return ir.Constant(ty, 0.0 if isinstance(ty, (ir.FloatType, ir.DoubleType)) else 0)
+
+
+def declare(module: ir.Module, name: str, fnty: ir.FunctionType) -> ir.Function:
+    """The module's function ``name``, declared with ``fnty`` if it is not there yet."""
+    found = module.globals.get(name)
+    return found if found is not None else ir.Function(module, fnty, name)
 
 
 def intrinsic(builder: ir.IRBuilder, name: str, ret: ir.Type, args, arg_types=None):

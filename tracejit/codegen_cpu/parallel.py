@@ -31,7 +31,7 @@ from dataclasses import dataclass
 
 from llvmlite import ir
 
-from .lower_types import I32, I64, PTR, VOID
+from .lower_types import I32, I64, PTR, VOID, declare
 from .threadpool import PARALLEL_FOR, ensure_pool
 
 __all__ = ["ParallelConfig", "parallel_config", "parallel_settings", "ensure_pool",
@@ -96,13 +96,6 @@ def should_parallelize(n_items: int, work: int) -> bool:
     return cfg.threads > 1 and n_items >= 2 and work >= cfg.min_work
 
 
-def _declare(module: ir.Module, name: str, fnty: ir.FunctionType) -> ir.Function:
-    try:
-        return module.get_global(name)
-    except KeyError:
-        return ir.Function(module, fnty, name)
-
-
 def emit_parallel_for(builder: ir.IRBuilder, name: str, n_items: int, work: int,
                       captures: Sequence[ir.Value],
                       body: Callable[[ir.IRBuilder, ir.Value, ir.Value, ir.Value, list], None],
@@ -139,7 +132,7 @@ def emit_parallel_for(builder: ir.IRBuilder, name: str, n_items: int, work: int,
         return False
 
     ensure_pool()
-    parallel_for = _declare(module, PARALLEL_FOR, ir.FunctionType(VOID, [PTR, PTR, I64, I64]))
+    parallel_for = declare(module, PARALLEL_FOR, ir.FunctionType(VOID, [PTR, PTR, I64, I64]))
     shares = min(parallel_config().threads, n_items)
     builder.call(parallel_for, [range_fn, ctx_ptr, ir.Constant(I64, n_items),
                                 ir.Constant(I64, shares)])
