@@ -69,16 +69,9 @@ def trampoline_address(name: str = E.TRAMPOLINE) -> int:
     compile cache)."""
     with _TRAMPOLINE_LOCK:
         if not _TRAMPOLINE:
-            key = cache_mod.program_key(f"entry trampolines v{E.TRAMPOLINE_VERSION}")
-            cache = cache_mod.ProgramCache()
-            artifact = cache.get(key)
-            if artifact is None:
-                module = E.trampoline_module(cache_mod.target.new_module("tj_entry"))
-                artifact = cache_mod.Artifact(cache_mod.compile_object(module), None, b"")
-                cache.put(key, artifact)
-            engine = cache_mod.load_object(artifact.obj)
-            _TRAMPOLINE[:] = [engine, {n: engine.get_function_address(n)
-                                       for n in (E.TRAMPOLINE, E.TRAMPOLINE_KW)}]
+            engine, address = cache_mod.runtime_library(
+                f"tj_entry trampolines v{E.TRAMPOLINE_VERSION}", E.trampoline_module)
+            _TRAMPOLINE[:] = [engine, {n: address(n) for n in (E.TRAMPOLINE, E.TRAMPOLINE_KW)}]
         return _TRAMPOLINE[1][name]
 
 

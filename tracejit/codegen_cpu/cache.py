@@ -139,6 +139,22 @@ def _provide_symbols() -> None:
             pass
 
 
+def runtime_library(description: str, build, *, provide_symbols: bool = True):
+    """``(engine, address of)`` for code every program shares (the entry trampolines,
+    the thread pool, the tile kernels): ``build(module)`` fills a fresh module the first
+    time; later processes load the object code from the cache. ``description`` names
+    it (and its version) in the cache key. Callers keep the engine alive."""
+    key = program_key(f"runtime library: {description}")
+    cache = ProgramCache()
+    artifact = cache.get(key)
+    if artifact is None:
+        module = build(target.new_module(description.split()[0]))
+        artifact = Artifact(compile_object(module), None, b"")
+        cache.put(key, artifact)
+    engine = load_object(artifact.obj, provide_symbols=provide_symbols)
+    return engine, engine.get_function_address
+
+
 def load_object(obj: bytes, *, provide_symbols: bool = True) -> llvm.ExecutionEngine:
     """A fresh MCJIT engine holding ``obj``, relocated and ready to call. Code that
     calls only the C library (the pool itself) passes ``provide_symbols=False``."""

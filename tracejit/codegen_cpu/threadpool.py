@@ -335,16 +335,10 @@ def ensure_pool() -> None:
             return
         import ctypes
 
-        from . import cache as cache_mod
-        key = cache_mod.program_key(f"thread pool v{VERSION} spin {SPIN} {WAIT_SPIN}")
-        cache = cache_mod.ProgramCache()
-        artifact = cache.get(key)
-        if artifact is None:
-            module = pool_module(cache_mod.target.new_module("tj_pool"))
-            artifact = cache_mod.Artifact(cache_mod.compile_object(module), None, b"")
-            cache.put(key, artifact)
-        engine = cache_mod.load_object(artifact.obj, provide_symbols=False)
-        llvm.add_symbol(PARALLEL_FOR, engine.get_function_address(PARALLEL_FOR))
-        after_fork = ctypes.CFUNCTYPE(None)(engine.get_function_address("tj_pool_after_fork"))
+        from .cache import runtime_library
+        engine, address = runtime_library(f"tj_pool v{VERSION} spin {SPIN} {WAIT_SPIN}",
+                                          pool_module, provide_symbols=False)
+        llvm.add_symbol(PARALLEL_FOR, address(PARALLEL_FOR))
+        after_fork = ctypes.CFUNCTYPE(None)(address("tj_pool_after_fork"))
         os.register_at_fork(after_in_child=after_fork)
         _POOL.append((engine, after_fork))

@@ -157,15 +157,9 @@ def ensure_tile_gemm() -> None:
     with _LOCK:
         if _LOADED:
             return
-        from . import cache as cache_mod
-        key = cache_mod.program_key(f"tile gemm v{VERSION}")
-        cache = cache_mod.ProgramCache()
-        artifact = cache.get(key)
-        if artifact is None:
-            module = tile_gemm_module(cache_mod.target.new_module("tj_tile_gemm"))
-            artifact = cache_mod.Artifact(cache_mod.compile_object(module), None, b"")
-            cache.put(key, artifact)
-        engine = cache_mod.load_object(artifact.obj, provide_symbols=False)
+        from .cache import runtime_library
+        engine, address = runtime_library(f"tj_tile_gemm v{VERSION}", tile_gemm_module,
+                                          provide_symbols=False)
         for name in TILE_GEMM.values():
-            llvm.add_symbol(name, engine.get_function_address(name))
+            llvm.add_symbol(name, address(name))
         _LOADED.append(engine)
