@@ -51,12 +51,12 @@ def tile_gemm_available(dtype) -> bool:
     return "+avx512f" in host_cpu()[1].split(",")
 
 
-def _rows_for(nv: int) -> int:
+def rows_for(nv: int) -> int:
     # NOTE: one register stays free for the broadcast, one for the compiler's use.
     return min(16, (REGISTERS - 2 - nv) // nv)
 
 
-class _Vec:
+class VectorOps:
     """The vector type of one dtype and the intrinsics on it."""
 
     def __init__(self, module, dtype):
@@ -77,17 +77,22 @@ class _Vec:
     def mask(self, count: int):
         return ir.Constant(self.mask_t, [int(i < count) for i in range(self.lanes)])
 
-    def load(self, b, ptr, count: int):
-        if count == self.lanes:
+    def _mask_of(self, count):
+        """``count``: how many leading lanes (an int), or an ``<lanes x i1>`` mask."""
+        return count if isinstance(count, ir.Value) else self.mask(count)
+
+    def load(self, b, ptr, count):
+        if isinstance(count, int) and count == self.lanes:
             return b.load(ptr, typ=self.vt, align=self.align)
-        return b.call(self.mload, [ptr, ir.Constant(I32, self.align), self.mask(count),
+        return b.call(self.mload, [ptr, ir.Constant(I32, self.align), self._mask_of(count),
                                    self.zero])
 
-    def store(self, b, value, ptr, count: int):
-        if count == self.lanes:
+    def store(self, b, value, ptr, count):
+        if isinstance(count, int) and count == self.lanes:
             b.store(value, ptr, align=self.align)
         else:
-            b.call(self.mstore, [value, ptr, ir.Constant(I32, self.align), self.mask(count)])
+            b.call(self.mstore, [value, ptr, ir.Constant(I32, self.align),
+                                 self._mask_of(count)])
 
     def splat(self, b, x):
         one = b.insert_element(ir.Constant(self.vt, ir.Undefined), x, ir.Constant(I32, 0))
@@ -99,10 +104,16 @@ def _gep(b, ptr, offset, ty):
     return b.gep(ptr, [offset], inbounds=True, source_etype=ty)
 
 
-def _tile(b, v: _Vec, rows: int, widths: list[int], m0, n0, k, a, a_row: int, a_k: int,
-          bp, ldb: int, c, ldc: int, accumulate: bool) -> None:
+def _i64(x):
+    return x if isinstance(x, ir.Value) else c64(x)
+
+
+def tile_block(b, v: VectorOps, rows: int, widths: list, m0, n0, k, a, a_row, a_k, bp, ldb, c, ldc,
+          accumulate) -> None:
     """One ``rows x len(widths)`` vector tile at row ``m0``, column ``n0`` (i64 values;
-    ``widths``: the elements of each vector, only the last may be short)."""
+    ``widths``: the elements of each vector, only the last may be short, or run-time
+    lane masks). Strides are ints or i64 values; ``accumulate`` a bool or an i1 value."""
+    a_row, a_k, ldb, ldc = (_i64(x) for x in (a_row, a_k, ldb, ldc))
     fn = b.function
     pre = b.block
     loop = fn.append_basic_block("tile.k")
@@ -116,12 +127,12 @@ def _tile(b, v: _Vec, rows: int, widths: list[int], m0, n0, k, a, a_row: int, a_
     for row in sums:
         for s in row:
             s.add_incoming(v.zero, pre)
-    b_row = _gep(b, bp, b.add(b.mul(kk, c64(ldb)), n0), v.ty)
+    b_row = _gep(b, bp, b.add(b.mul(kk, ldb), n0), v.ty)
     cols = [v.load(b, _gep(b, b_row, c64(j * v.lanes), v.ty), w) for j, w in enumerate(widths)]
-    a_at = b.add(b.mul(m0, c64(a_row)), b.mul(kk, c64(a_k)))
+    a_at = b.add(b.mul(m0, a_row), b.mul(kk, a_k))
     new = []
     for r in range(rows):
-        x = v.splat(b, b.load(_gep(b, a, b.add(a_at, c64(r * a_row)), v.ty), typ=v.ty))
+        x = v.splat(b, b.load(_gep(b, a, b.add(a_at, b.mul(c64(r), a_row)), v.ty), typ=v.ty))
         new.append([b.call(v.fma, [x, col, s]) for col, s in zip(cols, sums[r], strict=True)])
     nxt = b.add(kk, c64(1))
     kk.add_incoming(nxt, b.block)
@@ -137,11 +148,15 @@ def _tile(b, v: _Vec, rows: int, widths: list[int], m0, n0, k, a, a_row: int, a_
             total.add_incoming(v.zero, pre)
             total.add_incoming(new[r][j], loop)
             totals.append(total)
-    c_at = b.add(b.mul(m0, c64(ldc)), n0)
+    c_at = b.add(b.mul(m0, ldc), n0)
     for i, total in enumerate(totals):
         r, j = divmod(i, len(widths))
-        ptr = _gep(b, c, b.add(c_at, c64(r * ldc + j * v.lanes)), v.ty)
-        if accumulate:
+        ptr = _gep(b, c, b.add(c_at, b.add(b.mul(c64(r), ldc), c64(j * v.lanes))), v.ty)
+        if isinstance(accumulate, ir.Value):
+            # NOTE: C is read either way (valid memory); only accumulate adds it.
+            old = v.load(b, ptr, widths[j])
+            total = b.fadd(total, b.select(accumulate, old, v.zero))
+        elif accumulate:
             total = b.fadd(total, v.load(b, ptr, widths[j]))
         v.store(b, total, ptr, widths[j])
 
@@ -151,7 +166,7 @@ def emit_tile_gemm(b: ir.IRBuilder, dtype, m, n: int, k, a, a_row: int, a_k: int
     """``C[i, j] (+)= sum_k A[i * a_row + k * a_k] * B[k * ldb + j]``, ``C[i, j]`` at
     ``c + i * ldc + j``, for ``i < m``, ``j < n`` (``m`` and ``k`` are ints or i64
     values; ``n`` and the strides are ints). Without ``accumulate`` C is overwritten."""
-    v = _Vec(b.module, dtype)
+    v = VectorOps(b.module, dtype)
     m = m if isinstance(m, ir.Value) else c64(m)
     span = MAX_VECTORS * v.lanes
     # NOTE: the column tiles of full width run in a loop, the narrower last one after it:
@@ -167,14 +182,14 @@ def emit_tile_gemm(b: ir.IRBuilder, dtype, m, n: int, k, a, a_row: int, a_k: int
                 accumulate)
 
 
-def _column(b, v: _Vec, m, widths: list[int], n0, k, a, a_row, a_k, bp, ldb, c, ldc,
+def _column(b, v: VectorOps, m, widths: list[int], n0, k, a, a_row, a_k, bp, ldb, c, ldc,
             accumulate) -> None:
     """All the rows of the column tile at ``n0``: whole tiles of ``R`` rows, then the
     last ``m % R`` rows as tiles of 8, 4, 2 and 1 rows (at most four)."""
-    rows = _rows_for(len(widths))
+    rows = rows_for(len(widths))
 
     def tile(r, m0):
-        _tile(b, v, r, widths, m0, n0, k, a, a_row, a_k, bp, ldb, c, ldc, accumulate)
+        tile_block(b, v, r, widths, m0, n0, k, a, a_row, a_k, bp, ldb, c, ldc, accumulate)
 
     full = b.udiv(m, c64(rows))
     counted_loop(b, c64(0), full, lambda t: tile(rows, b.mul(t, c64(rows))), name="mt")

@@ -21,7 +21,7 @@ from llvmlite import ir
 
 from ..ir import dtypes as dt
 from .lower_loops import c64, counted_loop
-from .lower_tilegemm import MAX_VECTORS, _rows_for, _Vec
+from .lower_tilegemm import MAX_VECTORS, VectorOps, rows_for, tile_block
 from .lower_types import I1, I64, PTR, VOID
 
 __all__ = ["TILE_GEMM", "ensure_tile_gemm", "tile_gemm_module"]
@@ -31,13 +31,9 @@ VERSION = 1
 SIGNATURE = ir.FunctionType(VOID, [I64, I64, I64, PTR, I64, I64, PTR, I64, PTR, I64, I64])
 
 
-def _gep(b, ptr, offset, ty):
-    return b.gep(ptr, [offset], inbounds=True, source_etype=ty)
-
-
 class _Kernel:
     def __init__(self, module: ir.Module, dtype):
-        self.v = v = _Vec(module, dtype)
+        self.v = v = VectorOps(module, dtype)
         self.fn = ir.Function(module, SIGNATURE, TILE_GEMM[dtype])
         (self.m, self.n, self.k, self.a, self.a_row, self.a_k, self.bp, self.ldb, self.c,
          self.ldc, accumulate) = self.fn.args
@@ -50,73 +46,18 @@ class _Kernel:
             ir.Constant(ir.VectorType(I64, v.lanes), ir.Undefined),
             ir.Constant(ir.VectorType(ir.IntType(32), v.lanes), [0] * v.lanes))
 
-    # ---- vectors, whole or masked by a run-time count --------------------------------------
-
-    def load(self, ptr, mask):
-        v, b = self.v, self.b
-        if mask is None:
-            return b.load(ptr, typ=v.vt, align=v.align)
-        return b.call(v.mload, [ptr, ir.Constant(ir.IntType(32), v.align), mask, v.zero])
-
-    def store(self, value, ptr, mask):
-        v, b = self.v, self.b
-        if mask is None:
-            b.store(value, ptr, align=v.align)
-        else:
-            b.call(v.mstore, [value, ptr, ir.Constant(ir.IntType(32), v.align), mask])
-
-    # ---- the tiles ------------------------------------------------------------------------
-
     def tile(self, rows: int, m0, n0, masks) -> None:
         """``rows x MAX_VECTORS`` vectors of C at (``m0``, ``n0``); ``masks`` per vector
         (None: whole vectors)."""
-        b, v = self.b, self.v
-        fn = self.fn
-        pre = b.block
-        loop, done = fn.append_basic_block("tile.k"), fn.append_basic_block("tile.done")
-        b.cbranch(b.icmp_signed(">", self.k, c64(0)), loop, done)
-        b.position_at_end(loop)
-        kk = b.phi(I64, "k")
-        kk.add_incoming(c64(0), pre)
-        sums = [[b.phi(v.vt) for _ in masks] for _ in range(rows)]
-        for row in sums:
-            for s in row:
-                s.add_incoming(v.zero, pre)
-        b_row = _gep(b, self.bp, b.add(b.mul(kk, self.ldb), n0), v.ty)
-        cols = [self.load(_gep(b, b_row, c64(j * v.lanes), v.ty), mask)
-                for j, mask in enumerate(masks)]
-        a_at = b.add(b.mul(m0, self.a_row), b.mul(kk, self.a_k))
-        new = []
-        for r in range(rows):
-            at = b.add(a_at, b.mul(c64(r), self.a_row))
-            x = v.splat(b, b.load(_gep(b, self.a, at, v.ty), typ=v.ty))
-            new.append([b.call(v.fma, [x, col, s]) for col, s in zip(cols, sums[r], strict=True)])
-        nxt = b.add(kk, c64(1))
-        kk.add_incoming(nxt, b.block)
-        for row, vals in zip(sums, new, strict=True):
-            for s, val in zip(row, vals, strict=True):
-                s.add_incoming(val, b.block)
-        b.cbranch(b.icmp_signed("<", nxt, self.k), loop, done)
-        b.position_at_end(done)
-        totals = [[b.phi(v.vt) for _ in masks] for _ in range(rows)]    # phis come first
-        for r in range(rows):
-            for j in range(len(masks)):
-                totals[r][j].add_incoming(v.zero, pre)
-                totals[r][j].add_incoming(new[r][j], loop)
-        for r in range(rows):
-            row_at = b.add(b.mul(b.add(m0, c64(r)), self.ldc), n0)
-            for j, mask in enumerate(masks):
-                total = totals[r][j]
-                ptr = _gep(b, self.c, b.add(row_at, c64(j * v.lanes)), v.ty)
-                old = self.load(ptr, mask)
-                # NOTE: C is read either way (it is valid memory); only accumulate adds it.
-                total = b.fadd(total, b.select(self.accumulate, old, v.zero))
-                self.store(total, ptr, mask)
+        v = self.v
+        widths = [v.lanes if mask is None else mask for mask in masks]
+        tile_block(self.b, v, rows, widths, m0, n0, self.k, self.a, self.a_row, self.a_k,
+              self.bp, self.ldb, self.c, self.ldc, self.accumulate)
 
     def column(self, n0, masks) -> None:
         """Every row of the column tile at ``n0``: tiles of R rows, then single rows."""
         b = self.b
-        rows = _rows_for(MAX_VECTORS)
+        rows = rows_for(MAX_VECTORS)
         full = b.udiv(self.m, c64(rows))
         counted_loop(b, c64(0), full, lambda t: self.tile(rows, b.mul(t, c64(rows)), n0, masks),
                      name="mt")
