@@ -61,8 +61,7 @@ from .lower_types import (
     zero,
 )
 from .parallel import emit_parallel_for, parallel_config
-from .tile_kernel import SIGNATURE as TILE_SIGNATURE
-from .tile_kernel import TILE_GEMM, ensure_tile_gemm
+from .tile_kernel import call_tile_gemm
 
 __all__ = ["ensure_blas", "blas_library", "emit_matmul", "lower_matmul_body", "SMALL_GEMM",
            "call_gemm", "loops_gemm", "uses_blas", "pin_blas_threads"]
@@ -132,8 +131,6 @@ def call_gemm(b: ir.IRBuilder, dtype, m, n, k, a, lda, trans_a, bp, ldb, trans_b
     # NOTE: on AVX-512 hosts the register-tiled kernel (tile_kernel.py) is faster than
     # the OpenBLAS kernels NumPy's build picks there; it reads B row-major only.
     tiles = not trans_b and beta in (0.0, 1.0) and tile_gemm_available(dtype)
-    if tiles:
-        ensure_tile_gemm()
 
     def block(rb, lo, hi, _tid, captured):
         a_c, b_c, c_c = captured
@@ -144,11 +141,10 @@ def call_gemm(b: ir.IRBuilder, dtype, m, n, k, a, lda, trans_a, bp, ldb, trans_b
         with rb.if_then(rb.icmp_signed(">", size, c64(0))):
             if by_rows and tiles:
                 a_at = first if trans_a else rb.mul(first, c64(lda))
-                kernel = declare(rb.module, TILE_GEMM[dtype], TILE_SIGNATURE)
-                rb.call(kernel, [size, c64(n), c64(k), _gep(rb, a_c, a_at, dtype),
-                                 c64(1 if trans_a else lda), c64(lda if trans_a else 1), b_c,
-                                 c64(ldb), _gep(rb, c_c, rb.mul(first, c64(ldc)), dtype),
-                                 c64(ldc), c64(int(beta != 0.0))])
+                call_tile_gemm(rb, dtype, size, n, k, _gep(rb, a_c, a_at, dtype),
+                               1 if trans_a else lda, lda if trans_a else 1, b_c, ldb,
+                               _gep(rb, c_c, rb.mul(first, c64(ldc)), dtype), ldc,
+                               accumulate=beta != 0.0)
             elif by_rows:
                 a_at = first if trans_a else rb.mul(first, c64(lda))
                 _gemm(rb, dtype, size, n, k, _gep(rb, a_c, a_at, dtype), lda, trans_a,

@@ -22,9 +22,9 @@ from llvmlite import ir
 from ..ir import dtypes as dt
 from .lower_loops import c64, counted_loop
 from .lower_tilegemm import MAX_VECTORS, VectorOps, rows_for, tile_block
-from .lower_types import I1, I64, PTR, VOID
+from .lower_types import I1, I64, PTR, VOID, declare
 
-__all__ = ["TILE_GEMM", "ensure_tile_gemm", "tile_gemm_module"]
+__all__ = ["TILE_GEMM", "call_tile_gemm", "ensure_tile_gemm", "tile_gemm_module"]
 
 TILE_GEMM = {dt.float32: "tj_tile_gemm_f32", dt.float64: "tj_tile_gemm_f64"}
 VERSION = 1
@@ -80,6 +80,18 @@ class _Kernel:
             assert all(m.type == ir.VectorType(I1, v.lanes) for m in masks)
             self.column(n0, masks)
         b.ret_void()
+
+
+def call_tile_gemm(b: ir.IRBuilder, dtype, m, n, k, a, a_row, a_k, bp, ldb, c, ldc, *,
+                   accumulate: bool = False) -> None:
+    """Emit a call of the kernel: ``C[i, j] (+)= sum_k A[i*a_row + k*a_k] * B[k*ldb + j]``
+    (sizes and strides ints or i64 values)."""
+    ensure_tile_gemm()
+    kernel = declare(b.module, TILE_GEMM[dtype], SIGNATURE)
+    b.call(kernel, [*(x if isinstance(x, ir.Value) else c64(x) for x in (m, n, k)), a,
+                    *(x if isinstance(x, ir.Value) else c64(x) for x in (a_row, a_k)), bp,
+                    c64(ldb) if isinstance(ldb, int) else ldb, c,
+                    c64(ldc) if isinstance(ldc, int) else ldc, c64(int(accumulate))])
 
 
 def tile_gemm_module(module: ir.Module) -> ir.Module:
