@@ -80,3 +80,8 @@ def test_placeholder_and_variable_hyperparameters():
         np.testing.assert_allclose(sess.run(w), 3.0)
         with pytest.raises(Exception, match="placeholder"):
             sess.run(train)                         # the rate must be fed
+
+
+def test_a_schedule_without_a_global_step_is_an_error():
+    with pytest.raises(ValueError, match="global_step is required"):
+        tf.train.exponential_decay(0.1, None, 10, 0.5)
