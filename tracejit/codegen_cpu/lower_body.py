@@ -194,17 +194,31 @@ class PointEval:
 
     def store(self, var: Var, key, index: tuple, dtype: dt.DType) -> None:
         """Store ``var`` at ``index`` (a position in ``var``'s shape) into buffer ``key``."""
-        bits = self.raw(var, index)
-        offset = self.expr(ix.ravel(index, var.shape))
-        if bits is not None:
-            if self.point is not None:
-                store_raw(self.point.builder, bits, self.point.ptrs(key), offset, dtype,
-                          self.point.group)
+        self.store_all([(var, key, index, dtype)])
+
+    def store_all(self, items) -> None:
+        """Store each ``(var, key, index, dtype)``: every value is loaded and computed
+        before the first store.
+
+        NOTE: an output may share its buffer with an input the kernel reads at the same
+        flat index (in-place planning), or hold a matmul result the epilogue reads. Two
+        reads of one element can be different index expressions (through a reshape), so
+        memoization does not merge them; storing only after every read keeps a store
+        from feeding a later load of the same iteration."""
+        ready = []
+        for var, key, index, dtype in items:
+            bits = self.raw(var, index)
+            offset = self.expr(ix.ravel(index, var.shape))
+            if bits is not None:
+                ready.append((True, bits, key, offset, dtype))
+            else:
+                ready.append((False, self.value(var, index), key, offset, dtype))
+        if self.point is None:
             return
-        value = self.value(var, index)
-        if self.point is not None:
-            store(self.point.builder, value, self.point.ptrs(key), offset, dtype,
-                  self.point.group)
+        for is_raw, value, key, offset, dtype in ready:
+            emit = store_raw if is_raw else store
+            emit(self.point.builder, value, self.point.ptrs(key), offset, dtype,
+                 self.point.group)
 
     # ---- generators -----------------------------------------------------------------
 

@@ -191,8 +191,8 @@ def lower_elementwise_body(ctx: FnContext, body: Graph, *, leaves=None, skip=(),
                                       f"{[str(v.type) for v in body.outputs]}")
 
     def run(evaluator: PointEval, dom: ix.Domain) -> None:
-        for j, v in outputs:
-            evaluator.store(v, j, evaluator.at(dom.dims, v.shape), v.dtype)
+        evaluator.store_all([(v, j, evaluator.at(dom.dims, v.shape), v.dtype)
+                             for j, v in outputs])
 
     def plan(dom, refine):
         evaluator = PointEval(body, dom, leaves, refine=refine)

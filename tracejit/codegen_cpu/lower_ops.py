@@ -242,9 +242,11 @@ def _sign(b, args, dtype, eqn):
     ty = x.type
     if dtype.is_float:
         one, zero = _f(ty, 1.0), _f(ty, 0.0)
-        # NOTE: +-0 and NaN give themselves, as np.sign does.
+        # NOTE: np.sign gives +0 for both zeros (its result is 0, never -0) and NaN for
+        # NaN; select on "unordered" keeps the NaN's payload.
+        rest = b.select(b.fcmp_unordered("uno", x, x), x, zero)
         return b.select(b.fcmp_ordered(">", x, zero), one,
-                        b.select(b.fcmp_ordered("<", x, zero), _f(ty, -1.0), x))
+                        b.select(b.fcmp_ordered("<", x, zero), _f(ty, -1.0), rest))
     zero = _i(ty, 0)
     if not is_signed(dtype):
         return b.zext(b.icmp_unsigned("!=", x, zero), ty)

@@ -108,6 +108,29 @@ class Reducer:
             better = b.icmp_unsigned(op, x, acc)
         return [b.select(better, x, acc), b.select(better, pos, state[1])]
 
+    def repeat(self, b: ir.IRBuilder, x: ir.Value, n: int) -> list:
+        """The state after combining the same element ``x`` ``n`` (>= 1) times, without a
+        loop: ``n*x`` for sums, ``x**n`` (by squaring) for products, ``x`` itself for the
+        idempotent reductions, and position 0 (the first of equals) for arg-reductions.
+        Integers wrap exactly as the running sum or product would."""
+        d, name = self.in_dtype, self.name
+        if name in ("sum", "mean"):
+            count = ir.Constant(x.type, float(n) if d.is_float else n)
+            return [b.fmul(x, count) if d.is_float else b.mul(x, count)]
+        if name == "prod":
+            mul = b.fmul if d.is_float else b.mul
+            result, power, k = None, x, n
+            while k:
+                if k & 1:
+                    result = power if result is None else mul(result, power)
+                k >>= 1
+                if k:
+                    power = mul(power, power)
+            return [result]
+        if name.startswith("arg"):
+            return [x, c64(0)]
+        return [x]
+
     def finalize(self, b: ir.IRBuilder, state: list) -> ir.Value:
         out = self.eqn.outs[0].dtype
         name = self.name
@@ -196,13 +219,11 @@ class _Body:
             x = ev.value(red.eqn.ins[0], index)
             pos = ev.expr(index[red.eqn.params["axis"]]) if red.name.startswith("arg") else None
             values.append((x, pos))
-        for j, v in self.pre_outs:
-            ev.store(v, j, ev.at(dims, v.shape), v.dtype)
+        ev.store_all([(v, j, ev.at(dims, v.shape), v.dtype) for j, v in self.pre_outs])
         return values
 
     def epilogue(self, ev: PointEval, kept) -> None:
-        for j, v in self.post_outs:
-            ev.store(v, j, ev.at(kept, v.shape), v.dtype)
+        ev.store_all([(v, j, ev.at(kept, v.shape), v.dtype) for j, v in self.post_outs])
 
     def known(self, b, states) -> dict:
         if b is None:
@@ -230,6 +251,9 @@ def lower_reduction_body(ctx: FnContext, body: Graph) -> None:
         return pre.exprs + post.exprs
 
     domain, exprs = plan_domain(ix.Domain.of_shape(s_in, roles), plan)
+    if _operands_invariant(kb, domain):
+        _broadcast_reduction(ctx, kb)
+        return
     final, mapping = ix.coalesce(domain, exprs)
     dims = final.dims
     from .lower_kernels import body_weight
@@ -410,6 +434,57 @@ def _outer(ctx, kb: _Body, domain, final, mapping, work) -> None:
 
     emit_parallel_for(ctx.builder, ctx.sub_name("colred"), n_items, work, [ctx.fn.args[0]],
                       run, force_serial=not parallel)
+
+
+def _operands_invariant(kb: _Body, domain: ix.Domain) -> bool:
+    """Whether no reduction operand depends on a reduced loop dimension: every operand
+    is a broadcast along the reduced axes, so each kept point reduces n equal values."""
+    reduced = {d.id for d in domain.select("r")}
+    if not reduced:
+        return False
+    ev = PointEval(kb.body, domain, kb.leaves)
+    index = ev.at(domain.dims, kb.s_in)
+    for red in kb.reducers:
+        ev.value(red.eqn.ins[0], index)
+    return not any(ix.expr_dims(e) & reduced for e in ev.exprs)
+
+
+def _broadcast_reduction(ctx, kb: _Body) -> None:
+    """Reductions whose operands do not vary along the reduced axes: one evaluation per
+    kept point, combined in closed form (:meth:`Reducer.repeat`); side outputs are an
+    elementwise loop of their own.
+
+    NOTE: besides saving the loop, this keeps a loop shape out of LLVM that its loop
+    vectorizer (LLVM 22, with interleaving) never finishes on: a loop-invariant float
+    ``floordiv``/``mod`` stored as a side output and fed to the reduction (issue 10)."""
+    body, s_in, axes = kb.body, kb.s_in, kb.axes
+    n = math.prod(s_in[a] for a in axes)
+    kept_shape = [size for a, size in enumerate(s_in) if a not in axes]
+    if kb.pre_outs:
+        def side_outputs(dom, refine, point=None):
+            ev = PointEval(body, dom, kb.leaves, refine=refine, point=point)
+            ev.store_all([(v, j, ev.at(dom.dims, v.shape), v.dtype) for j, v in kb.pre_outs])
+            return ev.exprs
+
+        pointwise(ctx, "side", ix.Domain.of_shape(s_in), side_outputs,
+                  lambda point, dom: side_outputs(dom, False, point))
+
+    def reduce_at(dom, refine, point=None):
+        kept = ix.domain_index(dom.dims, kept_shape, dom, refine)
+        it = iter(kept)
+        index = tuple(ix.ZERO if a in axes else next(it) for a in range(len(s_in)))
+        ev = PointEval(body, dom, kb.leaves, refine=refine, point=point)
+        xs = [ev.value(red.eqn.ins[0], index) for red in kb.reducers]
+        b = point.builder if point is not None else None
+        states = None if b is None else [red.repeat(b, x, n)
+                                         for red, x in zip(kb.reducers, xs, strict=True)]
+        post = PointEval(body, dom, kb.leaves, refine=refine, point=point,
+                         known=kb.known(b, states))
+        kb.epilogue(post, dom.dims)
+        return ev.exprs + post.exprs
+
+    pointwise(ctx, "bred", ix.Domain.of_shape(kept_shape), reduce_at,
+              lambda point, dom: reduce_at(dom, False, point))
 
 
 def _empty(ctx, kb: _Body) -> None:
