@@ -43,6 +43,7 @@ from .values import Array, Tracer
 # still weak when it leaves the function gets the default type (float32, int32).
 _WEAK_FLOAT = ((), np.dtype(np.float64), True)
 _WEAK_INT = ((), np.dtype(np.int64), True)
+_INT64_MIN, _INT64_MAX = -(1 << 63), (1 << 63) - 1
 _WEAK_BOOL = ((), np.dtype(np.bool_), True)
 
 
@@ -56,21 +57,32 @@ def _leaf_key(leaf) -> tuple:
     if kind is float:
         return _WEAK_FLOAT
     if kind is int:
+        if not _INT64_MIN <= leaf <= _INT64_MAX:
+            raise TypeError("int out of range")
         return _WEAK_INT
     if kind is bool:
         return _WEAK_BOOL
     if isinstance(leaf, np.generic):
-        return ((), leaf.dtype, False)
+        return ((), _native(leaf.dtype), False)
+    if isinstance(leaf, np.ndarray):      # np.memmap and other ndarray subclasses
+        return (leaf.shape, _native(leaf.dtype), False)
     raise TypeError(kind.__name__)
+
+
+def _native(dtype: np.dtype) -> np.dtype:
+    """``dtype`` in this machine's byte order (a ``>f4`` array computes as ``float32``)."""
+    return dtype if dtype.isnative else dtype.newbyteorder("=")
 
 
 def _raw(leaf, key) -> np.ndarray:
     kind = type(leaf)
-    if kind is np.ndarray:
+    if kind is np.ndarray and key[1].isnative:
         return leaf
     if kind is Array:
         return leaf.value
-    return np.asarray(leaf, dtype=key[1])
+    # NOTE: byte-swapped arrays and ndarray subclasses (memmap) become plain native
+    # arrays here, so compiled code only ever sees the layout it was built for.
+    return np.asarray(leaf, dtype=_native(key[1]))
 
 
 @dataclass
@@ -135,6 +147,24 @@ class JitFunction:
         self._last_signature: _Signature | None = None
         self._bound: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
         self._fast_entry: _Entry | None = None
+
+    def __reduce__(self):
+        """Pickled by reference, as functions are: a module-level ``@jit`` function by
+        its name, ``jit(f)`` of a picklable ``f`` by ``f`` and the jit options. Compiled
+        programs are never pickled; the unpickled function compiles on first use."""
+        fun = self.fun
+        module = sys.modules.get(getattr(fun, "__module__", None) or "")
+        found = module
+        for part in getattr(fun, "__qualname__", "").split("."):
+            found = getattr(found, part, None)
+        if module is not None and found is self:
+            return fun.__qualname__
+        if isinstance(fun, functools.partial) or "<" in getattr(fun, "__qualname__", "<"):
+            raise TypeError(f"cannot pickle the jitted function {self.__name__}: it wraps "
+                            "a lambda, a local function or a bound method; jit a "
+                            "module-level function to pickle it")
+        return (_rebuild, (fun, tuple(sorted(self.static_argnames)), self.executor_name,
+                           tuple(sorted(self.donate_argnames))))
 
     def _parameter_names(self, what: str, nums, names_) -> frozenset[str]:
         """``{what}_argnums`` and ``{what}_argnames`` as one set of parameter names."""
@@ -245,6 +275,12 @@ class JitFunction:
             try:
                 _leaf_key(leaf)
             except TypeError:
+                if type(leaf) is int:
+                    return DTypeError(f"argument {path} of {self.__name__} is the Python int "
+                                      f"{leaf}, outside the int64 range tracejit computes "
+                                      "integers in; pass float(...) for a floating-point "
+                                      "value, or make it a static argument",
+                                      location=user_location())
                 return DTypeError(f"argument {path} of {self.__name__} is a "
                                   f"{type(leaf).__name__}, not an array or a number; pass it "
                                   f"as a static argument (static_argnums/static_argnames)",
@@ -279,7 +315,7 @@ class JitFunction:
         for (shape, npdtype, weak), path in zip(leaf_keys, self._paths(names, treedef),
                                                 strict=True):
             try:
-                dtype = dt.as_dtype(npdtype)
+                dtype = dt.as_dtype(_native(npdtype))
             except TypeError:
                 raise DTypeError(f"argument {path} has dtype {npdtype}, which tracejit does "
                                  "not support", location=user_location()) from None
@@ -425,6 +461,12 @@ def jit(fun=None, *, static_argnums=(), static_argnames=(), executor: str | None
         return JitFunction(f, static_argnums, static_argnames, executor, donate_argnums,
                            donate_argnames)
     return wrap if fun is None else wrap(fun)
+
+
+def _rebuild(fun, static_argnames, executor, donate_argnames) -> JitFunction:
+    """Unpickling ``jit(fun, ...)`` (see ``JitFunction.__reduce__``)."""
+    return JitFunction(fun, static_argnames=static_argnames, executor=executor,
+                       donate_argnames=donate_argnames)
 
 
 def make_ir(fun, *, static_argnums=(), static_argnames=()):

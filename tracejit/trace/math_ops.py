@@ -260,11 +260,23 @@ np_argmax = _np_arg("argmax")
 np_argmin = _np_arg("argmin")
 
 
-def reduce_logsumexp(input_tensor, axis=None, keepdims=False, name=None) -> Tensor:
-    from .array_ops import stop_gradient
-    x = _to_float(to_tensor(input_tensor))
+def exp_shift(x: Tensor, axis, *, finite: bool = True) -> Tensor:
+    """What softmax and logsumexp subtract before ``exp`` so it cannot overflow: the max
+    over ``axis`` (kept as size-1 axes), gradient stopped; with ``finite``, 0 where the
+    max is not finite (logsumexp of a row holding inf is inf; softmax keeps the raw max,
+    so such a row is NaN, as TensorFlow's is). An empty axis has no max; any shift gives the same (empty or zero) sum there, so 0,
+    and logsumexp over it is log(0) = -inf, as in NumPy and TensorFlow."""
+    from .array_ops import stop_gradient, zeros
+    axes = _axes(x, axis)
+    if any(x.shape[a] == 0 for a in axes):
+        return zeros(tuple(1 if a in axes else n for a, n in enumerate(x.shape)), x.dtype)
     peak = stop_gradient(reduce_max(x, axis=axis, keepdims=True))
-    peak = where(isfinite(peak), peak, 0.0)
+    return where(isfinite(peak), peak, 0.0) if finite else peak
+
+
+def reduce_logsumexp(input_tensor, axis=None, keepdims=False, name=None) -> Tensor:
+    x = _to_float(to_tensor(input_tensor))
+    peak = exp_shift(x, axis)
     total = reduce_sum(exp(subtract(x, peak)), axis=axis, keepdims=True)
     out = add(log(total), peak)
     if not keepdims:

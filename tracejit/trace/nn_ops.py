@@ -62,7 +62,7 @@ swish = silu
 def softmax(logits, axis=-1, name=None):
     x = to_tensor(logits)
     x = x if x.dtype.is_float else m.cast(x, dt.float32)
-    shifted = m.subtract(x, stop_gradient(m.reduce_max(x, axis=axis, keepdims=True)))
+    shifted = m.subtract(x, m.exp_shift(x, axis, finite=False))
     e = m.exp(shifted)
     return m.divide(e, m.reduce_sum(e, axis=axis, keepdims=True))
 
@@ -70,7 +70,7 @@ def softmax(logits, axis=-1, name=None):
 def log_softmax(logits, axis=-1, name=None):
     x = to_tensor(logits)
     x = x if x.dtype.is_float else m.cast(x, dt.float32)
-    shifted = m.subtract(x, stop_gradient(m.reduce_max(x, axis=axis, keepdims=True)))
+    shifted = m.subtract(x, m.exp_shift(x, axis, finite=False))
     return m.subtract(shifted, m.log(m.reduce_sum(m.exp(shifted), axis=axis, keepdims=True)))
 
 

@@ -99,7 +99,12 @@ def current_trace() -> Trace | None:
 # ---- converting user values ------------------------------------------------------------------
 
 def _python_scalar_array(value) -> np.ndarray:
-    return np.asarray(value, dtype=dt.default_dtype_for_python(value).np_dtype)
+    try:
+        return np.asarray(value, dtype=dt.default_dtype_for_python(value).np_dtype)
+    except OverflowError:
+        raise DTypeError(f"the Python int {value} is outside the int64 range tracejit "
+                         "computes integers in; use float(...) for a floating-point value",
+                         location=user_location()) from None
 
 
 def to_tensor(value, dtype=None) -> Tensor:
@@ -128,6 +133,8 @@ def to_tensor(value, dtype=None) -> Tensor:
 
 def _checked_numpy(value) -> np.ndarray:
     array = np.asarray(value)
+    if not array.dtype.isnative:        # a byte-swapped array computes in native order
+        array = array.astype(array.dtype.newbyteorder("="))
     try:
         dt.as_dtype(array.dtype)
     except TypeError:
