@@ -10,7 +10,8 @@ import pytest
 
 import tracejit as tj
 from tracejit.codegen_cpu import lower_nn
-from tracejit.codegen_cpu.lower_tilegemm import GEMM_ENV, tile_gemm_available
+from tracejit.codegen_cpu.gemm_choice import GEMM_ENV
+from tracejit.codegen_cpu.lower_tilegemm import tile_gemm_exists
 from tracejit.codegen_cpu.threadpool import PARALLEL_FOR
 from tracejit.ir import dtypes as dt
 from tracejit.ir.core import TensorType
@@ -95,10 +96,9 @@ def _check_convs(compiled, eqns, x_shape, w_shape, out, dtype, rng, what):
 
 
 def _use(gemm: str, monkeypatch) -> None:
-    if gemm == "blas":
-        monkeypatch.setenv(GEMM_ENV, "blas")
-    elif not tile_gemm_available(f32):
+    if gemm == "tiles" and not tile_gemm_exists(f32):
         pytest.skip("the tiled products need AVX-512")
+    monkeypatch.setenv(GEMM_ENV, gemm)
 
 
 @pytest.mark.parametrize("gemm", GEMMS)

@@ -8,11 +8,11 @@ import ctypes
 import numpy as np
 import pytest
 
-from tracejit.codegen_cpu.lower_tilegemm import tile_gemm_available
+from tracejit.codegen_cpu.lower_tilegemm import tile_gemm_exists
 from tracejit.codegen_cpu.tile_kernel import TILE_GEMM, ensure_tile_gemm
 from tracejit.ir import dtypes as dt
 
-pytestmark = pytest.mark.skipif(not tile_gemm_available(dt.float32),
+pytestmark = pytest.mark.skipif(not tile_gemm_exists(dt.float32),
                                 reason="the register-tiled kernels need AVX-512")
 
 _I, _P = ctypes.c_int64, ctypes.c_void_p

@@ -11,10 +11,10 @@ import pytest
 from llvmlite import ir
 
 from tracejit.codegen_cpu import target
-from tracejit.codegen_cpu.lower_tilegemm import emit_tile_gemm, tile_gemm_available
+from tracejit.codegen_cpu.lower_tilegemm import emit_tile_gemm, tile_gemm_exists
 from tracejit.ir import dtypes as dt
 
-pytestmark = pytest.mark.skipif(not tile_gemm_available(dt.float32),
+pytestmark = pytest.mark.skipif(not tile_gemm_exists(dt.float32),
                                 reason="the tiled products need AVX-512")
 
 LDA = 40                 # A's row stride when read by rows; its column stride otherwise

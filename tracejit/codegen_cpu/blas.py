@@ -7,8 +7,8 @@ with ctypes and registers them with ``llvm.add_symbol``; scipy and any second BL
 never loaded (two OpenBLAS thread pools in one process made an MLP step 20x slower).
 
 * float32/float64: ``cblas_?gemm`` row-major (on AVX-512 hosts, gemms with static
-  sizes and an untransposed right operand call the register-tiled kernel of
-  tile_kernel.py instead; ``TRACEJIT_GEMM=blas`` turns that off); batched matmuls with
+  sizes and an untransposed right operand may call the register-tiled kernel of
+  tile_kernel.py instead, where it measured faster: gemm_choice.py); batched matmuls with
   broadcasting are a loop of gemm calls, or one tall gemm when the right operand has no
   batch;
 * small float matmuls (``M*N*K <= SMALL_GEMM``) and every integer matmul: generated
@@ -45,7 +45,7 @@ from ..ir.opdef import Tag
 from . import lower_index as ix
 from .lower_loops import c64, counted_loop
 from .lower_pointwise import FnContext, pointwise
-from .lower_tilegemm import tile_gemm_available
+from .gemm_choice import use_tiles
 from .lower_types import (
     F32,
     F64,
@@ -128,9 +128,11 @@ def call_gemm(b: ir.IRBuilder, dtype, m, n, k, a, lda, trans_a, bp, ldb, trans_b
     extent = m if by_rows else n
     n_items = -(-extent // GEMM_BLOCK)
 
-    # NOTE: on AVX-512 hosts the register-tiled kernel (tile_kernel.py) is faster than
-    # the OpenBLAS kernels NumPy's build picks there; it reads B row-major only.
-    tiles = not trans_b and beta in (0.0, 1.0) and tile_gemm_available(dtype)
+    # NOTE: on some AVX-512 hosts the register-tiled kernel (tile_kernel.py) beats the
+    # OpenBLAS kernels NumPy's build picks there, on others it loses: measured per host.
+    # It reads B row-major only; one row block per thread is what gets timed.
+    tiles = (not trans_b and beta in (0.0, 1.0) and by_rows
+             and use_tiles(dtype, -(-m // parallel_config().threads), n, k, trans_a))
 
     def block(rb, lo, hi, _tid, captured):
         a_c, b_c, c_c = captured

@@ -39,7 +39,8 @@ from ..ir.core import Eqn
 from .blas import _convert_copy, call_gemm
 from .lower_loops import c64, counted_loop
 from .lower_pointwise import FnContext
-from .lower_tilegemm import emit_tile_gemm, tile_gemm_available
+from .gemm_choice import use_tiles
+from .lower_tilegemm import emit_tile_gemm
 from .lower_types import I1, I8, I64, PTR, VOID, compute_type, declare
 from .parallel import emit_parallel_for, parallel_config, should_parallelize
 
@@ -336,7 +337,8 @@ def _conv2d(ctx, eqn):
             call_gemm(b, dtype, g.pixels, co, g.c, x, g.c, False, w, co, False, out, co)
             return
         work = g.pixels * k_cols * co
-        tiles = tile_gemm_available(dtype)
+        rows = _pixel_blocks(g, work, True).block
+        tiles = use_tiles(dtype, rows, co, k_cols, False)
         plan = _pixel_blocks(g, work, tiles)
         scratch = ctx.malloc(plan.team * plan.block * k_cols * isz)
 
@@ -378,7 +380,8 @@ def _conv2d_backprop_input(ctx, eqn):
             call_gemm(b, dtype, g.pixels, g.c, co, ct, co, False, w, co, True, dx, g.c)
             return
         work = g.pixels * k_cols * co
-        tiles = tile_gemm_available(dtype)
+        rows = _pixel_blocks(g, work, True).block
+        tiles = use_tiles(dtype, rows, k_cols, co, False)
         plan = _pixel_blocks(g, work, tiles)
         by_image = team_size(g.n, work)
         if by_image > 1 and (g.n % by_image == 0 or g.n >= 4 * by_image):
@@ -442,7 +445,8 @@ def _conv2d_backprop_filter(ctx, eqn):
             call_gemm(b, dtype, g.c, co, g.pixels, x, g.c, True, ct, co, False, dw, co)
             return
         work = g.pixels * k_cols * co
-        tiles = tile_gemm_available(dtype)
+        rows = _pixel_blocks(g, work, True).block
+        tiles = use_tiles(dtype, k_cols, co, rows, True)
         plan = _pixel_blocks(g, work, tiles)
         copies = plan.team - 1
         partials = ctx.malloc(max(1, copies) * size * isz)

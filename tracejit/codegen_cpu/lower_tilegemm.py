@@ -13,9 +13,11 @@ project's machines (AMD Zen 5, whose AVX-512 units are full width), so its sgemm
 at about 110 GFLOP/s per core; this loop, with AVX-512 vectors, ran a W5 conv block
 (654 x 800 @ 800 x 64) at 240 (OpenBLAS's AVX-512 SkylakeX kernels, when forced: 205).
 
-Used only where the host has AVX-512 (32 vector registers of 64 bytes), for float32
-and float64, by the convolutions; matmuls use the same scheme compiled once per process
-with run-time sizes (tile_kernel.py). ``TRACEJIT_GEMM=blas`` sends both to BLAS.
+It exists only where the host has AVX-512 (32 vector registers of 64 bytes), for
+float32 and float64, in the convolutions; matmuls use the same scheme compiled once per
+process with run-time sizes (tile_kernel.py). Whether a product uses it or OpenBLAS is
+measured per host and problem class (gemm_choice.py): on Intel Emerald Rapids OpenBLAS's
+SkylakeX kernels won by 2-3x. ``TRACEJIT_GEMM=blas|tiles`` forces the choice.
 Convolutions keep code specialized to their sizes (the channel counts fill whole
 vectors, the strides are constants): through the run-time kernel the W5 step compiled
 in 1.3 s instead of 1.55 but ran 1-4 ms slower (18.4-21.9 ms against 17.6-20.9).
@@ -26,29 +28,25 @@ column tile is masked when ``N`` is not a multiple of the vector.
 
 from __future__ import annotations
 
-import os
-
 from llvmlite import ir
 
 from ..ir import dtypes as dt
 from .lower_loops import c64, counted_loop
 from .lower_types import I1, I32, PTR, compute_type, declare
 
-__all__ = ["tile_gemm_available", "emit_tile_gemm", "TILE_ROWS"]
+__all__ = ["tile_gemm_exists", "emit_tile_gemm", "TILE_ROWS"]
 
-GEMM_ENV = "TRACEJIT_GEMM"
 VECTOR_BYTES = 64
 REGISTERS = 32
 MAX_VECTORS = 4         # columns per tile: 4 vectors (64 float32)
 TILE_ROWS = 6           # rows per tile with 4 vectors: 24 sums + 4 + 1 registers
 
 
-def tile_gemm_available(dtype) -> bool:
-    """Whether products of ``dtype`` (their compute type) use the register-tiled loop:
-    this function's code in convolutions, tile_kernel.py's in matmuls."""
+def tile_gemm_exists(dtype) -> bool:
+    """Whether the register-tiled loop can compute products of ``dtype`` (their compute
+    type) here: float32 and float64 where the target has AVX-512. Whether it is *used*
+    is measured (gemm_choice.use_tiles)."""
     if dtype not in (dt.float32, dt.float64):
-        return False
-    if os.environ.get(GEMM_ENV, "").strip().lower() == "blas":
         return False
     from .target import host_cpu
     return "+avx512f" in host_cpu()[1].split(",")
