@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import tracejit as tj
-from tracejit.codegen_cpu import gemm_choice, tuning
+from tracejit.codegen_cpu import gemm_choice, target, tuning, vector_choice
 from tracejit.codegen_cpu.lower_tilegemm import tile_gemm_exists
 from tracejit.ir import dtypes as dt
 
@@ -99,3 +99,31 @@ def test_a_matmul_measures_its_class_once_and_computes_right(record):
     g = tj.jit(lambda x, y: (x @ y) * 2.0)      # same class: no new decision
     np.testing.assert_allclose(np.asarray(g(a, b)), 2 * (a @ b), rtol=2e-4, atol=2e-4)
     assert [k for k in tuning.decisions() if k.startswith("gemm/")] == keys
+
+
+def test_vector_width_is_forced_measured_or_left_to_llvm(record, monkeypatch):
+    cpu, features = target.host_cpu()
+    avx512 = features.replace("-avx512f", "+avx512f")
+    monkeypatch.setenv(vector_choice.VECTOR_ENV, "256")
+    assert vector_choice.prefer_256_feature(cpu, avx512) == "+prefer-256-bit"
+    monkeypatch.setenv(vector_choice.VECTOR_ENV, "512")
+    assert vector_choice.prefer_256_feature(cpu, avx512) == "-prefer-256-bit"
+    assert vector_choice.prefer_256_feature("haswell", "+avx2,-avx512f") == ""
+    monkeypatch.setenv(vector_choice.VECTOR_ENV, "1024")
+    with pytest.raises(ValueError, match="TRACEJIT_VECTOR_BITS"):
+        vector_choice.prefer_256_feature(cpu, avx512)
+    monkeypatch.delenv(vector_choice.VECTOR_ENV)
+    monkeypatch.setenv(tuning.TUNE_ENV, "off")
+    assert vector_choice.prefer_256_feature(cpu, avx512) == ""
+    assert not record.exists()
+
+
+@pytest.mark.skipif("+avx512f" not in target.host_cpu()[1].split(","),
+                    reason="the probe runs both ways on AVX-512 hosts only")
+def test_vector_width_measured_once_per_host(record):
+    cpu, features = target.host_cpu()
+    feature = vector_choice.prefer_256_feature(cpu, features)
+    assert feature in ("+prefer-256-bit", "-prefer-256-bit")
+    entry = tuning.decisions()[f"vector_bits/{cpu}"]
+    assert set(entry["seconds"]) == {"512", "256"}
+    assert feature == ("-prefer-256-bit" if entry["choice"] == "512" else "+prefer-256-bit")

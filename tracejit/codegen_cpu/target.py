@@ -40,11 +40,13 @@ __all__ = [
     "PTR",
     "assembly",
     "compile_module",
+    "compile_with_machine",
     "fast_math_flags",
     "host_cpu",
     "new_module",
     "optimize",
     "parse",
+    "target_cpu",
     "target_id",
     "target_machine",
 ]
@@ -79,11 +81,36 @@ def host_cpu() -> tuple[str, str]:
     return llvm.get_host_cpu_name(), llvm.get_host_cpu_features().flatten()
 
 
-def _create_target_machine() -> llvm.TargetMachine:
-    _initialize()
+@functools.cache
+def target_cpu() -> tuple[str, str]:
+    """``(cpu name, feature string)`` that generated code is compiled for: the host's,
+    with the vector width measured on this host (vector_choice.py) on AVX-512 CPUs."""
     cpu, features = host_cpu()
+    from .vector_choice import prefer_256_feature
+    extra = prefer_256_feature(cpu, features)
+    return cpu, f"{features},{extra}" if extra else features
+
+
+def _machine_for(cpu: str, features: str) -> llvm.TargetMachine:
+    _initialize()
     target = llvm.Target.from_triple(llvm.get_process_triple())
     return target.create_target_machine(cpu=cpu, features=features, opt=3, jit=True)
+
+
+def _create_target_machine() -> llvm.TargetMachine:
+    return _machine_for(*target_cpu())
+
+
+def compile_with_machine(module: ir.Module, cpu: str, features: str, name: str):
+    """Compile ``module`` at O3 for ``cpu``/``features`` (not the process's target):
+    ``(engine, address of function name)``. For measuring alternatives; the caller
+    keeps the engine alive as long as it calls the address."""
+    ref = _run_pipeline(parse(module), _machine_for(cpu, features), 3)
+    with _LOCK:
+        engine = llvm.create_mcjit_compiler(llvm.parse_assembly(""), _machine_for(cpu, features))
+        engine.add_module(ref)
+        engine.finalize_object()
+        return engine, engine.get_function_address(name)
 
 
 @functools.cache
@@ -106,7 +133,7 @@ def _layout() -> tuple[str, str]:
 def target_id() -> str:
     """``triple/cpu/features``: what compiled code depends on, for cache keys."""
     triple, _ = _layout()
-    cpu, features = host_cpu()
+    cpu, features = target_cpu()
     return f"{triple}/{cpu}/{features}"
 
 
@@ -130,7 +157,10 @@ def parse(module: ir.Module | str) -> llvm.ModuleRef:
 
 def optimize(module: llvm.ModuleRef, level: int = 3) -> llvm.ModuleRef:
     """Run the new pass manager's O``level`` pipeline, loop and SLP vectorizers on, in place."""
-    tm = target_machine()
+    return _run_pipeline(module, target_machine(), level)
+
+
+def _run_pipeline(module: llvm.ModuleRef, tm: llvm.TargetMachine, level: int) -> llvm.ModuleRef:
     with _LOCK:
         pto = llvm.create_pipeline_tuning_options(level)
         pto.loop_vectorization = True
