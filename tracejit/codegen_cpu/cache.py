@@ -160,11 +160,9 @@ def load_object(obj: bytes, *, provide_symbols: bool = True) -> llvm.ExecutionEn
     calls only the C library (the pool itself) passes ``provide_symbols=False``."""
     if provide_symbols:
         _provide_symbols()
+    target.check_runnable()
     with _llvm_lock():
-        cpu, features = target.host_cpu()
-        tm = llvm.Target.from_triple(llvm.get_process_triple()).create_target_machine(
-            cpu=cpu, features=features, opt=3, jit=True)
-        engine = llvm.create_mcjit_compiler(llvm.parse_assembly(""), tm)
+        engine = llvm.create_mcjit_compiler(llvm.parse_assembly(""), target.engine_machine())
         engine.add_object_file(llvm.ObjectFileRef.from_data(obj))
         engine.finalize_object()
         return engine

@@ -50,9 +50,9 @@ def forced() -> str | None:
 def use_tiles(dtype: dt.DType, m: int, n: int, k: int, trans_a: bool) -> bool:
     """Whether ``C[m, n] = op(A) @ B`` (B not transposed) calls the tiled kernel."""
     from .lower_tilegemm import tile_gemm_exists
+    force = forced()            # a bad value is an error on every host
     if not tile_gemm_exists(dtype):
         return False
-    force = forced()
     rows = min(m, MEASURE_ROWS)
     key = (f"gemm/{dtype.name}/{'T' if trans_a else 'N'}/"
            f"{_bucket(rows)}x{_bucket(n)}x{_bucket(k)}")

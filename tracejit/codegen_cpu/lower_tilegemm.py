@@ -44,12 +44,12 @@ TILE_ROWS = 6           # rows per tile with 4 vectors: 24 sums + 4 + 1 register
 
 def tile_gemm_exists(dtype) -> bool:
     """Whether the register-tiled loop can compute products of ``dtype`` (their compute
-    type) here: float32 and float64 where the target has AVX-512. Whether it is *used*
+    type) here: float32 and float64 where the compile target has AVX-512. Whether it is *used*
     is measured (gemm_choice.use_tiles)."""
     if dtype not in (dt.float32, dt.float64):
         return False
-    from .target import host_cpu
-    return "+avx512f" in host_cpu()[1].split(",")
+    from .target import target_vector_isa
+    return target_vector_isa() == "avx512"
 
 
 def rows_for(nv: int) -> int:

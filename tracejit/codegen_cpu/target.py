@@ -2,8 +2,9 @@
 
 Everything that turns an ``llvmlite.ir.Module`` into machine code goes through here:
 
-* :func:`target_machine` -- the cached host ``TargetMachine`` (host CPU name and
-  features, ``opt=3``, ``jit=True``);
+* :func:`target_cpu` -- the CPU and features code is compiled for: the host's (with
+  a vector width measured on this host), or the one ``TRACEJIT_CPU`` names;
+* :func:`target_machine` -- the cached ``TargetMachine`` for it (``opt=3``, ``jit=True``);
 * :func:`new_module` -- an ``ir.Module`` with the host triple and data layout set;
 * :func:`parse` / :func:`optimize` -- verify, then the new pass manager at O3 with loop
   and SLP vectorization;
@@ -38,15 +39,20 @@ from llvmlite import ir
 __all__ = [
     "DEFAULT_FAST_MATH",
     "PTR",
+    "CPU_ENV",
+    "FEATURES_ENV",
     "assembly",
+    "check_runnable",
     "compile_module",
     "compile_with_machine",
+    "engine_machine",
     "fast_math_flags",
     "host_cpu",
     "new_module",
     "optimize",
     "parse",
     "target_cpu",
+    "target_vector_isa",
     "target_id",
     "target_machine",
 ]
@@ -81,14 +87,58 @@ def host_cpu() -> tuple[str, str]:
     return llvm.get_host_cpu_name(), llvm.get_host_cpu_features().flatten()
 
 
+CPU_ENV = "TRACEJIT_CPU"
+FEATURES_ENV = "TRACEJIT_CPU_FEATURES"
+
+
 @functools.cache
 def target_cpu() -> tuple[str, str]:
-    """``(cpu name, feature string)`` that generated code is compiled for: the host's,
-    with the vector width measured on this host (vector_choice.py) on AVX-512 CPUs."""
-    cpu, features = host_cpu()
-    from .vector_choice import prefer_256_feature
-    extra = prefer_256_feature(cpu, features)
-    return cpu, f"{features},{extra}" if extra else features
+    """``(cpu name, feature string)`` that generated code is compiled for.
+
+    By default the host's, with the vector width measured on this host on AVX-512 CPUs
+    (vector_choice.py). ``TRACEJIT_CPU=<LLVM cpu name>`` (``haswell``,
+    ``skylake-avx512``, ``znver4``, ``sapphirerapids``, ...) compiles for that CPU
+    instead, with LLVM's features and tuning for it (tests use it to exercise the AVX2
+    and AVX-512 paths on any host); ``TRACEJIT_CPU_FEATURES`` appends features to
+    either (``+prefer-256-bit``). Code for a CPU the host cannot run is compiled and
+    can be inspected (:func:`assembly`) but is refused at load (:func:`check_runnable`).
+    """
+    name = os.environ.get(CPU_ENV, "").strip() or "host"
+    extra = os.environ.get(FEATURES_ENV, "").strip().strip(",")
+    if name == "host":
+        cpu, features = host_cpu()
+        if "prefer-256-bit" not in extra:
+            from .vector_choice import prefer_256_feature
+            extra = ",".join(f for f in (prefer_256_feature(cpu, features), extra) if f)
+    else:
+        _check_cpu_name(name)
+        cpu, features = name, ""
+    return cpu, ",".join(f for f in (features, extra) if f)
+
+
+def _check_cpu_name(name: str) -> None:
+    """A clear error for a name LLVM does not know (it would only print a warning and
+    compile for a generic CPU)."""
+    known = _known_cpus()
+    if known and name not in known:
+        raise ValueError(f"{CPU_ENV}={name!r} is not a CPU LLVM knows; for example "
+                         f"host, haswell, skylake-avx512, icelake-server, sapphirerapids, "
+                         f"znver3, znver4, znver5")
+
+
+@functools.cache
+def _known_cpus() -> frozenset[str]:
+    # NOTE: llvmlite has no list of processors; LLVM's "not a recognized processor"
+    # warning goes to stderr. Names known to exist in LLVM 15+ for x86-64 suffice for a
+    # check that catches typos; an empty set turns the check off on other triples.
+    if not llvm.get_process_triple().startswith("x86_64"):
+        return frozenset()
+    return frozenset("""x86-64 x86-64-v2 x86-64-v3 x86-64-v4 nehalem westmere sandybridge
+        ivybridge haswell broadwell skylake skylake-avx512 skx cascadelake cooperlake
+        cannonlake icelake-client icelake-server rocketlake tigerlake alderlake raptorlake
+        meteorlake arrowlake lunarlake sapphirerapids emeraldrapids graniterapids
+        graniterapids-d diamondrapids znver1 znver2 znver3 znver4 znver5 btver2 bdver4
+        goldmont tremont sierraforest grandridge clearwaterforest""".split())
 
 
 def _machine_for(cpu: str, features: str) -> llvm.TargetMachine:
@@ -99,6 +149,48 @@ def _machine_for(cpu: str, features: str) -> llvm.TargetMachine:
 
 def _create_target_machine() -> llvm.TargetMachine:
     return _machine_for(*target_cpu())
+
+
+def engine_machine() -> llvm.TargetMachine:
+    """A fresh target machine for one MCJIT engine (an engine owns the one it gets)."""
+    return _create_target_machine()
+
+
+# A <16 x float> add is one zmm instruction where AVX-512 exists, two ymm ones on AVX2.
+_PROBE = """define void @probe(ptr %p) {
+  %v = load <16 x float>, ptr %p, align 64
+  %w = fadd <16 x float> %v, %v
+  store <16 x float> %w, ptr %p, align 64
+  ret void
+}"""
+
+
+@functools.cache
+def _vector_isa(cpu: str, features: str) -> str:
+    """``"avx512"``, ``"avx2"`` or ``"sse"``: the widest vectors code for ``cpu`` and
+    ``features`` may use, read off the code LLVM emits for a wide vector add."""
+    tm = _machine_for(cpu, features + ",-prefer-256-bit" if features else "-prefer-256-bit")
+    ref = llvm.parse_assembly(_PROBE)
+    with _LOCK:
+        asm = tm.emit_assembly(ref)
+    return "avx512" if "zmm" in asm else "avx2" if "ymm" in asm else "sse"
+
+
+def target_vector_isa() -> str:
+    """The widest vector ISA of the compile target (``avx512``, ``avx2``, ``sse``)."""
+    return _vector_isa(*target_cpu())
+
+
+def check_runnable() -> None:
+    """Raise when the compile target uses vectors this host lacks (``TRACEJIT_CPU``
+    naming a bigger CPU): its code would stop the process with an illegal instruction."""
+    order = ("sse", "avx2", "avx512")
+    want, have = target_vector_isa(), _vector_isa(*host_cpu())
+    if order.index(want) > order.index(have):
+        raise RuntimeError(
+            f"{CPU_ENV}={target_cpu()[0]}: code for it uses {want} vectors, which this host "
+            f"({host_cpu()[0]}) lacks; it can be compiled and inspected (tracejit ir "
+            f"--stage asm) but not run here")
 
 
 def compile_with_machine(module: ir.Module, cpu: str, features: str, name: str):
@@ -187,6 +279,7 @@ def compile_module(
     module. The engine owns the code: with ``keep_alive=True`` (the default) it is also
     kept in a process-wide list so the addresses stay valid for the life of the process.
     """
+    check_runnable()
     ref = _as_ref(module, opt)
     with _LOCK:
         engine = llvm.create_mcjit_compiler(llvm.parse_assembly(""), _create_target_machine())
