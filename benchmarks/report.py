@@ -54,6 +54,9 @@ def summary(doc: dict) -> str:
     lines = [
         f"tracejit bench, {doc['started']} — {m['cpu']} ({m['cpu_count']} cores), "
         f"Python {m['python']}",
+        f"LLVM host CPU {m.get('llvm_host_cpu', '?')}, compiled for "
+        f"{m.get('compiled_for', '?')} ({m.get('vector_isa', '?')}"
+        + (", 256-bit vectors preferred" if m.get("prefer_256_bit") else "") + ")",
         f"size {settings['size']}, median of {settings['repeat']} repeats "
         "(W7 at most 3, W8 at most 5); figures per call, W8 per 1000 steps",
         f"load average (1 min) before {load['before'][0]:.2f}, after {load['after'][0]:.2f}"

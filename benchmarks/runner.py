@@ -67,8 +67,18 @@ def machine() -> dict:
                 break
     except OSError:
         pass
+    from tracejit.codegen_cpu import target, tuning
+    llvm_cpu = target.host_cpu()[0]
+    compiled_for, features = target.target_cpu()
+    # NOTE: the model name alone does not say what the code was tuned for: KVM reports
+    # Intel Xeons as "Intel(R) Xeon(R) Processor", and which kernels won here is a
+    # property of this host (docs/tuning.md).
     return {"platform": platform.platform(), "cpu": model or platform.processor(),
-            "cpu_count": os.cpu_count(), "python": platform.python_version()}
+            "cpu_count": os.cpu_count(), "python": platform.python_version(),
+            "llvm_host_cpu": llvm_cpu, "compiled_for": compiled_for,
+            "vector_isa": target.target_vector_isa(),
+            "prefer_256_bit": "+prefer-256-bit" in features.split(","),
+            "tuning": tuning.decisions()}
 
 
 def _last_line(text: str) -> str:

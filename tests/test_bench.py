@@ -27,6 +27,13 @@ def test_bench_command_runs_tracejit_and_numpy_at_reduced_size(tmp_path):
     assert {"started", "finished", "settings", "machine", "load", "peers", "workloads",
             "results"} <= set(doc)
     assert {"before", "after", "quiet", "threshold"} <= set(doc["load"])
+    from tracejit.codegen_cpu import target
+    machine = doc["machine"]
+    assert machine["cpu"] and machine["llvm_host_cpu"] == target.host_cpu()[0]
+    assert machine["compiled_for"] == target.target_cpu()[0]
+    assert machine["vector_isa"] in ("sse", "avx2", "avx512")
+    assert isinstance(machine["tuning"], dict)
+    assert f"LLVM host CPU {machine['llvm_host_cpu']}, compiled for" in result.output
     assert [p["peer"] for p in doc["peers"]] == ["tracejit", "numpy"]
     rows = {r["peer"]: r for r in doc["results"]}
     assert set(rows) == {"tracejit", "numpy"}
