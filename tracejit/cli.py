@@ -1,4 +1,5 @@
-"""The ``tracejit`` command line: ``tracejit ir`` prints a function's IR."""
+"""The ``tracejit`` command line: ``tracejit ir`` prints a function's IR, ``tracejit cache``
+shows or clears the compile cache, ``tracejit bench`` runs the benchmarks."""
 
 from __future__ import annotations
 
@@ -133,6 +134,54 @@ def ir_command(target, args, statics, stage, locations):
         if len(stages) > 1:
             click.echo(("\n" if i else "") + f"# ---- stage: {name}")
         click.echo(print_graph(g, locations=locations))
+
+
+def _megabytes(n: int) -> str:
+    return f"{n / 1024 ** 2:.1f} MiB"
+
+
+@main.group("cache")
+def cache_group():
+    """The on-disk compile cache and the tuning record."""
+
+
+@cache_group.command("info")
+def cache_info():
+    """Where the cache is, how many entries and bytes it holds, and its cap."""
+    from .codegen_cpu import cache_budget, tuning
+    from .codegen_cpu.cache import cache_dir
+    folder = cache_dir()
+    if folder is None:
+        click.echo("compile cache: off (TRACEJIT_CACHE_DIR=off): in memory only")
+        return
+    try:
+        limit = cache_budget.size_limit()
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    used = cache_budget.usage(folder)
+    click.echo(f"compile cache: {folder}")
+    click.echo(f"entries: {used.entries}, {_megabytes(used.bytes)}")
+    click.echo("cap: " + ("none" if limit is None else _megabytes(limit))
+               + f" ({cache_budget.LIMIT_ENV})")
+    record = tuning.record_path()
+    count = len(tuning.decisions())
+    click.echo(f"tuning record: {record} ({count} decisions"
+               + ("" if record is not None and record.exists() else ", not written yet") + ")")
+
+
+@cache_group.command("clear")
+def cache_clear():
+    """Delete every compiled entry and this host's tuning record."""
+    from .codegen_cpu import cache_budget, tuning
+    from .codegen_cpu.cache import cache_dir
+    folder = cache_dir()
+    if folder is None:
+        click.echo("compile cache: off (TRACEJIT_CACHE_DIR=off): nothing on disk")
+        return
+    freed = cache_budget.clear(folder)
+    tuning.forget()
+    click.echo(f"removed {freed.entries} entries ({_megabytes(freed.bytes)}) from {folder} "
+               "and the tuning record")
 
 
 # The benchmark suite's command; its implementation imports nothing until it runs.

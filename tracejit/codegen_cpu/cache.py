@@ -15,7 +15,9 @@ unpickled: a corrupt or foreign entry fails to parse as JSON or as an object fil
 is treated as a miss.
 
 **Where.** ``$TRACEJIT_CACHE_DIR``, else ``~/.cache/tracejit``; ``TRACEJIT_CACHE_DIR=off``
-keeps the cache in memory only. Entries are written to a temporary name and renamed
+keeps the cache in memory only. ``TRACEJIT_CACHE_MAX`` caps its size (default 512 MiB;
+least-recently-used entries are evicted, see cache_budget.py); ``tracejit cache info``
+and ``tracejit cache clear`` show and empty it. Entries are written to a temporary name and renamed
 into place, so concurrent processes never read half a file.
 """
 
@@ -38,7 +40,7 @@ import llvmlite.binding as llvm
 import numpy as np
 from llvmlite import ir
 
-from . import target
+from . import cache_budget, target
 from .entry import Layout
 
 __all__ = ["Artifact", "CACHE_ENV", "ProgramCache", "cache_dir", "compile_object",
@@ -50,7 +52,7 @@ CACHE_ENV = "TRACEJIT_CACHE_DIR"
 # NOTE: settings that only select among cached artifacts or concern other layers are not
 # part of the key; every other TRACEJIT_* variable might change generated code.
 _KEY_IGNORES = {"TRACEJIT_CACHE_DIR", "TRACEJIT_LOG", "TRACEJIT_DUMP", "TRACEJIT_EXECUTOR",
-                "TRACEJIT_CPU_ENTRY", "TRACEJIT_CPU_STRICT"}
+                "TRACEJIT_CPU_ENTRY", "TRACEJIT_CPU_STRICT", "TRACEJIT_CACHE_MAX"}
 FORMAT = "1"                    # bump when the entry's files change meaning
 MEMORY_ENTRIES = 512
 
@@ -186,6 +188,7 @@ class ProgramCache:
         self._capacity = capacity
         self._lock = threading.Lock()
         self.hits = collections.Counter()       # "memory", "disk", "miss"
+        self._writes = 0                        # the size cap is checked every few writes
 
     @property
     def directory(self) -> Path | None:
@@ -241,6 +244,7 @@ class ProgramCache:
             if hashlib.sha256(obj + consts).hexdigest() != meta["digest"]:
                 return None
             layout = meta["layout"] and Layout.from_json(meta["layout"])
+            cache_budget.mark_used(paths[1])
             return Artifact(obj, layout, consts)
         except (OSError, ValueError, KeyError, TypeError) as exc:
             log.info("ignoring unreadable cache entry %s: %r", key, exc)
@@ -266,3 +270,9 @@ class ProgramCache:
                 os.replace(tmp, path)
         except OSError as exc:          # a read-only or full disk costs only recompiles
             log.warning("could not write the compile cache entry %s: %r", key, exc)
+            return
+        with self._lock:
+            self._writes += 1
+            check = self._writes % cache_budget.CHECK_EVERY == 1
+        if check:
+            cache_budget.evict(self.directory, cache_budget.size_limit())
