@@ -5,6 +5,7 @@ where every front-end function either records an equation or runs an op eagerly.
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -79,21 +80,31 @@ class Trace:
         return self.constant_var(value)
 
 
-_TRACE_STACK: list[Trace] = []
+class _PerThread(threading.local):
+    # NOTE: one stack per thread: two threads tracing at once (first calls of jitted
+    # functions, compiles of new shapes) must each record into their own trace, and an
+    # eager op on one thread must not land in another thread's trace.
+    def __init__(self):
+        self.traces: list[Trace] = []
+
+
+_THREAD = _PerThread()
 
 
 @contextlib.contextmanager
 def tracing(trace: Trace):
-    _TRACE_STACK.append(trace)
+    stack = _THREAD.traces
+    stack.append(trace)
     try:
         yield trace
     finally:
-        _TRACE_STACK.pop()
+        stack.pop()
         trace.closed = True
 
 
 def current_trace() -> Trace | None:
-    return _TRACE_STACK[-1] if _TRACE_STACK else None
+    stack = _THREAD.traces
+    return stack[-1] if stack else None
 
 
 # ---- converting user values ------------------------------------------------------------------

@@ -9,6 +9,7 @@ Outside a trace, reads and assignments happen at once.
 from __future__ import annotations
 
 import itertools
+import threading
 
 import numpy as np
 
@@ -20,6 +21,14 @@ from .tracing import current_trace, to_tensor
 from .values import Array, Tensor, Tracer
 
 _NAMES = itertools.count()
+_ORDER = itertools.count()
+
+
+def update_locks(variables) -> tuple:
+    """The locks of ``variables`` in the one global order every caller takes them in,
+    so two steps touching overlapping sets of variables never deadlock."""
+    unique = {id(v): v for v in variables}.values()
+    return tuple(v._lock for v in sorted(unique, key=lambda v: v._order))
 
 
 class Variable(Tensor):
@@ -32,7 +41,12 @@ class Variable(Tensor):
     [2.0, 3.0]
     """
 
-    __slots__ = ("_value", "name", "trainable", "_type", "__weakref__")
+    # NOTE: _lock makes each update atomic, as TF's resource variables with use_locking:
+    # a jitted step holds the locks of every variable it reads or writes from reading
+    # their values to writing the new ones back (JitFunction._call), and eager
+    # read-modify-writes hold the variable's own. RLock: a step may run eagerly inside
+    # an update of the same variable (an initializer reading it).
+    __slots__ = ("_value", "name", "trainable", "_type", "_lock", "_order", "__weakref__")
     weak = False
 
     def __init__(self, initial_value, name: str | None = None, trainable: bool = True,
@@ -51,6 +65,8 @@ class Variable(Tensor):
         self._type = TensorType(array.shape, dt.as_dtype(array.dtype))
         self.name = name or f"Variable_{next(_NAMES)}"
         self.trainable = trainable
+        self._lock = threading.RLock()
+        self._order = next(_ORDER)
 
     @property
     def type(self) -> TensorType:
@@ -103,17 +119,30 @@ class Variable(Tensor):
         trace = current_trace() if not isinstance(tensor, Tracer) else tensor.trace
         if trace is not None and not trace.closed:
             return trace.assign_variable(self, tensor)
-        self._value = np.array(tensor.value, copy=True)
-        return Array(self._value) if read_value else None
+        with self._lock:
+            self._value = np.array(tensor.value, copy=True)
+            return Array(self._value) if read_value else None
+
+    def _update(self, combine, delta, read_value: bool):
+        """``self = combine(self, delta)``: atomic when eager (the read, the arithmetic
+        and the write under the variable's lock), an ordinary update inside a trace."""
+        delta = self._checked(delta)
+        trace = current_trace()
+        if (trace is not None and not trace.closed) or isinstance(delta, Tracer):
+            return self.assign(combine(self.read_value(), delta), read_value)
+        with self._lock:
+            return self.assign(combine(self.read_value(), delta), read_value)
 
     def assign_add(self, delta, read_value: bool = True, name=None):
         from .math_ops import add
-        return self.assign(add(self.read_value(), self._checked(delta)), read_value)
+        return self._update(add, delta, read_value)
 
     def assign_sub(self, delta, read_value: bool = True, name=None):
         from .math_ops import subtract
-        return self.assign(subtract(self.read_value(), self._checked(delta)), read_value)
+        return self._update(subtract, delta, read_value)
 
     def load(self, value) -> None:
         """Set the value from outside any trace (TF1's ``Variable.load``)."""
-        self._value = np.array(self._checked(value).value, copy=True)
+        value = np.array(self._checked(value).value, copy=True)
+        with self._lock:
+            self._value = value

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import re
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -214,11 +215,11 @@ class Graph:
 
     @contextlib.contextmanager
     def as_default(self):
-        _GRAPH_STACK.append(self)
+        _THREAD.graphs.append(self)
         try:
             yield self
         finally:
-            _GRAPH_STACK.pop()
+            _THREAD.graphs.pop()
 
     # ---- ops --------------------------------------------------------------------------------
 
@@ -405,16 +406,24 @@ def as_operation(value) -> Operation:
     raise TypeError(f"{value!r} is not an Operation or Tensor")
 
 
+class _PerThread(threading.local):
+    # NOTE: as in TensorFlow, `with g.as_default()` is per thread; the global default
+    # graph (what a new thread sees) is shared.
+    def __init__(self):
+        self.graphs: list[Graph] = []
+
+
 _DEFAULT = [Graph()]
-_GRAPH_STACK: list[Graph] = []
+_THREAD = _PerThread()
 
 
 def get_default_graph() -> Graph:
-    return _GRAPH_STACK[-1] if _GRAPH_STACK else _DEFAULT[0]
+    stack = _THREAD.graphs
+    return stack[-1] if stack else _DEFAULT[0]
 
 
 def reset_default_graph() -> None:
-    if _GRAPH_STACK:
+    if _THREAD.graphs:
         raise AssertionError("Do not use tf.reset_default_graph() inside a graph's "
                              "as_default() block")
     _DEFAULT[0] = Graph()

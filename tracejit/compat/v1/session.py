@@ -11,6 +11,7 @@ steps are a dictionary lookup and one program call.
 from __future__ import annotations
 
 import contextlib
+import threading
 
 import numpy as np
 
@@ -30,14 +31,20 @@ class InvalidArgumentError(TracejitError, ValueError):
     """A needed placeholder was not fed."""
 
 
-_SESSION_STACK: list[Session] = []
+class _PerThread(threading.local):
+    # NOTE: the default session is per thread, as in TensorFlow.
+    def __init__(self):
+        self.sessions: list[Session] = []
+
+
+_THREAD = _PerThread()
 
 
 def get_default_session() -> Session:
-    if not _SESSION_STACK:
+    if not _THREAD.sessions:
         raise ValueError("Cannot evaluate tensor using `eval()`: No default session is "
                          "registered. Use `with sess.as_default()` or pass session=sess")
-    return _SESSION_STACK[-1]
+    return _THREAD.sessions[-1]
 
 
 class _Plan:
@@ -85,11 +92,11 @@ class Session:
 
     @contextlib.contextmanager
     def as_default(self):
-        _SESSION_STACK.append(self)
+        _THREAD.sessions.append(self)
         try:
             yield self
         finally:
-            _SESSION_STACK.remove(self)
+            _THREAD.sessions.remove(self)
 
     def close(self) -> None:
         self._closed = True
