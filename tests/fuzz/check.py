@@ -1,0 +1,77 @@
+"""One program in this process: compile it for the CPU, run it twice (two argument sets,
+so the second call goes through the native fast path and a reused arena), run the
+reference interpreter on the same arguments, compare.
+
+The outcome is a small dict that crosses the worker pipe as JSON:
+``{"status": "ok" | "mismatch" | "error" | "invalid", "detail": str, "ops": int}``.
+``error`` is an exception from tracing, compiling or running the compiled program;
+``invalid`` an exception from the reference (a generator or reference-implementation
+problem: the program is not a valid test).
+"""
+
+from __future__ import annotations
+
+import os
+import traceback
+
+import numpy as np
+
+import tracejit as tj
+
+from .compare import compare
+from .program import Loaded, load
+
+
+def _outputs(result) -> list[np.ndarray]:
+    if isinstance(result, (tuple, list)):
+        return [np.asarray(r) for r in result]
+    return [np.asarray(result)]
+
+
+def _copies(args) -> list[np.ndarray]:
+    # NOTE: fresh arrays for each call: donated arguments may be overwritten.
+    return [np.array(a, copy=True) for a in args]
+
+
+def _short_error(exc: BaseException) -> str:
+    frames = traceback.format_exception(type(exc), exc, exc.__traceback__)
+    return "".join(frames[-6:]).rstrip()
+
+
+def check_source(source: str, seed: int = 0) -> dict:
+    """Check the program a rendered source defines (see program.render)."""
+    loaded = load(source)
+    previous = os.environ.get("TRACEJIT_GEMM")
+    if loaded.gemm != "auto":
+        os.environ["TRACEJIT_GEMM"] = loaded.gemm
+    try:
+        return _check(loaded, seed)
+    finally:
+        if previous is None:
+            os.environ.pop("TRACEJIT_GEMM", None)
+        else:
+            os.environ["TRACEJIT_GEMM"] = previous
+
+
+def _check(loaded: Loaded, seed: int) -> dict:
+    reference = tj.jit(loaded.main, executor="interpreter")
+    refs = []
+    try:
+        with np.errstate(all="ignore"):
+            for args in (loaded.args, loaded.args2):
+                refs.append(_outputs(reference(*_copies(args))))
+            graph = tj.make_ir(loaded.main)(*loaded.args)
+    except Exception as exc:
+        return {"status": "invalid", "detail": "the reference failed:\n" + _short_error(exc)}
+    compiled = tj.jit(loaded.main, donate_argnums=loaded.donate)
+    problems = []
+    for call, (args, ref) in enumerate(zip((loaded.args, loaded.args2), refs, strict=True)):
+        try:
+            got = _outputs(compiled(*_copies(args)))
+        except Exception as exc:
+            return {"status": "error", "detail": f"call {call + 1} raised:\n" + _short_error(exc)}
+        for problem in compare(got, ref, graph, args, seed + call):
+            problems.append(f"call {call + 1} (ARGS{'' if call == 0 else '2'}): {problem}")
+    if problems:
+        return {"status": "mismatch", "detail": "\n".join(problems)}
+    return {"status": "ok", "detail": ""}

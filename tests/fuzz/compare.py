@@ -1,0 +1,196 @@
+"""Comparing compiled results with the reference interpreter's.
+
+Exact: shapes, dtypes, integers and booleans, the positions of NaNs, infinities and
+their signs. Floats: ``|got - ref| <= rtol * |ref| + smallest_normal`` with
+``rtol = 4 * eps(dtype) * (depth + 1)``, depth being the number of arithmetic ops on
+the longest path from the inputs to that output.
+
+That alone would report rounding as bugs: the CPU backend contracts ``a*b + c`` into
+an FMA, reassociates sums, and its vector exp/log/tanh/... are 1-4 ulp from NumPy's.
+After cancellation (``a*b - c`` near zero) or under a comparison, floor or argmax such
+differences become large. So elements that fail the first test get a second opinion:
+the program's graph is run again by the op table's reference implementations with
+every rounding op's result perturbed by up to ``NOISE_ULPS`` ulps of its operands'
+magnitude (``noisy_run``), several times. An element is excused only if the reference
+itself moves that much under such perturbation: a float within 3x the spread the noisy
+runs show, a NaN/inf/integer/bool difference where some noisy run also differs there.
+Real bugs (wrong indices, stale buffers, wrong ops) differ where the program is stable,
+so they are not excused.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from tracejit.ir import dtypes as dt
+from tracejit.ir.core import Graph
+from tracejit.ir.opdef import Tag
+
+NOISE_ULPS = 4.0
+NOISY_RUNS = 6
+# Ops whose result is exactly determined by their operands (no rounding, no order of
+# operations): they get no noise. Everything else producing floats may round
+# differently in compiled code. (The op table has no tag for this.)
+EXACT_OPS = frozenset({
+    "neg", "abs", "relu", "sign", "floor", "ceil", "round", "maximum", "minimum",
+    "select", "clip", "cast", "stop_gradient", "max", "min", "max_pool2d",
+    "max_pool2d_select", "isnan", "isfinite", "one_hot",
+})
+
+
+def eps(dtype: dt.DType) -> float:
+    return float(np.finfo(dtype.np_dtype).eps)
+
+
+def depths(graph: Graph) -> list[int]:
+    """For each output, the number of arithmetic equations on its longest input path."""
+    depth: dict[int, int] = {id(v): 0 for v in graph.inputs}
+    for eqn in graph.eqns:
+        step = 0 if (eqn.op.has(Tag.MOVEMENT) or eqn.op.has(Tag.CREATION)) else 1
+        d = max((depth[id(v)] for v in eqn.ins), default=0) + step
+        for v in eqn.outs:
+            depth[id(v)] = d
+    return [depth.get(id(v), 0) for v in graph.outputs]
+
+
+# ---- the noisy reference ---------------------------------------------------------------
+
+def _magnitude(eqn, ins, out: np.ndarray) -> np.ndarray:
+    """The size of the rounding error an implementation may make in ``out``, in units of
+    eps: operands' magnitudes for elementwise ops; the op on |operands| (sum|x|, |a|@|b|)
+    times a log of the number of terms for reductions, matmuls and convolutions."""
+    mag = np.abs(out.astype(np.float64))
+    floats = [np.abs(np.asarray(a, np.float64)) for a in ins
+              if dt.as_dtype(a.dtype).is_float]
+    if eqn.op.has(Tag.ELEMENTWISE):
+        for a in floats:
+            mag = np.maximum(mag, np.broadcast_to(a, out.shape))
+        return mag
+    try:
+        absolute = [np.abs(a) if dt.as_dtype(a.dtype).is_float else a for a in ins]
+        (bound,) = eqn.op.evaluate(absolute, eqn.params)[:1]
+        bound = np.abs(np.asarray(bound, np.float64))
+    except Exception:           # an op that cannot take |operands|: the largest operand
+        bound = np.full(out.shape, max((float(np.max(a, initial=0)) for a in floats),
+                                       default=0.0))
+    terms = max(1, sum(int(a.size) for a in ins) // max(1, int(out.size)))
+    return np.maximum(mag, bound) * (1.0 + np.log2(1.0 + terms))
+
+
+def _perturb(eqn, ins, out: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    dtype = dt.as_dtype(out.dtype)
+    if not dtype.is_float or eqn.op.name in EXACT_OPS or eqn.op.has(Tag.MOVEMENT) \
+            or eqn.op.has(Tag.CREATION) or out.size == 0:
+        return out
+    with np.errstate(all="ignore"):
+        mag = _magnitude(eqn, ins, out)
+        mag = np.where(np.isfinite(mag), mag, 0.0)
+        noise = rng.uniform(-1.0, 1.0, size=out.shape) * NOISE_ULPS * eps(dtype) * mag
+        wide = out.astype(np.float64)
+        moved = np.where(np.isfinite(wide), wide + noise, wide)
+    return moved.astype(out.dtype)
+
+
+def noisy_run(graph: Graph, args, rng: np.random.Generator) -> list[np.ndarray]:
+    """The graph run by the reference implementations, each rounding op's result moved
+    by a few ulps (see the module docstring)."""
+    env = {id(v): np.asarray(a) for v, a in zip(graph.inputs, args, strict=True)}
+    with np.errstate(all="ignore"):
+        for eqn in graph.eqns:
+            ins = [env[id(v)] for v in eqn.ins]
+            outs = eqn.op.evaluate(ins, eqn.params)
+            for v, o in zip(eqn.outs, outs, strict=True):
+                env[id(v)] = _perturb(eqn, ins, np.asarray(o), rng)
+    return [env[id(v)] for v in graph.outputs]
+
+
+# ---- element checks ----------------------------------------------------------------------
+
+def _bad_elements(got: np.ndarray, ref: np.ndarray, rtol: float,
+                  spread: np.ndarray | None, status_moves: np.ndarray | None) -> np.ndarray:
+    """Mask of elements that differ beyond tolerance."""
+    dtype = dt.as_dtype(ref.dtype)
+    if not dtype.is_float:
+        bad = got != ref
+        if spread is not None:
+            diff = np.abs(got.astype(np.float64) - ref.astype(np.float64))
+            bad &= ~(status_moves & (diff <= 2.0 * spread))
+        return bad
+    g, r = got.astype(np.float64), ref.astype(np.float64)
+    with np.errstate(all="ignore"):
+        nan_bad = np.isnan(g) != np.isnan(r)
+        inf_bad = (np.isinf(g) | np.isinf(r)) & ~(g == r) & ~(np.isnan(g) & np.isnan(r))
+        finite = np.isfinite(g) & np.isfinite(r)
+        atol = float(np.finfo(ref.dtype).smallest_normal)
+        limit = rtol * np.abs(r) + atol
+        if spread is not None:
+            limit = limit + 3.0 * np.where(np.isfinite(spread), spread, np.inf)
+        value_bad = finite & ~(np.abs(g - r) <= limit)
+    status_bad = nan_bad | inf_bad
+    if status_moves is not None:
+        status_bad &= ~status_moves
+    return status_bad | value_bad
+
+
+def _spread(ref: np.ndarray, noisy: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Elementwise largest move of the noisy runs from the reference, and where some run
+    changed an element's kind (NaN, inf, or an integer/bool value)."""
+    r = ref.astype(np.float64)
+    spread = np.zeros(ref.shape)
+    moves = np.zeros(ref.shape, dtype=bool)
+    with np.errstate(all="ignore"):
+        for n in noisy:
+            x = n.astype(np.float64)
+            if dt.as_dtype(ref.dtype).is_float:
+                kind = (np.isnan(x) != np.isnan(r)) | ((np.isinf(x) | np.isinf(r)) & (x != r))
+                kind &= ~(np.isnan(x) & np.isnan(r))
+                moves |= kind
+                both = np.isfinite(x) & np.isfinite(r)
+                spread = np.maximum(spread, np.where(both, np.abs(x - r), np.where(kind, np.inf, 0)))
+            else:
+                moves |= x != r
+                spread = np.maximum(spread, np.abs(x - r))
+    return spread, moves
+
+
+def compare(got: list, ref: list, graph: Graph, args, seed: int) -> list[str]:
+    """Problems found comparing compiled results ``got`` with the reference's ``ref``;
+    empty when they agree. ``graph`` and ``args`` are rerun noisily on a first failure."""
+    if len(got) != len(ref):
+        return [f"{len(got)} results, the reference gives {len(ref)}"]
+    problems, suspects = [], []
+    rtols = [4.0 * eps(dt.as_dtype(r.dtype)) * (d + 1) if dt.as_dtype(r.dtype).is_float else 0.0
+             for r, d in zip(ref, depths(graph), strict=True)]
+    for i, (g, r) in enumerate(zip(got, ref, strict=True)):
+        g = np.asarray(g)
+        if g.shape != r.shape or g.dtype != r.dtype:
+            problems.append(f"result {i}: {g.dtype}{list(g.shape)}, the reference gives "
+                            f"{r.dtype}{list(r.shape)}")
+        elif _bad_elements(g, r, rtols[i], None, None).any():
+            suspects.append(i)
+    if not suspects:
+        return problems
+    rng = np.random.default_rng([seed, 7])
+    runs = [noisy_run(graph, args, rng) for _ in range(NOISY_RUNS)]
+    for i in suspects:
+        g, r = np.asarray(got[i]), ref[i]
+        spread, moves = _spread(r, [run[i] for run in runs])
+        bad = _bad_elements(g, r, rtols[i], spread, moves)
+        if bad.any():
+            problems.append(describe(i, g, r, bad, spread))
+    return problems
+
+
+def describe(i: int, got: np.ndarray, ref: np.ndarray, bad: np.ndarray,
+             spread: np.ndarray) -> str:
+    where = np.argwhere(bad)
+    lines = [f"result {i} ({ref.dtype}{list(ref.shape)}): {len(where)} of {ref.size} "
+             "elements differ"]
+    for idx in where[:4]:
+        t = tuple(int(k) for k in idx)
+        lines.append(f"  at {list(t)}: compiled {got[t]!r}, reference {ref[t]!r}, "
+                     f"noise spread {float(spread[t]):.3g}")
+    if ref.size <= 24:
+        lines.append(f"  compiled  {np.array2string(got.reshape(-1), precision=6)}")
+        lines.append(f"  reference {np.array2string(ref.reshape(-1), precision=6)}")
+    return "\n".join(lines)

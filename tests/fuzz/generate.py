@@ -1,0 +1,269 @@
+"""Random programs built from the op table.
+
+``generate(seed, index)`` is a pure function of its arguments (NumPy's generator seeded
+with ``[seed, index]``), so program ``index`` of ``seed`` is the same program on every
+machine and in every worker.
+
+Each step picks an op (weighted by its tags' category, so every op of the table is
+drawn), proposes operands and parameters, and asks the op's shape rule whether they
+are valid; a rejected proposal is retried. Operands are usually values already made
+(recent ones more often), so values get several readers — the shapes fusion and memory
+planning decide on: an intermediate read by a matmul epilogue and by another kernel, a
+reshape of an in-place kernel's result, a gather feeding elementwise code and a matmul.
+The values returned include inputs and repeated values now and then.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from tracejit.ir import dtypes as dt
+from tracejit.ir.core import TensorType
+from tracejit.ir.errors import TracejitError
+from tracejit.ir.opdef import OpDef, Tag
+from tracejit.ir.ops import OPS
+
+from .program import Program, Step
+from .proposals import (INPUT_DTYPES, MAX_SIZE, ValueStyle, pick, propose_params,
+                        random_shape, unsupported_params, weighted)
+
+# Ops the generator does not emit directly, and why.
+EXCLUDED = {
+    "kernel": "made by the fusion pass, never written by users",
+    "custom_vjp": "needs a gradient rule registered in the process",
+    "conv2d_backprop_input": "reached through tj.grad of programs with conv2d",
+    "conv2d_backprop_filter": "reached through tj.grad of programs with conv2d",
+    "avg_pool2d_backprop": "reached through tj.grad of programs with avg_pool2d",
+}
+# Operands whose shape is another op's result on the earlier operands (scatter_add's
+# updates are what gather would read; a pool's cotangent has the pooled shape). The
+# table has no way to say this, so the generator is told here.
+SHAPE_HINTS = {"scatter_add": (2, "gather"), "max_pool2d_backprop": (1, "max_pool2d")}
+CATEGORY_WEIGHTS = {"unary": 3.0, "binary": 4.0, "elementwise": 1.0, "reduce": 2.0,
+                    "movement": 3.0, "linalg": 1.5, "creation": 0.4, "random": 0.2,
+                    "other": 0.6}
+MAX_INPUTS = 6
+ATTEMPTS = 16
+
+
+def category(opdef: OpDef) -> str:
+    if opdef.has(Tag.ELEMENTWISE):
+        if opdef.has(Tag.UNARY):
+            return "unary"
+        return "binary" if opdef.has(Tag.BINARY) else "elementwise"
+    for tag in (Tag.REDUCE, Tag.MOVEMENT, Tag.LINALG, Tag.CREATION, Tag.RANDOM):
+        if opdef.has(tag):
+            return tag.value
+    return "other"
+
+
+def generated_ops() -> list[OpDef]:
+    """Every op of the table the generator emits."""
+    return [o for name, o in sorted(OPS.items())
+            if name not in EXCLUDED and not o.has(Tag.STATEFUL) and not unsupported_params(o)]
+
+
+def op_weights(ops: list[OpDef]) -> np.ndarray:
+    counts: dict[str, int] = {}
+    for o in ops:
+        counts[category(o)] = counts.get(category(o), 0) + 1
+    w = np.array([CATEGORY_WEIGHTS[category(o)] / counts[category(o)] for o in ops])
+    return w / w.sum()
+
+
+class _Builder:
+    def __init__(self, rng: np.random.Generator, seed: int, index: int):
+        self.rng = rng
+        self.seed, self.index = seed, index
+        self.style = ValueStyle(rng)
+        self.inputs: list[tuple[str, TensorType]] = []
+        self.steps: list[Step] = []
+        self.pool: list[tuple[str, TensorType]] = []
+        self.constants = 0
+
+    # -- values --
+    def fresh_name(self) -> str:
+        return f"v{len(self.steps)}"
+
+    def new_input(self, t: TensorType) -> str:
+        name = f"a{len(self.inputs)}"
+        self.inputs.append((name, t))
+        self.pool.append((name, t))
+        return name
+
+    def emit(self, opname: str, ins, params, t: TensorType) -> str:
+        name = self.fresh_name()
+        self.steps.append(Step(opname, tuple(ins), dict(params), name))
+        self.pool.append((name, t))
+        return name
+
+    def choose_value(self) -> tuple[str, TensorType]:
+        # NOTE: recent values half the time, so chains form; any value otherwise, so
+        # values get several readers.
+        if self.rng.random() < 0.5:
+            return self.pool[-1 - int(self.rng.integers(min(3, len(self.pool))))]
+        return pick(self.rng, self.pool)
+
+    # -- operand proposals: ("value", name, type) | ("cast", name, type) | ("leaf", type) --
+    def slot0(self, attempt: int):
+        r = self.rng.random()
+        # NOTE: a fresh operand of any rank, more often once the values at hand were
+        # refused (the pool ops need rank-4 images, which few programs make).
+        fresh = 0.06 if attempt < ATTEMPTS // 2 else 0.5
+        if r < fresh and len(self.inputs) < MAX_INPUTS:
+            rank = int(self.rng.integers(0, 5))
+            shape = tuple(pick(self.rng, (1, 2, 3, 4, 5, 7)) for _ in range(rank))
+            return ("leaf", TensorType(shape, weighted(self.rng, INPUT_DTYPES)))
+        name, t = self.choose_value()
+        if r < 0.22:
+            target = pick(self.rng, dt.ALL_DTYPES)
+            if target is not t.dtype:
+                return ("cast", name, TensorType(t.shape, target))
+        return ("value", name, t)
+
+    def leaf_like(self, first: TensorType) -> tuple:
+        rng = self.rng
+        dtype = first.dtype
+        r = rng.random()
+        if r < 0.15:
+            dtype = dt.bool_
+        elif r < 0.35:
+            dtype = pick(rng, dt.ALL_DTYPES)
+        mode = pick(rng, ("same", "same", "broadcast", "scalar", "indices", "dims"))
+        if mode == "broadcast":
+            shape = [d if rng.random() < 0.6 else 1 for d in first.shape]
+            shape = shape[int(rng.integers(0, len(shape) + 1)):] if rng.random() < 0.3 else shape
+            return ("leaf", TensorType(tuple(shape), dtype))
+        if mode == "scalar":
+            return ("leaf", TensorType((), dtype))
+        if mode == "indices":
+            return ("leaf", TensorType(random_shape(rng, 2), pick(rng, dt.INT_DTYPES)))
+        if mode == "dims":                  # made of the first operand's sizes (matmul, conv)
+            sizes = list(first.shape) + [pick(rng, (1, 2, 3, 4, 8))]
+            rank = int(rng.integers(1, 5))
+            return ("leaf", TensorType(tuple(pick(rng, sizes) for _ in range(rank)), dtype))
+        return ("leaf", TensorType(first.shape, dtype))
+
+    # -- one op --
+    def try_op(self, opdef: OpDef) -> bool:
+        arity = opdef.arity if opdef.arity is not None else int(self.rng.integers(1, 4))
+        for attempt in range(ATTEMPTS):
+            operands = [self.slot0(attempt)] if arity else []
+            while len(operands) < arity:
+                operands.append(self.leaf_like(operands[0][-1]))
+            params = propose_params(self.rng, opdef, [o[-1] for o in operands])
+            if params is None:
+                return False
+            if opdef.name in SHAPE_HINTS:
+                operands = self.apply_hint(opdef, operands, params)
+            in_types = [o[-1] for o in operands]
+            out = self.infer(opdef, in_types, params)
+            if out is None:
+                continue
+            if arity > 1 and self.rng.random() < 0.7:
+                operands = self.share(opdef, operands, params)
+                out = self.infer(opdef, [o[-1] for o in operands], params)
+            if out.size > MAX_SIZE or out.ndim > 5 or max(out.shape, default=1) > 96:
+                continue
+            names = [self.materialize(o) for o in operands]
+            self.emit(opdef.name, names, params, out)
+            return True
+        return False
+
+    def apply_hint(self, opdef: OpDef, operands, params):
+        """The hinted operand as a leaf of the shape the helper op gives, with the
+        parameters both ops share."""
+        slot, helper_name = SHAPE_HINTS[opdef.name]
+        helper = OPS[helper_name]
+        shared = {k: v for k, v in params.items() if k in helper.params}
+        out = self.infer(helper, [o[-1] for o in operands[:helper.arity]], shared)
+        if out is None:
+            return operands
+        operands = list(operands)
+        operands[slot] = ("leaf", TensorType(out.shape, operands[0][-1].dtype))
+        return operands
+
+    def infer(self, opdef: OpDef, in_types, params) -> TensorType | None:
+        try:
+            outs = opdef.infer_types(in_types, opdef.make_params(params))
+        except (TracejitError, TypeError, ValueError, ZeroDivisionError):
+            return None
+        return outs[0] if len(outs) == 1 else None
+
+    def share(self, opdef: OpDef, operands, params):
+        """Replace leaf operands by existing values where the op accepts them."""
+        operands = list(operands)
+        for slot in range(1, len(operands)):
+            if operands[slot][0] != "leaf":
+                continue
+            for i in self.rng.permutation(len(self.pool)):
+                name, t = self.pool[int(i)]
+                trial = operands[:slot] + [("value", name, t)] + operands[slot + 1:]
+                if self.infer(opdef, [o[-1] for o in trial], params) is not None:
+                    operands = trial
+                    break
+        return operands
+
+    def materialize(self, operand) -> str:
+        kind = operand[0]
+        if kind == "value":
+            return operand[1]
+        if kind == "cast":
+            return self.emit("cast", [operand[1]], {"dtype": operand[2].dtype}, operand[2])
+        t = operand[1]
+        if len(self.inputs) < MAX_INPUTS and self.rng.random() < 0.75:
+            return self.new_input(t)
+        value = self.style.array(self.rng, t)
+        if t.dtype.is_integer and t.ndim and self.rng.random() < 0.5:
+            # NOTE: constant indices in and around range (gather wraps once, then clamps).
+            value = self.rng.integers(-4, 9, size=t.shape).astype(t.dtype.np_dtype)
+            if t.dtype == dt.uint8:
+                value = np.abs(value).astype(np.uint8)
+        return self.emit("constant", [], {"value": value}, t)
+
+
+def generate(seed: int, index: int, max_steps: int = 8) -> Program:
+    """Program ``index`` of ``seed``: a pure function of its arguments."""
+    rng = np.random.default_rng([seed, index])
+    b = _Builder(rng, seed, index)
+    ops = generated_ops()
+    weights = op_weights(ops)
+    for _ in range(int(rng.integers(1, 3))):
+        b.new_input(TensorType(random_shape(rng), weighted(rng, INPUT_DTYPES)))
+    n_steps = int(rng.integers(1, max_steps + 1))
+    made = 0
+    for _ in range(n_steps * 3):
+        if made == n_steps:
+            break
+        made += b.try_op(ops[int(rng.choice(len(ops), p=weights))])
+    return _finish(b, rng, seed, index)
+
+
+def _finish(b: _Builder, rng, seed: int, index: int) -> Program:
+    read = {name for s in b.steps for name in s.ins}
+    sinks = [name for name, _ in b.pool[len(b.inputs):] if name not in read]
+    outputs = [b.pool[-1][0]]
+    for name in sinks[::-1][1:3]:                 # values nothing reads: no dead code
+        outputs.append(name)
+    for _ in range(int(rng.integers(0, 2))):
+        outputs.append(pick(rng, b.pool)[0])      # any value, inputs too: "return x"
+    if rng.random() < 0.1:
+        outputs.append(outputs[0])                # the same value twice
+    types = dict(b.pool)
+    args = [b.style.array(rng, t) for _, t in b.inputs]
+    args2 = [b.style.array(rng, t) for _, t in b.inputs]
+    program = Program(seed, index, b.inputs, b.steps, outputs, args, args2)
+    if rng.random() < 0.15:
+        program.donate = tuple(i for i in range(len(args)) if rng.random() < 0.5) or (0,)
+    if any(s.op == "matmul" for s in b.steps):
+        program.gemm = pick(rng, ("blas", "tiles"))
+    floats_in = [i for i, (_, t) in enumerate(b.inputs) if t.dtype.is_float]
+    floats_out = [o for o in outputs if types[o].dtype.is_float]
+    if floats_in and floats_out and rng.random() < 0.25:
+        chosen = tuple(i for i in floats_in if rng.random() < 0.6) or (floats_in[0],)
+        program.grad = chosen
+        for name in floats_out:
+            t = TensorType(types[name].shape, dt.float32)
+            program.loss_weights.append(rng.normal(size=t.shape).astype(np.float32))
+            program.loss_weights2.append(rng.normal(size=t.shape).astype(np.float32))
+    return program
