@@ -1,7 +1,7 @@
 """Comparing compiled results with the reference interpreter's.
 
 Exact: shapes, dtypes, integers and booleans, the positions of NaNs, infinities and
-their signs. Floats: ``|got - ref| <= rtol * |ref| + smallest_normal`` with
+their signs, the sign of zeros where the op defines it (``SIGNED_ZERO_OPS``). Floats: ``|got - ref| <= rtol * |ref| + smallest_normal`` with
 ``rtol = 4 * eps(dtype) * (depth + 1)``, depth being the number of arithmetic ops on
 the longest path from the inputs to that output.
 
@@ -36,10 +36,29 @@ EXACT_OPS = frozenset({
     "select", "clip", "cast", "stop_gradient", "max", "min", "max_pool2d",
     "max_pool2d_select", "isnan", "isfinite", "one_hot",
 })
+# Ops whose zero results have a defined sign (IEEE and NumPy agree on it), so a result
+# such an op produces is compared sign of zero included. Not max/min/relu/clip (for a
+# -0.0/+0.0 tie either is right) nor rounding arithmetic (a reassociated sum may give
+# +0.0 where NumPy's order gives -0.0).
+SIGNED_ZERO_OPS = frozenset({"neg", "abs", "sign", "floor", "ceil", "round", "select", "cast",
+                             "stop_gradient"})
 
 
 def eps(dtype: dt.DType) -> float:
     return float(np.finfo(dtype.np_dtype).eps)
+
+
+def signed_zero_outputs(graph: Graph) -> list[bool]:
+    """For each output, whether the sign of its zeros is checked: results of the ops
+    above, of movement ops, and inputs returned as they are."""
+    producer = {id(v): e.op for e in graph.eqns for v in e.outs}
+    strict = []
+    for v in graph.outputs:
+        opdef = producer.get(id(v))
+        strict.append(opdef is None and any(v is i for i in graph.inputs)
+                      or opdef is not None and (opdef.name in SIGNED_ZERO_OPS
+                                                or opdef.has(Tag.MOVEMENT)))
+    return strict
 
 
 def depths(graph: Graph) -> list[int]:
@@ -107,7 +126,8 @@ def noisy_run(graph: Graph, args, rng: np.random.Generator) -> list[np.ndarray]:
 # ---- element checks ----------------------------------------------------------------------
 
 def _bad_elements(got: np.ndarray, ref: np.ndarray, rtol: float,
-                  spread: np.ndarray | None, status_moves: np.ndarray | None) -> np.ndarray:
+                  spread: np.ndarray | None, status_moves: np.ndarray | None,
+                  signed_zeros: bool = False) -> np.ndarray:
     """Mask of elements that differ beyond tolerance."""
     dtype = dt.as_dtype(ref.dtype)
     if not dtype.is_float:
@@ -126,6 +146,8 @@ def _bad_elements(got: np.ndarray, ref: np.ndarray, rtol: float,
         if spread is not None:
             limit = limit + 3.0 * np.where(np.isfinite(spread), spread, np.inf)
         value_bad = finite & ~(np.abs(g - r) <= limit)
+        if signed_zeros:
+            value_bad |= (g == 0) & (r == 0) & (np.signbit(g) != np.signbit(r))
     status_bad = nan_bad | inf_bad
     if status_moves is not None:
         status_bad &= ~status_moves
@@ -159,6 +181,7 @@ def compare(got: list, ref: list, graph: Graph, args, seed: int) -> list[str]:
     if len(got) != len(ref):
         return [f"{len(got)} results, the reference gives {len(ref)}"]
     problems, suspects = [], []
+    strict = signed_zero_outputs(graph)
     rtols = [4.0 * eps(dt.as_dtype(r.dtype)) * (d + 1) if dt.as_dtype(r.dtype).is_float else 0.0
              for r, d in zip(ref, depths(graph), strict=True)]
     for i, (g, r) in enumerate(zip(got, ref, strict=True)):
@@ -166,7 +189,7 @@ def compare(got: list, ref: list, graph: Graph, args, seed: int) -> list[str]:
         if g.shape != r.shape or g.dtype != r.dtype:
             problems.append(f"result {i}: {g.dtype}{list(g.shape)}, the reference gives "
                             f"{r.dtype}{list(r.shape)}")
-        elif _bad_elements(g, r, rtols[i], None, None).any():
+        elif _bad_elements(g, r, rtols[i], None, None, strict[i]).any():
             suspects.append(i)
     if not suspects:
         return problems
@@ -175,7 +198,7 @@ def compare(got: list, ref: list, graph: Graph, args, seed: int) -> list[str]:
     for i in suspects:
         g, r = np.asarray(got[i]), ref[i]
         spread, moves = _spread(r, [run[i] for run in runs])
-        bad = _bad_elements(g, r, rtols[i], spread, moves)
+        bad = _bad_elements(g, r, rtols[i], spread, moves, strict[i])
         if bad.any():
             problems.append(describe(i, g, r, bad, spread))
     return problems

@@ -24,7 +24,7 @@ from tracejit.ir.opdef import OpDef, Tag
 from tracejit.ir.ops import OPS
 
 from .program import Program, Step
-from .proposals import (INPUT_DTYPES, MAX_SIZE, ValueStyle, pick, propose_params,
+from .proposals import (DIMS, INPUT_DTYPES, MAX_SIZE, ValueStyle, pick, propose_params,
                         random_shape, unsupported_params, weighted)
 
 # Ops the generator does not emit directly, and why.
@@ -41,7 +41,7 @@ EXCLUDED = {
 SHAPE_HINTS = {"scatter_add": (2, "gather"), "max_pool2d_backprop": (1, "max_pool2d")}
 CATEGORY_WEIGHTS = {"unary": 3.0, "binary": 4.0, "elementwise": 1.0, "reduce": 2.0,
                     "movement": 3.0, "linalg": 1.5, "creation": 0.4, "random": 0.2,
-                    "other": 0.6}
+                    "other": 1.0}
 MAX_INPUTS = 6
 ATTEMPTS = 16
 
@@ -76,6 +76,11 @@ class _Builder:
         self.rng = rng
         self.seed, self.index = seed, index
         self.style = ValueStyle(rng)
+        # NOTE: a program draws its shapes from a few sizes (and 1), so that values fit
+        # together: matmul chains, binary ops between a matmul and other intermediates;
+        # and mostly one dtype, as real programs have.
+        self.dims = (1,) + tuple(pick(rng, DIMS[2:]) for _ in range(3))
+        self.dtype = weighted(rng, INPUT_DTYPES)
         self.inputs: list[tuple[str, TensorType]] = []
         self.steps: list[Step] = []
         self.pool: list[tuple[str, TensorType]] = []
@@ -97,6 +102,9 @@ class _Builder:
         self.pool.append((name, t))
         return name
 
+    def input_dtype(self) -> dt.DType:
+        return self.dtype if self.rng.random() < 0.7 else weighted(self.rng, INPUT_DTYPES)
+
     def choose_value(self) -> tuple[str, TensorType]:
         # NOTE: recent values half the time, so chains form; any value otherwise, so
         # values get several readers.
@@ -113,7 +121,7 @@ class _Builder:
         if r < fresh and len(self.inputs) < MAX_INPUTS:
             rank = int(self.rng.integers(0, 5))
             shape = tuple(pick(self.rng, (1, 2, 3, 4, 5, 7)) for _ in range(rank))
-            return ("leaf", TensorType(shape, weighted(self.rng, INPUT_DTYPES)))
+            return ("leaf", TensorType(shape, self.input_dtype()))
         name, t = self.choose_value()
         if r < 0.22:
             target = pick(self.rng, dt.ALL_DTYPES)
@@ -139,8 +147,8 @@ class _Builder:
         if mode == "indices":
             return ("leaf", TensorType(random_shape(rng, 2), pick(rng, dt.INT_DTYPES)))
         if mode == "dims":                  # made of the first operand's sizes (matmul, conv)
-            sizes = list(first.shape) + [pick(rng, (1, 2, 3, 4, 8))]
-            rank = int(rng.integers(1, 5))
+            sizes = list(first.shape) + list(self.dims)
+            rank = first.ndim if rng.random() < 0.5 and first.ndim else int(rng.integers(1, 5))
             return ("leaf", TensorType(tuple(pick(rng, sizes) for _ in range(rank)), dtype))
         return ("leaf", TensorType(first.shape, dtype))
 
@@ -229,7 +237,7 @@ def generate(seed: int, index: int, max_steps: int = 8) -> Program:
     ops = generated_ops()
     weights = op_weights(ops)
     for _ in range(int(rng.integers(1, 3))):
-        b.new_input(TensorType(random_shape(rng), weighted(rng, INPUT_DTYPES)))
+        b.new_input(TensorType(random_shape(rng, 3, b.dims), b.input_dtype()))
     n_steps = int(rng.integers(1, max_steps + 1))
     made = 0
     for _ in range(n_steps * 3):

@@ -38,10 +38,10 @@ def weighted(rng: np.random.Generator, pairs):
     return values[int(rng.choice(len(values), p=w / w.sum()))]
 
 
-def random_shape(rng, max_rank: int = 3) -> tuple[int, ...]:
+def random_shape(rng, max_rank: int = 3, dims=DIMS) -> tuple[int, ...]:
     rank = int(rng.choice(max_rank + 1, p=_rank_weights(max_rank)))
     while True:
-        shape = tuple(pick(rng, DIMS) for _ in range(rank))
+        shape = tuple(pick(rng, dims) for _ in range(rank))
         if int(np.prod(shape, dtype=np.int64)) <= 512:
             return shape
 
