@@ -124,10 +124,13 @@ def program_key(graph_text: str, donated=()) -> str:
 
 
 def compile_object(module: ir.Module | llvm.ModuleRef) -> bytes:
-    """Verify, optimize at O3 and emit the host object code of ``module``."""
-    ref = module if isinstance(module, llvm.ModuleRef) else target.optimize(target.parse(module))
+    """Verify, optimize at O3 and emit the object code of ``module`` for the compile
+    target (an ``ir.Module`` in the compile worker, target.emit_object; a ModuleRef,
+    already optimized, here)."""
+    if not isinstance(module, llvm.ModuleRef):
+        return target.emit_object(module)
     with _llvm_lock():
-        return target.target_machine().emit_object(ref)
+        return target.target_machine().emit_object(module)
 
 
 def _provide_symbols() -> None:

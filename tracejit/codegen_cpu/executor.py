@@ -29,6 +29,7 @@ import collections
 import logging
 import os
 import threading
+import warnings
 import weakref
 
 import numpy as np
@@ -41,11 +42,12 @@ from ..ir.printer import print_graph
 from ..passes.pipeline import dump_stages, optimize
 from . import cache as cache_mod
 from . import target
+from .compile_worker import CompileTimeout
 from .binding import CompiledProgram
 from .entry import RETURN_ONE, RETURN_TUPLE, RETURN_WRAPPED_LIST
 from .program import LoweringError, Unsupported, build_program
 
-__all__ = ["CpuExecutor", "STRICT_ENV"]
+__all__ = ["CompileWarning", "CpuExecutor", "STRICT_ENV"]
 
 log = logging.getLogger("tracejit.codegen_cpu")
 
@@ -57,6 +59,10 @@ def _strict() -> bool:
     return os.environ.get(STRICT_ENV, "").strip().lower() in ("1", "on", "true", "yes")
 
 
+class CompileWarning(UserWarning):
+    """A graph could not be compiled and runs on the reference interpreter instead."""
+
+
 class CpuExecutor:
     """Compiles graphs to native code for this machine's CPU (llvmlite, MCJIT)."""
 
@@ -66,6 +72,8 @@ class CpuExecutor:
         self.cache = cache or cache_mod.ProgramCache()
         self.lowering = lowering
         self.fallbacks: collections.Counter = collections.Counter()
+        self.timed_out: list[str] = []          # graphs whose compile hit the time limit
+        self._timed_out_keys: set[str] = set()
         self._logged: set[str] = set()
         # NOTE: loaded programs are shared by every compile of an equal graph while any
         # caller holds one; artifacts outlive them in self.cache.
@@ -91,6 +99,8 @@ class CpuExecutor:
                 artifact = self._build(graph, donated, key)
             if artifact is None:
                 program = self._interpreted(graph)
+                if key in self._timed_out_keys:
+                    program.fallback_reason = "compile timeout: runs on the interpreter"
             else:
                 self.cache.put(key, artifact)
                 program = self.load(artifact).function
@@ -163,6 +173,9 @@ class CpuExecutor:
             built, _ = self.build(graph, donated=donated, key=key)
             try:
                 obj = cache_mod.compile_object(built.module)
+            except CompileTimeout as exc:
+                self._note_timeout(graph, exc, key)
+                return None
             except Exception as exc:    # LLVM rejected the module: a lowering bug
                 raise LoweringError(f"LLVM could not compile graph '{graph.name}': "
                                     f"{exc}") from exc
@@ -177,6 +190,18 @@ class CpuExecutor:
             self._note_fallback(f"error: {exc}"[:300], graph, str(exc), logging.WARNING)
             return None
         return cache_mod.Artifact(obj, built.layout, built.consts)
+
+    def _note_timeout(self, graph: Graph, exc: CompileTimeout, key: str) -> None:
+        """A compile that hit the time limit: the graph runs on the interpreter (correct,
+        slow), and the user hears about it, since it is a compiler bug to report."""
+        self.fallbacks["compile timeout"] += 1
+        self.timed_out.append(graph.name)
+        self._timed_out_keys.add(key)
+        warnings.warn(f"tracejit: compiling '{graph.name}' for the CPU was abandoned: {exc}. "
+                      "It runs on the reference interpreter (slowly) for these argument "
+                      "types. Please report it with the IR from `tracejit ir --stage fused`, "
+                      "or raise the limit with TRACEJIT_COMPILE_TIMEOUT.", CompileWarning,
+                      stacklevel=2)
 
     def _note_fallback(self, what: str, graph: Graph, why: str, level: int) -> None:
         self.fallbacks[what] += 1

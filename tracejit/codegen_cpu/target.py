@@ -36,6 +36,8 @@ import threading
 import llvmlite.binding as llvm
 from llvmlite import ir
 
+from . import compile_worker
+
 __all__ = [
     "DEFAULT_FAST_MATH",
     "PTR",
@@ -45,6 +47,7 @@ __all__ = [
     "check_runnable",
     "compile_module",
     "compile_with_machine",
+    "emit_object",
     "engine_machine",
     "fast_math_flags",
     "host_cpu",
@@ -143,8 +146,7 @@ def _known_cpus() -> frozenset[str]:
 
 def _machine_for(cpu: str, features: str) -> llvm.TargetMachine:
     _initialize()
-    target = llvm.Target.from_triple(llvm.get_process_triple())
-    return target.create_target_machine(cpu=cpu, features=features, opt=3, jit=True)
+    return compile_worker.machine(cpu, features)
 
 
 def _create_target_machine() -> llvm.TargetMachine:
@@ -253,13 +255,20 @@ def optimize(module: llvm.ModuleRef, level: int = 3) -> llvm.ModuleRef:
 
 
 def _run_pipeline(module: llvm.ModuleRef, tm: llvm.TargetMachine, level: int) -> llvm.ModuleRef:
+    # NOTE: in this process each run leaks llvmlite's pass-instrumentation callbacks
+    # (compile_worker.py); programs are compiled in the worker instead, this serves
+    # inspection (--stage llvm/asm), the tests and one-off runtime pieces.
     with _LOCK:
-        pto = llvm.create_pipeline_tuning_options(level)
-        pto.loop_vectorization = True
-        pto.slp_vectorization = True
-        pb = llvm.create_pass_builder(tm, pto)
-        pb.getModulePassManager().run(module, pb)
-    return module
+        return compile_worker.run_pipeline(module, tm, level)
+
+
+def emit_object(module: ir.Module) -> bytes:
+    """Object code of ``module`` optimized at O3 for the compile target, made in the
+    compile worker: bounded in time (``TRACEJIT_COMPILE_TIMEOUT``, raising
+    ``compile_worker.CompileTimeout``) and leaving no native memory behind."""
+    _initialize()
+    cpu, features = target_cpu()
+    return compile_worker.emit_object(str(module), cpu, features, 3)
 
 
 def _as_ref(module: ir.Module | llvm.ModuleRef, opt: bool) -> llvm.ModuleRef:

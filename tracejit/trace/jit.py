@@ -377,6 +377,9 @@ class JitFunction:
         program = get_executor(executor_name).compile(
             traced.graph, donated=[*given_up, *sorted(len(leaf_keys) + i for i in donated)])
         seconds = time.perf_counter() - started
+        fallback = getattr(program, "fallback_reason", None)
+        if fallback:
+            reason = f"{reason} ({fallback})"
         self.compile_log.append(CompileRecord(reason, seconds, traced.graph))
         self._last_signature = signature
         if config.log_compiles:
