@@ -32,3 +32,14 @@ loc:
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache
+
+# The differential fuzzer (docs/testing.md): N random programs compiled for the CPU and
+# compared with the reference interpreter in parallel workers, each program under a
+# deadline; a progress line, then a summary; fails on any mismatch, error, crash or hang.
+# `make fuzz N=100000 SEED=7 WORKERS=2`; rerun one: python -m tests.fuzz repro --seed S --index I
+.PHONY: fuzz
+N       ?= 10000
+SEED    ?= 1
+WORKERS ?= $(shell nproc)
+fuzz: $(VENV)/.stamp-test
+	$(PY) -m tests.fuzz run -n $(N) --seed $(SEED) --workers $(WORKERS)

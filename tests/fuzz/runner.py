@@ -209,17 +209,16 @@ class Session:
     def check(self, task: dict) -> Outcome:
         if self.worker is None:
             self.worker = Worker(self.extra_env)
-            self._wait(STARTUP_SECONDS)
-            if not self.worker.ready:
+            if self._wait(STARTUP_SECONDS)[0] != "ready":
                 raise RuntimeError("a fuzz worker did not start:\n" + self.worker.stderr_tail())
         self.worker.send(task)
-        answer = self._wait(self.deadline)
-        if answer is not None:
+        event, answer = self._wait(self.deadline)
+        if event == "answer":
             self.worker.task = None
             return Outcome(task, answer["status"], answer.get("detail", ""),
                            answer.get("source", ""))
         w, self.worker = self.worker, None
-        if w.proc.poll() is None:
+        if event == "timeout":
             w.stop()
             return Outcome(task, "hang", f"no answer within {self.deadline:.0f} s; the worker "
                            "was killed", source_of(task))
@@ -228,8 +227,9 @@ class Session:
         w.stop()
         return outcome
 
-    def _wait(self, seconds: float) -> dict | None:
-        """The next answer (or the ready line), or None after ``seconds`` or a death."""
+    def _wait(self, seconds: float) -> tuple[str, dict | None]:
+        """("answer", answer), ("ready", None) when a starting worker is ready and has no
+        task, ("dead", None) at the worker's end of output, or ("timeout", None)."""
         w = self.worker
         end = time.monotonic() + seconds
         while time.monotonic() < end:
@@ -238,15 +238,15 @@ class Session:
                 continue
             answers = w.read()
             if answers is None:
-                return None
+                return "dead", None
             for answer in answers:
                 if answer.get("ready"):
                     w.ready = True
                     continue
-                return answer
+                return "answer", answer
             if w.ready and w.task is None:
-                return {"ready": True}
-        return None
+                return "ready", None
+        return "timeout", None
 
     def close(self) -> None:
         if self.worker is not None:
