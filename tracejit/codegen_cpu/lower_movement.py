@@ -209,7 +209,9 @@ def lower_scatter_add(ctx: FnContext, eqn: Eqn) -> None:
         acc = point.ptrs(acc_key)
         update = convert(b, load(b, point.ptrs(3), src, dtype, point.group), dtype, acc_dtype)
         old = load(b, acc, dst, acc_dtype, point.group)
-        new = b.fadd(old, update) if acc_dtype.is_float else b.add(old, update)
+        # NOTE: bools accumulate as the reference's np.add.at does: True + True is True.
+        new = (b.fadd(old, update) if acc_dtype.is_float else b.or_(old, update)
+               if acc_dtype.is_bool else b.add(old, update))
         store(b, new, acc, dst, acc_dtype, point.group)
 
     def inner_parallel(inner, mapping):

@@ -14,7 +14,8 @@ from . import dtypes as dt
 from . import vjp_rules
 from .core import TensorType
 from .errors import ShapeError
-from .opdef import ParamSpec, Tag, declare, int_param, normalize_axis, require_dtype
+from .opdef import ParamSpec, Tag, declare, int_param, require_dtype
+from .ops_movement import canonical_axis
 
 __all__ = ["SCATTER_ADD"]
 
@@ -22,7 +23,9 @@ __all__ = ["SCATTER_ADD"]
 def _infer(types, params):
     operand, idx, updates = types
     require_dtype("scatter_add", idx, dt.INT_DTYPES, "integer indices")
-    axis = normalize_axis("scatter_add", params["axis"], operand.ndim)
+    # NOTE: canonical (non-negative) as gather's: lowerings and the gradient rule (a
+    # gather) use the param as it is; the front end resolves negative axes.
+    axis = canonical_axis("scatter_add", params["axis"], operand.ndim)
     expected = operand.shape[:axis] + idx.shape + operand.shape[axis + 1:]
     if updates.shape != expected or updates.dtype is not operand.dtype:
         raise ShapeError(f"updates must be {TensorType(expected, operand.dtype)} for operand "
