@@ -7,7 +7,6 @@ at O3 through tracejit.codegen_cpu.target and run on NumPy arrays.
 from __future__ import annotations
 
 import functools
-
 import itertools
 import time
 

@@ -1,7 +1,8 @@
 """Comparing compiled results with the reference interpreter's.
 
 Exact: shapes, dtypes, integers and booleans, the positions of NaNs, infinities and
-their signs, the sign of zeros where the op defines it (``SIGNED_ZERO_OPS``). Floats: ``|got - ref| <= rtol * |ref| + smallest_normal`` with
+their signs, the sign of zeros where the op defines it (``SIGNED_ZERO_OPS``). Floats:
+``|got - ref| <= rtol * |ref| + smallest_normal`` with
 ``rtol = 4 * eps(dtype) * (depth + 1)``, depth being the number of arithmetic ops on
 the longest path from the inputs to that output.
 
@@ -168,7 +169,8 @@ def _spread(ref: np.ndarray, noisy: list[np.ndarray]) -> tuple[np.ndarray, np.nd
                 kind &= ~(np.isnan(x) & np.isnan(r))
                 moves |= kind
                 both = np.isfinite(x) & np.isfinite(r)
-                spread = np.maximum(spread, np.where(both, np.abs(x - r), np.where(kind, np.inf, 0)))
+                spread = np.maximum(spread, np.where(both, np.abs(x - r),
+                                                     np.where(kind, np.inf, 0)))
             else:
                 moves |= x != r
                 spread = np.maximum(spread, np.abs(x - r))

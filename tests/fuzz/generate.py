@@ -24,8 +24,17 @@ from tracejit.ir.opdef import OpDef, Tag
 from tracejit.ir.ops import OPS
 
 from .program import Program, Step
-from .proposals import (DIMS, INPUT_DTYPES, MAX_SIZE, ValueStyle, pick, propose_params,
-                        random_shape, unsupported_params, weighted)
+from .proposals import (
+    DIMS,
+    INPUT_DTYPES,
+    MAX_SIZE,
+    ValueStyle,
+    pick,
+    propose_params,
+    random_shape,
+    unsupported_params,
+    weighted,
+)
 
 # Ops the generator does not emit directly, and why.
 EXCLUDED = {

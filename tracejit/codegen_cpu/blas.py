@@ -43,9 +43,9 @@ from ..ir import dtypes as dt
 from ..ir.core import Graph
 from ..ir.opdef import Tag
 from . import lower_index as ix
+from .gemm_choice import use_tiles
 from .lower_loops import c64, counted_loop
 from .lower_pointwise import FnContext, pointwise
-from .gemm_choice import use_tiles
 from .lower_types import (
     F32,
     F64,

@@ -42,8 +42,8 @@ from ..ir.printer import print_graph
 from ..passes.pipeline import dump_stages, optimize
 from . import cache as cache_mod
 from . import target
-from .compile_worker import CompileTimeout
 from .binding import CompiledProgram
+from .compile_worker import CompileTimeout
 from .entry import RETURN_ONE, RETURN_TUPLE, RETURN_WRAPPED_LIST
 from .program import LoweringError, Unsupported, build_program
 

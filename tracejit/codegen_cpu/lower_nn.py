@@ -37,9 +37,9 @@ from llvmlite import ir
 from ..ir import dtypes as dt
 from ..ir.core import Eqn
 from .blas import _convert_copy, call_gemm
+from .gemm_choice import use_tiles
 from .lower_loops import c64, counted_loop
 from .lower_pointwise import FnContext
-from .gemm_choice import use_tiles
 from .lower_tilegemm import emit_tile_gemm
 from .lower_types import I1, I8, I64, PTR, VOID, compute_type, declare
 from .parallel import emit_parallel_for, parallel_config, should_parallelize

@@ -264,8 +264,9 @@ def exp_shift(x: Tensor, axis, *, finite: bool = True) -> Tensor:
     """What softmax and logsumexp subtract before ``exp`` so it cannot overflow: the max
     over ``axis`` (kept as size-1 axes), gradient stopped; with ``finite``, 0 where the
     max is not finite (logsumexp of a row holding inf is inf; softmax keeps the raw max,
-    so such a row is NaN, as TensorFlow's is). An empty axis has no max; any shift gives the same (empty or zero) sum there, so 0,
-    and logsumexp over it is log(0) = -inf, as in NumPy and TensorFlow."""
+    so such a row is NaN, as TensorFlow's is). An empty axis has no max; any shift gives
+    the same (empty or zero) sum there, so 0, and logsumexp over it is log(0) = -inf, as
+    in NumPy and TensorFlow."""
     from .array_ops import stop_gradient, zeros
     axes = _axes(x, axis)
     if any(x.shape[a] == 0 for a in axes):
