@@ -71,7 +71,9 @@ def test_eager_updates_from_threads_are_all_applied():
     assert float(u.numpy()) == 4000.0 and int(c.numpy()) == -4000
 
 
-def test_steps_over_overlapping_variables_never_deadlock():
+def two_steps_sharing_a_variable():
+    """Counters a, b, c and two jitted steps: ab bumps a and b, cb bumps c and b (the
+    other order, so a step that locked in program order could deadlock with ab)."""
     a, b, c = (tj.Variable(np.zeros((), np.float64)) for _ in range(3))
 
     @tj.jit
@@ -80,9 +82,15 @@ def test_steps_over_overlapping_variables_never_deadlock():
         b.assign_add(1.0)
 
     @tj.jit
-    def cb():           # reads and writes b and c in the other order
+    def cb():
         c.assign_add(1.0)
         b.assign_add(1.0)
+
+    return a, b, c, ab, cb
+
+
+def test_steps_over_overlapping_variables_never_deadlock():
+    a, b, c, ab, cb = two_steps_sharing_a_variable()
 
     def work(k):
         for _ in range(200):
@@ -96,18 +104,7 @@ def test_steps_over_overlapping_variables_never_deadlock():
 def test_first_calls_racing_on_several_threads_trace_separately():
     # Traces lived on one process-wide stack: a thread tracing its first call recorded
     # into another thread's trace, and an eager update landed in someone's graph.
-    a, b, c = (tj.Variable(np.zeros((), np.float64)) for _ in range(3))
-
-    @tj.jit
-    def ab():
-        a.assign_add(1.0)
-        b.assign_add(1.0)
-
-    @tj.jit
-    def cb():
-        c.assign_add(1.0)
-        b.assign_add(1.0)
-
+    a, b, c, ab, cb = two_steps_sharing_a_variable()
     barrier = threading.Barrier(4)
 
     def work(k):
