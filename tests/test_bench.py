@@ -31,7 +31,7 @@ def test_bench_command_runs_tracejit_and_numpy_at_reduced_size(tmp_path):
     machine = doc["machine"]
     assert machine["cpu"] and machine["llvm_host_cpu"] == target.host_cpu()[0]
     assert machine["compiled_for"] == target.target_cpu()[0]
-    assert machine["vector_isa"] in ("sse", "avx2", "avx512")
+    assert machine["vector_isa"] in ("sse", "avx", "avx2", "avx512")
     assert isinstance(machine["tuning"], dict)
     assert f"LLVM host CPU {machine['llvm_host_cpu']}, compiled for" in result.output
     assert [p["peer"] for p in doc["peers"]] == ["tracejit", "numpy"]

@@ -75,53 +75,87 @@ def test_compile_module_runs_and_vectorizes():
         np.testing.assert_array_equal(y, 2 * np.arange(n, dtype=np.float32) + 1)
     asm = target.assembly(_saxpy_module())
     # NOTE: which width LLVM picks for a loop is its tuning for the target CPU (256 bits
-    # on Intel cores that prefer them, 512 on Zen 4/5): assert the loop vectorized to at
-    # least 256 bits wherever the target has AVX2, never a particular register.
-    assert re.search(r"\tv\w+ps\t.*%[xyz]mm", asm), asm
-    if target.target_vector_isa() in ("avx2", "avx512"):
-        assert "ymm" in asm or "zmm" in asm, asm
+    # on Intel cores that prefer them, 512 on Zen 4/5): assert packed arithmetic in the
+    # registers the target's ISA has, never one register inferred from the host's flags.
+    assert re.search(r"\t\w+ps\t.*%[xyz]mm", asm), asm
+    allowed = {"sse": ("xmm",), "avx": ("ymm",), "avx2": ("ymm",),
+               "avx512": ("ymm", "zmm")}[target.target_vector_isa()]
+    packed = set(re.findall(r"\t\w+ps\t.*%([xyz]mm)", asm))
+    assert packed & set(allowed) and packed <= {"xmm", *allowed}, asm
 
 
-def test_named_cpus_compile_to_their_vector_isa(monkeypatch):
-    for cpu, isa in (("haswell", "avx2"), ("skylake-avx512", "avx512"), ("znver4", "avx512"),
-                     ("x86-64", "sse")):
-        monkeypatch.setenv(target.CPU_ENV, cpu)
-        _clear_target_caches()
-        assert target.target_cpu()[0] == cpu
+@pytest.mark.parametrize("cpu,isa", [("haswell", "avx2"), ("skylake-avx512", "avx512"),
+                                     ("znver4", "avx512"), ("sapphirerapids", "avx512"),
+                                     ("sandybridge", "avx"), ("x86-64", "sse")])
+def test_named_cpus_compile_to_their_vector_isa(cpu, isa):
+    with target.compiling_for(cpu):
+        assert target.target_cpu() == (cpu, "")
         assert target.target_vector_isa() == isa
-        assert cpu in target.target_id()
+        assert f"/{cpu}/" in target.target_id()
+        asm = target.assembly(_saxpy_module(f"on_{cpu.replace('-', '_')}"))
+        assert ("ymm" in asm or "zmm" in asm) == (isa != "sse"), asm
+
+
+def test_named_cpu_features_are_read_off_llvms_code():
+    # What LLVM gives each CPU (its X86.td), seen through the probes: the facts the
+    # runnable check stands on. sapphirerapids has AVX512-FP16, Zen 4/5 do not.
+    common = {"avx", "avx2", "fma", "f16c"}
+    icelake = common | {"avx512f", "avx512bw", "avx512vpopcntdq", "avx512bitalg", "gfni"}
+    assert target.code_features("x86-64", "") == set()
+    assert target.code_features("haswell", "") == common
+    assert target.code_features("skylake-avx512", "") == common | {"avx512f", "avx512bw"}
+    assert target.code_features("znver4", "") == icelake | {"avx512bf16"}
+    assert target.code_features("sapphirerapids", "") == icelake | {"avx512bf16",
+                                                                     "avx512fp16"}
+    assert target.code_features("sapphirerapids", "-avx512fp16") == icelake | {"avx512bf16"}
+    assert "avx512f" in target.code_features("haswell", "+avx512f")
+
+
+def test_features_and_tuning_are_appended(monkeypatch):
+    with target.compiling_for("skylake-avx512", "+prefer-256-bit"):
+        assert target.target_cpu() == ("skylake-avx512", "+prefer-256-bit")
+        assert target.target_vector_isa() == "avx512"        # the ISA, not the width
+        narrow = target.assembly(_saxpy_module("narrow"))
+    with target.compiling_for("skylake-avx512", "-prefer-256-bit"):
+        wide = target.assembly(_saxpy_module("wide"))
+    assert "zmm" in wide and "zmm" not in narrow and "ymm" in narrow
+    monkeypatch.setenv(target.CPU_ENV, "host")
     monkeypatch.setenv(target.FEATURES_ENV, "+prefer-256-bit")
-    _clear_target_caches()
-    assert target.target_cpu() == ("x86-64", "+prefer-256-bit")
-    monkeypatch.delenv(target.FEATURES_ENV)
-    monkeypatch.setenv(target.CPU_ENV, "skylake-avx512")
-    _clear_target_caches()
-    asm = target.assembly(_saxpy_module("named"))
-    assert "ymm" in asm or "zmm" in asm
-    monkeypatch.setenv(target.CPU_ENV, "haswel")
-    _clear_target_caches()
-    with pytest.raises(ValueError, match="TRACEJIT_CPU='haswel' is not a CPU LLVM knows"):
-        target.target_cpu()
-    monkeypatch.delenv(target.CPU_ENV)
-    _clear_target_caches()
-
-
-def test_code_for_a_cpu_the_host_lacks_is_refused_at_load(monkeypatch):
-    monkeypatch.setattr(target, "host_cpu", lambda: ("haswell", ""))
-    monkeypatch.setenv(target.CPU_ENV, "skylake-avx512")
-    _clear_target_caches()
+    target._forget_target()
     try:
-        assert "ymm" in target.assembly(_saxpy_module("inspect"))   # inspecting is fine
-        with pytest.raises(RuntimeError, match="avx512 vectors, which this host"):
-            target.compile_module(_saxpy_module("refused"))
+        assert target.target_cpu()[1].endswith(",+prefer-256-bit")   # not measured then
     finally:
         monkeypatch.undo()
-        _clear_target_caches()
+        target._forget_target()
 
 
-def _clear_target_caches():
-    for cached in (target.target_cpu, target.target_machine, target._layout):
-        cached.cache_clear()
+def test_an_unknown_cpu_name_is_an_error():
+    with pytest.raises(ValueError, match="TRACEJIT_CPU='haswel' is not a CPU LLVM knows"):
+        with target.compiling_for("haswel"):
+            pass
+    assert os.environ.get(target.CPU_ENV) != "haswel"        # restored
+
+
+@pytest.mark.parametrize("host,cpu,missing", [
+    ("haswell", "skylake-avx512", "avx512bw, avx512f"),
+    ("znver4", "sapphirerapids", "avx512fp16"),
+    ("x86-64", "haswell", "avx, avx2, f16c, fma")])
+def test_code_for_a_cpu_the_host_lacks_is_refused_at_load(monkeypatch, host, cpu, missing):
+    from tracejit.codegen_cpu import cache
+    features = ",".join(f"+{f}" for f in target.code_features(host, ""))
+    monkeypatch.setattr(target, "host_cpu", lambda: (host, features))
+    with target.compiling_for(cpu):
+        asm = target.assembly(_saxpy_module("inspect"))           # inspecting is fine
+        assert "vmul" in asm or "vfmadd" in asm
+        assert target.missing_features() == missing.split(", ")
+        message = f"{cpu}: its code may use {missing}, which this host \\({host}\\) lacks"
+        with pytest.raises(RuntimeError, match=message):
+            target.compile_module(_saxpy_module("refused"))
+        with pytest.raises(RuntimeError, match=message):
+            cache.load_object(b"never loaded")
+    with target.compiling_for(host):
+        assert target.missing_features() == []
+        target.compile_module(_saxpy_module("runs"))
 
 
 def test_compile_accepts_an_optimized_moduleref_and_keeps_engines():

@@ -29,8 +29,10 @@ Pointers are opaque (``ir.PointerType()``): address elements with
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
+import re
 import threading
 
 import llvmlite.binding as llvm
@@ -45,12 +47,15 @@ __all__ = [
     "FEATURES_ENV",
     "assembly",
     "check_runnable",
+    "code_features",
     "compile_module",
     "compile_with_machine",
+    "compiling_for",
     "emit_object",
     "engine_machine",
     "fast_math_flags",
     "host_cpu",
+    "missing_features",
     "new_module",
     "optimize",
     "parse",
@@ -119,6 +124,38 @@ def target_cpu() -> tuple[str, str]:
     return cpu, ",".join(f for f in (features, extra) if f)
 
 
+@contextlib.contextmanager
+def compiling_for(cpu: str, features: str = ""):
+    """Within the block, compile for ``cpu`` with ``features`` appended, as
+    ``TRACEJIT_CPU``/``TRACEJIT_CPU_FEATURES`` would (tests, inspecting another CPU's
+    code). It sets those variables for the whole process: not for use while other
+    threads compile.
+
+    >>> with compiling_for("haswell"):
+    ...     target_vector_isa()
+    'avx2'
+    """
+    saved = {name: os.environ.get(name) for name in (CPU_ENV, FEATURES_ENV)}
+    os.environ[CPU_ENV], os.environ[FEATURES_ENV] = cpu, features
+    _forget_target()
+    try:
+        target_cpu()                # an unknown name raises here, not at first use
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        _forget_target()
+
+
+def _forget_target() -> None:
+    # NOTE: everything cached from target_cpu(); code_features is keyed by its arguments.
+    for cached in (target_cpu, target_machine, _layout):
+        cached.cache_clear()
+
+
 def _check_cpu_name(name: str) -> None:
     """A clear error for a name LLVM does not know (it would only print a warning and
     compile for a generic CPU)."""
@@ -158,41 +195,87 @@ def engine_machine() -> llvm.TargetMachine:
     return _create_target_machine()
 
 
-# A <16 x float> add is one zmm instruction where AVX-512 exists, two ymm ones on AVX2.
-_PROBE = """define void @probe(ptr %p) {
-  %v = load <16 x float>, ptr %p, align 64
-  %w = fadd <16 x float> %v, %v
-  store <16 x float> %w, ptr %p, align 64
-  ret void
-}"""
+# NOTE: llvmlite cannot list the features LLVM gives a named CPU, so they are read off
+# the code LLVM emits: one small function per feature whose instructions LLVM picks by
+# itself from plain IR, as it does for tracejit's kernels. (IR type, body computing %w
+# from the loaded %v and %u, a pattern the assembly matches exactly when the target has
+# the feature.) Checked on x86-64, sandybridge, haswell, skylake-avx512, icelake-server,
+# rocketlake, sapphirerapids and znver3-5 (tests/codegen_cpu/test_target.py).
+_FEATURE_PROBES: dict[str, tuple[str, str, str]] = {
+    "avx": ("<8 x float>", "%w = fadd <8 x float> %v, %u", r"vaddps\s.*%ymm"),
+    "avx2": ("<8 x i32>", "%w = mul <8 x i32> %v, %u", r"vpmulld\s.*%ymm"),
+    "fma": ("<8 x float>", "%w = call <8 x float> @llvm.fma.v8f32(<8 x float> %v, "
+            "<8 x float> %u, <8 x float> %v)", r"vfmadd"),
+    "f16c": ("<8 x half>", "%x = fpext <8 x half> %v to <8 x float>\n"
+             "  %y = fadd <8 x float> %x, %x\n  %w = fptrunc <8 x float> %y to <8 x half>",
+             r"vcvtph2ps"),
+    "avx512f": ("<16 x float>", "%w = fadd <16 x float> %v, %u", r"%zmm"),
+    "avx512bw": ("<64 x i8>", "%w = add <64 x i8> %v, %u", r"vpaddb\s.*%zmm"),
+    "avx512fp16": ("<32 x half>", "%w = fadd <32 x half> %v, %u", r"vaddph"),
+    "avx512bf16": ("<16 x bfloat>", "%x = fpext <16 x bfloat> %v to <16 x float>\n"
+                   "  %y = fadd <16 x float> %x, %x\n"
+                   "  %w = fptrunc <16 x float> %y to <16 x bfloat>", r"vcvtneps2bf16"),
+    "avx512vpopcntdq": ("<16 x i32>", "%w = call <16 x i32> @llvm.ctpop.v16i32(<16 x i32> %v)",
+                        r"vpopcntd"),
+    "avx512bitalg": ("<64 x i8>", "%w = call <64 x i8> @llvm.ctpop.v64i8(<64 x i8> %v)",
+                     r"vpopcntb"),
+    "gfni": ("<64 x i8>", "%w = call <64 x i8> @llvm.bitreverse.v64i8(<64 x i8> %v)",
+             r"gf2p8affine"),
+}
+
+
+def _probe_source(ty: str, body: str) -> str:
+    return (f"define void @probe(ptr %p, ptr %q) {{\n  %v = load {ty}, ptr %p, align 64\n"
+            f"  %u = load {ty}, ptr %q, align 64\n  {body}\n"
+            f"  store {ty} %w, ptr %p, align 64\n  ret void\n}}")
 
 
 @functools.cache
-def _vector_isa(cpu: str, features: str) -> str:
-    """``"avx512"``, ``"avx2"`` or ``"sse"``: the widest vectors code for ``cpu`` and
-    ``features`` may use, read off the code LLVM emits for a wide vector add."""
+def code_features(cpu: str, features: str) -> frozenset[str]:
+    """The probed features (``_FEATURE_PROBES``: AVX, AVX2, FMA, F16C and the AVX-512
+    families LLVM uses unasked) that code for ``cpu``/``features`` may contain."""
+    # NOTE: -prefer-256-bit, so that a CPU with AVX-512 shows it whatever its tuning.
     tm = _machine_for(cpu, features + ",-prefer-256-bit" if features else "-prefer-256-bit")
-    ref = llvm.parse_assembly(_PROBE)
-    with _LOCK:
-        asm = tm.emit_assembly(ref)
-    return "avx512" if "zmm" in asm else "avx2" if "ymm" in asm else "sse"
+    found = set()
+    for name, (ty, body, pattern) in _FEATURE_PROBES.items():
+        with _LOCK:
+            asm = tm.emit_assembly(llvm.parse_assembly(_probe_source(ty, body)))
+        if re.search(pattern, asm):
+            found.add(name)
+    return frozenset(found)
+
+
+def _vector_isa(cpu: str, features: str) -> str:
+    """``"avx512"``, ``"avx2"``, ``"avx"`` (256-bit float vectors only) or ``"sse"``: the
+    widest vectors code for ``cpu`` and ``features`` may use."""
+    found = code_features(cpu, features)
+    return next((isa for isa, feature in (("avx512", "avx512f"), ("avx2", "avx2"),
+                                          ("avx", "avx")) if feature in found), "sse")
 
 
 def target_vector_isa() -> str:
-    """The widest vector ISA of the compile target (``avx512``, ``avx2``, ``sse``)."""
+    """The widest vector ISA of the compile target (``avx512``, ``avx2``, ``avx``,
+    ``sse``)."""
     return _vector_isa(*target_cpu())
 
 
+def missing_features() -> list[str]:
+    """Probed features the compile target's code may use and this host lacks (empty
+    when its code can run here)."""
+    host = {f[1:] for f in host_cpu()[1].split(",") if f.startswith("+")}
+    return sorted(code_features(*target_cpu()) - host)
+
+
 def check_runnable() -> None:
-    """Raise when the compile target uses vectors this host lacks (``TRACEJIT_CPU``
-    naming a bigger CPU): its code would stop the process with an illegal instruction."""
-    order = ("sse", "avx2", "avx512")
-    want, have = target_vector_isa(), _vector_isa(*host_cpu())
-    if order.index(want) > order.index(have):
+    """Raise when code for the compile target may use instructions this host lacks
+    (``TRACEJIT_CPU`` naming a bigger CPU): it would stop the process with an illegal
+    instruction. Compiling and printing such code (:func:`assembly`) stays allowed."""
+    missing = missing_features()
+    if missing:
         raise RuntimeError(
-            f"{CPU_ENV}={target_cpu()[0]}: code for it uses {want} vectors, which this host "
-            f"({host_cpu()[0]}) lacks; it can be compiled and inspected (tracejit ir "
-            f"--stage asm) but not run here")
+            f"{CPU_ENV}={target_cpu()[0]}: its code may use {', '.join(missing)}, which "
+            f"this host ({host_cpu()[0]}) lacks; it can be compiled and inspected "
+            f"(tracejit ir --stage asm) but not run here")
 
 
 def compile_with_machine(module: ir.Module, cpu: str, features: str, name: str):
