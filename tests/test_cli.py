@@ -40,3 +40,53 @@ def test_ir_bad_type_spec_and_target(tmp_path):
     assert result.exit_code != 0 and "no function 'nothing'" in result.output
     result = CliRunner().invoke(main, ["ir", "missing.py:f"])
     assert result.exit_code != 0 and "no such file" in result.output
+
+
+# ---- tracejit cache -------------------------------------------------------------------------
+
+
+def _entry(folder, key: str) -> None:
+    shard = folder / key[:2]
+    shard.mkdir(parents=True, exist_ok=True)
+    (shard / f"{key}.o").write_bytes(b"x" * 2048)
+    (shard / f"{key}.json").write_text("{}")
+
+
+def test_cache_info_and_clear(tmp_path, monkeypatch):
+    from tracejit.codegen_cpu import cache_budget, tuning
+    monkeypatch.setenv("TRACEJIT_CACHE_DIR", str(tmp_path))
+    monkeypatch.setenv("TRACEJIT_CACHE_MAX", "1G")
+    tuning.forget()
+    try:
+        _entry(tmp_path, "ab12")
+        _entry(tmp_path, "cd34")
+        size = cache_budget.usage(tmp_path).bytes
+        tuning.choose("demo/cli", {"a": lambda: None, "b": lambda: None}, "a")
+        info = run("cache", "info")
+        assert info.exit_code == 0, info.output
+        assert f"compile cache: {tmp_path}" in info.output
+        assert f"entries: 2, {size / 2 ** 20:.1f} MiB" in info.output
+        assert "cap: 1024.0 MiB (TRACEJIT_CACHE_MAX)" in info.output
+        assert "tuning record:" in info.output and "1 decisions" in info.output
+        cleared = run("cache", "clear")
+        assert cleared.exit_code == 0, cleared.output
+        assert f"removed 2 entries ({size / 2 ** 20:.1f} MiB) from {tmp_path}" in cleared.output
+        assert cache_budget.usage(tmp_path).entries == 0 and not tuning.decisions()
+        assert "entries: 0, 0.0 MiB" in run("cache", "info").output
+        monkeypatch.setenv("TRACEJIT_CACHE_MAX", "off")
+        assert "cap: none" in run("cache", "info").output
+    finally:
+        tuning.forget()
+
+
+def test_cache_info_with_a_bad_cap_names_the_variable(tmp_path, monkeypatch):
+    monkeypatch.setenv("TRACEJIT_CACHE_DIR", str(tmp_path))
+    monkeypatch.setenv("TRACEJIT_CACHE_MAX", "huge")
+    bad = CliRunner().invoke(main, ["cache", "info"])
+    assert bad.exit_code != 0 and "TRACEJIT_CACHE_MAX='huge'" in bad.output
+
+
+def test_cache_commands_with_the_disk_cache_off(monkeypatch):
+    monkeypatch.setenv("TRACEJIT_CACHE_DIR", "off")
+    assert "off" in run("cache", "info").output
+    assert "nothing on disk" in run("cache", "clear").output

@@ -8,11 +8,13 @@ import os
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from tracejit.codegen_cpu import cache_budget, target
 from tracejit.codegen_cpu.cache import Artifact, ProgramCache, program_key
 from tracejit.codegen_cpu.executor import CpuExecutor
 from tracejit.codegen_cpu.program import Unsupported
@@ -164,3 +166,130 @@ def test_the_key_covers_every_source_that_shapes_a_program():
     names = {f"{p.parent.name}/{p.name}" for p in key_sources()}
     assert {"passes/memory.py", "passes/fuse.py", "ir/opdef.py", "codegen_cpu/program.py",
             "codegen_cpu/entry.py"} <= names
+
+
+def test_the_key_names_the_cpu_compiled_for():
+    text = print_graph(_graph())
+    host = program_key(text)
+    with target.compiling_for("haswell"):
+        haswell = program_key(text)
+        with target.compiling_for("haswell", "+prefer-256-bit"):
+            assert program_key(text) != haswell
+    with target.compiling_for("znver4"):
+        assert program_key(text) not in (host, haswell)
+    assert program_key(text) == host
+
+
+# ---- the size cap (cache_budget.py) --------------------------------------------------------
+
+
+def make_entry(folder: Path, key: str, used: float, *, complete: bool = True) -> None:
+    """An entry of 3000 bytes of object code, last used at ``used`` (its .json's mtime);
+    ``complete=False``: its writer has not written the .json yet."""
+    shard = folder / key[:2]
+    shard.mkdir(parents=True, exist_ok=True)
+    (shard / f"{key}.o").write_bytes(b"x" * 3000)
+    os.utime(shard / f"{key}.o", (used, used))
+    if complete:
+        (shard / f"{key}.json").write_text("{}")
+        os.utime(shard / f"{key}.json", (used, used))
+
+
+def _keys(folder: Path) -> list[str]:
+    return sorted({p.stem for p in folder.glob("*/*") if not p.name.startswith(".")})
+
+
+@pytest.mark.parametrize("text,size", [
+    ("300M", 300 * 2 ** 20), ("1.5G", int(1.5 * 2 ** 30)), ("64k", 65536), ("4096", 4096),
+    ("2MiB", 2 * 2 ** 20), (" 1 GB ", 2 ** 30), ("off", None), ("0", None)])
+def test_cap_sizes_parse(text, size):
+    assert cache_budget.parse_size(text) == size
+
+
+@pytest.mark.parametrize("bad", ["lots", "-1G", "12Q", "1.2.3M", "M"])
+def test_a_bad_cap_is_an_error_naming_the_variable(monkeypatch, tmp_path, bad):
+    monkeypatch.setenv(cache_budget.LIMIT_ENV, bad)
+    with pytest.raises(ValueError, match=f"TRACEJIT_CACHE_MAX={bad!r}: expected a size"):
+        cache_budget.size_limit()
+    with pytest.raises(ValueError, match="TRACEJIT_CACHE_MAX"):   # not silently uncapped
+        ProgramCache(tmp_path).put("ab" * 32, Artifact(b"obj", None, b""))
+    monkeypatch.delenv(cache_budget.LIMIT_ENV)
+    assert cache_budget.size_limit() == cache_budget.DEFAULT_LIMIT
+
+
+def test_least_recently_used_entries_are_evicted_first(tmp_path):
+    now = time.time()
+    for i, key in enumerate(["aa01", "bb02", "cc03", "dd04", "ee05"]):
+        make_entry(tmp_path, key, now - 1000 + i)               # aa01 is the oldest
+    cache_budget.mark_used(tmp_path / "aa" / "aa01.json")        # ... until a hit
+    used = cache_budget.usage(tmp_path)
+    entry = used.bytes // 5                                      # blocks: filesystem's own
+    assert used.entries == 5 and entry >= 3000
+    # A cap of 4 entries trims to 80% of it: 3 entries stay, the two oldest go.
+    assert cache_budget.evict(tmp_path, 4 * entry) == 2 * entry
+    assert _keys(tmp_path) == ["aa01", "dd04", "ee05"]
+    assert not (tmp_path / "bb" / "bb02.o").exists()
+    assert cache_budget.evict(tmp_path, 4 * entry) == 0          # under the cap: nothing
+    assert cache_budget.evict(tmp_path, None) == 0
+
+
+def test_an_entry_being_written_counts_from_its_own_age(tmp_path):
+    now = time.time()
+    make_entry(tmp_path, "aa01", now - 50)
+    make_entry(tmp_path, "bb02", now - 40)
+    make_entry(tmp_path, "cc03", now, complete=False)            # a writer is at work
+    make_entry(tmp_path, "dd04", now - 3600 * 24, complete=False)   # its writer died
+    entry = cache_budget.usage(tmp_path).bytes // 4
+    cache_budget.evict(tmp_path, 3 * entry)                      # keep 2.4 entries
+    assert _keys(tmp_path) == ["bb02", "cc03"]
+
+
+def test_a_reader_racing_an_eviction_gets_a_miss(tmp_path, monkeypatch):
+    writer = ProgramCache(tmp_path)
+    key = "cd" * 32
+    writer.put(key, Artifact(b"object code", None, b"constants"))
+    read_bytes = Path.read_bytes
+
+    def evicted_meanwhile(path):
+        if path.suffix == ".o":              # the reader has the .json, not yet the rest
+            cache_budget.evict(tmp_path, 1)
+        return read_bytes(path)
+    monkeypatch.setattr(Path, "read_bytes", evicted_meanwhile)
+    reader = ProgramCache(tmp_path)
+    assert reader.get(key) is None and reader.hits == {"miss": 1}
+    monkeypatch.undo()
+    assert _keys(tmp_path) == [] and ProgramCache(tmp_path).get(key) is None
+
+
+def test_the_program_cache_stays_under_its_cap(tmp_path, monkeypatch):
+    probe = tmp_path / "probe"
+    ProgramCache(probe).put("ff" * 32, Artifact(os.urandom(3000), None, b""))
+    entry = cache_budget.usage(probe).bytes
+    cache = ProgramCache(tmp_path / "cache")
+    monkeypatch.setenv(cache_budget.LIMIT_ENV, str(10 * entry))
+    for i in range(40):
+        cache.put(f"{i:02x}" + "0" * 62, Artifact(os.urandom(3000), None, b""))
+        cache.clear_memory()                 # a hit from disk marks the entry used
+        cache.get(f"{0:02x}" + "0" * 62)                         # the first stays in use
+        assert cache_budget.usage(tmp_path / "cache").bytes <= 10 * entry
+    cache.clear_memory()
+    for i in (0, 38, 39):
+        assert cache.get(f"{i:02x}" + "0" * 62) is not None      # used, or recent
+    assert cache.get(f"{20:02x}" + "0" * 62) is None             # evicted
+
+
+def test_writes_scan_the_folder_only_when_the_estimate_says_so(tmp_path, monkeypatch):
+    scans = []
+    evict = cache_budget.evict
+    monkeypatch.setattr(cache_budget, "evict", lambda *a: scans.append(1) or evict(*a))
+    monkeypatch.setenv(cache_budget.LIMIT_ENV, "1G")
+    for process in range(3):                 # three processes, one after another
+        cache = ProgramCache(tmp_path)
+        for i in range(20):
+            cache.put(f"{process}{i:02x}" + "0" * 61, Artifact(os.urandom(100), None, b""))
+    assert len(scans) == 1                    # the folder's first write: nothing recorded
+    estimate, lines, _ = cache_budget._estimate(tmp_path)
+    assert lines == 59 and estimate == cache_budget.usage(tmp_path).bytes
+    monkeypatch.setenv(cache_budget.LIMIT_ENV, str(estimate))   # the next write is over
+    ProgramCache(tmp_path).put("ff" * 32, Artifact(os.urandom(100), None, b""))
+    assert len(scans) == 2 and cache_budget.usage(tmp_path).bytes <= estimate

@@ -95,13 +95,15 @@ def _environment() -> str:
     return "\n".join([
         f"format {FORMAT}", f"tracejit {__version__}", f"llvmlite {llvmlite.__version__}",
         f"numpy {np.__version__}", f"python {sys.version_info[:2]}",
-        f"target {target.target_id()}", f"sources {_sources_digest()}"])
+        f"sources {_sources_digest()}"])
 
 
 def _codegen_settings() -> str:
     """Settings the lowering reads at compile time, which code can also change
     (``parallel_settings``) without touching the environment."""
-    parts = [f"fastmath {target.fast_math_flags()}"]
+    # NOTE: the target is read on every call, not cached with the versions: a process
+    # may compile for another CPU for a while (target.compiling_for).
+    parts = [f"target {target.target_id()}", f"fastmath {target.fast_math_flags()}"]
     try:
         from .parallel import parallel_config
         config = parallel_config()
@@ -195,7 +197,6 @@ class ProgramCache:
         self._capacity = capacity
         self._lock = threading.Lock()
         self.hits = collections.Counter()       # "memory", "disk", "miss"
-        self._writes = 0                        # the size cap is checked every few writes
 
     @property
     def directory(self) -> Path | None:
@@ -278,8 +279,5 @@ class ProgramCache:
         except OSError as exc:          # a read-only or full disk costs only recompiles
             log.warning("could not write the compile cache entry %s: %r", key, exc)
             return
-        with self._lock:
-            self._writes += 1
-            check = self._writes % cache_budget.CHECK_EVERY == 1
-        if check:
-            cache_budget.evict(self.directory, cache_budget.size_limit())
+        cache_budget.note_write(paths[0].parent.parent, [path for path, _ in files],
+                                cache_budget.size_limit())
