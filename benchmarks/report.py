@@ -51,12 +51,17 @@ def summary(doc: dict) -> str:
     load = doc["load"]
     settings = doc["settings"]
     m = doc["machine"]
+    about_cpu = ", ".join(filter(None, [m.get("cpu_id"), f"{m['cpu_count']} cores",
+                                        "virtual machine" if m.get("virtual_machine") else ""]))
+    requested = m.get("requested_cpu", "host")
     lines = [
-        f"tracejit bench, {doc['started']} — {m['cpu']} ({m['cpu_count']} cores), "
-        f"Python {m['python']}",
+        f"tracejit bench, {doc['started']} — {m['cpu']} ({about_cpu}), Python {m['python']}",
         f"LLVM host CPU {m.get('llvm_host_cpu', '?')}, compiled for "
-        f"{m.get('compiled_for', '?')} ({m.get('vector_isa', '?')}"
-        + (", 256-bit vectors preferred" if m.get("prefer_256_bit") else "") + ")",
+        f"{m.get('compiled_for', '?')}"
+        + (f" (TRACEJIT_CPU={requested})" if requested != "host" else "")
+        + f" ({m.get('vector_isa', '?')}"
+        + (", 256-bit vectors preferred" if m.get("prefer_256_bit") else "")
+        + (f", features {m['extra_features']}" if m.get("extra_features") else "") + ")",
         f"size {settings['size']}, median of {settings['repeat']} repeats "
         "(W7 at most 3, W8 at most 5); figures per call, W8 per 1000 steps",
         f"load average (1 min) before {load['before'][0]:.2f}, after {load['after'][0]:.2f}"

@@ -58,24 +58,40 @@ def wait_for_quiet(max_wait_s: float, echo: Callable[[str], None]) -> dict:
             "waited_s": round(time.monotonic() - started, 1), "quiet": quiet}
 
 
+def cpu_identity(cpuinfo: str | None = None) -> dict:
+    """What ``lscpu`` says of the CPU, read from /proc/cpuinfo: model name, vendor,
+    family/model/stepping, and whether a hypervisor is in between."""
+    if cpuinfo is None:
+        try:
+            cpuinfo = Path("/proc/cpuinfo").read_text()
+        except OSError:
+            cpuinfo = ""
+    fields: dict[str, str] = {}
+    for line in cpuinfo.splitlines():
+        if not line.strip():
+            break                   # the first processor describes them all
+        name, _, value = line.partition(":")
+        fields.setdefault(name.strip(), value.strip())
+    ident = " ".join(f"{label} {fields[key]}" for key, label in
+                     (("cpu family", "family"), ("model", "model"), ("stepping", "stepping"))
+                     if key in fields)
+    return {"cpu": fields.get("model name") or platform.processor() or platform.machine(),
+            "cpu_id": " ".join(filter(None, [fields.get("vendor_id"), ident])),
+            "virtual_machine": "hypervisor" in fields.get("flags", "").split()}
+
+
 def machine() -> dict:
-    model = ""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
     from tracejit.codegen_cpu import target, tuning
-    llvm_cpu = target.host_cpu()[0]
     compiled_for, features = target.target_cpu()
     # NOTE: the model name alone does not say what the code was tuned for: KVM reports
-    # Intel Xeons as "Intel(R) Xeon(R) Processor", and which kernels won here is a
-    # property of this host (docs/tuning.md).
-    return {"platform": platform.platform(), "cpu": model or platform.processor(),
+    # Intel Xeons as "Intel(R) Xeon(R) Processor" (and a Sapphire Rapids-class host with
+    # Rocket Lake's model number), and which kernels won here is a property of this host
+    # (docs/tuning.md).
+    return {"platform": platform.platform(), **cpu_identity(),
             "cpu_count": os.cpu_count(), "python": platform.python_version(),
-            "llvm_host_cpu": llvm_cpu, "compiled_for": compiled_for,
+            "llvm_host_cpu": target.host_cpu()[0], "compiled_for": compiled_for,
+            "requested_cpu": os.environ.get(target.CPU_ENV, "").strip() or "host",
+            "extra_features": os.environ.get(target.FEATURES_ENV, "").strip(),
             "vector_isa": target.target_vector_isa(),
             "prefer_256_bit": "+prefer-256-bit" in features.split(","),
             "tuning": tuning.decisions()}

@@ -31,9 +31,12 @@ def test_bench_command_runs_tracejit_and_numpy_at_reduced_size(tmp_path):
     machine = doc["machine"]
     assert machine["cpu"] and machine["llvm_host_cpu"] == target.host_cpu()[0]
     assert machine["compiled_for"] == target.target_cpu()[0]
+    assert machine["cpu"] == runner.cpu_identity()["cpu"]
     assert machine["vector_isa"] in ("sse", "avx", "avx2", "avx512")
     assert isinstance(machine["tuning"], dict)
-    assert f"LLVM host CPU {machine['llvm_host_cpu']}, compiled for" in result.output
+    assert f"— {machine['cpu']} (" in result.output
+    assert (f"LLVM host CPU {machine['llvm_host_cpu']}, compiled for "
+            f"{machine['compiled_for']}") in result.output
     assert [p["peer"] for p in doc["peers"]] == ["tracejit", "numpy"]
     rows = {r["peer"]: r for r in doc["results"]}
     assert set(rows) == {"tracejit", "numpy"}
@@ -50,6 +53,47 @@ def test_bench_command_runs_tracejit_and_numpy_at_reduced_size(tmp_path):
     assert "| W2 | numpy |" in result.output
     assert "peer/tracejit" in result.output
     assert "chart:" in result.output or "no chart" in result.output
+
+
+CPUINFO = """processor\t: 0
+vendor_id\t: GenuineIntel
+cpu family\t: 6
+model\t\t: 207
+model name\t: Intel(R) Xeon(R) Platinum 8581C CPU @ 2.10GHz
+stepping\t: 2
+flags\t\t: fpu sse2 avx2 hypervisor avx512f
+
+processor\t: 1
+model name\t: another core
+"""
+
+
+def test_the_cpu_is_read_as_lscpu_reads_it():
+    assert runner.cpu_identity(CPUINFO) == {
+        "cpu": "Intel(R) Xeon(R) Platinum 8581C CPU @ 2.10GHz",
+        "cpu_id": "GenuineIntel family 6 model 207 stepping 2", "virtual_machine": True}
+    bare = runner.cpu_identity("")          # no /proc/cpuinfo: platform's words
+    assert bare["cpu"] and bare["cpu_id"] == "" and not bare["virtual_machine"]
+
+
+def test_every_report_names_the_cpu_compiled_for(tmp_path):
+    from tracejit.codegen_cpu import target
+    with target.compiling_for("haswell", "+prefer-256-bit"):   # compiled, never run here
+        machine = runner.machine()
+    assert machine["llvm_host_cpu"] == target.host_cpu()[0]
+    assert (machine["compiled_for"], machine["requested_cpu"]) == ("haswell", "haswell")
+    assert machine["vector_isa"] == "avx2" and machine["prefer_256_bit"]
+    doc = {"started": "2026-12-05T06:00:00+00:00", "settings": {"size": "quick", "repeat": 2},
+           "machine": machine, "peers": [], "results": [], "workloads": {},
+           "load": {"before": [0.1], "after": [0.2], "quiet": True, "threshold": 0.5}}
+    text = report.summary(doc)
+    assert f"— {machine['cpu']} (" in text
+    assert (f"LLVM host CPU {machine['llvm_host_cpu']}, compiled for haswell "
+            "(TRACEJIT_CPU=haswell) (avx2, 256-bit vectors preferred, features "
+            "+prefer-256-bit)") in text
+    saved = json.loads(report.write_json(doc, tmp_path).read_text())["machine"]
+    assert {k: saved[k] for k in ("cpu", "cpu_id", "llvm_host_cpu", "compiled_for")} == {
+        k: machine[k] for k in ("cpu", "cpu_id", "llvm_host_cpu", "compiled_for")}
 
 
 def test_a_failing_variant_becomes_a_row_with_its_reason():
