@@ -200,8 +200,20 @@ def engine_machine() -> llvm.TargetMachine:
 # itself from plain IR, as it does for tracejit's kernels. (IR type, body computing %w
 # from the loaded %v and %u, a pattern the assembly matches exactly when the target has
 # the feature.) Checked on x86-64, sandybridge, haswell, skylake-avx512, icelake-server,
-# rocketlake, sapphirerapids and znver3-5 (tests/codegen_cpu/test_target.py).
+# rocketlake, sapphirerapids, znver3-5 and bdver4 (tests/codegen_cpu/test_target.py).
+# AMD's SSE4A is among them: znver4 code for a max reduction used insertq, and stopped
+# an Intel host with an illegal instruction.
 _FEATURE_PROBES: dict[str, tuple[str, str, str]] = {
+    "popcnt": ("i64", "%w = call i64 @llvm.ctpop.i64(i64 %v)", r"\bpopcntq"),
+    "lzcnt": ("i64", "%w = call i64 @llvm.ctlz.i64(i64 %v, i1 false)", r"\blzcntq"),
+    "bmi": ("i64", "%x = xor i64 %v, -1\n  %w = and i64 %x, %u", r"\bandnq"),
+    "bmi2": ("i64", "%x = shl i64 %v, %u\n  %w = xor i64 %x, %u", r"\bshlxq"),
+    "sse4a": ("<16 x i8>", "%w = shufflevector <16 x i8> %v, <16 x i8> %u, <16 x i32> <i32 0, "
+              "i32 16, i32 2, i32 3, i32 4, i32 5, i32 6, i32 7, i32 poison, i32 poison, "
+              "i32 poison, i32 poison, i32 poison, i32 poison, i32 poison, i32 poison>",
+              r"\binsertq"),
+    "xop": ("<4 x i32>", "%w = call <4 x i32> @llvm.fshl.v4i32(<4 x i32> %v, <4 x i32> %v, "
+            "<4 x i32> %u)", r"\bvprotd"),
     "avx": ("<8 x float>", "%w = fadd <8 x float> %v, %u", r"vaddps\s.*%ymm"),
     "avx2": ("<8 x i32>", "%w = mul <8 x i32> %v, %u", r"vpmulld\s.*%ymm"),
     "fma": ("<8 x float>", "%w = call <8 x float> @llvm.fma.v8f32(<8 x float> %v, "
@@ -232,8 +244,9 @@ def _probe_source(ty: str, body: str) -> str:
 
 @functools.cache
 def code_features(cpu: str, features: str) -> frozenset[str]:
-    """The probed features (``_FEATURE_PROBES``: AVX, AVX2, FMA, F16C and the AVX-512
-    families LLVM uses unasked) that code for ``cpu``/``features`` may contain."""
+    """The probed features (``_FEATURE_PROBES``: POPCNT, LZCNT, BMI1/2, AMD's SSE4A and
+    XOP, AVX, AVX2, FMA, F16C and the AVX-512 families LLVM uses unasked) that code for
+    ``cpu``/``features`` may contain."""
     # NOTE: -prefer-256-bit, so that a CPU with AVX-512 shows it whatever its tuning.
     tm = _machine_for(cpu, features + ",-prefer-256-bit" if features else "-prefer-256-bit")
     found = set()
