@@ -32,13 +32,12 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
-import re
 import threading
 
 import llvmlite.binding as llvm
 from llvmlite import ir
 
-from . import compile_worker
+from . import compile_worker, cpu_features
 
 __all__ = [
     "DEFAULT_FAST_MATH",
@@ -116,12 +115,19 @@ def target_cpu() -> tuple[str, str]:
     if name == "host":
         cpu, features = host_cpu()
         if "prefer-256-bit" not in extra:
-            from .vector_choice import prefer_256_feature
-            extra = ",".join(f for f in (prefer_256_feature(cpu, features), extra) if f)
+            extra = ",".join(f for f in (_measured_width(), extra) if f)
     else:
         _check_cpu_name(name)
         cpu, features = name, ""
     return cpu, ",".join(f for f in (features, extra) if f)
+
+
+@functools.cache
+def _measured_width() -> str:
+    # NOTE: once per process, kept when compiling_for() switches targets and back: the
+    # decision is the host's, and measuring again would write the tuning record again.
+    from .vector_choice import prefer_256_feature
+    return prefer_256_feature(*host_cpu())
 
 
 @contextlib.contextmanager
@@ -195,67 +201,18 @@ def engine_machine() -> llvm.TargetMachine:
     return _create_target_machine()
 
 
-# NOTE: llvmlite cannot list the features LLVM gives a named CPU, so they are read off
-# the code LLVM emits: one small function per feature whose instructions LLVM picks by
-# itself from plain IR, as it does for tracejit's kernels. (IR type, body computing %w
-# from the loaded %v and %u, a pattern the assembly matches exactly when the target has
-# the feature.) Checked on x86-64, sandybridge, haswell, skylake-avx512, icelake-server,
-# rocketlake, sapphirerapids, znver3-5 and bdver4 (tests/codegen_cpu/test_target.py).
-# AMD's SSE4A is among them: znver4 code for a max reduction used insertq, and stopped
-# an Intel host with an illegal instruction.
-_FEATURE_PROBES: dict[str, tuple[str, str, str]] = {
-    "popcnt": ("i64", "%w = call i64 @llvm.ctpop.i64(i64 %v)", r"\bpopcntq"),
-    "lzcnt": ("i64", "%w = call i64 @llvm.ctlz.i64(i64 %v, i1 false)", r"\blzcntq"),
-    "bmi": ("i64", "%x = xor i64 %v, -1\n  %w = and i64 %x, %u", r"\bandnq"),
-    "bmi2": ("i64", "%x = shl i64 %v, %u\n  %w = xor i64 %x, %u", r"\bshlxq"),
-    "sse4a": ("<16 x i8>", "%w = shufflevector <16 x i8> %v, <16 x i8> %u, <16 x i32> <i32 0, "
-              "i32 16, i32 2, i32 3, i32 4, i32 5, i32 6, i32 7, i32 poison, i32 poison, "
-              "i32 poison, i32 poison, i32 poison, i32 poison, i32 poison, i32 poison>",
-              r"\binsertq"),
-    "xop": ("<4 x i32>", "%w = call <4 x i32> @llvm.fshl.v4i32(<4 x i32> %v, <4 x i32> %v, "
-            "<4 x i32> %u)", r"\bvprotd"),
-    "avx": ("<8 x float>", "%w = fadd <8 x float> %v, %u", r"vaddps\s.*%ymm"),
-    "avx2": ("<8 x i32>", "%w = mul <8 x i32> %v, %u", r"vpmulld\s.*%ymm"),
-    "fma": ("<8 x float>", "%w = call <8 x float> @llvm.fma.v8f32(<8 x float> %v, "
-            "<8 x float> %u, <8 x float> %v)", r"vfmadd"),
-    "f16c": ("<8 x half>", "%x = fpext <8 x half> %v to <8 x float>\n"
-             "  %y = fadd <8 x float> %x, %x\n  %w = fptrunc <8 x float> %y to <8 x half>",
-             r"vcvtph2ps"),
-    "avx512f": ("<16 x float>", "%w = fadd <16 x float> %v, %u", r"%zmm"),
-    "avx512bw": ("<64 x i8>", "%w = add <64 x i8> %v, %u", r"vpaddb\s.*%zmm"),
-    "avx512fp16": ("<32 x half>", "%w = fadd <32 x half> %v, %u", r"vaddph"),
-    "avx512bf16": ("<16 x bfloat>", "%x = fpext <16 x bfloat> %v to <16 x float>\n"
-                   "  %y = fadd <16 x float> %x, %x\n"
-                   "  %w = fptrunc <16 x float> %y to <16 x bfloat>", r"vcvtneps2bf16"),
-    "avx512vpopcntdq": ("<16 x i32>", "%w = call <16 x i32> @llvm.ctpop.v16i32(<16 x i32> %v)",
-                        r"vpopcntd"),
-    "avx512bitalg": ("<64 x i8>", "%w = call <64 x i8> @llvm.ctpop.v64i8(<64 x i8> %v)",
-                     r"vpopcntb"),
-    "gfni": ("<64 x i8>", "%w = call <64 x i8> @llvm.bitreverse.v64i8(<64 x i8> %v)",
-             r"gf2p8affine"),
-}
-
-
-def _probe_source(ty: str, body: str) -> str:
-    return (f"define void @probe(ptr %p, ptr %q) {{\n  %v = load {ty}, ptr %p, align 64\n"
-            f"  %u = load {ty}, ptr %q, align 64\n  {body}\n"
-            f"  store {ty} %w, ptr %p, align 64\n  ret void\n}}")
-
-
 @functools.cache
 def code_features(cpu: str, features: str) -> frozenset[str]:
-    """The probed features (``_FEATURE_PROBES``: POPCNT, LZCNT, BMI1/2, AMD's SSE4A and
+    """The probed features (cpu_features.py: POPCNT, LZCNT, BMI1/2, AMD's SSE4A and
     XOP, AVX, AVX2, FMA, F16C and the AVX-512 families LLVM uses unasked) that code for
     ``cpu``/``features`` may contain."""
     # NOTE: -prefer-256-bit, so that a CPU with AVX-512 shows it whatever its tuning.
     tm = _machine_for(cpu, features + ",-prefer-256-bit" if features else "-prefer-256-bit")
-    found = set()
-    for name, (ty, body, pattern) in _FEATURE_PROBES.items():
+
+    def emit(text: str) -> str:
         with _LOCK:
-            asm = tm.emit_assembly(llvm.parse_assembly(_probe_source(ty, body)))
-        if re.search(pattern, asm):
-            found.add(name)
-    return frozenset(found)
+            return tm.emit_assembly(llvm.parse_assembly(text))
+    return cpu_features.features_in(emit)
 
 
 def _vector_isa(cpu: str, features: str) -> str:
