@@ -17,6 +17,13 @@ itself moves that much under such perturbation: a float within 3x the spread the
 runs show, a NaN/inf/integer/bool difference where some noisy run also differs there.
 Real bugs (wrong indices, stale buffers, wrong ops) differ where the program is stable,
 so they are not excused.
+
+Two more kinds of noisy run model what random noise rarely hits: ``STEPPED_RUNS`` move
+every rounding op's result by exactly one or two ulps up or down (a correctly rounded
+tanh is -1.0 where NumPy's is one ulp above, and pow of a negative base is NaN for the
+latter only), and in every noisy run sums and products over axes are computed in
+float64 and rounded once (the compiled code multiplies in another order, so a product
+that overflows half-way in NumPy's order may not in its own, or the reverse).
 """
 
 from __future__ import annotations
@@ -29,6 +36,7 @@ from tracejit.ir.opdef import Tag
 
 NOISE_ULPS = 4.0
 NOISY_RUNS = 6
+STEPPED_RUNS = (1, -1, 2, -2)
 # Ops whose result is exactly determined by their operands (no rounding, no order of
 # operations): they get no noise. Everything else producing floats may round
 # differently in compiled code. (The op table has no tag for this.)
@@ -37,12 +45,16 @@ EXACT_OPS = frozenset({
     "select", "clip", "cast", "stop_gradient", "max", "min", "max_pool2d",
     "max_pool2d_select", "isnan", "isfinite", "one_hot",
 })
-# Ops whose zero results have a defined sign (IEEE and NumPy agree on it), so a result
-# such an op produces is compared sign of zero included. Not max/min/relu/clip (for a
-# -0.0/+0.0 tie either is right) nor rounding arithmetic (a reassociated sum may give
-# +0.0 where NumPy's order gives -0.0).
+# Ops whose zero results have a defined sign, so a result such an op produces is
+# compared sign of zero included. maximum/minimum/relu/clip/max_pool2d order -0.0 below
+# +0.0 (IEEE 754-2019, ops_elementwise.signed_maximum). Not the max/min reductions (for
+# a -0.0/+0.0 tie the first in the compiled order wins) nor rounding arithmetic (a
+# reassociated sum may give +0.0 where NumPy's order gives -0.0).
 SIGNED_ZERO_OPS = frozenset({"neg", "abs", "sign", "floor", "ceil", "round", "select", "cast",
-                             "stop_gradient"})
+                             "stop_gradient", "maximum", "minimum", "relu", "clip",
+                             "max_pool2d"})
+# Reductions that round: a noisy run computes them in float64 (see the module docstring).
+WIDE_REDUCTIONS = frozenset({"sum", "prod", "mean"})
 
 
 def eps(dtype: dt.DType) -> float:
@@ -50,16 +62,17 @@ def eps(dtype: dt.DType) -> float:
 
 
 def signed_zero_outputs(graph: Graph) -> list[bool]:
-    """For each output, whether the sign of its zeros is checked: results of the ops
-    above, of movement ops, and inputs returned as they are."""
-    producer = {id(v): e.op for e in graph.eqns for v in e.outs}
-    strict = []
-    for v in graph.outputs:
-        opdef = producer.get(id(v))
-        strict.append(opdef is None and any(v is i for i in graph.inputs)
-                      or opdef is not None and (opdef.name in SIGNED_ZERO_OPS
-                                                or opdef.has(Tag.MOVEMENT)))
-    return strict
+    """For each output, whether the sign of its zeros is checked: inputs, results of
+    the ops above, and movement ops (pad, reshape, ...) of such values only."""
+    defined = {id(v): True for v in graph.inputs}
+    for eqn in graph.eqns:
+        if eqn.op.has(Tag.MOVEMENT):
+            ok = all(defined.get(id(v), False) for v in eqn.ins)
+        else:
+            ok = eqn.op.name in SIGNED_ZERO_OPS
+        for v in eqn.outs:
+            defined[id(v)] = ok
+    return [defined.get(id(v), False) for v in graph.outputs]
 
 
 def depths(graph: Graph) -> list[int]:
@@ -97,11 +110,25 @@ def _magnitude(eqn, ins, out: np.ndarray) -> np.ndarray:
     return np.maximum(mag, bound) * (1.0 + np.log2(1.0 + terms))
 
 
-def _perturb(eqn, ins, out: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+def _step(out: np.ndarray, ulps: int) -> np.ndarray:
+    """``out`` moved by exactly ``ulps`` units in the last place (zeros, NaNs and
+    infinities stay)."""
+    toward = np.array(np.inf if ulps > 0 else -np.inf, out.dtype)
+    moved = out
+    for _ in range(abs(ulps)):
+        moved = np.nextafter(moved, toward)
+    return np.where(np.isfinite(out) & (out != 0), moved, out).astype(out.dtype)
+
+
+def _perturb(eqn, ins, out: np.ndarray, rng: np.random.Generator,
+             step: int = 0) -> np.ndarray:
     dtype = dt.as_dtype(out.dtype)
     if not dtype.is_float or eqn.op.name in EXACT_OPS or eqn.op.has(Tag.MOVEMENT) \
             or eqn.op.has(Tag.CREATION) or out.size == 0:
         return out
+    if step:
+        with np.errstate(all="ignore"):
+            return _step(out, step)
     with np.errstate(all="ignore"):
         mag = _magnitude(eqn, ins, out)
         mag = np.where(np.isfinite(mag), mag, 0.0)
@@ -111,16 +138,26 @@ def _perturb(eqn, ins, out: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return moved.astype(out.dtype)
 
 
-def noisy_run(graph: Graph, args, rng: np.random.Generator) -> list[np.ndarray]:
+def _evaluate(eqn, ins: list[np.ndarray]) -> list[np.ndarray]:
+    """The reference's results, float sums and products over axes computed in float64
+    and rounded once."""
+    if eqn.op.name in WIDE_REDUCTIONS and ins and dt.as_dtype(ins[0].dtype).is_float:
+        wide = eqn.op.evaluate([np.asarray(ins[0], np.float64), *ins[1:]], eqn.params)
+        return [np.asarray(w).astype(ins[0].dtype) for w in wide]
+    return [np.asarray(o) for o in eqn.op.evaluate(ins, eqn.params)]
+
+
+def noisy_run(graph: Graph, args, rng: np.random.Generator,
+              step: int = 0) -> list[np.ndarray]:
     """The graph run by the reference implementations, each rounding op's result moved
-    by a few ulps (see the module docstring)."""
+    by a few random ulps, or by exactly ``step`` ulps (see the module docstring)."""
     env = {id(v): np.asarray(a) for v, a in zip(graph.inputs, args, strict=True)}
     with np.errstate(all="ignore"):
         for eqn in graph.eqns:
             ins = [env[id(v)] for v in eqn.ins]
-            outs = eqn.op.evaluate(ins, eqn.params)
+            outs = _evaluate(eqn, ins)
             for v, o in zip(eqn.outs, outs, strict=True):
-                env[id(v)] = _perturb(eqn, ins, np.asarray(o), rng)
+                env[id(v)] = _perturb(eqn, ins, o, rng, step)
     return [env[id(v)] for v in graph.outputs]
 
 
@@ -197,6 +234,7 @@ def compare(got: list, ref: list, graph: Graph, args, seed: int) -> list[str]:
         return problems
     rng = np.random.default_rng([seed, 7])
     runs = [noisy_run(graph, args, rng) for _ in range(NOISY_RUNS)]
+    runs += [noisy_run(graph, args, rng, step) for step in STEPPED_RUNS]
     for i in suspects:
         g, r = np.asarray(got[i]), ref[i]
         spread, moves = _spread(r, [run[i] for run in runs])

@@ -46,3 +46,14 @@ def test_scatter_add_shape_errors_name_the_op():
     with pytest.raises(ShapeError, match="scatter_add: updates must be f32"):
         run(ops.SCATTER_ADD, [np.zeros((3, 2), np.float32), np.zeros(4, np.int32),
                               np.zeros((3, 2), np.float32)], axis=0)
+
+
+def test_scatter_add_into_an_empty_axis_is_refused_as_gather_from_it_is():
+    # An index cannot be clamped into an axis of size 0; the reference used to fail at
+    # run time (np.add.at: index 0 is out of bounds) after the trace accepted it.
+    with pytest.raises(ShapeError, match=r"scatter_add: cannot scatter .* empty axis 0"):
+        run(ops.SCATTER_ADD, [np.zeros(0, np.float32), np.ones((), np.int8),
+                              np.zeros((), np.float32)], axis=0)
+    empty = run(ops.SCATTER_ADD, [np.zeros((0, 2), np.float32), np.zeros(0, np.int8),
+                                  np.zeros((0, 2), np.float32)], axis=0)
+    assert empty.shape == (0, 2)

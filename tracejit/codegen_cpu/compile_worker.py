@@ -35,9 +35,8 @@ import time
 import llvmlite.binding as llvm
 
 __all__ = ["CompileTimeout", "CompileFailed", "WORKER_ENV", "TIMEOUT_ENV", "DELAY_ENV",
-           "DEFAULT_TIMEOUT",
-           "RECYCLE_AFTER", "compile_in_process", "compile_timeout", "emit_object", "machine",
-           "restart", "run_pipeline"]
+           "DEFAULT_TIMEOUT", "LLVM_OPTIONS", "RECYCLE_AFTER", "compile_in_process",
+           "compile_timeout", "emit_object", "machine", "restart", "run_pipeline"]
 
 WORKER_ENV = "TRACEJIT_COMPILE_WORKER"
 TIMEOUT_ENV = "TRACEJIT_COMPILE_TIMEOUT"
@@ -64,8 +63,29 @@ def machine(cpu: str, features: str) -> llvm.TargetMachine:
     return target.create_target_machine(cpu=cpu, features=features, opt=3, jit=True)
 
 
+# LLVM command-line options every compile runs with (process-wide, set once).
+#
+# -vectorizer-min-trip-count=1: a loop of fewer than 16 iterations (a row of 9, 3
+# channels) is otherwise vectorized only with its tail folded into masked loads and
+# stores, and LLVM 22.1's x86 back end turns a masked store of one narrowed lane
+# (float32 rounded to bfloat16/float16 in integers, int32 cast to int16) into a store
+# of the wide lane: two bytes written past the array (llvm/llvm-project#179489, fixed
+# after 22.1.0). With it such loops get a scalar remainder instead of masked stores.
+LLVM_OPTIONS = ("-vectorizer-min-trip-count=1",)
+_options_set = False
+
+
+def set_llvm_options() -> None:
+    global _options_set
+    if not _options_set:
+        for option in LLVM_OPTIONS:
+            llvm.set_option("tracejit", option)
+        _options_set = True
+
+
 def run_pipeline(module: llvm.ModuleRef, tm: llvm.TargetMachine, level: int) -> llvm.ModuleRef:
     """LLVM's O``level`` pipeline with the loop and SLP vectorizers, in place."""
+    set_llvm_options()
     pto = llvm.create_pipeline_tuning_options(level)
     pto.loop_vectorization = True
     pto.slp_vectorization = True

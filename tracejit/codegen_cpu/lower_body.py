@@ -30,7 +30,7 @@ from ..ir.opdef import Tag
 from ..ir.ops_random import _PARITY, _ROTATIONS
 from . import lower_index as ix
 from .lower_loops import emit_expr
-from .lower_ops import emit_elementwise, supported_elementwise
+from .lower_ops import emit_elementwise, emits_blocks, supported_elementwise
 from .lower_types import (
     I32,
     I64,
@@ -141,9 +141,42 @@ class PointEval:
         key = (id(var), index)
         if key in self.memo:
             return self.memo[key]
-        result = self._compute(var, index)
+        b = self.point.builder if self.point is not None else None
+        entry = b.function.entry_basic_block if b is not None else None
+        # NOTE: not when already there: goto_block returns to the *end* of the block it
+        # left, which for the entry block is past its branch into the loops.
+        if b is not None and b.block is not entry and self._invariant(var, index):
+            # NOTE: the same at every point (a broadcast scalar and what is computed
+            # from it): computed once in the function's entry block. Left in the loop,
+            # a floordiv of such a value sent LLVM's loop vectorizer into a loop that
+            # never ended. Reading an input before the loop also reads it before any
+            # store of an in-place kernel, as the program means.
+            with b.goto_block(entry):
+                result = self._compute(var, index)
+        else:
+            result = self._compute(var, index)
         self.memo[key] = result
         return result
+
+    def _invariant(self, var: Var, index: tuple) -> bool:
+        """Whether ``var`` at ``index`` (already followed) reads no loop variable and no
+        value computed inside the loops (a reduction's state)."""
+        if any(ix.expr_dims(e) for e in index) or id(var) in self.known:
+            return False
+        if id(var) in self.leaves:
+            return True
+        eqn = self.producer.get(id(var))
+        if eqn is None or eqn.op.has(Tag.REDUCE) or eqn.op.has(Tag.LINALG):
+            return False
+        if eqn.op.name in ("constant", "fill", "iota", "random_bits"):
+            return True
+        if emits_blocks(eqn):
+            return False
+        for x in eqn.ins:
+            src, at = self.follow(x, ix.broadcast_index(index, var.shape, x.shape))
+            if not self._invariant(src, at):
+                return False
+        return True
 
     def _compute(self, var: Var, index: tuple):
         b = self.point.builder if self.point else None

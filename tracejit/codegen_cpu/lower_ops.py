@@ -37,9 +37,16 @@ def _vmath():
     return vmath
 
 
-def fm() -> tuple[str, ...]:
+def fm(dtype: DType | None = None) -> tuple[str, ...]:
+    """The fast-math flags for float arithmetic on ``dtype``. Half-precision ops get no
+    ``reassoc``: their f32 compute plus rounding after every op becomes native half
+    arithmetic (AVX512-FP16), and reassociating that moves overflow past 65504: with it
+    LLVM turned ``(x * 2) * w`` into ``(w + w) * x``, infinite where the program is not."""
     from .target import fast_math_flags
-    return fast_math_flags()
+    flags = fast_math_flags()
+    if dtype is not None and dtype.is_half:
+        return tuple(f for f in flags if f != "reassoc")
+    return flags
 
 
 def _fty(ty) -> str:
@@ -178,9 +185,9 @@ def _copysign(b, x, y):
     return intrinsic(b, f"llvm.copysign.{_fty(x.type)}", x.type, [x, y])
 
 
-def _float_divmod(b, x, y):
+def _float_divmod(b, x, y, dtype):
     """(floor quotient, remainder) exactly as NumPy computes them."""
-    ty, flags = x.type, fm()
+    ty, flags = x.type, fm(dtype)
     zero = _f(ty, 0.0)
     m = _fmod(b, x, y)
     div = b.fdiv(b.fsub(x, m), y)
@@ -257,7 +264,7 @@ def _sign(b, args, dtype, eqn):
 
 def _square(b, args, dtype, eqn):
     x = args[0]
-    return b.fmul(x, x, flags=fm()) if dtype.is_float else b.mul(x, x)
+    return b.fmul(x, x, flags=fm(dtype)) if dtype.is_float else b.mul(x, x)
 
 
 def _relu(b, args, dtype, eqn):
@@ -290,7 +297,7 @@ def _sigmoid(b, args, dtype, eqn):
 
 def _binary_float(op):
     def emit(b, x, y, dtype):
-        return getattr(b, op)(x, y, flags=fm())
+        return getattr(b, op)(x, y, flags=fm(dtype))
     return emit
 
 
@@ -314,11 +321,11 @@ def _cmp(op):
 
 
 def _float_floordiv(b, x, y, dtype):
-    return _float_divmod(b, x, y)[0]
+    return _float_divmod(b, x, y, dtype)[0]
 
 
 def _float_mod(b, x, y, dtype):
-    return _float_divmod(b, x, y)[1]
+    return _float_divmod(b, x, y, dtype)[1]
 
 
 def _float_pow(b, x, y, dtype):
@@ -386,6 +393,12 @@ def emit_elementwise(builder: ir.IRBuilder, eqn: Eqn, args: list[ir.Value]) -> i
         result = round_to(builder, result, out)
     assert result.type == compute_type(out), (eqn.op.name, result.type, out)
     return result
+
+
+def emits_blocks(eqn: Eqn) -> bool:
+    """Whether ``eqn``'s lowering adds basic blocks (integer ``pow`` is a loop): such code
+    cannot be inserted before a block's terminator."""
+    return eqn.op.name == "pow" and not operand_dtype(eqn).is_float
 
 
 def supported_elementwise(name: str) -> bool:

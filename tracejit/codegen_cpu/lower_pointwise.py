@@ -41,14 +41,23 @@ class PtrCache:
         if found is not None:
             return found
         b = self.builder
-        # NOTE: through the function's own builder: llvmlite builders insert at a cached
-        # position, so a second builder appending to the same block would corrupt it.
-        with b.goto_block(b.function.entry_basic_block):
-            slot = b.gep(self.buffers, [ir.Constant(I64, key)], inbounds=True,
-                         source_etype=PTR)
-            ptr = b.load(slot, typ=PTR)
+        entry = b.function.entry_basic_block
+        if b.block is entry:
+            # NOTE: not goto_block: it would return to the end of the entry block, past
+            # its branch (code hoisted out of the loops is emitted here).
+            ptr = self._load(key)
+        else:
+            # NOTE: through the function's own builder: llvmlite builders insert at a
+            # cached position, so a second builder appending to one block corrupts it.
+            with b.goto_block(entry):
+                ptr = self._load(key)
         self.cache[key] = ptr
         return ptr
+
+    def _load(self, key) -> ir.Value:
+        b = self.builder
+        slot = b.gep(self.buffers, [ir.Constant(I64, key)], inbounds=True, source_etype=PTR)
+        return b.load(slot, typ=PTR)
 
 
 class FnContext:

@@ -53,6 +53,27 @@ def _elementwise_impl(fn, out_dtype=None):
     return impl
 
 
+def signed_maximum(a, b):
+    """``np.maximum`` with -0.0 ordered below +0.0, as IEEE 754-2019 ``maximum`` (and
+    LLVM's ``llvm.maximum``, which the backends emit) define it. NumPy returns either
+    operand of a -0.0/+0.0 pair depending on its code path, so a sign of zero, and the
+    sign of a later ``1/x``, would differ between the reference and compiled code."""
+    out = np.maximum(a, b)
+    if out.dtype.kind != "f":
+        return out
+    # NOTE: for two zeros a + b is -0.0 only when both are -0.0: the larger one.
+    return np.where((a == 0) & (b == 0), a + b, out)
+
+
+def signed_minimum(a, b):
+    """``np.minimum`` with -0.0 ordered below +0.0 (see :func:`signed_maximum`)."""
+    out = np.minimum(a, b)
+    if out.dtype.kind != "f":
+        return out
+    # NOTE: for two zeros -(-a - b) is -0.0 when either is -0.0: the smaller one.
+    return np.where((a == 0) & (b == 0), -(-a - b), out)
+
+
 # ---- unary ---------------------------------------------------------------------------------
 
 def _unary_rule(name, accepts, what, result=None):
@@ -126,7 +147,7 @@ TANH = _unary("tanh", np.tanh, tags={T},
               vjp=_d(lambda g, x, y: 1 - y * y))
 SIGMOID = _unary("sigmoid", _sigmoid, tags={T},
                  vjp=_d(lambda g, x, y: y * (1 - y)))
-RELU = _unary("relu", lambda x: np.maximum(x, x.dtype.type(0)), NUMERIC, "a numeric tensor",
+RELU = _unary("relu", lambda x: signed_maximum(x, x.dtype.type(0)), NUMERIC, "a numeric tensor",
               vjp=lambda g, ins, outs, cts, p: (g.select(ins[0] > 0, cts[0], 0),))
 SIN = _unary("sin", np.sin, tags={T},
              vjp=_d(lambda g, x, y: g.op("cos", x)))
@@ -264,9 +285,10 @@ MOD = _binary("mod", _int_or_float(_int_mod, np.mod), vjp=_mod_vjp,
               doc="mod(a, b): remainder with the sign of the divisor (Python's %); x%0 = 0")
 POW = _binary("pow", _int_or_float(_int_pow, np.power), tags={T}, vjp=_pow_vjp,
               doc="pow(a, b); integer negative powers give 0 except for bases 1 and -1")
-MAXIMUM = _binary("maximum", np.maximum, ANY, "tensors", tags={C},
+MAXIMUM = _binary("maximum", signed_maximum, ANY, "tensors", tags={C},
                   vjp=_extremum_vjp("greater_equal"))
-MINIMUM = _binary("minimum", np.minimum, ANY, "tensors", tags={C}, vjp=_extremum_vjp("less_equal"))
+MINIMUM = _binary("minimum", signed_minimum, ANY, "tensors", tags={C},
+                  vjp=_extremum_vjp("less_equal"))
 
 CMP = Tag.COMPARISON
 EQUAL = _binary("equal", np.equal, ANY, "tensors", dt.bool_, {CMP, C})
@@ -348,7 +370,7 @@ def _clip_infer(types, params):
 
 
 def _clip_impl(x, lo, hi):
-    return _elementwise_impl(lambda a, l, h: np.minimum(np.maximum(a, l), h))(x, lo, hi)
+    return _elementwise_impl(lambda a, l, h: signed_minimum(signed_maximum(a, l), h))(x, lo, hi)
 
 
 def _clip_vjp(g, ins, outs, cts, params):

@@ -32,6 +32,7 @@ from . import vjp_nn
 from .core import TensorType
 from .errors import ParamError, ShapeError
 from .opdef import ParamSpec, declare, ints_param, require_dtype, require_same_dtype
+from .ops_elementwise import signed_maximum
 
 __all__ = [
     "CONV2D", "CONV2D_BACKPROP_INPUT", "CONV2D_BACKPROP_FILTER", "MAX_POOL2D",
@@ -275,7 +276,8 @@ def _max_pool_impl(x, ksize, strides, pads):
     out = None
     for i, j in _offsets(*ksize):
         window = _window(xp, i, j, out_hw, strides)
-        out = window.copy() if out is None else np.maximum(out, window)
+        # NOTE: -0.0 below +0.0, as the backends' maximum (np.maximum returns either).
+        out = window.copy() if out is None else signed_maximum(out, window)
     return _result(out, x)
 
 

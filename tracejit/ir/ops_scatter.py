@@ -26,6 +26,11 @@ def _infer(types, params):
     # NOTE: canonical (non-negative) as gather's: lowerings and the gradient rule (a
     # gather) use the param as it is; the front end resolves negative axes.
     axis = canonical_axis("scatter_add", params["axis"], operand.ndim)
+    if operand.shape[axis] == 0 and idx.size:
+        # NOTE: as gather (its adjoint) refuses to read them: no index can be clamped
+        # into an empty axis.
+        raise ShapeError(f"cannot scatter {idx} indices into the empty axis {axis} of "
+                         f"{operand}", op="scatter_add")
     expected = operand.shape[:axis] + idx.shape + operand.shape[axis + 1:]
     if updates.shape != expected or updates.dtype is not operand.dtype:
         raise ShapeError(f"updates must be {TensorType(expected, operand.dtype)} for operand "
