@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import time
 import warnings
 
 import numpy as np
@@ -124,3 +125,42 @@ def test_no_warnings_from_an_ordinary_compile():
     with warnings.catch_warnings():
         warnings.simplefilter("error", CompileWarning)
         assert float(tj.jit(lambda x: tj.reduce_sum(x))(np.ones(5, np.float32))) == 5.0
+
+
+ORPHAN = """
+import threading, time, numpy as np, tracejit as tj
+from tracejit.codegen_cpu import compile_worker
+threading.Thread(target=lambda: tj.jit(lambda x: x * 5.0)(np.ones(3, np.float32)),
+                 daemon=True).start()
+while not compile_worker._CURRENT:
+    time.sleep(0.05)
+print(compile_worker._CURRENT[0].proc.pid, flush=True)
+time.sleep(120)
+"""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def test_the_worker_ends_when_the_program_that_started_it_is_killed(tmp_path):
+    # A worker busy compiling does not read its stdin and never saw the pipe close: the
+    # workers of killed programs went on compiling (a hung LLVM: forever, at full CPU).
+    env = dict(os.environ, TRACEJIT_CACHE_DIR="off", TRACEJIT_COMPILE_TEST_DELAY="60",
+               TRACEJIT_TUNE="off")
+    parent = subprocess.Popen([sys.executable, "-c", textwrap.dedent(ORPHAN)], env=env,
+                              stdout=subprocess.PIPE, text=True, cwd=tmp_path)
+    try:
+        worker = int(parent.stdout.readline())
+        assert _alive(worker)
+    finally:
+        parent.kill()
+        parent.wait()
+    deadline = time.monotonic() + 10
+    while _alive(worker) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not _alive(worker)

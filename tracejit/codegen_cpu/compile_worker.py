@@ -43,6 +43,8 @@ TIMEOUT_ENV = "TRACEJIT_COMPILE_TIMEOUT"
 # Seconds the worker sleeps before each compile: how the tests make a compile slow.
 DELAY_ENV = "TRACEJIT_COMPILE_TEST_DELAY"
 DEFAULT_TIMEOUT = 60.0
+# The process id the worker watches (its parent at the time it was started).
+PARENT_ENV = "TRACEJIT_COMPILE_PARENT"
 RECYCLE_AFTER = 200
 _LENGTH = struct.Struct("<I")
 
@@ -131,7 +133,21 @@ def _write_frames(fd: int, *frames: bytes) -> None:
         view = view[os.write(fd, view):]
 
 
+def _exit_with_parent(parent: int, period: float = 1.0) -> None:
+    """End this process once ``parent`` is gone. A compile that never finishes does not
+    read stdin, so it would not see the pipe close: workers of killed programs spun in
+    LLVM for as long as anyone let them. (A thread, not PR_SET_PDEATHSIG: that fires
+    when the *thread* that started the worker ends, which in a user's thread pool is
+    long before the process.) llvmlite calls release the GIL, so this thread runs."""
+    def watch():
+        while os.getppid() == parent:
+            time.sleep(period)
+        os._exit(0)
+    threading.Thread(target=watch, name="tracejit-parent-watch", daemon=True).start()
+
+
 def _serve() -> None:
+    _exit_with_parent(int(os.environ.get(PARENT_ENV) or os.getppid()))
     llvm.initialize_native_target()
     llvm.initialize_native_asmprinter()
     stdin, stdout = sys.stdin.fileno(), sys.stdout.fileno()
@@ -216,6 +232,7 @@ class _Worker:
 def _worker_env() -> dict:
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
+    env[PARENT_ENV] = str(os.getpid())
     return env
 
 
