@@ -7,6 +7,9 @@ Settings start from environment variables and can be changed at run time:
 * ``log_compiles`` (``TRACEJIT_LOG=compiles``): print why each compile happened.
 * ``recompile_is_error``: raise instead of recompiling a function that already compiled
   once (for tests that guard against cache misses); see :func:`forbid_recompiles`.
+* ``threads``: threads a compiled kernel may use (0: ``TRACEJIT_THREADS``, else the
+  cores); code compiled from then on uses it. A TF1 Session sets it from
+  ``ConfigProto.intra_op_parallelism_threads`` while it runs.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ class Config:
     log_compiles: bool = field(default_factory=lambda: "compiles" in _log_flags())
     recompile_is_error: bool = False
     dump_dir: str = field(default_factory=lambda: os.environ.get("TRACEJIT_DUMP", ""))
+    threads: int = 0
 
     def update(self, **changes) -> None:
         for name, value in changes.items():

@@ -31,6 +31,8 @@ from dataclasses import dataclass
 
 from llvmlite import ir
 
+from ..config import config as settings
+from ..config import on_change
 from .lower_types import I32, I64, PTR, VOID, declare
 from .threadpool import PARALLEL_FOR, ensure_pool
 
@@ -72,8 +74,19 @@ _CONFIG: ParallelConfig | None = None
 def parallel_config() -> ParallelConfig:
     global _CONFIG
     if _CONFIG is None:
-        _CONFIG = ParallelConfig(_default_threads(), _default_min_work())
+        _CONFIG = ParallelConfig(settings.threads or _default_threads(), _default_min_work())
     return _CONFIG
+
+
+def _threads_changed(names) -> None:
+    # NOTE: tracejit.config's ``threads`` (a Session's intra_op_parallelism_threads) is
+    # read by the compiles that follow; it is part of the compile cache key.
+    if "threads" in names and _CONFIG is not None:
+        _CONFIG.threads = max(1, int(settings.threads)) if settings.threads \
+            else _default_threads()
+
+
+on_change(_threads_changed)
 
 
 @contextlib.contextmanager

@@ -32,7 +32,8 @@ from ...ir.dtypes import (  # noqa: F401
     uint8,
 )
 from ...runtime.devices import DeviceSpec  # noqa: F401
-from . import contrib, layers, nn, train  # noqa: F401
+from . import contrib, errors, layers, nn, train  # noqa: F401
+from .config import ConfigProto, GPUOptions, GraphOptions, RunMetadata, RunOptions  # noqa: F401
 from .graph import (  # noqa: F401
     Graph,
     Operation,
@@ -64,6 +65,7 @@ from .session import (  # noqa: F401
     get_default_session,
 )
 from .shapes import Dimension, TensorShape  # noqa: F401
+from .strings import string  # noqa: F401
 from .variables import (  # noqa: F401
     AUTO_REUSE,
     GraphKeys,
@@ -78,8 +80,10 @@ from .variables import (  # noqa: F401
     global_variables,
     global_variables_initializer,
     initialize_all_variables,
+    is_variable_initialized,
     local_variables,
     local_variables_initializer,
+    report_uninitialized_variables,
     trainable_variables,
     variable_scope,
     variables_initializer,
@@ -109,12 +113,3 @@ def get_collection(key, scope=None):
 def add_to_collection(name, value):
     get_default_graph().add_to_collection(name, value)
 
-
-class ConfigProto:
-    """Accepted for compatibility; tracejit has no per-session configuration yet."""
-
-    def __init__(self, **kwargs):
-        self.__dict__.update(kwargs)
-
-
-GPUOptions = ConfigProto

@@ -36,7 +36,7 @@ class Operation:
 
     def __init__(self, graph: Graph, op_type: str, name: str, fn: Callable | None,
                  args_tree: Any, arg_tensors: list[Tensor], control_inputs: list[Operation],
-                 device: str | None, effect: Callable | None = None):
+                 device: str, effect: Callable | None = None):
         self.graph = graph
         self.type = op_type
         self.name = name
@@ -203,6 +203,10 @@ class Graph:
         finally:
             self._control_stack.pop()
 
+    def in_control_scope(self) -> bool:
+        """Whether ops created now get control inputs (inside control_dependencies)."""
+        return any(self._control_stack)
+
     @contextlib.contextmanager
     def device(self, device_name):
         from ...runtime.devices import parse_device
@@ -241,7 +245,8 @@ class Graph:
                 inputs.append(leaf)
         controls = [op for scope in self._control_stack for op in scope]
         controls += list(extra_control or [])
-        device = next((d for d in reversed(self._device_stack) if d is not None), None)
+        # NOTE: "" for no device, as TensorFlow has it (not None).
+        device = next((d for d in reversed(self._device_stack) if d is not None), "")
         if absolute:
             if name in self._names:
                 raise ValueError(f"an operation named {name!r} already exists")

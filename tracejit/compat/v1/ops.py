@@ -15,7 +15,9 @@ from ... import trace as _trace  # noqa: F401  (initializes the front end)
 from ...ir import dtypes as dt
 from ...trace import array_ops, math_ops, nn_ops, random_ops
 from ...trace.autodiff import gradients as _gradients
+from . import legacy
 from .graph import Tensor, as_operation, get_default_graph
+from .legacy import canonical_kwargs
 
 
 def _graph_arg(value):
@@ -34,7 +36,7 @@ def graph_op(fn, op_type: str | None = None):
     @functools.wraps(fn)
     def op(*args, name=None, **kwargs):
         args = tuple(_graph_arg(a) for a in args)
-        kwargs = {k: _graph_arg(v) for k, v in kwargs.items()}
+        kwargs = canonical_kwargs(fn, {k: _graph_arg(v) for k, v in kwargs.items()}, kind)
         created = get_default_graph().create_op(kind, fn, args, kwargs, name=name)
         return created.structured_outputs()
 
@@ -84,6 +86,7 @@ def _argmax_tf1(kind):
 
 ops["argmax"] = _argmax_tf1("argmax")
 ops["argmin"] = _argmax_tf1("argmin")
+legacy.install(ops)
 
 
 def constant(value, dtype=None, shape=None, name="Const", verify_shape=False):

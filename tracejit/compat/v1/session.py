@@ -20,15 +20,11 @@ from ...ir.errors import DTypeError, ShapeError, TracejitError
 from ...ir.source import user_location
 from ...trace import pytree
 from ...trace.jit import JitFunction
+from ...config import settings
+from ...runtime.devices import parse_device
+from .config import ConfigProto
+from .errors import FailedPreconditionError, InvalidArgumentError, UnimplementedError
 from .graph import Graph, Operation, Tensor, get_default_graph, replay_ops
-
-
-class FailedPreconditionError(TracejitError, RuntimeError):
-    """A variable was read before it was initialized in this session."""
-
-
-class InvalidArgumentError(TracejitError, ValueError):
-    """A needed placeholder was not fed."""
 
 
 class _PerThread(threading.local):
@@ -71,6 +67,9 @@ class Session:
         if target:
             raise ValueError(f"Session target {target!r}: distributed sessions are not "
                              "supported yet; use target=''")
+        if config is not None and not isinstance(config, ConfigProto):
+            raise TypeError(f"config must be a tf.ConfigProto, got {type(config).__name__}")
+        self.config = config if config is not None else ConfigProto()
         self.graph = graph or get_default_graph()
         self._plans: dict = {}
         self._initialized: set[int] = set()
@@ -110,6 +109,14 @@ class Session:
         leaves: list = []
         treedef = pytree.flatten(fetches, leaves)
         targets = [self._as_target(f) for f in leaves]
+        host = {i: t.op.host_value(self) for i, t in enumerate(targets)
+                if isinstance(t, Tensor) and getattr(t.op, "host_value", None) is not None}
+        if host:
+            # NOTE: values only the session knows (which variables it initialized).
+            rest = [t for i, t in enumerate(targets) if i not in host]
+            others = iter(self.run(rest, feed_dict) if rest else [])
+            results = [host[i] if i in host else next(others) for i in range(len(targets))]
+            return pytree.unflatten(treedef, iter(results))
         fed, arrays = self._feeds(feed_dict or {})
         key = (tuple(id(t) for t in targets), tuple(id(t) for t in fed))
         plan = self._plans.get(key)
@@ -117,7 +124,9 @@ class Session:
             plan = self._plan(targets, fed)
             self._plans[key] = plan
         self._check_initialized(plan)
-        outputs = iter(plan.program(*arrays))
+        threads = self.config.intra_op_parallelism_threads
+        with settings(threads=threads) if threads > 0 else contextlib.nullcontext():
+            outputs = iter(plan.program(*arrays))
         self._initialized.update(plan.initializes)
         results = [np.asarray(next(outputs)) if isinstance(t, Tensor) else None
                    for t in targets]
@@ -162,6 +171,11 @@ class Session:
             op, root = stack.pop()
             if id(op) in needed:
                 continue
+            if getattr(op, "host_value", None) is not None:
+                raise UnimplementedError(
+                    f"{op.name} ({op.type}) is known to the session only: fetch it with "
+                    f"session.run, do not compute with it (needed by '{root}')",
+                    location=user_location())
             needed[id(op)] = op
             needed_by[id(op)] = root
             for tensor in op.inputs:
@@ -176,11 +190,30 @@ class Session:
                     f"with dtype {op.outputs[0].dtype.name} and shape {op.outputs[0].shape}: "
                     f"fetch '{needed_by[id(op)]}' needs it", location=user_location())
         ordered = sorted(needed.values(), key=lambda o: o.order)
+        self._check_devices(ordered)
         initializes = {id(op.initializes) for op in ordered
                        if getattr(op, "initializes", None) is not None}
         plan = _Plan(ordered, fed, targets, initializes)
         plan.reads = [op.reads for op in ordered if getattr(op, "reads", None) is not None]
         return plan
+
+    def _check_devices(self, ops: list[Operation]) -> None:
+        """An op pinned to a device this process lacks fails unless soft placement lets
+        it run on the CPU (tracejit runs TF1 graphs on the CPU; there is no GPU here)."""
+        if self.config.allow_soft_placement:
+            return
+        for op in ops:
+            if not op.device:
+                continue
+            spec = parse_device(op.device)
+            if spec.device_type == "gpu":
+                raise InvalidArgumentError(
+                    f"Cannot assign a device for operation {op.name}: {{{{node {op.name}}}}} "
+                    f"was explicitly assigned to {op.device} but available devices are [ "
+                    "/job:localhost/replica:0/task:0/device:CPU:0 ]. Make sure the device "
+                    "specification refers to a valid device, or create the Session with "
+                    "config=tf.ConfigProto(allow_soft_placement=True).",
+                    op=op, location=op.location)
 
     def _check_initialized(self, plan: _Plan) -> None:
         for variable in plan.reads:
@@ -192,6 +225,9 @@ class Session:
 
     def mark_initialized(self, variable) -> None:
         self._initialized.add(id(variable))
+
+    def is_initialized(self, variable) -> bool:
+        return id(variable) in self._initialized
 
 
 class InteractiveSession(Session):

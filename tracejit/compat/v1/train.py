@@ -13,6 +13,7 @@ import numpy as np
 
 from ... import train as core_train
 from ...ir import dtypes as dt
+from ...ir.errors import TracejitError
 from .graph import Tensor, get_default_graph
 from .ops import _graph_arg, gradients
 from .schedules import (  # noqa: F401
@@ -38,7 +39,11 @@ class Optimizer:
         # they return what the replay passed in for them (see apply_gradients).
         self._graph_hypers = {}
         self._replayed: dict = {}
+        self._wrapped: dict[int, Variable] = {}     # core slot id -> its graph Variable
         for name, value in arguments.items():
+            if name == "global_step" and hasattr(value, "core"):
+                arguments[name] = value.core      # read where the update runs
+                continue
             value = _graph_arg(value)
             if isinstance(value, Tensor):
                 self._graph_hypers[name] = value
@@ -68,12 +73,25 @@ class Optimizer:
                 [(g, v.core) for g, (_, v) in zip(grads, pairs, strict=True)],
                 global_step=core_step)
 
+        self._register_state([v for _, v in pairs])
         op = get_default_graph().create_op(
             type(self).__name__, apply,
             ([g for g, _ in pairs], [self._graph_hypers[n] for n in names]),
             name=name or "train")
         get_default_graph().add_to_collection(GraphKeys.TRAIN_OP, op)
         return op
+
+    def _register_state(self, variables) -> None:
+        """Create the optimizer's slots and accumulators now, as TensorFlow does in
+        ``apply_gradients``, and put them in GLOBAL_VARIABLES (not trainable), so that
+        initializing or saving "all variables" includes them."""
+        try:
+            self._core._create_slots([v.core for v in variables])
+        except (KeyError, TypeError, TracejitError):
+            return      # NOTE: a hyperparameter fed at run time: slots are made then
+        for core in self._core.variables():
+            if id(core) not in self._wrapped:
+                self._wrapped[id(core)] = Variable.from_core(core)
 
     def minimize(self, loss, global_step=None, var_list=None, name=None, **unused):
         return self.apply_gradients(self.compute_gradients(loss, var_list), global_step, name)

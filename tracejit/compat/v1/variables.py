@@ -18,6 +18,7 @@ from ...trace.variables import Variable as CoreVariable
 from .graph import Tensor, get_default_graph
 from .ops import convert_to_tensor, group
 from .shapes import TensorShape
+from .strings import string
 
 
 class GraphKeys:
@@ -45,12 +46,17 @@ class Variable:
         if not initial.shape.is_fully_defined() and validate_shape:
             raise ValueError(f"initial_value must have a fully defined shape, got "
                              f"{initial.shape}")
-        self.graph = graph
         base = graph.unique_name(name or "Variable")
-        self.name = base + ":0"
         shape = tuple(initial.shape.as_list())
-        self.core = CoreVariable(np.zeros(shape, initial.dtype.np_dtype), name=base,
-                                 trainable=trainable)
+        core = CoreVariable(np.zeros(shape, initial.dtype.np_dtype), name=base,
+                            trainable=trainable)
+        self._attach(graph, core, base, initial, trainable, collections)
+
+    def _attach(self, graph, core, base: str, initial: Tensor, trainable: bool,
+                collections) -> None:
+        self.graph = graph
+        self.name = base + ":0"
+        self.core = core
         self.initial_value = initial
         # The value op carries the variable's own name, so "W:0" fetches it.
         read = graph.create_op("VariableV2", self.core.read_value, name=base, absolute=True)
@@ -66,10 +72,32 @@ class Variable:
                                    ([GraphKeys.TRAINABLE_VARIABLES] if trainable else [])):
             graph.add_to_collection(key, self)
 
+    @classmethod
+    def from_core(cls, core: CoreVariable, collections=None) -> Variable:
+        """A graph variable for a tracejit Variable made elsewhere (an optimizer's slot):
+        its initializer assigns the value ``core`` holds now."""
+        graph = get_default_graph()
+        self = cls.__new__(cls)
+        with graph.name_scope(None):
+            base = graph.unique_name(core.name)
+            initial = convert_to_tensor(core.numpy(), name=f"{base}/Initializer")
+            self._attach(graph, core, base, initial, False,
+                         collections or [GraphKeys.GLOBAL_VARIABLES])
+        return self
+
     # ---- as a tensor ------------------------------------------------------------------------
 
     def _graph_element(self) -> Tensor:
-        return self._value
+        """The tensor an op reading this variable takes. Inside ``control_dependencies``
+        a new read, created there: it runs after the dependencies (so ``identity(v)``
+        after ``assign_add(v, 1)`` sees the new value, as in TensorFlow); elsewhere the
+        variable's own value tensor, so gradients with respect to it reach every use."""
+        if not self.graph.in_control_scope():
+            return self._value
+        read = self.graph.create_op("ReadVariableOp", self.core.read_value,
+                                    name=f"{self.op.name}/read")
+        read.reads = self
+        return read.outputs[0]
 
     def value(self) -> Tensor:
         return self._value
@@ -187,9 +215,34 @@ def local_variables_initializer():
     return variables_initializer(local_variables(), name="init_local")
 
 
-def is_variable_initialized(variable):
-    raise NotImplementedError("is_variable_initialized: use a Session and catch "
-                              "FailedPreconditionError")
+def _host_op(op_type: str, name: str, dtype, value) -> Tensor:
+    """A tensor whose value the Session computes itself: ``value(session)``."""
+    graph = get_default_graph()
+    op = graph.create_op(op_type, None, name=name)
+    probe = np.asarray(value(None))
+    op.outputs = [Tensor(op, 0, TensorShape([None] * probe.ndim), dtype)]
+    op.host_value = lambda session: np.asarray(value(session))
+    return op.outputs[0]
+
+
+def is_variable_initialized(variable, name="IsVariableInitialized"):
+    """A bool scalar: whether the session running it has initialized ``variable``."""
+    return _host_op("IsVariableInitialized", name, dt.bool_,
+                    lambda session: np.bool_(session is not None
+                                             and session.is_initialized(variable)))
+
+
+def report_uninitialized_variables(var_list=None, name="report_uninitialized_variables"):
+    """The names (bytes, as TensorFlow's string tensor) of the variables in ``var_list``
+    (default: global and local variables) the session has not initialized."""
+    chosen = list(var_list) if var_list is not None else \
+        global_variables() + local_variables()
+
+    def names(session):
+        missing = [v.op.name.encode() for v in chosen
+                   if session is None or not session.is_initialized(v)]
+        return np.array(missing, dtype=object) if missing else np.array([], dtype=object)
+    return _host_op("ReportUninitializedVariables", name, string, names)
 
 
 # ---- get_variable and variable_scope ----------------------------------------------------------
@@ -241,15 +294,25 @@ def variable_scope(name_or_scope, default_name=None, values=None, initializer=No
         graph.variable_scope_stack.pop()
 
 
+def _is_value(initializer) -> bool:
+    """A tensor, variable, array or Python value (not an initializer to call)."""
+    return isinstance(initializer, (Tensor, Variable, np.ndarray, np.generic, int, float,
+                                    bool, list, tuple))
+
+
 def _make_initializer(initializer, shape, dtype):
     from ... import initializers as init
     if initializer is None:
         initializer = init.glorot_uniform() if dtype.is_float else init.zeros()
     if isinstance(initializer, (Tensor, Variable)):
+        if shape is not None and not initializer.shape.is_compatible_with(shape):
+            raise ValueError(f"the initializer's shape {initializer.shape} does not fit the "
+                             f"variable's shape {list(shape)}")
         return initializer
     if callable(initializer):
         return np.asarray(initializer(shape, dtype))
-    return np.broadcast_to(np.asarray(initializer, dtype=dtype.np_dtype), shape).copy()
+    value = np.asarray(initializer, dtype=dtype.np_dtype)
+    return value.copy() if shape is None else np.broadcast_to(value, shape).copy()
 
 
 def get_variable(name, shape=None, dtype=None, initializer=None, regularizer=None,
@@ -270,12 +333,18 @@ def get_variable(name, shape=None, dtype=None, initializer=None, regularizer=Non
     if existing is not None:
         raise ValueError(f"Variable {full} already exists, disallowed. Did you mean to set "
                          "reuse=True or reuse=tf.AUTO_REUSE in VarScope?")
+    if initializer is None:
+        initializer = scope.initializer
+    if dtype is None and isinstance(initializer, (Tensor, Variable)):
+        dtype = initializer.dtype          # as TensorFlow: the initial value decides
+    elif dtype is None and isinstance(initializer, (np.ndarray, np.generic)):
+        dtype = dt.as_dtype(initializer.dtype)
     dtype = dt.as_dtype(dtype or scope.dtype or dt.float32)
-    if shape is None and not isinstance(initializer, (Tensor, np.ndarray)):
+    if shape is None and not _is_value(initializer):
         raise ValueError(f"Shape of a new variable ({full}) must be fully defined, but "
                          "instead was None.")
     shape = tuple(int(d) for d in shape) if shape is not None else None
-    initial = _make_initializer(initializer or scope.initializer, shape, dtype)
+    initial = _make_initializer(initializer, shape, dtype)
     with graph.name_scope(None):
         variable = Variable(initial, trainable=trainable, name=full, dtype=dtype,
                             collections=collections)
