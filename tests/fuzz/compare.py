@@ -23,7 +23,9 @@ every rounding op's result by exactly one or two ulps up or down (a correctly ro
 tanh is -1.0 where NumPy's is one ulp above, and pow of a negative base is NaN for the
 latter only), and in every noisy run sums and products over axes are computed in
 float64 and rounded once (the compiled code multiplies in another order, so a product
-that overflows half-way in NumPy's order may not in its own, or the reverse).
+that overflows half-way in NumPy's order may not in its own, or the reverse); in the
+stepped runs a product holding a zero whose other factors overflow is NaN (inf * 0 in
+some order).
 """
 
 from __future__ import annotations
@@ -138,12 +140,20 @@ def _perturb(eqn, ins, out: np.ndarray, rng: np.random.Generator,
     return moved.astype(out.dtype)
 
 
-def _evaluate(eqn, ins: list[np.ndarray]) -> list[np.ndarray]:
+def _evaluate(eqn, ins: list[np.ndarray], step: int = 0) -> list[np.ndarray]:
     """The reference's results, float sums and products over axes computed in float64
-    and rounded once."""
+    and rounded once. In the stepped runs a product that holds a zero and whose other
+    factors overflow the dtype is NaN: in some order of multiplication it is inf * 0."""
     if eqn.op.name in WIDE_REDUCTIONS and ins and dt.as_dtype(ins[0].dtype).is_float:
-        wide = eqn.op.evaluate([np.asarray(ins[0], np.float64), *ins[1:]], eqn.params)
-        return [np.asarray(w).astype(ins[0].dtype) for w in wide]
+        wide_in = np.asarray(ins[0], np.float64)
+        wide = [np.asarray(w) for w in eqn.op.evaluate([wide_in, *ins[1:]], eqn.params)]
+        if eqn.op.name == "prod" and step:
+            big = eqn.op.evaluate([np.where(wide_in == 0, 1.0, np.abs(wide_in))], eqn.params)
+            zero = eqn.op.evaluate([np.where(wide_in == 0, 0.0, 1.0)], eqn.params)
+            limit = float(np.finfo(ins[0].dtype).max)
+            wide[0] = np.where((np.asarray(big[0]) > limit) & (np.asarray(zero[0]) == 0),
+                               np.nan, wide[0])
+        return [w.astype(ins[0].dtype) for w in wide]
     return [np.asarray(o) for o in eqn.op.evaluate(ins, eqn.params)]
 
 
@@ -155,7 +165,7 @@ def noisy_run(graph: Graph, args, rng: np.random.Generator,
     with np.errstate(all="ignore"):
         for eqn in graph.eqns:
             ins = [env[id(v)] for v in eqn.ins]
-            outs = _evaluate(eqn, ins)
+            outs = _evaluate(eqn, ins, step)
             for v, o in zip(eqn.outs, outs, strict=True):
                 env[id(v)] = _perturb(eqn, ins, o, rng, step)
     return [env[id(v)] for v in graph.outputs]

@@ -15,7 +15,7 @@ from ..ir import dtypes as dt
 from ..ir.builder import GraphBuilder
 from ..ir.core import ConstValue, TensorType, Var, VarMeta
 from ..ir.errors import DTypeError, TracejitError
-from ..ir.opdef import OpDef, get_op
+from ..ir.opdef import OpDef, Tag, get_op
 from ..ir.source import user_location
 from .executors import get_executor
 from .values import Array, Tensor, Tracer
@@ -181,6 +181,35 @@ def _from_sequence(value) -> Tensor:
 
 # ---- bind: record or run one op ----------------------------------------------------------------
 
+# Results up to this many elements are computed while tracing when every operand is known
+# (shapes and what is computed from them; see Tracer.known).
+KNOWN_LIMIT = 1024
+
+
+def _known_value(arg) -> np.ndarray | None:
+    if isinstance(arg, Tracer):
+        return arg.known
+    value = getattr(arg, "value", None)
+    return value if isinstance(value, np.ndarray) and value.size <= KNOWN_LIMIT else None
+
+
+def _known_results(op: OpDef, args, params, outs) -> list:
+    """The results' values when they can be known while tracing, else Nones."""
+    nothing = [None] * len(outs)
+    if op.has(Tag.STATEFUL) or op.has(Tag.RANDOM) or \
+            any(v.type.size > KNOWN_LIMIT for v in outs):
+        return nothing
+    values = [_known_value(a) for a in args]
+    if any(v is None for v in values):
+        return nothing
+    try:
+        with np.errstate(all="ignore"):
+            results = op.evaluate(values, op.make_params(params or {}))
+    except Exception:       # noqa: BLE001 (a value we cannot know is simply not known)
+        return nothing
+    return [np.asarray(r) for r in results]
+
+
 def bind(op: OpDef, args: Sequence[Tensor], params: Mapping[str, Any] | None = None,
          *, weak: bool = False):
     """Apply ``op`` to tensors: record it in the active trace if any argument is traced,
@@ -197,7 +226,8 @@ def bind(op: OpDef, args: Sequence[Tensor], params: Mapping[str, Any] | None = N
         if trace is not None:
             ins = [trace.var_of(a) for a in args]
             outs = trace.builder.emit(op, ins, params, VarMeta(source=user_location()))
-            results = tuple(Tracer(v, trace, weak) for v in outs)
+            known = _known_results(op, args, params, outs)
+            results = tuple(Tracer(v, trace, weak, k) for v, k in zip(outs, known, strict=True))
         else:
             checked = op.make_params(params or {})
             op.infer_types([a.type for a in args], checked)

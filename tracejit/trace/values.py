@@ -144,12 +144,16 @@ class Tensor:
 class Tracer(Tensor):
     """A value inside a trace: a Var of the graph being built."""
 
-    __slots__ = ("var", "trace", "weak")
+    __slots__ = ("var", "trace", "weak", "known")
 
-    def __init__(self, var, trace, weak: bool = False):
+    def __init__(self, var, trace, weak: bool = False, known: np.ndarray | None = None):
         self.var = var
         self.trace = trace
         self.weak = weak
+        # NOTE: the value, where it is known while tracing: small results of pure ops on
+        # constants, such as shapes (``tf.shape(x)[0]``), so that they can size reshapes,
+        # fills and random draws. Computing with the tracer still records ops.
+        self.known = known
 
     @property
     def type(self) -> TensorType:
@@ -174,6 +178,8 @@ class Tracer(Tensor):
                        "value from the jitted function and convert it outside.")
 
     def __int__(self):
+        if self.known is not None and self.known.size == 1:
+            return int(self.known.reshape(()))
         self._no_value("the Python int", "Use a static argument (static_argnums) for values "
                        "that decide shapes or loop counts.")
 
@@ -187,6 +193,8 @@ class Tracer(Tensor):
                        "tracejit.unstack(x) to split it into a list of tensors.")
 
     def __array__(self, dtype=None, copy=None):
+        if self.known is not None:
+            return self.known if dtype is None else self.known.astype(dtype)
         self._no_value("the NumPy value", "Return the tensor from the jitted function and "
                        "convert the result outside it.")
 

@@ -94,6 +94,9 @@ bool = bool_  # noqa: A001
 tuple = tuple_  # noqa: A001
 
 
+moving_average_variables = train.moving_average_variables
+
+
 def name_scope(name, default_name=None, values=None):
     return get_default_graph().name_scope(name or default_name)
 

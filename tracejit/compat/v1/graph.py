@@ -17,6 +17,8 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
+
 from ...ir import dtypes as dt
 from ...ir.core import TensorType
 from ...ir.errors import TracejitError
@@ -87,6 +89,9 @@ class Tensor:
         self.value_index = index
         self._shape = shape
         self.dtype = dtype
+        # Its value while probing shapes with unknown dimensions standing at each size,
+        # where that is known (a shape and what is computed from it).
+        self.probe_known: dict[int, Any] = {}
 
     @property
     def name(self) -> str:
@@ -264,48 +269,78 @@ class Graph:
     def _abstract_outputs(self, op: Operation) -> list[Tensor]:
         """Run the op on stand-in tracers to learn its outputs' static shapes and dtypes.
 
-        Ops whose result depends on how their inputs were computed (gradients) are probed
-        with their ancestors replayed, starting from stand-ins for the placeholders."""
-        results = []
-        sizes = _PROBE_SIZES if any(t.shape.has_unknown for t in op.inputs) else _PROBE_SIZES[:1]
-        for size in sizes:
-            trace = Trace(name="shape_probe")
-            values = {}
-            with tracing(trace):
+        Unknown dimensions stand at two sizes; dimensions of the result that differ are
+        unknown. Where those sizes do not fit (``x: [None, 5]`` against a constant
+        ``[6, 5]``), the sizes the other inputs have are tried, as TensorFlow's static
+        shapes treat an unknown dimension as compatible with anything; the check then
+        happens when the Session knows the fed shapes. Ops whose result depends on how
+        their inputs were computed (gradients) are probed with their ancestors replayed,
+        starting from stand-ins for the placeholders."""
+        # NOTE: an input whose known value depends on the probe size (tf.shape of an
+        # unknown dimension) makes the result depend on it too.
+        unknown = any(t.shape.has_unknown or len(t.probe_known) > 1 for t in op.inputs)
+        sizes = list(_PROBE_SIZES if unknown else _PROBE_SIZES[:1])
+        try:
+            results = [self._probe(op, size) for size in sizes]
+        except TracejitError as err:
+            if any(t.shape.dims is None for t in op.inputs):
+                # NOTE: an unknown-rank input stood in as a scalar and did not fit; the
+                # op's shape stays unknown until the fed value decides it.
+                return [Tensor(op, 0, TensorShape(None), op.inputs[0].dtype)]
+            sizes = sorted({d for t in op.inputs for d in (t.shape.dims or ())
+                            if d is not None and d not in _PROBE_SIZES} | {1}) \
+                if unknown else []
+            results = []
+            for size in list(sizes):
                 try:
-                    if op.type == "Gradients":
-                        ancestors = sorted(ancestor_ops([t.op for t in op.inputs], set()),
-                                           key=lambda o: o.order)
-                        for source in ancestors:
-                            if source.type == "Placeholder":
-                                t = source.outputs[0]
-                                values[id(t)] = trace.new_input(
-                                    TensorType(t.shape.probe(size), t.dtype))
-                        replay_ops(ancestors, values)
-                    else:
-                        for tensor in op.inputs:
-                            values[id(tensor)] = trace.new_input(
-                                TensorType(tensor.shape.probe(size), tensor.dtype))
-                    out = op.replay(values)
-                except TracejitError as err:
-                    if any(t.shape.dims is None for t in op.inputs):
-                        # NOTE: an unknown-rank input stood in as a scalar and did not fit;
-                        # the op's shape stays unknown until the fed value decides it.
-                        return [Tensor(op, 0, TensorShape(None), op.inputs[0].dtype)]
-                    self._ops.remove(op)
-                    del self._names[op.name]
-                    raise err.at(op.location) from None
-            if isinstance(out, (list, tuple)):
-                op.output_layout = [o is not None for o in out]
-            results.append(_flatten_outputs(out))
-            trace.closed = True
+                    results.append(self._probe(op, size))
+                except TracejitError:
+                    sizes.remove(size)
+            if not results:
+                self._ops.remove(op)
+                del self._names[op.name]
+                raise err.at(op.location) from None
         outputs = []
         for i, first in enumerate(results[0]):
             dims = list(first.shape)
             for other in results[1:]:
                 dims = [a if a == b else None for a, b in zip(dims, other[i].shape, strict=True)]
-            outputs.append(Tensor(op, i, TensorShape(dims), first.dtype))
+            tensor = Tensor(op, i, TensorShape(dims), first.dtype)
+            for size, found in zip(sizes, results, strict=False):
+                known = known_value(found[i])
+                if known is not None:
+                    tensor.probe_known[size] = known
+            outputs.append(tensor)
         return outputs
+
+    def _probe(self, op: Operation, size: int) -> list:
+        """The op's results traced with every unknown dimension of its inputs at ``size``."""
+        trace = Trace(name="shape_probe")
+        values = {}
+        with tracing(trace):
+            if op.type == "Gradients":
+                ancestors = sorted(ancestor_ops([t.op for t in op.inputs], set()),
+                                   key=lambda o: o.order)
+                for source in ancestors:
+                    if source.type == "Placeholder":
+                        t = source.outputs[0]
+                        values[id(t)] = trace.new_input(TensorType(t.shape.probe(size),
+                                                                   t.dtype))
+                replay_ops(ancestors, values)
+            else:
+                for tensor in op.inputs:
+                    stand_in = trace.new_input(TensorType(tensor.shape.probe(size),
+                                                          tensor.dtype))
+                    # NOTE: a shape computed upstream (tf.shape(x)[0]) is known for this
+                    # probe size, so it can size this op's result.
+                    stand_in.known = tensor.probe_known.get(
+                        size, tensor.probe_known.get(_PROBE_SIZES[0]))
+                    values[id(tensor)] = stand_in
+            out = op.replay(values)
+        trace.closed = True
+        if isinstance(out, (list, tuple)):
+            op.output_layout = [o is not None for o in out]
+        return _flatten_outputs(out)
 
     # ---- lookup -----------------------------------------------------------------------------
 
@@ -381,12 +416,24 @@ def replay_ops(ops, values: dict[int, Any]) -> None:
     for op in ops:
         if op.outputs and all(id(t) in values for t in op.outputs):
             continue
-        result = op.replay(values)
+        try:
+            result = op.replay(values)
+        except TracejitError as err:
+            err.graph_op = op       # which operation failed, for the Session's message
+            raise
         if op.outputs:
             flat = result if isinstance(result, (list, tuple)) else [result]
             flat = [r for r in flat if r is not None]
             for tensor, value in zip(op.outputs, flat, strict=True):
                 values.setdefault(id(tensor), value)
+
+
+def known_value(value):
+    """What is known of a traced result: a concrete array, or a tracer's known value."""
+    known = getattr(value, "known", None)
+    if known is None and isinstance(getattr(value, "value", None), np.ndarray):
+        known = value.value
+    return known
 
 
 def _clean(name: str) -> str:

@@ -15,13 +15,13 @@ import threading
 
 import numpy as np
 
+from ...config import settings
 from ...ir import dtypes as dt
-from ...ir.errors import DTypeError, ShapeError, TracejitError
+from ...ir.errors import DTypeError, ShapeError
 from ...ir.source import user_location
+from ...runtime.devices import parse_device
 from ...trace import pytree
 from ...trace.jit import JitFunction
-from ...config import settings
-from ...runtime.devices import parse_device
 from .config import ConfigProto
 from .errors import FailedPreconditionError, InvalidArgumentError, UnimplementedError
 from .graph import Graph, Operation, Tensor, get_default_graph, replay_ops
@@ -125,8 +125,16 @@ class Session:
             self._plans[key] = plan
         self._check_initialized(plan)
         threads = self.config.intra_op_parallelism_threads
-        with settings(threads=threads) if threads > 0 else contextlib.nullcontext():
-            outputs = iter(plan.program(*arrays))
+        try:
+            with settings(threads=threads) if threads > 0 else contextlib.nullcontext():
+                outputs = iter(plan.program(*arrays))
+        except (ShapeError, DTypeError) as err:
+            # NOTE: the graph met the fed shapes: what TensorFlow checks at run time.
+            op = getattr(err, "graph_op", None)
+            text = f"{err.op}: {err.bare_message}" if err.op else err.bare_message
+            if op is not None:
+                text += f"\n  [[node {op.name} (defined at {op.location})]]"
+            raise InvalidArgumentError(text, op=op, location=err.location) from None
         self._initialized.update(plan.initializes)
         results = [np.asarray(next(outputs)) if isinstance(t, Tensor) else None
                    for t in targets]

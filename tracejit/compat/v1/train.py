@@ -14,6 +14,7 @@ import numpy as np
 from ... import train as core_train
 from ...ir import dtypes as dt
 from ...ir.errors import TracejitError
+from ...trace import math_ops
 from .graph import Tensor, get_default_graph
 from .ops import _graph_arg, gradients
 from .schedules import (  # noqa: F401
@@ -136,3 +137,83 @@ def get_global_step(graph=None):
 
 def get_or_create_global_step(graph=None):
     return get_global_step(graph) or create_global_step(graph)
+
+
+class ExponentialMovingAverage:
+    """``tf.train.ExponentialMovingAverage``: ``apply(vars)`` makes a shadow variable per
+    variable (``"v/ExponentialMovingAverage"``, initialized to the variable's initial
+    value, in GLOBAL_VARIABLES, not trainable) and returns the op that moves each shadow
+    toward its variable: ``shadow -= (1 - decay) * (shadow - value)``. With
+    ``num_updates`` the decay is ``min(decay, (1 + n) / (10 + n))``."""
+
+    def __init__(self, decay, num_updates=None, zero_debias=False,
+                 name="ExponentialMovingAverage"):
+        self._decay = decay
+        self._num_updates = num_updates
+        self._name = name
+        self._averages: dict[int, Variable] = {}
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    def apply(self, var_list=None):
+        graph = get_default_graph()
+        var_list = list(var_list) if var_list is not None else trainable_variables()
+        pairs = []
+        for var in var_list:
+            if not isinstance(var, Variable):
+                raise TypeError(f"ExponentialMovingAverage.apply takes tf.Variables, got "
+                                f"{var!r}")
+            if not var.dtype.is_float:
+                raise TypeError(f"The variables must be half, float, or double: {var.name}")
+            shadow = self._averages.get(id(var))
+            if shadow is None:
+                with graph.name_scope(None):
+                    shadow = Variable(var.initial_value, trainable=False,
+                                      name=self.average_name(var))
+                self._averages[id(var)] = shadow
+                graph.add_to_collection(GraphKeys.MOVING_AVERAGE_VARIABLES, var)
+            pairs.append((var, shadow))
+        decay, steps = self._decay, _graph_arg(self._num_updates)
+
+        def update(values, steps):
+            rate = decay
+            if steps is not None:
+                n = math_ops.cast(steps, dt.float32)
+                rate = math_ops.minimum(decay, (1.0 + n) / (10.0 + n))
+            for (_, shadow), value in zip(pairs, values, strict=True):
+                old = shadow.core.read_value()
+                shadow.core.assign(old - (1.0 - math_ops.cast(rate, old.dtype)) * (old - value))
+
+        return graph.create_op("AssignMovingAvg", update,
+                               ([v._graph_element() for v, _ in pairs], steps),
+                               name=self._name)
+
+    def average(self, var) -> Variable | None:
+        return self._averages.get(id(var))
+
+    def average_name(self, var) -> str:
+        return f"{var.op.name}/{self._name}"
+
+    def variables_to_restore(self, moving_avg_variables=None) -> dict:
+        """Checkpoint names to variables: each moving-averaged variable under its
+        average's name, every other global variable under its own."""
+        graph = get_default_graph()
+        chosen = moving_avg_variables
+        if chosen is None:
+            chosen = graph.get_collection(GraphKeys.MOVING_AVERAGE_VARIABLES) + \
+                trainable_variables()
+        names: dict = {}
+        for var in chosen:
+            names[self.average_name(var)] = var
+        shadows = {id(s) for s in self._averages.values()}
+        averaged = {id(v) for v in chosen}
+        for var in graph.get_collection(GraphKeys.GLOBAL_VARIABLES):
+            if id(var) not in shadows and id(var) not in averaged:
+                names[var.op.name] = var
+        return names
+
+
+def moving_average_variables(scope=None):
+    return get_default_graph().get_collection(GraphKeys.MOVING_AVERAGE_VARIABLES, scope)

@@ -32,6 +32,7 @@ class GraphKeys:
     REGULARIZATION_LOSSES = "regularization_losses"
     QUEUE_RUNNERS = "queue_runners"
     TRAIN_OP = "train_op"
+    MOVING_AVERAGE_VARIABLES = "moving_average_variables"
 
 
 class Variable:
@@ -42,7 +43,8 @@ class Variable:
         graph = get_default_graph()
         if callable(initial_value):
             initial_value = initial_value()
-        initial = convert_to_tensor(initial_value, dtype=dtype)
+        with graph.control_dependencies(None):       # see _attach
+            initial = convert_to_tensor(initial_value, dtype=dtype)
         if not initial.shape.is_fully_defined() and validate_shape:
             raise ValueError(f"initial_value must have a fully defined shape, got "
                              f"{initial.shape}")
@@ -54,6 +56,13 @@ class Variable:
 
     def _attach(self, graph, core, base: str, initial: Tensor, trainable: bool,
                 collections) -> None:
+        # NOTE: outside any control_dependencies block, as TensorFlow creates variables:
+        # an optimizer's slots made under `control_dependencies(update_ops)` must not
+        # make the initializer run the update ops (and need their placeholders).
+        with graph.control_dependencies(None):
+            self._attach_ops(graph, core, base, initial, trainable, collections)
+
+    def _attach_ops(self, graph, core, base, initial, trainable, collections) -> None:
         self.graph = graph
         self.name = base + ":0"
         self.core = core
@@ -78,7 +87,7 @@ class Variable:
         its initializer assigns the value ``core`` holds now."""
         graph = get_default_graph()
         self = cls.__new__(cls)
-        with graph.name_scope(None):
+        with graph.name_scope(None), graph.control_dependencies(None):
             base = graph.unique_name(core.name)
             initial = convert_to_tensor(core.numpy(), name=f"{base}/Initializer")
             self._attach(graph, core, base, initial, False,
