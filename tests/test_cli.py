@@ -90,3 +90,21 @@ def test_cache_commands_with_the_disk_cache_off(monkeypatch):
     monkeypatch.setenv("TRACEJIT_CACHE_DIR", "off")
     assert "off" in run("cache", "info").output
     assert "nothing on disk" in run("cache", "clear").output
+
+
+def test_compat_report_counts_tensorflow_names_by_module():
+    from click.testing import CliRunner
+
+    from tracejit.cli import main
+    result = CliRunner().invoke(main, ["compat-report"])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert "TensorFlow" in lines[0]
+    errors = next(line for line in lines if line.split()[0] == "tf.errors")
+    done, total = int(errors.split()[1]), int(errors.split()[3])
+    assert total >= 30 and done >= total - 2
+    assert lines[-1].split()[0] == "all"
+    missing = CliRunner().invoke(main, ["compat-report", "--missing", "tf.nn"])
+    assert missing.exit_code == 0 and "tf.nn.conv2d\n" not in missing.output
+    bad = CliRunner().invoke(main, ["compat-report", "--missing", "tf.nope"])
+    assert bad.exit_code != 0 and "no module 'tf.nope'" in bad.output

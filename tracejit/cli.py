@@ -1,5 +1,6 @@
 """The ``tracejit`` command line: ``tracejit ir`` prints a function's IR, ``tracejit cache``
-shows or clears the compile cache, ``tracejit bench`` runs the benchmarks."""
+shows or clears the compile cache, ``tracejit bench`` runs the benchmarks,
+``tracejit compat-report`` counts the TF1 names tracejit.compat.v1 implements."""
 
 from __future__ import annotations
 
@@ -182,6 +183,31 @@ def cache_clear():
     tuning.forget()
     click.echo(f"removed {freed.entries} entries ({_megabytes(freed.bytes)}) from {folder} "
                "and the tuning record")
+
+
+@main.command("compat-report")
+@click.option("--missing", "missing_in", default=None, metavar="MODULE",
+              help="List the names of this module (e.g. tf.nn) that are not implemented.")
+def compat_report(missing_in):
+    """How many of tensorflow.compat.v1's public names tracejit.compat.v1 has, by module."""
+    from .compat.v1.coverage import coverage, tensorflow_names
+    header, names = tensorflow_names()
+    rows = coverage(names)
+    if missing_in is not None:
+        row = next((r for r in rows if r.module == missing_in), None)
+        if row is None:
+            raise click.BadParameter(f"no module {missing_in!r}; modules: "
+                                     + ", ".join(r.module for r in rows))
+        click.echo("\n".join(row.missing) if row.missing else "(none missing)")
+        return
+    click.echo(f"tracejit.compat.v1 against {header}")
+    width = max(len(r.module) for r in rows)
+    for row in rows:
+        click.echo(f"{row.module:<{width}}  {row.implemented:>5} / {row.total:<5} "
+                   f"{100 * row.implemented / row.total:5.1f}%")
+    done = sum(r.implemented for r in rows)
+    total = sum(r.total for r in rows)
+    click.echo(f"{'all':<{width}}  {done:>5} / {total:<5} {100 * done / total:5.1f}%")
 
 
 # The benchmark suite's command; its implementation imports nothing until it runs.

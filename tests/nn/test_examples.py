@@ -59,3 +59,12 @@ def test_short_training_saves_weights_that_load_back(name, examples, tmp_path, c
     restored = module.main(["--restore", str(out_file)])
     assert "weights from" in capsys.readouterr().out
     assert restored == pytest.approx(accuracy, abs=1e-6)
+
+
+def test_the_2016_deep_mnist_script_trains_with_only_the_import_changed(examples, capsys):
+    # dropout with a fed keep_prob, a reshape sized by tf.shape(x)[0], the hand-written
+    # cross-entropy with reduction_indices, InteractiveSession, run() and eval()
+    accuracy = examples("deep_mnist_tf1").main(["--steps", "300", "--seed", "1"])
+    out = capsys.readouterr().out
+    assert "step 200, training accuracy" in out and "test accuracy" in out
+    assert accuracy > 0.9

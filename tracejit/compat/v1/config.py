@@ -34,6 +34,10 @@ class _Message:
         for name, cls in self._nested.items():
             object.__setattr__(self, name, cls())
         for name, value in kwargs.items():
+            if name not in self._fields and name not in self._nested:
+                # NOTE: ValueError here and AttributeError on assignment, as protobufs do.
+                raise ValueError(f"Protocol message {type(self).__name__} has no {name!r} "
+                                 f"field. Its fields: {', '.join(self.field_names())}")
             setattr(self, name, value)
 
     def __setattr__(self, name, value):
