@@ -262,3 +262,14 @@ def test_errors_as_tensorflow_names_them():
         tf.Session().run(x + 1.0)
     assert caught.value.error_code == tf.errors.INVALID_ARGUMENT
     assert tf.string.name == "string"
+
+
+def test_string_constants_are_fetched_as_bytes():
+    path = tf.constant("data/train.csv")
+    names = tf.constant(["a", "b"])
+    assert path.dtype is tf.string and names.shape.as_list() == [2]
+    with tf.Session() as s:
+        got_path, got_names = s.run([path, names])
+    assert got_path == b"data/train.csv" and got_names.tolist() == [b"a", b"b"]
+    with pytest.raises(tf.errors.UnimplementedError, match="known to the session only"):
+        tf.Session().run(tf.identity(path))

@@ -89,7 +89,30 @@ ops["argmin"] = _argmax_tf1("argmin")
 legacy.install(ops)
 
 
+def _is_text(value) -> bool:
+    if isinstance(value, (str, bytes)):
+        return True
+    return isinstance(value, (list, tuple)) and len(value) > 0 and all(map(_is_text, value))
+
+
+def _string_constant(value, shape, name):
+    """A tf.string constant: bytes the Session returns as they are (names, file paths).
+    No op computes on strings yet, so it can be fetched, not fed to other ops."""
+    from .shapes import TensorShape
+    from .strings import string
+    array = np.vectorize(lambda v: v.encode() if isinstance(v, str) else v,
+                         otypes=[object])(np.asarray(value, dtype=object))
+    if shape is not None:
+        array = np.broadcast_to(array, tuple(shape)).copy()
+    created = get_default_graph().create_op("Const", None, name=name)
+    created.outputs = [Tensor(created, 0, TensorShape(array.shape), string)]
+    created.host_value = lambda session: array.copy()
+    return created.outputs[0]
+
+
 def constant(value, dtype=None, shape=None, name="Const", verify_shape=False):
+    if _is_text(value) or (dtype is not None and getattr(dtype, "name", dtype) == "string"):
+        return _string_constant(value, shape, name)
     array = np.asarray(array_ops.constant(value, dtype, shape))
     created = get_default_graph().create_op("Const", lambda: array_ops.constant(array), (),
                                             name=name)
