@@ -220,3 +220,14 @@ def test_maximum_and_minimum_order_negative_zero_below_positive_zero():
         np.testing.assert_array_equal(np.signbit(want[k]), signs, err_msg=f"reference {k}")
         np.testing.assert_array_equal(np.signbit(got[k]), signs, err_msg=f"compiled {k}")
     np.testing.assert_array_equal(got[4], want[4])
+
+
+def test_convolution_with_no_input_channels_is_zero():
+    # the reference's reshape(-1, co) of an empty filter failed (fuzz seed 3000 #36462)
+    def f(x, w):
+        return tj.nn.conv2d(x, w, strides=1, padding="SAME")
+
+    x, w = np.zeros((1, 3, 3, 0), np.float32), np.zeros((2, 2, 0, 4), np.float32)
+    got, want = compiled_and_reference(f, x, w)
+    assert want[0].shape == (1, 3, 3, 4) and not want[0].any()
+    np.testing.assert_array_equal(got[0], want[0])

@@ -235,11 +235,12 @@ def _col2im(cols: np.ndarray, shape, kh: int, kw: int, out_hw, strides, pads, di
 @_quiet
 def _conv2d_impl(x, w, strides, pads, dilations):
     xc, wc = _compute(x, w)
-    kh, kw, _, co = w.shape
+    kh, kw, ci, co = w.shape
     out = _conv_out("conv2d", x.shape, w.shape, {"strides": strides, "pads": pads,
                                                    "dilations": dilations})
     cols = _im2col(xc, kh, kw, out[1:3], strides, pads, dilations)
-    return _result((cols @ wc.reshape(-1, co)).reshape(out), x)
+    # NOTE: explicit sizes, not -1: reshape(-1, co) of an empty filter is ambiguous
+    return _result((cols @ wc.reshape(kh * kw * ci, co)).reshape(out), x)
 
 
 @_quiet
