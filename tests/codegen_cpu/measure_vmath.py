@@ -91,8 +91,6 @@ def sample64(op: str, n: int = 20000) -> None:
     rng = np.random.default_rng(7)
     x = np.ldexp(rng.uniform(1, 2, n), rng.integers(-1074, 1024, n)) * rng.choice([-1, 1], n)
     x = np.concatenate([x, rng.uniform(-40, 40, n)])
-    if op in ("sin", "cos"):
-        x = x[np.abs(x) < 1e15]
     got = H.kernel(op, np.float64)(x)
     worst, at = 0.0, 0.0
     for xi, gi in zip(x, got, strict=True):

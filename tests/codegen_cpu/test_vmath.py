@@ -79,8 +79,6 @@ def test_float64_against_numpy(op):
              -745.1332191019412, 1.7976931348623157e308]
     x = np.concatenate([x, rng.uniform(-50, 50, n), rng.uniform(-1, 1, n) * 1e-3,
                         SPECIAL_F32.astype(np.float64), edges])
-    if op in ("sin", "cos"):
-        x = x[~(np.abs(x) > 1e15)]  # see docs/cpu_math.md: float64 reduction limit
     got = H.kernel(op, np.float64)(x)
     want = H.reference(op, x, precise=True)
     with np.errstate(over="ignore"):
@@ -99,6 +97,45 @@ def test_sin_cos_float32_huge_arguments():
     for op in ("sin", "cos"):
         got = H.kernel(op, np.float32)(x)
         assert H.ulp_error(got, H.reference(op, x), np.float32).max() <= F32_ULP[op]
+
+
+def test_two_over_pi_table_matches_mpmath_digits():
+    """The float64 table (pi by Machin's formula in integers) agrees with the float32
+    constant, which came from mpmath, on all of that constant's 256 bits."""
+    from tracejit.codegen_cpu import vmath_coeffs, vmath_trig
+
+    words = vmath_trig.two_over_pi_words()
+    table = int("".join(f"{w:064b}" for w in words), 2)
+    pad = vmath_trig.TABLE_PAD
+    assert table >> (64 * len(words) - pad) == 0  # the padding is zeros
+    mpmath_bits = int("".join(f"{w % 2**64:064b}" for w in vmath_coeffs.TWO_OVER_PI_BITS), 2)
+    assert table >> (64 * len(words) - pad - 256) == mpmath_bits
+
+
+# Doubles whose distance to the nearest multiple of pi/2 is smallest (the hardest to
+# reduce: 6381956970095103 * 2^797 is 4.7e-19 from one) and other edges.
+HARD_F64 = np.array([6381956970095103.0 * 2.0**797, 5.319372648931431e255, 2.0**51,
+                     2.0**52 + 1, 2.0**60, 9.223372036854776e18, 1.7976931348623157e308,
+                     1e22, 2.0**1023, 0.7853981633974483, 0.7853981633974484,
+                     1.5707963267948966, 3.141592653589793, 1e15, 2.0**26, 105414350.0])
+
+
+@pytest.mark.parametrize("op", ["sin", "cos"])
+def test_sin_cos_float64_every_magnitude(op):
+    """Payne-Hanek: every double reduces exactly, up to 1.8e308 (within 1 ulp)."""
+    rng = np.random.default_rng(6)
+    n = 100000
+    x = np.ldexp(rng.uniform(1, 2, n), rng.integers(-3, 1024, n))
+    x = np.concatenate([x, HARD_F64, np.nextafter(HARD_F64, 0.0)])
+    x = np.concatenate([x, -x])
+    got = H.kernel(op, np.float64)(x)
+    err = H.ulp_error(got, H.reference(op, x, precise=True), np.float64)
+    worst = int(np.argmax(err))
+    assert err[worst] <= 1.0, f"{op}({x[worst]!r}) = {got[worst]!r}: {err[worst]:.2f} ulp"
+    # the hardest case's result is tiny: its relative accuracy is the reduction's
+    hard = H.kernel(op, np.float64)(HARD_F64[:1])[0]
+    want = -4.6871659242546276e-19 if op == "cos" else 1.0
+    assert hard == pytest.approx(want, rel=2e-16)
 
 
 # ---- pow -------------------------------------------------------------------------------

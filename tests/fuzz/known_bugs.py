@@ -12,8 +12,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from tracejit.ir import dtypes as dt
-
 from .program import Program
 
 HEADER = """import numpy as np
@@ -31,34 +29,6 @@ def _scatter_add_bool(p: Program) -> bool:
 
 def _scatter_add_negative_axis(p: Program) -> bool:
     return any(s.op == "scatter_add" and s.params["axis"] < 0 for s in p.steps)
-
-
-# Ops that pass a value's magnitude through unchanged (or bound it by another operand's).
-_MAGNITUDE_KEEPING = frozenset({"clip", "neg", "abs", "maximum", "minimum", "select",
-                                "floor", "ceil", "round", "relu"})
-
-
-def _f64_trig_of_cast(p: Program) -> bool:
-    """A float64 sin/cos whose operand is, through ops that keep magnitudes, a cast from
-    another dtype: the way a random program reaches |x| >= 2^51 (a saturated cast of inf
-    to int64 is 9.2e18; float32 inputs reach 3.4e38)."""
-    types = p.types()
-    producer = {s.out: s for s in p.steps}
-    for step in p.steps:
-        if step.op not in ("sin", "cos") or types[step.ins[0]].dtype is not dt.float64:
-            continue
-        pending, seen = [step.ins[0]], set()
-        while pending:
-            value = pending.pop()
-            source = producer.get(value)
-            if source is None or value in seen:
-                continue
-            seen.add(value)
-            if source.op == "cast" and types[source.ins[0]].dtype is not dt.float64:
-                return True
-            if source.op in _MAGNITUDE_KEEPING:
-                pending.extend(source.ins)
-    return False
 
 
 @dataclass(frozen=True)
@@ -136,16 +106,15 @@ ARGS = [np.array([0.3855, 0.226, 0.6875, 0.581], np.float32), np.array([0, 1, 1,
 ARGS2 = [np.array([[1.0, 2.0], [3.0, 4.0]], np.float32), np.array([1, 1, 0]),
          np.array([[0.5, 0.25, 8.0], [1.0, 2.0, 4.0]], np.float32)]
 """, _scatter_add_negative_axis),
-    # Found by the fuzzer (seed 1000 index 124). A documented limitation, not fixed:
-    # float64 sin/cos return NaN from |x| >= 2^51 (docs/cpu_math.md, "sin/cos range";
-    # the float64 reduction has no Payne-Hanek path yet), NumPy the exact value.
-    KnownBug("sin_cos_float64_beyond_2_pow_51", "mismatch", True, """
+    # Found by the fuzzer (seed 1000 index 124): float64 sin/cos returned NaN from
+    # |x| >= 2^51, NumPy the exact value. Fixed by the float64 Payne-Hanek reduction.
+    KnownBug("sin_cos_float64_beyond_2_pow_51", "mismatch", False, """
 def main(x):
     return (tj.sin(x), tj.cos(x))
 
 ARGS = [np.array([9.223372036854776e18, 2.0 ** 51, 1e300, 3.0], np.float64)]
 ARGS2 = [np.array([-2.0 ** 60, 2.0 ** 52 + 1, 0.5, -1e17], np.float64)]
-""", _f64_trig_of_cast),
+"""),
 ]
 
 

@@ -11,8 +11,7 @@ libm.
 Accuracy (max error against the exact value, over all 2^32 float32 inputs; float64
 figures in docs/cpu_math.md): float32 exp, expm1, log, log1p, tanh, sin, cos, erf and pow
 below 1 ulp, sigmoid below 1.5 ulp; NaN, +-inf, +-0.0, subnormals, overflow and underflow
-as NumPy. float32 sin/cos reduce exactly for every input; float64 sin/cos for
-``|x| < 2^51`` (NaN beyond).
+as NumPy. sin/cos reduce exactly for every finite input of both types (Payne-Hanek).
 
 >>> from llvmlite import ir
 >>> from tracejit.codegen_cpu import target, vmath
@@ -91,14 +90,14 @@ def emit_sigmoid(builder: ir.IRBuilder, x: Value) -> Value:
 
 
 def emit_sin(builder: ir.IRBuilder, x: Value) -> Value:
-    """Sine; float32: every input (Payne-Hanek above 2^26); float64: ``|x| < 2^51``, NaN
-    beyond and for +-inf."""
+    """Sine; every finite input reduced exactly (Payne-Hanek above 2^26 for float32,
+    above pi/4 for float64); NaN for +-inf."""
     return vmath_trig.emit_sin(_emit(builder, x), x)
 
 
 def emit_cos(builder: ir.IRBuilder, x: Value) -> Value:
-    """Cosine; float32: every input (Payne-Hanek above 2^26); float64: ``|x| < 2^51``, NaN
-    beyond and for +-inf."""
+    """Cosine; every finite input reduced exactly (Payne-Hanek above 2^26 for float32,
+    above pi/4 for float64); NaN for +-inf."""
     return vmath_trig.emit_cos(_emit(builder, x), x)
 
 

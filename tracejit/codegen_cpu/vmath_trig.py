@@ -1,22 +1,26 @@
 """sin, cos and erf as straight-line IR (see docs/cpu_math.md).
 
-sin/cos reduce in double for both float types: ``x = k*pi/2 + r``, ``|r| <= pi/4``, with
-pi/2 cut into four pieces (three of 27 bits, so ``k*piece`` is exact for ``|k| < 2^26``);
-float32 rounds ``r`` to a float pair ``r_hi + r_lo`` and evaluates short float32
-polynomials (``r_lo`` enters as a first-order correction). float32 inputs with
-``|x| >= 2^26`` take a Payne-Hanek reduction instead (exact for every float32): with
-``x = M 2^E``, ``x 2/pi mod 4 = M (2^E 2/pi mod 4) mod 4``, and the bits of ``2/pi``
-that matter for this ``E`` are cut out of a 256-bit constant with funnel shifts.
+sin/cos: ``x = k*pi/2 + r``, ``|r| <= pi/4``, then a polynomial and the quadrant
+``k mod 4``. float32 reduces in double with pi/2 cut into four pieces (three of 27 bits,
+so ``k*piece`` is exact for ``|k| < 2^26``), rounds ``r`` to a float pair
+``r_hi + r_lo`` and evaluates short float32 polynomials (``r_lo`` enters as a
+first-order correction); float32 inputs with ``|x| >= 2^26`` take a Payne-Hanek
+reduction instead: with ``x = M 2^E``, ``x 2/pi mod 4 = M (2^E 2/pi mod 4) mod 4``, and
+the bits of ``2/pi`` that matter for this ``E`` are cut out of a 256-bit constant with
+funnel shifts. float64 takes an integer Payne-Hanek reduction for every ``|x| > pi/4``:
+192 bits of ``2/pi`` picked per lane from a 1280-bit table and multiplied by the 53-bit
+mantissa in 32-bit limbs, so ``r`` is right to about 2^-137 for every double.
 """
 
 from __future__ import annotations
+
+from llvmlite import ir
 
 from . import vmath_coeffs as C
 from .vmath_base import Emit, intrinsic
 from .vmath_exp import exp_core
 
-# float64 sin/cos return NaN from here on (see docs/cpu_math.md).
-F64_REDUCTION_LIMIT = 2.0**51
+_PIO4 = 0.7853981633974483  # float64 |x| up to here need no reduction
 _MAGIC = 6755399441055744.0  # 1.5 * 2^52: adding it rounds to an integer kept in the low bits
 PAYNE_HANEK_FROM = 2.0**26  # float32 |x| from here on use the Payne-Hanek reduction
 
@@ -28,25 +32,15 @@ def _round_to_quadrant(e: Emit, y):
     return e.sub(t, _MAGIC), e.b.and_(e.as_int(t), e.ci(3))
 
 
-def _reduce_pio2(e: Emit, x, compensated: bool):
-    """``(q, r, r_lo)``: ``x = k*pi/2 + r (+ r_lo)`` in double, ``q = k mod 4`` as an
-    integer vector. ``compensated``: ``r + r_lo`` carries about 2^-100 absolute accuracy
-    (float64 results); otherwise ``r_lo`` is None and ``r`` is good to ~2^-54."""
+def _reduce_pio2(e: Emit, x):
+    """``(q, r)``: ``x = k*pi/2 + r`` in double, ``q = k mod 4`` as an integer vector, ``r``
+    good to about 2^-54 absolute (float32 results; from 2^26 on garbage)."""
     t = e.fma(x, C.TWO_OVER_PI, _MAGIC)
     nk = e.sub(_MAGIC, t)
     q = e.b.and_(e.as_int(t), e.ci(3))
     c1, c2, c3, c4 = C.PIO2_F64
     r1 = e.fma(nk, c1, x)  # exact: k*c1 fits in 53 bits and x ~ k*c1 (Sterbenz)
-    if not compensated:
-        return q, e.fma(nk, c4, e.fma(nk, c3, e.fma(nk, c2, r1))), None
-    b = e.mul(nk, c2)
-    b_err = e.fma_exact(nk, c2, e.neg(b))  # zero while |k| < 2^26
-    s = e.add(r1, b)
-    bb = e.sub(s, r1)
-    err = e.add(e.sub(r1, e.sub(s, bb)), e.sub(b, bb))  # TwoSum: r1 + b = s + err
-    lo = e.fma(nk, c4, e.fma(nk, c3, e.add(err, b_err)))
-    hi = e.add(s, lo)
-    return q, hi, e.sub(lo, e.sub(hi, s))
+    return q, e.fma(nk, c4, e.fma(nk, c3, e.fma(nk, c2, r1)))
 
 
 def _payne_hanek_f32(e32: Emit, e64: Emit, x, xd):
@@ -83,6 +77,133 @@ def _payne_hanek_f32(e32: Emit, e64: Emit, x, xd):
     return q, e64.mul(frac, 1.5707963267948966)
 
 
+# ---- float64 Payne-Hanek ------------------------------------------------------------------
+
+TABLE_PAD = 55  # zero bits before 2/pi's first fraction bit: the window of the smallest
+#                  exponent that takes this path (|x| = 1/2, E = -53) then starts at bit 0
+_TABLE_WORDS = 20  # up to the window of the largest exponent (inf/NaN lanes, E = 972)
+_LOW32 = 0xFFFFFFFF
+_PIO2_HI = 1.5707963267948966
+_PIO2_LO = 6.123233995736766e-17
+
+
+def two_over_pi_words(words: int = _TABLE_WORDS, pad: int = TABLE_PAD) -> list[int]:
+    """``words`` unsigned 64-bit words, most significant first, of the binary fraction of
+    2/pi after ``pad`` zero bits. pi comes from Machin's formula in integer fixed point
+    (64 guard bits), so no digits are stored; tests check it against mpmath."""
+    bits = 64 * words - pad
+    scale = bits + 64
+
+    def arctan_inverse(n: int) -> int:  # arctan(1/n) * 2^scale, truncated per term
+        total, power, k = 0, (1 << scale) // n, 1
+        while power:
+            total += (power // k) if k % 4 == 1 else -(power // k)
+            power //= n * n
+            k += 2
+        return total
+
+    pi = 16 * arctan_inverse(5) - 4 * arctan_inverse(239)
+    fraction = (1 << (bits + 1 + scale)) // pi  # floor(2^bits * 2/pi)
+    return [(fraction >> (64 * (words - 1 - i))) & (2**64 - 1) for i in range(words)]
+
+
+def _table(module: ir.Module) -> ir.GlobalVariable:
+    """The 2/pi table as a private constant of ``module`` (one per module)."""
+    table = module.globals.get("tracejit_two_over_pi")
+    if table is None:
+        i64 = ir.IntType(64)
+        ty = ir.ArrayType(i64, _TABLE_WORDS)
+        signed = [w - 2**64 if w >= 2**63 else w for w in _TWO_OVER_PI_WORDS]
+        table = ir.GlobalVariable(module, ty, "tracejit_two_over_pi")
+        table.global_constant = True
+        table.linkage = "private"
+        table.initializer = ir.Constant(ty, [ir.Constant(i64, w) for w in signed])
+    return table
+
+
+def _table_word(e: Emit, index):
+    """Word ``index`` (an ``i64`` per lane, inside the table) of the 2/pi table."""
+    b = e.b
+    table = _table(b.module)
+    zero = ir.Constant(ir.IntType(64), 0)
+    if not e.lanes:
+        return b.load(b.gep(table, [zero, index], inbounds=True))
+    word = ir.Constant(e.ity, ir.Undefined)
+    for lane in range(e.lanes):  # scalar loads; LLVM forms a gather where it pays
+        at = ir.Constant(ir.IntType(32), lane)
+        value = b.load(b.gep(table, [zero, b.extract_element(index, at)], inbounds=True))
+        word = b.insert_element(word, value, at)
+    return word
+
+
+def _two_sum(e: Emit, a, b):
+    """``a + b = s + err`` exactly (Knuth's TwoSum, no ordering needed)."""
+    s = e.add(a, b)
+    bb = e.sub(s, a)
+    return s, e.add(e.sub(a, e.sub(s, bb)), e.sub(b, bb))
+
+
+def _payne_hanek_f64(e: Emit, x):
+    """``(q, r, r_lo)`` for a float64 ``x`` with ``1/2 <= |x| < inf`` (other lanes:
+    garbage, no undefined behaviour). With ``x = M 2^E`` (``M`` the 53-bit integer
+    mantissa) only the bits of 2/pi worth ``2^1`` and less after scaling by ``2^E``
+    matter mod 4; 192 of them (``W``) give ``x 2/pi mod 4 = M W 2^-190 mod 4`` to
+    ``2^-137``. ``M W`` is formed in 32-bit limbs, columns of at most six ``pmuludq``
+    halves, and only its limbs below ``2^192`` (the rest are multiples of 4) are kept."""
+    b = e.b
+    low32 = e.ci(_LOW32)
+    bits = e.as_int(x)
+    expo = b.lshr(b.and_(bits, e.ci(2**63 - 1)), e.ci(52))
+    mant = b.or_(b.and_(bits, e.ci(2**52 - 1)), e.ci(2**52))
+    start = b.sub(expo, e.ci(1022))  # table bit of 2/pi's 2^(1-E) place (see TABLE_PAD)
+    start = b.select(b.icmp_signed("<", start, e.ci(0)), e.ci(0), start)
+    first, shift = b.lshr(start, e.ci(6)), b.and_(start, e.ci(63))
+    words = [_table_word(e, b.add(first, e.ci(i))) for i in range(4)]
+    fshl = intrinsic(b.module, "llvm.fshl", e.ity, [e.ity] * 3)
+    window = [b.call(fshl, [words[i], words[i + 1], shift]) for i in range(3)]
+    w = []  # 32-bit limbs of W, least significant first
+    for part in reversed(window):
+        w += [b.and_(part, low32), b.lshr(part, e.ci(32))]
+    m = [b.and_(mant, low32), b.lshr(mant, e.ci(32))]
+    cols = [e.ci(0)] * 6
+    for i, mi in enumerate(m):
+        for j in range(6 - i):
+            p = b.mul(mi, w[j])  # 32 x 32 -> 64 bits: exact
+            cols[i + j] = b.add(cols[i + j], b.and_(p, low32))
+            if i + j < 5:
+                cols[i + j + 1] = b.add(cols[i + j + 1], b.lshr(p, e.ci(32)))
+    for c in range(5):
+        cols[c + 1] = b.add(cols[c + 1], b.lshr(cols[c], e.ci(32)))
+    # limb 5 holds k mod 4 (its top two bits) and 30 fraction bits; adding half a
+    # quadrant first rounds k to nearest and leaves the fraction signed, in [-1/2, 1/2)
+    top = b.and_(b.add(cols[5], e.ci(1 << 29)), low32)
+    q = b.lshr(top, e.ci(30))
+    terms = [e.to_float(b.sub(b.and_(top, e.ci((1 << 30) - 1)), e.ci(1 << 29)))]
+    terms += [e.mul(e.to_float(b.and_(cols[c], low32)), 2.0 ** (-32 * (5 - c)))
+              for c in (4, 3, 2)]
+    # the four exact terms summed without loss (the top ones cancel for x near k pi/2)
+    s, err1 = _two_sum(e, terms[2], terms[3])
+    s, err2 = _two_sum(e, terms[1], s)
+    hi, err3 = _two_sum(e, terms[0], s)
+    lo = e.add(err3, e.add(err2, err1))
+    frac = e.add(hi, lo)
+    frac_lo = e.sub(lo, e.sub(frac, hi))
+    # r = frac 2^-30 pi/2 in double-double
+    frac, frac_lo = e.mul(frac, 2.0**-30), e.mul(frac_lo, 2.0**-30)
+    p = e.mul(frac, _PIO2_HI)
+    p_lo = e.add(e.fma_exact(frac, _PIO2_HI, e.neg(p)),
+                 e.fma(frac, _PIO2_LO, e.mul(frac_lo, _PIO2_HI)))
+    r = e.add(p, p_lo)
+    r_lo = e.sub(p_lo, e.sub(r, p))
+    # the reduction of -x is the negation of that of x
+    negative = e.signbit(x)
+    q = b.select(negative, b.and_(b.sub(e.ci(0), q), e.ci(3)), q)
+    return q, e.select(negative, e.neg(r), r), e.select(negative, e.neg(r_lo), r_lo)
+
+
+_TWO_OVER_PI_WORDS = two_over_pi_words()
+
+
 def _sin_cos_poly(e: Emit, r, r_lo, sin_coeffs, cos_coeffs):
     """``(sin, cos)`` of ``r + r_lo`` (``|r| <= pi/4``, ``r_lo`` below half an ulp of r);
     ``r_lo`` enters to first order."""
@@ -98,11 +219,17 @@ def _sin_cos_poly(e: Emit, r, r_lo, sin_coeffs, cos_coeffs):
 
 
 def _sin_or_cos(e: Emit, x, cos: bool):
-    e64, xd = e.to_double(x)
-    q, r, r_lo = _reduce_pio2(e64, xd, compensated=e.f64)
     if e.f64:
+        # one reduction for every float64: exact Payne-Hanek above pi/4, none below
+        q_ph, r_ph, r_lo_ph = _payne_hanek_f64(e, x)
+        small = e.b.not_(e.cmp(">", e.fabs(x), _PIO4))  # NaN lanes too: they stay NaN
+        q = e.b.select(small, e.ci(0), q_ph)
+        r, r_lo = e.select(small, x, r_ph), e.select(small, 0.0, r_lo_ph)
+        r = e.select(e.cmp("==", e.fabs(x), float("inf")), float("nan"), r)
         s, c = _sin_cos_poly(e, r, r_lo, C.SIN_F64, C.COS_F64)
     else:
+        e64, xd = e.to_double(x)
+        q, r = _reduce_pio2(e64, xd)
         q_ph, r_ph = _payne_hanek_f32(e, e64, x, xd)
         ax = e64.fabs(xd)
         large = e64.and_(e64.cmp(">=", ax, PAYNE_HANEK_FROM), e64.cmp("<", ax, float("inf")))
@@ -122,10 +249,6 @@ def _sin_or_cos(e: Emit, x, cos: bool):
     y = em.select(neg, em.neg(y), y)
     if not cos:
         y = em.select(em.cmp("==", x, 0.0), x, y)  # sin(-0.0) = -0.0
-    if e.f64:
-        # NOTE: from 2^51 on, k no longer fits the rounding trick and r is lost: say so
-        # with NaN rather than return a plausible wrong value (docs/cpu_math.md).
-        y = em.select(em.cmp(">=", em.fabs(x), F64_REDUCTION_LIMIT), float("nan"), y)
     return y
 
 
