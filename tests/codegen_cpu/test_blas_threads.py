@@ -1,5 +1,6 @@
-"""Matmuls split across tracejit's OpenMP threads, and OpenBLAS kept single-threaded
-only while a program runs (one pool of spinning threads, never two)."""
+"""Matmuls split across tracejit's threads, and OpenBLAS kept single-threaded while a
+program runs except for the large gemms it runs threaded on tracejit's pool (one pool of
+spinning threads, never two; test_blas_pool.py)."""
 
 from __future__ import annotations
 
@@ -30,9 +31,12 @@ CASES = [((131, 37), (37, 19), False, False),
          ((2, 1, 48, 20), (3, 20, 35), False, False)]
 
 
+@pytest.mark.parametrize("pool", ["shared", "off"])
 @pytest.mark.parametrize("threads", [1, 2, 3])
 @pytest.mark.parametrize("a_shape, b_shape, ta, tb", CASES)
-def test_split_gemm_matches_numpy(a_shape, b_shape, ta, tb, threads):
+def test_split_gemm_matches_numpy(a_shape, b_shape, ta, tb, threads, pool, monkeypatch):
+    if pool == "off":   # row or column blocks, one single-threaded call per share
+        monkeypatch.setenv("TRACEJIT_BLAS_POOL", "off")
     rng = np.random.default_rng(sum(a_shape) + sum(b_shape))
     a = rng.normal(size=a_shape).astype(np.float32)
     b = rng.normal(size=b_shape).astype(np.float32)
@@ -55,15 +59,17 @@ def test_a_program_restores_openblas_threads(monkeypatch):
         x = np.ones((64, 64), np.float32)
         np.testing.assert_array_equal(np.asarray(f(x)), x @ x)
         assert get() == 3
-        llvm = CpuExecutor().dump(tj.make_ir(lambda a: a @ a)(x), "llvm")
+        with parallel_settings(threads=1):  # (no threaded gemm: test_blas_pool.py)
+            llvm = CpuExecutor().dump(tj.make_ir(lambda a: a @ a)(x), "llvm")
         assert llvm.count(f"call void @{SET_THREADS}(i32") == 2    # pinned to 1, restored
     finally:
         set_(saved)
 
 
+@pytest.mark.parametrize("pool", ["shared", "off"])
 @pytest.mark.parametrize("a_shape, b_shape, ta, tb", CASES)
-def test_blas_matmuls_match_numpy(a_shape, b_shape, ta, tb, monkeypatch):
+def test_blas_matmuls_match_numpy(a_shape, b_shape, ta, tb, pool, monkeypatch):
     # The other tests take the register-tiled kernel on AVX-512 hosts; this one BLAS.
     monkeypatch.setenv("TRACEJIT_GEMM", "blas")
-    test_split_gemm_matches_numpy(a_shape, b_shape, ta, tb, threads=2)
-    test_split_gemm_matches_numpy(a_shape, b_shape, ta, tb, threads=3)
+    for threads in (2, 3):
+        test_split_gemm_matches_numpy(a_shape, b_shape, ta, tb, threads, pool, monkeypatch)

@@ -37,6 +37,7 @@ from .lower_types import I32, I64, PTR, VOID, declare
 from .threadpool import PARALLEL_FOR, ensure_pool
 
 __all__ = ["ParallelConfig", "parallel_config", "parallel_settings", "ensure_pool",
+           "inside_parallel_body", "RANGE_SUFFIX",
            "emit_parallel_for", "should_parallelize"]
 
 THREADS_ENV = "TRACEJIT_THREADS"
@@ -109,6 +110,15 @@ def should_parallelize(n_items: int, work: int) -> bool:
     return cfg.threads > 1 and n_items >= 2 and work >= cfg.min_work
 
 
+RANGE_SUFFIX = ".range"         # the functions emit_parallel_for runs per share
+
+
+def inside_parallel_body(builder: ir.IRBuilder) -> bool:
+    """Whether ``builder`` emits into a share of :func:`emit_parallel_for` (where the pool
+    is taken: a nested parallel call runs serially)."""
+    return builder.function.name.endswith(RANGE_SUFFIX)
+
+
 def emit_parallel_for(builder: ir.IRBuilder, name: str, n_items: int, work: int,
                       captures: Sequence[ir.Value],
                       body: Callable[[ir.IRBuilder, ir.Value, ir.Value, ir.Value, list], None],
@@ -123,7 +133,7 @@ def emit_parallel_for(builder: ir.IRBuilder, name: str, n_items: int, work: int,
     module = builder.module
     ctx_type = ir.LiteralStructType([c.type for c in captures])
     range_fn = ir.Function(module, ir.FunctionType(VOID, [PTR, I64, I64, I64]),
-                           f"{name}.range")
+                           f"{name}{RANGE_SUFFIX}")
     range_fn.linkage = "internal"
     rb = ir.IRBuilder(range_fn.append_basic_block("entry"))
     ctx, lo, hi, tid = range_fn.args

@@ -22,6 +22,15 @@ that wakes late can never claim a share of a finished job. Idle workers spin on
 ``gen`` for ``SPIN`` rounds (kernels of one program run microseconds apart), then
 sleep on a futex that every publish bumps.
 
+OpenBLAS's threads run here too: ``tj_blas_threads`` is the callback OpenBLAS (0.3.27
+and later) calls instead of waking its own pool (``openblas_set_threads_callback_function``,
+installed by blas.py). Its jobs must run *at the same time* -- a threaded gemm packs B
+once, each job a slice, and every job waits for the others' slices -- so it publishes a
+*gang* job: the caller and each worker run at most one share, nobody takes a second, and
+there are at least as many workers as shares. When the pool is taken (a job of another
+thread, or a gemm called from inside a share) the jobs run on threads started for the
+call instead.
+
 The module is built once per process (and kept in the compile cache like the entry
 trampoline); :func:`ensure_pool` registers ``tj_parallel_for`` for programs to call.
 """
@@ -34,18 +43,32 @@ import threading
 import llvmlite.binding as llvm
 from llvmlite import ir
 
-from .lower_types import I32, I64, PTR, VOID
+from .lower_types import I32, I64, PTR, VOID, declare
 
-__all__ = ["PARALLEL_FOR", "ensure_pool", "pool_module", "MAX_SHARES"]
+__all__ = ["PARALLEL_FOR", "BLAS_THREADS", "ensure_pool", "pool_address", "pool_module",
+           "MAX_SHARES"]
 
 PARALLEL_FOR = "tj_parallel_for"
+BLAS_THREADS = "tj_blas_threads"
 MAX_SHARES = 256
 SPIN = 4000                     # idle rounds of `pause` (about 0.1 ms) before sleeping
 WAIT_SPIN = 4000                # rounds the caller spins on a running share before yielding
-VERSION = 1                     # part of the module's compile-cache key
+VERSION = 2                     # part of the module's compile-cache key
 
 _SYS_FUTEX, _FUTEX_WAIT_PRIVATE, _FUTEX_WAKE_PRIVATE = 202, 128, 129
 _RANGE_FN = ir.FunctionType(VOID, [PTR, I64, I64, I64])
+# OpenBLAS's callback: (sync, dojob, numjobs, jobdata_elsize, jobdata, dojob_data), and
+# dojob(thread_num, job, dojob_data)
+_BLAS_CALLBACK = ir.FunctionType(VOID, [I32, PTR, I32, I64, PTR, I32])
+_BLAS_DOJOB = ir.FunctionType(VOID, [I32, PTR, I32])
+# what a gang share needs: dojob, jobdata, elsize, dojob_data
+_GANG = ir.LiteralStructType([PTR, PTR, I64, I32])
+
+
+def _alloca(b: ir.IRBuilder, ty: ir.Type, size=None) -> ir.Value:
+    slot = b.alloca(ty, size=size)
+    slot.type = PTR  # NOTE: llvmlite types an alloca; the geps here use opaque pointers
+    return slot
 
 
 def _typed(b: ir.IRBuilder, fn_ptr):
@@ -62,6 +85,7 @@ class _Pool:
         self.wake = self._global("wake", I32)               # the futex word
         self.sleepers = self._global("sleepers", I64)
         self.busy = self._global("busy", I64)               # a job is running
+        self.gang = self._global("gang", I64)               # 1: one share per thread
         self.workers = self._global("workers", I64)         # started so far
         self.done = self._global("done", I64)               # shares finished
         self.fn = self._global("fn", PTR)
@@ -124,6 +148,7 @@ class _Pool:
         ctx = self.load(b, self.ctx, PTR)
         n = self.load(b, self.n, I64)
         shares = self.load(b, self.shares, I64)
+        gang = self.load(b, self.gang, I64)
         head = fn.append_basic_block("head")
         body, claim, run, nxt, out = (fn.append_basic_block(x) for x in (
             "body", "claim", "run", "next", "out"))
@@ -134,7 +159,11 @@ class _Pool:
         b.position_at_end(head)
         j = b.phi(I64, "j")
         j.add_incoming(I64(0), entry)
-        b.cbranch(b.icmp_signed("<", j, shares), body, out)
+        ran = b.phi(I64, "ran")
+        ran.add_incoming(I64(0), entry)
+        # a gang member runs one share: a second could wait on one nobody runs
+        may_run = b.or_(b.icmp_unsigned("==", gang, I64(0)), b.icmp_unsigned("==", ran, I64(0)))
+        b.cbranch(b.and_(b.icmp_signed("<", j, shares), may_run), body, out)
         b.position_at_end(body)
         s = b.urem(b.add(j, first), shares)
         slot = self.claim_slot(b, s)
@@ -150,7 +179,11 @@ class _Pool:
         b.atomic_rmw("add", self.done, I64(1), "release")
         b.branch(nxt)
         b.position_at_end(nxt)
+        did = b.phi(I64, "did")
+        for block, value in ((body, 0), (claim, 0), (run, 1)):
+            did.add_incoming(I64(value), block)
         j.add_incoming(b.add(j, I64(1)), nxt)
+        ran.add_incoming(b.add(ran, did), nxt)
         b.branch(head)
         b.position_at_end(out)
         b.ret_void()
@@ -164,7 +197,10 @@ class _Pool:
         me = fn.args[0]
         b = ir.IRBuilder(fn.append_basic_block("entry"))
         index = b.ptrtoint(me, I64)
-        seen0 = self.load(b, self.gen, I64)
+        # NOTE: a new worker has seen no job, not the current one: it may have been
+        # started for the job just published (a gang job cannot finish without it). A
+        # finished job's shares are all claimed, so looking at it again costs nothing.
+        seen0 = I64(1)              # odd: never a published gen
         start = b.block
         wait = fn.append_basic_block("wait")
         b.branch(wait)
@@ -217,25 +253,15 @@ class _Pool:
 
     # ---- the caller ----------------------------------------------------------------------------
 
-    def emit_parallel_for(self, run_shares: ir.Function, worker: ir.Function) -> ir.Function:
-        fn = ir.Function(self.module, ir.FunctionType(VOID, [PTR, PTR, I64, I64]),
-                         PARALLEL_FOR)
-        job_fn, ctx, n, shares = fn.args
-        b = ir.IRBuilder(fn.append_basic_block("entry"))
-        serial, pooled = fn.append_basic_block("serial"), fn.append_basic_block("pooled")
-        busy = self.load(b, self.busy, I64, "monotonic")
-        alone = b.or_(b.icmp_signed("<=", shares, I64(1)),
-                      b.or_(b.icmp_unsigned("!=", busy, I64(0)),
-                            b.icmp_signed(">", shares, I64(MAX_SHARES))))
-        b.cbranch(alone, serial, pooled)
+    def acquire(self, b: ir.IRBuilder):
+        """i1: this thread took the pool (``busy`` 0 -> 1; numpy's BLAS calls reach the
+        pool from threads that do not hold the GIL, so this is a compare-and-swap)."""
+        pair = b.cmpxchg(self.busy, I64(0), I64(1), "acquire", "monotonic")
+        return b.extract_value(pair, 1)
 
-        b.position_at_end(serial)          # nested, or one share: run it all here
-        b.call(_typed(b, job_fn), [ctx, I64(0), n, I64(0)])
-        b.ret_void()
-
-        b.position_at_end(pooled)
-        self.store(b, I64(1), self.busy, "monotonic")
-        self.start_workers(b, fn, worker, b.sub(shares, I64(1)))
+    def run_job(self, b: ir.IRBuilder, fn: ir.Function, run_shares: ir.Function, job_fn, ctx,
+                n, shares, gang: int) -> None:
+        """Publish a job, run the caller's part, wait for every share, free the pool."""
         old = self.load(b, self.gen, I64, "monotonic")
         writing = b.add(old, I64(1))
         self.store(b, writing, self.gen, "seq_cst")          # odd: fields being written
@@ -243,6 +269,7 @@ class _Pool:
         self.store(b, ctx, self.ctx)
         self.store(b, n, self.n)
         self.store(b, shares, self.shares)
+        self.store(b, I64(gang), self.gang)
         self.store(b, I64(0), self.done)
         published = b.add(old, I64(2))
         self.store(b, published, self.gen, "seq_cst")
@@ -277,14 +304,159 @@ class _Pool:
         b.branch(head)
         b.position_at_end(out)
         self.store(b, I64(0), self.busy)
+
+    def emit_parallel_for(self, run_shares: ir.Function, worker: ir.Function) -> ir.Function:
+        fn = ir.Function(self.module, ir.FunctionType(VOID, [PTR, PTR, I64, I64]),
+                         PARALLEL_FOR)
+        job_fn, ctx, n, shares = fn.args
+        b = ir.IRBuilder(fn.append_basic_block("entry"))
+        serial, try_pool, pooled = (fn.append_basic_block(x)
+                                    for x in ("serial", "try_pool", "pooled"))
+        alone = b.or_(b.icmp_signed("<=", shares, I64(1)),
+                      b.icmp_signed(">", shares, I64(MAX_SHARES)))
+        b.cbranch(alone, serial, try_pool)
+        b.position_at_end(try_pool)
+        b.cbranch(self.acquire(b), pooled, serial)
+
+        b.position_at_end(serial)          # nested, or one share: run it all here
+        b.call(_typed(b, job_fn), [ctx, I64(0), n, I64(0)])
+        b.ret_void()
+
+        b.position_at_end(pooled)
+        self.start_workers(b, fn, worker, b.sub(shares, I64(1)))
+        self.run_job(b, fn, run_shares, job_fn, ctx, n, shares, gang=0)
         b.ret_void()
         return fn
+
+    # ---- OpenBLAS's jobs ----------------------------------------------------------------------
+
+    @staticmethod
+    def call_dojob(b: ir.IRBuilder, gang_ctx, index) -> None:
+        """``dojob(index, jobdata + index*elsize, dojob_data)`` from a ``_GANG`` struct."""
+        fields = [b.load(b.gep(gang_ctx, [I32(0), I32(i)], inbounds=True, source_etype=_GANG),
+                         typ=_GANG.elements[i]) for i in range(4)]
+        dojob, jobdata, elsize, data = fields
+        job = b.gep(jobdata, [b.mul(index, elsize)], inbounds=True, source_etype=ir.IntType(8))
+        target = b.inttoptr(b.ptrtoint(dojob, I64), _BLAS_DOJOB.as_pointer())
+        b.call(target, [b.trunc(index, I32), job, data])
+
+    def emit_gang_share(self) -> ir.Function:
+        """The job function of a gang job: share ``s`` runs OpenBLAS's job ``s``."""
+        fn = ir.Function(self.module, _RANGE_FN, "tj_pool_gang_share")
+        fn.linkage = "internal"
+        ctx, _lo, _hi, s = fn.args
+        b = ir.IRBuilder(fn.append_basic_block("entry"))
+        self.call_dojob(b, ctx, s)
+        b.ret_void()
+        return fn
+
+    def emit_own_thread(self) -> ir.Function:
+        """A thread started for one job when the pool is taken: arg = (gang ctx, index)."""
+        fn = ir.Function(self.module, ir.FunctionType(PTR, [PTR]), "tj_pool_own_thread")
+        fn.linkage = "internal"
+        b = ir.IRBuilder(fn.append_basic_block("entry"))
+        pair = ir.LiteralStructType([PTR, I64])
+        arg = fn.args[0]
+        gang_ctx = b.load(b.gep(arg, [I32(0), I32(0)], inbounds=True, source_etype=pair), typ=PTR)
+        index = b.load(b.gep(arg, [I32(0), I32(1)], inbounds=True, source_etype=pair), typ=I64)
+        self.call_dojob(b, gang_ctx, index)
+        b.ret(PTR(None))
+        return fn
+
+    def emit_blas_threads(self, run_shares: ir.Function, worker: ir.Function) -> ir.Function:
+        fn = ir.Function(self.module, _BLAS_CALLBACK, BLAS_THREADS)
+        _sync, dojob, numjobs, elsize, jobdata, data = fn.args
+        share_fn, own_thread = self.emit_gang_share(), self.emit_own_thread()
+        b = ir.IRBuilder(fn.append_basic_block("entry"))
+        jobs = b.sext(numjobs, I64)
+        gang_ctx = _alloca(b, _GANG)
+        for i, value in enumerate((dojob, jobdata, elsize, data)):
+            b.store(value, b.gep(gang_ctx, [I32(0), I32(i)], inbounds=True, source_etype=_GANG))
+        one, try_pool, pooled, started, own = (fn.append_basic_block(x) for x in (
+            "one", "try_pool", "pooled", "started", "own"))
+        b.cbranch(b.icmp_signed("<=", jobs, I64(1)), one, try_pool)
+        b.position_at_end(one)
+        self.call_dojob(b, gang_ctx, I64(0))
+        b.ret_void()
+
+        b.position_at_end(try_pool)
+        fits = b.icmp_signed("<=", jobs, I64(MAX_SHARES))
+        b.cbranch(fits, pooled, own)
+        b.position_at_end(pooled)
+        taken = fn.append_basic_block("taken")
+        b.cbranch(self.acquire(b), taken, own)
+        b.position_at_end(taken)
+        self.start_workers(b, fn, worker, b.sub(jobs, I64(1)))
+        have = self.load(b, self.workers, I64, "monotonic")
+        short = fn.append_basic_block("short")
+        b.cbranch(b.icmp_signed(">=", have, b.sub(jobs, I64(1))), started, short)
+        b.position_at_end(short)           # too few workers for a gang: give the pool back
+        self.store(b, I64(0), self.busy)
+        b.branch(own)
+        b.position_at_end(started)
+        self.run_job(b, fn, run_shares, share_fn, gang_ctx, jobs, jobs, gang=1)
+        b.ret_void()
+
+        b.position_at_end(own)
+        self.run_on_own_threads(b, fn, own_thread, gang_ctx, jobs)
+        b.ret_void()
+        return fn
+
+    def run_on_own_threads(self, b: ir.IRBuilder, fn: ir.Function, own_thread: ir.Function,
+                           gang_ctx, jobs) -> None:
+        """Jobs 1.. on threads started here, job 0 on the caller, then join them all."""
+        create = declare(self.module, "pthread_create",
+                         ir.FunctionType(I32, [PTR, PTR, PTR, PTR]))
+        join = declare(self.module, "pthread_join", ir.FunctionType(I32, [I64, PTR]))
+        pair = ir.LiteralStructType([PTR, I64])
+        handles = _alloca(b, I64, jobs)
+        args = _alloca(b, pair, jobs)
+        oks = _alloca(b, I32, jobs)
+
+        def each(name: str, body) -> None:
+            head, step, out = (fn.append_basic_block(f"{name}_{x}") for x in ("head", "do", "out"))
+            start = b.block
+            b.branch(head)
+            b.position_at_end(head)
+            i = b.phi(I64, name)
+            i.add_incoming(I64(1), start)
+            b.cbranch(b.icmp_signed("<", i, jobs), step, out)
+            b.position_at_end(step)
+            body(i)
+            i.add_incoming(b.add(i, I64(1)), b.block)
+            b.branch(head)
+            b.position_at_end(out)
+
+        def start(i):
+            arg = b.gep(args, [i], inbounds=True, source_etype=pair)
+            b.store(gang_ctx, b.gep(arg, [I32(0), I32(0)], inbounds=True, source_etype=pair))
+            b.store(i, b.gep(arg, [I32(0), I32(1)], inbounds=True, source_etype=pair))
+            rc = b.call(create, [b.gep(handles, [i], inbounds=True, source_etype=I64), PTR(None),
+                                 own_thread, arg])
+            b.store(rc, b.gep(oks, [i], inbounds=True, source_etype=I32))
+
+        each("own_start", start)
+        self.call_dojob(b, gang_ctx, I64(0))
+
+        def finish(i):
+            rc = b.load(b.gep(oks, [i], inbounds=True, source_etype=I32), typ=I32)
+            with b.if_else(b.icmp_signed("==", rc, I32(0))) as (started, failed):
+                with started:
+                    handle = b.load(b.gep(handles, [i], inbounds=True, source_etype=I64), typ=I64)
+                    b.call(join, [handle, PTR(None)])
+                with failed:
+                    # NOTE: a thread that could not start runs its job here, after job
+                    # 0; the gemm may then wait forever, but only in a process that is
+                    # out of threads
+                    self.call_dojob(b, gang_ctx, i)
+
+        each("own_join", finish)
 
     def start_workers(self, b: ir.IRBuilder, fn: ir.Function, worker: ir.Function, want):
         """Start workers until ``want`` run (a failed start leaves fewer: the caller
         then runs their shares itself)."""
-        create = ir.Function(self.module, ir.FunctionType(I32, [PTR, PTR, PTR, PTR]),
-                             "pthread_create")
+        create = declare(self.module, "pthread_create",
+                         ir.FunctionType(I32, [PTR, PTR, PTR, PTR]))
         handle = b.alloca(I64)
         head, more, out = (fn.append_basic_block(x) for x in ("spawn", "spawn_one", "spawned"))
         b.branch(head)
@@ -298,8 +470,8 @@ class _Pool:
         ok = fn.append_basic_block("spawn_ok")
         b.cbranch(b.icmp_signed("==", rc, I32(0)), ok, out)
         b.position_at_end(ok)
-        b.call(ir.Function(self.module, ir.FunctionType(I32, [I64]), "pthread_detach"),
-               [b.load(handle, typ=I64)])
+        detach = declare(self.module, "pthread_detach", ir.FunctionType(I32, [I64]))
+        b.call(detach, [b.load(handle, typ=I64)])
         b.branch(head)
         b.position_at_end(out)
 
@@ -314,11 +486,13 @@ class _Pool:
 
 
 def pool_module(module: ir.Module) -> ir.Module:
-    """Add the pool (``tj_parallel_for`` and ``tj_pool_after_fork``) to ``module``."""
+    """Add the pool (``tj_parallel_for``, ``tj_blas_threads``, ``tj_pool_after_fork``) to
+    ``module``."""
     pool = _Pool(module)
     run_shares = pool.emit_run_shares()
     worker = pool.emit_worker(run_shares)
     pool.emit_parallel_for(run_shares, worker)
+    pool.emit_blas_threads(run_shares, worker)
     pool.emit_after_fork()
     return module
 
@@ -342,3 +516,9 @@ def ensure_pool() -> None:
         after_fork = ctypes.CFUNCTYPE(None)(address("tj_pool_after_fork"))
         os.register_at_fork(after_in_child=after_fork)
         _POOL.append((engine, after_fork))
+
+
+def pool_address(name: str) -> int:
+    """The address of one of the pool's functions (``BLAS_THREADS``...)."""
+    ensure_pool()
+    return _POOL[0][0].get_function_address(name)
