@@ -231,3 +231,19 @@ def test_convolution_with_no_input_channels_is_zero():
     got, want = compiled_and_reference(f, x, w)
     assert want[0].shape == (1, 3, 3, 4) and not want[0].any()
     np.testing.assert_array_equal(got[0], want[0])
+
+
+@pytest.mark.parametrize("x_shape, w_shape", [((1, 3, 3, 0), (2, 2, 0, 4)),
+                                              ((0, 3, 3, 2), (2, 2, 2, 4)),
+                                              ((1, 3, 3, 2), (2, 2, 2, 0))])
+def test_convolution_gradients_of_empty_tensors(x_shape, w_shape):
+    # the reference's backprop-input reshape(-1, co) failed on empty operands (fuzz seed
+    # 4000 #71619); backprop-filter had the same reshape
+    def loss(x, w):
+        return tj.reduce_sum(tj.nn.conv2d(x, w, strides=1, padding="SAME") * 2.0)
+
+    x, w = np.ones(x_shape, np.float32), np.ones(w_shape, np.float32)
+    got, want = compiled_and_reference(tj.grad(loss, argnums=(0, 1)), x, w)
+    for g, r, shape in zip(got, want, (x_shape, w_shape), strict=True):
+        assert r.shape == shape
+        np.testing.assert_array_equal(g, r)

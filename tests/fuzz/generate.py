@@ -174,6 +174,11 @@ class _Builder:
             if opdef.name in SHAPE_HINTS:
                 operands = self.apply_hint(opdef, operands, params)
             in_types = [o[-1] for o in operands]
+            # NOTE: a hinted operand takes another op's result shape, which can be far
+            # larger than any output (scatter_add's updates made a 6.1M-element argument,
+            # 75 MB of source, and the worker timed out: seed 4000 #61409)
+            if any(t.size > MAX_SIZE for t in in_types):
+                continue
             out = self.infer(opdef, in_types, params)
             if out is None:
                 continue

@@ -21,6 +21,7 @@ from .generate import EXCLUDED, generate, generated_ops
 from .known_bugs import KNOWN_BUGS, explain
 from .minimize import candidates, prune
 from .program import load
+from .proposals import MAX_SIZE
 from .runner import Session, report, run_programs
 
 SEED = int(os.environ.get("TRACEJIT_FUZZ_SEED", "0"))
@@ -65,6 +66,14 @@ def test_program_i_of_seed_s_is_always_the_same_program():
     again = [generate(7, i).source() for i in (1, 2, 3)]
     assert first == [again[2], again[0], again[1]]
     assert generate(8, 1).source() != again[0]
+
+
+def test_no_value_of_a_program_is_larger_than_the_size_cap():
+    # seed 4000 #61409 had a 6.1M-element scatter_add update (its shape came from a
+    # gather hint): 75 MB of source, and the worker timed out before running it
+    for index in (61409, *range(200)):
+        types = generate(4000, index).types()
+        assert all(t.size <= MAX_SIZE for t in types.values()), index
 
 
 def test_every_op_of_the_table_is_generated_or_excluded_with_a_reason():

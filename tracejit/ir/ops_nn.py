@@ -246,8 +246,10 @@ def _conv2d_impl(x, w, strides, pads, dilations):
 @_quiet
 def _backprop_input_impl(ct, w, input_shape, strides, pads, dilations):
     ctc, wc = _compute(ct, w)
-    kh, kw, _, co = w.shape
-    cols = ctc.reshape(-1, co) @ wc.reshape(-1, co).T
+    kh, kw, ci, co = w.shape
+    n, oh, ow, _ = ct.shape
+    # NOTE: explicit sizes, not -1: reshape(-1, co) of an empty array is ambiguous
+    cols = ctc.reshape(n * oh * ow, co) @ wc.reshape(kh * kw * ci, co).T
     return _result(_col2im(cols, input_shape, kh, kw, ct.shape[1:3], strides, pads,
                            dilations), ct)
 
@@ -257,7 +259,8 @@ def _backprop_filter_impl(x, ct, filter_shape, strides, pads, dilations):
     xc, ctc = _compute(x, ct)
     kh, kw, _, co = filter_shape
     cols = _im2col(xc, kh, kw, ct.shape[1:3], strides, pads, dilations)
-    return _result((cols.T @ ctc.reshape(-1, co)).reshape(filter_shape), x)
+    rows = ct.shape[0] * ct.shape[1] * ct.shape[2]
+    return _result((cols.T @ ctc.reshape(rows, co)).reshape(filter_shape), x)
 
 
 def _first_max(xp: np.ndarray, ksize, out_hw, strides) -> np.ndarray:
