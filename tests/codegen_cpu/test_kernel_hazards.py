@@ -247,3 +247,19 @@ def test_convolution_gradients_of_empty_tensors(x_shape, w_shape):
     for g, r, shape in zip(got, want, (x_shape, w_shape), strict=True):
         assert r.shape == shape
         np.testing.assert_array_equal(g, r)
+
+
+def test_min_and_max_reductions_order_signed_zeros():
+    # seed 5000 #35309: np.min of [0.0, -0.0] returns either zero; the reference now
+    # orders -0.0 below +0.0 as the compiled llvm.minimum/maximum reductions do
+    x = np.array([[0.0, -0.0, 1.0], [-0.0, 0.0, -1.0], [0.0, 0.0, 2.0], [-0.0, -0.0, 3.0]],
+                 np.float32)[:, :2]
+
+    def f(x):
+        return tj.reduce_min(x, axis=1), tj.reduce_max(x, axis=1), tj.reduce_min(x)
+
+    got, want = compiled_and_reference(f, x)
+    signs = [[True, True, False, True], [False, False, False, True], True]
+    for k, expected in enumerate(signs):
+        np.testing.assert_array_equal(np.signbit(want[k]), expected, err_msg=f"reference {k}")
+        np.testing.assert_array_equal(np.signbit(got[k]), expected, err_msg=f"compiled {k}")

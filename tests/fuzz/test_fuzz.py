@@ -159,3 +159,16 @@ def test_rounding_differences_of_a_few_ulps_are_not_mismatches():
     g2 = _graph(lambda a, b: (tj.exp(a) - tj.exp(b),), x, y)
     ref2 = [np.exp(x) - np.exp(y)]
     assert compare([ref2[0] * np.float32(1.5)], ref2, g2, [x, y], 0) == []
+
+
+def test_an_overflow_within_the_noise_of_the_largest_float_is_not_a_mismatch():
+    # seed 5000 #54136: a bfloat16 matmul's float32 partial sums made -2.95e38 in NumPy's
+    # order and -inf in the compiled one, with a noise spread of 5.6e37; far from the
+    # largest float, or of the other sign, an infinity stays a mismatch
+    from .compare import _bad_elements
+
+    ref = np.array([-2.95e38, -2.95e38, -1.0e30, 2.95e38], np.float32)
+    got = np.array([-np.inf, np.inf, -np.inf, np.inf], np.float32)
+    spread = np.array([5.6e37, 5.6e37, 5.6e37, 1e36])
+    bad = _bad_elements(got, ref, 1e-6, spread, np.zeros(4, bool))
+    assert bad.tolist() == [False, True, True, True]

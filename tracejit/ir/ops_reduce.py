@@ -84,9 +84,17 @@ def _extremum(np_fn):
     because not every NumPy reduction loop knows bfloat16."""
     def impl(x, axes, keepdims):
         dtype = dt.as_dtype(x.dtype)
+        xc = x.astype(_compute_dtype(dtype), copy=False)
         with np.errstate(all="ignore"):
-            out = np_fn(x.astype(_compute_dtype(dtype), copy=False), axis=axes,
-                        keepdims=keepdims)
+            out = np_fn(xc, axis=axes, keepdims=keepdims)
+        if dtype.is_float and xc.size:
+            # NOTE: -0.0 below +0.0, as the backends' llvm.maximum/minimum (IEEE 754-2019)
+            # order them; NumPy returns whichever zero its loop met first.
+            wanted = np_fn is np.min     # the sign bit of the zero min/max must return
+            signed = np.any((xc == 0) & (np.signbit(xc) == wanted), axis=axes,
+                            keepdims=keepdims)
+            zero = np.asarray(-0.0 if wanted else 0.0, xc.dtype)
+            out = np.where((out == 0) & signed, zero, out)
         return _result(out, dtype)
     return impl
 
