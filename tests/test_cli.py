@@ -108,3 +108,20 @@ def test_compat_report_counts_tensorflow_names_by_module():
     assert missing.exit_code == 0 and "tf.nn.conv2d\n" not in missing.output
     bad = CliRunner().invoke(main, ["compat-report", "--missing", "tf.nope"])
     assert bad.exit_code != 0 and "no module 'tf.nope'" in bad.output
+
+
+def test_ir_stages_lists_the_pipeline_and_every_stage_is_a_choice():
+    from tracejit.passes.pipeline import PIPELINE
+
+    result = run("ir", "--stages")
+    assert result.exit_code == 0, result.output
+    listed = [line.split()[0] for line in result.output.splitlines()[:-1]]
+    assert listed == ["traced", *(name for name, _ in PIPELINE)]
+    mlp = [f"{EXAMPLES}/mlp.py:predict", "--arg", "f32[784,128]", "--arg", "f32[128]",
+           "--arg", "f32[128,10]", "--arg", "f32[10]", "--arg", "f32[32,784]"]
+    for name, _ in PIPELINE:   # each pass's stage prints (cli.py once imported a name
+        result = run("ir", *mlp, "--stage", name)   # that did not exist: two choices)
+        assert result.exit_code == 0, (name, result.output)
+        assert "matmul" in result.output or "kernel" in result.output
+    result = CliRunner().invoke(main, ["ir", *mlp, "--stage", "no_such_pass"])
+    assert result.exit_code != 0 and "fuse_kernels" in result.output

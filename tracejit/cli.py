@@ -52,12 +52,25 @@ def load_function(target: str):
         raise click.BadParameter(f"{path} has no function {name!r}") from None
 
 
-def stage_names() -> list[str]:
-    try:
-        from .passes.pipeline import stage_names as names
-        return ["traced", *names(), "all"]
-    except ImportError:
-        return ["traced", "all"]
+def stage_choices() -> list[str]:
+    """Every value ``tracejit ir --stage`` takes: the traced graph, each pass of the
+    pipeline, the aliases, all of them, and the CPU program's native forms."""
+    from .passes.pipeline import stage_names
+    return ["traced", *stage_names(), *_STAGE_ALIASES, "all", *_NATIVE_STAGES]
+
+
+def _print_stages(ctx: click.Context, _param, value: bool) -> None:
+    if not value or ctx.resilient_parsing:
+        return
+    from .passes.pipeline import CLEANUP, MAX_CLEANUP_ROUNDS, stage_names
+    cleanup = {name for name, _ in CLEANUP}
+    click.echo("traced")
+    for name in stage_names():
+        repeat = f"  (repeats while it changes the graph, at most {MAX_CLEANUP_ROUNDS} rounds)"
+        click.echo(f"{name}{repeat if name in cleanup else ''}")
+    click.echo(f"aliases: {', '.join(_STAGE_ALIASES)}; the CPU program: "
+               f"{', '.join(_NATIVE_STAGES)}")
+    ctx.exit(0)
 
 
 # "optimized" is the graph after every rewrite and before fusion; "fused" after fusion.
@@ -84,8 +97,11 @@ def main():
 @click.option("--static", "statics", multiple=True, metavar="NAME=VALUE",
               help="A static argument as a Python literal, e.g. --static n=3.")
 @click.option("--stage", default="traced", show_default=True,
+              type=click.Choice(stage_choices()),
               help="Which stage to print: traced, optimized, fused, a pass name, all; or "
                    "the CPU program: llvm (optimized LLVM IR), llvm-raw, asm.")
+@click.option("--stages", is_flag=True, expose_value=False, is_eager=True,
+              callback=_print_stages, help="List the pipeline's stages in order and exit.")
 @click.option("--locations/--no-locations", default=False,
               help="Append the user's source line to each equation.")
 def ir_command(target, args, statics, stage, locations):

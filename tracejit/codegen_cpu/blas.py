@@ -45,7 +45,7 @@ from ..ir.opdef import Tag
 from . import lower_index as ix
 from .gemm_choice import use_tiles
 from .lower_loops import c64, counted_loop
-from .lower_pointwise import FnContext, pointwise
+from .lower_pointwise import FnContext, convert_copy
 from .lower_types import (
     F32,
     F64,
@@ -54,7 +54,6 @@ from .lower_types import (
     PTR,
     VOID,
     compute_type,
-    convert,
     declare,
     load,
     store,
@@ -329,19 +328,6 @@ def emit_matmul(ctx: FnContext, dtype, a, a_shape, bp, b_shape, c, c_shape,
     counted_loop(b, c64(0), c64(math.prod(batch)), one, name="batch")
 
 
-def _convert_copy(ctx: FnContext, shape, src_key, src_dtype, dst_key, dst_dtype, extra):
-    def plan(dom, refine):
-        return [ix.ravel(ix.domain_index(dom.dims, shape, dom, refine), shape)]
-
-    def emit(point, dom):
-        off = point.expr(ix.ravel(ix.domain_index(dom.dims, shape, dom, False), shape))
-        value = load(point.builder, point.ptrs(src_key), off, src_dtype, point.group)
-        value = convert(point.builder, value, src_dtype, dst_dtype)
-        store(point.builder, value, point.ptrs(dst_key), off, dst_dtype, point.group)
-
-    pointwise(ctx, "cvt", ix.Domain.of_shape(shape), plan, emit, extra=extra)
-
-
 def lower_matmul_body(ctx: FnContext, body: Graph) -> None:
     """A matmul_epilogue kernel (or a lone matmul as a one-equation body)."""
     from .lower_body import Leaf
@@ -361,7 +347,7 @@ def lower_matmul_body(ctx: FnContext, body: Graph) -> None:
     if dtype.is_half:
         for key, var in (("A", a), ("B", bv)):
             scratch = ctx.malloc(var.type.size * 4)
-            _convert_copy(ctx, var.shape, position[id(var)], dtype, key, compute,
+            convert_copy(ctx, var.shape, position[id(var)], dtype, key, compute,
                           {key: scratch})
             if key == "A":
                 a_ptr = scratch

@@ -27,7 +27,7 @@ from llvmlite import ir
 from ..ir import dtypes as dt
 from ..ir.core import ConstValue, Eqn, Graph, Var
 from ..ir.opdef import Tag
-from ..ir.ops_random import _PARITY, _ROTATIONS
+from ..ir.ops_random import THREEFRY_PARITY, THREEFRY_ROTATIONS
 from . import lower_index as ix
 from .lower_loops import emit_expr
 from .lower_ops import emit_elementwise, emits_blocks, supported_elementwise
@@ -313,12 +313,12 @@ def _rotl(b, x, r: int):
 def threefry_word0(b: ir.IRBuilder, k0, k1, counter) -> ir.Value:
     """Word 0 of Threefry-2x32-20 of (counter mod 2**32, counter >> 32) under (k0, k1),
     as ``tracejit.ir.ops_random.threefry2x32`` computes it (i32 values wrap)."""
-    ks = (k0, k1, b.xor(b.xor(k0, k1), ir.Constant(I32, _PARITY)))
+    ks = (k0, k1, b.xor(b.xor(k0, k1), ir.Constant(I32, THREEFRY_PARITY)))
     x0 = b.add(b.trunc(counter, I32), ks[0])
     x1 = b.add(b.trunc(b.lshr(counter, ir.Constant(I64, 32)), I32), ks[1])
     for r in range(20):
         x0 = b.add(x0, x1)
-        x1 = b.xor(_rotl(b, x1, _ROTATIONS[r % 8]), x0)
+        x1 = b.xor(_rotl(b, x1, THREEFRY_ROTATIONS[r % 8]), x0)
         if r % 4 == 3:
             s = r // 4 + 1
             x0 = b.add(x0, ks[s % 3])

@@ -70,9 +70,10 @@ from ..ir.core import Eqn, Graph
 from ..ir.opdef import Tag
 from . import lower_index as ix
 from .lower_body import GENERATORS, INDEX_MAPS, Leaf, PointEval, body_supported
-from .lower_nn import NN_OPS, lower_nn
+from .lower_nn import CONV_OPS, lower_nn
 from .lower_ops import supported_elementwise
 from .lower_pointwise import FnContext, pointwise
+from .lower_pool import POOL_OPS, lower_pool
 from .parallel import parallel_settings
 
 __all__ = ["lower_equation", "supports", "unsupported_reason", "lower_elementwise_body"]
@@ -97,7 +98,8 @@ def unsupported_reason(eqn: Eqn) -> str | None:
                                          for e in body.eqns):
             return "an elementwise kernel with a reduction or matmul inside"
         return None
-    if (name in INDEX_MAPS or name in GENERATORS or name in _MOVEMENT or name in NN_OPS
+    if (name in INDEX_MAPS or name in GENERATORS or name in _MOVEMENT or name in CONV_OPS
+            or name in POOL_OPS
             or supported_elementwise(name) or eqn.op.has(Tag.REDUCE) or name == "matmul"):
         return None
     return f"no CPU lowering for op {name!r}"
@@ -133,8 +135,10 @@ def _lower(ctx: FnContext, eqn: Eqn) -> None:
             lower_reduce.lower_reduction_body(ctx, body)
         else:
             lower_matmul_body(ctx, body)
-    elif name in NN_OPS:
+    elif name in CONV_OPS:
         lower_nn(ctx, eqn)
+    elif name in POOL_OPS:
+        lower_pool(ctx, eqn)
     elif name in _MOVEMENT:
         getattr(lower_movement, f"lower_{name}")(ctx, eqn)
     elif eqn.op.has(Tag.REDUCE):

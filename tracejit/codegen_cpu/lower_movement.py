@@ -20,7 +20,7 @@ from ..ir import dtypes as dt
 from ..ir.core import Eqn
 from ..ir.opdef import get_op
 from . import lower_index as ix
-from .lower_pointwise import FnContext, pointwise
+from .lower_pointwise import FnContext, convert_copy, pointwise
 from .lower_types import (
     I64,
     convert,
@@ -235,6 +235,5 @@ def lower_scatter_add(ctx: FnContext, eqn: Eqn) -> None:
 
 
 def _convert(ctx, shape, src_key, src_dtype, dst_key, dst_dtype, extra) -> None:
-    from .blas import _convert_copy
-    _convert_copy(ctx, shape, src_key, src_dtype, dst_key, dst_dtype, extra)
+    convert_copy(ctx, shape, src_key, src_dtype, dst_key, dst_dtype, extra)
 

@@ -34,20 +34,30 @@ from dataclasses import dataclass
 
 from llvmlite import ir
 
-from ..ir import dtypes as dt
 from ..ir.core import Eqn
-from .blas import _convert_copy, call_gemm
+from .blas import call_gemm
 from .gemm_choice import use_tiles
 from .lower_loops import c64, counted_loop
 from .lower_pointwise import FnContext
 from .lower_tilegemm import emit_tile_gemm
-from .lower_types import I1, I8, I64, PTR, VOID, compute_type, declare
+from .lower_types import I1, compute_type
+from .nhwc import (
+    Geometry,
+    elem,
+    inside,
+    memcpy,
+    memset0,
+    pixel,
+    smin,
+    tagged_load,
+    tagged_store,
+    with_float32,
+)
 from .parallel import emit_parallel_for, parallel_config, should_parallelize
 
-__all__ = ["lower_nn", "NN_OPS", "IM2COL_ELEMENTS"]
+__all__ = ["lower_nn", "CONV_OPS", "IM2COL_ELEMENTS"]
 
-NN_OPS = ("conv2d", "conv2d_backprop_input", "conv2d_backprop_filter", "max_pool2d",
-          "avg_pool2d", "max_pool2d_select", "max_pool2d_backprop", "avg_pool2d_backprop")
+CONV_OPS = ("conv2d", "conv2d_backprop_input", "conv2d_backprop_filter")
 # Elements of one thread's im2col block: 1 MiB of float32 (a Zen 5 core's L2) for BLAS,
 # 256 KiB for the tiled products, which re-read the block once per tile of filter rows.
 # NOTE: measured on W5's second layer (2 threads): BLAS ran within 2% from 2^17 to 2^20
@@ -55,90 +65,6 @@ NN_OPS = ("conv2d", "conv2d_backprop_input", "conv2d_backprop_filter", "max_pool
 IM2COL_ELEMENTS = 1 << 18
 TILE_ELEMENTS = 1 << 16
 SUM_CHUNK = 4096        # elements per work item when partial results are summed
-
-
-class _Geometry:
-    """Image ``[n, h, w, c]``, windows ``kh x kw``, output ``[n, oh, ow, .]``."""
-
-    def __init__(self, image, window, out_hw, params):
-        self.n, self.h, self.w, self.c = image
-        self.kh, self.kw = window
-        self.oh, self.ow = out_hw
-        self.sh, self.sw = params["strides"]
-        self.pt, _, self.pl, _ = params["pads"]
-        self.dh, self.dw = params.get("dilations", (1, 1))
-        self.pixels = self.n * self.oh * self.ow
-
-    @property
-    def pointwise(self) -> bool:
-        """A 1x1 window, stride 1, no padding: a convolution is one matrix product."""
-        return (self.kh, self.kw, self.sh, self.sw, self.pt, self.pl) == (1, 1, 1, 1, 0, 0) \
-            and (self.oh, self.ow) == (self.h, self.w)
-
-    @property
-    def k_cols(self) -> int:
-        return self.kh * self.kw * self.c
-
-
-def _elem(b, ptr, offset, ty):
-    return b.gep(ptr, [offset], inbounds=True, source_etype=ty)
-
-
-def _memset0(b, ptr, nbytes):
-    fn = declare(b.module, "llvm.memset.p0.i64", ir.FunctionType(VOID, [PTR, I8, I64, I1]))
-    b.call(fn, [ptr, ir.Constant(I8, 0), nbytes if isinstance(nbytes, ir.Value)
-                else c64(nbytes), ir.Constant(I1, 0)])
-
-
-def _memcpy(b, dst, src, nbytes):
-    fn = declare(b.module, "llvm.memcpy.p0.p0.i64", ir.FunctionType(VOID, [PTR, PTR, I64, I1]))
-    b.call(fn, [dst, src, c64(nbytes), ir.Constant(I1, 0)])
-
-
-def _tagged_load(b, ptr, ty, loops):
-    """A load in a loop marked parallel (it vectorizes without runtime alias checks)."""
-    instr = b.load(ptr, typ=ty)
-    instr.set_metadata("llvm.access.group", loops.group)
-    return instr
-
-
-def _tagged_store(b, value, ptr, loops):
-    b.store(value, ptr).set_metadata("llvm.access.group", loops.group)
-
-
-def _smin(b, x, y):
-    return b.select(b.icmp_signed("<", x, y), x, y)
-
-
-def _pixel(b, g: _Geometry, p):
-    """(image index, output row, output column) of flat output pixel ``p``."""
-    ox = b.urem(p, c64(g.ow))
-    t = b.udiv(p, c64(g.ow))
-    return b.udiv(t, c64(g.oh)), b.urem(t, c64(g.oh)), ox
-
-
-def _inside(b, v, size):
-    return b.and_(b.icmp_signed(">=", v, c64(0)), b.icmp_signed("<", v, c64(size)))
-
-
-def _with_f32(ctx: FnContext, eqn: Eqn, body) -> None:
-    """Run ``body(ctx, in_ptrs, out_ptrs, dtype)`` in float32/float64; halves go through
-    float32 scratch copies of every operand and result."""
-    n_outs = len(eqn.outs)
-    dtype = eqn.outs[0].dtype
-    if not dtype.is_half:
-        body(ctx, [ctx.ptrs(n_outs + i) for i in range(len(eqn.ins))],
-             [ctx.ptrs(j) for j in range(n_outs)], dtype)
-        return
-    ins = []
-    for i, v in enumerate(eqn.ins):
-        scratch = ctx.malloc(v.type.size * 4)
-        _convert_copy(ctx, v.shape, n_outs + i, v.dtype, "s", dt.float32, {"s": scratch})
-        ins.append(scratch)
-    outs = [ctx.malloc(v.type.size * 4) for v in eqn.outs]
-    body(ctx, ins, outs, dt.float32)
-    for j, v in enumerate(eqn.outs):
-        _convert_copy(ctx, v.shape, "s", dt.float32, j, v.dtype, {"s": outs[j]})
 
 
 # ---- work split ---------------------------------------------------------------------------
@@ -158,7 +84,7 @@ class _Blocks:
     team: int       # threads that run them
 
 
-def _pixel_blocks(g: _Geometry, work: int, tiles: bool) -> _Blocks:
+def _pixel_blocks(g: Geometry, work: int, tiles: bool) -> _Blocks:
     """Blocks of output pixels whose im2col fits ``IM2COL_ELEMENTS`` (``TILE_ELEMENTS``
     for the tiled products); with threads, a multiple of the team and of equal size, so
     that every thread gets the same work."""
@@ -187,7 +113,7 @@ def _each_block(b, block: int, first, last, step) -> None:
 
     def one(t):
         p0 = b.add(first, b.mul(t, c64(block)))
-        step(p0, _smin(b, b.sub(last, p0), c64(block)))
+        step(p0, smin(b, b.sub(last, p0), c64(block)))
 
     counted_loop(b, c64(0), count, one, name="blk")
 
@@ -195,7 +121,7 @@ def _each_block(b, block: int, first, last, step) -> None:
 def _own(b, tid, result, partials, size: int, ty):
     """Thread ``tid``'s accumulator: the result itself for thread 0, else its partial."""
     slot = b.select(b.icmp_signed(">", tid, c64(0)), b.sub(tid, c64(1)), c64(0))
-    mine = _elem(b, partials, b.mul(slot, c64(size)), ty)
+    mine = elem(b, partials, b.mul(slot, c64(size)), ty)
     return b.select(b.icmp_signed("==", tid, c64(0)), result, mine)
 
 
@@ -206,15 +132,15 @@ def _sum_partials(ctx, result, partials, copies: int, size: int, ty) -> None:
 
     def run(rb, lo, hi, _tid, cap):
         dst, src = cap
-        last = _smin(rb, rb.mul(hi, c64(SUM_CHUNK)), c64(size))
+        last = smin(rb, rb.mul(hi, c64(SUM_CHUNK)), c64(size))
 
         def at(i):
-            d = _elem(rb, dst, i, ty)
-            total = _tagged_load(rb, d, ty, loops)
+            d = elem(rb, dst, i, ty)
+            total = tagged_load(rb, d, ty, loops)
             for t in range(copies):
-                v = _tagged_load(rb, _elem(rb, src, rb.add(i, c64(t * size)), ty), ty, loops)
+                v = tagged_load(rb, elem(rb, src, rb.add(i, c64(t * size)), ty), ty, loops)
                 total = rb.fadd(total, v)
-            _tagged_store(rb, total, d, loops)
+            tagged_store(rb, total, d, loops)
 
         counted_loop(rb, rb.mul(lo, c64(SUM_CHUNK)), last, at, parallel=loops, name="sum")
 
@@ -226,19 +152,19 @@ def _transpose(b, src, dst, rows: int, cols: int, ty) -> None:
     """``dst[j, i] = src[i, j]`` for a ``rows x cols`` matrix (small: a filter)."""
     def row(i):
         def col(j):
-            v = b.load(_elem(b, src, b.add(b.mul(i, c64(cols)), j), ty), typ=ty)
-            b.store(v, _elem(b, dst, b.add(b.mul(j, c64(rows)), i), ty))
+            v = b.load(elem(b, src, b.add(b.mul(i, c64(cols)), j), ty), typ=ty)
+            b.store(v, elem(b, dst, b.add(b.mul(j, c64(rows)), i), ty))
         counted_loop(b, c64(0), c64(cols), col, name="tc")
     counted_loop(b, c64(0), c64(rows), row, name="tr")
 
 
 # ---- im2col and col2im --------------------------------------------------------------------
 
-def _window_rows(b, g: _Geometry, p, row_op, elem_op):
+def _window_rows(b, g: Geometry, p, row_op, elem_op):
     """For each window row i of output pixel p: ``row_op(i, src)`` when the whole row
     (``kw * c`` contiguous elements at image offset ``src``) is inside the image, else
     ``elem_op(k, ok, src)`` per window position (``src`` clamped when not ``ok``)."""
-    nn, oy, ox = _pixel(b, g, p)
+    nn, oy, ox = pixel(b, g, p)
     jx0 = b.sub(b.mul(ox, c64(g.sw)), c64(g.pl))
     # NOTE: only undilated rows are contiguous in the image.
     cols_in = b.and_(b.icmp_signed(">=", jx0, c64(0)),
@@ -247,7 +173,7 @@ def _window_rows(b, g: _Geometry, p, row_op, elem_op):
 
     def row(i):
         iy = b.sub(b.add(b.mul(oy, c64(g.sh)), b.mul(i, c64(g.dh))), c64(g.pt))
-        row_in = _inside(b, iy, g.h)
+        row_in = inside(b, iy, g.h)
         with b.if_else(b.and_(row_in, cols_in)) as (whole, border):
             with whole:
                 row_op(i, b.mul(b.add(b.mul(b.add(b.mul(nn, c64(g.h)), iy), c64(g.w)), jx0),
@@ -255,7 +181,7 @@ def _window_rows(b, g: _Geometry, p, row_op, elem_op):
             with border:
                 def position(j):
                     jx = b.add(jx0, b.mul(j, c64(g.dw)))
-                    ok = b.and_(row_in, _inside(b, jx, g.w))
+                    ok = b.and_(row_in, inside(b, jx, g.w))
                     cy = b.select(ok, iy, c64(0))
                     cx = b.select(ok, jx, c64(0))
                     src = b.mul(b.add(b.mul(b.add(b.mul(nn, c64(g.h)), cy), c64(g.w)), cx),
@@ -266,7 +192,7 @@ def _window_rows(b, g: _Geometry, p, row_op, elem_op):
     counted_loop(b, c64(0), c64(g.kh), row, name="wi")
 
 
-def _im2col(b, g: _Geometry, x, cols, p0, rows, ty, itemsize):
+def _im2col(b, g: Geometry, x, cols, p0, rows, ty, itemsize):
     """``cols[q, :]`` = the window of output pixel ``p0 + q`` for q < rows, zeros for
     padding, in (kh, kw, c) order like the HWIO filter."""
     row_elems = g.kw * g.c
@@ -275,32 +201,32 @@ def _im2col(b, g: _Geometry, x, cols, p0, rows, ty, itemsize):
         base = b.mul(q, c64(g.k_cols))
 
         def row(i, src):
-            dst = _elem(b, cols, b.add(base, b.mul(i, c64(row_elems))), ty)
-            _memcpy(b, dst, _elem(b, x, src, ty), row_elems * itemsize)
+            dst = elem(b, cols, b.add(base, b.mul(i, c64(row_elems))), ty)
+            memcpy(b, dst, elem(b, x, src, ty), row_elems * itemsize)
 
         def position(k, ok, src):
-            dst = _elem(b, cols, b.add(base, b.mul(k, c64(g.c))), ty)
+            dst = elem(b, cols, b.add(base, b.mul(k, c64(g.c))), ty)
             with b.if_else(ok) as (then, otherwise):
                 with then:
-                    _memcpy(b, dst, _elem(b, x, src, ty), g.c * itemsize)
+                    memcpy(b, dst, elem(b, x, src, ty), g.c * itemsize)
                 with otherwise:
-                    _memset0(b, dst, g.c * itemsize)
+                    memset0(b, dst, g.c * itemsize)
 
         _window_rows(b, g, b.add(p0, q), row, position)
 
     counted_loop(b, c64(0), rows, pixel, name="px")
 
 
-def _col2im(b, g: _Geometry, cols, dx, p0, rows, ty, loops):
+def _col2im(b, g: Geometry, cols, dx, p0, rows, ty, loops):
     """The transpose of :func:`_im2col`: ``dx`` += each column at its window position,
     pixel by pixel (the caller makes sure no other thread adds into the same images)."""
     row_elems = g.kw * g.c
 
     def add(n, at, src):
         def one(e):
-            d = _elem(b, dx, b.add(src, e), ty)
-            v = _tagged_load(b, _elem(b, cols, b.add(at, e), ty), ty, loops)
-            _tagged_store(b, b.fadd(_tagged_load(b, d, ty, loops), v), d, loops)
+            d = elem(b, dx, b.add(src, e), ty)
+            v = tagged_load(b, elem(b, cols, b.add(at, e), ty), ty, loops)
+            tagged_store(b, b.fadd(tagged_load(b, d, ty, loops), v), d, loops)
         counted_loop(b, c64(0), c64(n), one, parallel=loops, name="e")
 
     def pixel(q):
@@ -323,7 +249,7 @@ def _conv2d(ctx, eqn):
     def body(ctx, ins, outs, dtype):
         x, w = ins
         (out,) = outs
-        g = _Geometry(eqn.ins[0].shape, eqn.ins[1].shape[:2], eqn.outs[0].shape[1:3],
+        g = Geometry(eqn.ins[0].shape, eqn.ins[1].shape[:2], eqn.outs[0].shape[1:3],
                       eqn.params)
         co, k_cols = eqn.ins[1].shape[3], g.k_cols
         ty, isz = compute_type(dtype), dtype.itemsize
@@ -331,7 +257,7 @@ def _conv2d(ctx, eqn):
         if g.pixels * co == 0:
             return
         if k_cols == 0:
-            _memset0(b, out, g.pixels * co * isz)
+            memset0(b, out, g.pixels * co * isz)
             return
         if g.pointwise:
             call_gemm(b, dtype, g.pixels, co, g.c, x, g.c, False, w, co, False, out, co)
@@ -344,11 +270,11 @@ def _conv2d(ctx, eqn):
 
         def run(rb, lo, hi, tid, cap):
             xp, wp, op, sp = cap
-            cols = _elem(rb, sp, rb.mul(tid, c64(plan.block * k_cols)), ty)
+            cols = elem(rb, sp, rb.mul(tid, c64(plan.block * k_cols)), ty)
 
             def step(p0, rows):
                 _im2col(rb, g, xp, cols, p0, rows, ty, isz)
-                dst = _elem(rb, op, rb.mul(p0, c64(co)), ty)
+                dst = elem(rb, op, rb.mul(p0, c64(co)), ty)
                 if tiles:
                     emit_tile_gemm(rb, dtype, rows, co, k_cols, cols, k_cols, 1, wp, co, dst, co)
                 else:
@@ -356,24 +282,24 @@ def _conv2d(ctx, eqn):
                               dst, co)
 
             _each_block(rb, plan.block, rb.mul(lo, c64(plan.block)),
-                        _smin(rb, rb.mul(hi, c64(plan.block)), c64(g.pixels)), step)
+                        smin(rb, rb.mul(hi, c64(plan.block)), c64(g.pixels)), step)
 
         _run_blocks(ctx, "conv", plan.count, work, plan.team, [x, w, out, scratch], run)
 
-    _with_f32(ctx, eqn, body)
+    with_float32(ctx, eqn, body)
 
 
 def _conv2d_backprop_input(ctx, eqn):
     def body(ctx, ins, outs, dtype):
         ct, w = ins
         (dx,) = outs
-        g = _Geometry(eqn.params["input_shape"], eqn.ins[1].shape[:2], eqn.ins[0].shape[1:3],
+        g = Geometry(eqn.params["input_shape"], eqn.ins[1].shape[:2], eqn.ins[0].shape[1:3],
                       eqn.params)
         co, k_cols = eqn.ins[1].shape[3], g.k_cols
         ty, isz = compute_type(dtype), dtype.itemsize
         size = g.n * g.h * g.w * g.c
         b = ctx.builder
-        _memset0(b, dx, size * isz)
+        memset0(b, dx, size * isz)
         if g.pixels * k_cols == 0 or co == 0:
             return
         if g.pointwise:
@@ -392,7 +318,7 @@ def _conv2d_backprop_input(ctx, eqn):
             per_item, copies = plan.block, plan.team - 1
         partials = ctx.malloc(max(1, copies) * size * isz)
         if copies:
-            _memset0(b, partials, copies * size * isz)
+            memset0(b, partials, copies * size * isz)
         scratch = ctx.malloc(plan.team * plan.block * k_cols * isz)
         loops = ctx.loops
         if tiles:
@@ -404,11 +330,11 @@ def _conv2d_backprop_input(ctx, eqn):
 
         def run(rb, lo, hi, tid, cap):
             ctp, wp, dxp, pp, sp = cap
-            cols = _elem(rb, sp, rb.mul(tid, c64(plan.block * k_cols)), ty)
+            cols = elem(rb, sp, rb.mul(tid, c64(plan.block * k_cols)), ty)
             dst = _own(rb, tid, dxp, pp, size, ty) if copies else dxp
 
             def step(p0, rows):
-                src = _elem(rb, ctp, rb.mul(p0, c64(co)), ty)
+                src = elem(rb, ctp, rb.mul(p0, c64(co)), ty)
                 if tiles:
                     emit_tile_gemm(rb, dtype, rows, k_cols, co, src, co, 1, wp, k_cols, cols,
                                    k_cols)
@@ -418,27 +344,27 @@ def _conv2d_backprop_input(ctx, eqn):
                 _col2im(rb, g, cols, dst, p0, rows, ty, loops)
 
             _each_block(rb, plan.block, rb.mul(lo, c64(per_item)),
-                        _smin(rb, rb.mul(hi, c64(per_item)), c64(g.pixels)), step)
+                        smin(rb, rb.mul(hi, c64(per_item)), c64(g.pixels)), step)
 
         _run_blocks(ctx, "convdx", plan.count, work, plan.team, [ct, wt, dx, partials, scratch],
                     run)
         if copies:
             _sum_partials(ctx, dx, partials, copies, size, ty)
 
-    _with_f32(ctx, eqn, body)
+    with_float32(ctx, eqn, body)
 
 
 def _conv2d_backprop_filter(ctx, eqn):
     def body(ctx, ins, outs, dtype):
         x, ct = ins
         (dw,) = outs
-        g = _Geometry(eqn.ins[0].shape, eqn.params["filter_shape"][:2], eqn.ins[1].shape[1:3],
+        g = Geometry(eqn.ins[0].shape, eqn.params["filter_shape"][:2], eqn.ins[1].shape[1:3],
                       eqn.params)
         co, k_cols = eqn.params["filter_shape"][3], g.k_cols
         ty, isz = compute_type(dtype), dtype.itemsize
         size = k_cols * co
         b = ctx.builder
-        _memset0(b, dw, size * isz)
+        memset0(b, dw, size * isz)
         if g.pixels == 0 or size == 0:
             return
         if g.pointwise:
@@ -451,17 +377,17 @@ def _conv2d_backprop_filter(ctx, eqn):
         copies = plan.team - 1
         partials = ctx.malloc(max(1, copies) * size * isz)
         if copies:
-            _memset0(b, partials, copies * size * isz)
+            memset0(b, partials, copies * size * isz)
         scratch = ctx.malloc(plan.team * plan.block * k_cols * isz)
 
         def run(rb, lo, hi, tid, cap):
             xp, ctp, dwp, pp, sp = cap
-            cols = _elem(rb, sp, rb.mul(tid, c64(plan.block * k_cols)), ty)
+            cols = elem(rb, sp, rb.mul(tid, c64(plan.block * k_cols)), ty)
             dst = _own(rb, tid, dwp, pp, size, ty) if copies else dwp
 
             def step(p0, rows):
                 _im2col(rb, g, xp, cols, p0, rows, ty, isz)
-                src = _elem(rb, ctp, rb.mul(p0, c64(co)), ty)
+                src = elem(rb, ctp, rb.mul(p0, c64(co)), ty)
                 if tiles:
                     # NOTE: A = cols^T: row i of A is column i of the block (stride 1 along
                     # i, k_cols along k).
@@ -472,14 +398,14 @@ def _conv2d_backprop_filter(ctx, eqn):
                               dst, co, beta=1.0)
 
             _each_block(rb, plan.block, rb.mul(lo, c64(plan.block)),
-                        _smin(rb, rb.mul(hi, c64(plan.block)), c64(g.pixels)), step)
+                        smin(rb, rb.mul(hi, c64(plan.block)), c64(g.pixels)), step)
 
         _run_blocks(ctx, "convdw", plan.count, work, plan.team, [x, ct, dw, partials, scratch],
                     run)
         if copies:
             _sum_partials(ctx, dw, partials, copies, size, ty)
 
-    _with_f32(ctx, eqn, body)
+    with_float32(ctx, eqn, body)
 
 
 def lower_nn(ctx: FnContext, eqn: Eqn) -> None:
@@ -488,8 +414,5 @@ def lower_nn(ctx: FnContext, eqn: Eqn) -> None:
         _conv2d(ctx, eqn)
     elif name == "conv2d_backprop_input":
         _conv2d_backprop_input(ctx, eqn)
-    elif name == "conv2d_backprop_filter":
-        _conv2d_backprop_filter(ctx, eqn)
     else:
-        from .lower_pool import lower_pool
-        lower_pool(ctx, eqn)
+        _conv2d_backprop_filter(ctx, eqn)

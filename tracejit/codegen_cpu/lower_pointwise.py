@@ -20,10 +20,10 @@ from llvmlite import ir
 from . import lower_index as ix
 from .lower_body import Point
 from .lower_loops import Loops, block_size, c64, counted_loop, n_work_items, work_items
-from .lower_types import I64, PTR, VOID, declare
+from .lower_types import I64, PTR, VOID, convert, declare, load, store
 from .parallel import emit_parallel_for, entry_alloca, parallel_config, should_parallelize
 
-__all__ = ["FnContext", "pointwise", "MAX_REFINES", "PtrCache"]
+__all__ = ["FnContext", "pointwise", "convert_copy", "MAX_REFINES", "PtrCache"]
 
 MAX_REFINES = 24
 
@@ -158,3 +158,17 @@ def pointwise(ctx: FnContext, tag: str, domain: ix.Domain,
                       [ctx.fn.args[0]] + [extra[k] for k in keys], body,
                       force_serial=not parallel)
 
+
+def convert_copy(ctx: FnContext, shape, src_key, src_dtype, dst_key, dst_dtype, extra):
+    """A kernel loop that copies buffer ``src_key`` into ``dst_key`` converting
+    ``src_dtype`` to ``dst_dtype`` (halves to and from float32 scratch)."""
+    def plan(dom, refine):
+        return [ix.ravel(ix.domain_index(dom.dims, shape, dom, refine), shape)]
+
+    def emit(point, dom):
+        off = point.expr(ix.ravel(ix.domain_index(dom.dims, shape, dom, False), shape))
+        value = load(point.builder, point.ptrs(src_key), off, src_dtype, point.group)
+        value = convert(point.builder, value, src_dtype, dst_dtype)
+        store(point.builder, value, point.ptrs(dst_key), off, dst_dtype, point.group)
+
+    pointwise(ctx, "cvt", ix.Domain.of_shape(shape), plan, emit, extra=extra)

@@ -21,46 +21,49 @@ from llvmlite import ir
 
 from ..ir.core import Eqn
 from .lower_loops import c64, counted_loop
-from .lower_nn import (
-    _elem,
-    _Geometry,
-    _inside,
-    _memset0,
-    _pixel,
-    _tagged_load,
-    _tagged_store,
-    _with_f32,
-)
 from .lower_ops import emit_max
 from .lower_pointwise import FnContext
 from .lower_types import I32, compute_type
+from .nhwc import (
+    Geometry,
+    elem,
+    inside,
+    memset0,
+    pixel,
+    tagged_load,
+    tagged_store,
+    with_float32,
+)
 from .parallel import emit_parallel_for, entry_alloca
 
-__all__ = ["lower_pool"]
+__all__ = ["lower_pool", "POOL_OPS"]
+
+POOL_OPS = ("max_pool2d", "avg_pool2d", "max_pool2d_select", "max_pool2d_backprop",
+            "avg_pool2d_backprop")
 
 
 # ---- pooling --------------------------------------------------------------------------------
 
-def _position(b, g: _Geometry, p, i, j):
+def _position(b, g: Geometry, p, i, j):
     """(inside the image, flat offset of channel 0) of window position (i, j) of output
     pixel p; the offset is clamped into the image when the position is padding."""
-    nn, oy, ox = _pixel(b, g, p)
+    nn, oy, ox = pixel(b, g, p)
     iy = b.sub(b.add(b.mul(oy, c64(g.sh)), b.mul(i, c64(g.dh))), c64(g.pt))
     jx = b.sub(b.add(b.mul(ox, c64(g.sw)), b.mul(j, c64(g.dw))), c64(g.pl))
-    ok = b.and_(_inside(b, iy, g.h), _inside(b, jx, g.w))
+    ok = b.and_(inside(b, iy, g.h), inside(b, jx, g.w))
     cy = b.select(ok, iy, c64(0))
     cx = b.select(ok, jx, c64(0))
     return ok, b.mul(b.add(b.mul(b.add(b.mul(nn, c64(g.h)), cy), c64(g.w)), cx), c64(g.c))
 
 
-def _offsets(b, g: _Geometry, visit):
+def _offsets(b, g: Geometry, visit):
     """``visit(i, j, k)`` for each window offset, k = i * kw + j (row-major)."""
     counted_loop(b, c64(0), c64(g.kh), lambda i: counted_loop(
         b, c64(0), c64(g.kw), lambda j: visit(i, j, b.add(b.mul(i, c64(g.kw)), j)),
         name="wj"), name="wi")
 
 
-def _window_walk(b, g: _Geometry, p, visit):
+def _window_walk(b, g: Geometry, p, visit):
     """For each window position of pixel p, in row-major order: ``visit(k, valid, src)``
     (see :func:`_position`)."""
     def at(i, j, k):
@@ -69,7 +72,7 @@ def _window_walk(b, g: _Geometry, p, visit):
     _offsets(b, g, at)
 
 
-def _offset_major_walk(b, g: _Geometry, p0, p1, visit):
+def _offset_major_walk(b, g: Geometry, p0, p1, visit):
     """``visit(p, k, valid, src)`` for every window offset k, then every pixel p in
     [p0, p1): the order in which the references add windows back, so sums match them
     exactly."""
@@ -83,7 +86,7 @@ def _offset_major_walk(b, g: _Geometry, p0, p1, visit):
 
 
 def _pool_geometry(eqn: Eqn, image, pooled):
-    return _Geometry(image, eqn.params["ksize"], pooled[1:3], eqn.params)
+    return Geometry(image, eqn.params["ksize"], pooled[1:3], eqn.params)
 
 
 def _pool_forward(ctx, eqn, kind: str):
@@ -108,9 +111,9 @@ def _pool_forward(ctx, eqn, kind: str):
 
             def pixel(p):
                 def start(cc):
-                    _tagged_store(rb, init, _elem(rb, acc, cc, ty), loops)
+                    tagged_store(rb, init, elem(rb, acc, cc, ty), loops)
                     if sel is not None:
-                        _tagged_store(rb, ir.Constant(ty, 0.0), _elem(rb, sel, cc, ty), loops)
+                        tagged_store(rb, ir.Constant(ty, 0.0), elem(rb, sel, cc, ty), loops)
                 counted_loop(rb, c64(0), c64(g.c), start, parallel=loops, name="c0")
                 rb.store(ir.Constant(ty, 0.0), count)
 
@@ -120,9 +123,9 @@ def _pool_forward(ctx, eqn, kind: str):
                         rb.store(rb.fadd(rb.load(count, typ=ty), ir.Constant(ty, 1.0)), count)
 
                         def chan(cc):
-                            a = _elem(rb, acc, cc, ty)
-                            v = _tagged_load(rb, _elem(rb, xp, rb.add(src, cc), ty), ty, loops)
-                            old = _tagged_load(rb, a, ty, loops)
+                            a = elem(rb, acc, cc, ty)
+                            v = tagged_load(rb, elem(rb, xp, rb.add(src, cc), ty), ty, loops)
+                            old = tagged_load(rb, a, ty, loops)
                             if kind == "max":
                                 new = emit_max(rb, old, v, dtype)
                             elif kind == "avg":
@@ -130,13 +133,13 @@ def _pool_forward(ctx, eqn, kind: str):
                             else:
                                 better = rb.or_(first, _better(rb, v, old))
                                 new = rb.select(better, v, old)
-                                s = _elem(rb, sel, cc, ty)
-                                gv = _tagged_load(rb, _elem(rb, gp, rb.add(src, cc), ty), ty,
+                                s = elem(rb, sel, cc, ty)
+                                gv = tagged_load(rb, elem(rb, gp, rb.add(src, cc), ty), ty,
                                                   loops)
-                                _tagged_store(rb, rb.select(better, gv,
-                                                            _tagged_load(rb, s, ty, loops)),
+                                tagged_store(rb, rb.select(better, gv,
+                                                            tagged_load(rb, s, ty, loops)),
                                               s, loops)
-                            _tagged_store(rb, new, a, loops)
+                            tagged_store(rb, new, a, loops)
 
                         counted_loop(rb, c64(0), c64(g.c), chan, parallel=loops, name="c")
 
@@ -146,10 +149,10 @@ def _pool_forward(ctx, eqn, kind: str):
 
                 def finish(cc):
                     src = sel if kind == "select" else acc
-                    v = _tagged_load(rb, _elem(rb, src, cc, ty), ty, loops)
+                    v = tagged_load(rb, elem(rb, src, cc, ty), ty, loops)
                     if kind == "avg":
                         v = rb.fdiv(v, n)
-                    _tagged_store(rb, v, _elem(rb, op, rb.add(base, cc), ty), loops)
+                    tagged_store(rb, v, elem(rb, op, rb.add(base, cc), ty), loops)
 
                 counted_loop(rb, c64(0), c64(g.c), finish, parallel=loops, name="c1")
 
@@ -158,7 +161,7 @@ def _pool_forward(ctx, eqn, kind: str):
         caps = [x, out] + ([ins[1]] if kind == "select" else [])
         emit_parallel_for(ctx.builder, ctx.sub_name("pool"), g.pixels, work, caps, run)
 
-    _with_f32(ctx, eqn, body)
+    with_float32(ctx, eqn, body)
 
 
 def _better(b, v, best):
@@ -171,7 +174,7 @@ class _Bands:
     """Work items of a pooling gradient: ``rows`` output rows of one image each, and
     the slice of the input gradient that only their windows add into."""
 
-    def __init__(self, g: _Geometry, ty, itemsize: int):
+    def __init__(self, g: Geometry, ty, itemsize: int):
         # NOTE: windows of different output rows share no input row when the stride is
         # at least the window; otherwise only whole images are independent.
         self.g, self.ty, self.itemsize = g, ty, itemsize
@@ -202,7 +205,7 @@ class _Bands:
 
         def run(rb, lo, hi, tid, cap):
             first, last = self.start(rb, lo), self.start(rb, hi)     # the last: the end
-            _memset0(rb, _elem(rb, cap[0], first, ty),
+            memset0(rb, elem(rb, cap[0], first, ty),
                      rb.mul(rb.sub(last, first), c64(self.itemsize)))
             body(rb, self.pixel(rb, lo), self.pixel(rb, hi), tid, cap)
 
@@ -219,7 +222,7 @@ def _max_pool2d_backprop(ctx, eqn):
         g = _pool_geometry(eqn, eqn.ins[0].shape, eqn.ins[1].shape)
         ty = compute_type(dtype)
         if g.pixels * g.c == 0:
-            _memset0(ctx.builder, dx, g.n * g.h * g.w * g.c * dtype.itemsize)
+            memset0(ctx.builder, dx, g.n * g.h * g.w * g.c * dtype.itemsize)
             return
         where = ctx.malloc(g.pixels * g.c * 4)
         loops = ctx.loops
@@ -233,9 +236,9 @@ def _max_pool2d_backprop(ctx, eqn):
                 base = b.mul(p, c64(g.c))
 
                 def start(cc):
-                    _tagged_store(b, ir.Constant(ty, float("-inf")), _elem(b, best, cc, ty),
+                    tagged_store(b, ir.Constant(ty, float("-inf")), elem(b, best, cc, ty),
                                   loops)
-                    _tagged_store(b, ir.Constant(I32, 0), _elem(b, wp, b.add(base, cc), I32),
+                    tagged_store(b, ir.Constant(I32, 0), elem(b, wp, b.add(base, cc), I32),
                                   loops)
                 counted_loop(b, c64(0), c64(g.c), start, parallel=loops, name="c0")
 
@@ -244,13 +247,13 @@ def _max_pool2d_backprop(ctx, eqn):
                     k32 = b.trunc(k, I32)
                     with b.if_then(ok):
                         def chan(cc):
-                            v = _tagged_load(b, _elem(b, xp, b.add(src, cc), ty), ty, loops)
-                            bp = _elem(b, best, cc, ty)
-                            wq = _elem(b, wp, b.add(base, cc), I32)
-                            old = _tagged_load(b, bp, ty, loops)
+                            v = tagged_load(b, elem(b, xp, b.add(src, cc), ty), ty, loops)
+                            bp = elem(b, best, cc, ty)
+                            wq = elem(b, wp, b.add(base, cc), I32)
+                            old = tagged_load(b, bp, ty, loops)
                             better = b.or_(first, _better(b, v, old))
-                            _tagged_store(b, b.select(better, v, old), bp, loops)
-                            _tagged_store(b, b.select(better, k32, _tagged_load(b, wq, I32, loops)),
+                            tagged_store(b, b.select(better, v, old), bp, loops)
+                            tagged_store(b, b.select(better, k32, tagged_load(b, wq, I32, loops)),
                                           wq, loops)
                         counted_loop(b, c64(0), c64(g.c), chan, parallel=loops, name="c")
 
@@ -263,19 +266,19 @@ def _max_pool2d_backprop(ctx, eqn):
                 k32 = b.trunc(k, I32)
                 with b.if_then(ok):
                     def chan(cc):
-                        hit = b.icmp_signed("==", _tagged_load(
-                            b, _elem(b, wp, b.add(base, cc), I32), I32, loops), k32)
-                        d = _elem(b, dxp, b.add(src, cc), ty)
-                        v = _tagged_load(b, _elem(b, ctp, b.add(base, cc), ty), ty, loops)
-                        old = _tagged_load(b, d, ty, loops)
-                        _tagged_store(b, b.select(hit, b.fadd(old, v), old), d, loops)
+                        hit = b.icmp_signed("==", tagged_load(
+                            b, elem(b, wp, b.add(base, cc), I32), I32, loops), k32)
+                        d = elem(b, dxp, b.add(src, cc), ty)
+                        v = tagged_load(b, elem(b, ctp, b.add(base, cc), ty), ty, loops)
+                        old = tagged_load(b, d, ty, loops)
+                        tagged_store(b, b.select(hit, b.fadd(old, v), old), d, loops)
                     counted_loop(b, c64(0), c64(g.c), chan, parallel=loops, name="c")
 
             _offset_major_walk(b, g, p0, p1, add_back)
 
         bands.run(ctx, "poolbp", g.pixels * g.c * g.kh * g.kw, [dx, x, ct, where], run)
 
-    _with_f32(ctx, eqn, body)
+    with_float32(ctx, eqn, body)
 
 
 def _avg_pool2d_backprop(ctx, eqn):
@@ -287,7 +290,7 @@ def _avg_pool2d_backprop(ctx, eqn):
         g = _pool_geometry(eqn, eqn.params["input_shape"], eqn.ins[0].shape)
         ty = compute_type(dtype)
         if g.pixels * g.c == 0:
-            _memset0(ctx.builder, dx, g.n * g.h * g.w * g.c * dtype.itemsize)
+            memset0(ctx.builder, dx, g.n * g.h * g.w * g.c * dtype.itemsize)
             return
         counts = ctx.malloc(g.pixels * 8)
         loops = ctx.loops
@@ -297,7 +300,7 @@ def _avg_pool2d_backprop(ctx, eqn):
             dxp, ctp, cp = cap
 
             def pixel(p):
-                slot = _elem(b, cp, p, ty)
+                slot = elem(b, cp, p, ty)
                 b.store(ir.Constant(ty, 0.0), slot)
 
                 def tally(k, ok, src):
@@ -310,20 +313,20 @@ def _avg_pool2d_backprop(ctx, eqn):
 
             def add_back(p, k, ok, src):
                 base = b.mul(p, c64(g.c))
-                n = b.load(_elem(b, cp, p, ty), typ=ty)
+                n = b.load(elem(b, cp, p, ty), typ=ty)
                 with b.if_then(ok):
                     def chan(cc):
-                        share = b.fdiv(_tagged_load(b, _elem(b, ctp, b.add(base, cc), ty), ty,
+                        share = b.fdiv(tagged_load(b, elem(b, ctp, b.add(base, cc), ty), ty,
                                                     loops), n)
-                        d = _elem(b, dxp, b.add(src, cc), ty)
-                        _tagged_store(b, b.fadd(_tagged_load(b, d, ty, loops), share), d, loops)
+                        d = elem(b, dxp, b.add(src, cc), ty)
+                        tagged_store(b, b.fadd(tagged_load(b, d, ty, loops), share), d, loops)
                     counted_loop(b, c64(0), c64(g.c), chan, parallel=loops, name="c")
 
             _offset_major_walk(b, g, p0, p1, add_back)
 
         bands.run(ctx, "poolbp", g.pixels * g.c * g.kh * g.kw, [dx, ct, counts], run)
 
-    _with_f32(ctx, eqn, body)
+    with_float32(ctx, eqn, body)
 
 
 def lower_pool(ctx: FnContext, eqn: Eqn) -> None:

@@ -21,10 +21,10 @@ from .ops_movement import shape_param
 __all__ = ["RANDOM_BITS"]
 
 _MASK = 0xFFFFFFFF
-# Rotation constants R_32x2 of Threefry-2x32; round r uses _ROTATIONS[r % 8].
-_ROTATIONS = (13, 15, 26, 6, 17, 29, 16, 24)
+# Rotation constants R_32x2 of Threefry-2x32; round r uses THREEFRY_ROTATIONS[r % 8].
+THREEFRY_ROTATIONS = (13, 15, 26, 6, 17, 29, 16, 24)
 # Key-schedule parity constant of Threefish (C240 of the Skein paper, 32-bit form).
-_PARITY = 0x1BD11BDA
+THREEFRY_PARITY = 0x1BD11BDA
 
 
 def _rotl(x: np.ndarray, r: int) -> np.ndarray:
@@ -40,12 +40,12 @@ def threefry2x32(key: tuple[int, int], x0: np.ndarray, x1: np.ndarray):
     (1..5) adds ``ks[s % 3]`` to word 0 and ``ks[(s + 1) % 3] + s`` to word 1.
     """
     k0, k1 = (int(k) & _MASK for k in key)
-    ks = (k0, k1, k0 ^ k1 ^ _PARITY)
+    ks = (k0, k1, k0 ^ k1 ^ THREEFRY_PARITY)
     x0 = np.asarray(x0, dtype=np.uint32) + np.uint32(ks[0])
     x1 = np.asarray(x1, dtype=np.uint32) + np.uint32(ks[1])
     for r in range(20):
         x0 = x0 + x1
-        x1 = _rotl(x1, _ROTATIONS[r % 8]) ^ x0
+        x1 = _rotl(x1, THREEFRY_ROTATIONS[r % 8]) ^ x0
         if r % 4 == 3:
             s = r // 4 + 1
             # NOTE: the injected words are formed in Python ints and masked, so the

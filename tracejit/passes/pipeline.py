@@ -43,7 +43,7 @@ from .fuse import fuse_kernels
 from .simplify import simplify_algebra
 
 __all__ = ["PIPELINE", "CLEANUP", "optimize", "run_stages", "select_stage", "DUMP_ENV",
-           "dump_requested", "dump_stages"]
+           "dump_requested", "dump_stages", "stage_names"]
 
 Pass = Callable[[Graph], Graph]
 
@@ -58,6 +58,14 @@ CLEANUP: tuple[tuple[str, Pass], ...] = (
     ("eliminate_dead_code", eliminate_dead_code),
 )
 PIPELINE: tuple[tuple[str, Pass], ...] = CLEANUP + (("fuse_kernels", fuse_kernels),)
+
+
+
+def stage_names() -> list[str]:
+    """The passes of PIPELINE in order: the stages ``run_stages`` can record (CLEANUP's
+    may repeat, each round under the same names)."""
+    return [name for name, _ in PIPELINE]
+
 
 # NOTE: simplification makes new constant expressions (x * 0 -> 0) and folding makes
 # new rule matches (2 * 0.5 -> 1), so CLEANUP repeats while it changes the graph.

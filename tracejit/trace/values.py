@@ -258,7 +258,13 @@ class Array(Tensor):
         return format(self.value, spec) if self.ndim == 0 else format(str(self), spec)
 
 
-# NOTE: imported at the bottom because the op functions themselves build Tensors.
-from . import array_ops as _a  # noqa: E402
-from . import indexing as _indexing  # noqa: E402
-from . import math_ops as _m  # noqa: E402
+# The operators and methods above call the op functions, whose modules build Tensors and
+# so import this one; tracejit.trace binds them here once they are loaded, and this
+# module imports none of them.
+_a = _m = _indexing = None
+
+
+def bind_operators(array_ops, math_ops, indexing) -> None:
+    """Give Tensor's operators and methods their op functions (tracejit.trace's init)."""
+    global _a, _m, _indexing
+    _a, _m, _indexing = array_ops, math_ops, indexing

@@ -18,7 +18,7 @@ from ... import initializers as init
 from ...ir import dtypes as dt
 from ...trace import array_ops, math_ops, nn_ops
 from .graph import get_default_graph
-from .ops import _counter, _op_seed, graph_op, nn_ops_table, ops
+from .ops import graph_op, nn_ops_table, op_seed_of, ops, rng_counter
 from .variables import GraphKeys, get_variable, get_variable_scope, variable_scope
 
 __all__ = ["conv2d", "dense", "max_pooling2d", "average_pooling2d", "dropout", "flatten",
@@ -119,8 +119,8 @@ def dropout_core(inputs, rate=None, keep_prob=None, training=True, noise_shape=N
     if training is False:
         return ops["identity"](inputs, name=name)
     graph = get_default_graph()
-    counter = _counter(graph)
-    op_seed = _op_seed(graph, seed)
+    counter = rng_counter(graph)
+    op_seed = op_seed_of(graph, seed)
 
     def draw(x, rate, keep_prob, training):
         count = counter.read_value()

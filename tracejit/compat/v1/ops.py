@@ -20,12 +20,12 @@ from .graph import Tensor, as_operation, get_default_graph
 from .legacy import canonical_kwargs
 
 
-def _graph_arg(value):
+def graph_arg(value):
     """Compat Variables stand for their value tensor inside ops."""
     if hasattr(value, "_graph_element"):
         return value._graph_element()
     if isinstance(value, (list, tuple)) and any(hasattr(v, "_graph_element") for v in value):
-        return type(value)(_graph_arg(v) for v in value)
+        return type(value)(graph_arg(v) for v in value)
     return value
 
 
@@ -35,8 +35,8 @@ def graph_op(fn, op_type: str | None = None):
 
     @functools.wraps(fn)
     def op(*args, name=None, **kwargs):
-        args = tuple(_graph_arg(a) for a in args)
-        kwargs = canonical_kwargs(fn, {k: _graph_arg(v) for k, v in kwargs.items()}, kind)
+        args = tuple(graph_arg(a) for a in args)
+        kwargs = canonical_kwargs(fn, {k: graph_arg(v) for k, v in kwargs.items()}, kind)
         created = get_default_graph().create_op(kind, fn, args, kwargs, name=name)
         return created.structured_outputs()
 
@@ -120,7 +120,7 @@ def constant(value, dtype=None, shape=None, name="Const", verify_shape=False):
 
 
 def convert_to_tensor(value, dtype=None, name=None):
-    value = _graph_arg(value)
+    value = graph_arg(value)
     if isinstance(value, Tensor):
         return value if dtype is None or value.dtype is dt.as_dtype(dtype) else \
             ops["cast"](value, dtype)
@@ -149,7 +149,7 @@ def placeholder_with_default(input, shape, name=None):
 def gradients(ys, xs, grad_ys=None, name="gradients", stop_gradients=None, **unused):
     """TF1's ``tf.gradients``: always a list, one gradient per ``x`` (a single ``x``
     gives a one-element list, so ``tf.gradients(y, x)[0]`` is the gradient)."""
-    xs_list = [_graph_arg(x) for x in (xs if isinstance(xs, (list, tuple)) else [xs])]
+    xs_list = [graph_arg(x) for x in (xs if isinstance(xs, (list, tuple)) else [xs])]
     ys_list = ys if isinstance(ys, (list, tuple)) else [ys]
     created = get_default_graph().create_op(
         "Gradients", lambda ys, xs, gys: _gradients(ys, xs, gys), (ys_list, xs_list, grad_ys),
@@ -162,7 +162,7 @@ def group(*inputs, name=None):
     flat = []
     for item in inputs:
         flat.extend(item if isinstance(item, (list, tuple)) else [item])
-    controls = [as_operation(_graph_arg(i)) for i in flat if i is not None]
+    controls = [as_operation(graph_arg(i)) for i in flat if i is not None]
     return get_default_graph().create_op("NoOp", None, name=name or "group_deps",
                                          extra_control=controls)
 
@@ -181,7 +181,7 @@ def tuple_(tensors, name=None, control_inputs=None):
 # TF1's random ops give new numbers on every run. Each op has its own seed; a per-graph
 # counter Variable, bumped by every run that draws, makes successive runs differ.
 
-def _counter(graph):
+def rng_counter(graph):
     counter = getattr(graph, "_rng_counter", None)
     if counter is None:
         from ...trace.variables import Variable
@@ -190,7 +190,7 @@ def _counter(graph):
     return counter
 
 
-def _op_seed(graph, seed):
+def op_seed_of(graph, seed):
     if seed is not None:
         return int(seed) & 0x7FFFFFFF
     base = graph.seed if graph.seed is not None else int.from_bytes(os.urandom(3), "little")
@@ -200,8 +200,8 @@ def _op_seed(graph, seed):
 def _random_op(kind, sample):
     def op(shape, *args, seed=None, name=None, **kwargs):
         graph = get_default_graph()
-        counter = _counter(graph)
-        op_seed = _op_seed(graph, seed)
+        counter = rng_counter(graph)
+        op_seed = op_seed_of(graph, seed)
 
         def draw(shape, *args, **kwargs):
             count = counter.read_value()

@@ -16,7 +16,7 @@ from ...ir import dtypes as dt
 from ...ir.errors import TracejitError
 from ...trace import math_ops
 from .graph import Tensor, get_default_graph
-from .ops import _graph_arg, gradients
+from .ops import gradients, graph_arg
 from .schedules import (  # noqa: F401
     exponential_decay,
     inverse_time_decay,
@@ -45,7 +45,7 @@ class Optimizer:
             if name == "global_step" and hasattr(value, "core"):
                 arguments[name] = value.core      # read where the update runs
                 continue
-            value = _graph_arg(value)
+            value = graph_arg(value)
             if isinstance(value, Tensor):
                 self._graph_hypers[name] = value
                 arguments[name] = lambda name=name: self._replayed[name]
@@ -175,7 +175,7 @@ class ExponentialMovingAverage:
                 self._averages[id(var)] = shadow
                 graph.add_to_collection(GraphKeys.MOVING_AVERAGE_VARIABLES, var)
             pairs.append((var, shadow))
-        decay, steps = self._decay, _graph_arg(self._num_updates)
+        decay, steps = self._decay, graph_arg(self._num_updates)
 
         def update(values, steps):
             rate = decay
