@@ -238,3 +238,18 @@ def test_op_lowers_and_matches_reference(name):
     for fname, eqn in eqns.items():
         arrays = _inputs(rng, eqn)
         _check(eqn, compiled(fname, arrays), reference(eqn, arrays), arrays)
+
+
+def test_every_op_of_the_table_has_a_cpu_lowering():
+    """A rule keyed by the op (KERNEL_RULES), or a one-equation body of the elementwise
+    or reduction kernel: never a gap that only shows when a program uses the op."""
+    from tracejit.codegen_cpu.lower_kernels import KERNEL_RULES, rule_kind
+    from tracejit.ir.opdef import OpDef
+    from tracejit.ir.ops import OPS
+
+    missing = sorted(name for name, op in OPS.items() if rule_kind(op) is None)
+    assert missing == []
+    assert all(isinstance(op, OpDef) for op in KERNEL_RULES)
+    kinds = {name: rule_kind(op) for name, op in OPS.items()}
+    assert kinds["conv2d"] == kinds["gather"] == kinds["matmul"] == "rule"
+    assert kinds["sum"] == "reduction" and kinds["tanh"] == "elementwise"

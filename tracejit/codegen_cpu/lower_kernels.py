@@ -65,20 +65,53 @@ import contextlib
 
 from llvmlite import ir
 
-from ..ir import GraphBuilder
+from ..ir import GraphBuilder, ops
 from ..ir.core import Eqn, Graph
-from ..ir.opdef import Tag
+from ..ir.opdef import OpDef, Tag
 from . import lower_index as ix
+from . import lower_movement, lower_nn, lower_pool, lower_reduce
 from .lower_body import GENERATORS, INDEX_MAPS, Leaf, PointEval, body_supported
-from .lower_nn import CONV_OPS, lower_nn
 from .lower_ops import supported_elementwise
 from .lower_pointwise import FnContext, pointwise
-from .lower_pool import POOL_OPS, lower_pool
 from .parallel import parallel_settings
 
-__all__ = ["lower_equation", "supports", "unsupported_reason", "lower_elementwise_body"]
+__all__ = ["lower_equation", "supports", "unsupported_reason", "lower_elementwise_body",
+           "KERNEL_RULES", "rule_kind"]
 
-_MOVEMENT = ("gather", "scatter_add", "one_hot", "pad", "concat", "stack", "custom_vjp")
+
+def _lower_kernel(ctx: FnContext, eqn: Eqn) -> None:
+    from .blas import lower_matmul_body
+
+    body, kind = eqn.params["body"], eqn.params["kind"]
+    if kind == "elementwise":
+        lower_elementwise_body(ctx, body)
+    elif kind == "reduction":
+        lower_reduce.lower_reduction_body(ctx, body)
+    else:
+        lower_matmul_body(ctx, body)
+
+
+def _lower_matmul(ctx: FnContext, eqn: Eqn) -> None:
+    from .blas import lower_matmul_body
+    lower_matmul_body(ctx, single_eqn_body(eqn))
+
+
+# The ops with a loop nest of their own, keyed by op; every other op is a one-equation
+# body of the elementwise or reduction kernel (rule_kind says which).
+KERNEL_RULES = {ops.KERNEL: _lower_kernel, ops.MATMUL: _lower_matmul, **lower_nn.RULES,
+                **lower_pool.RULES, **lower_movement.RULES}
+
+
+def rule_kind(op: OpDef) -> str | None:
+    """How the CPU backend lowers ``op``: ``"rule"`` (KERNEL_RULES), ``"reduction"`` or
+    ``"elementwise"`` (a one-equation body), or None when it cannot."""
+    if op in KERNEL_RULES:
+        return "rule"
+    if op.has(Tag.REDUCE):
+        return "reduction"
+    if op.name in INDEX_MAPS or op.name in GENERATORS or supported_elementwise(op.name):
+        return "elementwise"
+    return None
 
 
 def unsupported_reason(eqn: Eqn) -> str | None:
@@ -98,9 +131,7 @@ def unsupported_reason(eqn: Eqn) -> str | None:
                                          for e in body.eqns):
             return "an elementwise kernel with a reduction or matmul inside"
         return None
-    if (name in INDEX_MAPS or name in GENERATORS or name in _MOVEMENT or name in CONV_OPS
-            or name in POOL_OPS
-            or supported_elementwise(name) or eqn.op.has(Tag.REDUCE) or name == "matmul"):
+    if rule_kind(eqn.op) is not None:
         return None
     return f"no CPU lowering for op {name!r}"
 
@@ -123,28 +154,11 @@ def lower_equation(module: ir.Module, eqn: Eqn, name: str, *,
 
 
 def _lower(ctx: FnContext, eqn: Eqn) -> None:
-    from . import lower_movement, lower_reduce
-    from .blas import lower_matmul_body
-
-    name = eqn.op.name
-    if name == "kernel":
-        body, kind = eqn.params["body"], eqn.params["kind"]
-        if kind == "elementwise":
-            lower_elementwise_body(ctx, body)
-        elif kind == "reduction":
-            lower_reduce.lower_reduction_body(ctx, body)
-        else:
-            lower_matmul_body(ctx, body)
-    elif name in CONV_OPS:
-        lower_nn(ctx, eqn)
-    elif name in POOL_OPS:
-        lower_pool(ctx, eqn)
-    elif name in _MOVEMENT:
-        getattr(lower_movement, f"lower_{name}")(ctx, eqn)
-    elif eqn.op.has(Tag.REDUCE):
+    kind = rule_kind(eqn.op)
+    if kind == "rule":
+        KERNEL_RULES[eqn.op](ctx, eqn)
+    elif kind == "reduction":
         lower_reduce.lower_reduction_body(ctx, single_eqn_body(eqn))
-    elif name == "matmul":
-        lower_matmul_body(ctx, single_eqn_body(eqn))
     else:
         lower_elementwise_body(ctx, single_eqn_body(eqn))
 

@@ -15,7 +15,7 @@ import math
 
 from llvmlite import ir
 
-from ..ir import GraphBuilder
+from ..ir import GraphBuilder, ops
 from ..ir import dtypes as dt
 from ..ir.core import Eqn
 from ..ir.opdef import get_op
@@ -30,7 +30,7 @@ from .lower_types import (
     store_raw,
 )
 
-__all__ = ["lower_gather", "lower_scatter_add", "lower_one_hot", "lower_pad",
+__all__ = ["RULES", "lower_gather", "lower_scatter_add", "lower_one_hot", "lower_pad",
            "lower_concat", "lower_stack", "lower_custom_vjp"]
 
 
@@ -237,3 +237,8 @@ def lower_scatter_add(ctx: FnContext, eqn: Eqn) -> None:
 def _convert(ctx, shape, src_key, src_dtype, dst_key, dst_dtype, extra) -> None:
     convert_copy(ctx, shape, src_key, src_dtype, dst_key, dst_dtype, extra)
 
+
+# This module's kernel rules, keyed by op (lower_kernels.KERNEL_RULES joins them).
+RULES = {ops.GATHER: lower_gather, ops.SCATTER_ADD: lower_scatter_add,
+         ops.ONE_HOT: lower_one_hot, ops.PAD: lower_pad, ops.CONCAT: lower_concat,
+         ops.STACK: lower_stack, ops.CUSTOM_VJP: lower_custom_vjp}

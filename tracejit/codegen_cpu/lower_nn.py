@@ -34,11 +34,10 @@ from dataclasses import dataclass
 
 from llvmlite import ir
 
-from ..ir.core import Eqn
+from ..ir import ops
 from .blas import call_gemm
 from .gemm_choice import use_tiles
 from .lower_loops import c64, counted_loop
-from .lower_pointwise import FnContext
 from .lower_tilegemm import emit_tile_gemm
 from .lower_types import I1, compute_type
 from .nhwc import (
@@ -55,9 +54,7 @@ from .nhwc import (
 )
 from .parallel import emit_parallel_for, parallel_config, should_parallelize
 
-__all__ = ["lower_nn", "CONV_OPS", "IM2COL_ELEMENTS"]
-
-CONV_OPS = ("conv2d", "conv2d_backprop_input", "conv2d_backprop_filter")
+__all__ = ["RULES", "IM2COL_ELEMENTS"]
 # Elements of one thread's im2col block: 1 MiB of float32 (a Zen 5 core's L2) for BLAS,
 # 256 KiB for the tiled products, which re-read the block once per tile of filter rows.
 # NOTE: measured on W5's second layer (2 threads): BLAS ran within 2% from 2^17 to 2^20
@@ -408,11 +405,6 @@ def _conv2d_backprop_filter(ctx, eqn):
     with_float32(ctx, eqn, body)
 
 
-def lower_nn(ctx: FnContext, eqn: Eqn) -> None:
-    name = eqn.op.name
-    if name == "conv2d":
-        _conv2d(ctx, eqn)
-    elif name == "conv2d_backprop_input":
-        _conv2d_backprop_input(ctx, eqn)
-    else:
-        _conv2d_backprop_filter(ctx, eqn)
+# This module's kernel rules, keyed by op (lower_kernels.KERNEL_RULES joins them).
+RULES = {ops.CONV2D: _conv2d, ops.CONV2D_BACKPROP_INPUT: _conv2d_backprop_input,
+         ops.CONV2D_BACKPROP_FILTER: _conv2d_backprop_filter}

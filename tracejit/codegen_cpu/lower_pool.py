@@ -19,10 +19,10 @@ from __future__ import annotations
 
 from llvmlite import ir
 
+from ..ir import ops
 from ..ir.core import Eqn
 from .lower_loops import c64, counted_loop
 from .lower_ops import emit_max
-from .lower_pointwise import FnContext
 from .lower_types import I32, compute_type
 from .nhwc import (
     Geometry,
@@ -36,10 +36,7 @@ from .nhwc import (
 )
 from .parallel import emit_parallel_for, entry_alloca
 
-__all__ = ["lower_pool", "POOL_OPS"]
-
-POOL_OPS = ("max_pool2d", "avg_pool2d", "max_pool2d_select", "max_pool2d_backprop",
-            "avg_pool2d_backprop")
+__all__ = ["RULES"]
 
 
 # ---- pooling --------------------------------------------------------------------------------
@@ -329,15 +326,11 @@ def _avg_pool2d_backprop(ctx, eqn):
     with_float32(ctx, eqn, body)
 
 
-def lower_pool(ctx: FnContext, eqn: Eqn) -> None:
-    name = eqn.op.name
-    if name == "max_pool2d":
-        _pool_forward(ctx, eqn, "max")
-    elif name == "avg_pool2d":
-        _pool_forward(ctx, eqn, "avg")
-    elif name == "max_pool2d_select":
-        _pool_forward(ctx, eqn, "select")
-    elif name == "max_pool2d_backprop":
-        _max_pool2d_backprop(ctx, eqn)
-    else:
-        _avg_pool2d_backprop(ctx, eqn)
+# This module's kernel rules, keyed by op (lower_kernels.KERNEL_RULES joins them).
+RULES = {
+    ops.MAX_POOL2D: lambda ctx, eqn: _pool_forward(ctx, eqn, "max"),
+    ops.AVG_POOL2D: lambda ctx, eqn: _pool_forward(ctx, eqn, "avg"),
+    ops.MAX_POOL2D_SELECT: lambda ctx, eqn: _pool_forward(ctx, eqn, "select"),
+    ops.MAX_POOL2D_BACKPROP: _max_pool2d_backprop,
+    ops.AVG_POOL2D_BACKPROP: _avg_pool2d_backprop,
+}
