@@ -114,7 +114,8 @@ def ensure_blas() -> None:
             llvm.add_symbol(name, ctypes.cast(getattr(lib, name), ctypes.c_void_p).value)
         setter = getattr(lib, SET_CALLBACK, None)
         if setter is not None and os.environ.get(SHARED_POOL_ENV, "").lower() != "off":
-            from .threadpool import BLAS_THREADS, pool_address
+            from .threadpool import pool_address
+            from .threadpool_gang import BLAS_THREADS
             setter.argtypes, setter.restype = [ctypes.c_void_p], None
             setter(pool_address(BLAS_THREADS))
             _SHARED_POOL = True

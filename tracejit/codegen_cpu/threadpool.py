@@ -22,14 +22,8 @@ that wakes late can never claim a share of a finished job. Idle workers spin on
 ``gen`` for ``SPIN`` rounds (kernels of one program run microseconds apart), then
 sleep on a futex that every publish bumps.
 
-OpenBLAS's threads run here too: ``tj_blas_threads`` is the callback OpenBLAS (0.3.27
-and later) calls instead of waking its own pool (``openblas_set_threads_callback_function``,
-installed by blas.py). Its jobs must run *at the same time* -- a threaded gemm packs B
-once, each job a slice, and every job waits for the others' slices -- so it publishes a
-*gang* job: the caller and each worker run at most one share, nobody takes a second, and
-there are at least as many workers as shares. When the pool is taken (a job of another
-thread, or a gemm called from inside a share) the jobs run on threads started for the
-call instead.
+OpenBLAS's threaded jobs run here too, as *gang* jobs (a job's ``gang`` flag: the caller
+and each worker run at most one share): see threadpool_gang.py.
 
 The module is built once per process (and kept in the compile cache like the entry
 trampoline); :func:`ensure_pool` registers ``tj_parallel_for`` for programs to call.
@@ -44,12 +38,12 @@ import llvmlite.binding as llvm
 from llvmlite import ir
 
 from .lower_types import I32, I64, PTR, VOID, declare
+from .threadpool_gang import BLAS_THREADS, emit_blas_threads
 
 __all__ = ["PARALLEL_FOR", "BLAS_THREADS", "ensure_pool", "pool_address", "pool_module",
            "MAX_SHARES"]
 
 PARALLEL_FOR = "tj_parallel_for"
-BLAS_THREADS = "tj_blas_threads"
 MAX_SHARES = 256
 SPIN = 4000                     # idle rounds of `pause` (about 0.1 ms) before sleeping
 WAIT_SPIN = 4000                # rounds the caller spins on a running share before yielding
@@ -57,18 +51,6 @@ VERSION = 2                     # part of the module's compile-cache key
 
 _SYS_FUTEX, _FUTEX_WAIT_PRIVATE, _FUTEX_WAKE_PRIVATE = 202, 128, 129
 _RANGE_FN = ir.FunctionType(VOID, [PTR, I64, I64, I64])
-# OpenBLAS's callback: (sync, dojob, numjobs, jobdata_elsize, jobdata, dojob_data), and
-# dojob(thread_num, job, dojob_data)
-_BLAS_CALLBACK = ir.FunctionType(VOID, [I32, PTR, I32, I64, PTR, I32])
-_BLAS_DOJOB = ir.FunctionType(VOID, [I32, PTR, I32])
-# what a gang share needs: dojob, jobdata, elsize, dojob_data
-_GANG = ir.LiteralStructType([PTR, PTR, I64, I32])
-
-
-def _alloca(b: ir.IRBuilder, ty: ir.Type, size=None) -> ir.Value:
-    slot = b.alloca(ty, size=size)
-    slot.type = PTR  # NOTE: llvmlite types an alloca; the geps here use opaque pointers
-    return slot
 
 
 def _typed(b: ir.IRBuilder, fn_ptr):
@@ -76,8 +58,12 @@ def _typed(b: ir.IRBuilder, fn_ptr):
     return b.inttoptr(b.ptrtoint(fn_ptr, I64), _RANGE_FN.as_pointer())
 
 
-class _Pool:
-    """Emits the pool's globals and functions into one module."""
+class PoolEmitter:
+    """Emits the pool's globals and functions into one module (threadpool_gang.py adds
+    OpenBLAS's callback through the same object)."""
+
+    MAX_SHARES = MAX_SHARES
+    RANGE_FN = _RANGE_FN
 
     def __init__(self, module: ir.Module):
         self.module = module
@@ -328,130 +314,6 @@ class _Pool:
         b.ret_void()
         return fn
 
-    # ---- OpenBLAS's jobs ----------------------------------------------------------------------
-
-    @staticmethod
-    def call_dojob(b: ir.IRBuilder, gang_ctx, index) -> None:
-        """``dojob(index, jobdata + index*elsize, dojob_data)`` from a ``_GANG`` struct."""
-        fields = [b.load(b.gep(gang_ctx, [I32(0), I32(i)], inbounds=True, source_etype=_GANG),
-                         typ=_GANG.elements[i]) for i in range(4)]
-        dojob, jobdata, elsize, data = fields
-        job = b.gep(jobdata, [b.mul(index, elsize)], inbounds=True, source_etype=ir.IntType(8))
-        target = b.inttoptr(b.ptrtoint(dojob, I64), _BLAS_DOJOB.as_pointer())
-        b.call(target, [b.trunc(index, I32), job, data])
-
-    def emit_gang_share(self) -> ir.Function:
-        """The job function of a gang job: share ``s`` runs OpenBLAS's job ``s``."""
-        fn = ir.Function(self.module, _RANGE_FN, "tj_pool_gang_share")
-        fn.linkage = "internal"
-        ctx, _lo, _hi, s = fn.args
-        b = ir.IRBuilder(fn.append_basic_block("entry"))
-        self.call_dojob(b, ctx, s)
-        b.ret_void()
-        return fn
-
-    def emit_own_thread(self) -> ir.Function:
-        """A thread started for one job when the pool is taken: arg = (gang ctx, index)."""
-        fn = ir.Function(self.module, ir.FunctionType(PTR, [PTR]), "tj_pool_own_thread")
-        fn.linkage = "internal"
-        b = ir.IRBuilder(fn.append_basic_block("entry"))
-        pair = ir.LiteralStructType([PTR, I64])
-        arg = fn.args[0]
-        gang_ctx = b.load(b.gep(arg, [I32(0), I32(0)], inbounds=True, source_etype=pair), typ=PTR)
-        index = b.load(b.gep(arg, [I32(0), I32(1)], inbounds=True, source_etype=pair), typ=I64)
-        self.call_dojob(b, gang_ctx, index)
-        b.ret(PTR(None))
-        return fn
-
-    def emit_blas_threads(self, run_shares: ir.Function, worker: ir.Function) -> ir.Function:
-        fn = ir.Function(self.module, _BLAS_CALLBACK, BLAS_THREADS)
-        _sync, dojob, numjobs, elsize, jobdata, data = fn.args
-        share_fn, own_thread = self.emit_gang_share(), self.emit_own_thread()
-        b = ir.IRBuilder(fn.append_basic_block("entry"))
-        jobs = b.sext(numjobs, I64)
-        gang_ctx = _alloca(b, _GANG)
-        for i, value in enumerate((dojob, jobdata, elsize, data)):
-            b.store(value, b.gep(gang_ctx, [I32(0), I32(i)], inbounds=True, source_etype=_GANG))
-        one, try_pool, pooled, started, own = (fn.append_basic_block(x) for x in (
-            "one", "try_pool", "pooled", "started", "own"))
-        b.cbranch(b.icmp_signed("<=", jobs, I64(1)), one, try_pool)
-        b.position_at_end(one)
-        self.call_dojob(b, gang_ctx, I64(0))
-        b.ret_void()
-
-        b.position_at_end(try_pool)
-        fits = b.icmp_signed("<=", jobs, I64(MAX_SHARES))
-        b.cbranch(fits, pooled, own)
-        b.position_at_end(pooled)
-        taken = fn.append_basic_block("taken")
-        b.cbranch(self.acquire(b), taken, own)
-        b.position_at_end(taken)
-        self.start_workers(b, fn, worker, b.sub(jobs, I64(1)))
-        have = self.load(b, self.workers, I64, "monotonic")
-        short = fn.append_basic_block("short")
-        b.cbranch(b.icmp_signed(">=", have, b.sub(jobs, I64(1))), started, short)
-        b.position_at_end(short)           # too few workers for a gang: give the pool back
-        self.store(b, I64(0), self.busy)
-        b.branch(own)
-        b.position_at_end(started)
-        self.run_job(b, fn, run_shares, share_fn, gang_ctx, jobs, jobs, gang=1)
-        b.ret_void()
-
-        b.position_at_end(own)
-        self.run_on_own_threads(b, fn, own_thread, gang_ctx, jobs)
-        b.ret_void()
-        return fn
-
-    def run_on_own_threads(self, b: ir.IRBuilder, fn: ir.Function, own_thread: ir.Function,
-                           gang_ctx, jobs) -> None:
-        """Jobs 1.. on threads started here, job 0 on the caller, then join them all."""
-        create = declare(self.module, "pthread_create",
-                         ir.FunctionType(I32, [PTR, PTR, PTR, PTR]))
-        join = declare(self.module, "pthread_join", ir.FunctionType(I32, [I64, PTR]))
-        pair = ir.LiteralStructType([PTR, I64])
-        handles = _alloca(b, I64, jobs)
-        args = _alloca(b, pair, jobs)
-        oks = _alloca(b, I32, jobs)
-
-        def each(name: str, body) -> None:
-            head, step, out = (fn.append_basic_block(f"{name}_{x}") for x in ("head", "do", "out"))
-            start = b.block
-            b.branch(head)
-            b.position_at_end(head)
-            i = b.phi(I64, name)
-            i.add_incoming(I64(1), start)
-            b.cbranch(b.icmp_signed("<", i, jobs), step, out)
-            b.position_at_end(step)
-            body(i)
-            i.add_incoming(b.add(i, I64(1)), b.block)
-            b.branch(head)
-            b.position_at_end(out)
-
-        def start(i):
-            arg = b.gep(args, [i], inbounds=True, source_etype=pair)
-            b.store(gang_ctx, b.gep(arg, [I32(0), I32(0)], inbounds=True, source_etype=pair))
-            b.store(i, b.gep(arg, [I32(0), I32(1)], inbounds=True, source_etype=pair))
-            rc = b.call(create, [b.gep(handles, [i], inbounds=True, source_etype=I64), PTR(None),
-                                 own_thread, arg])
-            b.store(rc, b.gep(oks, [i], inbounds=True, source_etype=I32))
-
-        each("own_start", start)
-        self.call_dojob(b, gang_ctx, I64(0))
-
-        def finish(i):
-            rc = b.load(b.gep(oks, [i], inbounds=True, source_etype=I32), typ=I32)
-            with b.if_else(b.icmp_signed("==", rc, I32(0))) as (started, failed):
-                with started:
-                    handle = b.load(b.gep(handles, [i], inbounds=True, source_etype=I64), typ=I64)
-                    b.call(join, [handle, PTR(None)])
-                with failed:
-                    # NOTE: a thread that could not start runs its job here, after job
-                    # 0; the gemm may then wait forever, but only in a process that is
-                    # out of threads
-                    self.call_dojob(b, gang_ctx, i)
-
-        each("own_join", finish)
-
     def start_workers(self, b: ir.IRBuilder, fn: ir.Function, worker: ir.Function, want):
         """Start workers until ``want`` run (a failed start leaves fewer: the caller
         then runs their shares itself)."""
@@ -488,11 +350,11 @@ class _Pool:
 def pool_module(module: ir.Module) -> ir.Module:
     """Add the pool (``tj_parallel_for``, ``tj_blas_threads``, ``tj_pool_after_fork``) to
     ``module``."""
-    pool = _Pool(module)
+    pool = PoolEmitter(module)
     run_shares = pool.emit_run_shares()
     worker = pool.emit_worker(run_shares)
     pool.emit_parallel_for(run_shares, worker)
-    pool.emit_blas_threads(run_shares, worker)
+    emit_blas_threads(pool, run_shares, worker)
     pool.emit_after_fork()
     return module
 
