@@ -149,16 +149,16 @@ def call_gemm(b: ir.IRBuilder, dtype, m, n, k, a, lda, trans_a, bp, ldb, trans_b
     if not all(isinstance(x, int) for x in (m, n, k)):
         _gemm(b, dtype, m, n, k, a, lda, trans_a, bp, ldb, trans_b, c, ldc, beta)
         return
-    by_rows = m >= n or m >= GEMM_BLOCK * parallel_config().threads
+    threads = parallel_config().threads
+    by_rows = m >= n or m >= GEMM_BLOCK * threads
     extent = m if by_rows else n
     n_items = -(-extent // GEMM_BLOCK)
-    threads = parallel_config().threads
 
     # NOTE: on some AVX-512 hosts the register-tiled kernel (tile_kernel.py) beats the
     # OpenBLAS kernels NumPy's build picks there, on others it loses: measured per host.
     # It reads B row-major only; one row block per thread is what gets timed.
     tiles = (not trans_b and beta in (0.0, 1.0) and by_rows
-             and use_tiles(dtype, -(-m // parallel_config().threads), n, k, trans_a))
+             and use_tiles(dtype, -(-m // threads), n, k, trans_a))
 
     def block(rb, lo, hi, _tid, captured):
         a_c, b_c, c_c = captured
