@@ -10,7 +10,8 @@ never loaded (two OpenBLAS thread pools in one process made an MLP step 20x slow
   sizes and an untransposed right operand may call the register-tiled kernel of
   tile_kernel.py instead, where it measured faster: gemm_choice.py); batched matmuls with
   broadcasting are a loop of gemm calls, or one tall gemm when the right operand has no
-  batch;
+  batch; a large float32 gemm a program calls whole may go to oneDNN's sgemm instead,
+  where it measured faster on the host (onednn.py);
 * small float matmuls (``M*N*K <= SMALL_GEMM``) and every integer matmul: generated
   ``i, k, j`` loops (the ``j`` loop vectorizes), integers wrapping in their own type;
 * float16/bfloat16: operands converted to float32 scratch, one float32 gemm, the
@@ -43,7 +44,7 @@ from ..ir import dtypes as dt
 from ..ir.core import Graph
 from ..ir.opdef import Tag
 from . import lower_index as ix
-from .gemm_choice import use_tiles
+from .gemm_choice import threaded_gemm, use_tiles
 from .lower_loops import c64, counted_loop
 from .lower_pointwise import FnContext, convert_copy
 from .lower_types import (
@@ -59,6 +60,7 @@ from .lower_types import (
     store,
     zero,
 )
+from .onednn import call_onednn_sgemm
 from .parallel import (
     RANGE_SUFFIX,
     emit_parallel_for,
@@ -190,6 +192,10 @@ def call_gemm(b: ir.IRBuilder, dtype, m, n, k, a, lda, trans_a, bp, ldb, trans_b
     # so from a program's own thread -- not from inside a share -- it gets the pool.
     if (not tiles and threads > 1 and should_parallelize(n_items, m * n * k)
             and not inside_parallel_body(b) and blas_on_shared_pool()):
+        if threaded_gemm(dtype, m, n, k, trans_a, trans_b, threads) == "onednn":
+            call_onednn_sgemm(b, threads, m, n, k, a, lda, trans_a, bp, ldb, trans_b, c,
+                              ldc, beta)
+            return
         set_ = declare(b.module, SET_THREADS, ir.FunctionType(VOID, [I32]))
         b.call(set_, [ir.Constant(I32, threads)])
         _gemm(b, dtype, m, n, k, a, lda, trans_a, bp, ldb, trans_b, c, ldc, beta)

@@ -42,6 +42,7 @@ from llvmlite import ir
 
 from . import cache_budget, target
 from .entry import Layout
+from .onednn import SGEMM
 
 __all__ = ["Artifact", "CACHE_ENV", "ProgramCache", "cache_dir", "compile_object",
            "load_object", "program_key"]
@@ -53,6 +54,7 @@ CACHE_ENV = "TRACEJIT_CACHE_DIR"
 # part of the key; every other TRACEJIT_* variable might change generated code.
 _KEY_IGNORES = {"TRACEJIT_CACHE_DIR", "TRACEJIT_LOG", "TRACEJIT_DUMP", "TRACEJIT_EXECUTOR",
                 "TRACEJIT_CPU_ENTRY", "TRACEJIT_CPU_STRICT", "TRACEJIT_CACHE_MAX"}
+ONEDNN_SYMBOL = SGEMM.encode()
 FORMAT = "1"                    # bump when the entry's files change meaning
 MEMORY_ENTRIES = 512
 
@@ -135,11 +137,15 @@ def compile_object(module: ir.Module | llvm.ModuleRef) -> bytes:
         return target.target_machine().emit_object(module)
 
 
-def _provide_symbols() -> None:
+def _provide_symbols(obj: bytes) -> None:
     """Make the external symbols generated code may call resolvable in this process
-    (BLAS, the thread pool): a program loaded from disk was never lowered here."""
-    for module, hook in (("blas", "ensure_blas"), ("threadpool", "ensure_pool"),
-                         ("tile_kernel", "ensure_tile_gemm")):
+    (BLAS, the thread pool, oneDNN where the object names it): a program loaded from
+    disk was never lowered here. An unresolved symbol would be called at address 0."""
+    hooks = [("blas", "ensure_blas"), ("threadpool", "ensure_pool"),
+             ("tile_kernel", "ensure_tile_gemm")]
+    if ONEDNN_SYMBOL in obj:        # loading oneDNN costs milliseconds: only when named
+        hooks.append(("onednn", "ensure_onednn"))
+    for module, hook in hooks:
         try:
             getattr(importlib.import_module(f"{__package__}.{module}"), hook)()
         except (ImportError, AttributeError):   # no kernel lowering: nothing to provide
@@ -170,7 +176,7 @@ def load_object(obj: bytes, *, provide_symbols: bool = True) -> llvm.ExecutionEn
     """A fresh MCJIT engine holding ``obj``, relocated and ready to call. Code that
     calls only the C library (the pool itself) passes ``provide_symbols=False``."""
     if provide_symbols:
-        _provide_symbols()
+        _provide_symbols(obj)
     target.check_runnable()
     with _llvm_lock():
         engine = llvm.create_mcjit_compiler(llvm.parse_assembly(""), target.engine_machine())

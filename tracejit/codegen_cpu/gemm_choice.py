@@ -1,4 +1,4 @@
-"""Which gemm a float matmul calls on this host: OpenBLAS or the register-tiled kernel.
+"""Which gemm a float matmul calls on this host: OpenBLAS, oneDNN or the tiled kernel.
 
 Measured, never inferred from CPU flags (tuning.py): on AMD Zen 5 the tiled kernel
 (tile_kernel.py) ran W3 in 6.5 ms against OpenBLAS's 8.6; on Intel Emerald Rapids it
@@ -8,9 +8,19 @@ is timed on one thread (a program splits a large gemm into row blocks, one per
 thread, and pins OpenBLAS to the calling thread) with the rows capped at
 ``MEASURE_ROWS``, so a tall product costs no more to decide than a square one.
 
-``TRACEJIT_GEMM=blas`` or ``=tiles`` forces the choice (``tiles`` only where the
-target has AVX-512, the only place the kernel exists); ``TRACEJIT_TUNE=off`` takes
-the tiled kernel wherever it exists, the behaviour before measurement.
+A large product called whole from a program's own thread (OpenBLAS threaded on
+tracejit's pool, blas.call_gemm) has a second decision, :func:`threaded_gemm`: that
+OpenBLAS call or oneDNN's sgemm on its OpenMP team (onednn.py), float32 only. It is
+timed as a program runs it, with every thread, the rows capped at
+``MEASURE_ROWS_THREADED``: on a 2-core Intel Xeon (family 6 model 167) oneDNN took
+6.3-6.8 ms for 1024^3 against OpenBLAS's 7.0-7.5, and lost at 128x512x784 (0.47 against
+0.43 ms).
+
+``TRACEJIT_GEMM=blas``, ``=tiles`` or ``=onednn`` forces the choice (``tiles`` only
+where the target has AVX-512, the only place the kernel exists; ``onednn`` only for
+float32 products a program calls whole, OpenBLAS elsewhere); ``TRACEJIT_TUNE=off``
+takes the tiled kernel wherever it exists and OpenBLAS otherwise, the behaviour before
+measurement.
 """
 
 from __future__ import annotations
@@ -24,10 +34,12 @@ import numpy as np
 from ..ir import dtypes as dt
 from . import tuning
 
-__all__ = ["use_tiles", "MEASURE_ROWS"]
+__all__ = ["use_tiles", "threaded_gemm", "MEASURE_ROWS", "MEASURE_ROWS_THREADED"]
 
 MEASURE_ROWS = 512
-GEMM_ENV = "TRACEJIT_GEMM"      # blas | tiles | auto (the default: measured)
+MEASURE_ROWS_THREADED = 1024
+GEMM_ENV = "TRACEJIT_GEMM"      # blas | tiles | onednn | auto (the default: measured)
+CHOICES = ("blas", "tiles", "onednn")
 _TILE_SIGNATURE = ctypes.CFUNCTYPE(None, *([ctypes.c_int64] * 3), ctypes.c_void_p,
                                    ctypes.c_int64, ctypes.c_int64, ctypes.c_void_p,
                                    ctypes.c_int64, ctypes.c_void_p, ctypes.c_int64,
@@ -42,8 +54,8 @@ def forced() -> str | None:
     value = os.environ.get(GEMM_ENV, "").strip().lower()
     if value in ("", "auto"):
         return None
-    if value not in ("blas", "tiles"):
-        raise ValueError(f"{GEMM_ENV}={value!r}: expected blas, tiles or auto")
+    if value not in CHOICES:
+        raise ValueError(f"{GEMM_ENV}={value!r}: expected blas, tiles, onednn or auto")
     return value
 
 
@@ -56,9 +68,67 @@ def use_tiles(dtype: dt.DType, m: int, n: int, k: int, trans_a: bool) -> bool:
     rows = min(m, MEASURE_ROWS)
     key = (f"gemm/{dtype.name}/{'T' if trans_a else 'N'}/"
            f"{_bucket(rows)}x{_bucket(n)}x{_bucket(k)}")
-    candidates = _candidates(dtype, rows, n, k, trans_a) if force is None else {
-        "blas": None, "tiles": None}
-    return tuning.choose(key, candidates, "tiles", force=force) == "tiles"
+    if force is not None:
+        return force == "tiles"
+    return tuning.choose(key, _candidates(dtype, rows, n, k, trans_a), "tiles") == "tiles"
+
+
+def threaded_gemm(dtype: dt.DType, m: int, n: int, k: int, trans_a: bool, trans_b: bool,
+                  threads: int) -> str:
+    """``"blas"`` or ``"onednn"``: which library runs a whole product a program calls
+    from its own thread with ``threads`` threads."""
+    from .onednn import onednn_available, unavailable_reason
+    force = forced()
+    if dtype is not dt.float32:
+        return "blas"
+    if force == "onednn":
+        why = unavailable_reason()
+        if why is not None:
+            raise RuntimeError(f"{GEMM_ENV}=onednn, but oneDNN cannot be used: {why}")
+        return "onednn"
+    if force is not None or not tuning.tuning_enabled() or not onednn_available():
+        return "blas"
+    rows = min(m, MEASURE_ROWS_THREADED)
+    key = (f"gemm-threaded/{dtype.name}/{'T' if trans_a else 'N'}{'T' if trans_b else 'N'}/"
+           f"{threads}/{_bucket(rows)}x{_bucket(n)}x{_bucket(k)}")
+    return tuning.choose(key, _threaded_candidates(rows, n, k, trans_a, trans_b, threads),
+                         "blas")
+
+
+def _threaded_candidates(m: int, n: int, k: int, trans_a: bool, trans_b: bool,
+                         threads: int) -> dict:
+    from .blas import GEMM, GET_THREADS, SET_THREADS, blas_library, ensure_blas
+    from .onednn import onednn_sgemm_callable
+    ensure_blas()
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((k, m) if trans_a else (m, k)).astype(np.float32)
+    b = rng.standard_normal((n, k) if trans_b else (k, n)).astype(np.float32)
+    c = np.zeros((m, n), np.float32)
+    lda, ldb = (m if trans_a else k), (k if trans_b else n)
+    lib = ctypes.CDLL(blas_library())
+    gemm = getattr(lib, GEMM[dt.float32])
+    i64, i32, ptr = ctypes.c_int64, ctypes.c_int32, ctypes.c_void_p
+    gemm.argtypes = [i32, i32, i32, i64, i64, i64, ctypes.c_float, ptr, i64, ptr, i64,
+                     ctypes.c_float, ptr, i64]
+    gemm.restype = None
+    get_threads, set_threads = getattr(lib, GET_THREADS), getattr(lib, SET_THREADS)
+    get_threads.restype = ctypes.c_int
+    onednn = onednn_sgemm_callable(threads)
+
+    def blas():
+        saved = get_threads()
+        set_threads(threads)    # as a program calls it: threaded, on tracejit's pool
+        try:
+            gemm(101, 112 if trans_a else 111, 112 if trans_b else 111, m, n, k, 1.0,
+                 a.ctypes.data, lda, b.ctypes.data, ldb, 0.0, c.ctypes.data, n)
+        finally:
+            set_threads(saved)
+
+    def dnnl():
+        onednn(m, n, k, a.ctypes.data, lda, trans_a, b.ctypes.data, ldb, trans_b,
+               c.ctypes.data, n)
+
+    return {"blas": blas, "onednn": dnnl}
 
 
 def _candidates(dtype: dt.DType, m: int, n: int, k: int, trans_a: bool) -> dict:
