@@ -15,9 +15,8 @@ from .workloads import DROPOUT_KEEP, LEARNING_RATE, W8_LEARNING_RATE
 
 
 def versions() -> dict:
-    from tracejit.config import config
-    from tracejit.trace.executors import DEFAULT_EXECUTOR
-    return {"tracejit": tj.__version__, "executor": config.executor or DEFAULT_EXECUTOR[0]}
+    from tracejit.runtime.registry import default_device_name
+    return {"tracejit": tj.__version__, "executor": default_device_name()}
 
 
 def _mean(out) -> float:

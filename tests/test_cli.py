@@ -111,8 +111,10 @@ def test_compat_report_counts_tensorflow_names_by_module():
 
 
 def test_ir_stages_lists_the_pipeline_and_every_stage_is_a_choice():
-    from tracejit.passes.pipeline import PIPELINE
+    from tracejit.codegen_cpu.pipeline import CPU_PASSES
+    from tracejit.passes.pipeline import CLEANUP
 
+    PIPELINE = CLEANUP + CPU_PASSES
     result = run("ir", "--stages")
     assert result.exit_code == 0, result.output
     listed = [line.split()[0] for line in result.output.splitlines()[:-1]]

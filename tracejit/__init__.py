@@ -32,10 +32,10 @@ from .ir.errors import (  # noqa: F401
     TracejitError,
     TracerError,
 )
+from .runtime.registry import clear_caches  # noqa: F401
 from .trace.array_ops import *  # noqa: F401,F403
 from .trace.array_ops import range, slice  # noqa: F401,A004
 from .trace.autodiff import custom_gradient, grad, gradients, value_and_grad  # noqa: F401
-from .trace.executors import clear_caches  # noqa: F401
 from .trace.indexing import IndexingError  # noqa: F401
 from .trace.jit import JitFunction, jit, make_ir  # noqa: F401
 from .trace.math_ops import *  # noqa: F401,F403
@@ -45,8 +45,5 @@ from .trace.variables import Variable  # noqa: F401
 
 bool = bool_  # noqa: A001 - tracejit.bool like tf.bool
 __version__ = "0.1.0"
-
-# The native CPU backend, registered as executor "cpu" (it loads llvmlite on first use).
-from .codegen_cpu import register as _register_cpu  # noqa: E402
-
-_register_cpu(default=True)
+# Devices (the CPU backend, the reference interpreter, ...) are made on first use by the
+# runtime's registry: importing tracejit loads no backend.

@@ -52,33 +52,44 @@ def load_function(target: str):
         raise click.BadParameter(f"{path} has no function {name!r}") from None
 
 
+def _cpu_passes():
+    """The CPU device's own passes (the device ``tracejit ir`` shows the program of)."""
+    from .runtime.registry import get_device
+    return get_device("cpu").passes
+
+
 def stage_choices() -> list[str]:
     """Every value ``tracejit ir --stage`` takes: the traced graph, each pass of the
     pipeline, the aliases, all of them, and the CPU program's native forms."""
     from .passes.pipeline import stage_names
-    return ["traced", *stage_names(), *_STAGE_ALIASES, "all", *_NATIVE_STAGES]
+    return ["traced", *stage_names(_cpu_passes()), *_STAGE_ALIASES, "all", *_NATIVE_STAGES]
 
 
 def _print_stages(ctx: click.Context, _param, value: bool) -> None:
     if not value or ctx.resilient_parsing:
         return
-    from .passes.pipeline import CLEANUP, MAX_CLEANUP_ROUNDS, stage_names
-    cleanup = {name for name, _ in CLEANUP}
+    from .passes.pipeline import CLEANUP, MAX_CLEANUP_ROUNDS
     click.echo("traced")
-    for name in stage_names():
-        repeat = f"  (repeats while it changes the graph, at most {MAX_CLEANUP_ROUNDS} rounds)"
-        click.echo(f"{name}{repeat if name in cleanup else ''}")
+    for name, _ in CLEANUP:
+        click.echo(f"{name}  (every device; repeats while it changes the graph, at most "
+                   f"{MAX_CLEANUP_ROUNDS} rounds)")
+    for name, _ in _cpu_passes():
+        click.echo(f"{name}  (the cpu device's own)")
     click.echo(f"aliases: {', '.join(_STAGE_ALIASES)}; the CPU program: "
                f"{', '.join(_NATIVE_STAGES)}")
     ctx.exit(0)
 
 
-# "optimized" is the graph after every rewrite and before fusion; "fused" after fusion.
+# "optimized": after the target-independent rewrites; "fused": after the device's passes.
 _STAGE_ALIASES = {
-    "optimized": lambda names: names[names.index("fuse_kernels") - 1]
-    if "fuse_kernels" in names else names[-1],
-    "fused": lambda names: "fuse_kernels" if "fuse_kernels" in names else names[-1],
+    "optimized": lambda names: [n for n in names if n in _cleanup_names()][-1],
+    "fused": lambda names: names[-1],
 }
+
+
+def _cleanup_names() -> set[str]:
+    from .passes.pipeline import CLEANUP
+    return {name for name, _ in CLEANUP}
 
 
 # Stages past the IR: the CPU backend's compiled program of the whole graph.
@@ -124,10 +135,10 @@ def ir_command(target, args, statics, stage, locations):
         fun, static_argnames=tuple(static_values))
     graph = jitted.trace(*arrays, **static_values).graph
     if stage in _NATIVE_STAGES:
-        from .codegen_cpu import CpuExecutor
         from .codegen_cpu.program import Unsupported
+        from .runtime.registry import get_device
         try:
-            text = CpuExecutor().dump(graph, stage)
+            text = get_device("cpu").compiler.dump(graph, stage)
         except Unsupported as exc:
             raise click.ClickException(f"{exc}: this graph has no native program (it runs "
                                        "on the reference interpreter)") from None
@@ -139,7 +150,8 @@ def ir_command(target, args, statics, stage, locations):
             from .passes.pipeline import run_stages
         except ImportError:
             raise click.BadParameter("the optimization passes are not available") from None
-        stages += [(name, g) for name, g in run_stages(graph) if name != "traced"]
+        stages += [(name, g) for name, g in run_stages(graph, device_passes=_cpu_passes())
+                   if name != "traced"]
         stage = _STAGE_ALIASES.get(stage, lambda names: stage)([s for s, _ in stages])
         if stage != "all":
             chosen = [s for s in stages if s[0] == stage]

@@ -148,9 +148,9 @@ def test_clear_caches_makes_the_next_compile_compile(monkeypatch):
     import numpy as np
 
     import tracejit as tj
-    from tracejit.trace.executors import get_executor
+    from tracejit.runtime.registry import get_device
     monkeypatch.setenv("TRACEJIT_CACHE_DIR", "off")
-    cpu = get_executor("cpu")
+    cpu = get_device("cpu").compiler
     x = np.ones(3, np.float32)
     tj.jit(lambda x: x * 5.0 - 2.0)(x)
     tj.clear_caches()

@@ -181,13 +181,13 @@ def test_cli_dumps_the_compiled_program(tmp_path, stage, needle):
 _CHILD = """
 import sys, numpy as np, tracejit as tj
 from tracejit.codegen_cpu.parallel import parallel_settings
-from tracejit.trace.executors import get_executor
+from tracejit.runtime.registry import get_device
 x = np.linspace(-1, 1, 64 * 256, dtype=np.float32).reshape(64, 256)
 w = np.linspace(0, 1, 256 * 32, dtype=np.float32).reshape(256, 32)
 with parallel_settings(threads=2, min_work=64):     # BLAS and thread-pool symbols in the object
     y = tj.jit(lambda x, w: tj.nn.relu(x @ w - 1.0) + tj.reduce_sum(tj.tanh(x)))(x, w)
 want = np.maximum(x @ w - 1.0, 0) + np.tanh(x).sum()
-print(dict(get_executor("cpu").cache.hits), float(np.max(np.abs(np.asarray(y) - want))))
+print(dict(get_device("cpu").compiler.cache.hits), float(np.max(np.abs(np.asarray(y) - want))))
 """
 
 

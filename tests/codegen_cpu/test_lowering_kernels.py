@@ -10,13 +10,20 @@ from hypothesis import HealthCheck, given, settings
 
 from tests.passes.strategies import programs
 from tracejit.codegen_cpu.parallel import parallel_settings
+from tracejit.codegen_cpu.pipeline import CPU_PASSES
 from tracejit.ir import GraphBuilder, interpret, ops
 from tracejit.ir import dtypes as dt
 from tracejit.ir.core import Graph, TensorType
-from tracejit.passes import optimize
+from tracejit.passes import optimize as optimize_cleanups
 
 from .compare import assert_matches
 from .lowering_util import EPS, Compiled, random_input
+
+
+def optimize(graph):
+    """The CPU device's pipeline: the cleanups, then its fusion."""
+    return optimize_cleanups(graph, device_passes=CPU_PASSES)
+
 
 # (threads, min_work): single-threaded, and two threads for every kernel however small.
 THREADING = [pytest.param((1, None), id="serial"), pytest.param((2, 0), id="threads")]

@@ -138,6 +138,7 @@ def test_dropout_without_a_key_advances_the_module_generator_under_jit():
 def test_dropout_mask_fuses_into_its_neighbours():
     """Only the random bits are their own op; the compare, the select and the scaling
     join the elementwise kernel of what comes before and after."""
+    from tracejit.codegen_cpu.pipeline import CPU_PASSES
     from tracejit.passes import optimize
     from tracejit.trace.jit import make_ir
 
@@ -145,7 +146,7 @@ def test_dropout_mask_fuses_into_its_neighbours():
         return nn.dropout(nn.relu(x) * 2.0, 0.5, key=key) + 1.0
 
     x = np.ones((64, 32), np.float32)
-    graph = optimize(make_ir(layer)(x, tj.random.key(0)))
+    graph = optimize(make_ir(layer)(x, tj.random.key(0)), device_passes=CPU_PASSES)
     assert [e.op.name for e in graph.eqns] == ["random_bits", "kernel"]
     body = [e.op.name for e in graph.eqns[1].params["body"].eqns]
     assert {"relu", "less", "select", "add"} <= set(body), body

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from tracejit.ir import GraphBuilder
-from tracejit.passes import fuse_kernels, optimize
+from tracejit.passes import fuse_kernels
 from tracejit.passes.fusion_rules import INLINE_CONSTANT_LIMIT
 
 from .kernel_check import check_fused
@@ -16,6 +16,7 @@ from .util import (
     emit,
     kernels,
     op_names,
+    optimize_fused,
     random_args,
     tensor,
 )
@@ -54,20 +55,20 @@ def fused(g):
 
 
 def test_w1_is_one_elementwise_kernel():
-    big = optimize(w1(N_BIG))
+    big = optimize_fused(w1(N_BIG))
     assert op_names(big) == ["kernel"] and big.eqns[0].params["kind"] == "elementwise"
     assert big.eqns[0].ins == big.inputs            # three reads
     assert len(big.eqns[0].outs) == 1               # one write
     small = w1(1000)
-    assert_same_results(small, optimize(small), random_args(small))
+    assert_same_results(small, optimize_fused(small), random_args(small))
 
 
 def test_w2_is_one_reduction_kernel():
-    big = optimize(w2(N_BIG))
+    big = optimize_fused(w2(N_BIG))
     assert op_names(big) == ["kernel"] and big.eqns[0].params["kind"] == "reduction"
     assert bodies_ops(big) == [["mul", "constant", "mul", "sub", "sum"]]
     small = w2(1000)
-    assert_same_results(small, optimize(small), random_args(small))
+    assert_same_results(small, optimize_fused(small), random_args(small))
 
 
 def mlp_layer(bias_shape=(16,)):
@@ -217,7 +218,7 @@ def test_kernels_print_and_parse_back():
     from tracejit.ir.printer import print_graph
 
     for g in (w1(8), w2(8), mlp_layer()):
-        fused_graph = optimize(g)
+        fused_graph = optimize_fused(g)
         assert parse_graph(print_graph(fused_graph)) == fused_graph
 
 
@@ -245,7 +246,7 @@ def w4(batch, sizes):
 
 
 def test_w4_training_step_is_matmuls_and_kernels():
-    g = optimize(w4(128, (784, 512, 512, 10)), debug=True)
+    g = optimize_fused(w4(128, (784, 512, 512, 10)), debug=True)
     check_fused(g)
     readers = {}
     for e in g.eqns:
@@ -264,4 +265,4 @@ def test_w4_training_step_is_matmuls_and_kernels():
         for e in g.eqns if e.op.name == "kernel" for k in e.params["body"].eqns
         if k.op.name == "matmul")
     small = w4(4, (6, 5, 5, 3))
-    assert_same_results(small, optimize(small), random_args(small))
+    assert_same_results(small, optimize_fused(small), random_args(small))

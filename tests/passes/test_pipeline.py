@@ -9,10 +9,21 @@ from tracejit.ir import GraphBuilder
 from tracejit.ir.core import Graph
 from tracejit.ir.errors import VerifyError
 from tracejit.ir.printer import print_graph
-from tracejit.passes import PIPELINE, optimize, run_stages
+from tracejit.passes import optimize, run_stages
 from tracejit.passes.pipeline import CLEANUP, DUMP_ENV, select_stage
 
-from .util import assert_same_results, const, effect, emit, op_names, random_args, tensor
+from .util import (
+    FUSION,
+    PIPELINE,
+    assert_same_results,
+    const,
+    effect,
+    emit,
+    op_names,
+    optimize_fused,
+    random_args,
+    tensor,
+)
 
 NAMES = [name for name, _ in PIPELINE]
 
@@ -24,7 +35,7 @@ def small():
 
 
 def test_each_pass_runs_once_in_order_and_stamps_its_name():
-    stages = run_stages(small())
+    stages = run_stages(small(), device_passes=FUSION)
     assert [name for name, _ in stages] == ["traced", *NAMES]
     assert all(g.stage == name for name, g in stages)
 
@@ -34,7 +45,7 @@ def test_cleanup_repeats_while_it_changes_the_graph():
     i = b.add_input(tensor([4], "i32"))
     zero = emit(b, "mul", i, const(b, 0, "i32"))        # simplify makes a constant ...
     g = b.build([emit(b, "exp", emit(b, "cast", zero, dtype="f32"))])  # ... folding eats
-    stages = run_stages(g)
+    stages = run_stages(g, device_passes=FUSION)
     cleanup = [name for name, _ in CLEANUP]
     assert [name for name, _ in stages] == ["traced", *cleanup, *cleanup, "fuse_kernels"]
     assert op_names(stages[-1][1]) == ["fill"]
@@ -43,7 +54,7 @@ def test_cleanup_repeats_while_it_changes_the_graph():
 
 def test_on_stage_sees_every_pass():
     seen = []
-    out = optimize(small(), on_stage=lambda name, g: seen.append((name, g.stage)))
+    out = optimize_fused(small(), on_stage=lambda name, g: seen.append((name, g.stage)))
     assert seen == [(n, n) for n in NAMES] and out.stage == "fuse_kernels"
 
 
@@ -69,10 +80,10 @@ def test_debug_mode_names_the_pass_that_broke_the_graph():
 
 def test_dump_writes_every_stage_of_every_compile(tmp_path, monkeypatch):
     monkeypatch.setenv(DUMP_ENV, str(tmp_path / "dump"))
-    stages = run_stages(small())
+    stages = run_stages(small(), device_passes=FUSION)
     other = GraphBuilder("small")
     other.add_input(tensor([5]))
-    optimize(other.build(list(other.inputs)))
+    optimize_fused(other.build(list(other.inputs)))
     files = sorted(p.name for p in (tmp_path / "dump").iterdir())
     assert len(files) == 2 * (len(NAMES) + 1)
     pattern = re.compile(r"small-([0-9a-f]{12})-(\d\d)-([a-z_]+)\.ir")
@@ -87,7 +98,7 @@ def test_dump_writes_every_stage_of_every_compile(tmp_path, monkeypatch):
 
 
 def test_select_stage_for_the_cli():
-    stages = run_stages(small())
+    stages = run_stages(small(), device_passes=FUSION)
     assert select_stage(stages, "traced") == [stages[0]]
     assert select_stage(stages, "optimized") == [stages[-2]]
     assert select_stage(stages, "fused") == [stages[-1]]
@@ -95,3 +106,11 @@ def test_select_stage_for_the_cli():
     assert select_stage(stages, "fold_constants") == [stages[1]]
     with pytest.raises(ValueError, match="unknown stage"):
         select_stage(stages, "lowered")
+
+
+def test_optimize_alone_is_target_independent():
+    # No device's passes: cleanups only, no kernels; the stages say so.
+    stages = run_stages(small())
+    assert [name for name, _ in stages] == ["traced", *(name for name, _ in CLEANUP)]
+    assert op_names(optimize(small())) == ["neg", "exp"]
+    assert select_stage(stages, "optimized") == select_stage(stages, "fused") == [stages[-1]]

@@ -9,6 +9,17 @@ from tracejit.ir.core import Graph, TensorType
 from tracejit.ir.dtypes import as_dtype
 from tracejit.ir.opdef import OpDef, Tag
 from tracejit.ir.verifier import verify
+from tracejit.passes.fuse import fuse_kernels
+from tracejit.passes.pipeline import CLEANUP, optimize
+
+# The pipeline of a device whose own pass is fusion (the CPU's: codegen_cpu/pipeline.py).
+FUSION = (("fuse_kernels", fuse_kernels),)
+PIPELINE = CLEANUP + FUSION
+
+
+def optimize_fused(graph: Graph, **options) -> Graph:
+    """The target-independent cleanups, then fusion, as the CPU device runs them."""
+    return optimize(graph, device_passes=FUSION, **options)
 
 
 def tensor(shape, dtype="f32") -> TensorType:

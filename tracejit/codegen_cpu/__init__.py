@@ -5,48 +5,23 @@ optimized graph becomes one LLVM module with one native entry, callable from Pyt
 a builtin function, cached in memory and on disk. Kernel level (``lower_*``, ``vmath``,
 ``blas``, ``parallel``): each equation's loop nest. See docs/cpu_backend.md.
 
-Importing this package is cheap: llvmlite and the compiler load on first use of the
-executor, so ``import tracejit`` does not pay for them.
+The runtime's registry makes the ``cpu`` device (device.py) on first use; llvmlite and
+the compiler load on the device's first compile, so ``import tracejit`` does not pay
+for them.
 """
 
 from __future__ import annotations
 
-__all__ = ["CpuExecutor", "register"]
+__all__ = ["CpuExecutor", "CpuDevice"]
 
 
 def __getattr__(name: str):
+    # NOTE: lazy, so that importing the package (the registry names its device by
+    # module path) loads no llvmlite.
     if name == "CpuExecutor":
         from .executor import CpuExecutor
         return CpuExecutor
+    if name == "CpuDevice":
+        from .device import CpuDevice
+        return CpuDevice
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-class _LazyCpuExecutor:
-    """Stands in for :class:`~tracejit.codegen_cpu.executor.CpuExecutor` in the executor
-    registry until first use, then forwards to one shared instance."""
-
-    name = "cpu"
-
-    def __init__(self):
-        self._real = None
-
-    def get(self):
-        if self._real is None:
-            from .executor import CpuExecutor
-            self._real = CpuExecutor()
-        return self._real
-
-    def compile(self, graph, **options):
-        return self.get().compile(graph, **options)
-
-    def run_op(self, op, args, params):
-        return self.get().run_op(op, args, params)
-
-    def __getattr__(self, name: str):
-        return getattr(self.get(), name)
-
-
-def register(*, default: bool = False) -> None:
-    """Register the executor as ``"cpu"`` (and as the default one if ``default``)."""
-    from ..trace.executors import register_executor
-    register_executor(_LazyCpuExecutor(), default=default)

@@ -1,6 +1,7 @@
-"""``CpuExecutor``: the Executor interface (tracejit/trace/executors.py) on native code.
+"""``CpuExecutor``: the compiler and runner of the CPU device (device.py).
 
-* ``compile(graph)`` optimizes the graph (``tracejit.passes.optimize``), builds one
+* ``compile(graph)`` optimizes the graph (``tracejit.passes.optimize`` with the CPU's
+  own passes, pipeline.CPU_PASSES), builds one
   LLVM module with one entry (program.py), compiles it to object code -- or finds it
   in the compile cache (cache.py) -- loads it and returns the entry as a callable:
   ``program(list_of_arrays) -> list_of_arrays``.
@@ -45,6 +46,7 @@ from . import target
 from .binding import CompiledProgram
 from .compile_worker import CompileTimeout
 from .entry import RETURN_ONE, RETURN_TUPLE, RETURN_WRAPPED_LIST
+from .pipeline import CPU_PASSES
 from .program import LoweringError, Unsupported, build_program
 
 __all__ = ["CompileWarning", "CpuExecutor", "STRICT_ENV"]
@@ -68,9 +70,11 @@ class CpuExecutor:
 
     name = "cpu"
 
-    def __init__(self, cache: cache_mod.ProgramCache | None = None, lowering=None):
+    def __init__(self, cache: cache_mod.ProgramCache | None = None, lowering=None,
+                 passes=CPU_PASSES):
         self.cache = cache or cache_mod.ProgramCache()
         self.lowering = lowering
+        self.passes = tuple(passes)
         self.fallbacks: collections.Counter = collections.Counter()
         self.timed_out: list[str] = []          # graphs whose compile hit the time limit
         self._timed_out_keys: set[str] = set()
@@ -81,7 +85,7 @@ class CpuExecutor:
         self._eager: collections.OrderedDict = collections.OrderedDict()
         self._lock = threading.RLock()
 
-    # ---- the Executor interface ----------------------------------------------------------------
+    # ---- what the CPU device calls ---------------------------------------------------------------
 
     def compile(self, graph: Graph, *, donated=()):
         """A program for ``graph``: ``program(arrays) -> list of arrays``. ``donated``
@@ -90,11 +94,11 @@ class CpuExecutor:
         with self._lock:
             program = self._loaded.get(key)
             if program is not None:
-                dump_stages(graph)
+                dump_stages(graph, self.passes)
                 return program
             artifact = self.cache.get(key)
             if artifact is not None:
-                dump_stages(graph)
+                dump_stages(graph, self.passes)
             else:
                 artifact = self._build(graph, donated, key)
             if artifact is None:
@@ -150,7 +154,7 @@ class CpuExecutor:
     def build(self, graph: Graph, *, donated=(), key: str | None = None):
         """``(program.Built, fused graph)`` for ``graph``, without compiling."""
         key = key or cache_mod.program_key(print_graph(graph), donated)
-        fused = optimize(graph)
+        fused = optimize(graph, device_passes=self.passes)
         built = build_program(fused, donated=donated, prefix=f"tj_{key[:16]}",
                               lowering=self.lowering)
         return built, fused

@@ -46,9 +46,10 @@ Example: lower one kernel, compile it, call it with NumPy buffers.
 >>> from tracejit.ir.core import tensor_type
 >>> from tracejit.passes import optimize
 >>> from tracejit.codegen_cpu import target
+>>> from tracejit.codegen_cpu.pipeline import CPU_PASSES
 >>> b = GraphBuilder("f")
 >>> x = b.add_input(tensor_type([5], "f32"))
->>> g = optimize(b.build([b.emit1(ops.MUL, [x, x])]))
+>>> g = optimize(b.build([b.emit1(ops.MUL, [x, x])]), device_passes=CPU_PASSES)
 >>> module = target.new_module("demo")
 >>> _ = lower_equation(module, g.eqns[0], "square")
 >>> _, addresses = target.compile_module(module)

@@ -1,16 +1,16 @@
-"""@jit's native fast path: the executor's dispatcher as a jitted function's ``__call__``.
+"""@jit's native fast path: the device's dispatcher as a jitted function's ``__call__``.
 
 When the signature a function last compiled or hit takes only arrays, positionally,
 captures no variables and returns one tensor or a flat tuple or list of them, and the
-executor offers a ``dispatcher`` (the CPU backend does), that native callable becomes
+device declares the ``native-dispatch`` capability (the CPU does), its dispatcher becomes
 the function's ``__call__``: it checks the arguments, runs the program and wraps the
 results in C, about 0.1 us. Whatever it does not accept (another signature, keyword
 arguments, a weak Array) it hands to the Python path (``JitFunction._call``), which
 may compile and then points the fast path at the entry it used.
 
 Python looks ``__call__`` up on the type, so a function with a fast path gets a class
-of its own, a subclass named like its class. Changing the executor setting drops every
-fast path (a dispatcher runs the program of the executor it was made for).
+of its own, a subclass named like its class. Changing the executor (device) setting drops
+every fast path (a dispatcher runs the program of the device it was made for).
 """
 
 from __future__ import annotations
@@ -18,7 +18,8 @@ from __future__ import annotations
 import weakref
 
 from ..config import on_change
-from .executors import get_executor
+from ..runtime.device import NATIVE_DISPATCH
+from ..runtime.registry import get_device
 from .pytree import LEAF
 from .values import Array
 
@@ -66,10 +67,10 @@ def _dispatcher(function, executor_name: str, entry, names, treedef, leaf_keys):
         returns = "tuple" if out[0] is tuple else "list"
     else:
         return None
-    make = getattr(get_executor(executor_name), "dispatcher", None)
-    if make is None:
+    device = get_device(executor_name)
+    if NATIVE_DISPATCH not in device.capabilities:
         return None
-    return make(entry.program, function._call, (Array, "value", "weak"), returns,
+    return device.dispatcher(entry.program, function._call, (Array, "value", "weak"), returns,
                 traced.out_weak)
 
 

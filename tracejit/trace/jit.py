@@ -32,8 +32,8 @@ from ..ir import dtypes as dt
 from ..ir.core import Graph, TensorType
 from ..ir.errors import DTypeError, RecompileError, TracejitError
 from ..ir.source import user_location
+from ..runtime.registry import default_device_name, get_device
 from . import fast_path
-from .executors import DEFAULT_EXECUTOR, get_executor
 from .pytree import flatten, leaf_paths, unflatten
 from .tracing import Trace, to_tensor, tracing
 from .values import Array, Tracer
@@ -214,7 +214,7 @@ class JitFunction:
             if any(isinstance(leaf, Tracer) for leaf in leaves):
                 return self.fun(*args, **kwargs)    # jit inside jit: trace inline
             raise self._bad_argument(names, treedef, leaves) from None
-        executor = self.executor_name or config.executor or DEFAULT_EXECUTOR[0]
+        executor = self.executor_name or default_device_name()
         key = (executor, names, treedef, leaf_keys,
                None if static is None else tuple(sorted(static.items())))
         entry = self._cache.get(key)
@@ -374,7 +374,7 @@ class JitFunction:
         updated = {id(v) for v in traced.updated}
         donated = frozenset(i for i, v in enumerate(traced.captured) if id(v) in updated)
         given_up = self._donated_leaves(names, treedef)
-        program = get_executor(executor_name).compile(
+        program = get_device(executor_name).compile(
             traced.graph, donated=[*given_up, *sorted(len(leaf_keys) + i for i in donated)])
         seconds = time.perf_counter() - started
         fallback = getattr(program, "fallback_reason", None)

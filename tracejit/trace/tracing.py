@@ -17,7 +17,7 @@ from ..ir.core import ConstValue, TensorType, Var, VarMeta
 from ..ir.errors import DTypeError, TracejitError
 from ..ir.opdef import OpDef, Tag, get_op
 from ..ir.source import user_location
-from .executors import get_executor
+from ..runtime.registry import get_device
 from .values import Array, Tensor, Tracer
 
 
@@ -231,7 +231,7 @@ def bind(op: OpDef, args: Sequence[Tensor], params: Mapping[str, Any] | None = N
         else:
             checked = op.make_params(params or {})
             op.infer_types([a.type for a in args], checked)
-            values = get_executor().run_op(op, [a.value for a in args], checked)
+            values = get_device().run_op(op, [a.value for a in args], checked)
             results = tuple(Array(v, weak) for v in values)
     except TracejitError as err:
         raise err.at(user_location()) from None

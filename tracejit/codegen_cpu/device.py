@@ -1,0 +1,63 @@
+"""The CPU backend as a runtime device (``get_device("cpu")``).
+
+Its compiler is :class:`~tracejit.codegen_cpu.executor.CpuExecutor` (graph -> LLVM ->
+machine code, cached in memory and on disk), made on first use so that listing or
+choosing devices loads no llvmlite. Its buffers are host memory (NumPy arrays), its
+lowering table is ``lower_kernels.KERNEL_RULES`` plus the one-equation elementwise and
+reduction bodies, its pipeline is pipeline.CPU_PASSES, and it can build the native
+dispatcher ``@jit``'s fast path calls (W6).
+"""
+
+from __future__ import annotations
+
+import threading
+
+from ..runtime.device import CAN_RUN, NATIVE_DISPATCH, Device
+from .pipeline import CPU_PASSES
+
+__all__ = ["CpuDevice"]
+
+
+class CpuDevice(Device):
+    kind = name = "cpu"
+    passes = CPU_PASSES
+    capabilities = frozenset({CAN_RUN, NATIVE_DISPATCH})
+
+    def __init__(self, spec="/cpu:0"):
+        super().__init__(spec)
+        self._compiler = None
+        self._table = None
+        self._lock = threading.Lock()
+
+    @property
+    def compiler(self):
+        """The CpuExecutor compiling and running this device's programs."""
+        if self._compiler is None:
+            with self._lock:
+                if self._compiler is None:
+                    from .executor import CpuExecutor
+                    self._compiler = CpuExecutor(passes=self.passes)
+        return self._compiler
+
+    @property
+    def lowering(self):
+        """op -> how it is lowered (``"rule"``, ``"reduction"``, ``"elementwise"``)."""
+        if self._table is None:
+            from ..ir import ops
+            from .lower_kernels import rule_kind
+            table = {op: rule_kind(op) for op in ops.OPS.values()}
+            self._table = {op: kind for op, kind in table.items() if kind is not None}
+        return self._table
+
+    def compile(self, graph, *, donated=()):
+        return self.compiler.compile(graph, donated=donated)
+
+    def run_op(self, op, args, params) -> tuple:
+        return self.compiler.run_op(op, args, params)
+
+    def dispatcher(self, program, slow, wrapper, returns: str, weak):
+        return self.compiler.dispatcher(program, slow, wrapper, returns, weak)
+
+    def clear_caches(self) -> None:
+        if self._compiler is not None:
+            self._compiler.clear_caches()

@@ -1,0 +1,167 @@
+"""The Device interface: what a backend gives the runtime, and all the front ends see.
+
+A device is three small objects and two tables:
+
+* an :class:`Allocator`, which makes and frees the device's :class:`Buffer` s and copies
+  between them and the host;
+* a compiler (:meth:`Device.compile`): an optimized graph in, a :class:`Program` out,
+  cached by the device;
+* the :class:`Program` itself, called on the device's buffers;
+* its **lowering table** (``lowering``: op -> rule; a rule for every op it runs), and
+* its **pipeline** (``passes``: the target-specific passes -- fusion policy, kernel
+  kinds -- that run after the target-independent cleanups of ``passes.optimize``).
+
+The front ends (``@jit``, eager ops, ``Session.run``) talk only to this interface and to
+the registry (registry.py); they turn NumPy arrays into buffers and back at the user's
+boundary only. Host-memory devices (``cpu``, ``interpreter``, ``null``) keep a buffer's
+bytes in a NumPy array, so that boundary costs nothing there; a GPU's allocator holds
+device memory and copies.
+
+Optional capabilities are declared, not probed: ``"native-dispatch"`` means
+:meth:`Device.dispatcher` can build a native callable for ``@jit``'s fast path (W6);
+``"run"`` means programs execute (the ``null`` device compiles only).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+
+from ..ir.core import Graph, Params
+from ..ir.dtypes import DType, as_dtype
+from ..ir.errors import TracejitError
+from ..ir.opdef import OpDef
+from .devices import DeviceSpec, parse_device
+
+__all__ = ["Buffer", "Allocator", "HostAllocator", "Program", "Device",
+           "UnsupportedOnDevice", "CAN_RUN", "NATIVE_DISPATCH"]
+
+CAN_RUN = "run"
+NATIVE_DISPATCH = "native-dispatch"
+
+
+class UnsupportedOnDevice(TracejitError, RuntimeError):
+    """A device was asked for something it cannot do (run on a compile-only device,
+    a buffer of another device)."""
+
+
+@dataclass(frozen=True)
+class Buffer:
+    """A tensor's bytes on one device. ``storage`` is the device's handle: a NumPy array
+    for host-memory devices, device memory elsewhere."""
+
+    device: Device
+    shape: tuple[int, ...]
+    dtype: DType
+    storage: Any
+
+    @property
+    def nbytes(self) -> int:
+        return int(np.prod(self.shape, dtype=np.int64)) * self.dtype.itemsize
+
+
+class Allocator(Protocol):
+    def alloc(self, shape: Sequence[int], dtype: DType) -> Buffer:
+        """An uninitialized buffer."""
+
+    def free(self, buffer: Buffer) -> None:
+        """Give the memory back (a buffer is not used after this)."""
+
+    def to_device(self, array: np.ndarray) -> Buffer:
+        """Copy host data in."""
+
+    def to_host(self, buffer: Buffer) -> np.ndarray:
+        """Copy the data out to a NumPy array the caller owns."""
+
+    def copy(self, buffer: Buffer) -> Buffer:
+        """A second buffer on this device holding the same data."""
+
+
+class HostAllocator:
+    """Buffers in host memory, as NumPy arrays (cpu, interpreter, null)."""
+
+    def __init__(self, device: Device):
+        self.device = device
+
+    def _check(self, buffer: Buffer) -> None:
+        if buffer.device is not self.device:
+            raise UnsupportedOnDevice(f"a buffer of {buffer.device.name} given to "
+                              f"{self.device.name}'s allocator")
+
+    def alloc(self, shape, dtype) -> Buffer:
+        dtype = as_dtype(dtype)
+        shape = tuple(int(d) for d in shape)
+        return Buffer(self.device, shape, dtype, np.empty(shape, dtype.np_dtype))
+
+    def free(self, buffer: Buffer) -> None:
+        self._check(buffer)         # the array goes when its last reference does
+
+    def to_device(self, array) -> Buffer:
+        array = np.array(array, copy=True, order="C")
+        return Buffer(self.device, array.shape, as_dtype(array.dtype), array)
+
+    def to_host(self, buffer: Buffer) -> np.ndarray:
+        self._check(buffer)
+        return np.array(buffer.storage, copy=True)
+
+    def copy(self, buffer: Buffer) -> Buffer:
+        self._check(buffer)
+        return Buffer(self.device, buffer.shape, buffer.dtype, buffer.storage.copy())
+
+
+# A compiled graph: called on the device's buffers (host devices: NumPy arrays, the
+# storage of their buffers) in the graph's input order, returning its outputs.
+Program = Callable[[Sequence[Any]], Sequence[Any]]
+
+
+class Device:
+    """The base of every backend's device. Subclasses set ``kind``, ``lowering``,
+    ``passes`` and ``capabilities`` and implement :meth:`compile`."""
+
+    kind: str = ""                      # "cpu", "interpreter", "null", "gpu"
+    lowering: Mapping[OpDef, Any] = {}  # op -> this backend's rule
+    passes: tuple[tuple[str, Callable[[Graph], Graph]], ...] = ()
+    capabilities: frozenset[str] = frozenset({CAN_RUN})
+    # The names users and compile caches know it by; the registry's key.
+    name: str = ""
+
+    def __init__(self, spec: DeviceSpec | str | None = None):
+        self.spec = parse_device(spec) if spec is not None else DeviceSpec()
+        self.allocator: Allocator = HostAllocator(self)
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name}>"
+
+    # ---- compiling and running ------------------------------------------------------------
+
+    def compile(self, graph: Graph, *, donated: Sequence[int] = ()) -> Program:
+        """A program for ``graph`` (as traced: the device runs the pipeline). The
+        ``donated`` inputs' buffers may be overwritten, and returned as results."""
+        raise NotImplementedError
+
+    def run_op(self, op: OpDef, args: Sequence[np.ndarray], params: Params) -> tuple:
+        """Run one op at once on host arrays (eager mode)."""
+        raise NotImplementedError
+
+    def supports(self, op: OpDef) -> bool:
+        """Whether the lowering table has a rule for ``op``."""
+        return op in self.lowering
+
+    def dispatcher(self, program, slow, wrapper, returns: str, weak):
+        """With the ``native-dispatch`` capability: a native callable for ``@jit``'s
+        fast path, or None for this program."""
+        return None
+
+    def clear_caches(self) -> None:
+        """Forget compiled programs kept in memory."""
+
+    # ---- the user's boundary ---------------------------------------------------------------
+
+    def put(self, array) -> Buffer:
+        return self.allocator.to_device(np.asarray(array))
+
+    def get(self, buffer: Buffer) -> np.ndarray:
+        return self.allocator.to_host(buffer)
