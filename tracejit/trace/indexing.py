@@ -106,10 +106,10 @@ def getitem(x: Tensor, index) -> Tensor:
     if flips:
         x = reverse(x, flips)
     if (tuple(starts), tuple(limits)) != ((0,) * x.ndim, x.shape) or any(s != 1 for s in strides):
-        x = bind(ops.OPS["slice"], [x], {"starts": tuple(starts), "limits": tuple(limits),
+        x = bind(ops.SLICE, [x], {"starts": tuple(starts), "limits": tuple(limits),
                                          "strides": tuple(strides)}, weak=x.weak)
     if dropped:
-        x = bind(ops.OPS["squeeze"], [x], {"axes": tuple(dropped)}, weak=x.weak)
+        x = bind(ops.SQUEEZE, [x], {"axes": tuple(dropped)}, weak=x.weak)
     batch_ndim = 0
     adjacent = True
     if advanced:
@@ -158,12 +158,12 @@ def _gather_advanced(x, axes, indices, adjacent, transpose, reshape):
         idx = _clamp(idx, size)
         flat = idx if flat is None else add(multiply(flat, size), idx)
     if len(axes) == 1:
-        return bind(ops.OPS["gather"], [x, flat], {"axis": axes[0]}, weak=x.weak)
+        return bind(ops.GATHER, [x, flat], {"axis": axes[0]}, weak=x.weak)
     flat = _broadcast(flat, batch)
     rest = [a for a in builtins.range(x.ndim) if a not in axes]
     moved = transpose(x, tuple(axes) + tuple(rest))
     merged = reshape(moved, (math.prod(sizes),) + tuple(x.shape[a] for a in rest))
-    out = bind(ops.OPS["gather"], [merged, flat], {"axis": 0}, weak=x.weak)
+    out = bind(ops.GATHER, [merged, flat], {"axis": 0}, weak=x.weak)
     if adjacent and axes[0] > 0:
         # NumPy keeps adjacent advanced dims in place of the indexed axes.
         nb, first = len(batch), axes[0]

@@ -221,13 +221,13 @@ def _as_bool(x: Tensor) -> Tensor:
     return x if x.dtype.is_bool else not_equal(x, 0)
 
 
-reduce_sum = _reduction(ops.OPS["sum"], _bool_as_int)
-reduce_prod = _reduction(ops.OPS["prod"], _bool_as_int)
-reduce_mean = _reduction(ops.OPS["mean"], _to_float)
-reduce_max = _reduction(ops.OPS["max"], lambda x: x)
-reduce_min = _reduction(ops.OPS["min"], lambda x: x)
-reduce_any = _reduction(ops.OPS["any"], _as_bool)
-reduce_all = _reduction(ops.OPS["all"], _as_bool)
+reduce_sum = _reduction(ops.SUM, _bool_as_int)
+reduce_prod = _reduction(ops.PROD, _bool_as_int)
+reduce_mean = _reduction(ops.MEAN, _to_float)
+reduce_max = _reduction(ops.MAX, lambda x: x)
+reduce_min = _reduction(ops.MIN, lambda x: x)
+reduce_any = _reduction(ops.ANY, _as_bool)
+reduce_all = _reduction(ops.ALL, _as_bool)
 
 
 def _arg_reduction(op_name):
@@ -308,7 +308,7 @@ def matmul(a, b, transpose_a=False, transpose_b=False, name=None) -> Tensor:
     if b.ndim == 1:
         b = expand_dims(b, -1)
         squeeze_axes.append(-1)
-    out = bind(ops.OPS["matmul"], [a, b], flags, weak=weak)
+    out = bind(ops.MATMUL, [a, b], flags, weak=weak)
     if squeeze_axes:
         out = squeeze(out, tuple(builtins.sorted(ax + out.ndim for ax in squeeze_axes)))
     return out

@@ -232,7 +232,7 @@ def conv2d(input, filters=None, strides=1, padding=None, data_format="NHWC", dil
     s = _pair(strides, "strides", first, "conv2d")
     d = _pair(dilations, "dilations", first, "conv2d")
     pads = _pads(padding, x.shape[1:3], w.shape[:2], s, d, first, "conv2d")
-    y = bind(ops.OPS["conv2d"], [x, w], {"strides": s, "pads": pads, "dilations": d})
+    y = bind(ops.CONV2D, [x, w], {"strides": s, "pads": pads, "dilations": d})
     return _restore(y, first)
 
 
@@ -250,7 +250,7 @@ def conv2d_transpose(input, filters=None, output_shape=None, strides=1, padding=
     s = _pair(strides, "strides", first, "conv2d_transpose")
     d = _pair(dilations, "dilations", first, "conv2d_transpose")
     pads = _pads(padding, shape[1:3], w.shape[:2], s, d, first, "conv2d_transpose")
-    y = bind(ops.OPS["conv2d_backprop_input"], [x, w],
+    y = bind(ops.CONV2D_BACKPROP_INPUT, [x, w],
              {"input_shape": tuple(shape), "strides": s, "pads": pads, "dilations": d})
     return _restore(y, first)
 

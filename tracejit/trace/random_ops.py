@@ -35,7 +35,7 @@ PRNGKey = key
 
 def bits(key, shape):
     """Raw 32 random bits per element, as int32."""
-    return bind(ops.OPS["random_bits"], [to_tensor(key)], {"shape": tuple(shape)})
+    return bind(ops.RANDOM_BITS, [to_tensor(key)], {"shape": tuple(shape)})
 
 
 def split(key, num: int = 2):
