@@ -253,3 +253,19 @@ def test_every_op_of_the_table_has_a_cpu_lowering():
     kinds = {name: rule_kind(op) for name, op in OPS.items()}
     assert kinds["conv2d"] == kinds["gather"] == kinds["matmul"] == "rule"
     assert kinds["sum"] == "reduction" and kinds["tanh"] == "elementwise"
+
+
+def test_kernel_body_roles_come_from_the_op_table():
+    """Index maps and generators are tags of the op table; the CPU has an index rule for
+    every op tagged INDEX_MAP, and fusion reads through the order-keeping ones only."""
+    from tracejit.codegen_cpu.lower_body import INDEX_MAP_RULES, is_generator
+    from tracejit.ir.opdef import Tag
+    from tracejit.ir.ops import OPS
+    from tracejit.passes.fusion_rules import fuses_as_index_map
+
+    tagged = {op for op in OPS.values() if op.has(Tag.INDEX_MAP)}
+    assert tagged == set(INDEX_MAP_RULES)
+    fused = sorted(op.name for op in tagged if fuses_as_index_map(op))
+    assert fused == ["broadcast_to", "expand_dims", "reshape", "squeeze"]
+    generators = sorted(op.name for op in OPS.values() if is_generator(op))
+    assert generators == ["constant", "fill", "iota", "random_bits"]

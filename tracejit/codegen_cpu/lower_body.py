@@ -25,6 +25,7 @@ import numpy as np
 from llvmlite import ir
 
 from ..ir import dtypes as dt
+from ..ir import ops
 from ..ir.core import ConstValue, Eqn, Graph, Var
 from ..ir.opdef import Tag
 from ..ir.ops_random import THREEFRY_PARITY, THREEFRY_ROTATIONS
@@ -43,18 +44,60 @@ from .lower_types import (
     store_raw,
 )
 
-__all__ = ["PointEval", "Point", "INDEX_MAPS", "body_supported"]
+__all__ = ["PointEval", "Point", "INDEX_MAP_RULES", "is_generator", "body_supported"]
 
-INDEX_MAPS = frozenset({"reshape", "expand_dims", "squeeze", "broadcast_to", "transpose",
-                        "slice", "reverse", "tile", "stop_gradient"})
-GENERATORS = frozenset({"constant", "fill", "iota", "random_bits"})
+
+
+def _through_reshape(walk, index, var, src, p):
+    return ix.reshape_index(index, var.shape, src.shape, walk.domain, walk.refine)
+
+
+def _through_broadcast(walk, index, var, src, p):
+    return ix.broadcast_index(index, var.shape, src.shape)
+
+
+def _through_transpose(walk, index, var, src, p):
+    moved = [None] * len(index)
+    for i, axis in enumerate(p["perm"]):
+        moved[axis] = index[i]
+    return tuple(moved)
+
+
+def _through_slice(walk, index, var, src, p):
+    return tuple(ix.add(ix.scale(e, st), ix.constant(lo))
+                 for e, lo, st in zip(index, p["starts"], p["strides"], strict=True))
+
+
+def _through_reverse(walk, index, var, src, p):
+    return tuple(ix.add(ix.constant(n - 1), ix.scale(e, -1)) if a in p["axes"] else e
+                 for a, (e, n) in enumerate(zip(index, src.shape, strict=True)))
+
+
+def _through_tile(walk, index, var, src, p):
+    return tuple(e if n == 1 else ix.mod(e, n, walk.domain, walk.refine)
+                 for e, n in zip(index, src.shape, strict=True))
+
+
+# The CPU's rule for each op tagged INDEX_MAP: the index its input is read at, given
+# the index of its output (a test checks the table covers the tag).
+INDEX_MAP_RULES = {ops.RESHAPE: _through_reshape, ops.EXPAND_DIMS: _through_reshape,
+                   ops.SQUEEZE: _through_reshape, ops.BROADCAST_TO: _through_broadcast,
+                   ops.TRANSPOSE: _through_transpose, ops.SLICE: _through_slice,
+                   ops.REVERSE: _through_reverse, ops.TILE: _through_tile,
+                   ops.STOP_GRADIENT: lambda walk, index, var, src, p: index}
+
+
+def is_generator(op) -> bool:
+    """Ops a body evaluates at each point from its index alone (constants, iota, fill,
+    counter-based random bits)."""
+    return op.has(Tag.CREATION) or op.has(Tag.RANDOM)
 
 
 def body_supported(body: Graph) -> str | None:
     """Why a body cannot be evaluated pointwise (None if it can)."""
     for eqn in body.eqns:
         name = eqn.op.name
-        if name in INDEX_MAPS or name in GENERATORS or eqn.op.has(Tag.REDUCE) \
+        if eqn.op in INDEX_MAP_RULES or is_generator(eqn.op) or eqn.op.has(Tag.REDUCE) \
                 or eqn.op.has(Tag.LINALG) or supported_elementwise(name):
             continue
         return f"op {name!r} inside a kernel body"
@@ -108,30 +151,11 @@ class PointEval:
         """Through index maps to the value they read, with the index transformed."""
         while True:
             eqn = self.producer.get(id(var))
-            if eqn is None or eqn.op.name not in INDEX_MAPS:
+            rule = INDEX_MAP_RULES.get(eqn.op) if eqn is not None else None
+            if rule is None:
                 return var, index
             src = eqn.ins[0]
-            name, p = eqn.op.name, eqn.params
-            if name in ("reshape", "expand_dims", "squeeze"):
-                index = ix.reshape_index(index, var.shape, src.shape, self.domain, self.refine)
-            elif name == "broadcast_to":
-                index = ix.broadcast_index(index, var.shape, src.shape)
-            elif name == "transpose":
-                moved = [None] * len(index)
-                for i, axis in enumerate(p["perm"]):
-                    moved[axis] = index[i]
-                index = tuple(moved)
-            elif name == "slice":
-                index = tuple(ix.add(ix.scale(e, st), ix.constant(lo))
-                              for e, lo, st in zip(index, p["starts"], p["strides"],
-                                                   strict=True))
-            elif name == "reverse":
-                index = tuple(ix.add(ix.constant(n - 1), ix.scale(e, -1)) if a in p["axes"]
-                              else e for a, (e, n) in enumerate(zip(index, src.shape,
-                                                                    strict=True)))
-            elif name == "tile":
-                index = tuple(e if n == 1 else ix.mod(e, n, self.domain, self.refine)
-                              for e, n in zip(index, src.shape, strict=True))
+            index = rule(self, index, var, src, eqn.params)
             var = src
 
     # ---- values ---------------------------------------------------------------------
@@ -168,7 +192,7 @@ class PointEval:
         eqn = self.producer.get(id(var))
         if eqn is None or eqn.op.has(Tag.REDUCE) or eqn.op.has(Tag.LINALG):
             return False
-        if eqn.op.name in ("constant", "fill", "iota", "random_bits"):
+        if is_generator(eqn.op):
             return True
         if emits_blocks(eqn):
             return False
@@ -192,18 +216,18 @@ class PointEval:
         eqn = self.producer.get(id(var))
         if eqn is None:
             raise KeyError(f"{var} is neither an input nor computed in the body")
-        name = eqn.op.name
-        if name == "constant":
+        op = eqn.op
+        if op is ops.CONSTANT:
             return self._constant(eqn, var, index, raw=False)
-        if name == "fill":
+        if op is ops.FILL:
             return None if b is None else const(var.dtype, eqn.params["value"])
-        if name == "iota":
+        if op is ops.IOTA:
             e = self.expr(index[eqn.params["dimension"]])
             return None if b is None else convert(b, e, dt.int64, var.dtype)
-        if name == "random_bits":
+        if op is ops.RANDOM_BITS:
             return self._random_bits(eqn, var, index)
-        if eqn.op.has(Tag.REDUCE) or eqn.op.has(Tag.LINALG):
-            raise KeyError(f"{name} result read where it is not known")
+        if op.has(Tag.REDUCE) or op.has(Tag.LINALG):
+            raise KeyError(f"{op.name} result read where it is not known")
         args = [self.value(x, ix.broadcast_index(index, var.shape, x.shape)) for x in eqn.ins]
         if b is None:
             return None
@@ -221,7 +245,7 @@ class PointEval:
             return load_raw(self.point.builder, self.point.ptrs(leaf.key), offset, var.dtype,
                             self.point.group)
         eqn = self.producer.get(id(var))
-        if eqn is not None and eqn.op.name == "constant":
+        if eqn is not None and eqn.op is ops.CONSTANT:
             return self._constant(eqn, var, index, raw=True)
         return None
 

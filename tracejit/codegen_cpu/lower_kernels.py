@@ -71,7 +71,7 @@ from ..ir.core import Eqn, Graph
 from ..ir.opdef import OpDef, Tag
 from . import lower_index as ix
 from . import lower_movement, lower_nn, lower_pool, lower_reduce
-from .lower_body import GENERATORS, INDEX_MAPS, Leaf, PointEval, body_supported
+from .lower_body import INDEX_MAP_RULES, Leaf, PointEval, body_supported, is_generator
 from .lower_ops import supported_elementwise
 from .lower_pointwise import FnContext, pointwise
 from .parallel import parallel_settings
@@ -110,7 +110,7 @@ def rule_kind(op: OpDef) -> str | None:
         return "rule"
     if op.has(Tag.REDUCE):
         return "reduction"
-    if op.name in INDEX_MAPS or op.name in GENERATORS or supported_elementwise(op.name):
+    if op in INDEX_MAP_RULES or is_generator(op) or supported_elementwise(op.name):
         return "elementwise"
     return None
 

@@ -35,6 +35,11 @@ class Tag(enum.Enum):
     RANDOM = "random"               # counter-based random bits
     STATEFUL = "stateful"           # has an effect; never folded, deduplicated or removed
     TRANSCENDENTAL = "transcendental"  # needs a polynomial approximation in codegen
+    # output[i] = input[f(i)] for an index map f: fused, a read through it is an index
+    # computation, not a pass over memory (reshapes, broadcasts, transposes, slices, ...)
+    INDEX_MAP = "index_map"
+    RESHAPE = "reshape"             # the same elements in the same row-major order
+    BROADCAST = "broadcast"         # replicates along new or size-1 axes
 
 
 REQUIRED = object()

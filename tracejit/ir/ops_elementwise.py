@@ -167,7 +167,7 @@ ISNAN = _unary("isnan", np.isnan, result=dt.bool_)
 ISFINITE = _unary("isfinite", np.isfinite, result=dt.bool_)
 # NOTE: an identity whose gradient is zero; autodiff needs to see it, passes then drop it.
 STOP_GRADIENT = _unary("stop_gradient", lambda x: x.copy(), ANY, "a tensor",
-                       vjp=_zero_grad)
+                       vjp=_zero_grad, tags=(Tag.INDEX_MAP,))     # the identity map
 
 
 # ---- binary --------------------------------------------------------------------------------

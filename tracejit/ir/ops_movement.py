@@ -37,6 +37,8 @@ __all__ = [
 ]
 
 MOVE = {Tag.MOVEMENT}
+INDEX_MAP = {Tag.MOVEMENT, Tag.INDEX_MAP}
+RESHAPE_LIKE = {*INDEX_MAP, Tag.RESHAPE}
 
 
 # ---- parameter helpers shared with the other ops_* modules -------------------------------
@@ -92,7 +94,7 @@ def _reshape_infer(types, params):
 RESHAPE = declare(
     "reshape", vjp=vjp_rules.reshape_like_input_vjp, arity=1, infer=_reshape_infer,
     impl=lambda x, shape: _fresh(np.reshape(x, shape), dt.as_dtype(x.dtype)),
-    params={"shape": ParamSpec(shape_param)}, tags=MOVE,
+    params={"shape": ParamSpec(shape_param)}, tags=RESHAPE_LIKE,
     doc="reshape[shape](x): the row-major elements of x in a new shape of equal size")
 
 
@@ -108,7 +110,7 @@ def _transpose_infer(types, params):
 TRANSPOSE = declare(
     "transpose", vjp=vjp_rules.transpose_vjp, arity=1, infer=_transpose_infer,
     impl=lambda x, perm: _fresh(np.transpose(x, perm), dt.as_dtype(x.dtype)),
-    params={"perm": ParamSpec(ints_param)}, tags=MOVE,
+    params={"perm": ParamSpec(ints_param)}, tags=INDEX_MAP,
     doc="transpose[perm](x): out.shape[i] = x.shape[perm[i]]")
 
 
@@ -124,7 +126,7 @@ def _broadcast_to_infer(types, params):
 BROADCAST_TO = declare(
     "broadcast_to", vjp=vjp_rules.broadcast_to_vjp, arity=1, infer=_broadcast_to_infer,
     impl=lambda x, shape: _fresh(np.broadcast_to(x, shape), dt.as_dtype(x.dtype)),
-    params={"shape": ParamSpec(shape_param)}, tags=MOVE,
+    params={"shape": ParamSpec(shape_param)}, tags={*INDEX_MAP, Tag.BROADCAST},
     doc="broadcast_to[shape](x): NumPy broadcasting (right-aligned; size-1 axes repeat)")
 
 
@@ -139,7 +141,7 @@ def _expand_dims_infer(types, params):
 EXPAND_DIMS = declare(
     "expand_dims", vjp=vjp_rules.reshape_like_input_vjp, arity=1, infer=_expand_dims_infer,
     impl=lambda x, axes: _fresh(np.expand_dims(x, axes), dt.as_dtype(x.dtype)),
-    params={"axes": ParamSpec(axes_param)}, tags=MOVE,
+    params={"axes": ParamSpec(axes_param)}, tags=RESHAPE_LIKE,
     doc="expand_dims[axes](x): size-1 axes inserted at positions `axes` of the output")
 
 
@@ -156,7 +158,7 @@ def _squeeze_infer(types, params):
 SQUEEZE = declare(
     "squeeze", vjp=vjp_rules.reshape_like_input_vjp, arity=1, infer=_squeeze_infer,
     impl=lambda x, axes: _fresh(np.squeeze(x, axes), dt.as_dtype(x.dtype)),
-    params={"axes": ParamSpec(axes_param)}, tags=MOVE,
+    params={"axes": ParamSpec(axes_param)}, tags=RESHAPE_LIKE,
     doc="squeeze[axes](x): removes the listed axes, each of size 1")
 
 
@@ -189,7 +191,7 @@ SLICE = declare(
     "slice", vjp=vjp_rules.slice_vjp, arity=1, infer=_slice_infer, impl=_slice_impl,
     params={"starts": ParamSpec(ints_param), "limits": ParamSpec(ints_param),
             "strides": ParamSpec(ints_param)},
-    tags=MOVE, doc="slice[starts, limits, strides](x) = x[start:limit:stride, ...]")
+    tags=INDEX_MAP, doc="slice[starts, limits, strides](x) = x[start:limit:stride, ...]")
 
 
 def _reverse_infer(types, params):
@@ -201,7 +203,7 @@ def _reverse_infer(types, params):
 REVERSE = declare(
     "reverse", vjp=vjp_rules.reverse_vjp, arity=1, infer=_reverse_infer,
     impl=lambda x, axes: _fresh(np.flip(x, axes), dt.as_dtype(x.dtype)),
-    params={"axes": ParamSpec(axes_param)}, tags=MOVE,
+    params={"axes": ParamSpec(axes_param)}, tags=INDEX_MAP,
     doc="reverse[axes](x): x with the order of the listed axes reversed")
 
 
@@ -293,7 +295,7 @@ def _tile_infer(types, params):
 
 TILE = declare("tile", vjp=vjp_rules.tile_vjp, arity=1, infer=_tile_infer,
                impl=lambda x, reps: _fresh(np.tile(x, reps), dt.as_dtype(x.dtype)),
-               params={"reps": ParamSpec(ints_param)}, tags=MOVE,
+               params={"reps": ParamSpec(ints_param)}, tags=INDEX_MAP,
                doc="tile[reps](x): x repeated reps[i] times along axis i")
 
 
