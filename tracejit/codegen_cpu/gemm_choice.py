@@ -95,52 +95,20 @@ def threaded_gemm(dtype: dt.DType, m: int, n: int, k: int, trans_a: bool, trans_
                          "blas")
 
 
-def _threaded_candidates(m: int, n: int, k: int, trans_a: bool, trans_b: bool,
-                         threads: int) -> dict:
-    from .blas import GEMM, GET_THREADS, SET_THREADS, blas_library, ensure_blas
-    from .onednn import onednn_sgemm_callable
-    ensure_blas()
-    rng = np.random.default_rng(0)
-    a = rng.standard_normal((k, m) if trans_a else (m, k)).astype(np.float32)
-    b = rng.standard_normal((n, k) if trans_b else (k, n)).astype(np.float32)
-    c = np.zeros((m, n), np.float32)
-    lda, ldb = (m if trans_a else k), (k if trans_b else n)
-    lib = ctypes.CDLL(blas_library())
-    gemm = getattr(lib, GEMM[dt.float32])
-    i64, i32, ptr = ctypes.c_int64, ctypes.c_int32, ctypes.c_void_p
-    gemm.argtypes = [i32, i32, i32, i64, i64, i64, ctypes.c_float, ptr, i64, ptr, i64,
-                     ctypes.c_float, ptr, i64]
-    gemm.restype = None
-    get_threads, set_threads = getattr(lib, GET_THREADS), getattr(lib, SET_THREADS)
-    get_threads.restype = ctypes.c_int
-    onednn = onednn_sgemm_callable(threads)
-
-    def blas():
-        saved = get_threads()
-        set_threads(threads)    # as a program calls it: threaded, on tracejit's pool
-        try:
-            gemm(101, 112 if trans_a else 111, 112 if trans_b else 111, m, n, k, 1.0,
-                 a.ctypes.data, lda, b.ctypes.data, ldb, 0.0, c.ctypes.data, n)
-        finally:
-            set_threads(saved)
-
-    def dnnl():
-        onednn(m, n, k, a.ctypes.data, lda, trans_a, b.ctypes.data, ldb, trans_b,
-               c.ctypes.data, n)
-
-    return {"blas": blas, "onednn": dnnl}
-
-
-def _candidates(dtype: dt.DType, m: int, n: int, k: int, trans_a: bool) -> dict:
-    """Each way to compute one ``m x n x k`` product, as a callable (single-threaded)."""
-    from .blas import GEMM, GET_THREADS, SET_THREADS, blas_library, ensure_blas
-    from .tile_kernel import TILE_GEMM, ensure_tile_gemm
-    ensure_blas()
-    ensure_tile_gemm()
+def _operands(dtype: dt.DType, m: int, n: int, k: int, trans_a: bool, trans_b: bool):
+    """Random ``op(A)[m, k]``, ``op(B)[k, n]`` and ``C[m, n]`` with leading dimensions."""
     rng = np.random.default_rng(0)
     a = rng.standard_normal((k, m) if trans_a else (m, k)).astype(dtype.np_dtype)
-    b = rng.standard_normal((k, n)).astype(dtype.np_dtype)
+    b = rng.standard_normal((n, k) if trans_b else (k, n)).astype(dtype.np_dtype)
     c = np.zeros((m, n), dtype.np_dtype)
+    return a, b, c, (m if trans_a else k), (k if trans_b else n)
+
+
+def _openblas(dtype: dt.DType, threads: int):
+    """OpenBLAS's gemm through ctypes, run with ``threads`` threads as a program runs
+    it (1: a row block inside a share; more: threaded on tracejit's pool)."""
+    from .blas import GEMM, GET_THREADS, SET_THREADS, blas_library, ensure_blas
+    ensure_blas()
     lib = ctypes.CDLL(blas_library())
     gemm = getattr(lib, GEMM[dtype])
     real = ctypes.c_float if dtype is dt.float32 else ctypes.c_double
@@ -149,20 +117,41 @@ def _candidates(dtype: dt.DType, m: int, n: int, k: int, trans_a: bool) -> dict:
     gemm.restype = None
     get_threads, set_threads = getattr(lib, GET_THREADS), getattr(lib, SET_THREADS)
     get_threads.restype = ctypes.c_int
-    tile = _TILE_SIGNATURE(llvm.address_of_symbol(TILE_GEMM[dtype]))
-    lda = m if trans_a else k
 
-    def blas():
+    def run(m, n, k, a, lda, trans_a, b, ldb, trans_b, c, ldc):
         saved = get_threads()
-        set_threads(1)      # as inside a program: one thread per row block
+        set_threads(threads)
         try:
-            gemm(101, 112 if trans_a else 111, 111, m, n, k, 1.0, a.ctypes.data, lda,
-                 b.ctypes.data, n, 0.0, c.ctypes.data, n)
+            gemm(101, 112 if trans_a else 111, 112 if trans_b else 111, m, n, k, 1.0,
+                 a, lda, b, ldb, 0.0, c, ldc)
         finally:
             set_threads(saved)
+
+    return run
+
+
+def _threaded_candidates(m: int, n: int, k: int, trans_a: bool, trans_b: bool,
+                         threads: int) -> dict:
+    from .onednn import onednn_sgemm_callable
+    a, b, c, lda, ldb = _operands(dt.float32, m, n, k, trans_a, trans_b)
+    args = (m, n, k, a.ctypes.data, lda, trans_a, b.ctypes.data, ldb, trans_b,
+            c.ctypes.data, n)
+    blas, onednn = _openblas(dt.float32, threads), onednn_sgemm_callable(threads)
+    return {"blas": lambda: blas(*args), "onednn": lambda: onednn(*args)}
+
+
+def _candidates(dtype: dt.DType, m: int, n: int, k: int, trans_a: bool) -> dict:
+    """Each way to compute one ``m x n x k`` product, as a callable (single-threaded)."""
+    from .tile_kernel import TILE_GEMM, ensure_tile_gemm
+    ensure_tile_gemm()
+    a, b, c, lda, ldb = _operands(dtype, m, n, k, trans_a, False)
+    blas = _openblas(dtype, 1)
+    tile = _TILE_SIGNATURE(llvm.address_of_symbol(TILE_GEMM[dtype]))
 
     def tiles():
         tile(m, n, k, a.ctypes.data, 1 if trans_a else k, m if trans_a else 1,
              b.ctypes.data, n, c.ctypes.data, n, 0)
 
-    return {"blas": blas, "tiles": tiles}
+    return {"blas": lambda: blas(m, n, k, a.ctypes.data, lda, trans_a, b.ctypes.data, ldb,
+                                 False, c.ctypes.data, n),
+            "tiles": tiles}

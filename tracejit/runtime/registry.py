@@ -16,7 +16,9 @@ import threading
 from collections.abc import Callable
 
 from ..config import config
+from ..ir.source import user_location
 from .device import Device
+from .devices import DeviceError
 
 __all__ = ["get_device", "register_device", "device_names", "loaded_devices",
            "default_device_name", "clear_caches"]
@@ -57,7 +59,8 @@ def get_device(name: str | None = None) -> Device:
         if device is None:
             factory = _FACTORIES.get(name)
             if factory is None:
-                raise ValueError(f"unknown device {name!r}; registered: {device_names()}")
+                raise DeviceError(f"unknown device {name!r}; registered: {device_names()}",
+                                  location=user_location())
             if isinstance(factory, str):
                 module, _, attr = factory.partition(":")
                 factory = getattr(importlib.import_module(module), attr)

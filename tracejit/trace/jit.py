@@ -35,6 +35,7 @@ from ..ir.source import user_location
 from ..runtime.registry import default_device_name, get_device
 from . import fast_path
 from .pytree import flatten, leaf_paths, unflatten
+from .signature import Signature, describe_change
 from .tracing import Trace, to_tensor, tracing
 from .values import Array, Tracer
 from .variables import update_locks
@@ -96,14 +97,6 @@ class CompileRecord:
 
 
 @dataclass
-class _Signature:
-    treedef: Any
-    leaf_keys: tuple
-    static: dict
-    paths: list[str]
-
-
-@dataclass
 class Traced:
     """The result of tracing: the graph, and how arguments and results map onto it.
 
@@ -121,7 +114,7 @@ class Traced:
 class _Entry:
     traced: Traced
     program: Any
-    signature: _Signature = field(repr=False)
+    signature: Signature = field(repr=False)
     fast: Any = field(default=fast_path.UNSET, repr=False)     # the native dispatcher, or None
     donated: frozenset = frozenset()        # positions in traced.captured updated in place
     donated_leaves: tuple = ()              # argument leaves the caller gave up
@@ -146,7 +139,7 @@ class JitFunction:
                                                      donate_argnames)
         self._cache: dict = {}
         self.compile_log: list[CompileRecord] = []
-        self._last_signature: _Signature | None = None
+        self._last_signature: Signature | None = None
         self._bound: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
         self._fast_entry: _Entry | None = None
 
@@ -364,8 +357,8 @@ class JitFunction:
                       updated=tuple(v for v, _ in updates))
 
     def _compile(self, executor_name, names, treedef, leaves, leaf_keys, static) -> _Entry:
-        signature = _Signature(treedef, leaf_keys, static, self._paths(names, treedef))
-        reason = _describe_change(self._last_signature, signature)
+        signature = Signature(treedef, leaf_keys, static, self._paths(names, treedef))
+        reason = describe_change(self._last_signature, signature)
         if self.compile_log and config.recompile_is_error:
             raise RecompileError(f"{self.__name__} would recompile: {reason}",
                                  location=user_location())
@@ -432,40 +425,6 @@ def _default_weak(tensor):
         out.weak = True
         return out
     return tensor
-
-
-def _shape_text(shape) -> str:
-    return "[" + ",".join(map(str, shape)) + "]"
-
-
-def _describe_change(old: _Signature | None, new: _Signature) -> str:
-    """Why a new signature needed a compile, in the user's terms."""
-    if old is None:
-        return "first call"
-    changes = []
-    for name, value in new.static.items():
-        if name not in old.static:
-            changes.append(f"static argument `{name}` is new")
-        elif old.static[name] != value:
-            changes.append(f"a new value for static argument `{name}`: {value!r} "
-                           f"(was {old.static[name]!r})")
-    if old.treedef != new.treedef:
-        changes.append("the structure of the arguments changed "
-                       f"(leaves were {old.paths}, now {new.paths})")
-    else:
-        for path, (s0, d0, w0), (s1, d1, w1) in zip(new.paths, old.leaf_keys, new.leaf_keys,
-                                                   strict=True):
-            if s0 != s1:
-                changes.append(f"argument {path} changed shape from {_shape_text(s0)} to "
-                               f"{_shape_text(s1)}")
-            if d0 != d1:
-                changes.append(f"argument {path} changed dtype from {dt.as_dtype(d0).name} to "
-                               f"{dt.as_dtype(d1).name}")
-            if w0 != w1:
-                changes.append(f"argument {path} changed from "
-                               f"{'a Python scalar' if w0 else 'an array'} to "
-                               f"{'a Python scalar' if w1 else 'an array'}")
-    return "; ".join(changes) or "a new signature (another executor or argument binding)"
 
 
 def jit(fun=None, *, static_argnums=(), static_argnames=(), executor: str | None = None,
