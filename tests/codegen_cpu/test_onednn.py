@@ -126,3 +126,37 @@ def test_a_cached_program_calling_onednn_runs_in_a_fresh_process(tmp_path):
                               text=True, timeout=120)
         assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr[-2000:]
     assert any(tmp_path.rglob("*")), "the first process wrote nothing to the cache"
+
+
+@needs_onednn
+@pytest.mark.parametrize("threaded", [True, False], ids=["threaded", "single"])
+def test_each_measured_gemm_writes_its_own_live_operands(monkeypatch, threaded):
+    # A timed candidate must keep its arrays: with only their addresses held, NumPy freed
+    # them and every measurement wrote freed heap (a hang or "corrupted double-linked
+    # list" a few thousand calls later). So: after the candidates are made and garbage
+    # collected, each one still computes op(A) @ op(B) into the C it was given.
+    import gc
+    import weakref
+    made = []
+
+    def recording(*args):
+        operands = real(*args)
+        made.append([weakref.ref(x) for x in operands[:3]])
+        return operands
+
+    real = gemm_choice._operands
+    monkeypatch.setattr(gemm_choice, "_operands", recording)
+    m, n, k = 96, 80, 64
+    if threaded:
+        candidates = gemm_choice._threaded_candidates(m, n, k, True, True, 2)
+    else:
+        candidates = gemm_choice._candidates(dt.float32, m, n, k, True)
+    gc.collect()
+    (refs,) = made
+    a, b, c = (ref() for ref in refs)
+    assert a is not None and b is not None and c is not None, "the operands were freed"
+    want = a.T.astype(np.float64) @ (b.T if threaded else b).astype(np.float64)
+    for name, run in candidates.items():
+        c[...] = np.nan
+        run()
+        np.testing.assert_allclose(c, want, rtol=1e-4, atol=1e-4, err_msg=name)

@@ -133,11 +133,17 @@ def _openblas(dtype: dt.DType, threads: int):
 def _threaded_candidates(m: int, n: int, k: int, trans_a: bool, trans_b: bool,
                          threads: int) -> dict:
     from .onednn import onednn_sgemm_callable
-    a, b, c, lda, ldb = _operands(dt.float32, m, n, k, trans_a, trans_b)
-    args = (m, n, k, a.ctypes.data, lda, trans_a, b.ctypes.data, ldb, trans_b,
-            c.ctypes.data, n)
+    operands = _operands(dt.float32, m, n, k, trans_a, trans_b)
     blas, onednn = _openblas(dt.float32, threads), onednn_sgemm_callable(threads)
-    return {"blas": lambda: blas(*args), "onednn": lambda: onednn(*args)}
+
+    def timed(gemm):
+        # NOTE: the callable holds `operands`: with only their addresses kept, NumPy
+        # would free the arrays on return and every timed call would write freed heap
+        a, b, c, lda, ldb = operands
+        return lambda: gemm(m, n, k, a.ctypes.data, lda, trans_a, b.ctypes.data, ldb,
+                            trans_b, c.ctypes.data, n)
+
+    return {"blas": timed(blas), "onednn": timed(onednn)}
 
 
 def _candidates(dtype: dt.DType, m: int, n: int, k: int, trans_a: bool) -> dict:
