@@ -7,8 +7,6 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-import pytest
-
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "tracejit"
 
@@ -125,9 +123,6 @@ def test_no_import_cycles_between_modules_at_load_time():
     assert _cycles(_graph(in_functions=False)) == []
 
 
-@pytest.mark.xfail(strict=True, reason="issue 13: imports inside functions still close "
-                   "cycles (codegen_cpu's cache/target/tuning, ir.core/opdef/printer, "
-                   "compat.v1 graph/session); codegen_cpu's subpackages will remove them")
 def test_no_import_cycles_even_through_imports_inside_functions():
     assert _cycles(_graph(in_functions=True)) == []
 

@@ -178,7 +178,7 @@ def cache_group():
 def cache_info():
     """Where the cache is, how many entries and bytes it holds, and its cap."""
     from .codegen_cpu import cache_budget, tuning
-    from .codegen_cpu.cache import cache_dir
+    from .codegen_cpu.cache_budget import cache_dir
     folder = cache_dir()
     if folder is None:
         click.echo("compile cache: off (TRACEJIT_CACHE_DIR=off): in memory only")
@@ -202,7 +202,7 @@ def cache_info():
 def cache_clear():
     """Delete every compiled entry and this host's tuning record."""
     from .codegen_cpu import cache_budget, tuning
-    from .codegen_cpu.cache import cache_dir
+    from .codegen_cpu.cache_budget import cache_dir
     folder = cache_dir()
     if folder is None:
         click.echo("compile cache: off (TRACEJIT_CACHE_DIR=off): nothing on disk")

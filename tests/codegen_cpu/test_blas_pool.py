@@ -12,16 +12,16 @@ import numpy as np
 import pytest
 
 import tracejit as tj
-from tracejit.codegen_cpu import blas
+from tracejit.codegen_cpu import openblas
 from tracejit.codegen_cpu.executor import CpuExecutor
-from tracejit.codegen_cpu.parallel import parallel_settings
+from tracejit.codegen_cpu.thread_settings import parallel_settings
 from tracejit.codegen_cpu.threadpool import BLAS_THREADS, pool_address
 
 DOJOB = ctypes.CFUNCTYPE(None, ctypes.c_int, ctypes.c_void_p, ctypes.c_int)
 CALLBACK = ctypes.CFUNCTYPE(None, ctypes.c_int, DOJOB, ctypes.c_int, ctypes.c_size_t,
                             ctypes.c_void_p, ctypes.c_int)
 
-pytestmark = pytest.mark.skipif(not blas.blas_on_shared_pool(),
+pytestmark = pytest.mark.skipif(not openblas.blas_on_shared_pool(),
                                 reason="this OpenBLAS has no threads callback")
 
 
@@ -98,13 +98,13 @@ def test_numpy_matmuls_share_the_pool_with_programs():
 def test_a_large_gemm_calls_threaded_openblas_from_the_program(pool, monkeypatch):
     monkeypatch.setenv("TRACEJIT_GEMM", "blas")     # (AVX-512 hosts may use their own kernel)
     if pool == "off":
-        monkeypatch.setenv(blas.SHARED_POOL_ENV, "off")
+        monkeypatch.setenv(openblas.SHARED_POOL_ENV, "off")
     rng = np.random.default_rng(1)
     a, b = rng.standard_normal((2, 300, 300), np.float32)
     with parallel_settings(threads=2, min_work=1):
         llvm = CpuExecutor().dump(tj.make_ir(lambda x, y: x @ y)(a, b), "llvm")
         got = np.asarray(tj.jit(lambda x, y: x @ y, executor="cpu")(a, b))
     np.testing.assert_allclose(got, a @ b, rtol=2e-5, atol=2e-4)
-    widened = f"call void @{blas.SET_THREADS}(i32 2)" in llvm
+    widened = f"call void @{openblas.SET_THREADS}(i32 2)" in llvm
     split = "gemm0.range" in llvm
     assert (widened, split) == ((True, False) if pool == "shared" else (False, True))

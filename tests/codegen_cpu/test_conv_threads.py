@@ -204,7 +204,7 @@ def test_pooling_matches_reference(case, threads):
 def test_conv_net_gradients_match_interpreter(data_format):
     """A small conv-pool-conv net and its gradients, compiled with every kernel forced
     onto 2 threads, against the reference interpreter."""
-    from tracejit.codegen_cpu.parallel import parallel_settings
+    from tracejit.codegen_cpu.thread_settings import parallel_settings
 
     rng = np.random.default_rng(5)
     nchw = data_format == "NCHW"

@@ -21,7 +21,7 @@ from .compare import assert_matches
 
 lowering = pytest.importorskip("tracejit.codegen_cpu.lower_kernels")
 from tracejit.codegen_cpu.executor import CpuExecutor  # noqa: E402
-from tracejit.codegen_cpu.parallel import parallel_settings  # noqa: E402
+from tracejit.codegen_cpu.thread_settings import parallel_settings  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -180,7 +180,7 @@ def test_cli_dumps_the_compiled_program(tmp_path, stage, needle):
 
 _CHILD = """
 import sys, numpy as np, tracejit as tj
-from tracejit.codegen_cpu.parallel import parallel_settings
+from tracejit.codegen_cpu.thread_settings import parallel_settings
 from tracejit.runtime.registry import get_device
 x = np.linspace(-1, 1, 64 * 256, dtype=np.float32).reshape(64, 256)
 w = np.linspace(0, 1, 256 * 32, dtype=np.float32).reshape(256, 32)

@@ -16,7 +16,8 @@ from tests.ir.op_examples import OP_EXAMPLES
 from tracejit.codegen_cpu.lower_kernels import supports
 from tracejit.ir import OPS
 from tracejit.ir import dtypes as dt
-from tracejit.ir.core import ConstValue, TensorType
+from tracejit.ir.const_value import ConstValue
+from tracejit.ir.core import TensorType
 from tracejit.ir.errors import TracejitError
 from tracejit.ir.opdef import Tag
 

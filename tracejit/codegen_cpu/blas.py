@@ -1,10 +1,6 @@
 """matmul: NumPy's bundled OpenBLAS from generated code, and generated loops.
 
-The one BLAS of the process is the OpenBLAS NumPy itself loaded (ILP64, symbols
-``scipy_cblas_sgemm64_``/``scipy_cblas_dgemm64_``). :func:`ensure_blas` finds that
-library in ``/proc/self/maps`` (or ``numpy.libs`` by glob), takes the two addresses
-with ctypes and registers them with ``llvm.add_symbol``; scipy and any second BLAS are
-never loaded (two OpenBLAS thread pools in one process made an MLP step 20x slower).
+The BLAS is the OpenBLAS NumPy loaded (openblas.py).
 
 * float32/float64: ``cblas_?gemm`` row-major (on AVX-512 hosts, gemms with static
   sizes and an untransposed right operand may call the register-tiled kernel of
@@ -30,14 +26,9 @@ loop over the result for the epilogue.
 
 from __future__ import annotations
 
-import ctypes
-import glob
 import math
-import os
-import threading
+from collections.abc import Callable
 
-import llvmlite.binding as llvm
-import numpy as np
 from llvmlite import ir
 
 from ..ir import dtypes as dt
@@ -45,7 +36,9 @@ from ..ir.core import Graph
 from ..ir.opdef import Tag
 from . import lower_index as ix
 from .gemm_choice import threaded_gemm, use_tiles
+from .lower_body import Leaf
 from .lower_loops import c64, counted_loop
+from .lower_ops import fm
 from .lower_pointwise import FnContext, convert_copy
 from .lower_types import (
     F32,
@@ -61,77 +54,19 @@ from .lower_types import (
     zero,
 )
 from .onednn import call_onednn_sgemm
-from .parallel import (
-    RANGE_SUFFIX,
-    emit_parallel_for,
-    inside_parallel_body,
-    parallel_config,
-    should_parallelize,
-)
+from .openblas import GEMM, GET_THREADS, SET_THREADS, blas_on_shared_pool, ensure_blas
+from .parallel import RANGE_SUFFIX, emit_parallel_for, inside_parallel_body
+from .thread_settings import parallel_config, should_parallelize
 from .tile_kernel import call_tile_gemm
 
-__all__ = ["ensure_blas", "blas_library", "blas_on_shared_pool", "emit_matmul",
+__all__ = ["emit_matmul",
            "lower_matmul_body", "SMALL_GEMM", "call_gemm", "loops_gemm", "uses_blas",
            "pin_blas_threads"]
 
 SMALL_GEMM = 8 * 8 * 8     # measured: OpenBLAS wins from 16^3 up (0.33 vs 1.06 us)
-GEMM = {dt.float32: "scipy_cblas_sgemm64_", dt.float64: "scipy_cblas_dgemm64_"}
-GET_THREADS, SET_THREADS = "scipy_openblas_get_num_threads64_", "scipy_openblas_set_num_threads64_"
-# OpenBLAS 0.3.27+: hand its threaded jobs to a caller's pool (threadpool.BLAS_THREADS)
-SET_CALLBACK = "scipy_openblas_set_threads_callback_function64_"
-SHARED_POOL_ENV = "TRACEJIT_BLAS_POOL"    # "off": split gemms into row blocks instead
 # Rows (or columns) per work item of a split gemm: whole register tiles of the kernel.
 GEMM_BLOCK = 16
 _ROW_MAJOR, _NO_TRANS = 101, 111
-_LOCK = threading.Lock()
-_REGISTERED = False
-_SHARED_POOL = False            # OpenBLAS runs its threaded jobs on tracejit's pool
-
-
-def blas_library() -> str:
-    """The path of the OpenBLAS NumPy uses (already loaded in this process)."""
-    try:
-        with open("/proc/self/maps") as maps:
-            for line in maps:
-                path = line.split()[-1]
-                if "openblas64_" in os.path.basename(path) and path.endswith((".so", ".so.0")):
-                    return path
-    except OSError:
-        pass
-    libs = os.path.join(os.path.dirname(os.path.dirname(np.__file__)), "numpy.libs")
-    found = sorted(glob.glob(os.path.join(libs, "libscipy_openblas64_*.so*")))
-    if not found:
-        raise RuntimeError("NumPy's bundled OpenBLAS (libscipy_openblas64_*) was not found; "
-                           "tracejit needs it for float matmuls")
-    return found[0]
-
-
-def ensure_blas() -> None:
-    global _REGISTERED, _SHARED_POOL
-    with _LOCK:
-        if _REGISTERED:
-            return
-        lib = ctypes.CDLL(blas_library())
-        for name in (*GEMM.values(), GET_THREADS, SET_THREADS):
-            llvm.add_symbol(name, ctypes.cast(getattr(lib, name), ctypes.c_void_p).value)
-        setter = getattr(lib, SET_CALLBACK, None)
-        if setter is not None and os.environ.get(SHARED_POOL_ENV, "").lower() != "off":
-            from .threadpool import pool_address
-            from .threadpool_gang import BLAS_THREADS
-            setter.argtypes, setter.restype = [ctypes.c_void_p], None
-            setter(pool_address(BLAS_THREADS))
-            _SHARED_POOL = True
-        _REGISTERED = True
-
-
-def blas_on_shared_pool() -> bool:
-    """Whether OpenBLAS's threaded drivers run on tracejit's pool, so programs call it
-    threaded for large gemms (``TRACEJIT_BLAS_POOL=off``: row blocks on the pool instead,
-    and, set before the first matmul, OpenBLAS keeps its own threads)."""
-    ensure_blas()
-    return _SHARED_POOL and os.environ.get(SHARED_POOL_ENV, "").lower() != "off"
-
-
 def _gemm_fn(module: ir.Module, dtype) -> ir.Function:
     ft = F32 if dtype is dt.float32 else F64
     fnty = ir.FunctionType(VOID, [I32, I32, I32, I64, I64, I64, ft, PTR, I64, PTR, I64, ft,
@@ -244,7 +179,6 @@ def loops_gemm(ctx: FnContext, dtype, m, n, k, a, lda, trans_a, bp, ldb, trans_b
                beta: float = 0.0) -> None:
     """The same by i, k, j loops (accumulating in C's own type; the j loop vectorizes
     when B is not transposed)."""
-    from .lower_ops import fm
 
     b = ctx.builder
     ty = compute_type(dtype)
@@ -335,10 +269,10 @@ def emit_matmul(ctx: FnContext, dtype, a, a_shape, bp, b_shape, c, c_shape,
     counted_loop(b, c64(0), c64(math.prod(batch)), one, name="batch")
 
 
-def lower_matmul_body(ctx: FnContext, body: Graph) -> None:
-    """A matmul_epilogue kernel (or a lone matmul as a one-equation body)."""
-    from .lower_body import Leaf
-    from .lower_kernels import lower_elementwise_body
+def lower_matmul_body(ctx: FnContext, body: Graph, epilogue: Callable[..., None]) -> None:
+    """A matmul_epilogue kernel (or a lone matmul as a one-equation body): the gemm, then
+    ``epilogue(ctx, body, leaves=, skip=, extra=, shape=)`` -- the elementwise lowering --
+    for the rest of the body, reading C where the body reads the product."""
 
     n_outs = len(body.outputs)
     (mm,) = [e for e in body.eqns if e.op.has(Tag.LINALG)]
@@ -381,4 +315,4 @@ def lower_matmul_body(ctx: FnContext, body: Graph) -> None:
                 mm.params.get("transpose_a", False), mm.params.get("transpose_b", False))
     leaves = {id(v): Leaf(position[id(v)], v.dtype) for v in body.inputs}
     leaves[id(c)] = Leaf(c_key, compute)
-    lower_elementwise_body(ctx, body, leaves=leaves, skip=skip, extra=extra, shape=c.shape)
+    epilogue(ctx, body, leaves=leaves, skip=skip, extra=extra, shape=c.shape)

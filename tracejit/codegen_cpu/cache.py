@@ -41,15 +41,17 @@ import numpy as np
 from llvmlite import ir
 
 from . import cache_budget, target
+from .cache_budget import CACHE_ENV, cache_dir
 from .entry import Layout
+from .machine import LLVM_LOCK
 from .onednn import SGEMM
+from .thread_settings import parallel_config
 
 __all__ = ["Artifact", "CACHE_ENV", "ProgramCache", "cache_dir", "compile_object",
            "load_object", "program_key"]
 
 log = logging.getLogger("tracejit.codegen_cpu")
 
-CACHE_ENV = "TRACEJIT_CACHE_DIR"
 # NOTE: settings that only select among cached artifacts or concern other layers are not
 # part of the key; every other TRACEJIT_* variable might change generated code.
 _KEY_IGNORES = {"TRACEJIT_CACHE_DIR", "TRACEJIT_LOG", "TRACEJIT_DUMP", "TRACEJIT_EXECUTOR",
@@ -66,13 +68,6 @@ class Artifact:
     obj: bytes
     layout: Layout | None       # None for code that is not a program (the trampoline)
     consts: bytes
-
-
-def cache_dir() -> Path | None:
-    value = os.environ.get(CACHE_ENV)
-    if value is not None and value.strip().lower() in ("off", "0", "none", ""):
-        return None
-    return Path(value) if value else Path.home() / ".cache" / "tracejit"
 
 
 @functools.cache
@@ -106,12 +101,8 @@ def _codegen_settings() -> str:
     # NOTE: the target is read on every call, not cached with the versions: a process
     # may compile for another CPU for a while (target.compiling_for).
     parts = [f"target {target.target_id()}", f"fastmath {target.fast_math_flags()}"]
-    try:
-        from .parallel import parallel_config
-        config = parallel_config()
-        parts.append(f"threads {config.threads} min_work {config.min_work}")
-    except ImportError:             # the kernel lowering is not installed
-        pass
+    config = parallel_config()
+    parts.append(f"threads {config.threads} min_work {config.min_work}")
     return " ".join(parts)
 
 
@@ -133,7 +124,7 @@ def compile_object(module: ir.Module | llvm.ModuleRef) -> bytes:
     already optimized, here)."""
     if not isinstance(module, llvm.ModuleRef):
         return target.emit_object(module)
-    with _llvm_lock():
+    with LLVM_LOCK:
         return target.target_machine().emit_object(module)
 
 
@@ -178,19 +169,13 @@ def load_object(obj: bytes, *, provide_symbols: bool = True) -> llvm.ExecutionEn
     if provide_symbols:
         _provide_symbols(obj)
     target.check_runnable()
-    with _llvm_lock():
+    with LLVM_LOCK:
         engine = llvm.create_mcjit_compiler(llvm.parse_assembly(""), target.engine_machine())
         engine.add_object_file(llvm.ObjectFileRef.from_data(obj))
         engine.finalize_object()
         return engine
 
 
-def _llvm_lock():
-    # NOTE: LLVM is not safe to drive from two threads at once; share target.py's lock.
-    return getattr(target, "_LOCK", None) or _FALLBACK_LOCK
-
-
-_FALLBACK_LOCK = threading.RLock()
 
 
 class ProgramCache:

@@ -1,4 +1,5 @@
-"""The disk compile cache's size cap: least-recently-used entries go first.
+"""The disk compile cache's folder (:func:`cache_dir`) and its size cap:
+least-recently-used entries go first.
 
 Without a cap the cache grew to 45 MB and 10,500 files after one test run, a demo and a
 benchmark (and to 400 MB, 100,000 files on a machine that ran the suite all day).
@@ -35,10 +36,22 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["LIMIT_ENV", "DEFAULT_LIMIT", "TRIM_TO", "RESCAN_S", "parse_size", "size_limit",
+__all__ = ["CACHE_ENV", "cache_dir", "LIMIT_ENV", "DEFAULT_LIMIT", "TRIM_TO", "RESCAN_S",
+           "parse_size", "size_limit",
            "Usage", "usage", "evict", "note_write", "mark_used", "clear"]
 
 log = logging.getLogger("tracejit.codegen_cpu")
+
+CACHE_ENV = "TRACEJIT_CACHE_DIR"
+
+
+def cache_dir() -> Path | None:
+    """The compile cache's folder (``TRACEJIT_CACHE_DIR``; ``off`` for none)."""
+    value = os.environ.get(CACHE_ENV)
+    if value is not None and value.strip().lower() in ("off", "0", "none", ""):
+        return None
+    return Path(value) if value else Path.home() / ".cache" / "tracejit"
+
 
 LIMIT_ENV = "TRACEJIT_CACHE_MAX"
 DEFAULT_LIMIT = 512 * 1024 ** 2

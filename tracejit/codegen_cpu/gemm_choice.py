@@ -33,6 +33,10 @@ import numpy as np
 
 from ..ir import dtypes as dt
 from . import tuning
+from .lower_tilegemm import tile_gemm_exists
+from .onednn import onednn_available, onednn_sgemm_callable, unavailable_reason
+from .openblas import GEMM, GET_THREADS, SET_THREADS, blas_library, ensure_blas
+from .tile_kernel import TILE_GEMM, ensure_tile_gemm
 
 __all__ = ["use_tiles", "threaded_gemm", "MEASURE_ROWS", "MEASURE_ROWS_THREADED"]
 
@@ -61,7 +65,6 @@ def forced() -> str | None:
 
 def use_tiles(dtype: dt.DType, m: int, n: int, k: int, trans_a: bool) -> bool:
     """Whether ``C[m, n] = op(A) @ B`` (B not transposed) calls the tiled kernel."""
-    from .lower_tilegemm import tile_gemm_exists
     force = forced()            # a bad value is an error on every host
     if not tile_gemm_exists(dtype):
         return False
@@ -77,7 +80,6 @@ def threaded_gemm(dtype: dt.DType, m: int, n: int, k: int, trans_a: bool, trans_
                   threads: int) -> str:
     """``"blas"`` or ``"onednn"``: which library runs a whole product a program calls
     from its own thread with ``threads`` threads."""
-    from .onednn import onednn_available, unavailable_reason
     force = forced()
     if dtype is not dt.float32:
         return "blas"
@@ -107,7 +109,6 @@ def _operands(dtype: dt.DType, m: int, n: int, k: int, trans_a: bool, trans_b: b
 def _openblas(dtype: dt.DType, threads: int):
     """OpenBLAS's gemm through ctypes, run with ``threads`` threads as a program runs
     it (1: a row block inside a share; more: threaded on tracejit's pool)."""
-    from .blas import GEMM, GET_THREADS, SET_THREADS, blas_library, ensure_blas
     ensure_blas()
     lib = ctypes.CDLL(blas_library())
     gemm = getattr(lib, GEMM[dtype])
@@ -132,7 +133,6 @@ def _openblas(dtype: dt.DType, threads: int):
 
 def _threaded_candidates(m: int, n: int, k: int, trans_a: bool, trans_b: bool,
                          threads: int) -> dict:
-    from .onednn import onednn_sgemm_callable
     operands = _operands(dt.float32, m, n, k, trans_a, trans_b)
     blas, onednn = _openblas(dt.float32, threads), onednn_sgemm_callable(threads)
 
@@ -148,7 +148,6 @@ def _threaded_candidates(m: int, n: int, k: int, trans_a: bool, trans_b: bool,
 
 def _candidates(dtype: dt.DType, m: int, n: int, k: int, trans_a: bool) -> dict:
     """Each way to compute one ``m x n x k`` product, as a callable (single-threaded)."""
-    from .tile_kernel import TILE_GEMM, ensure_tile_gemm
     ensure_tile_gemm()
     a, b, c, lda, ldb = _operands(dtype, m, n, k, trans_a, False)
     blas = _openblas(dtype, 1)

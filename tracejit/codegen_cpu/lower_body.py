@@ -26,7 +26,8 @@ from llvmlite import ir
 
 from ..ir import dtypes as dt
 from ..ir import ops
-from ..ir.core import ConstValue, Eqn, Graph, Var
+from ..ir.const_value import ConstValue
+from ..ir.core import Eqn, Graph, Var
 from ..ir.opdef import Tag
 from ..ir.ops_random import THREEFRY_PARITY, THREEFRY_ROTATIONS
 from . import lower_index as ix

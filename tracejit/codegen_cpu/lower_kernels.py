@@ -21,7 +21,7 @@ the module with ``target.compile_module`` in this process.
 
 ``threads`` overrides ``TRACEJIT_THREADS`` for this function (``1``: no threading).
 Threading is decided here, at lowering time (see :mod:`.parallel`), so compile caches
-must key on :func:`parallel.parallel_config`.
+must key on :func:`thread_settings.parallel_config`.
 
 Every op of the table that can appear after ``optimize()`` lowers:
 
@@ -69,32 +69,30 @@ from llvmlite import ir
 from ..ir import GraphBuilder, ops
 from ..ir.core import Eqn, Graph
 from ..ir.opdef import OpDef, Tag
-from . import lower_index as ix
 from . import lower_movement, lower_nn, lower_pool, lower_reduce
-from .lower_body import INDEX_MAP_RULES, Leaf, PointEval, body_supported, is_generator
+from .blas import lower_matmul_body
+from .elementwise_body import lower_elementwise_body
+from .lower_body import INDEX_MAP_RULES, body_supported, is_generator
 from .lower_ops import supported_elementwise
-from .lower_pointwise import FnContext, pointwise
-from .parallel import parallel_settings
+from .lower_pointwise import FnContext
+from .thread_settings import parallel_settings
 
-__all__ = ["lower_equation", "supports", "unsupported_reason", "lower_elementwise_body",
-           "KERNEL_RULES", "rule_kind"]
+__all__ = ["lower_equation", "supports", "unsupported_reason", "KERNEL_RULES", "rule_kind",
+           "single_eqn_body"]
 
 
 def _lower_kernel(ctx: FnContext, eqn: Eqn) -> None:
-    from .blas import lower_matmul_body
-
     body, kind = eqn.params["body"], eqn.params["kind"]
     if kind == "elementwise":
         lower_elementwise_body(ctx, body)
     elif kind == "reduction":
         lower_reduce.lower_reduction_body(ctx, body)
     else:
-        lower_matmul_body(ctx, body)
+        lower_matmul_body(ctx, body, lower_elementwise_body)
 
 
 def _lower_matmul(ctx: FnContext, eqn: Eqn) -> None:
-    from .blas import lower_matmul_body
-    lower_matmul_body(ctx, single_eqn_body(eqn))
+    lower_matmul_body(ctx, single_eqn_body(eqn), lower_elementwise_body)
 
 
 # The ops with a loop nest of their own, keyed by op; every other op is a one-equation
@@ -170,56 +168,3 @@ def single_eqn_body(eqn: Eqn) -> Graph:
     ins = [b.add_input(v.type) for v in eqn.ins]
     outs = b.emit(eqn.op, ins, dict(eqn.params))
     return b.build(list(outs), stage="body")
-
-
-def input_leaves(body: Graph, n_outs: int) -> dict[int, Leaf]:
-    leaves: dict[int, Leaf] = {}
-    for i, v in enumerate(body.inputs):
-        leaves.setdefault(id(v), Leaf(n_outs + i, v.dtype))
-    return leaves
-
-
-def body_weight(body: Graph) -> int:
-    """A rough per-element cost, for the threading threshold."""
-    weight = 1
-    for e in body.eqns:
-        if e.op.has(Tag.TRANSCENDENTAL):
-            weight += 8
-        elif e.op.name == "random_bits":
-            weight += 16
-        elif e.op.has(Tag.ELEMENTWISE):
-            weight += 1
-    return weight
-
-
-def lower_elementwise_body(ctx: FnContext, body: Graph, *, leaves=None, skip=(), extra=None,
-                           shape=None) -> None:
-    """One loop nest over the outputs' common size, storing every body output (except
-    the positions in ``skip``) into buffer ``position``."""
-    n_outs = len(body.outputs)
-    if leaves is None:
-        leaves = input_leaves(body, n_outs)
-    outputs = [(j, v) for j, v in enumerate(body.outputs) if j not in skip]
-    if not outputs:
-        return
-    shape = shape if shape is not None else outputs[0][1].shape
-    size = ix.Domain.of_shape(shape).size if 0 not in shape else 0
-    for _, v in outputs:
-        if v.type.size != size:
-            raise NotImplementedError(f"elementwise kernel outputs of different sizes: "
-                                      f"{[str(v.type) for v in body.outputs]}")
-
-    def run(evaluator: PointEval, dom: ix.Domain) -> None:
-        evaluator.store_all([(v, j, evaluator.at(dom.dims, v.shape), v.dtype)
-                             for j, v in outputs])
-
-    def plan(dom, refine):
-        evaluator = PointEval(body, dom, leaves, refine=refine)
-        run(evaluator, dom)
-        return evaluator.exprs
-
-    def emit(point, dom):
-        run(PointEval(body, dom, leaves, point=point), dom)
-
-    pointwise(ctx, "ew", ix.Domain.of_shape(shape), plan, emit, weight=body_weight(body),
-              extra=extra)

@@ -20,6 +20,7 @@ from ..ir import dtypes as dt
 from ..ir.core import Eqn
 from ..ir.opdef import get_op
 from . import lower_index as ix
+from .elementwise_body import lower_elementwise_body
 from .lower_pointwise import FnContext, convert_copy, pointwise
 from .lower_types import (
     I64,
@@ -119,7 +120,6 @@ def lower_custom_vjp(ctx: FnContext, eqn: Eqn) -> None:
 
 def lower_one_hot(ctx: FnContext, eqn: Eqn) -> None:
     """one_hot as the body ``select(expand_dims(cast(i, int64)) == iota, on, off)``."""
-    from .lower_kernels import lower_elementwise_body
 
     idx, on, off = eqn.ins
     out = eqn.outs[0]

@@ -52,7 +52,8 @@ from .nhwc import (
     tagged_store,
     with_float32,
 )
-from .parallel import emit_parallel_for, parallel_config, should_parallelize
+from .parallel import emit_parallel_for
+from .thread_settings import parallel_config, should_parallelize
 
 __all__ = ["RULES", "IM2COL_ELEMENTS"]
 # Elements of one thread's im2col block: 1 MiB of float32 (a Zen 5 core's L2) for BLAS,

@@ -21,7 +21,8 @@ from . import lower_index as ix
 from .lower_body import Point
 from .lower_loops import Loops, block_size, c64, counted_loop, n_work_items, work_items
 from .lower_types import I64, PTR, VOID, convert, declare, load, store
-from .parallel import emit_parallel_for, entry_alloca, parallel_config, should_parallelize
+from .parallel import emit_parallel_for, entry_alloca
+from .thread_settings import parallel_config, should_parallelize
 
 __all__ = ["FnContext", "pointwise", "convert_copy", "MAX_REFINES", "PtrCache"]
 

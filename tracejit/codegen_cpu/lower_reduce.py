@@ -31,12 +31,14 @@ from ..ir import dtypes as dt
 from ..ir.core import Eqn, Graph
 from ..ir.opdef import Tag
 from . import lower_index as ix
-from .lower_body import PointEval
+from .elementwise_body import body_weight, input_leaves
+from .lower_body import Point, PointEval
 from .lower_loops import block_size, c64, counted_loop, n_work_items, nest, work_items
 from .lower_ops import emit_max, emit_min, fm
 from .lower_pointwise import FnContext, PtrCache, plan_domain, pointwise
 from .lower_types import I64, compute_type, convert, is_signed, round_to
-from .parallel import emit_parallel_for, entry_alloca, parallel_config, should_parallelize
+from .parallel import emit_parallel_for, entry_alloca
+from .thread_settings import parallel_config, should_parallelize
 
 __all__ = ["lower_reduction_body", "ACC_BLOCK"]
 
@@ -198,7 +200,6 @@ class _Body:
     def __init__(self, body: Graph):
         self.body = body
         n_outs = len(body.outputs)
-        from .lower_kernels import input_leaves
         self.leaves = input_leaves(body, n_outs)
         self.reducers = [Reducer(e) for e in body.eqns if e.op.has(Tag.REDUCE)]
         first = self.reducers[0].eqn
@@ -256,7 +257,6 @@ def lower_reduction_body(ctx: FnContext, body: Graph) -> None:
         return
     final, mapping = ix.coalesce(domain, exprs)
     dims = final.dims
-    from .lower_kernels import body_weight
     work = math.prod(s_in) * body_weight(body)
     if dims and dims[-1].role == "k" and dims[-1].size >= 8:
         _outer(ctx, kb, domain, final, mapping, work)
@@ -265,7 +265,6 @@ def lower_reduction_body(ctx: FnContext, body: Graph) -> None:
 
 
 def _point(rb, env, mapping, ptrs, ctx):
-    from .lower_body import Point
     return Point(rb, env, mapping, ptrs, ctx.loops.group)
 
 

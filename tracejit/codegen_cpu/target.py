@@ -32,12 +32,24 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
-import threading
 
 import llvmlite.binding as llvm
 from llvmlite import ir
 
-from . import compile_worker, cpu_features
+from . import compile_worker
+from .machine import (
+    CPU_ENV,
+    LLVM_LOCK,
+    check_cpu_name,
+    code_features,
+    host_cpu,
+    initialize_llvm,
+    machine_for,
+    parse,
+    run_pipeline,
+    vector_isa,
+)
+from .vector_choice import prefer_256_feature
 
 __all__ = [
     "DEFAULT_FAST_MATH",
@@ -48,7 +60,6 @@ __all__ = [
     "check_runnable",
     "code_features",
     "compile_module",
-    "compile_with_machine",
     "compiling_for",
     "emit_object",
     "engine_machine",
@@ -65,36 +76,11 @@ __all__ = [
 ]
 
 PTR = ir.PointerType()
-
-# NOTE: LLVM's context, the pass builder and MCJIT are not safe to drive from two threads at
-# once; every entry point below that touches LLVM state holds this lock.
-_LOCK = threading.RLock()
-_INITIALIZED = False
 # NOTE: machine code lives as long as its ExecutionEngine. Function pointers handed out by
 # compile_module may be cached anywhere (executables, ctypes objects), so engines are
 # kept for the life of the process unless the caller asks otherwise.
 _ENGINES: list[llvm.ExecutionEngine] = []
 
-
-def _initialize() -> None:
-    global _INITIALIZED
-    with _LOCK:
-        if not _INITIALIZED:
-            # NOTE: llvm.initialize() raises RuntimeError in llvmlite 0.50; registration of
-            # the native target and its assembly printer is still explicit.
-            llvm.initialize_native_target()
-            llvm.initialize_native_asmprinter()
-            _INITIALIZED = True
-
-
-@functools.cache
-def host_cpu() -> tuple[str, str]:
-    """``(cpu name, feature string)`` of the machine this process runs on."""
-    _initialize()
-    return llvm.get_host_cpu_name(), llvm.get_host_cpu_features().flatten()
-
-
-CPU_ENV = "TRACEJIT_CPU"
 FEATURES_ENV = "TRACEJIT_CPU_FEATURES"
 
 
@@ -117,7 +103,7 @@ def target_cpu() -> tuple[str, str]:
         if "prefer-256-bit" not in extra:
             extra = ",".join(f for f in (_measured_width(), extra) if f)
     else:
-        _check_cpu_name(name)
+        check_cpu_name(name)
         cpu, features = name, ""
     return cpu, ",".join(f for f in (features, extra) if f)
 
@@ -126,7 +112,6 @@ def target_cpu() -> tuple[str, str]:
 def _measured_width() -> str:
     # NOTE: once per process, kept when compiling_for() switches targets and back: the
     # decision is the host's, and measuring again would write the tuning record again.
-    from .vector_choice import prefer_256_feature
     return prefer_256_feature(*host_cpu())
 
 
@@ -162,38 +147,8 @@ def _forget_target() -> None:
         cached.cache_clear()
 
 
-def _check_cpu_name(name: str) -> None:
-    """A clear error for a name LLVM does not know (it would only print a warning and
-    compile for a generic CPU)."""
-    known = _known_cpus()
-    if known and name not in known:
-        raise ValueError(f"{CPU_ENV}={name!r} is not a CPU LLVM knows; for example "
-                         f"host, haswell, skylake-avx512, icelake-server, sapphirerapids, "
-                         f"znver3, znver4, znver5")
-
-
-@functools.cache
-def _known_cpus() -> frozenset[str]:
-    # NOTE: llvmlite has no list of processors; LLVM's "not a recognized processor"
-    # warning goes to stderr. Names known to exist in LLVM 15+ for x86-64 suffice for a
-    # check that catches typos; an empty set turns the check off on other triples.
-    if not llvm.get_process_triple().startswith("x86_64"):
-        return frozenset()
-    return frozenset("""x86-64 x86-64-v2 x86-64-v3 x86-64-v4 nehalem westmere sandybridge
-        ivybridge haswell broadwell skylake skylake-avx512 skx cascadelake cooperlake
-        cannonlake icelake-client icelake-server rocketlake tigerlake alderlake raptorlake
-        meteorlake arrowlake lunarlake sapphirerapids emeraldrapids graniterapids
-        graniterapids-d diamondrapids znver1 znver2 znver3 znver4 znver5 btver2 bdver4
-        goldmont tremont sierraforest grandridge clearwaterforest""".split())
-
-
-def _machine_for(cpu: str, features: str) -> llvm.TargetMachine:
-    _initialize()
-    return compile_worker.machine(cpu, features)
-
-
 def _create_target_machine() -> llvm.TargetMachine:
-    return _machine_for(*target_cpu())
+    return machine_for(*target_cpu())
 
 
 def engine_machine() -> llvm.TargetMachine:
@@ -201,32 +156,10 @@ def engine_machine() -> llvm.TargetMachine:
     return _create_target_machine()
 
 
-@functools.cache
-def code_features(cpu: str, features: str) -> frozenset[str]:
-    """The probed features (cpu_features.py: POPCNT, LZCNT, BMI1/2, AMD's SSE4A and
-    XOP, AVX, AVX2, FMA, F16C and the AVX-512 families LLVM uses unasked) that code for
-    ``cpu``/``features`` may contain."""
-    # NOTE: -prefer-256-bit, so that a CPU with AVX-512 shows it whatever its tuning.
-    tm = _machine_for(cpu, features + ",-prefer-256-bit" if features else "-prefer-256-bit")
-
-    def emit(text: str) -> str:
-        with _LOCK:
-            return tm.emit_assembly(llvm.parse_assembly(text))
-    return cpu_features.features_in(emit)
-
-
-def _vector_isa(cpu: str, features: str) -> str:
-    """``"avx512"``, ``"avx2"``, ``"avx"`` (256-bit float vectors only) or ``"sse"``: the
-    widest vectors code for ``cpu`` and ``features`` may use."""
-    found = code_features(cpu, features)
-    return next((isa for isa, feature in (("avx512", "avx512f"), ("avx2", "avx2"),
-                                          ("avx", "avx")) if feature in found), "sse")
-
-
 def target_vector_isa() -> str:
     """The widest vector ISA of the compile target (``avx512``, ``avx2``, ``avx``,
     ``sse``)."""
-    return _vector_isa(*target_cpu())
+    return vector_isa(*target_cpu())
 
 
 def missing_features() -> list[str]:
@@ -246,18 +179,6 @@ def check_runnable() -> None:
             f"{CPU_ENV}={target_cpu()[0]}: its code may use {', '.join(missing)}, which "
             f"this host ({host_cpu()[0]}) lacks; it can be compiled and inspected "
             f"(tracejit ir --stage asm) but not run here")
-
-
-def compile_with_machine(module: ir.Module, cpu: str, features: str, name: str):
-    """Compile ``module`` at O3 for ``cpu``/``features`` (not the process's target):
-    ``(engine, address of function name)``. For measuring alternatives; the caller
-    keeps the engine alive as long as it calls the address."""
-    ref = _run_pipeline(parse(module), _machine_for(cpu, features), 3)
-    with _LOCK:
-        engine = llvm.create_mcjit_compiler(llvm.parse_assembly(""), _machine_for(cpu, features))
-        engine.add_module(ref)
-        engine.finalize_object()
-        return engine, engine.get_function_address(name)
 
 
 @functools.cache
@@ -293,33 +214,16 @@ def new_module(name: str) -> ir.Module:
     return mod
 
 
-def parse(module: ir.Module | str) -> llvm.ModuleRef:
-    """Parse (and verify) an ``ir.Module`` or LLVM assembly text into a ``ModuleRef``."""
-    _initialize()
-    with _LOCK:
-        ref = llvm.parse_assembly(str(module))
-        ref.verify()
-        return ref
-
-
 def optimize(module: llvm.ModuleRef, level: int = 3) -> llvm.ModuleRef:
     """Run the new pass manager's O``level`` pipeline, loop and SLP vectorizers on, in place."""
-    return _run_pipeline(module, target_machine(), level)
-
-
-def _run_pipeline(module: llvm.ModuleRef, tm: llvm.TargetMachine, level: int) -> llvm.ModuleRef:
-    # NOTE: in this process each run leaks llvmlite's pass-instrumentation callbacks
-    # (compile_worker.py); programs are compiled in the worker instead, this serves
-    # inspection (--stage llvm/asm), the tests and one-off runtime pieces.
-    with _LOCK:
-        return compile_worker.run_pipeline(module, tm, level)
+    return run_pipeline(module, target_machine(), level)
 
 
 def emit_object(module: ir.Module) -> bytes:
     """Object code of ``module`` optimized at O3 for the compile target, made in the
     compile worker: bounded in time (``TRACEJIT_COMPILE_TIMEOUT``, raising
     ``compile_worker.CompileTimeout``) and leaving no native memory behind."""
-    _initialize()
+    initialize_llvm()
     cpu, features = target_cpu()
     return compile_worker.emit_object(str(module), cpu, features, 3)
 
@@ -343,7 +247,7 @@ def compile_module(
     """
     check_runnable()
     ref = _as_ref(module, opt)
-    with _LOCK:
+    with LLVM_LOCK:
         engine = llvm.create_mcjit_compiler(llvm.parse_assembly(""), _create_target_machine())
         engine.add_module(ref)
         engine.finalize_object()
@@ -361,7 +265,7 @@ def compile_module(
 def assembly(module: ir.Module | llvm.ModuleRef, *, opt: bool = True) -> str:
     """Host assembly text of ``module`` (optimized at O3 first when it is an ``ir.Module``)."""
     ref = _as_ref(module, opt)
-    with _LOCK:
+    with LLVM_LOCK:
         return target_machine().emit_assembly(ref)
 
 

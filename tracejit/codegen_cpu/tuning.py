@@ -36,6 +36,9 @@ import warnings
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
+from .cache_budget import cache_dir
+from .machine import host_cpu
+
 __all__ = ["BUDGET_SECONDS", "TUNE_ENV", "choose", "record_path", "decisions", "forget",
            "reload", "tuning_enabled"]
 
@@ -56,14 +59,12 @@ def tuning_enabled() -> bool:
 
 
 def _host() -> dict[str, str]:
-    from .target import host_cpu
     cpu, features = host_cpu()
     return {"cpu": cpu, "features": features}
 
 
 def record_path() -> Path | None:
     """The tuning record's file for this host; None when the compile cache is off."""
-    from .cache import cache_dir
     folder = cache_dir()
     if folder is None:
         return None

@@ -23,6 +23,7 @@ import numpy as np
 from llvmlite import ir
 
 from . import tuning
+from .machine import compile_with_machine
 
 __all__ = ["VECTOR_ENV", "prefer_256_feature"]
 
@@ -94,7 +95,6 @@ def _kernel_module() -> ir.Module:
 
 def _timed_loop(cpu: str, features: str):
     """The probe compiled for ``cpu``/``features``, as a callable over fixed arrays."""
-    from .target import compile_with_machine
     engine, address = compile_with_machine(_kernel_module(), cpu, features, "probe")
     probe = _SIGNATURE(address)
     x = np.linspace(-2.0, 2.0, ELEMENTS, dtype=np.float32)

@@ -16,9 +16,8 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-import numpy as np
-
 from .dtypes import DType, as_dtype
+from .printer import print_graph
 from .source import SourceLoc
 
 if TYPE_CHECKING:
@@ -74,31 +73,6 @@ class Var:
 
     def __repr__(self) -> str:
         return f"Var({self.type})"
-
-
-class ConstValue:
-    """A NumPy array held as an op parameter; hashable and compared by content."""
-
-    __slots__ = ("array", "_hash")
-
-    def __init__(self, array: np.ndarray):
-        # NOTE: np.ascontiguousarray would turn a 0-d array into 1-d.
-        array = np.array(array, order="C", copy=True)
-        array.setflags(write=False)
-        self.array = array
-        self._hash = hash((array.shape, array.dtype.str, array.tobytes()))
-
-    def __eq__(self, other) -> bool:
-        return (isinstance(other, ConstValue) and self._hash == other._hash
-                and self.array.shape == other.array.shape
-                and self.array.dtype == other.array.dtype
-                and self.array.tobytes() == other.array.tobytes())
-
-    def __hash__(self) -> int:
-        return self._hash
-
-    def __repr__(self) -> str:
-        return f"ConstValue({self.array.dtype}{list(self.array.shape)})"
 
 
 def _param_key(value: Any):
@@ -203,7 +177,6 @@ class Graph:
         return self._hash
 
     def __str__(self) -> str:
-        from .printer import print_graph
         return print_graph(self)
 
     def __repr__(self) -> str:

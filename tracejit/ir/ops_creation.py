@@ -11,7 +11,8 @@ import math
 import numpy as np
 
 from . import dtypes as dt
-from .core import ConstValue, TensorType
+from .const_value import ConstValue
+from .core import TensorType
 from .errors import DTypeError, ParamError
 from .opdef import ParamSpec, Tag, declare, dtype_param, int_param, scalar_param
 from .ops_movement import canonical_axis, shape_param

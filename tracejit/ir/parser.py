@@ -32,7 +32,8 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from .core import ConstValue, Eqn, Graph, Params, TensorType, Var, VarMeta
+from .const_value import ConstValue
+from .core import Eqn, Graph, Params, TensorType, Var, VarMeta
 from .dtypes import ALL_DTYPES
 from .errors import ParseError, TracejitError
 from .opdef import OPS, OpDef

@@ -41,12 +41,15 @@ import math
 import re
 import struct
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from .core import ConstValue, Graph, Var
+from .const_value import ConstValue
 from .dtypes import DType, as_dtype
+
+if TYPE_CHECKING:
+    from .core import Graph, Var
 from .source import SourceLoc
 
 __all__ = ["print_graph", "format_value", "format_type", "format_float", "name_vars",
@@ -55,6 +58,16 @@ __all__ = ["print_graph", "format_value", "format_type", "format_float", "name_v
 LITERAL_ARRAY_MAX = 16      # arrays with more elements are printed as base64 bytes
 INDENT = "  "
 IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+@runtime_checkable
+class _GraphShaped(Protocol):
+    """A graph-valued param (a control-flow body). NOTE: recognized by shape, not by
+    class, so that printer.py sits below core.py, whose ``Graph.__str__`` prints here."""
+
+    inputs: Any
+    eqns: Any
+    outputs: Any
 
 
 def print_graph(graph: Graph, *, locations: bool = False) -> str:
@@ -180,7 +193,7 @@ def format_value(value: Any, indent: str = "", locations: bool = False) -> str:
         return value.short
     if isinstance(value, ConstValue):
         return format_array(value.array)
-    if isinstance(value, Graph):
+    if isinstance(value, _GraphShaped):
         return _GraphPrinter(value, locations).text(indent)
     raise TypeError(f"cannot print a param of type {type(value).__name__}: {value!r}")
 

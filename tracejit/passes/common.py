@@ -14,7 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from ..ir.core import ConstValue, Eqn, Graph, TensorType, Var, VarMeta
+from ..ir.const_value import ConstValue
+from ..ir.core import Eqn, Graph, TensorType, Var, VarMeta
 from ..ir.errors import VerifyError
 from ..ir.opdef import OpDef, Tag, get_op
 

@@ -21,7 +21,8 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
-from ..ir.core import ConstValue, Eqn, Var
+from ..ir.const_value import ConstValue
+from ..ir.core import Eqn, Var
 from ..ir.opdef import Tag
 from .common import is_constant_eqn
 

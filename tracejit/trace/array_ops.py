@@ -12,8 +12,7 @@ from ..ir import ops
 from ..ir.errors import ParamError, ShapeError, TracejitError
 from ..ir.opdef import normalize_axes
 from ..ir.source import user_location
-from .math_ops import cast, promote
-from .tracing import bind, to_tensor
+from .tracing import bind, cast, promote, static_ints, to_tensor
 from .values import Tensor, Tracer
 
 
@@ -25,22 +24,10 @@ def _fail(error_type, message, op):
     raise error_type(message, op=op, location=user_location())
 
 
-def _static_ints(value, what: str, op: str) -> tuple[int, ...]:
-    if isinstance(value, Tensor):
-        try:
-            value = np.asarray(value)
-        except TypeError:
-            _fail(ParamError, f"{what} must be known while tracing (Python ints, or a static "
-                  "argument), not a traced tensor", op)
-    if isinstance(value, (int, np.integer)):
-        return (int(value),)
-    return tuple(int(v) for v in np.asarray(value).reshape(-1))
-
-
 def _axes(axes, ndim: int, op: str) -> tuple[int, ...]:
     """Static axes made non-negative and sorted (the IR's spelling), checked against ndim."""
     try:
-        return normalize_axes(op, _static_ints(axes, "axis", op), ndim)
+        return normalize_axes(op, static_ints(axes, "axis", op), ndim)
     except TracejitError as err:
         raise err.at(user_location()) from None
 
@@ -50,7 +37,7 @@ def _axes(axes, ndim: int, op: str) -> tuple[int, ...]:
 def reshape(tensor, shape, name=None) -> Tensor:
     """Reshape; one dimension may be -1 and is inferred."""
     x = to_tensor(tensor)
-    shape = list(_static_ints(shape, "shape", "reshape"))
+    shape = list(static_ints(shape, "shape", "reshape"))
     if shape.count(-1) > 1:
         _fail(ShapeError, f"at most one -1 in a shape, got {shape}", "reshape")
     if -1 in shape:
@@ -65,7 +52,7 @@ def reshape(tensor, shape, name=None) -> Tensor:
 
 def transpose(a, perm=None, name=None) -> Tensor:
     x = to_tensor(a)
-    perm = tuple(reversed(builtins.range(x.ndim))) if perm is None else _static_ints(perm, "perm",
+    perm = tuple(reversed(builtins.range(x.ndim))) if perm is None else static_ints(perm, "perm",
                                                                             "transpose")
     if perm == tuple(builtins.range(x.ndim)):
         return x
@@ -81,7 +68,7 @@ def matrix_transpose(a, name=None) -> Tensor:
 
 def broadcast_to(input, shape, name=None) -> Tensor:
     x = to_tensor(input)
-    shape = _static_ints(shape, "shape", "broadcast_to")
+    shape = static_ints(shape, "shape", "broadcast_to")
     if shape == x.shape:
         return x
     return bind(_op("broadcast_to"), [x], {"shape": shape}, weak=x.weak)
@@ -89,7 +76,7 @@ def broadcast_to(input, shape, name=None) -> Tensor:
 
 def expand_dims(input, axis, name=None) -> Tensor:
     x = to_tensor(input)
-    count = len(_static_ints(axis, "axis", "expand_dims"))
+    count = len(static_ints(axis, "axis", "expand_dims"))
     return bind(_op("expand_dims"), [x], {"axes": _axes(axis, x.ndim + count, "expand_dims")},
                 weak=x.weak)
 
@@ -156,7 +143,7 @@ def split(value, num_or_size_splits, axis=0, name=None) -> list[Tensor]:
                   f"{num_or_size_splits} parts", "split")
         sizes = [x.shape[axis] // num_or_size_splits] * num_or_size_splits
     else:
-        sizes = list(_static_ints(num_or_size_splits, "size_splits", "split"))
+        sizes = list(static_ints(num_or_size_splits, "size_splits", "split"))
         if sizes.count(-1) == 1:   # TensorFlow infers one -1 from the rest
             sizes[sizes.index(-1)] = x.shape[axis] - (sum(sizes) + 1)
         if sum(sizes) != x.shape[axis] or any(size < 0 for size in sizes):
@@ -178,7 +165,7 @@ def pad(tensor, paddings, mode="CONSTANT", constant_values=0, name=None) -> Tens
     if str(mode).upper() != "CONSTANT":
         _fail(ParamError, f"mode {mode!r} is not supported yet; only CONSTANT", "pad")
     x = to_tensor(tensor)
-    pairs = np.asarray(_static_ints(paddings, "paddings", "pad")).reshape(-1, 2)
+    pairs = np.asarray(static_ints(paddings, "paddings", "pad")).reshape(-1, 2)
     value = cast(to_tensor(constant_values), x.dtype)
     return bind(_op("pad"), [x, value], {"low": tuple(int(p) for p in pairs[:, 0]),
                                          "high": tuple(int(p) for p in pairs[:, 1])},
@@ -187,7 +174,7 @@ def pad(tensor, paddings, mode="CONSTANT", constant_values=0, name=None) -> Tens
 
 def tile(input, multiples, name=None) -> Tensor:
     x = to_tensor(input)
-    return bind(_op("tile"), [x], {"reps": _static_ints(multiples, "multiples", "tile")},
+    return bind(_op("tile"), [x], {"reps": static_ints(multiples, "multiples", "tile")},
                 weak=x.weak)
 
 
@@ -228,21 +215,11 @@ def one_hot(indices, depth, on_value=None, off_value=None, axis=None, dtype=None
 def slice(input_, begin, size, name=None) -> Tensor:   # noqa: A001 - TensorFlow's name
     """TensorFlow's slice: ``size[i] == -1`` takes everything from ``begin[i]`` on."""
     x = to_tensor(input_)
-    begin = _static_ints(begin, "begin", "slice")
-    size = _static_ints(size, "size", "slice")
+    begin = static_ints(begin, "begin", "slice")
+    size = static_ints(size, "size", "slice")
     limits = tuple(d if s == -1 else b + s for b, s, d in zip(begin, size, x.shape, strict=True))
     return bind(_op("slice"), [x], {"starts": begin, "limits": limits,
                                     "strides": (1,) * x.ndim}, weak=x.weak)
-
-
-def strided_slice(input_, begin, end, strides=None, name=None) -> Tensor:
-    from .indexing import getitem
-    begin = _static_ints(begin, "begin", "strided_slice")
-    end = _static_ints(end, "end", "strided_slice")
-    strides = (1,) * len(begin) if strides is None else _static_ints(strides, "strides",
-                                                                       "strided_slice")
-    return getitem(to_tensor(input_), tuple(builtins.slice(b, e, s)
-                                            for b, e, s in zip(begin, end, strides, strict=True)))
 
 
 def identity(input, name=None) -> Tensor:
@@ -272,7 +249,7 @@ def constant(value, dtype=None, shape=None, name=None) -> Tensor:
             array = array.astype(np.int32)
         x = to_tensor(array)
     if shape is not None:
-        shape = _static_ints(shape, "shape", "constant")
+        shape = static_ints(shape, "shape", "constant")
         x = broadcast_to(x, shape) if x.size == 1 and x.ndim == 0 else reshape(x, shape)
     return x
 
@@ -291,18 +268,18 @@ def fill(dims, value, name=None) -> Tensor:
     value = to_tensor(value)
     if isinstance(value, Tracer):
         return broadcast_to(value, dims)
-    return bind(_op("fill"), [], {"shape": _static_ints(dims, "dims", "fill"),
+    return bind(_op("fill"), [], {"shape": static_ints(dims, "dims", "fill"),
                                   "value": value.value.item(), "dtype": value.dtype},
                 weak=value.weak)
 
 
 def zeros(shape, dtype=dt.float32, name=None) -> Tensor:
-    return bind(_op("fill"), [], {"shape": _static_ints(shape, "shape", "zeros"), "value": 0,
+    return bind(_op("fill"), [], {"shape": static_ints(shape, "shape", "zeros"), "value": 0,
                                   "dtype": dt.as_dtype(dtype)})
 
 
 def ones(shape, dtype=dt.float32, name=None) -> Tensor:
-    return bind(_op("fill"), [], {"shape": _static_ints(shape, "shape", "ones"), "value": 1,
+    return bind(_op("fill"), [], {"shape": static_ints(shape, "shape", "ones"), "value": 1,
                                   "dtype": dt.as_dtype(dtype)})
 
 

@@ -16,7 +16,9 @@ import numpy as np
 from ..ir import ops
 from ..ir.errors import TracejitError
 from ..ir.source import user_location
-from .tracing import bind, to_tensor
+from .array_ops import broadcast_to, expand_dims, reshape, reverse, transpose
+from .math_ops import add, multiply, where
+from .tracing import bind, static_ints, to_tensor
 from .values import Tensor, Tracer
 
 
@@ -53,7 +55,6 @@ def _expand_ellipsis(index: tuple, ndim: int) -> list:
 
 
 def getitem(x: Tensor, index) -> Tensor:
-    from .array_ops import expand_dims, reshape, reverse, transpose
     if not isinstance(index, tuple):
         index = (index,)
     items = _expand_ellipsis(index, x.ndim)
@@ -144,7 +145,6 @@ def getitem(x: Tensor, index) -> Tensor:
 def _gather_advanced(x, axes, indices, adjacent, transpose, reshape):
     """Gather at broadcast integer arrays over ``axes``: the indexed axes are moved to the
     front and merged, so one gather on a flat index does the work."""
-    from .math_ops import add, multiply, where
     sizes = [x.shape[a] for a in axes]
     shapes = [idx.shape for idx in indices]
     try:
@@ -189,5 +189,13 @@ def _clamp(idx, size):
 
 
 def _broadcast(idx, batch):
-    from .array_ops import broadcast_to
     return broadcast_to(idx, batch) if idx.shape != tuple(batch) else idx
+
+
+def strided_slice(input_, begin, end, strides=None, name=None) -> Tensor:
+    begin = static_ints(begin, "begin", "strided_slice")
+    end = static_ints(end, "end", "strided_slice")
+    strides = (1,) * len(begin) if strides is None else static_ints(strides, "strides",
+                                                                       "strided_slice")
+    return getitem(to_tensor(input_), tuple(builtins.slice(b, e, s)
+                                            for b, e, s in zip(begin, end, strides, strict=True)))

@@ -14,31 +14,11 @@ from ..ir import ops
 from ..ir.errors import DTypeError, TracejitError
 from ..ir.opdef import normalize_axes
 from ..ir.source import user_location
-from .tracing import bind, to_tensor
+from .array_ops import expand_dims, reshape, squeeze, stop_gradient, zeros
+from .tracing import bind, cast, promote, to_tensor
 from .values import Tensor
 
 # ---- promotion helpers -------------------------------------------------------------------------
-
-
-def cast(x, dtype) -> Tensor:
-    """Convert ``x`` to ``dtype`` (float to int truncates toward zero and saturates)."""
-    x = to_tensor(x)
-    target = dt.as_dtype(dtype)
-    if x.dtype is target:
-        return x
-    return bind(ops.CAST, [x], {"dtype": target})
-
-
-def promote(*values) -> tuple[list[Tensor], bool]:
-    """Convert values to tensors of one dtype; returns them and whether the result is weak."""
-    # NOTE: a Python float is converted straight to the result type (always a float type),
-    # not through its float32 default: ``x64 + 0.1`` adds exactly 0.1, ``x64 * 1e300`` is
-    # not inf.
-    tensors = [None if type(v) is float else to_tensor(v) for v in values]
-    dtype, weak = dt.result_type(*((dt.float32, True) if t is None else (t.dtype, t.weak)
-                                   for t in tensors))
-    return [to_tensor(v, dtype) if t is None else cast(t, dtype)
-            for v, t in zip(values, tensors, strict=True)], weak
 
 
 def _to_float(x: Tensor) -> Tensor:
@@ -247,7 +227,6 @@ argmin = _arg_reduction("argmin")
 def _np_arg(op_name):
     """NumPy's spelling: axis=None flattens first; indices are int64."""
     def fn(x, axis=None):
-        from .array_ops import reshape
         x = to_tensor(x)
         if axis is None:
             x, axis = reshape(x, (-1,)), 0
@@ -267,7 +246,6 @@ def exp_shift(x: Tensor, axis, *, finite: bool = True) -> Tensor:
     so such a row is NaN, as TensorFlow's is). An empty axis has no max; any shift gives
     the same (empty or zero) sum there, so 0, and logsumexp over it is log(0) = -inf, as
     in NumPy and TensorFlow."""
-    from .array_ops import stop_gradient, zeros
     axes = _axes(x, axis)
     if any(x.shape[a] == 0 for a in axes):
         return zeros(tuple(1 if a in axes else n for a, n in enumerate(x.shape)), x.dtype)
@@ -281,7 +259,6 @@ def reduce_logsumexp(input_tensor, axis=None, keepdims=False, name=None) -> Tens
     total = reduce_sum(exp(subtract(x, peak)), axis=axis, keepdims=True)
     out = add(log(total), peak)
     if not keepdims:
-        from .array_ops import squeeze
         out = squeeze(out, _axes(x, axis))
     return out
 
@@ -290,7 +267,6 @@ def reduce_logsumexp(input_tensor, axis=None, keepdims=False, name=None) -> Tens
 
 def matmul(a, b, transpose_a=False, transpose_b=False, name=None) -> Tensor:
     """Matrix product with batching and broadcasting like ``np.matmul`` (1-D operands too)."""
-    from .array_ops import expand_dims, squeeze
     (a, b), weak = promote(a, b)
     if a.dtype.is_bool:
         raise DTypeError(f"matmul of bool tensors {a.type} and {b.type}", op="matmul",

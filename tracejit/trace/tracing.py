@@ -12,9 +12,11 @@ from typing import Any
 import numpy as np
 
 from ..ir import dtypes as dt
+from ..ir import ops
 from ..ir.builder import GraphBuilder
-from ..ir.core import ConstValue, TensorType, Var, VarMeta
-from ..ir.errors import DTypeError, TracejitError
+from ..ir.const_value import ConstValue
+from ..ir.core import TensorType, Var, VarMeta
+from ..ir.errors import DTypeError, ParamError, TracejitError
 from ..ir.opdef import OpDef, Tag, get_op
 from ..ir.source import user_location
 from ..runtime.registry import get_device
@@ -137,8 +139,7 @@ def to_tensor(value, dtype=None) -> Tensor:
         raise DTypeError(f"cannot convert {type(value).__name__} to a tensor",
                          location=user_location())
     if dtype is not None and tensor.dtype is not dt.as_dtype(dtype):
-        from .math_ops import cast
-        tensor = cast(tensor, dtype)
+        tensor = cast(tensor, dt.as_dtype(dtype))
     return tensor
 
 
@@ -173,8 +174,8 @@ def _from_sequence(value) -> Tensor:
         return Array(_checked_numpy(array))
     items = [to_tensor(v) for v in value]
     if any(isinstance(i, Tracer) for i in items):
-        from .array_ops import stack
-        return stack(items)
+        stacked, weak = promote(*items)
+        return bind(ops.STACK, stacked, {"axis": 0}, weak=weak)
     dtype, _ = dt.result_type(*((i.dtype, i.weak) for i in items))
     return Array(np.stack([np.asarray(i.value, dtype=dtype.np_dtype) for i in items]))
 
@@ -236,3 +237,39 @@ def bind(op: OpDef, args: Sequence[Tensor], params: Mapping[str, Any] | None = N
     except TracejitError as err:
         raise err.at(user_location()) from None
     return results[0] if len(results) == 1 else results
+
+
+def cast(x, dtype) -> Tensor:
+    """Convert ``x`` to ``dtype`` (float to int truncates toward zero and saturates)."""
+    x = to_tensor(x)
+    target = dt.as_dtype(dtype)
+    if x.dtype is target:
+        return x
+    return bind(ops.CAST, [x], {"dtype": target})
+
+
+def promote(*values) -> tuple[list[Tensor], bool]:
+    """Convert values to tensors of one dtype; returns them and whether the result is weak."""
+    # NOTE: a Python float is converted straight to the result type (always a float type),
+    # not through its float32 default: ``x64 + 0.1`` adds exactly 0.1, ``x64 * 1e300`` is
+    # not inf.
+    tensors = [None if type(v) is float else to_tensor(v) for v in values]
+    dtype, weak = dt.result_type(*((dt.float32, True) if t is None else (t.dtype, t.weak)
+                                   for t in tensors))
+    return [to_tensor(v, dtype) if t is None else cast(t, dtype)
+            for v, t in zip(values, tensors, strict=True)], weak
+
+
+def static_ints(value, what: str, op: str) -> tuple[int, ...]:
+    """A static int or int sequence (``begin``, ``axis``...) as a tuple; a traced tensor
+    is a ParamError naming ``what`` and the user's line."""
+    if isinstance(value, Tensor):
+        try:
+            value = np.asarray(value)
+        except TypeError:
+            raise ParamError(f"{what} must be known while tracing (Python ints, or a static "
+                             "argument), not a traced tensor", op=op,
+                             location=user_location()) from None
+    if isinstance(value, (int, np.integer)):
+        return (int(value),)
+    return tuple(int(v) for v in np.asarray(value).reshape(-1))

@@ -34,6 +34,7 @@ from ...ir.dtypes import (  # noqa: F401
 from ...runtime.devices import DeviceSpec  # noqa: F401
 from . import contrib, errors, layers, nn, train  # noqa: F401
 from .config import ConfigProto, GPUOptions, GraphOptions, RunMetadata, RunOptions  # noqa: F401
+from .default_session import get_default_session  # noqa: F401
 from .errors import OpError  # noqa: F401
 from .graph import (  # noqa: F401
     Graph,
@@ -63,7 +64,6 @@ from .session import (  # noqa: F401
     InteractiveSession,
     InvalidArgumentError,
     Session,
-    get_default_session,
 )
 from .shapes import Dimension, TensorShape  # noqa: F401
 from .strings import string  # noqa: F401

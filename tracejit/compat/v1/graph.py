@@ -26,6 +26,7 @@ from ...ir.source import user_location
 from ...trace import pytree
 from ...trace.tracing import Trace, tracing
 from ...trace.values import Tracer
+from .default_session import get_default_session
 from .shapes import TensorShape
 
 # Stand-ins for unknown dimensions during abstract tracing: primes, so that no
@@ -72,7 +73,6 @@ class Operation:
         return self._fn(*call_args, **call_kwargs)
 
     def run(self, feed_dict=None, session=None):
-        from .session import get_default_session
         (session or get_default_session()).run(self, feed_dict)
 
     def __repr__(self) -> str:
@@ -116,7 +116,6 @@ class Tensor:
         return self.op.device
 
     def eval(self, feed_dict=None, session=None):
-        from .session import get_default_session
         return (session or get_default_session()).run(self, feed_dict)
 
     def __repr__(self) -> str:

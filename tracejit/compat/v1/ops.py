@@ -13,7 +13,7 @@ import numpy as np
 
 from ... import trace as _trace  # noqa: F401  (initializes the front end)
 from ...ir import dtypes as dt
-from ...trace import array_ops, math_ops, nn_ops, random_ops
+from ...trace import array_ops, indexing, math_ops, nn_ops, random_ops
 from ...trace.autodiff import gradients as _gradients
 from . import legacy
 from .graph import Tensor, as_operation, get_default_graph
@@ -60,7 +60,7 @@ MATH = [
 ARRAY = [
     "reshape", "transpose", "matrix_transpose", "broadcast_to", "expand_dims", "squeeze",
     "concat", "stack", "unstack", "split", "pad", "tile", "reverse", "gather", "one_hot",
-    "slice", "strided_slice", "identity", "stop_gradient", "zeros", "ones", "zeros_like",
+    "slice", "identity", "stop_gradient", "zeros", "ones", "zeros_like",
     "ones_like", "fill", "range", "linspace", "shape", "size", "rank",
 ]
 NN = ["relu", "relu6", "leaky_relu", "elu", "softplus", "softmax", "log_softmax", "bias_add",
@@ -70,7 +70,8 @@ NN = ["relu", "relu6", "leaky_relu", "elu", "softplus", "softmax", "log_softmax"
       "conv2d", "conv2d_transpose", "max_pool", "max_pool2d", "avg_pool", "avg_pool2d",
       "moments", "batch_normalization"]
 
-ops = {**_export(math_ops, MATH), **_export(array_ops, ARRAY)}
+ops = {**_export(math_ops, MATH), **_export(array_ops, ARRAY),
+       **_export(indexing, ["strided_slice"])}
 nn_ops_table = {name: graph_op(getattr(nn_ops, name)) for name in NN if hasattr(nn_ops, name)}
 
 

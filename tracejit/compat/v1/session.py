@@ -11,7 +11,6 @@ steps are a dictionary lookup and one program call.
 from __future__ import annotations
 
 import contextlib
-import threading
 
 import numpy as np
 
@@ -23,24 +22,9 @@ from ...runtime.devices import parse_device
 from ...trace import pytree
 from ...trace.jit import JitFunction
 from .config import ConfigProto
+from .default_session import default_session
 from .errors import FailedPreconditionError, InvalidArgumentError, UnimplementedError
 from .graph import Graph, Operation, Tensor, get_default_graph, replay_ops
-
-
-class _PerThread(threading.local):
-    # NOTE: the default session is per thread, as in TensorFlow.
-    def __init__(self):
-        self.sessions: list[Session] = []
-
-
-_THREAD = _PerThread()
-
-
-def get_default_session() -> Session:
-    if not _THREAD.sessions:
-        raise ValueError("Cannot evaluate tensor using `eval()`: No default session is "
-                         "registered. Use `with sess.as_default()` or pass session=sess")
-    return _THREAD.sessions[-1]
 
 
 class _Plan:
@@ -89,13 +73,8 @@ class Session:
         self._contexts.pop().close()
         self.close()
 
-    @contextlib.contextmanager
     def as_default(self):
-        _THREAD.sessions.append(self)
-        try:
-            yield self
-        finally:
-            _THREAD.sessions.remove(self)
+        return default_session(self)
 
     def close(self) -> None:
         self._closed = True

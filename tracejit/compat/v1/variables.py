@@ -15,6 +15,7 @@ import numpy as np
 
 from ...ir import dtypes as dt
 from ...trace.variables import Variable as CoreVariable
+from .default_session import get_default_session
 from .graph import Tensor, get_default_graph
 from .ops import convert_to_tensor, group
 from .shapes import TensorShape
@@ -135,7 +136,6 @@ class Variable:
         return self._value.eval(session=session)
 
     def load(self, value, session=None) -> None:
-        from .session import get_default_session
         self.core.load(value)
         (session or get_default_session()).mark_initialized(self)
 
