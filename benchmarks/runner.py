@@ -81,7 +81,7 @@ def cpu_identity(cpuinfo: str | None = None) -> dict:
 
 
 def machine() -> dict:
-    from tracejit.codegen_cpu import target, tuning
+    from tracejit.codegen_cpu.host import target, tuning
     compiled_for, features = target.target_cpu()
     # NOTE: the model name alone does not say what the code was tuned for: KVM reports
     # Intel Xeons as "Intel(R) Xeon(R) Processor" (and a Sapphire Rapids-class host with

@@ -27,7 +27,7 @@ def test_bench_command_runs_tracejit_and_numpy_at_reduced_size(tmp_path):
     assert {"started", "finished", "settings", "machine", "load", "peers", "workloads",
             "results"} <= set(doc)
     assert {"before", "after", "quiet", "threshold"} <= set(doc["load"])
-    from tracejit.codegen_cpu import target
+    from tracejit.codegen_cpu.host import target
     machine = doc["machine"]
     assert machine["cpu"] and machine["llvm_host_cpu"] == target.host_cpu()[0]
     assert machine["compiled_for"] == target.target_cpu()[0]
@@ -77,7 +77,7 @@ def test_the_cpu_is_read_as_lscpu_reads_it():
 
 
 def test_every_report_names_the_cpu_compiled_for(tmp_path):
-    from tracejit.codegen_cpu import target
+    from tracejit.codegen_cpu.host import target
     with target.compiling_for("haswell", "+prefer-256-bit"):   # compiled, never run here
         machine = runner.machine()
     assert machine["llvm_host_cpu"] == target.host_cpu()[0]

@@ -53,7 +53,7 @@ def _entry(folder, key: str) -> None:
 
 
 def test_cache_info_and_clear(tmp_path, monkeypatch):
-    from tracejit.codegen_cpu import cache_budget, tuning
+    from tracejit.codegen_cpu.host import cache_budget, tuning
     monkeypatch.setenv("TRACEJIT_CACHE_DIR", str(tmp_path))
     monkeypatch.setenv("TRACEJIT_CACHE_MAX", "1G")
     tuning.forget()

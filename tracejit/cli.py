@@ -135,7 +135,7 @@ def ir_command(target, args, statics, stage, locations):
         fun, static_argnames=tuple(static_values))
     graph = jitted.trace(*arrays, **static_values).graph
     if stage in _NATIVE_STAGES:
-        from .codegen_cpu.program import Unsupported
+        from .codegen_cpu.host.program import Unsupported
         from .runtime.registry import get_device
         try:
             text = get_device("cpu").compiler.dump(graph, stage)
@@ -177,8 +177,8 @@ def cache_group():
 @cache_group.command("info")
 def cache_info():
     """Where the cache is, how many entries and bytes it holds, and its cap."""
-    from .codegen_cpu import cache_budget, tuning
-    from .codegen_cpu.cache_budget import cache_dir
+    from .codegen_cpu.host import cache_budget, tuning
+    from .codegen_cpu.host.cache_budget import cache_dir
     folder = cache_dir()
     if folder is None:
         click.echo("compile cache: off (TRACEJIT_CACHE_DIR=off): in memory only")
@@ -201,8 +201,8 @@ def cache_info():
 @cache_group.command("clear")
 def cache_clear():
     """Delete every compiled entry and this host's tuning record."""
-    from .codegen_cpu import cache_budget, tuning
-    from .codegen_cpu.cache_budget import cache_dir
+    from .codegen_cpu.host import cache_budget, tuning
+    from .codegen_cpu.host.cache_budget import cache_dir
     folder = cache_dir()
     if folder is None:
         click.echo("compile cache: off (TRACEJIT_CACHE_DIR=off): nothing on disk")

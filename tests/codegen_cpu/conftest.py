@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tracejit.codegen_cpu.cache import ProgramCache, compile_object, load_object
-from tracejit.codegen_cpu.executor import CpuExecutor
-from tracejit.codegen_cpu.program import build_program
+from tracejit.codegen_cpu.host.cache import ProgramCache, compile_object, load_object
+from tracejit.codegen_cpu.host.executor import CpuExecutor
+from tracejit.codegen_cpu.host.program import build_program
 from tracejit.ir import GraphBuilder, ops
 from tracejit.ir.core import TensorType, VarMeta
 from tracejit.ir.dtypes import as_dtype
@@ -26,7 +26,7 @@ def standin():
 
 def load_graph(graph, *, donated=(), entry=None, prefix="tj_test"):
     """The graph compiled as it is (no optimization passes) with the stand-in lowering."""
-    from tracejit.codegen_cpu.binding import CompiledProgram
+    from tracejit.codegen_cpu.host.binding import CompiledProgram
     built = build_program(graph, donated=donated, prefix=prefix, lowering=standin_lowering)
     return CompiledProgram(built.layout, load_object(compile_object(built.module)),
                            built.consts, entry=entry)

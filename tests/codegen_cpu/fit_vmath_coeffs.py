@@ -1,4 +1,4 @@
-"""Fit the polynomial coefficients of tracejit.codegen_cpu.vmath and write vmath_coeffs.py.
+"""Fit the polynomial coefficients of tracejit.codegen_cpu.vmath and write vmath/coeffs.py.
 
 Not a test (pytest does not collect it): run it to regenerate the coefficient module::
 
@@ -32,7 +32,8 @@ import sys
 import mpmath as mp
 
 mp.mp.dps = 50
-OUT = pathlib.Path(__file__).resolve().parents[2] / "tracejit" / "codegen_cpu" / "vmath_coeffs.py"
+OUT = (pathlib.Path(__file__).resolve().parents[2] / "tracejit" / "codegen_cpu" / "vmath"
+       / "coeffs.py")
 
 
 def to_f32(x) -> float:

@@ -7,9 +7,9 @@ import ctypes
 
 import numpy as np
 
-from tracejit.codegen_cpu import target
-from tracejit.codegen_cpu.lower_kernels import lower_equation
-from tracejit.codegen_cpu.thread_settings import parallel_settings
+from tracejit.codegen_cpu.host import target
+from tracejit.codegen_cpu.kernels.table import lower_equation
+from tracejit.codegen_cpu.parallel.settings import parallel_settings
 from tracejit.ir import GraphBuilder, interpret
 from tracejit.ir import dtypes as dt
 from tracejit.ir.core import Eqn, Graph, TensorType

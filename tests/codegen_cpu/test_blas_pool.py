@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 
 import tracejit as tj
-from tracejit.codegen_cpu import openblas
-from tracejit.codegen_cpu.executor import CpuExecutor
-from tracejit.codegen_cpu.thread_settings import parallel_settings
-from tracejit.codegen_cpu.threadpool import BLAS_THREADS, pool_address
+from tracejit.codegen_cpu.gemm import openblas
+from tracejit.codegen_cpu.host.executor import CpuExecutor
+from tracejit.codegen_cpu.parallel.pool import BLAS_THREADS, pool_address
+from tracejit.codegen_cpu.parallel.settings import parallel_settings
 
 DOJOB = ctypes.CFUNCTYPE(None, ctypes.c_int, ctypes.c_void_p, ctypes.c_int)
 CALLBACK = ctypes.CFUNCTYPE(None, ctypes.c_int, DOJOB, ctypes.c_int, ctypes.c_size_t,

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 import tracejit as tj
-from tracejit.codegen_cpu.executor import CpuExecutor
-from tracejit.codegen_cpu.openblas import GET_THREADS, SET_THREADS, blas_library
-from tracejit.codegen_cpu.thread_settings import parallel_settings
+from tracejit.codegen_cpu.gemm.openblas import GET_THREADS, SET_THREADS, blas_library
+from tracejit.codegen_cpu.host.executor import CpuExecutor
+from tracejit.codegen_cpu.parallel.settings import parallel_settings
 
 
 def _blas():

@@ -14,10 +14,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tracejit.codegen_cpu import cache_budget, target
-from tracejit.codegen_cpu.cache import Artifact, ProgramCache, program_key
-from tracejit.codegen_cpu.executor import CpuExecutor
-from tracejit.codegen_cpu.program import Unsupported
+from tracejit.codegen_cpu.host import cache_budget, target
+from tracejit.codegen_cpu.host.cache import Artifact, ProgramCache, program_key
+from tracejit.codegen_cpu.host.executor import CpuExecutor
+from tracejit.codegen_cpu.host.program import Unsupported
 from tracejit.ir.printer import print_graph
 
 from . import standin_lowering
@@ -92,7 +92,7 @@ _CHILD = textwrap.dedent("""
     sys.path.insert(0, sys.argv[1])
     from tests.codegen_cpu import standin_lowering as L
     from tests.codegen_cpu.test_cache import _graph
-    from tracejit.codegen_cpu.executor import CpuExecutor
+    from tracejit.codegen_cpu.host.executor import CpuExecutor
     ex = CpuExecutor(lowering=L)
     out = ex.compile(_graph())([np.arange(8, dtype=np.float32)])[0]
     print(dict(ex.cache.hits), L.lowered, out.tolist())
@@ -162,10 +162,13 @@ def test_clear_caches_makes_the_next_compile_compile(monkeypatch):
 def test_the_key_covers_every_source_that_shapes_a_program():
     # A stale program from before a change to the memory planner once returned one
     # variable's array as another's; the passes and the IR are part of the key.
-    from tracejit.codegen_cpu.cache import key_sources
-    names = {f"{p.parent.name}/{p.name}" for p in key_sources()}
-    assert {"passes/memory.py", "passes/fuse.py", "ir/opdef.py", "codegen_cpu/program.py",
-            "codegen_cpu/entry.py"} <= names
+    import tracejit
+    from tracejit.codegen_cpu.host.cache import key_sources
+    package = Path(tracejit.__file__).resolve().parent
+    names = {p.relative_to(package).as_posix() for p in key_sources()}
+    assert {"passes/memory.py", "passes/fuse.py", "ir/opdef.py", "codegen_cpu/host/program.py",
+            "codegen_cpu/host/entry.py", "codegen_cpu/kernels/table.py",
+            "codegen_cpu/device.py"} <= names
 
 
 def test_the_key_names_the_cpu_compiled_for():

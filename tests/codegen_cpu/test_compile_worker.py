@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 
 import tracejit as tj
-from tracejit.codegen_cpu import compile_worker, target
-from tracejit.codegen_cpu.executor import CompileWarning
+from tracejit.codegen_cpu.host import compile_worker, target
+from tracejit.codegen_cpu.host.executor import CompileWarning
 
 
 def small_module(name="m"):
@@ -66,7 +66,7 @@ def test_a_bad_timeout_names_the_variable(monkeypatch):
 
 SLOW = """
 import warnings, numpy as np, tracejit as tj
-from tracejit.codegen_cpu.executor import CompileWarning
+from tracejit.codegen_cpu.host.executor import CompileWarning
 @tj.jit
 def f(x):
     return tj.tanh(x) * 3.0 + 1.0
@@ -129,7 +129,7 @@ def test_no_warnings_from_an_ordinary_compile():
 
 ORPHAN = """
 import threading, time, numpy as np, tracejit as tj
-from tracejit.codegen_cpu import compile_worker
+from tracejit.codegen_cpu.host import compile_worker
 threading.Thread(target=lambda: tj.jit(lambda x: x * 5.0)(np.ones(3, np.float32)),
                  daemon=True).start()
 while not compile_worker._CURRENT:

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 
 import tracejit as tj
-from tracejit.codegen_cpu import lower_nn
-from tracejit.codegen_cpu.gemm_choice import GEMM_ENV
-from tracejit.codegen_cpu.lower_tilegemm import tile_gemm_exists
-from tracejit.codegen_cpu.threadpool import PARALLEL_FOR
+from tracejit.codegen_cpu.gemm.choice import GEMM_ENV
+from tracejit.codegen_cpu.gemm.tiles import tile_gemm_exists
+from tracejit.codegen_cpu.kernels import conv as lower_nn
+from tracejit.codegen_cpu.parallel.pool import PARALLEL_FOR
 from tracejit.ir import dtypes as dt
 from tracejit.ir.core import TensorType
 
@@ -204,7 +204,7 @@ def test_pooling_matches_reference(case, threads):
 def test_conv_net_gradients_match_interpreter(data_format):
     """A small conv-pool-conv net and its gradients, compiled with every kernel forced
     onto 2 threads, against the reference interpreter."""
-    from tracejit.codegen_cpu.thread_settings import parallel_settings
+    from tracejit.codegen_cpu.parallel.settings import parallel_settings
 
     rng = np.random.default_rng(5)
     nchw = data_format == "NCHW"

@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import tracejit as tj
-from tracejit.codegen_cpu.cache import ProgramCache
+from tracejit.codegen_cpu.host.cache import ProgramCache
 from tracejit.ir import GraphBuilder, interpret
 from tracejit.ir import dtypes as dt
 from tracejit.ir.opdef import OPS, Tag
@@ -19,9 +19,9 @@ from ..ir.op_examples import OP_EXAMPLES, random_array
 from ..passes.strategies import programs
 from .compare import assert_matches
 
-lowering = pytest.importorskip("tracejit.codegen_cpu.lower_kernels")
-from tracejit.codegen_cpu.executor import CpuExecutor  # noqa: E402
-from tracejit.codegen_cpu.thread_settings import parallel_settings  # noqa: E402
+lowering = pytest.importorskip("tracejit.codegen_cpu.kernels.table")
+from tracejit.codegen_cpu.host.executor import CpuExecutor  # noqa: E402
+from tracejit.codegen_cpu.parallel.settings import parallel_settings  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -180,7 +180,7 @@ def test_cli_dumps_the_compiled_program(tmp_path, stage, needle):
 
 _CHILD = """
 import sys, numpy as np, tracejit as tj
-from tracejit.codegen_cpu.thread_settings import parallel_settings
+from tracejit.codegen_cpu.parallel.settings import parallel_settings
 from tracejit.runtime.registry import get_device
 x = np.linspace(-1, 1, 64 * 256, dtype=np.float32).reshape(64, 256)
 w = np.linspace(0, 1, 256 * 32, dtype=np.float32).reshape(256, 32)

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from tests.ir.op_examples import OP_EXAMPLES
-from tracejit.codegen_cpu.lower_kernels import supports
+from tracejit.codegen_cpu.kernels.table import supports
 from tracejit.ir import OPS
 from tracejit.ir import dtypes as dt
 from tracejit.ir.const_value import ConstValue
@@ -244,7 +244,7 @@ def test_op_lowers_and_matches_reference(name):
 def test_every_op_of_the_table_has_a_cpu_lowering():
     """A rule keyed by the op (KERNEL_RULES), or a one-equation body of the elementwise
     or reduction kernel: never a gap that only shows when a program uses the op."""
-    from tracejit.codegen_cpu.lower_kernels import KERNEL_RULES, rule_kind
+    from tracejit.codegen_cpu.kernels.table import KERNEL_RULES, rule_kind
     from tracejit.ir.opdef import OpDef
     from tracejit.ir.ops import OPS
 
@@ -259,7 +259,7 @@ def test_every_op_of_the_table_has_a_cpu_lowering():
 def test_kernel_body_roles_come_from_the_op_table():
     """Index maps and generators are tags of the op table; the CPU has an index rule for
     every op tagged INDEX_MAP, and fusion reads through the order-keeping ones only."""
-    from tracejit.codegen_cpu.lower_body import INDEX_MAP_RULES, is_generator
+    from tracejit.codegen_cpu.loops.body import INDEX_MAP_RULES, is_generator
     from tracejit.ir.opdef import Tag
     from tracejit.ir.ops import OPS
     from tracejit.passes.fusion_rules import fuses_as_index_map

@@ -3,9 +3,9 @@ where a reshape or tile needs it, and coalescing dimensions back into flat loops
 
 from __future__ import annotations
 
-from tracejit.codegen_cpu import lower_index as ix
-from tracejit.codegen_cpu.lower_kernels import supports, unsupported_reason
-from tracejit.codegen_cpu.lower_pointwise import plan_domain
+from tracejit.codegen_cpu.kernels.table import supports, unsupported_reason
+from tracejit.codegen_cpu.loops import index as ix
+from tracejit.codegen_cpu.loops.pointwise import plan_domain
 from tracejit.ir import GraphBuilder
 from tracejit.ir.core import TensorType
 from tracejit.ir.opdef import OpDef
@@ -75,6 +75,6 @@ def test_supports_reports_unknown_ops():
 def test_interface_docstring_example_runs():
     import doctest
 
-    from tracejit.codegen_cpu import lower_kernels
+    from tracejit.codegen_cpu.kernels import table as lower_kernels
     result = doctest.testmod(lower_kernels)
     assert result.attempted and not result.failed

@@ -9,8 +9,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 
 from tests.passes.strategies import programs
+from tracejit.codegen_cpu.parallel.settings import parallel_settings
 from tracejit.codegen_cpu.pipeline import CPU_PASSES
-from tracejit.codegen_cpu.thread_settings import parallel_settings
 from tracejit.ir import GraphBuilder, interpret, ops
 from tracejit.ir import dtypes as dt
 from tracejit.ir.core import Graph, TensorType

@@ -15,9 +15,11 @@ import numpy as np
 import pytest
 
 import tracejit as tj
-from tracejit.codegen_cpu import gemm_choice, onednn, tuning
-from tracejit.codegen_cpu.executor import CpuExecutor
-from tracejit.codegen_cpu.thread_settings import parallel_settings
+from tracejit.codegen_cpu.gemm import choice as gemm_choice
+from tracejit.codegen_cpu.gemm import onednn
+from tracejit.codegen_cpu.host import tuning
+from tracejit.codegen_cpu.host.executor import CpuExecutor
+from tracejit.codegen_cpu.parallel.settings import parallel_settings
 from tracejit.ir import dtypes as dt
 
 from .test_blas_threads import CASES
@@ -110,7 +112,7 @@ def test_a_cached_program_calling_onednn_runs_in_a_fresh_process(tmp_path):
     # load oneDNN for it (an unresolved symbol would be a call to address 0).
     script = textwrap.dedent("""
         import numpy as np, tracejit as tj
-        from tracejit.codegen_cpu.thread_settings import parallel_settings
+        from tracejit.codegen_cpu.parallel.settings import parallel_settings
         rng = np.random.default_rng(5)
         a = rng.normal(size=(96, 80)).astype(np.float32)
         b = rng.normal(size=(80, 72)).astype(np.float32)

@@ -8,8 +8,8 @@ import threading
 import numpy as np
 import pytest
 
-from tracejit.codegen_cpu.binding import CompiledProgram
-from tracejit.codegen_cpu.entry import trampoline_support
+from tracejit.codegen_cpu.host.binding import CompiledProgram
+from tracejit.codegen_cpu.host.entry import trampoline_support
 from tracejit.ir import interpret
 
 from . import standin_lowering
@@ -213,7 +213,7 @@ def test_program_lives_as_long_as_its_function(entry):
 def test_repr_and_layout_round_trip(entry):
     prog = load_graph(_sgd(), donated={0}, entry=entry)
     assert "sgd" in repr(prog) and entry in repr(prog)
-    from tracejit.codegen_cpu.entry import Layout
+    from tracejit.codegen_cpu.host.entry import Layout
     assert Layout.from_json(prog.layout.to_json()) == prog.layout
     assert isinstance(prog, CompiledProgram)
 

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from llvmlite import ir
 
-from tracejit.codegen_cpu import target
+from tracejit.codegen_cpu.host import target
 
 I64 = ir.IntType(64)
 F32 = ir.FloatType()
@@ -146,7 +146,7 @@ def test_an_unknown_cpu_name_is_an_error():
     ("sapphirerapids", "znver4", "sse4a"),
     ("x86-64", "haswell", "avx, avx2, bmi, bmi2, f16c, fma, lzcnt, popcnt")])
 def test_code_for_a_cpu_the_host_lacks_is_refused_at_load(monkeypatch, host, cpu, missing):
-    from tracejit.codegen_cpu import cache
+    from tracejit.codegen_cpu.host import cache
     features = ",".join(f"+{f}" for f in target.code_features(host, ""))
     monkeypatch.setattr(target, "host_cpu", lambda: (host, features))
     with target.compiling_for(cpu):

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import tracejit as tj
-from tracejit.codegen_cpu.thread_settings import parallel_settings
+from tracejit.codegen_cpu.parallel.settings import parallel_settings
 
 
 def _program(threads: int):

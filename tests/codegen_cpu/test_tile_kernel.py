@@ -8,8 +8,8 @@ import ctypes
 import numpy as np
 import pytest
 
-from tracejit.codegen_cpu.lower_tilegemm import tile_gemm_exists
-from tracejit.codegen_cpu.tile_kernel import TILE_GEMM, ensure_tile_gemm
+from tracejit.codegen_cpu.gemm.tile_kernel import TILE_GEMM, ensure_tile_gemm
+from tracejit.codegen_cpu.gemm.tiles import tile_gemm_exists
 from tracejit.ir import dtypes as dt
 
 pytestmark = pytest.mark.skipif(not tile_gemm_exists(dt.float32),

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from llvmlite import ir
 
-from tracejit.codegen_cpu import target
-from tracejit.codegen_cpu.lower_tilegemm import emit_tile_gemm, tile_gemm_exists
+from tracejit.codegen_cpu.gemm.tiles import emit_tile_gemm, tile_gemm_exists
+from tracejit.codegen_cpu.host import target
 from tracejit.ir import dtypes as dt
 
 pytestmark = pytest.mark.skipif(not tile_gemm_exists(dt.float32),

@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 
 import tracejit as tj
-from tracejit.codegen_cpu import gemm_choice, target, tuning, vector_choice
-from tracejit.codegen_cpu.lower_tilegemm import tile_gemm_exists
+from tracejit.codegen_cpu.gemm import choice as gemm_choice
+from tracejit.codegen_cpu.gemm.tiles import tile_gemm_exists
+from tracejit.codegen_cpu.host import target, tuning, vector_choice
 from tracejit.ir import dtypes as dt
 
 

@@ -1,7 +1,7 @@
 """vmath: accuracy against NumPy, special values, vectorization (docs/cpu_math.md).
 
 Every function is JIT-compiled as a one-op loop kernel (``void f(T* in, T* out, i64 n)``)
-at O3 through tracejit.codegen_cpu.target and run on NumPy arrays.
+at O3 through tracejit.codegen_cpu.host.target and run on NumPy arrays.
 """
 
 from __future__ import annotations
@@ -14,7 +14,8 @@ import numpy as np
 import pytest
 from llvmlite import ir
 
-from tracejit.codegen_cpu import target, vmath
+from tracejit.codegen_cpu import vmath
+from tracejit.codegen_cpu.host import target
 
 from . import vmath_harness as H
 
@@ -102,7 +103,8 @@ def test_sin_cos_float32_huge_arguments():
 def test_two_over_pi_table_matches_mpmath_digits():
     """The float64 table (pi by Machin's formula in integers) agrees with the float32
     constant, which came from mpmath, on all of that constant's 256 bits."""
-    from tracejit.codegen_cpu import vmath_coeffs, vmath_trig
+    from tracejit.codegen_cpu.vmath import coeffs as vmath_coeffs
+    from tracejit.codegen_cpu.vmath import trig as vmath_trig
 
     words = vmath_trig.two_over_pi_words()
     table = int("".join(f"{w:064b}" for w in words), 2)

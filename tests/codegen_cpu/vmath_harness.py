@@ -1,7 +1,7 @@
 """Compile one-op loop kernels around vmath emitters and compare them with NumPy.
 
 ``kernel(op, dtype)`` JITs ``void f(T* in0, [T* in1,] T* out, i64 n)`` whose scalar loop
-body is the vmath emitter, through tracejit.codegen_cpu.target at O3 (the loop vectorizer
+body is the vmath emitter, through tracejit.codegen_cpu.host.target at O3 (the loop vectorizer
 does the rest), and returns a NumPy-callable plus its assembly.
 """
 
@@ -14,7 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 from llvmlite import ir
 
-from tracejit.codegen_cpu import target, vmath
+from tracejit.codegen_cpu import vmath
+from tracejit.codegen_cpu.host import target
 
 I64 = ir.IntType(64)
 _TYPES = {np.dtype(np.float32): ir.FloatType(), np.dtype(np.float64): ir.DoubleType()}

@@ -53,7 +53,7 @@ def test_an_unknown_device_names_the_registered_ones():
 def test_importing_tracejit_loads_no_backend():
     code = ("import sys, tracejit; "
             "print(sorted(m for m in sys.modules if m.startswith(('llvmlite', "
-            "'tracejit.codegen_cpu.executor', 'tracejit.codegen_cpu.device'))))")
+            "'tracejit.codegen_cpu.host.executor', 'tracejit.codegen_cpu.device'))))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          timeout=120)
     assert out.returncode == 0, out.stderr

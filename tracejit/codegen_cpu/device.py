@@ -1,6 +1,6 @@
 """The CPU backend as a runtime device (``get_device("cpu")``).
 
-Its compiler is :class:`~tracejit.codegen_cpu.executor.CpuExecutor` (graph -> LLVM ->
+Its compiler is :class:`~tracejit.codegen_cpu.host.executor.CpuExecutor` (graph -> LLVM ->
 machine code, cached in memory and on disk), made on first use so that listing or
 choosing devices loads no llvmlite. Its buffers are host memory (NumPy arrays), its
 lowering table is ``lower_kernels.KERNEL_RULES`` plus the one-equation elementwise and
@@ -35,7 +35,7 @@ class CpuDevice(Device):
         if self._compiler is None:
             with self._lock:
                 if self._compiler is None:
-                    from .executor import CpuExecutor
+                    from .host.executor import CpuExecutor
                     self._compiler = CpuExecutor(passes=self.passes)
         return self._compiler
 
@@ -44,7 +44,7 @@ class CpuDevice(Device):
         """op -> how it is lowered (``"rule"``, ``"reduction"``, ``"elementwise"``)."""
         if self._table is None:
             from ..ir import ops
-            from .lower_kernels import rule_kind
+            from .kernels.table import rule_kind
             table = {op: rule_kind(op) for op in ops.OPS.values()}
             self._table = {op: kind for op, kind in table.items() if kind is not None}
         return self._table
