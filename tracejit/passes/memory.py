@@ -36,6 +36,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from ..ir import ops
 from ..ir.core import Eqn, Graph, Var
 from ..ir.opdef import Tag
 
@@ -103,7 +104,7 @@ def _reads_in_place(eqn: Eqn, operand: Var, out: Var) -> bool:
         return False
     if eqn.op.has(Tag.ELEMENTWISE):
         return True
-    return eqn.op.name == "kernel" and eqn.params["kind"] == "elementwise"
+    return eqn.op is ops.KERNEL and eqn.params["kind"] == "elementwise"
 
 
 class _Planner:

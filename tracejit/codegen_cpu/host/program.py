@@ -30,6 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 from llvmlite import ir
 
+from ...ir import ops
 from ...ir.core import Eqn, Graph, Var
 from ...passes.memory import MemoryPlan, plan_memory
 from ..gemm import blas
@@ -90,7 +91,7 @@ class _Builder:
         self.arena_bytes = 0
         # NOTE: constants are read where they sit; an arena buffer only constants were
         # planned into needs no memory.
-        constant = {id(e.outs[0]) for e in graph.eqns if e.op.name == "constant"}
+        constant = {id(e.outs[0]) for e in graph.eqns if e.op is ops.CONSTANT}
         used = {vp.buffer for vp in self.plan.values if id(vp.var) not in constant}
         for buf in self.plan.buffers:
             if buf.kind == "arena" and buf.index in used:
@@ -180,7 +181,7 @@ class _Builder:
         # keeps them in one stack frame and can promote stores of constant addresses.
         pending = []
         for i, eqn in enumerate(graph.eqns):
-            if eqn.op.name == "constant":
+            if eqn.op is ops.CONSTANT:
                 continue
             pending.append((i, eqn, self.b.alloca(ir.ArrayType(PTR, len(eqn.outs) +
                                                                len(eqn.ins)))))
@@ -189,7 +190,7 @@ class _Builder:
         slots = {i: s for i, _, s in pending}
         outputs = {id(v) for v in graph.outputs}
         for i, eqn in enumerate(graph.eqns):
-            if eqn.op.name == "constant":
+            if eqn.op is ops.CONSTANT:
                 var = eqn.outs[0]
                 if id(var) in outputs and self.plan.buffer_of(var) is not None:
                     self._place_constant_output(var)
@@ -236,7 +237,7 @@ class _Builder:
 
     def collect_constants(self) -> None:
         for eqn in self.graph.eqns:
-            if eqn.op.name != "constant":
+            if eqn.op is not ops.CONSTANT:
                 continue
             var = eqn.outs[0]
             array = np.ascontiguousarray(eqn.params["value"].array,
@@ -252,7 +253,7 @@ def build_program(graph: Graph, *, donated=(), prefix: str = "tj", lowering=None
     the lowering cannot compile."""
     lowering = lowering or default_lowering()
     for eqn in graph.eqns:
-        if eqn.op.name != "constant" and not lowering.supports(eqn):
+        if eqn.op is not ops.CONSTANT and not lowering.supports(eqn):
             reason = getattr(lowering, "unsupported_reason", lambda e: None)(eqn)
             raise Unsupported(eqn, reason)
     builder = _Builder(graph, frozenset(int(d) for d in donated), prefix, lowering)

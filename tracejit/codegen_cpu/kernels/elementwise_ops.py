@@ -25,8 +25,10 @@ from collections.abc import Callable
 
 from llvmlite import ir
 
+from ...ir import ops
 from ...ir.core import Eqn
 from ...ir.dtypes import DType
+from ...ir.opdef import OpDef
 from ..loops.types import F64, I1, compute_type, convert, intrinsic, is_signed, round_to
 
 __all__ = ["emit_elementwise", "ELEMENTWISE_LOWERINGS", "fm", "emit_max", "emit_min"]
@@ -349,47 +351,49 @@ def _identity(b, args, dtype, eqn):
     return args[0]
 
 
-ELEMENTWISE_LOWERINGS: dict[str, Emitter] = {
-    "neg": _neg, "abs": _abs, "sign": _sign, "square": _square, "relu": _relu,
-    "exp": _unary_math("exp"), "expm1": _unary_math("expm1"), "log": _unary_math("log"),
-    "log1p": _unary_math("log1p"), "tanh": _unary_math("tanh"), "sin": _unary_math("sin"),
-    "cos": _unary_math("cos"), "erf": _unary_math("erf"), "sigmoid": _sigmoid,
-    "sqrt": _intr("sqrt"), "floor": _intr("floor"), "ceil": _intr("ceil"),
-    "round": _intr("roundeven"), "rsqrt": _rsqrt, "reciprocal": _reciprocal,
-    "isnan": lambda b, a, d, e: _isnan(b, a[0]),
-    "isfinite": lambda b, a, d, e: b.fcmp_ordered("<", _fabs(b, a[0]),
+# One row per elementwise op, keyed by the op object (a test checks every ELEMENTWISE op
+# of the table has one).
+ELEMENTWISE_LOWERINGS: dict[OpDef, Emitter] = {
+    ops.NEG: _neg, ops.ABS: _abs, ops.SIGN: _sign, ops.SQUARE: _square, ops.RELU: _relu,
+    ops.EXP: _unary_math("exp"), ops.EXPM1: _unary_math("expm1"), ops.LOG: _unary_math("log"),
+    ops.LOG1P: _unary_math("log1p"), ops.TANH: _unary_math("tanh"), ops.SIN: _unary_math("sin"),
+    ops.COS: _unary_math("cos"), ops.ERF: _unary_math("erf"), ops.SIGMOID: _sigmoid,
+    ops.SQRT: _intr("sqrt"), ops.FLOOR: _intr("floor"), ops.CEIL: _intr("ceil"),
+    ops.ROUND: _intr("roundeven"), ops.RSQRT: _rsqrt, ops.RECIPROCAL: _reciprocal,
+    ops.ISNAN: lambda b, a, d, e: _isnan(b, a[0]),
+    ops.ISFINITE: lambda b, a, d, e: b.fcmp_ordered("<", _fabs(b, a[0]),
                                                   _f(a[0].type, float("inf"))),
-    "logical_not": lambda b, a, d, e: b.xor(a[0], _i(I1, 1)),
-    "stop_gradient": _identity,
-    "add": _float_or_int(_binary_float("fadd"), _binary_int("add")),
-    "sub": _float_or_int(_binary_float("fsub"), _binary_int("sub")),
-    "mul": _float_or_int(_binary_float("fmul"), _binary_int("mul")),
-    "div": _float_or_int(lambda b, x, y, d: b.fdiv(x, y), _int_div),
-    "floordiv": _float_or_int(_float_floordiv, _int_floordiv),
-    "mod": _float_or_int(_float_mod, _int_mod),
-    "pow": _float_or_int(_float_pow, _int_pow),
-    "maximum": lambda b, a, d, e: emit_max(b, a[0], a[1], d),
-    "minimum": lambda b, a, d, e: emit_min(b, a[0], a[1], d),
-    "equal": _cmp("=="), "not_equal": _cmp("!="), "less": _cmp("<"),
-    "less_equal": _cmp("<="), "greater": _cmp(">"), "greater_equal": _cmp(">="),
-    "logical_and": lambda b, a, d, e: b.and_(a[0], a[1]),
-    "logical_or": lambda b, a, d, e: b.or_(a[0], a[1]),
-    "logical_xor": lambda b, a, d, e: b.xor(a[0], a[1]),
-    "select": _select, "cast": _cast, "clip": _clip,
+    ops.LOGICAL_NOT: lambda b, a, d, e: b.xor(a[0], _i(I1, 1)),
+    ops.STOP_GRADIENT: _identity,
+    ops.ADD: _float_or_int(_binary_float("fadd"), _binary_int("add")),
+    ops.SUB: _float_or_int(_binary_float("fsub"), _binary_int("sub")),
+    ops.MUL: _float_or_int(_binary_float("fmul"), _binary_int("mul")),
+    ops.DIV: _float_or_int(lambda b, x, y, d: b.fdiv(x, y), _int_div),
+    ops.FLOORDIV: _float_or_int(_float_floordiv, _int_floordiv),
+    ops.MOD: _float_or_int(_float_mod, _int_mod),
+    ops.POW: _float_or_int(_float_pow, _int_pow),
+    ops.MAXIMUM: lambda b, a, d, e: emit_max(b, a[0], a[1], d),
+    ops.MINIMUM: lambda b, a, d, e: emit_min(b, a[0], a[1], d),
+    ops.EQUAL: _cmp("=="), ops.NOT_EQUAL: _cmp("!="), ops.LESS: _cmp("<"),
+    ops.LESS_EQUAL: _cmp("<="), ops.GREATER: _cmp(">"), ops.GREATER_EQUAL: _cmp(">="),
+    ops.LOGICAL_AND: lambda b, a, d, e: b.and_(a[0], a[1]),
+    ops.LOGICAL_OR: lambda b, a, d, e: b.or_(a[0], a[1]),
+    ops.LOGICAL_XOR: lambda b, a, d, e: b.xor(a[0], a[1]),
+    ops.SELECT: _select, ops.CAST: _cast, ops.CLIP: _clip,
 }
 
 
 def operand_dtype(eqn: Eqn) -> DType:
     """The dtype an elementwise op computes in (select: its value operands')."""
-    return eqn.ins[1].dtype if eqn.op.name == "select" else eqn.ins[0].dtype
+    return eqn.ins[1].dtype if eqn.op is ops.SELECT else eqn.ins[0].dtype
 
 
 def emit_elementwise(builder: ir.IRBuilder, eqn: Eqn, args: list[ir.Value]) -> ir.Value:
     """One element of ``eqn`` (an ELEMENTWISE op) from compute-type operand values."""
     dtype = operand_dtype(eqn)
     out = eqn.outs[0].dtype
-    result = ELEMENTWISE_LOWERINGS[eqn.op.name](builder, args, dtype, eqn)
-    if out.is_half and eqn.op.name != "cast":
+    result = ELEMENTWISE_LOWERINGS[eqn.op](builder, args, dtype, eqn)
+    if out.is_half and eqn.op is not ops.CAST:
         result = round_to(builder, result, out)
     assert result.type == compute_type(out), (eqn.op.name, result.type, out)
     return result
@@ -398,9 +402,9 @@ def emit_elementwise(builder: ir.IRBuilder, eqn: Eqn, args: list[ir.Value]) -> i
 def emits_blocks(eqn: Eqn) -> bool:
     """Whether ``eqn``'s lowering adds basic blocks (integer ``pow`` is a loop): such code
     cannot be inserted before a block's terminator."""
-    return eqn.op.name == "pow" and not operand_dtype(eqn).is_float
+    return eqn.op is ops.POW and not operand_dtype(eqn).is_float
 
 
-def supported_elementwise(name: str) -> bool:
-    return name in ELEMENTWISE_LOWERINGS
+def supported_elementwise(op: OpDef) -> bool:
+    return op in ELEMENTWISE_LOWERINGS
 

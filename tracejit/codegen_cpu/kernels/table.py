@@ -108,7 +108,7 @@ def rule_kind(op: OpDef) -> str | None:
         return "rule"
     if op.has(Tag.REDUCE):
         return "reduction"
-    if op in INDEX_MAP_RULES or is_generator(op) or supported_elementwise(op.name):
+    if op in INDEX_MAP_RULES or is_generator(op) or supported_elementwise(op):
         return "elementwise"
     return None
 

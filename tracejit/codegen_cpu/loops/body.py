@@ -89,7 +89,7 @@ def body_supported(body: Graph) -> str | None:
     for eqn in body.eqns:
         name = eqn.op.name
         if eqn.op in INDEX_MAP_RULES or is_generator(eqn.op) or eqn.op.has(Tag.REDUCE) \
-                or eqn.op.has(Tag.LINALG) or supported_elementwise(name):
+                or eqn.op.has(Tag.LINALG) or supported_elementwise(eqn.op):
             continue
         return f"op {name!r} inside a kernel body"
     return None
