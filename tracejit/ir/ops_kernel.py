@@ -7,8 +7,8 @@ the eqn's outputs. ``kind`` tells a backend which loop nest to emit:
 * ``"elementwise"``: one loop over one iteration domain;
 * ``"reduction"``: a loop over the kept axes around a loop over the reduced axes, with
   an elementwise prologue inside and an epilogue after the inner loop;
-* ``"matmul_epilogue"``: one matmul (a BLAS call) followed by an elementwise loop over
-  its result.
+* ``"matmul_epilogue"``: one matmul (a library call or a loop nest: the backend's
+  choice) followed by an elementwise loop over its result.
 
 The precise rules a body of each kind obeys are in docs/passes.md; the fusion pass
 (tracejit/passes/fuse.py) is what makes kernels, and the reference meaning here is

@@ -79,6 +79,7 @@ def install(ops: dict) -> None:
         "concat": concat_any_order,
         "split": split_any_order,
         "mul": ops["multiply"], "sub": ops["subtract"], "neg": ops["negative"],
+        "select": ops["where"],
         "pack": ops["stack"], "unpack": ops["unstack"], "batch_matmul": ops["matmul"],
         "arg_max": ops["argmax"], "arg_min": ops["argmin"],
         "to_float": cast_to(dt.float32, "ToFloat"),

@@ -13,9 +13,10 @@ import numpy as np
 
 from ... import trace as _trace  # noqa: F401  (initializes the front end)
 from ...ir import dtypes as dt
-from ...trace import array_ops, indexing, math_ops, nn_ops, random_ops
+from ...trace import array_ops, indexing, math_ops, nn_ops, random_ops, tracing
 from ...trace.autodiff import gradients as _gradients
 from . import legacy
+from .coverage import tensorflow_names
 from .graph import Tensor, as_operation, get_default_graph
 from .legacy import canonical_kwargs
 
@@ -43,36 +44,32 @@ def graph_op(fn, op_type: str | None = None):
     return op
 
 
-def _export(module, names):
-    return {name: graph_op(getattr(module, name)) for name in names}
+# The TF1 namespace is derived, not listed: each front-end function whose name
+# tensorflow.compat.v1 has in that namespace (the shipped public-name list), so a new
+# front-end function appears here with no edit. BEYOND_TF1: spellings kept that the list
+# lacks (a NumPy alias, TF2's gelu); OWN: names this module defines itself, graph-aware;
+# pre-1.0 renames are legacy.py's.
+BEYOND_TF1 = {"tf": ("floor_divide",), "tf.nn": ("gelu",)}
+OWN = frozenset({"constant", "convert_to_tensor", "dropout"})
+_TF_NAMES = frozenset(tensorflow_names()[1])
 
 
-MATH = [
-    "add", "subtract", "multiply", "divide", "truediv", "div", "floordiv", "floor_divide", "mod",
-    "floormod", "pow", "maximum", "minimum", "equal", "not_equal", "less", "less_equal",
-    "greater", "greater_equal", "logical_and", "logical_or", "logical_xor", "logical_not",
-    "negative", "abs", "sign", "exp", "expm1", "log", "log1p", "sqrt", "rsqrt", "square",
-    "reciprocal", "tanh", "sigmoid", "sin", "cos", "erf", "floor", "ceil", "round", "is_nan",
-    "is_finite", "where", "select", "clip_by_value", "squared_difference", "add_n", "cast",
-    "reduce_sum", "reduce_mean", "reduce_max", "reduce_min", "reduce_prod", "reduce_any",
-    "reduce_all", "reduce_logsumexp", "matmul", "truncatediv",
-]
-ARRAY = [
-    "reshape", "transpose", "matrix_transpose", "broadcast_to", "expand_dims", "squeeze",
-    "concat", "stack", "unstack", "split", "pad", "tile", "reverse", "gather", "one_hot",
-    "slice", "identity", "stop_gradient", "zeros", "ones", "zeros_like",
-    "ones_like", "fill", "range", "linspace", "shape", "size", "rank",
-]
-NN = ["relu", "relu6", "leaky_relu", "elu", "softplus", "softmax", "log_softmax", "bias_add",
-      "l2_loss", "l2_normalize", "sigmoid", "tanh", "silu", "gelu",
-      "softmax_cross_entropy_with_logits", "softmax_cross_entropy_with_logits_v2",
-      "sparse_softmax_cross_entropy_with_logits", "sigmoid_cross_entropy_with_logits",
-      "conv2d", "conv2d_transpose", "max_pool", "max_pool2d", "avg_pool", "avg_pool2d",
-      "moments", "batch_normalization"]
+def tf1_names(namespace: str, *modules) -> list[str]:
+    """The public functions of ``modules`` that TensorFlow 1 has as ``namespace.<name>``."""
+    found = set(BEYOND_TF1.get(namespace, ()))
+    for module in modules:
+        for name in dir(module):
+            value = getattr(module, name)
+            if (not name.startswith("_") and name not in OWN and callable(value)
+                    and not isinstance(value, type) and f"{namespace}.{name}" in _TF_NAMES):
+                found.add(name)
+    return sorted(found)
 
-ops = {**_export(math_ops, MATH), **_export(array_ops, ARRAY),
-       **_export(indexing, ["strided_slice"])}
-nn_ops_table = {name: graph_op(getattr(nn_ops, name)) for name in NN if hasattr(nn_ops, name)}
+
+_FRONT_END = (math_ops, array_ops, indexing, tracing)
+ops = {name: graph_op(next(getattr(m, name) for m in _FRONT_END if hasattr(m, name)))
+       for name in tf1_names("tf", *_FRONT_END)}
+nn_ops_table = {name: graph_op(getattr(nn_ops, name)) for name in tf1_names("tf.nn", nn_ops)}
 
 
 def _argmax_tf1(kind):
