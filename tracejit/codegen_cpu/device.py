@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import threading
 
-from ..runtime.device import CAN_RUN, NATIVE_DISPATCH, Device
+from ..runtime.device import CAN_RUN, HOST_MEMORY, NATIVE_DISPATCH, Device
 from .pipeline import CPU_PASSES
 
 __all__ = ["CpuDevice"]
@@ -21,7 +21,7 @@ __all__ = ["CpuDevice"]
 class CpuDevice(Device):
     kind = name = "cpu"
     passes = CPU_PASSES
-    capabilities = frozenset({CAN_RUN, NATIVE_DISPATCH})
+    capabilities = frozenset({CAN_RUN, NATIVE_DISPATCH, HOST_MEMORY})
 
     def __init__(self, spec="/cpu:0"):
         super().__init__(spec)

@@ -19,7 +19,10 @@ device memory and copies.
 
 Optional capabilities are declared, not probed: ``"native-dispatch"`` means
 :meth:`Device.dispatcher` can build a native callable for ``@jit``'s fast path (W6);
-``"run"`` means programs execute (the ``null`` device compiles only).
+``"run"`` means programs execute (the ``null`` device compiles only); ``"host-memory"``
+means a buffer's storage *is* a NumPy array, so a program takes the user's arrays as
+they are. Without it, :meth:`Device.host_program` copies each argument in through the
+allocator and each result out: the front ends call every program that way.
 """
 
 from __future__ import annotations
@@ -37,10 +40,11 @@ from ..ir.opdef import OpDef
 from .devices import DeviceSpec, parse_device
 
 __all__ = ["Buffer", "Allocator", "HostAllocator", "Program", "Device",
-           "UnsupportedOnDevice", "CAN_RUN", "NATIVE_DISPATCH"]
+           "UnsupportedOnDevice", "CAN_RUN", "NATIVE_DISPATCH", "HOST_MEMORY"]
 
 CAN_RUN = "run"
 NATIVE_DISPATCH = "native-dispatch"
+HOST_MEMORY = "host-memory"
 
 
 class UnsupportedOnDevice(TracejitError, RuntimeError):
@@ -112,8 +116,8 @@ class HostAllocator:
         return Buffer(self.device, buffer.shape, buffer.dtype, buffer.storage.copy())
 
 
-# A compiled graph: called on the device's buffers (host devices: NumPy arrays, the
-# storage of their buffers) in the graph's input order, returning its outputs.
+# A compiled graph: called on the storage of the device's buffers (host-memory devices:
+# NumPy arrays) in the graph's input order, returning its outputs' storage.
 Program = Callable[[Sequence[Any]], Sequence[Any]]
 
 
@@ -124,7 +128,8 @@ class Device:
     kind: str = ""                      # "cpu", "interpreter", "null", "gpu"
     lowering: Mapping[OpDef, Any] = {}  # op -> this backend's rule
     passes: tuple[tuple[str, Callable[[Graph], Graph]], ...] = ()
-    capabilities: frozenset[str] = frozenset({CAN_RUN})
+    # The base's allocator keeps host memory; a device with its own drops HOST_MEMORY.
+    capabilities: frozenset[str] = frozenset({CAN_RUN, HOST_MEMORY})
     # The names users and compile caches know it by; the registry's key.
     name: str = ""
 
@@ -159,6 +164,30 @@ class Device:
         """Forget compiled programs kept in memory."""
 
     # ---- the user's boundary ---------------------------------------------------------------
+
+    def host_program(self, program: Program, graph: Graph) -> Program:
+        """``program`` (compiled from ``graph``) as the front ends call it: NumPy arrays in,
+        NumPy arrays out. A host-memory device's program already is one; for any other
+        device each argument is copied in and each result out through the allocator, and
+        the buffers are freed after the call."""
+        if HOST_MEMORY in self.capabilities:
+            return program
+        allocator = self.allocator
+        outputs = [(v.shape, v.dtype) for v in graph.outputs]
+
+        def on_host(arrays: Sequence[np.ndarray]) -> list[np.ndarray]:
+            inputs = [allocator.to_device(np.asarray(a)) for a in arrays]
+            results: list[Buffer] = []
+            try:
+                stored = program([b.storage for b in inputs])
+                results = [Buffer(self, shape, dtype, value)
+                           for (shape, dtype), value in zip(outputs, stored, strict=True)]
+                return [allocator.to_host(r) for r in results]
+            finally:
+                for buffer in (*inputs, *results):
+                    allocator.free(buffer)
+        on_host.__wrapped__ = program
+        return on_host
 
     def put(self, array) -> Buffer:
         return self.allocator.to_device(np.asarray(array))

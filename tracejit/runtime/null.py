@@ -9,14 +9,14 @@ from collections.abc import Sequence
 from ..ir.core import Graph
 from ..ir.opdef import OpDef
 from ..ir.verifier import verify
-from .device import Device, UnsupportedOnDevice
+from .device import HOST_MEMORY, Device, UnsupportedOnDevice
 
 __all__ = ["NullDevice"]
 
 
 class NullDevice(Device):
     kind = name = "null"
-    capabilities = frozenset()          # no "run"
+    capabilities = frozenset({HOST_MEMORY})     # no "run"
 
     def __init__(self, spec=None):
         super().__init__(spec)

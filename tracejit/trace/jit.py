@@ -367,8 +367,10 @@ class JitFunction:
         updated = {id(v) for v in traced.updated}
         donated = frozenset(i for i, v in enumerate(traced.captured) if id(v) in updated)
         given_up = self._donated_leaves(names, treedef)
-        program = get_device(executor_name).compile(
-            traced.graph, donated=[*given_up, *sorted(len(leaf_keys) + i for i in donated)])
+        device = get_device(executor_name)
+        program = device.host_program(device.compile(
+            traced.graph, donated=[*given_up, *sorted(len(leaf_keys) + i for i in donated)]),
+            traced.graph)
         seconds = time.perf_counter() - started
         fallback = getattr(program, "fallback_reason", None)
         if fallback:
