@@ -28,8 +28,9 @@ from dataclasses import dataclass
 from llvmlite import ir
 
 from ...ir import dtypes as dt
+from ...ir import ops
 from ...ir.core import Eqn, Graph
-from ...ir.opdef import Tag
+from ...ir.opdef import OpDef, Tag
 from ..loops import index as ix
 from ..loops.body import Point, PointEval
 from ..loops.loops import block_size, c64, counted_loop, n_work_items, nest, work_items
@@ -51,8 +52,13 @@ class Reducer:
     eqn: Eqn
 
     @property
-    def name(self) -> str:
-        return self.eqn.op.name
+    def op(self) -> OpDef:
+        return self.eqn.op
+
+    @property
+    def is_arg(self) -> bool:
+        """argmax/argmin: the state carries the position too."""
+        return self.eqn.op in (ops.ARGMAX, ops.ARGMIN)
 
     @property
     def in_dtype(self) -> dt.DType:
@@ -61,17 +67,17 @@ class Reducer:
     @property
     def types(self) -> list[ir.Type]:
         ty = compute_type(self.in_dtype)
-        return [ty, I64] if self.name in ("argmax", "argmin") else [ty]
+        return [ty, I64] if self.is_arg else [ty]
 
     def init(self) -> list[ir.Constant]:
         d = self.in_dtype
         ty = compute_type(d)
-        name = self.name
-        if name in ("sum", "mean", "any"):
+        kind = self.op
+        if kind in (ops.SUM, ops.MEAN, ops.ANY):
             return [ir.Constant(ty, 0.0 if d.is_float else 0)]
-        if name in ("prod", "all"):
+        if kind in (ops.PROD, ops.ALL):
             return [ir.Constant(ty, 1.0 if d.is_float else 1)]
-        low = name in ("max", "argmax")
+        low = kind in (ops.MAX, ops.ARGMAX)
         if d.is_float:
             value = ir.Constant(ty, float("-inf") if low else float("inf"))
         elif d.is_bool:
@@ -82,25 +88,25 @@ class Reducer:
                 value = ir.Constant(ty, -(1 << (bits - 1)) if low else (1 << (bits - 1)) - 1)
             else:
                 value = ir.Constant(ty, 0 if low else (1 << bits) - 1)
-        return [value] + ([c64(0)] if name.startswith("arg") else [])
+        return [value] + ([c64(0)] if self.is_arg else [])
 
     def combine(self, b: ir.IRBuilder, state: list, x: ir.Value, pos) -> list:
         """The state after element ``x`` (at position ``pos`` along the axis)."""
-        d, name = self.in_dtype, self.name
+        d, kind = self.in_dtype, self.op
         acc = state[0]
-        if name in ("sum", "mean"):
+        if kind in (ops.SUM, ops.MEAN):
             return [b.fadd(acc, x, flags=fm()) if d.is_float else b.add(acc, x)]
-        if name == "prod":
+        if kind is ops.PROD:
             return [b.fmul(acc, x, flags=fm()) if d.is_float else b.mul(acc, x)]
-        if name == "max":
+        if kind is ops.MAX:
             return [emit_max(b, acc, x, d)]
-        if name == "min":
+        if kind is ops.MIN:
             return [emit_min(b, acc, x, d)]
-        if name == "any":
+        if kind is ops.ANY:
             return [b.or_(acc, x)]
-        if name == "all":
+        if kind is ops.ALL:
             return [b.and_(acc, x)]
-        op = ">" if name == "argmax" else "<"
+        op = ">" if kind is ops.ARGMAX else "<"
         if d.is_float:
             better = b.or_(b.fcmp_ordered(op, x, acc),
                            b.and_(b.fcmp_unordered("uno", x, x), b.fcmp_ordered("ord", acc, acc)))
@@ -115,11 +121,11 @@ class Reducer:
         loop: ``n*x`` for sums, ``x**n`` (by squaring) for products, ``x`` itself for the
         idempotent reductions, and position 0 (the first of equals) for arg-reductions.
         Integers wrap exactly as the running sum or product would."""
-        d, name = self.in_dtype, self.name
-        if name in ("sum", "mean"):
+        d, kind = self.in_dtype, self.op
+        if kind in (ops.SUM, ops.MEAN):
             count = ir.Constant(x.type, float(n) if d.is_float else n)
             return [b.fmul(x, count) if d.is_float else b.mul(x, count)]
-        if name == "prod":
+        if kind is ops.PROD:
             mul = b.fmul if d.is_float else b.mul
             result, power, k = None, x, n
             while k:
@@ -129,17 +135,17 @@ class Reducer:
                 if k:
                     power = mul(power, power)
             return [result]
-        if name.startswith("arg"):
+        if self.is_arg:
             return [x, c64(0)]
         return [x]
 
     def finalize(self, b: ir.IRBuilder, state: list) -> ir.Value:
         out = self.eqn.outs[0].dtype
-        name = self.name
-        if name.startswith("arg"):
+        kind = self.op
+        if self.is_arg:
             return convert(b, state[1], dt.int64, out)
         value = state[0]
-        if name == "mean":
+        if kind is ops.MEAN:
             count = math.prod(self.eqn.ins[0].shape[a] for a in self.eqn.params["axes"])
             value = b.fdiv(value, ir.Constant(value.type, float(count)))
         return round_to(b, value, out)
@@ -218,7 +224,7 @@ class _Body:
         values = []
         for red in self.reducers:
             x = ev.value(red.eqn.ins[0], index)
-            pos = ev.expr(index[red.eqn.params["axis"]]) if red.name.startswith("arg") else None
+            pos = ev.expr(index[red.eqn.params["axis"]]) if red.is_arg else None
             values.append((x, pos))
         ev.store_all([(v, j, ev.at(dims, v.shape), v.dtype) for j, v in self.pre_outs])
         return values
