@@ -14,7 +14,7 @@ import zlib
 import numpy as np
 import pytest
 
-from tests.ir.op_examples import OP_EXAMPLES, random_array
+from tests.ir.op_examples import BY_NAME, random_array
 from tests.passes.test_autodiff import NOT_DIFFERENTIABLE, POSITIVE, float64_examples
 from tracejit.ir import OPS, GraphBuilder, Tag, interpret
 from tracejit.passes.autodiff import gradient_graph
@@ -70,11 +70,11 @@ def _run_or_refuse(device, graph, args):
 
 
 @pytest.mark.parametrize("device_name", DEVICES)
-@pytest.mark.parametrize("name", sorted(OP_EXAMPLES))
+@pytest.mark.parametrize("name", sorted(BY_NAME))
 def test_op_examples_match_the_interpreter(device_name, name):
     device = get_device(device_name)
     seed = zlib.crc32(name.encode())
-    for types, params in OP_EXAMPLES[name]:
+    for types, params in BY_NAME[name]:
         graph = _graph(name, types, params)
         args = _inputs(name, graph, seed, positive=name in POSITIVE)
         got = _run_or_refuse(device, graph, args)

@@ -15,7 +15,7 @@ from tracejit.ir import GraphBuilder, interpret
 from tracejit.ir import dtypes as dt
 from tracejit.ir.opdef import OPS, Tag
 
-from ..ir.op_examples import OP_EXAMPLES, random_array
+from ..ir.op_examples import BY_NAME, random_array
 from ..passes.strategies import programs
 from .compare import assert_matches
 
@@ -58,12 +58,12 @@ def _tolerance(graph) -> dict:
     return dict(ulps=0)
 
 
-EXAMPLES = [(name, i) for name in sorted(OP_EXAMPLES) for i in range(len(OP_EXAMPLES[name]))]
+EXAMPLES = [(name, i) for name in sorted(BY_NAME) for i in range(len(BY_NAME[name]))]
 
 
 @pytest.mark.parametrize("name, index", EXAMPLES, ids=[f"{n}-{i}" for n, i in EXAMPLES])
 def test_every_op_matches_the_interpreter(cpu, name, index, monkeypatch):
-    types, params = OP_EXAMPLES[name][index]
+    types, params = BY_NAME[name][index]
     b = GraphBuilder(f"op_{name}")
     ins = [b.add_input(t) for t in types]
     graph = b.build(list(b.emit(OPS[name], ins, params)))

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tests.ir.op_examples import OP_EXAMPLES
+from tests.ir.op_examples import BY_NAME
 from tracejit.codegen_cpu.kernels.table import supports
 from tracejit.ir import OPS
 from tracejit.ir import dtypes as dt
@@ -167,7 +167,7 @@ def _movement_cases(name: str):
 
 
 def cases(name: str):
-    return list(OP_EXAMPLES.get(name, [])) + _extra_cases(name) + _movement_cases(name)
+    return list(BY_NAME.get(name, [])) + _extra_cases(name) + _movement_cases(name)
 
 
 def _inputs(rng, eqn):

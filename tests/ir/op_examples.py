@@ -1,15 +1,17 @@
 """One table of valid invocations of every op, and the small helpers the op tests share.
 
-``OP_EXAMPLES[name]`` lists ``(input types, params)`` pairs that the op accepts. Other
-tests (the printer/parser round trip, pass tests) iterate it, so it stays cheap: NumPy
-only, no hypothesis, nothing computed at import beyond a few tuples.
+``OP_EXAMPLES[op]`` (keyed by the op object) lists ``(input types, params)`` pairs that
+the op accepts. Other tests (the printer/parser round trip, pass tests, every backend's
+conformance) iterate it, so it stays cheap: NumPy only, no hypothesis, nothing computed
+at import beyond a few tuples. ``BY_NAME`` is the same table by op name, for tests that
+are parametrized (and read) by name.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from tracejit.ir import OPS, ConstValue, GraphBuilder, TensorType, interpret
+from tracejit.ir import OPS, ConstValue, GraphBuilder, TensorType, interpret, ops
 from tracejit.ir import dtypes as dt
 from tracejit.ir.opdef import OpDef
 
@@ -23,103 +25,104 @@ def T(shape, dtype) -> TensorType:
 f16, bf16, f32, f64 = dt.float16, dt.bfloat16, dt.float32, dt.float64
 i8, u8, i32, i64, b1 = dt.int8, dt.uint8, dt.int32, dt.int64, dt.bool_
 
-_FLOAT_UNARY = ["exp", "expm1", "log", "log1p", "sqrt", "rsqrt", "reciprocal", "tanh",
-                "sigmoid", "sin", "cos", "erf", "floor", "ceil", "round", "isnan", "isfinite"]
-_NUMERIC_UNARY = ["neg", "abs", "sign", "square", "relu"]
-_NUMERIC_BINARY = ["add", "sub", "mul", "div", "floordiv", "mod", "pow"]
-_ANY_BINARY = ["maximum", "minimum", "equal", "not_equal", "less", "less_equal", "greater",
-               "greater_equal"]
-_LOGICAL = ["logical_and", "logical_or", "logical_xor"]
+_FLOAT_UNARY = [ops.EXP, ops.EXPM1, ops.LOG, ops.LOG1P, ops.SQRT, ops.RSQRT, ops.RECIPROCAL,
+                ops.TANH, ops.SIGMOID, ops.SIN, ops.COS, ops.ERF, ops.FLOOR, ops.CEIL, ops.ROUND,
+                ops.ISNAN, ops.ISFINITE]
+_NUMERIC_UNARY = [ops.NEG, ops.ABS, ops.SIGN, ops.SQUARE, ops.RELU]
+_NUMERIC_BINARY = [ops.ADD, ops.SUB, ops.MUL, ops.DIV, ops.FLOORDIV, ops.MOD, ops.POW]
+_ANY_BINARY = [ops.MAXIMUM, ops.MINIMUM, ops.EQUAL, ops.NOT_EQUAL, ops.LESS, ops.LESS_EQUAL,
+               ops.GREATER, ops.GREATER_EQUAL]
+_LOGICAL = [ops.LOGICAL_AND, ops.LOGICAL_OR, ops.LOGICAL_XOR]
 
-OP_EXAMPLES: dict[str, list[Example]] = {}
-for _name in _FLOAT_UNARY:
-    OP_EXAMPLES[_name] = [([T((2, 3), f32)], {}), ([T((), bf16)], {})]
-for _name in _NUMERIC_UNARY:
-    OP_EXAMPLES[_name] = [([T((4,), i32)], {}), ([T((2, 0), f16)], {})]
-for _name in _NUMERIC_BINARY:
-    OP_EXAMPLES[_name] = [([T((2, 3), f32), T((3,), f32)], {}), ([T((), i8), T((), i8)], {})]
-for _name in _ANY_BINARY:
-    OP_EXAMPLES[_name] = [([T((2, 1), f64), T((1, 3), f64)], {}), ([T((2,), b1)] * 2, {})]
-for _name in _LOGICAL:
-    OP_EXAMPLES[_name] = [([T((3,), b1), T((2, 3), b1)], {})]
+OP_EXAMPLES: dict[OpDef, list[Example]] = {}
+for _op in _FLOAT_UNARY:
+    OP_EXAMPLES[_op] = [([T((2, 3), f32)], {}), ([T((), bf16)], {})]
+for _op in _NUMERIC_UNARY:
+    OP_EXAMPLES[_op] = [([T((4,), i32)], {}), ([T((2, 0), f16)], {})]
+for _op in _NUMERIC_BINARY:
+    OP_EXAMPLES[_op] = [([T((2, 3), f32), T((3,), f32)], {}), ([T((), i8), T((), i8)], {})]
+for _op in _ANY_BINARY:
+    OP_EXAMPLES[_op] = [([T((2, 1), f64), T((1, 3), f64)], {}), ([T((2,), b1)] * 2, {})]
+for _op in _LOGICAL:
+    OP_EXAMPLES[_op] = [([T((3,), b1), T((2, 3), b1)], {})]
 
 OP_EXAMPLES.update({
-    "logical_not": [([T((3,), b1)], {})],
-    "stop_gradient": [([T((2, 2), f32)], {}), ([T((), i64)], {})],
-    "select": [([T((2, 3), b1), T((2, 3), f32), T((), f32)], {})],
-    "cast": [([T((2,), f32)], {"dtype": i32}), ([T((), u8)], {"dtype": bf16})],
-    "clip": [([T((5,), f32), T((), f32), T((), f32)], {}),
+    ops.LOGICAL_NOT: [([T((3,), b1)], {})],
+    ops.STOP_GRADIENT: [([T((2, 2), f32)], {}), ([T((), i64)], {})],
+    ops.SELECT: [([T((2, 3), b1), T((2, 3), f32), T((), f32)], {})],
+    ops.CAST: [([T((2,), f32)], {"dtype": i32}), ([T((), u8)], {"dtype": bf16})],
+    ops.CLIP: [([T((5,), f32), T((), f32), T((), f32)], {}),
              ([T((2, 2), i64), T((2, 1), i64), T((2,), i64)], {})],
     # reductions
-    "sum": [([T((2, 3), f32)], {"axes": (1,)}), ([T((2, 3, 4), i8)], {"axes": (0, 2),
+    ops.SUM: [([T((2, 3), f32)], {"axes": (1,)}), ([T((2, 3, 4), i8)], {"axes": (0, 2),
                                                                          "keepdims": True})],
-    "prod": [([T((3, 2), i64)], {"axes": (0, 1)})],
-    "mean": [([T((4, 5), f16)], {"axes": (0,)}), ([T((0, 2), f64)], {"axes": (0,)})],
-    "max": [([T((2, 3), f32)], {"axes": (1,), "keepdims": True}), ([T((3,), b1)],
+    ops.PROD: [([T((3, 2), i64)], {"axes": (0, 1)})],
+    ops.MEAN: [([T((4, 5), f16)], {"axes": (0,)}), ([T((0, 2), f64)], {"axes": (0,)})],
+    ops.MAX: [([T((2, 3), f32)], {"axes": (1,), "keepdims": True}), ([T((3,), b1)],
                                                                     {"axes": (0,)})],
-    "min": [([T((2, 3), u8)], {"axes": (0, 1)})],
-    "any": [([T((2, 3), b1)], {"axes": (1,)})],
-    "all": [([T((2, 3), b1)], {"axes": ()})],
-    "argmax": [([T((2, 3), f32)], {"axis": 1}), ([T((4,), i8)], {"axis": 0,
+    ops.MIN: [([T((2, 3), u8)], {"axes": (0, 1)})],
+    ops.ANY: [([T((2, 3), b1)], {"axes": (1,)})],
+    ops.ALL: [([T((2, 3), b1)], {"axes": ()})],
+    ops.ARGMAX: [([T((2, 3), f32)], {"axis": 1}), ([T((4,), i8)], {"axis": 0,
                                                                   "index_dtype": i32})],
-    "argmin": [([T((2, 3), bf16)], {"axis": 0})],
+    ops.ARGMIN: [([T((2, 3), bf16)], {"axis": 0})],
     # movement
-    "reshape": [([T((2, 3), f32)], {"shape": (3, 2)}), ([T((1,), i32)], {"shape": ()})],
-    "transpose": [([T((2, 3, 4), f32)], {"perm": (2, 0, 1)})],
-    "broadcast_to": [([T((3, 1), f32)], {"shape": (2, 3, 4)})],
-    "expand_dims": [([T((2, 3), f32)], {"axes": (0, 3)})],
-    "squeeze": [([T((1, 3, 1), i64)], {"axes": (0, 2)})],
-    "slice": [([T((5, 6), f32)], {"starts": (1, 0), "limits": (4, 6), "strides": (2, 3)})],
-    "reverse": [([T((2, 3), u8)], {"axes": (1,)})],
-    "concat": [([T((2, 3), f32), T((4, 3), f32)], {"axis": 0}), ([T((1,), b1)], {"axis": 0})],
-    "stack": [([T((2,), f32)] * 3, {"axis": 1})],
-    "pad": [([T((2, 3), f32), T((), f32)], {"low": (1, 0), "high": (0, 2)})],
-    "tile": [([T((2, 3), i32)], {"reps": (2, 1)})],
-    "scatter_add": [([T((5, 3), f32), T((2, 2), i32), T((2, 2, 3), f32)], {"axis": 0}),
+    ops.RESHAPE: [([T((2, 3), f32)], {"shape": (3, 2)}), ([T((1,), i32)], {"shape": ()})],
+    ops.TRANSPOSE: [([T((2, 3, 4), f32)], {"perm": (2, 0, 1)})],
+    ops.BROADCAST_TO: [([T((3, 1), f32)], {"shape": (2, 3, 4)})],
+    ops.EXPAND_DIMS: [([T((2, 3), f32)], {"axes": (0, 3)})],
+    ops.SQUEEZE: [([T((1, 3, 1), i64)], {"axes": (0, 2)})],
+    ops.SLICE: [([T((5, 6), f32)], {"starts": (1, 0), "limits": (4, 6), "strides": (2, 3)})],
+    ops.REVERSE: [([T((2, 3), u8)], {"axes": (1,)})],
+    ops.CONCAT: [([T((2, 3), f32), T((4, 3), f32)], {"axis": 0}), ([T((1,), b1)], {"axis": 0})],
+    ops.STACK: [([T((2,), f32)] * 3, {"axis": 1})],
+    ops.PAD: [([T((2, 3), f32), T((), f32)], {"low": (1, 0), "high": (0, 2)})],
+    ops.TILE: [([T((2, 3), i32)], {"reps": (2, 1)})],
+    ops.SCATTER_ADD: [([T((5, 3), f32), T((2, 2), i32), T((2, 2, 3), f32)], {"axis": 0}),
                     ([T((4, 6), f64), T((3,), i64), T((4, 3), f64)], {"axis": 1})],
-    "gather": [([T((5, 3), f32), T((2, 2), i32)], {"axis": 0}),
+    ops.GATHER: [([T((5, 3), f32), T((2, 2), i32)], {"axis": 0}),
                ([T((4,), bf16), T((), i64)], {"axis": 0})],
-    "one_hot": [([T((3,), i32), T((), f32), T((), f32)], {"depth": 4, "dtype": f32}),
+    ops.ONE_HOT: [([T((3,), i32), T((), f32), T((), f32)], {"depth": 4, "dtype": f32}),
                 ([T((2, 2), u8), T((), b1), T((), b1)], {"depth": 3, "axis": 0,
                                                          "dtype": b1})],
     # linalg
-    "matmul": [([T((2, 3), f32), T((3, 4), f32)], {}),
+    ops.MATMUL: [([T((2, 3), f32), T((3, 4), f32)], {}),
                ([T((5, 1, 2, 3), bf16), T((4, 3, 2), bf16)], {}),
                ([T((3, 2), f32), T((4, 3), f32)], {"transpose_a": True, "transpose_b": True}),
                ([T((2, 3, 5), f64), T((3, 4), f64)], {"transpose_a": True}),
                ([T((5, 3), f64), T((4, 3), f64)], {"transpose_b": True})],
     # creation
-    "constant": [([], {"value": ConstValue(np.arange(6, dtype=np.float32).reshape(2, 3))}),
+    ops.CONSTANT: [([], {"value": ConstValue(np.arange(6, dtype=np.float32).reshape(2, 3))}),
                  ([], {"value": ConstValue(np.array(True))})],
-    "iota": [([], {"shape": (2, 3), "dimension": 1, "dtype": i32})],
-    "fill": [([], {"shape": (2, 2), "value": 1.5, "dtype": f16}),
+    ops.IOTA: [([], {"shape": (2, 3), "dimension": 1, "dtype": i32})],
+    ops.FILL: [([], {"shape": (2, 2), "value": 1.5, "dtype": f16}),
              ([], {"shape": (), "value": -3, "dtype": i8})],
     # random
-    "random_bits": [([T((2,), i32)], {"shape": (3, 4)})],
+    ops.RANDOM_BITS: [([T((2,), i32)], {"shape": (3, 4)})],
     # convolution and pooling (ops_nn.py): NHWC images, HWIO filters
-    "conv2d": [([T((2, 5, 6, 3), f32), T((3, 3, 3, 4), f32)],
+    ops.CONV2D: [([T((2, 5, 6, 3), f32), T((3, 3, 3, 4), f32)],
                 {"strides": (2, 1), "pads": (1, 1, 0, 2), "dilations": (1, 2)}),
                ([T((1, 4, 4, 2), bf16), T((2, 2, 2, 3), bf16)], {})],
-    "conv2d_backprop_input": [([T((2, 3, 4, 4), f32), T((3, 3, 3, 4), f32)],
+    ops.CONV2D_BACKPROP_INPUT: [([T((2, 3, 4, 4), f32), T((3, 3, 3, 4), f32)],
                                {"input_shape": (2, 5, 6, 3), "strides": (2, 1),
                                 "pads": (1, 1, 0, 2), "dilations": (1, 2)})],
-    "conv2d_backprop_filter": [([T((2, 5, 6, 3), f32), T((2, 3, 4, 4), f32)],
+    ops.CONV2D_BACKPROP_FILTER: [([T((2, 5, 6, 3), f32), T((2, 3, 4, 4), f32)],
                                 {"filter_shape": (3, 3, 3, 4), "strides": (2, 1),
                                  "pads": (1, 1, 0, 2), "dilations": (1, 2)})],
-    "max_pool2d": [([T((2, 5, 5, 3), f32)], {"ksize": (2, 2), "strides": (2, 2),
+    ops.MAX_POOL2D: [([T((2, 5, 5, 3), f32)], {"ksize": (2, 2), "strides": (2, 2),
                                              "pads": (0, 1, 0, 1)}),
                    ([T((1, 4, 4, 1), f16)], {"ksize": (3, 2)})],
-    "max_pool2d_backprop": [([T((2, 5, 5, 3), f32), T((2, 3, 3, 3), f32)],
+    ops.MAX_POOL2D_BACKPROP: [([T((2, 5, 5, 3), f32), T((2, 3, 3, 3), f32)],
                              {"ksize": (2, 2), "strides": (2, 2), "pads": (0, 1, 0, 1)})],
-    "max_pool2d_select": [([T((2, 5, 4, 3), f32)] * 2,
+    ops.MAX_POOL2D_SELECT: [([T((2, 5, 4, 3), f32)] * 2,
                            {"ksize": (3, 2), "strides": (2, 1), "pads": (1, 1, 0, 0)})],
-    "avg_pool2d": [([T((2, 5, 5, 3), f32)], {"ksize": (3, 3), "strides": (2, 2),
+    ops.AVG_POOL2D: [([T((2, 5, 5, 3), f32)], {"ksize": (3, 3), "strides": (2, 2),
                                              "pads": (1, 1, 1, 1)})],
-    "avg_pool2d_backprop": [([T((2, 3, 3, 3), f32)],
+    ops.AVG_POOL2D_BACKPROP: [([T((2, 3, 3, 3), f32)],
                              {"input_shape": (2, 5, 5, 3), "ksize": (3, 3), "strides": (2, 2),
                               "pads": (1, 1, 1, 1)})],
     # autodiff (declared in ops_autodiff.py): inputs are xs then ys; outputs equal ys
-    "custom_vjp": [([T((3,), f32), T((2, 3), f32)], {"num_outputs": 1, "rule": 1})],
+    ops.CUSTOM_VJP: [([T((3,), f32), T((2, 3), f32)], {"num_outputs": 1, "rule": 1})],
 })
 
 
@@ -129,19 +132,20 @@ def _kernel_examples() -> list[Example]:
         return []
     inner = GraphBuilder("fused_exp")
     x = inner.add_input(T((3,), f32))
-    elementwise = inner.build([inner.emit1(OPS["neg"], [inner.emit1(OPS["exp"], [x])])],
+    elementwise = inner.build([inner.emit1(ops.NEG, [inner.emit1(ops.EXP, [x])])],
                               stage="body")
     inner = GraphBuilder("fused_sum")
     a, b = inner.add_input(T((2, 3), f32)), inner.add_input(T((2, 3), f32))
-    total = inner.emit1(OPS["sum"], [inner.emit1(OPS["mul"], [a, b])], {"axes": (1,)})
+    total = inner.emit1(ops.SUM, [inner.emit1(ops.MUL, [a, b])], {"axes": (1,)})
     reduction = inner.build([total], stage="body")
     return [([T((3,), f32)], {"body": elementwise, "kind": "elementwise"}),
             ([T((2, 3), f32)] * 2, {"body": reduction, "kind": "reduction"})]
 
 
-OP_EXAMPLES["kernel"] = _kernel_examples()
-if not OP_EXAMPLES["kernel"]:
-    del OP_EXAMPLES["kernel"]
+OP_EXAMPLES[ops.KERNEL] = _kernel_examples()
+if not OP_EXAMPLES[ops.KERNEL]:
+    del OP_EXAMPLES[ops.KERNEL]
+BY_NAME: dict[str, list[Example]] = {op.name: examples for op, examples in OP_EXAMPLES.items()}
 
 
 # ---- helpers for the op tests ------------------------------------------------------------

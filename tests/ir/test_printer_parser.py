@@ -109,7 +109,7 @@ def op_examples() -> dict:
         if exc.name != "tests.ir.op_examples":
             raise
         pytest.skip("tests/ir/op_examples.py is not written yet")
-    return module.OP_EXAMPLES
+    return module.BY_NAME
 
 
 @pytest.mark.parametrize("name", sorted(OPS))

@@ -12,7 +12,7 @@ import zlib
 import numpy as np
 import pytest
 
-from tests.ir.op_examples import OP_EXAMPLES, T, f64, i32
+from tests.ir.op_examples import BY_NAME, T, f64, i32
 from tracejit.ir import OPS, GraphBuilder, Tag, TensorType, interpret
 from tracejit.ir.errors import TracejitError
 from tracejit.ir.ops_autodiff import register_custom_vjp
@@ -43,7 +43,7 @@ def float64_examples(name):
     """(types, params) in float64: float inputs converted; for an example without float
     inputs, every input is converted where the op accepts that."""
     out = []
-    for types, params in OP_EXAMPLES.get(name, []) + EXTRA_EXAMPLES.get(name, []):
+    for types, params in BY_NAME.get(name, []) + EXTRA_EXAMPLES.get(name, []):
         everything = not any(t.dtype.is_float for t in types)
         params = {k: (f64 if k == "dtype" and v.is_float else v) for k, v in params.items()}
         for candidate in (False, True) if everything else (False,):
@@ -163,7 +163,7 @@ def test_custom_vjp_uses_the_registered_rule():
     """custom_vjp(x, y=broadcast(sin x)) differentiated by the true rule sum(ct) * cos x."""
     rule = register_custom_vjp(lambda g, xs, cts: [
         g.op("sum", cts[0], axes=(0,), keepdims=False) * g.op("cos", xs[0])])
-    ((x_t, y_t), params) = OP_EXAMPLES["custom_vjp"][0]
+    ((x_t, y_t), params) = BY_NAME["custom_vjp"][0]
 
     def build(b, ins):
         y = _emit(b, "broadcast_to", _emit(b, "sin", ins[0]), shape=y_t.shape)
@@ -244,7 +244,7 @@ def test_ties_prod_zeros_and_pow_at_nonpositive_bases():
 
 
 def test_op_without_rule_on_the_path_raises():
-    types, params = OP_EXAMPLES.get("kernel", [(None, None)])[0]
+    types, params = BY_NAME.get("kernel", [(None, None)])[0]
     if types is None:
         pytest.skip("no kernel op")
     b = GraphBuilder()
