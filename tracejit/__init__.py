@@ -32,7 +32,7 @@ from .ir.errors import (  # noqa: F401
     TracejitError,
     TracerError,
 )
-from .runtime.registry import clear_caches  # noqa: F401
+from .runtime.registry import clear_caches, devices  # noqa: F401
 from .trace.array_ops import *  # noqa: F401,F403
 from .trace.array_ops import range, slice  # noqa: F401,A004
 from .trace.autodiff import custom_gradient, grad, gradients, value_and_grad  # noqa: F401

@@ -33,7 +33,7 @@ def test_the_built_in_devices_are_listed_and_made_once():
     assert {"cpu", "interpreter", "null"} <= set(device_names())
     cpu = get_device("cpu")
     assert get_device("cpu") is cpu and cpu in loaded_devices()
-    assert cpu.kind == "cpu" and str(cpu.spec) == "/device:CPU:0"
+    assert cpu.kind == "cpu" and str(cpu.spec) == "/job:localhost/replica:0/task:0/device:CPU:0"
     assert {CAN_RUN, NATIVE_DISPATCH} <= cpu.capabilities
     assert NATIVE_DISPATCH not in get_device("interpreter").capabilities
     assert CAN_RUN not in get_device("null").capabilities

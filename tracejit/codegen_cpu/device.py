@@ -3,7 +3,7 @@
 Its compiler is :class:`~tracejit.codegen_cpu.host.executor.CpuExecutor` (graph -> LLVM ->
 machine code, cached in memory and on disk), made on first use so that listing or
 choosing devices loads no llvmlite. Its buffers are host memory (NumPy arrays), its
-lowering table is ``lower_kernels.KERNEL_RULES`` plus the one-equation elementwise and
+lowering table is ``kernels/table.py``'s ``KERNEL_RULES`` plus the one-equation elementwise and
 reduction bodies, its pipeline is pipeline.CPU_PASSES, and it can build the native
 dispatcher ``@jit``'s fast path calls (W6).
 """
@@ -23,8 +23,12 @@ class CpuDevice(Device):
     passes = CPU_PASSES
     capabilities = frozenset({CAN_RUN, NATIVE_DISPATCH, HOST_MEMORY})
 
-    def __init__(self, spec="/cpu:0"):
+    def __init__(self, spec="/job:localhost/replica:0/task:0/device:CPU:0"):
         super().__init__(spec)
+        index = self.spec.device_index or 0
+        # NOTE: /cpu:0 keeps the name "cpu" (what executor= and compile caches know);
+        # the others of TRACEJIT_CPU_DEVICES are "cpu:1", "cpu:2", ...
+        self.name = "cpu" if index == 0 else f"cpu:{index}"
         self._compiler = None
         self._table = None
         self._lock = threading.Lock()

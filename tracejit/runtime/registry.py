@@ -7,25 +7,38 @@ its device. A backend outside the package adds itself with :func:`register_devic
 
 Which device runs a program: the ``executor=`` argument of ``jit`` (a device name), else
 ``config.executor`` (``TRACEJIT_EXECUTOR``), else the default (``cpu``).
+
+**Several CPU devices in one process.** ``TRACEJIT_CPU_DEVICES=N`` gives ``/cpu:0`` ...
+``/cpu:N-1`` (as XLA's ``--xla_force_host_platform_device_count``): each a device of its
+own, with its own buffers and compiled programs, all on the host's cores, so graphs
+placed over several devices are tested on one machine. A device string names them
+(``get_device("/cpu:1")``, ``"/device:CPU:1"``, ``"/job:localhost/replica:0/task:0/
+device:CPU:1"``); ``cpu`` is ``/cpu:0``. :func:`devices` lists them.
 """
 
 from __future__ import annotations
 
 import importlib
+import os
 import threading
 from collections.abc import Callable
 
 from ..config import config
 from ..ir.source import user_location
 from .device import Device
-from .devices import DeviceError
+from .devices import DeviceError, parse_device
 
 __all__ = ["get_device", "register_device", "device_names", "loaded_devices",
-           "default_device_name", "clear_caches"]
+           "default_device_name", "clear_caches", "devices", "cpu_device_count",
+           "CPU_DEVICES_ENV"]
+
+CPU_DEVICES_ENV = "TRACEJIT_CPU_DEVICES"
+LOCAL_JOB = "localhost"
 
 # name -> "module:class" of a built-in device, or a factory registered at run time
+_FACTORIES_BUILTIN_CPU = "tracejit.codegen_cpu.device:CpuDevice"
 _FACTORIES: dict[str, str | Callable[[], Device]] = {
-    "cpu": "tracejit.codegen_cpu.device:CpuDevice",
+    "cpu": _FACTORIES_BUILTIN_CPU,
     "interpreter": "tracejit.runtime.interpreter:InterpreterDevice",
     "null": "tracejit.runtime.null:NullDevice",
 }
@@ -48,16 +61,66 @@ def default_device_name() -> str:
     return config.executor or _DEFAULT[0]
 
 
+def cpu_device_count() -> int:
+    """How many CPU devices this process has (``TRACEJIT_CPU_DEVICES``, default 1)."""
+    raw = os.environ.get(CPU_DEVICES_ENV, "").strip()
+    if not raw:
+        return 1
+    if not raw.isdigit() or int(raw) < 1:
+        raise DeviceError(f"{CPU_DEVICES_ENV}={raw!r}: expected a positive integer",
+                          location=user_location())
+    return int(raw)
+
+
+def _registry_name(name: str) -> str:
+    """A device string (``/cpu:1``, ``/job:localhost/task:0/device:CPU:1``) as the
+    registry's name for it (``cpu:1``); other names as they are."""
+    if not name.startswith("/"):
+        return name
+    spec = parse_device(name)
+    if spec.job not in (None, LOCAL_JOB) or spec.replica not in (None, 0) \
+            or spec.task not in (None, 0):
+        raise DeviceError(f"{name!r} is not a device of this process (job {LOCAL_JOB!r}, "
+                          "replica 0, task 0); devices of other tasks come with the "
+                          "cluster runtime", location=user_location())
+    if spec.device_type != "cpu":
+        raise DeviceError(f"no {spec.device_type or 'device type in'} {name!r} in this "
+                          f"process; it has {[str(d.spec) for d in devices()]}",
+                          location=user_location())
+    index = spec.device_index or 0
+    return "cpu" if index == 0 else f"cpu:{index}"
+
+
+def _cpu_factory(name: str):
+    """The factory of ``cpu:<i>`` for i below TRACEJIT_CPU_DEVICES, else None."""
+    kind, _, index = name.partition(":")
+    if kind != "cpu" or not index.isdigit():
+        return None
+    count = cpu_device_count()
+    if int(index) >= count:
+        raise DeviceError(f"no /device:CPU:{index} in this process: {CPU_DEVICES_ENV}="
+                          f"{count} gives /device:CPU:0 to /device:CPU:{count - 1}",
+                          location=user_location())
+    return lambda: _cpu_class()(f"/job:{LOCAL_JOB}/replica:0/task:0/device:CPU:{index}")
+
+
+def _cpu_class():
+    module, _, attr = _FACTORIES_BUILTIN_CPU.partition(":")
+    return getattr(importlib.import_module(module), attr)
+
+
 def get_device(name: str | None = None) -> Device:
-    """The device called ``name`` (default: :func:`default_device_name`)."""
+    """The device called ``name`` (default: :func:`default_device_name`): a registry
+    name (``cpu``, ``interpreter``, ``cpu:1``) or a device string (``/cpu:1``)."""
     name = name or default_device_name()
     device = _DEVICES.get(name)
     if device is not None:
         return device
     with _LOCK:
+        name = _registry_name(name)
         device = _DEVICES.get(name)
         if device is None:
-            factory = _FACTORIES.get(name)
+            factory = _FACTORIES.get(name) or _cpu_factory(name)
             if factory is None:
                 raise DeviceError(f"unknown device {name!r}; registered: {device_names()}",
                                   location=user_location())
@@ -70,7 +133,19 @@ def get_device(name: str | None = None) -> Device:
 
 
 def device_names() -> list[str]:
-    return sorted(_FACTORIES)
+    extra = [f"cpu:{i}" for i in range(1, cpu_device_count())]
+    return sorted({*_FACTORIES, *extra})
+
+
+def devices() -> list[Device]:
+    """The devices of this process that hold tensors and run programs, in order:
+    ``/cpu:0`` ... ``/cpu:N-1`` (``TRACEJIT_CPU_DEVICES``), then the GPUs a backend has
+    made. The reference interpreter and the null device are ways to run, not devices,
+    and are not listed."""
+    found = [get_device("cpu" if i == 0 else f"cpu:{i}") for i in range(cpu_device_count())]
+    with _LOCK:
+        gpus = [d for d in _DEVICES.values() if d.spec.device_type == "gpu"]
+    return found + sorted(gpus, key=lambda d: d.spec.device_index or 0)
 
 
 def loaded_devices() -> list[Device]:
