@@ -86,6 +86,29 @@ def test_device_strings_and_soft_placement():
     assert float(soft.run(on_gpu)) == 3.0
 
 
+def test_hard_placement_checks_the_devices_this_process_has(monkeypatch):
+    # TensorFlow's rule: an op pinned to a device that does not exist fails, naming the
+    # devices there are; soft placement runs it anyway. /cpu:1 exists with two.
+    monkeypatch.setenv("TRACEJIT_CPU_DEVICES", "2")
+    with tf.device("/cpu:1"):
+        here = tf.constant(2.0) * 3.0
+    with tf.device("/cpu:2"):
+        missing = tf.constant(1.0, name="missing") + 1.0
+    with tf.device("/job:ps/task:0"):
+        remote = tf.constant(4.0, name="remote") - 1.0
+    with tf.Session() as s:
+        assert float(s.run(here)) == 6.0
+        with pytest.raises(tf.errors.InvalidArgumentError,
+                           match=r"missing.*CPU:2.*available devices are \[ "
+                                 r"/job:localhost/replica:0/task:0/device:CPU:0, "
+                                 r"/job:localhost/replica:0/task:0/device:CPU:1 \]"):
+            s.run(missing)
+        with pytest.raises(tf.errors.InvalidArgumentError, match="remote.*job:ps"):
+            s.run(remote)
+    soft = tf.Session(config=tf.ConfigProto(allow_soft_placement=True))
+    assert [float(v) for v in soft.run([missing, remote])] == [2.0, 3.0]
+
+
 # ---- errors where TensorFlow runs -----------------------------------------------------------
 
 

@@ -29,7 +29,7 @@ from .device import Device
 from .devices import DeviceError, parse_device
 
 __all__ = ["get_device", "register_device", "device_names", "loaded_devices",
-           "default_device_name", "clear_caches", "devices", "cpu_device_count",
+           "default_device_name", "clear_caches", "devices", "local_device", "cpu_device_count",
            "CPU_DEVICES_ENV"]
 
 CPU_DEVICES_ENV = "TRACEJIT_CPU_DEVICES"
@@ -72,17 +72,33 @@ def cpu_device_count() -> int:
     return int(raw)
 
 
+def local_device(text: str) -> Device | None:
+    """The device of this process a (possibly partial) TensorFlow device string names:
+    ``/cpu:1`` is that device; a string naming no device type (``/job:localhost``)
+    constrains nothing here and gives None. A string no device of this process matches
+    is a DeviceError."""
+    spec = parse_device(text)
+    if spec.device_type is None:
+        _check_local(text, spec)
+        return None
+    return get_device(_registry_name(text))
+
+
+def _check_local(name: str, spec) -> None:
+    if spec.job not in (None, LOCAL_JOB) or spec.replica not in (None, 0) \
+            or spec.task not in (None, 0):
+        raise DeviceError(f"{name!r} is not a device of this process (job {LOCAL_JOB!r}, "
+                          "replica 0, task 0); devices of other tasks come with the "
+                          "cluster runtime", location=user_location())
+
+
 def _registry_name(name: str) -> str:
     """A device string (``/cpu:1``, ``/job:localhost/task:0/device:CPU:1``) as the
     registry's name for it (``cpu:1``); other names as they are."""
     if not name.startswith("/"):
         return name
     spec = parse_device(name)
-    if spec.job not in (None, LOCAL_JOB) or spec.replica not in (None, 0) \
-            or spec.task not in (None, 0):
-        raise DeviceError(f"{name!r} is not a device of this process (job {LOCAL_JOB!r}, "
-                          "replica 0, task 0); devices of other tasks come with the "
-                          "cluster runtime", location=user_location())
+    _check_local(name, spec)
     if spec.device_type != "cpu":
         raise DeviceError(f"no {spec.device_type or 'device type in'} {name!r} in this "
                           f"process; it has {[str(d.spec) for d in devices()]}",

@@ -18,7 +18,8 @@ from ...config import settings
 from ...ir import dtypes as dt
 from ...ir.errors import DTypeError, ShapeError
 from ...ir.source import user_location
-from ...runtime.devices import parse_device
+from ...runtime.devices import DeviceError
+from ...runtime.registry import devices, local_device
 from ...trace import pytree
 from ...trace.jit import JitFunction
 from .config import ConfigProto
@@ -185,22 +186,25 @@ class Session:
         return plan
 
     def _check_devices(self, ops: list[Operation]) -> None:
-        """An op pinned to a device this process lacks fails unless soft placement lets
-        it run on the CPU (tracejit runs TF1 graphs on the CPU; there is no GPU here)."""
+        """An op pinned to a device this process lacks (``/gpu:0``, ``/cpu:3`` with two
+        CPU devices, another job's device) fails unless soft placement lets it run
+        elsewhere, with TensorFlow's message listing the devices there are."""
         if self.config.allow_soft_placement:
             return
         for op in ops:
             if not op.device:
                 continue
-            spec = parse_device(op.device)
-            if spec.device_type == "gpu":
+            try:
+                local_device(op.device)
+            except DeviceError:
+                available = ", ".join(str(d.spec) for d in devices())
                 raise InvalidArgumentError(
                     f"Cannot assign a device for operation {op.name}: {{{{node {op.name}}}}} "
                     f"was explicitly assigned to {op.device} but available devices are [ "
-                    "/job:localhost/replica:0/task:0/device:CPU:0 ]. Make sure the device "
-                    "specification refers to a valid device, or create the Session with "
+                    f"{available} ]. Make sure the device specification refers to a valid "
+                    "device, or create the Session with "
                     "config=tf.ConfigProto(allow_soft_placement=True).",
-                    op=op, location=op.location)
+                    op=op, location=op.location) from None
 
     def _check_initialized(self, plan: _Plan) -> None:
         for variable in plan.reads:
