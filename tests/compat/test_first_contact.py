@@ -109,6 +109,18 @@ def test_hard_placement_checks_the_devices_this_process_has(monkeypatch):
     assert [float(v) for v in soft.run([missing, remote])] == [2.0, 3.0]
 
 
+def test_log_device_placement_prints_each_op_once(capsys):
+    a = tf.constant(2.0, name="a")
+    b = tf.multiply(a, 3.0, name="b")
+    with tf.Session(config=tf.ConfigProto(log_device_placement=True)) as s:
+        assert float(s.run(b)) == 6.0
+        s.run(b)
+    lines = capsys.readouterr().err.splitlines()
+    cpu = "/job:localhost/replica:0/task:0/device:CPU:0"
+    assert f"a: (Const): {cpu}" in lines and f"b: (Mul): {cpu}" in lines
+    assert len([line for line in lines if line.startswith(("a: ", "b: "))]) == 2
+
+
 # ---- errors where TensorFlow runs -----------------------------------------------------------
 
 

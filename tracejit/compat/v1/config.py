@@ -10,7 +10,9 @@ later. What tracejit does with each field:
 * ``allow_soft_placement``: whether an op pinned to a device this machine lacks (``/gpu:0``
   without a GPU) runs on the CPU instead of failing with ``InvalidArgumentError``;
 * ``device_count``: ``{"GPU": 0}`` hides GPUs (so soft placement decides);
-* ``operation_timeout_in_ms``, ``log_device_placement``, ``inter_op_parallelism_threads``,
+* ``log_device_placement``: one line an op on stderr, ``name: (Type): device``, the first
+  time a session places it (the device it runs on);
+* ``operation_timeout_in_ms``, ``inter_op_parallelism_threads``,
   ``use_per_session_threads``, ``gpu_options.*``: accepted and kept; tracejit has no GPU
   memory pool to grow, so ``allow_growth`` and ``per_process_gpu_memory_fraction`` have
   nothing to limit.

@@ -11,6 +11,7 @@ steps are a dictionary lookup and one program call.
 from __future__ import annotations
 
 import contextlib
+import sys
 
 import numpy as np
 
@@ -19,7 +20,7 @@ from ...ir import dtypes as dt
 from ...ir.errors import DTypeError, ShapeError
 from ...ir.source import user_location
 from ...runtime.devices import DeviceError
-from ...runtime.registry import devices, local_device
+from ...runtime.registry import devices, get_device, local_device
 from ...trace import pytree
 from ...trace.jit import JitFunction
 from .config import ConfigProto
@@ -57,6 +58,7 @@ class Session:
         self.config = config if config is not None else ConfigProto()
         self.graph = graph or get_default_graph()
         self._plans: dict = {}
+        self._placed: set[int] = set()        # ops whose placement was logged
         self._initialized: set[int] = set()
         self._closed = False
         self._contexts: list = []
@@ -179,6 +181,8 @@ class Session:
                     f"fetch '{needed_by[id(op)]}' needs it", location=user_location())
         ordered = sorted(needed.values(), key=lambda o: o.order)
         self._check_devices(ordered)
+        if self.config.log_device_placement:
+            self._log_placement(ordered)
         initializes = {id(op.initializes) for op in ordered
                        if getattr(op, "initializes", None) is not None}
         plan = _Plan(ordered, fed, targets, initializes)
@@ -205,6 +209,16 @@ class Session:
                     "device, or create the Session with "
                     "config=tf.ConfigProto(allow_soft_placement=True).",
                     op=op, location=op.location) from None
+
+    def _log_placement(self, ops: list[Operation]) -> None:
+        """``log_device_placement``: one line an op, the first time the session places it,
+        as TensorFlow prints them. NOTE: where it runs -- the session's one device until
+        the runtime partitions graphs (docs/runtime.md), not the device it is pinned to."""
+        device = str(get_device().spec)
+        for op in ops:
+            if id(op) not in self._placed:
+                self._placed.add(id(op))
+                print(f"{op.name}: ({op.type}): {device}", file=sys.stderr)
 
     def _check_initialized(self, plan: _Plan) -> None:
         for variable in plan.reads:
