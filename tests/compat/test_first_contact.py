@@ -308,3 +308,40 @@ def test_string_constants_are_fetched_as_bytes():
     assert got_path == b"data/train.csv" and got_names.tolist() == [b"a", b"b"]
     with pytest.raises(tf.errors.UnimplementedError, match="known to the session only"):
         tf.Session().run(tf.identity(path))
+
+
+def _train_tf1(split: bool) -> tuple[float, np.ndarray]:
+    tf.reset_default_graph()
+    rng = np.random.default_rng(1)
+    x_data = rng.standard_normal((16, 4)).astype(np.float32)
+    y_data = (x_data @ np.array([[1.0], [-2.0], [0.5], [3.0]], np.float32)).astype(np.float32)
+    x = tf.placeholder(tf.float32, [None, 4])
+    y = tf.placeholder(tf.float32, [None, 1])
+    with tf.device("/job:localhost/cpu:1" if split else None):   # the parameter server
+        w = tf.Variable(tf.zeros([4, 1]), name="w")
+    with tf.device("/cpu:2" if split else None):                 # the worker
+        loss = tf.reduce_mean(tf.square(tf.matmul(x, w) - y))
+    train = tf.train.GradientDescentOptimizer(0.1).minimize(loss)
+    with tf.Session() as s:
+        s.run(tf.global_variables_initializer())
+        for _ in range(15):
+            s.run(train, {x: x_data, y: y_data})
+        return float(s.run(loss, {x: x_data, y: y_data})), s.run(w)
+
+
+def test_a_graph_placed_over_devices_trains_as_on_one(monkeypatch, capsys):
+    monkeypatch.setenv("TRACEJIT_CPU_DEVICES", "3")
+    one_loss, one_w = _train_tf1(split=False)
+    split_loss, split_w = _train_tf1(split=True)
+    assert split_loss == pytest.approx(one_loss, rel=1e-6)
+    np.testing.assert_allclose(split_w, one_w, rtol=1e-6)
+    # what runs where, as log_device_placement prints it
+    tf.reset_default_graph()
+    with tf.device("/cpu:1"):
+        a = tf.constant(1.0, name="a")
+    b = tf.add(a, 2.0, name="b")
+    with tf.Session(config=tf.ConfigProto(log_device_placement=True)) as s:
+        assert float(s.run(b)) == 3.0
+    err = capsys.readouterr().err
+    assert "a: (Const): /job:localhost/replica:0/task:0/device:CPU:1" in err
+    assert "b: (Add): /job:localhost/replica:0/task:0/device:CPU:0" in err

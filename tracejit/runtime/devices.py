@@ -27,6 +27,17 @@ class DeviceSpec:
     device_type: str | None = None     # "cpu" or "gpu"
     device_index: int | None = None
 
+    def merged(self, inner: DeviceSpec) -> DeviceSpec:
+        """This (an enclosing scope's) spec with ``inner``'s fields laid over it, as
+        TensorFlow merges nested ``tf.device`` scopes: ``/job:ps`` then ``/cpu:1`` is
+        ``/job:ps/device:CPU:1``."""
+        fields = {name: getattr(inner, name) if getattr(inner, name) is not None
+                  else getattr(self, name)
+                  for name in ("job", "replica", "task", "device_type", "device_index")}
+        if inner.device_type is not None and inner.device_index is None:
+            fields["device_index"] = None   # "/gpu:*" inside "/cpu:1" is any GPU
+        return DeviceSpec(**fields)
+
     def __str__(self) -> str:
         parts = []
         if self.job is not None:

@@ -32,8 +32,11 @@ from ..ir import dtypes as dt
 from ..ir.core import Graph, TensorType
 from ..ir.errors import DTypeError, RecompileError, TracejitError
 from ..ir.source import user_location
+from ..passes.place import is_pinned
+from ..runtime.partitions import partitioned_program
 from ..runtime.registry import default_device_name, get_device
 from . import fast_path
+from .device_scope import no_device_scope
 from .pytree import flatten, leaf_paths, unflatten
 from .signature import Signature, describe_change
 from .tracing import Trace, to_tensor, tracing
@@ -336,7 +339,9 @@ class JitFunction:
                                  "not support", location=user_location()) from None
             inputs.append(trace.new_input(TensorType(shape, dtype), weak=weak,
                                           name=path.replace("`", "")))
-        with tracing(trace):
+        # NOTE: a function's placement is what its body says: a scope around the call
+        # must not re-place code compiled once (device_scope.py)
+        with no_device_scope(), tracing(trace):
             result = self._call_with(names, unflatten(treedef, iter(inputs)), static)
             out_leaves: list = []
             out_tree = flatten(result, out_leaves)
@@ -368,9 +373,12 @@ class JitFunction:
         donated = frozenset(i for i, v in enumerate(traced.captured) if id(v) in updated)
         given_up = self._donated_leaves(names, treedef)
         device = get_device(executor_name)
-        program = device.host_program(device.compile(
-            traced.graph, donated=[*given_up, *sorted(len(leaf_keys) + i for i in donated)]),
-            traced.graph)
+        if is_pinned(traced.graph):     # placed over devices: stages, no donation
+            program = partitioned_program(traced.graph, device)
+        else:
+            program = device.host_program(device.compile(
+                traced.graph, donated=[*given_up, *sorted(len(leaf_keys) + i for i in donated)]),
+                traced.graph)
         seconds = time.perf_counter() - started
         fallback = getattr(program, "fallback_reason", None)
         if fallback:

@@ -19,7 +19,8 @@ from ..ir.core import TensorType, Var, VarMeta
 from ..ir.errors import DTypeError, ParamError, TracejitError
 from ..ir.opdef import OpDef, Tag, get_op
 from ..ir.source import user_location
-from ..runtime.registry import get_device
+from ..runtime.registry import get_device, local_device
+from .device_scope import current_device
 from .values import Array, Tensor, Tracer
 
 
@@ -226,13 +227,16 @@ def bind(op: OpDef, args: Sequence[Tensor], params: Mapping[str, Any] | None = N
     try:
         if trace is not None:
             ins = [trace.var_of(a) for a in args]
-            outs = trace.builder.emit(op, ins, params, VarMeta(source=user_location()))
+            outs = trace.builder.emit(op, ins, params,
+                                      VarMeta(source=user_location(), device=current_device()))
             known = _known_results(op, args, params, outs)
             results = tuple(Tracer(v, trace, weak, k) for v, k in zip(outs, known, strict=True))
         else:
             checked = op.make_params(params or {})
             op.infer_types([a.type for a in args], checked)
-            values = get_device().run_op(op, [a.value for a in args], checked)
+            pin = current_device()
+            device = (local_device(pin) if pin is not None else None) or get_device()
+            values = device.run_op(op, [a.value for a in args], checked)
             results = tuple(Array(v, weak) for v in values)
     except TracejitError as err:
         raise err.at(user_location()) from None

@@ -23,7 +23,9 @@ from ...ir import dtypes as dt
 from ...ir.core import TensorType
 from ...ir.errors import TracejitError
 from ...ir.source import user_location
+from ...runtime.devices import parse_device
 from ...trace import pytree
+from ...trace.device_scope import device as device_scope
 from ...trace.tracing import Trace, tracing
 from ...trace.values import Tracer
 from .default_session import get_default_session
@@ -213,8 +215,15 @@ class Graph:
 
     @contextlib.contextmanager
     def device(self, device_name):
-        from ...runtime.devices import parse_device
-        spec = None if device_name is None else str(parse_device(device_name))
+        """Ops created inside run on ``device_name``, merged into the enclosing scope's
+        spec field by field as TensorFlow merges them (``/job:localhost`` then ``/cpu:1``
+        is ``/job:localhost/device:CPU:1``); None clears the scope."""
+        if device_name is None:
+            spec = None
+        else:
+            spec = parse_device(device_name)
+            outer = self._device_stack[-1] if self._device_stack else None
+            spec = str(spec if outer is None else parse_device(outer).merged(spec))
         self._device_stack.append(spec)
         try:
             yield
@@ -250,7 +259,7 @@ class Graph:
         controls = [op for scope in self._control_stack for op in scope]
         controls += list(extra_control or [])
         # NOTE: "" for no device, as TensorFlow has it (not None).
-        device = next((d for d in reversed(self._device_stack) if d is not None), "")
+        device = (self._device_stack[-1] if self._device_stack else None) or ""
         if absolute:
             if name in self._names:
                 raise ValueError(f"an operation named {name!r} already exists")
@@ -409,14 +418,17 @@ def ancestor_ops(roots, fed_ids: set[int], control: bool = False) -> list[Operat
     return list(found.values())
 
 
-def replay_ops(ops, values: dict[int, Any]) -> None:
+def replay_ops(ops, values: dict[int, Any], device_of=None) -> None:
     """Replay ``ops`` (in creation order) inside the active trace, filling ``values``
-    (graph tensor id -> traced value); tensors already in ``values`` are not recomputed."""
+    (graph tensor id -> traced value); tensors already in ``values`` are not recomputed.
+    ``device_of(op)``: the device each op is traced on (None: no pin), as the Session
+    places it."""
     for op in ops:
         if op.outputs and all(id(t) in values for t in op.outputs):
             continue
         try:
-            result = op.replay(values)
+            with device_scope(device_of(op) if device_of is not None else None):
+                result = op.replay(values)
         except TracejitError as err:
             err.graph_op = op       # which operation failed, for the Session's message
             raise

@@ -32,6 +32,8 @@ from .graph import Graph, Operation, Tensor, get_default_graph, replay_ops
 class _Plan:
     """What one (fetches, fed tensors) combination runs: ordered ops and the program."""
 
+    device_of = None        # op -> the device it runs on (None: the session's default)
+
     def __init__(self, ops: list[Operation], fed: list[Tensor], targets: list, initializes):
         self.ops = ops
         self.fed = fed
@@ -42,7 +44,7 @@ class _Plan:
 
     def _replay(self, *fed_values):
         values = {id(t): v for t, v in zip(self.fed, fed_values, strict=True)}
-        replay_ops(self.ops, values)
+        replay_ops(self.ops, values, self.device_of)
         return [values[id(t)] for t in self.targets if isinstance(t, Tensor)]
 
 
@@ -186,6 +188,7 @@ class Session:
         initializes = {id(op.initializes) for op in ordered
                        if getattr(op, "initializes", None) is not None}
         plan = _Plan(ordered, fed, targets, initializes)
+        plan.device_of = self._device_of
         plan.reads = [op.reads for op in ordered if getattr(op, "reads", None) is not None]
         return plan
 
@@ -210,15 +213,28 @@ class Session:
                     "config=tf.ConfigProto(allow_soft_placement=True).",
                     op=op, location=op.location) from None
 
+    def _device_of(self, op: Operation) -> str | None:
+        """Where ``op`` runs: the device it is pinned to when this process has it; with
+        soft placement, an absent one means the default (None)."""
+        if not op.device:
+            return None
+        try:
+            device = local_device(op.device)
+        except DeviceError:
+            if self.config.allow_soft_placement:
+                return None
+            raise
+        return None if device is None else str(device.spec)
+
     def _log_placement(self, ops: list[Operation]) -> None:
         """``log_device_placement``: one line an op, the first time the session places it,
-        as TensorFlow prints them. NOTE: where it runs -- the session's one device until
-        the runtime partitions graphs (docs/runtime.md), not the device it is pinned to."""
-        device = str(get_device().spec)
+        as TensorFlow prints them: the device it runs on."""
+        default = str(get_device().spec)
         for op in ops:
             if id(op) not in self._placed:
                 self._placed.add(id(op))
-                print(f"{op.name}: ({op.type}): {device}", file=sys.stderr)
+                print(f"{op.name}: ({op.type}): {self._device_of(op) or default}",
+                      file=sys.stderr)
 
     def _check_initialized(self, plan: _Plan) -> None:
         for variable in plan.reads:

@@ -1,0 +1,165 @@
+"""Graphs placed over several CPU devices (TRACEJIT_CPU_DEVICES): tj.device scopes,
+placement, partitioning into stages with transfers, and the executor of partitions --
+each checked against the same program on one device."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import tracejit as tj
+from tracejit.passes.partition import partition, rendezvous_key
+from tracejit.passes.place import place
+from tracejit.runtime.devices import DeviceError
+from tracejit.runtime.partitions import PartitionedProgram
+from tracejit.runtime.registry import CPU_DEVICES_ENV, get_device
+from tracejit.trace.device_scope import current_device
+
+CPU = "/job:localhost/replica:0/task:0/device:CPU:{}"
+
+
+@pytest.fixture(autouse=True)
+def three_devices(monkeypatch):
+    monkeypatch.setenv(CPU_DEVICES_ENV, "3")
+
+
+def _program(f):
+    (entry,) = f._cache.values()
+    return entry.program
+
+
+def _mlp(params, x, y, split: bool):
+    w1, b1, w2, b2 = params
+    if split:                           # the hidden layer on /cpu:1, the head on /cpu:2
+        with tj.device("/cpu:1"):
+            h = tj.nn.relu(x @ w1 + b1)
+        with tj.device("/cpu:2"):
+            logits = h @ w2 + b2
+    else:
+        h = tj.nn.relu(x @ w1 + b1)
+        logits = h @ w2 + b2
+    return tj.reduce_mean(tj.nn.sparse_softmax_cross_entropy_with_logits(labels=y,
+                                                                         logits=logits))
+
+
+def test_an_mlp_split_over_devices_trains_to_the_same_values():
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((32, 20)).astype(np.float32)
+    y = rng.integers(0, 5, 32).astype(np.int32)
+    start = [rng.standard_normal((20, 16)).astype(np.float32) * 0.3, np.zeros(16, np.float32),
+             rng.standard_normal((16, 5)).astype(np.float32) * 0.3, np.zeros(5, np.float32)]
+    trained = {}
+    for split in (False, True):
+        step = tj.jit(tj.value_and_grad(lambda p, split=split: _mlp(p, x, y, split)))
+        params = [p.copy() for p in start]
+        for _ in range(20):
+            loss, grads = step(params)
+            params = [p - 0.1 * np.asarray(g) for p, g in zip(params, grads, strict=True)]
+        trained[split] = (float(loss), params)
+        assert isinstance(_program(step), PartitionedProgram) == split
+    assert trained[True][0] == pytest.approx(trained[False][0], rel=1e-5)
+    for a, b in zip(trained[True][1], trained[False][1], strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_the_stages_and_their_transfers():
+    def f(x, w):
+        with tj.device("/cpu:1"):
+            h = tj.tanh(x @ w)
+        return tj.reduce_sum(h * 2.0) + tj.reduce_sum(h)
+
+    x = np.ones((4, 3), np.float32)
+    w = np.full((3, 2), 0.5, np.float32)
+    jf = tj.jit(f)
+    assert float(jf(x, w)) == pytest.approx(3 * float(np.tanh(1.5) * 8))
+    parts = _program(jf).parts
+    assert [(s.device, s.level) for s in parts.stages] == [(CPU.format(1), 0), (CPU.format(0), 1)]
+    # h crosses once, though two equations on /cpu:0 read it; the constant 2.0 is made
+    # where it is used, not sent
+    ((key, var),) = parts.transfers
+    assert key.startswith(f"{CPU.format(1)};{CPU.format(0)};") and key.endswith(";0")
+    assert var.meta.device == CPU.format(1)
+    text = str(_program(jf))
+    assert "send %" in text and f"<- recv {key}" in text
+
+
+def test_placement_rules():
+    def f(x):
+        with tj.device("/cpu:2"):
+            y = x * 3.0                 # the constant 3.0 goes with its consumer
+        return y + 1.0
+
+    graph = tj.make_ir(f)(np.ones(2, np.float32))
+    placed = place(graph, lambda pin: pin.replace("/device:CPU:", "@"), "@0")
+    devices = [(e.op.name, e.outs[0].meta.device) for e in placed.eqns]
+    assert devices == [("constant", "@2"), ("mul", "@2"), ("constant", "@0"), ("add", "@0")]
+    assert all(v.meta.device == "@0" for v in placed.inputs)
+    assert len(partition(placed).stages) == 2
+    assert rendezvous_key("/a", "/b", "t") == "/a;/b;t;0"
+
+
+def test_scopes_merge_and_a_bad_string_fails_at_the_with():
+    with tj.device("/job:localhost"):
+        with tj.device("/cpu:1"):
+            assert current_device() == "/job:localhost/device:CPU:1"
+        with tj.device(None):
+            assert current_device() is None
+    assert current_device() is None
+    with pytest.raises(DeviceError, match="bad device string"):
+        with tj.device("cpu1"):
+            pass
+
+
+def test_a_pin_to_a_device_the_process_lacks_names_it():
+    def f(x):
+        with tj.device("/cpu:7"):
+            return x + 1.0
+    with pytest.raises(DeviceError, match="no /device:CPU:7"):
+        tj.jit(f)(np.ones(2, np.float32))
+
+
+def test_a_scope_around_a_call_does_not_replace_compiled_code():
+    f = tj.jit(lambda x: x * 2.0)
+    with tj.device("/cpu:1"):
+        f(np.ones(3, np.float32))
+    assert not isinstance(_program(f), PartitionedProgram)
+
+
+def test_eager_operations_run_on_the_scopes_device():
+    device = get_device("/cpu:2")
+    with tj.device("/cpu:2"):
+        y = tj.exp(np.zeros(3, np.float32))
+    np.testing.assert_array_equal(np.asarray(y), np.ones(3, np.float32))
+    assert device._compiler is not None
+
+
+# ---- random programs, randomly placed, against the same program on one device --------
+
+_OPS = [lambda a, b: a + b, lambda a, b: a * b, lambda a, b: tj.tanh(a) - b,
+        lambda a, b: a @ b, lambda a, b: tj.exp(-tj.abs(a)) + tj.reduce_sum(b, axis=0)]
+_step = st.tuples(st.integers(0, len(_OPS) - 1), st.integers(0, 40), st.integers(0, 40),
+                  st.sampled_from([None, "/cpu:0", "/cpu:1", "/cpu:2"]))
+
+
+def _random_program(steps, pinned: bool):
+    def f(x, y):
+        values = [x, y]
+        for op, i, j, where in steps:
+            a, b = values[i % len(values)], values[j % len(values)]
+            with tj.device(where if pinned else None):
+                values.append(_OPS[op](a, b))
+        return values[-1], values[len(values) // 2]
+    return f
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.lists(_step, min_size=1, max_size=8))
+def test_random_placements_match_the_reference_interpreter(steps):
+    rng = np.random.default_rng(len(steps))
+    x, y = (rng.uniform(-1, 1, (4, 4)).astype(np.float32) for _ in range(2))
+    got = tj.jit(_random_program(steps, pinned=True))(x, y)
+    want = tj.jit(_random_program(steps, pinned=False), executor="interpreter")(x, y)
+    for g, w in zip(got, want, strict=True):
+        np.testing.assert_allclose(np.asarray(g), np.asarray(w), rtol=2e-5, atol=2e-5)

@@ -1,0 +1,63 @@
+"""``with tj.device("/cpu:1"):`` -- the device the operations traced or run inside use.
+
+A scope's spec is merged into the enclosing one's field by field, as TensorFlow merges
+nested ``tf.device`` scopes (``/job:localhost`` then ``/cpu:1`` is
+``/job:localhost/device:CPU:1``); ``tj.device(None)`` clears it. Inside ``@jit``, the
+spec is recorded on each traced value (``VarMeta.device``) and the runtime places,
+partitions and runs the graph over those devices (docs/runtime.md). A jitted function's
+placement is what its body says: tracing starts with no scope, so a scope *around* a
+call does not re-place a function already compiled. Eager operations run on the
+scope's device.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+
+from ..runtime.devices import DeviceSpec, parse_device
+
+__all__ = ["device", "current_device", "no_device_scope"]
+
+
+class _PerThread(threading.local):
+    def __init__(self):
+        self.specs: list[DeviceSpec | None] = []
+
+
+_THREAD = _PerThread()
+
+
+def current_device() -> str | None:
+    """The innermost scope's device string, or None outside every scope."""
+    specs = _THREAD.specs
+    spec = specs[-1] if specs else None
+    return None if spec is None else str(spec)
+
+
+@contextlib.contextmanager
+def device(spec):
+    """Run or trace the operations inside on ``spec`` (a device string such as
+    ``"/cpu:1"``, merged with the enclosing scope; None clears the scope)."""
+    if spec is None:
+        merged = None
+    else:
+        parsed = parse_device(spec)     # a bad string fails here, at the user's `with`
+        specs = _THREAD.specs
+        outer = specs[-1] if specs else None
+        merged = parsed if outer is None else outer.merged(parsed)
+    _THREAD.specs.append(merged)
+    try:
+        yield
+    finally:
+        _THREAD.specs.pop()
+
+
+@contextlib.contextmanager
+def no_device_scope():
+    """No scope inside (jit's tracing: a function's placement is its own)."""
+    _THREAD.specs.append(None)
+    try:
+        yield
+    finally:
+        _THREAD.specs.pop()
