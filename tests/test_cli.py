@@ -127,3 +127,20 @@ def test_ir_stages_lists_the_pipeline_and_every_stage_is_a_choice():
         assert "matmul" in result.output or "kernel" in result.output
     result = CliRunner().invoke(main, ["ir", *mlp, "--stage", "no_such_pass"])
     assert result.exit_code != 0 and "fuse_kernels" in result.output
+
+
+def test_ir_partitioned_prints_the_stages_and_transfers(tmp_path, monkeypatch):
+    source = tmp_path / "split.py"
+    source.write_text("import tracejit as tj\n\ndef f(x, w):\n"
+                      "    with tj.device('/cpu:1'):\n        h = tj.tanh(x @ w)\n"
+                      "    return tj.reduce_sum(h)\n")
+    args = ["ir", f"{source}:f", "--arg", "f32[4,3]", "--arg", "f32[3,2]",
+            "--stage", "partitioned"]
+    monkeypatch.setenv("TRACEJIT_CPU_DEVICES", "2")
+    out = run(*args).output
+    assert "# 2 stage(s) on 2 device(s); 1 transfer(s)" in out
+    assert "send %d as /job:localhost/replica:0/task:0/device:CPU:1;" in out
+    assert "<- recv /job:localhost/replica:0/task:0/device:CPU:1;" in out
+    monkeypatch.setenv("TRACEJIT_CPU_DEVICES", "1")
+    missing = CliRunner().invoke(main, args)
+    assert missing.exit_code != 0 and "no /device:CPU:1 in this process" in missing.output

@@ -62,7 +62,8 @@ def stage_choices() -> list[str]:
     """Every value ``tracejit ir --stage`` takes: the traced graph, each pass of the
     pipeline, the aliases, all of them, and the CPU program's native forms."""
     from .passes.pipeline import stage_names
-    return ["traced", *stage_names(_cpu_passes()), *_STAGE_ALIASES, "all", *_NATIVE_STAGES]
+    return ["traced", *stage_names(_cpu_passes()), *_STAGE_ALIASES, "all", *_NATIVE_STAGES,
+            PARTITIONED]
 
 
 def _print_stages(ctx: click.Context, _param, value: bool) -> None:
@@ -94,6 +95,8 @@ def _cleanup_names() -> set[str]:
 
 # Stages past the IR: the CPU backend's compiled program of the whole graph.
 _NATIVE_STAGES = ("llvm", "llvm-raw", "asm")
+# The graph placed over this process's devices and cut into stages (docs/runtime.md).
+PARTITIONED = "partitioned"
 
 
 @click.group()
@@ -109,8 +112,9 @@ def main():
               help="A static argument as a Python literal, e.g. --static n=3.")
 @click.option("--stage", default="traced", show_default=True,
               type=click.Choice(stage_choices()),
-              help="Which stage to print: traced, optimized, fused, a pass name, all; or "
-                   "the CPU program: llvm (optimized LLVM IR), llvm-raw, asm.")
+              help="Which stage to print: traced, optimized, fused, a pass name, all; "
+                   "the CPU program: llvm (optimized LLVM IR), llvm-raw, asm; or "
+                   "partitioned (the stages over devices, with their transfers).")
 @click.option("--stages", is_flag=True, expose_value=False, is_eager=True,
               callback=_print_stages, help="List the pipeline's stages in order and exit.")
 @click.option("--locations/--no-locations", default=False,
@@ -143,6 +147,17 @@ def ir_command(target, args, statics, stage, locations):
             raise click.ClickException(f"{exc}: this graph has no native program (it runs "
                                        "on the reference interpreter)") from None
         click.echo(text.rstrip("\n"))
+        return
+    if stage == PARTITIONED:
+        from .ir.errors import TracejitError
+        from .passes.partition import format_partitions
+        from .runtime.partitions import plan_partitions
+        from .runtime.registry import get_device
+        try:
+            parts, _ = plan_partitions(graph, get_device())
+        except TracejitError as exc:
+            raise click.ClickException(str(exc).splitlines()[0]) from None
+        click.echo(format_partitions(parts))
         return
     stages = [("traced", graph)]
     if stage != "traced":

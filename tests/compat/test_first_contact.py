@@ -310,18 +310,22 @@ def test_string_constants_are_fetched_as_bytes():
         tf.Session().run(tf.identity(path))
 
 
-def _train_tf1(split: bool) -> tuple[float, np.ndarray]:
+def _train_tf1(layout: str) -> tuple[float, np.ndarray]:
     tf.reset_default_graph()
     rng = np.random.default_rng(1)
     x_data = rng.standard_normal((16, 4)).astype(np.float32)
     y_data = (x_data @ np.array([[1.0], [-2.0], [0.5], [3.0]], np.float32)).astype(np.float32)
     x = tf.placeholder(tf.float32, [None, 4])
     y = tf.placeholder(tf.float32, [None, 1])
-    with tf.device("/job:localhost/cpu:1" if split else None):   # the parameter server
+    scope = {"one": None, "split": "/job:localhost/cpu:1",
+             "setter": tf.train.replica_device_setter(
+                 ps_tasks=1, ps_device="/job:localhost/cpu:1",
+                 worker_device="/job:localhost/cpu:2")}[layout]
+    with tf.device(scope):                      # the parameter server
         w = tf.Variable(tf.zeros([4, 1]), name="w")
-    with tf.device("/cpu:2" if split else None):                 # the worker
-        loss = tf.reduce_mean(tf.square(tf.matmul(x, w) - y))
-    train = tf.train.GradientDescentOptimizer(0.1).minimize(loss)
+        with tf.device("/cpu:2" if layout == "split" else None):     # the worker
+            loss = tf.reduce_mean(tf.square(tf.matmul(x, w) - y))
+        train = tf.train.GradientDescentOptimizer(0.1).minimize(loss)
     with tf.Session() as s:
         s.run(tf.global_variables_initializer())
         for _ in range(15):
@@ -331,10 +335,11 @@ def _train_tf1(split: bool) -> tuple[float, np.ndarray]:
 
 def test_a_graph_placed_over_devices_trains_as_on_one(monkeypatch, capsys):
     monkeypatch.setenv("TRACEJIT_CPU_DEVICES", "3")
-    one_loss, one_w = _train_tf1(split=False)
-    split_loss, split_w = _train_tf1(split=True)
-    assert split_loss == pytest.approx(one_loss, rel=1e-6)
-    np.testing.assert_allclose(split_w, one_w, rtol=1e-6)
+    one_loss, one_w = _train_tf1("one")
+    for layout in ("split", "setter"):
+        loss, w = _train_tf1(layout)
+        assert loss == pytest.approx(one_loss, rel=1e-6), layout
+        np.testing.assert_allclose(w, one_w, rtol=1e-6, err_msg=layout)
     # what runs where, as log_device_placement prints it
     tf.reset_default_graph()
     with tf.device("/cpu:1"):
@@ -345,3 +350,35 @@ def test_a_graph_placed_over_devices_trains_as_on_one(monkeypatch, capsys):
     err = capsys.readouterr().err
     assert "a: (Const): /job:localhost/replica:0/task:0/device:CPU:1" in err
     assert "b: (Add): /job:localhost/replica:0/task:0/device:CPU:0" in err
+
+
+def test_replica_device_setter_and_colocation(monkeypatch):
+    monkeypatch.setenv("TRACEJIT_CPU_DEVICES", "3")
+    tf.reset_default_graph()
+    # The 2016 talk's ps/worker layout, on this process's devices: variables
+    # round-robin over two "parameter servers", the rest on the "worker".
+    setter = tf.train.replica_device_setter(ps_tasks=2, ps_device="/job:localhost",
+                                            worker_device="/job:localhost/task:0/cpu:0")
+    with tf.device(setter):
+        w1 = tf.Variable(tf.ones([3, 3]), name="w1")
+        w2 = tf.Variable(tf.ones([3]), name="w2")
+        with tf.device("/cpu:2"):
+            pinned = tf.Variable(tf.zeros([1]), name="pinned")
+        y = tf.matmul(tf.ones([2, 3]), w1) + w2
+    assert w1.device == "/job:localhost/task:0"
+    assert w2.device == "/job:localhost/task:1"
+    assert pinned.device == "/job:localhost/task:0/device:CPU:2"    # its own field wins
+    assert y.device == "/job:localhost/task:0/device:CPU:0"
+    with tf.device("/cpu:1"):
+        with tf.colocate_with(pinned):
+            z = tf.identity(pinned)
+    assert z.device == pinned.device
+    assert tf.train.replica_device_setter(ps_tasks=0) is None
+    # task 1 is not this process's: hard placement says so, soft placement runs it
+    with tf.Session() as s:
+        s.run(tf.global_variables_initializer())
+        with pytest.raises(tf.errors.InvalidArgumentError, match="w2.*task:1"):
+            s.run(y)
+    with tf.Session(config=tf.ConfigProto(allow_soft_placement=True)) as s:
+        s.run(tf.global_variables_initializer())
+        np.testing.assert_array_equal(s.run(y), np.full((2, 3), 4.0))

@@ -25,7 +25,7 @@ from ..passes.place import place
 from .device import Device
 from .registry import local_device
 
-__all__ = ["PartitionedProgram", "partitioned_program", "device_key"]
+__all__ = ["PartitionedProgram", "partitioned_program", "plan_partitions", "device_key"]
 
 
 def device_key(device: Device) -> str:
@@ -59,9 +59,9 @@ class PartitionedProgram:
         return format_partitions(self.parts)
 
 
-def partitioned_program(graph: Graph, default: Device) -> PartitionedProgram:
-    """Place ``graph`` (pins resolved to this process's devices; unpinned work on
-    ``default``), partition it and compile every stage."""
+def plan_partitions(graph: Graph, default: Device) -> tuple[Partitions, dict[str, Device]]:
+    """``graph`` placed (pins resolved to this process's devices; unpinned work on
+    ``default``) and partitioned, with the devices its stages name."""
     devices = {device_key(default): default}
 
     def resolve(pin: str) -> str:
@@ -69,5 +69,9 @@ def partitioned_program(graph: Graph, default: Device) -> PartitionedProgram:
         devices[device_key(device)] = device
         return device_key(device)
 
-    placed = place(graph, resolve, device_key(default))
-    return PartitionedProgram(partition(placed), devices)
+    return partition(place(graph, resolve, device_key(default))), devices
+
+
+def partitioned_program(graph: Graph, default: Device) -> PartitionedProgram:
+    """Place and partition ``graph`` (:func:`plan_partitions`) and compile every stage."""
+    return PartitionedProgram(*plan_partitions(graph, default))

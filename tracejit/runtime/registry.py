@@ -104,7 +104,16 @@ def _registry_name(name: str) -> str:
                           f"process; it has {[str(d.spec) for d in devices()]}",
                           location=user_location())
     index = spec.device_index or 0
+    _check_cpu_index(index)
     return "cpu" if index == 0 else f"cpu:{index}"
+
+
+def _check_cpu_index(index: int) -> None:
+    count = cpu_device_count()
+    if index >= count:
+        raise DeviceError(f"no /device:CPU:{index} in this process: {CPU_DEVICES_ENV}="
+                          f"{count} gives /device:CPU:0 to /device:CPU:{count - 1}",
+                          location=user_location())
 
 
 def _cpu_factory(name: str):
@@ -112,11 +121,7 @@ def _cpu_factory(name: str):
     kind, _, index = name.partition(":")
     if kind != "cpu" or not index.isdigit():
         return None
-    count = cpu_device_count()
-    if int(index) >= count:
-        raise DeviceError(f"no /device:CPU:{index} in this process: {CPU_DEVICES_ENV}="
-                          f"{count} gives /device:CPU:0 to /device:CPU:{count - 1}",
-                          location=user_location())
+    _check_cpu_index(int(index))
     return lambda: _cpu_class()(f"/job:{LOCAL_JOB}/replica:0/task:0/device:CPU:{index}")
 
 

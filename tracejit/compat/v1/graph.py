@@ -36,6 +36,13 @@ from .shapes import TensorShape
 _PROBE_SIZES = (7, 11)
 
 
+class _Colocated:
+    """A ``colocate_with`` scope on the device stack: the device it pins ops to."""
+
+    def __init__(self, device: str):
+        self.device = device
+
+
 class Operation:
     """A node: a tracejit function applied to graph tensors and constants."""
 
@@ -214,21 +221,55 @@ class Graph:
         return any(self._control_stack)
 
     @contextlib.contextmanager
-    def device(self, device_name):
-        """Ops created inside run on ``device_name``, merged into the enclosing scope's
-        spec field by field as TensorFlow merges them (``/job:localhost`` then ``/cpu:1``
-        is ``/job:localhost/device:CPU:1``); None clears the scope."""
-        if device_name is None:
-            spec = None
-        else:
-            spec = parse_device(device_name)
+    def device(self, device_name_or_function):
+        """Ops created inside run on the given device: a string is merged into the
+        enclosing scope's spec field by field as TensorFlow merges them (``/job:localhost``
+        then ``/cpu:1`` is ``/job:localhost/device:CPU:1``); a function is called with
+        each new op (its ``device`` already set by the enclosing scopes) and returns its
+        device (``tf.train.replica_device_setter``); None clears the scope."""
+        entry = device_name_or_function
+        if isinstance(entry, str):
+            spec = parse_device(entry)
             outer = self._device_stack[-1] if self._device_stack else None
-            spec = str(spec if outer is None else parse_device(outer).merged(spec))
-        self._device_stack.append(spec)
+            entry = str(spec if not isinstance(outer, str) or not outer
+                        else parse_device(outer).merged(spec))
+        elif entry is not None and not callable(entry):
+            entry = str(parse_device(entry))     # a DeviceSpec, or a clear error
+        self._device_stack.append(entry)
         try:
             yield
         finally:
             self._device_stack.pop()
+
+    @contextlib.contextmanager
+    def colocate_with(self, op, ignore_existing=False):
+        """Ops created inside run where ``op`` (or a tensor's op) runs, whatever the
+        device scopes say (``tf.colocate_with``)."""
+        op = getattr(op, "op", op)
+        if op is None:
+            yield
+            return
+        self._device_stack.append(_Colocated(op.device))
+        try:
+            yield
+        finally:
+            self._device_stack.pop()
+
+    def _device_for(self) -> tuple[str, list[Callable]]:
+        """What the scopes give a new op: (its device string, the device functions to
+        apply to it, outermost first). A ``colocate_with`` scope wins over every device
+        scope, inside it or out; a None scope clears everything outside it."""
+        string, functions = None, []
+        for entry in reversed(self._device_stack):
+            if isinstance(entry, _Colocated):
+                return entry.device, []
+            if entry is None:
+                break
+            if callable(entry):
+                functions.append(entry)
+            elif string is None:
+                string = entry
+        return string or "", functions[::-1]
 
     @contextlib.contextmanager
     def as_default(self):
@@ -259,7 +300,7 @@ class Graph:
         controls = [op for scope in self._control_stack for op in scope]
         controls += list(extra_control or [])
         # NOTE: "" for no device, as TensorFlow has it (not None).
-        device = (self._device_stack[-1] if self._device_stack else None) or ""
+        device, device_functions = self._device_for()
         if absolute:
             if name in self._names:
                 raise ValueError(f"an operation named {name!r} already exists")
@@ -268,6 +309,9 @@ class Graph:
             op_name = self.unique_name(_clean(name or op_type))
         op = Operation(self, op_type, op_name, fn,
                        (treedef, leaves), inputs, controls, device, effect)
+        for device_function in device_functions:
+            chosen = device_function(op)
+            op.device = "" if chosen is None else str(parse_device(chosen))
         self._ops.append(op)
         self._names[op.name] = op
         if fn is not None:

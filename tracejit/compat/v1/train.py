@@ -8,12 +8,14 @@ records, and the core optimizer reads its replayed value on every run."""
 from __future__ import annotations
 
 import inspect
+import itertools
 
 import numpy as np
 
 from ... import train as core_train
 from ...ir import dtypes as dt
 from ...ir.errors import TracejitError
+from ...runtime.devices import parse_device
 from ...trace import math_ops
 from .graph import Tensor, get_default_graph
 from .ops import gradients, graph_arg
@@ -217,3 +219,36 @@ class ExponentialMovingAverage:
 
 def moving_average_variables(scope=None):
     return get_default_graph().get_collection(GraphKeys.MOVING_AVERAGE_VARIABLES, scope)
+
+
+# The op types a replica_device_setter puts on the parameter servers by default.
+PS_OPS = ("Variable", "VariableV2", "AutoReloadVariable", "MutableHashTable",
+          "MutableHashTableV2", "MutableHashTableOfTensors", "MutableHashTableOfTensorsV2",
+          "MutableDenseHashTable", "MutableDenseHashTableV2", "VarHandleOp")
+
+
+def replica_device_setter(ps_tasks=0, ps_device="/job:ps", worker_device="/job:worker",
+                          merge_devices=True, cluster=None, ps_ops=None, ps_strategy=None):
+    """A device function for ``tf.device``: variables (``ps_ops``) go to the parameter
+    servers round-robin over ``ps_tasks`` (``ps_device/task:i``), every other op to
+    ``worker_device``; with ``merge_devices`` an op's own device fields win. None when
+    there are no parameter servers (``ps_tasks=0`` and no ``cluster``), as in TF."""
+    if cluster is not None:
+        jobs = cluster.get("ps", []) if isinstance(cluster, dict) else []
+        ps_tasks = len(jobs) if not ps_tasks else ps_tasks
+    if ps_tasks == 0:
+        return None
+    ops_on_ps = tuple(ps_ops) if ps_ops is not None else PS_OPS
+    next_task = itertools.count()
+    choose = ps_strategy or (lambda op: next(next_task) % ps_tasks)
+
+    def place(op):
+        current = parse_device(op.device or "")
+        if op.type in ops_on_ps:
+            target = parse_device(ps_device).merged(parse_device(f"/task:{choose(op)}")) \
+                if ps_tasks else parse_device(ps_device)
+        else:
+            target = parse_device(worker_device or "")
+        return str(target.merged(current) if merge_devices else target)
+
+    return place
