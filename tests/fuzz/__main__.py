@@ -41,7 +41,7 @@ def cmd_run(a) -> int:
     print(f"fuzz: {a.n} programs of seed {a.seed} (indices {a.start}..{a.start + a.n - 1}), "
           f"{a.workers} workers, {a.deadline:.0f} s deadline each", file=sys.stderr)
     summary = run_programs(a.seed, indices, workers=a.workers, deadline=a.deadline,
-                           max_steps=a.max_steps, progress=_progress(a.n))
+                           max_steps=a.max_steps, progress=_progress(a.n), placed=a.placed)
     for outcome in summary.failures:
         print(report(outcome))
     print(f"fuzz summary: {summary.line()}")
@@ -49,9 +49,9 @@ def cmd_run(a) -> int:
 
 
 def _session_check(a, source: str):
-    session = Session(a.deadline)
+    session = Session(a.deadline, {"TRACEJIT_CPU_DEVICES": "3"} if a.placed else None)
     try:
-        return session.check({"source": source, "seed": a.seed})
+        return session.check({"source": source, "seed": a.seed, "placed": a.placed})
     finally:
         session.close()
 
@@ -59,7 +59,8 @@ def _session_check(a, source: str):
 def cmd_repro(a) -> int:
     program = generate(a.seed, a.index, a.max_steps)
     outcome = _session_check(a, program.source())
-    outcome.task = {"seed": a.seed, "index": a.index, "max_steps": a.max_steps}
+    outcome.task = {"seed": a.seed, "index": a.index, "max_steps": a.max_steps,
+                    "placed": a.placed}
     outcome.source = program.source()
     if outcome.status == "ok":
         print(program.source())
@@ -111,6 +112,9 @@ def main(argv=None) -> int:
         p.add_argument("--max-steps", type=int, default=8, help="ops per program at most")
         p.add_argument("--deadline", type=float, default=20.0,
                        help="seconds a program may take before it counts as a hang")
+        p.add_argument("--placed", action="store_true",
+                       help="pin the compiled program's steps at random over three CPU "
+                            "devices (TRACEJIT_CPU_DEVICES=3)")
         if one:
             p.add_argument("--index", type=int, required=True)
 

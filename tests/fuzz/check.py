@@ -11,7 +11,9 @@ problem: the program is not a valid test).
 
 from __future__ import annotations
 
+import contextlib
 import os
+import random
 import traceback
 import warnings
 
@@ -20,7 +22,7 @@ import numpy as np
 import tracejit as tj
 
 from .compare import compare
-from .program import Loaded, load
+from .program import PLACER, Loaded, load
 
 
 def _outputs(result) -> list[np.ndarray]:
@@ -39,14 +41,20 @@ def _short_error(exc: BaseException) -> str:
     return "".join(frames[-6:]).rstrip()
 
 
-def check_source(source: str, seed: int = 0) -> dict:
-    """Check the program a rendered source defines (see program.render)."""
+# The devices a placed check spreads a program's steps over (None: unpinned).
+PLACES = (None, "/cpu:0", "/cpu:1", "/cpu:2")
+
+
+def check_source(source: str, seed: int = 0, placed: bool = False) -> dict:
+    """Check the program a rendered source defines (see program.render); ``placed``:
+    compile it with each step pinned at random to one of three CPU devices (needs
+    ``TRACEJIT_CPU_DEVICES=3``), the reference unplaced."""
     loaded = load(source)
     previous = os.environ.get("TRACEJIT_GEMM")
     if loaded.gemm != "auto":
         os.environ["TRACEJIT_GEMM"] = loaded.gemm
     try:
-        return _check(loaded, seed)
+        return _check(loaded, seed, placed)
     finally:
         if previous is None:
             os.environ.pop("TRACEJIT_GEMM", None)
@@ -54,7 +62,7 @@ def check_source(source: str, seed: int = 0) -> dict:
             os.environ["TRACEJIT_GEMM"] = previous
 
 
-def _check(loaded: Loaded, seed: int) -> dict:
+def _check(loaded: Loaded, seed: int, placed: bool = False) -> dict:
     reference = tj.jit(loaded.main, executor="interpreter")
     refs = []
     try:
@@ -68,7 +76,7 @@ def _check(loaded: Loaded, seed: int) -> dict:
     problems = []
     for call, (args, ref) in enumerate(zip((loaded.args, loaded.args2), refs, strict=True)):
         try:
-            with warnings.catch_warnings(record=True) as caught:
+            with warnings.catch_warnings(record=True) as caught, _placing(placed, seed):
                 warnings.simplefilter("always")
                 got = _outputs(compiled(*_copies(args)))
         except Exception as exc:
@@ -83,3 +91,17 @@ def _check(loaded: Loaded, seed: int) -> dict:
     if problems:
         return {"status": "mismatch", "detail": "\n".join(problems)}
     return {"status": "ok", "detail": ""}
+
+
+@contextlib.contextmanager
+def _placing(placed: bool, seed: int):
+    """Pin each traced step to a random device (the same ones for a given seed)."""
+    if not placed:
+        yield
+        return
+    choose = random.Random(seed).choice
+    PLACER.append(lambda: choose(PLACES))
+    try:
+        yield
+    finally:
+        PLACER.clear()

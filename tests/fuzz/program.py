@@ -21,6 +21,7 @@ import numpy as np
 from tracejit.ir import dtypes as dt
 from tracejit.ir.core import TensorType
 from tracejit.ir.ops import OPS
+from tracejit.trace.device_scope import device as tj_device
 from tracejit.trace.tracing import bind
 
 nan = float("nan")
@@ -29,8 +30,16 @@ inf = float("inf")
 REPRO = "python -m tests.fuzz repro --seed {seed} --index {index}"
 
 
+# While a placed check traces (check.py): a callable giving each step a device string
+# or None, so the compiled program runs over several devices (docs/runtime.md).
+PLACER: list = []
+
+
 def op(name: str, *xs, **params):
     """Apply the op-table entry ``name`` to traced values (what every step calls)."""
+    if PLACER:
+        with tj_device(PLACER[0]()):
+            return bind(OPS[name], xs, params)
     return bind(OPS[name], xs, params)
 
 

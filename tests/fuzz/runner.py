@@ -163,8 +163,11 @@ def run_tasks(tasks: Iterable[dict], *, workers: int, deadline: float,
 
 
 def run_programs(seed: int, indices: Iterable[int], *, workers: int = 2,
-                 deadline: float = 20.0, max_steps: int = 8, progress=None) -> Summary:
-    """Check programs ``indices`` of ``seed``; ``progress(summary)`` is called after each."""
+                 deadline: float = 20.0, max_steps: int = 8, progress=None,
+                 placed: bool = False) -> Summary:
+    """Check programs ``indices`` of ``seed``; ``progress(summary)`` is called after each.
+    ``placed``: each compiled program's steps pinned at random over three CPU devices
+    (check.py)."""
     summary = Summary()
     start = time.monotonic()
 
@@ -177,8 +180,10 @@ def run_programs(seed: int, indices: Iterable[int], *, workers: int = 2,
         if progress is not None:
             progress(summary)
 
-    tasks = [{"seed": seed, "index": i, "max_steps": max_steps} for i in indices]
-    run_tasks(tasks, workers=workers, deadline=deadline, on_outcome=record)
+    tasks = [{"seed": seed, "index": i, "max_steps": max_steps, "placed": placed}
+             for i in indices]
+    run_tasks(tasks, workers=workers, deadline=deadline, on_outcome=record,
+              extra_env={"TRACEJIT_CPU_DEVICES": "3"} if placed else None)
     summary.seconds = time.monotonic() - start
     return summary
 
@@ -190,7 +195,8 @@ def report(outcome: Outcome) -> str:
         title = f"seed={task['seed']} index={task['index']}"
         steps = task.get("max_steps", 8)
         rerun = (f"python -m tests.fuzz repro --seed {task['seed']} --index {task['index']}"
-                 + (f" --max-steps {steps}" if steps != 8 else ""))
+                 + (f" --max-steps {steps}" if steps != 8 else "")
+                 + (" --placed" if task.get("placed") else ""))
     else:
         title, rerun = "a given program", "python -m tests.fuzz check <file with the source>"
     return "\n".join([f"==== FUZZ {outcome.status.upper()}: {title}", outcome.detail,

@@ -45,6 +45,21 @@ def test_random_programs_compile_to_what_the_reference_computes(shard):
                     pytrace=False)
 
 
+PLACED = int(os.environ.get("TRACEJIT_FUZZ_PLACED", "250"))
+
+
+def test_random_programs_placed_over_three_devices_compute_the_same():
+    # Each compiled program's steps pinned at random to /cpu:0../cpu:2 or left unpinned:
+    # placement, partitions and transfers, against the unplaced reference.
+    summary = run_programs(SEED, range(PLACED), workers=1, deadline=30.0, placed=True)
+    new = [o for o in summary.failures if not explain(o.task)]
+    if new:
+        text = "\n".join(report(o) for o in new[:5])
+        pytest.fail(f"{summary.line()}; {len(new)} new failure(s), first ones:\n{text}",
+                    pytrace=False)
+    assert summary.programs == PLACED
+
+
 # ---- the known bugs, checked as fuzz programs ------------------------------------------
 
 @pytest.mark.parametrize("bug", [
