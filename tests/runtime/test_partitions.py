@@ -163,3 +163,22 @@ def test_random_placements_match_the_reference_interpreter(steps):
     want = tj.jit(_random_program(steps, pinned=False), executor="interpreter")(x, y)
     for g, w in zip(got, want, strict=True):
         np.testing.assert_allclose(np.asarray(g), np.asarray(w), rtol=2e-5, atol=2e-5)
+
+
+def test_a_variable_lives_on_the_device_it_was_made_on():
+    with tj.device("/cpu:1"):
+        v = tj.Variable(np.ones(3, np.float32), name="v_on_cpu1")
+    assert v.device == "/device:CPU:1"
+
+    @tj.jit
+    def step(x):
+        with tj.device("/cpu:1"):
+            v.assign(v * 2.0 + x)
+        return tj.reduce_sum(x)             # on the default device
+
+    assert float(step(np.ones(3, np.float32))) == 3.0
+    np.testing.assert_array_equal(np.asarray(v.read_value()), np.full(3, 3.0, np.float32))
+    parts = _program(step).parts
+    (home,) = [a.meta.device for a in parts.placed.inputs if a.meta.name == "v_on_cpu1"]
+    assert home == CPU.format(1)
+    assert {s.device for s in parts.stages} == {CPU.format(0), CPU.format(1)}

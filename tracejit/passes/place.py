@@ -13,8 +13,11 @@ same). :func:`place` turns those requests into one canonical device per equation
 3. every other equation runs on the default device, as TensorFlow's placer puts
    unconstrained ops on the first device.
 
-The result is the same graph with every value's ``VarMeta.device`` set (graph inputs:
-the default device), so the printer shows it. The pass knows device *strings* only;
+Graph arguments start on the default device, except a variable made under a device
+scope: it lives there (its argument carries the pin).
+
+The result is the same graph with every value's ``VarMeta.device`` set, so the printer
+shows it. The pass knows device *strings* only;
 the runtime (runtime/partitions.py) supplies ``resolve`` and the default.
 """
 
@@ -41,7 +44,9 @@ def place(graph: Graph, resolve: Callable[[str], str], default: str) -> Graph:
     """``graph`` with a canonical device on every value (see the module's rules)."""
     pinned = [resolve(pin) if (pin := _pin(eqn)) is not None else None
               for eqn in graph.eqns]
-    return _with_devices(graph, list(_fill(graph, pinned, default)), default)
+    # NOTE: an argument asking for a device is a variable that lives there
+    homes = [resolve(v.meta.device) if v.meta.device else default for v in graph.inputs]
+    return _with_devices(graph, homes, list(_fill(graph, pinned, default)))
 
 
 def _fill(graph: Graph, devices: list[str | None], default: str):
@@ -57,7 +62,7 @@ def _fill(graph: Graph, devices: list[str | None], default: str):
         yield device or default
 
 
-def _with_devices(graph: Graph, devices: list[str], default: str) -> Graph:
+def _with_devices(graph: Graph, homes: list[str], devices: list[str]) -> Graph:
     renamed: dict[int, Var] = {}
 
     def placed(var: Var, device: str) -> Var:
@@ -65,7 +70,7 @@ def _with_devices(graph: Graph, devices: list[str], default: str) -> Graph:
         renamed[id(var)] = new
         return new
 
-    inputs = [placed(v, default) for v in graph.inputs]
+    inputs = [placed(v, home) for v, home in zip(graph.inputs, homes, strict=True)]
     eqns = []
     for eqn, device in zip(graph.eqns, devices, strict=True):
         ins = tuple(renamed.get(id(v), v) for v in eqn.ins)

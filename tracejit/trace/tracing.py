@@ -41,7 +41,8 @@ class Trace:
         key = id(variable)
         current = self.variable_values.get(key)
         if current is None:
-            current = self.builder.add_input(variable.type, VarMeta(name=variable.name))
+            current = self.builder.add_input(variable.type, VarMeta(name=variable.name,
+                                                                    device=variable.device))
             self.variable_inputs[key] = (variable, current)
             self.variable_values[key] = current
         return Tracer(current, self)

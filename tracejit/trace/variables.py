@@ -17,6 +17,7 @@ from ..ir import dtypes as dt
 from ..ir.core import TensorType
 from ..ir.errors import DTypeError, ShapeError
 from ..ir.source import user_location
+from .device_scope import current_device
 from .tracing import current_trace, to_tensor
 from .values import Array, Tensor, Tracer
 
@@ -46,7 +47,8 @@ class Variable(Tensor):
     # their values to writing the new ones back (JitFunction._call), and eager
     # read-modify-writes hold the variable's own. RLock: a step may run eagerly inside
     # an update of the same variable (an initializer reading it).
-    __slots__ = ("_value", "name", "trainable", "_type", "_lock", "_order", "__weakref__")
+    __slots__ = ("_value", "name", "trainable", "_type", "_lock", "_order", "device",
+                 "__weakref__")
     weak = False
 
     def __init__(self, initial_value, name: str | None = None, trainable: bool = True,
@@ -67,6 +69,9 @@ class Variable(Tensor):
         self.trainable = trainable
         self._lock = threading.RLock()
         self._order = next(_ORDER)
+        # where it lives: the device scope it was made in (None: the default device);
+        # jitted code reads it there (passes/place.py)
+        self.device = current_device()
 
     @property
     def type(self) -> TensorType:

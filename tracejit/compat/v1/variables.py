@@ -14,6 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from ...ir import dtypes as dt
+from ...runtime.devices import DeviceError
+from ...runtime.registry import local_device
 from ...trace.variables import Variable as CoreVariable
 from .default_session import get_default_session
 from .graph import Tensor, get_default_graph
@@ -71,6 +73,7 @@ class Variable:
         # The value op carries the variable's own name, so "W:0" fetches it.
         read = graph.create_op("VariableV2", self.core.read_value, name=base, absolute=True)
         read.reads = self
+        self.core.device = _local_or_none(read.device)
         self._value = read.outputs[0]
         assign = graph.create_op("Assign", self.core.assign, (initial,), name=f"{base}/Assign",
                                  absolute=True)
@@ -364,3 +367,14 @@ def get_variable(name, shape=None, dtype=None, initializer=None, regularizer=Non
             graph.add_to_collection(GraphKeys.REGULARIZATION_LOSSES, loss)
     return variable
 
+
+def _local_or_none(device: str) -> str | None:
+    """The variable's device when this process has it; else None, the default device
+    (without soft placement the Session refuses the variable's ops anyway)."""
+    if not device:
+        return None
+    try:
+        local_device(device)
+    except DeviceError:
+        return None
+    return device
