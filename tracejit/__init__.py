@@ -36,13 +36,13 @@ from .runtime.registry import clear_caches, devices  # noqa: F401
 from .trace.array_ops import *  # noqa: F401,F403
 from .trace.array_ops import range, slice  # noqa: F401,A004
 from .trace.autodiff import custom_gradient, grad, gradients, value_and_grad  # noqa: F401
-from .trace.device_scope import device  # noqa: F401
+from .trace.device_scope import device, device_put  # noqa: F401
 from .trace.indexing import IndexingError, strided_slice  # noqa: F401
 from .trace.jit import JitFunction, jit, make_ir  # noqa: F401
 from .trace.math_ops import *  # noqa: F401,F403
 from .trace.math_ops import abs, pow, round  # noqa: F401,A004
 from .trace.tracing import cast  # noqa: F401
-from .trace.values import Array, Tensor, Tracer  # noqa: F401
+from .trace.values import Array, DeviceArray, Tensor, Tracer  # noqa: F401
 from .trace.variables import Variable  # noqa: F401
 
 bool = bool_  # noqa: A001 - tracejit.bool like tf.bool

@@ -182,3 +182,23 @@ def test_a_variable_lives_on_the_device_it_was_made_on():
     (home,) = [a.meta.device for a in parts.placed.inputs if a.meta.name == "v_on_cpu1"]
     assert home == CPU.format(1)
     assert {s.device for s in parts.stages} == {CPU.format(0), CPU.format(1)}
+
+
+def test_device_put_commits_arrays_and_computations_follow_them():
+    x = tj.device_put(np.arange(3, dtype=np.float32), "/cpu:1")
+    assert isinstance(x, tj.DeviceArray) and x.device == "cpu:1"
+    y = tj.exp(x) + 1.0                             # eager: on cpu:1, committed there
+    assert isinstance(y, tj.DeviceArray) and y.device == "cpu:1"
+    np.testing.assert_allclose(np.asarray(y), np.exp(np.arange(3)) + 1.0, rtol=1e-6)
+    f = tj.jit(lambda a: a * 2.0)
+    plain = f(np.ones(3, np.float32))
+    assert type(plain) is tj.Array
+    on1 = f(x)
+    assert isinstance(on1, tj.DeviceArray) and on1.device == "cpu:1"
+    assert type(f(np.ones(3, np.float32))) is tj.Array      # still the default device
+    executors = {key[0] for key in f._cache}
+    assert executors == {"cpu", "cpu:1"}
+    with pytest.raises(DeviceError, match="committed to different devices"):
+        tj.jit(lambda a, b: a + b)(x, tj.device_put(np.ones(3, np.float32), "/cpu:2"))
+    with pytest.raises(DeviceError, match="committed to 'cpu:1'"):
+        tj.jit(lambda a: a, executor="cpu")(x)

@@ -15,9 +15,14 @@ from __future__ import annotations
 import contextlib
 import threading
 
-from ..runtime.devices import DeviceSpec, parse_device
+import numpy as np
 
-__all__ = ["device", "current_device", "no_device_scope"]
+from ..ir.source import user_location
+from ..runtime.devices import DeviceError, DeviceSpec, parse_device
+from ..runtime.registry import get_device
+from .values import Array, DeviceArray
+
+__all__ = ["device", "current_device", "no_device_scope", "device_put", "committed_device"]
 
 
 class _PerThread(threading.local):
@@ -61,3 +66,27 @@ def no_device_scope():
         yield
     finally:
         _THREAD.specs.pop()
+
+
+def device_put(x, device=None) -> DeviceArray:
+    """``x`` copied to ``device`` (a device string or name; default: the default device)
+    and *committed* there: jitted functions and eager operations given it run on that
+    device, and what they return is committed there too."""
+    target = get_device(device) if device is not None else get_device()
+    value = x.value if isinstance(x, Array) else np.asarray(x)
+    weak = x.weak if isinstance(x, Array) else False
+    return DeviceArray(target.get(target.put(value)), weak, target.name)
+
+
+def committed_device(values) -> str | None:
+    """The device the DeviceArrays among ``values`` are committed to (None: none is); two
+    different ones are a DeviceError naming both."""
+    found = None
+    for value in values:
+        if isinstance(value, DeviceArray):
+            if found is not None and value.device != found:
+                raise DeviceError(f"arguments committed to different devices: {found!r} and "
+                                  f"{value.device!r}; device_put them to one",
+                                  location=user_location())
+            found = value.device
+    return found

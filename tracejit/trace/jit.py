@@ -33,14 +33,15 @@ from ..ir.core import Graph, TensorType
 from ..ir.errors import DTypeError, RecompileError, TracejitError
 from ..ir.source import user_location
 from ..passes.place import is_pinned
+from ..runtime.devices import DeviceError
 from ..runtime.partitions import partitioned_program
 from ..runtime.registry import default_device_name, get_device
 from . import fast_path
-from .device_scope import no_device_scope
+from .device_scope import committed_device, no_device_scope
 from .pytree import flatten, leaf_paths, unflatten
 from .signature import Signature, describe_change
 from .tracing import Trace, to_tensor, tracing
-from .values import Array, Tracer
+from .values import Array, DeviceArray, Tracer
 from .variables import update_locks
 
 # NOTE: Python numbers are passed at full precision (float64, int64) and weakly typed, so
@@ -71,6 +72,8 @@ def _leaf_key(leaf) -> tuple:
         return ((), _native(leaf.dtype), False)
     if isinstance(leaf, np.ndarray):      # np.memmap and other ndarray subclasses
         return (leaf.shape, _native(leaf.dtype), False)
+    if isinstance(leaf, Array):           # a DeviceArray
+        return (leaf.value.shape, leaf.value.dtype, leaf.weak)
     raise TypeError(kind.__name__)
 
 
@@ -83,7 +86,7 @@ def _raw(leaf, key) -> np.ndarray:
     kind = type(leaf)
     if kind is np.ndarray and key[1].isnative:
         return leaf
-    if kind is Array:
+    if isinstance(leaf, Array):
         return leaf.value
     # NOTE: byte-swapped arrays and ndarray subclasses (memmap) become plain native
     # arrays here, so compiled code only ever sees the layout it was built for.
@@ -210,14 +213,21 @@ class JitFunction:
             if any(isinstance(leaf, Tracer) for leaf in leaves):
                 return self.fun(*args, **kwargs)    # jit inside jit: trace inline
             raise self._bad_argument(names, treedef, leaves) from None
-        executor = self.executor_name or default_device_name()
+        committed = committed_device(leaves)
+        executor = self.executor_name or committed or default_device_name()
+        if committed is not None and committed != executor:
+            raise DeviceError(f"{self.__name__} runs on {executor!r} (executor=), but an "
+                              f"argument is committed to {committed!r} (device_put)",
+                              location=user_location())
         key = (executor, names, treedef, leaf_keys,
                None if static is None else tuple(sorted(static.items())))
         entry = self._cache.get(key)
         if entry is None:
             entry = self._compile(executor, names, treedef, leaves, leaf_keys, static or {})
             self._cache[key] = entry
-        if entry is not self._fast_entry:
+        # NOTE: a call with committed arguments never installs the native fast path: that
+        # path cannot see commitment, and would run uncommitted calls on their device
+        if committed is None and entry is not self._fast_entry:
             fast_path.use(self, executor, entry, names, treedef, leaf_keys)
         traced = entry.traced
         raw = [_raw(leaf, k) for leaf, k in zip(leaves, leaf_keys, strict=True)]
@@ -228,8 +238,12 @@ class JitFunction:
             outs = self._run_with_variables(entry, raw)
         else:
             outs = entry.program(raw)
-        return unflatten(traced.out_tree,
-                         iter([Array(v, w) for v, w in zip(outs, traced.out_weak, strict=True)]))
+        if committed is not None:
+            wrapped = [DeviceArray(v, w, committed)
+                       for v, w in zip(outs, traced.out_weak, strict=True)]
+        else:
+            wrapped = [Array(v, w) for v, w in zip(outs, traced.out_weak, strict=True)]
+        return unflatten(traced.out_tree, iter(wrapped))
 
     __call__ = _call
 

@@ -20,8 +20,8 @@ from ..ir.errors import DTypeError, ParamError, TracejitError
 from ..ir.opdef import OpDef, Tag, get_op
 from ..ir.source import user_location
 from ..runtime.registry import get_device, local_device
-from .device_scope import current_device
-from .values import Array, Tensor, Tracer
+from .device_scope import committed_device, current_device
+from .values import Array, DeviceArray, Tensor, Tracer
 
 
 class Trace:
@@ -236,9 +236,15 @@ def bind(op: OpDef, args: Sequence[Tensor], params: Mapping[str, Any] | None = N
             checked = op.make_params(params or {})
             op.infer_types([a.type for a in args], checked)
             pin = current_device()
-            device = (local_device(pin) if pin is not None else None) or get_device()
+            committed = committed_device(args)
+            # a scope's device, else the arguments' committed one, else the default
+            device = (local_device(pin) if pin is not None else None) or \
+                get_device(committed)
             values = device.run_op(op, [a.value for a in args], checked)
-            results = tuple(Array(v, weak) for v in values)
+            if committed is not None:
+                results = tuple(DeviceArray(v, weak, committed) for v in values)
+            else:
+                results = tuple(Array(v, weak) for v in values)
     except TracejitError as err:
         raise err.at(user_location()) from None
     return results[0] if len(results) == 1 else results

@@ -258,6 +258,21 @@ class Array(Tensor):
         return format(self.value, spec) if self.ndim == 0 else format(str(self), spec)
 
 
+class DeviceArray(Array):
+    """An Array committed to a device (``tj.device_put``): operations on it run there,
+    and their results are committed there too, as JAX's committed arrays are. Its
+    values are host memory on host-memory devices (every device today)."""
+
+    __slots__ = ("device",)
+
+    def __init__(self, value: np.ndarray, weak: bool = False, device: str = "cpu"):
+        super().__init__(value, weak)
+        self.device = device
+
+    def __repr__(self) -> str:
+        return f"{super().__repr__()[:-1]}, device={self.device!r})"
+
+
 # The operators and methods above call the op functions, whose modules build Tensors and
 # so import this one; tracejit.trace binds them here once they are loaded, and this
 # module imports none of them.
