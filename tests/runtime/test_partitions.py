@@ -202,3 +202,22 @@ def test_device_put_commits_arrays_and_computations_follow_them():
         tj.jit(lambda a, b: a + b)(x, tj.device_put(np.ones(3, np.float32), "/cpu:2"))
     with pytest.raises(DeviceError, match="committed to 'cpu:1'"):
         tj.jit(lambda a: a, executor="cpu")(x)
+
+
+def test_a_variables_update_is_computed_where_it_lives():
+    with tj.device("/cpu:2"):
+        v = tj.Variable(np.zeros(2, np.float32), name="v_on_cpu2")
+
+    @tj.jit
+    def step(x):
+        v.assign(v + x * 3.0)               # no scope: colocated with the variable
+        return x * 1.5
+
+    step(np.ones(2, np.float32))
+    np.testing.assert_array_equal(np.asarray(v.read_value()), [3.0, 3.0])
+    placed = _program(step).parts.placed
+    (update,) = [e for e in placed.eqns if e.op.name == "add"]
+    assert update.outs[0].meta.device == CPU.format(2)
+    (other,) = [e for e in placed.eqns if e.op.name == "mul" and e.ins[0] is placed.inputs[0]
+                and e is not update and any(o is placed.outputs[0] for o in e.outs)]
+    assert other.outs[0].meta.device == CPU.format(0)

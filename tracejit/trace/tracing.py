@@ -5,6 +5,7 @@ where every front-end function either records an equation or runs an op eagerly.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import threading
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -54,6 +55,11 @@ class Trace:
             # NOTE: written before read: still an input, so the graph's signature (and any
             # in-place update a backend does) sees the variable's buffer.
             self.read_variable(variable)
+        if variable.device is not None and var.meta.device is None and \
+                any(var is out for eqn in self.builder.eqns for out in eqn.outs):
+            # the update is computed where the variable lives, as TensorFlow colocates an
+            # optimizer's update ops with their variable
+            var.meta = dataclasses.replace(var.meta, device=variable.device)
         self.variable_values[key] = var
         self.variable_updates[key] = (variable, var)
         return Tracer(var, self)
