@@ -86,7 +86,7 @@ def _raw(leaf, key) -> np.ndarray:
     kind = type(leaf)
     if kind is np.ndarray and key[1].isnative:
         return leaf
-    if isinstance(leaf, Array):
+    if kind is Array or kind is DeviceArray:
         return leaf.value
     # NOTE: byte-swapped arrays and ndarray subclasses (memmap) become plain native
     # arrays here, so compiled code only ever sees the layout it was built for.
@@ -213,7 +213,7 @@ class JitFunction:
             if any(isinstance(leaf, Tracer) for leaf in leaves):
                 return self.fun(*args, **kwargs)    # jit inside jit: trace inline
             raise self._bad_argument(names, treedef, leaves) from None
-        committed = committed_device(leaves)
+        committed = committed_device(leaves) if DeviceArray.made else None
         executor = self.executor_name or committed or default_device_name()
         if committed is not None and committed != executor:
             raise DeviceError(f"{self.__name__} runs on {executor!r} (executor=), but an "

@@ -242,7 +242,7 @@ def bind(op: OpDef, args: Sequence[Tensor], params: Mapping[str, Any] | None = N
             checked = op.make_params(params or {})
             op.infer_types([a.type for a in args], checked)
             pin = current_device()
-            committed = committed_device(args)
+            committed = committed_device(args) if DeviceArray.made else None
             # a scope's device, else the arguments' committed one, else the default
             device = (local_device(pin) if pin is not None else None) or \
                 get_device(committed)

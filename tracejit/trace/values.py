@@ -264,10 +264,14 @@ class DeviceArray(Array):
     values are host memory on host-memory devices (every device today)."""
 
     __slots__ = ("device",)
+    # NOTE: whether any was ever made: until then a call skips looking for commitment
+    # (a jitted step's Python path is a few microseconds; the search cost 5% of W8).
+    made = False
 
     def __init__(self, value: np.ndarray, weak: bool = False, device: str = "cpu"):
         super().__init__(value, weak)
         self.device = device
+        DeviceArray.made = True
 
     def __repr__(self) -> str:
         return f"{super().__repr__()[:-1]}, device={self.device!r})"
