@@ -79,9 +79,11 @@ def partition(placed: Graph) -> Partitions:
     for (at, device), eqns in sorted(groups.items(), key=lambda kv: (kv[0][0], kv[0][1])):
         made = {id(v) for e in eqns for v in e.outs}
         ins: list[Var] = []
+        taken: set[int] = set()
         for eqn in eqns:
             for var in eqn.ins:
-                if id(var) not in made and all(var is not v for v in ins):
+                if id(var) not in made and id(var) not in taken:
+                    taken.add(id(var))
                     ins.append(var)
         outs = [v for e in eqns for v in e.outs
                 if id(v) in outputs or any(k != (at, device) for k in reads.get(id(v), ()))]
@@ -91,8 +93,8 @@ def partition(placed: Graph) -> Partitions:
                 if dst != device and key not in sent:
                     sent.add(key)
                     transfers.append((key, var))
-        stages.append(Stage(device, at, Graph(ins, eqns, outs, name=f"{placed.name}.{len(stages)}",
-                                              stage="partitioned")))
+        graph = Graph(ins, eqns, outs, name=f"{placed.name}.{len(stages)}", stage="partitioned")
+        stages.append(Stage(device, at, graph))
     return Partitions(placed, stages, transfers)
 
 
