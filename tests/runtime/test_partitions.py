@@ -221,3 +221,35 @@ def test_a_variables_update_is_computed_where_it_lives():
     (other,) = [e for e in placed.eqns if e.op.name == "mul" and e.ins[0] is placed.inputs[0]
                 and e is not update and any(o is placed.outputs[0] for o in e.outs)]
     assert other.outs[0].meta.device == CPU.format(0)
+
+
+def test_a_failing_stage_ends_the_step_with_its_own_error(monkeypatch):
+    ran = []
+    default = get_device("cpu")
+    compile_on_cpu0 = default.compile
+
+    def failing(graph, *, donated=()):
+        def program(args):
+            raise RuntimeError("stage on cpu:1 failed")
+        return program
+
+    def recording(graph, *, donated=()):
+        program = compile_on_cpu0(graph, donated=donated)
+        ran.append("compiled")
+
+        def run(args):
+            ran.append(graph.name)
+            return program(args)
+        return run
+
+    def f(x):
+        with tj.device("/cpu:1"):
+            y = tj.exp(x)
+        return y * 2.0
+
+    monkeypatch.setattr(get_device("/cpu:1"), "compile", failing)
+    monkeypatch.setattr(default, "compile", recording)
+    with pytest.raises(RuntimeError, match="stage on cpu:1 failed"):
+        tj.jit(f)(np.ones(2, np.float32))
+    # the stage after it (on /cpu:0) was compiled but never ran: nothing waited on it
+    assert ran == ["compiled"]
