@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import faulthandler
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -68,3 +69,11 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
         if "Thread 0x" in text or "Current thread" in text:
             terminalreporter.section(f"hung test ({path.name})", sep="=")
             terminalreporter.write_line(text)
+
+
+def pytest_unconfigure(config) -> None:
+    # the controller made the folder; its stacks were printed in the summary
+    if not hasattr(config, "workerinput"):
+        folder = os.environ.pop(HANG_DIR_ENV, None)
+        if folder:
+            shutil.rmtree(folder, ignore_errors=True)
