@@ -4,16 +4,25 @@ each checked against the same program on one device."""
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import tracejit as tj
+from tracejit.ir.interpret import interpret
 from tracejit.passes.partition import partition, rendezvous_key
 from tracejit.passes.place import place
+from tracejit.runtime.device import CAN_RUN, HOST_MEMORY, Device
 from tracejit.runtime.devices import DeviceError
-from tracejit.runtime.partitions import PartitionedProgram
+from tracejit.runtime.partitions import (
+    CONCURRENT,
+    STEP_DEADLINE_ENV,
+    PartitionedProgram,
+    StepTimeout,
+)
 from tracejit.runtime.registry import CPU_DEVICES_ENV, get_device
 from tracejit.trace.device_scope import current_device
 
@@ -253,3 +262,68 @@ def test_a_failing_stage_ends_the_step_with_its_own_error(monkeypatch):
         tj.jit(f)(np.ones(2, np.float32))
     # the stage after it (on /cpu:0) was compiled but never ran: nothing waited on it
     assert ran == ["compiled"]
+
+
+# ---- stages that run at once: devices whose programs release the GIL -----------------
+
+class _Concurrent(Device):
+    """A device declaring "concurrent": the interpreter, calling ``hook`` first."""
+
+    capabilities = frozenset({CAN_RUN, HOST_MEMORY, CONCURRENT})
+
+    def __init__(self, name, hook):
+        super().__init__()
+        self.kind = self.name = name
+        self.hook = hook
+
+    def compile(self, graph, *, donated=()):
+        def program(args):
+            self.hook()
+            return interpret(graph, args)
+        return program
+
+
+def _two_branches(hook_a, hook_b, after=lambda: None):
+    def f(x):
+        with tj.device("/cpu:1"):
+            a = tj.exp(x)
+        with tj.device("/cpu:2"):
+            b = x * 2.0
+        return a + b
+    graph = tj.make_ir(f)(np.ones(3, np.float32))
+    names = {"/device:CPU:1": "A", "/device:CPU:2": "B"}
+    parts = partition(place(graph, names.__getitem__, "D"))
+    devices = {"A": _Concurrent("A", hook_a), "B": _Concurrent("B", hook_b),
+               "D": _Concurrent("D", after)}
+    return PartitionedProgram(parts, devices)
+
+
+def test_a_levels_stages_run_at_once_on_concurrent_devices():
+    meet = threading.Barrier(2, timeout=10)     # passes only if both stages are running
+    program = _two_branches(meet.wait, meet.wait)
+    assert [together for together, _ in program.levels] == [True, False]
+    x = np.linspace(0, 1, 3, dtype=np.float32)
+    (out,) = program([x])
+    np.testing.assert_allclose(out, np.exp(x) + 2 * x, rtol=1e-6)
+
+
+def test_a_stage_past_the_step_deadline_ends_the_step(monkeypatch):
+    monkeypatch.setenv(STEP_DEADLINE_ENV, "0.2")
+    release = threading.Event()
+    program = _two_branches(lambda: release.wait(30), lambda: None)
+    try:
+        with pytest.raises(StepTimeout, match=r"on A still running .*0\.2 s"):
+            program([np.ones(3, np.float32)])
+    finally:
+        release.set()
+
+
+def test_a_failing_concurrent_stage_ends_the_step():
+    ran = []
+
+    def fail():
+        raise ValueError("device B failed")
+    program = _two_branches(lambda: None, fail, after=lambda: ran.append("D"))
+    with pytest.raises(ValueError, match="device B failed"):
+        program([np.ones(3, np.float32)])
+    assert ran == []
