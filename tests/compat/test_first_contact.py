@@ -382,3 +382,14 @@ def test_replica_device_setter_and_colocation(monkeypatch):
     with tf.Session(config=tf.ConfigProto(allow_soft_placement=True)) as s:
         s.run(tf.global_variables_initializer())
         np.testing.assert_array_equal(s.run(y), np.full((2, 3), 4.0))
+
+
+def test_tf_config_lists_the_runtimes_devices(monkeypatch):
+    monkeypatch.setenv("TRACEJIT_CPU_DEVICES", "2")
+    logical = tf.config.list_logical_devices("CPU")
+    assert [(d.name, d.device_type) for d in logical] == [
+        (f"/job:localhost/replica:0/task:0/device:CPU:{i}", "CPU") for i in range(2)]
+    assert tf.config.experimental.list_logical_devices() == logical
+    assert tf.config.list_physical_devices() == [
+        tf.config.PhysicalDevice("/physical_device:CPU:0", "CPU")]
+    assert tf.config.list_logical_devices("GPU") == []

@@ -16,12 +16,18 @@ later. What tracejit does with each field:
   ``use_per_session_threads``, ``gpu_options.*``: accepted and kept; tracejit has no GPU
   memory pool to grow, so ``allow_growth`` and ``per_process_gpu_memory_fraction`` have
   nothing to limit.
+
+``tf.config.list_logical_devices`` / ``list_physical_devices`` (also under
+``tf.config.experimental``) list the runtime's devices (docs/runtime.md).
 """
 
 from __future__ import annotations
 
 import copy
-from typing import Any
+from types import SimpleNamespace
+from typing import Any, NamedTuple
+
+from ...runtime.registry import devices
 
 
 class _Message:
@@ -101,3 +107,35 @@ class RunOptions(_Message):
 
 class RunMetadata(_Message):
     _fields = {"step_stats": None, "cost_graph": None, "partition_graphs": []}
+
+
+# ---- tf.config's device listing -------------------------------------------------------------
+
+class LogicalDevice(NamedTuple):
+    name: str
+    device_type: str
+
+
+class PhysicalDevice(NamedTuple):
+    name: str
+    device_type: str
+
+
+def list_logical_devices(device_type=None) -> list[LogicalDevice]:
+    """The devices ops can be placed on: the runtime's (``TRACEJIT_CPU_DEVICES`` logical
+    CPUs over the one host), as TensorFlow lists its logical devices."""
+    found = [LogicalDevice(str(d.spec), (d.spec.device_type or "").upper()) for d in devices()]
+    return [d for d in found if device_type is None or d.device_type == device_type.upper()]
+
+
+def list_physical_devices(device_type=None) -> list[PhysicalDevice]:
+    """The machine's devices: one CPU (the logical CPU devices all run on it), and the
+    GPUs a backend has made."""
+    found = [PhysicalDevice("/physical_device:CPU:0", "CPU")]
+    found += [PhysicalDevice(f"/physical_device:GPU:{d.spec.device_index or 0}", "GPU")
+              for d in devices() if d.spec.device_type == "gpu"]
+    return [d for d in found if device_type is None or d.device_type == device_type.upper()]
+
+
+experimental = SimpleNamespace(list_logical_devices=list_logical_devices,
+                               list_physical_devices=list_physical_devices)
