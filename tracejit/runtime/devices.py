@@ -96,3 +96,13 @@ def parse_device(text) -> DeviceSpec:
         else:
             fields[key] = _int(text, value, key)
     return DeviceSpec(**fields)
+
+
+def nested_device(outer, text) -> DeviceSpec:
+    """The spec of a device scope ``text`` (parsed now: a bad string fails here) inside an
+    enclosing scope ``outer`` (a DeviceSpec, a device string, or None), merged field by
+    field as TensorFlow merges nested ``tf.device`` scopes."""
+    inner = parse_device(text)
+    if outer is None or outer == "":
+        return inner
+    return parse_device(outer).merged(inner)

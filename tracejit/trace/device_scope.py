@@ -18,7 +18,7 @@ import threading
 import numpy as np
 
 from ..ir.source import user_location
-from ..runtime.devices import DeviceError, DeviceSpec, parse_device
+from ..runtime.devices import DeviceError, DeviceSpec, nested_device
 from ..runtime.registry import get_device
 from .values import Array, DeviceArray
 
@@ -44,13 +44,8 @@ def current_device() -> str | None:
 def device(spec):
     """Run or trace the operations inside on ``spec`` (a device string such as
     ``"/cpu:1"``, merged with the enclosing scope; None clears the scope)."""
-    if spec is None:
-        merged = None
-    else:
-        parsed = parse_device(spec)     # a bad string fails here, at the user's `with`
-        specs = _THREAD.specs
-        outer = specs[-1] if specs else None
-        merged = parsed if outer is None else outer.merged(parsed)
+    specs = _THREAD.specs
+    merged = None if spec is None else nested_device(specs[-1] if specs else None, spec)
     _THREAD.specs.append(merged)
     try:
         yield

@@ -56,7 +56,7 @@ class Trace:
             # in-place update a backend does) sees the variable's buffer.
             self.read_variable(variable)
         if variable.device is not None and var.meta.device is None and \
-                any(var is out for eqn in self.builder.eqns for out in eqn.outs):
+                not any(var is v for v in self.builder.inputs):     # made by an equation
             # the update is computed where the variable lives, as TensorFlow colocates an
             # optimizer's update ops with their variable
             var.meta = dataclasses.replace(var.meta, device=variable.device)

@@ -23,24 +23,17 @@ from ...ir import dtypes as dt
 from ...ir.core import TensorType
 from ...ir.errors import TracejitError
 from ...ir.source import user_location
-from ...runtime.devices import parse_device
 from ...trace import pytree
 from ...trace.device_scope import device as device_scope
 from ...trace.tracing import Trace, tracing
 from ...trace.values import Tracer
 from .default_session import get_default_session
+from .device_scopes import DeviceScopes, apply_device_functions
 from .shapes import TensorShape
 
 # Stand-ins for unknown dimensions during abstract tracing: primes, so that no
 # reshape or broadcast happens to line up by accident.
 _PROBE_SIZES = (7, 11)
-
-
-class _Colocated:
-    """A ``colocate_with`` scope on the device stack: the device it pins ops to."""
-
-    def __init__(self, device: str):
-        self.device = device
 
 
 class Operation:
@@ -155,7 +148,7 @@ class Graph:
         self._counter = itertools.count()
         self._scope_stack: list[str] = []
         self._control_stack: list[list[Operation]] = []
-        self._device_stack: list[str | None] = []
+        self._devices = DeviceScopes()
         self.collections: dict[str, list] = {}
         self.seed: int | None = None
         self._random_ops = 0
@@ -220,56 +213,13 @@ class Graph:
         """Whether ops created now get control inputs (inside control_dependencies)."""
         return any(self._control_stack)
 
-    @contextlib.contextmanager
     def device(self, device_name_or_function):
-        """Ops created inside run on the given device: a string is merged into the
-        enclosing scope's spec field by field as TensorFlow merges them (``/job:localhost``
-        then ``/cpu:1`` is ``/job:localhost/device:CPU:1``); a function is called with
-        each new op (its ``device`` already set by the enclosing scopes) and returns its
-        device (``tf.train.replica_device_setter``); None clears the scope."""
-        entry = device_name_or_function
-        if isinstance(entry, str):
-            spec = parse_device(entry)
-            outer = self._device_stack[-1] if self._device_stack else None
-            entry = str(spec if not isinstance(outer, str) or not outer
-                        else parse_device(outer).merged(spec))
-        elif entry is not None and not callable(entry):
-            entry = str(parse_device(entry))     # a DeviceSpec, or a clear error
-        self._device_stack.append(entry)
-        try:
-            yield
-        finally:
-            self._device_stack.pop()
+        """``tf.device``: see device_scopes.py."""
+        return self._devices.device(device_name_or_function)
 
-    @contextlib.contextmanager
     def colocate_with(self, op, ignore_existing=False):
-        """Ops created inside run where ``op`` (or a tensor's op) runs, whatever the
-        device scopes say (``tf.colocate_with``)."""
-        op = getattr(op, "op", op)
-        if op is None:
-            yield
-            return
-        self._device_stack.append(_Colocated(op.device))
-        try:
-            yield
-        finally:
-            self._device_stack.pop()
-
-    def _device_for(self) -> tuple[str, list[Callable]]:
-        """What the scopes give a new op: (its device string, the device functions to
-        apply to it, outermost first). A ``colocate_with`` scope wins over every device
-        scope, inside it or out; a None scope clears everything outside it."""
-        string, functions = None, []
-        for entry in reversed(self._device_stack):
-            if isinstance(entry, _Colocated):
-                return entry.device, []
-            if entry is None:
-                break
-            if callable(entry):
-                functions.append(entry)
-            elif string is None:
-                string = entry
-        return string or "", functions[::-1]
+        """``tf.colocate_with``: see device_scopes.py."""
+        return self._devices.colocate_with(op)
 
     @contextlib.contextmanager
     def as_default(self):
@@ -300,7 +250,7 @@ class Graph:
         controls = [op for scope in self._control_stack for op in scope]
         controls += list(extra_control or [])
         # NOTE: "" for no device, as TensorFlow has it (not None).
-        device, device_functions = self._device_for()
+        device, device_functions = self._devices.for_new_op()
         if absolute:
             if name in self._names:
                 raise ValueError(f"an operation named {name!r} already exists")
@@ -309,9 +259,7 @@ class Graph:
             op_name = self.unique_name(_clean(name or op_type))
         op = Operation(self, op_type, op_name, fn,
                        (treedef, leaves), inputs, controls, device, effect)
-        for device_function in device_functions:
-            chosen = device_function(op)
-            op.device = "" if chosen is None else str(parse_device(chosen))
+        apply_device_functions(op, device_functions)
         self._ops.append(op)
         self._names[op.name] = op
         if fn is not None:
