@@ -145,6 +145,50 @@ def _kernel_examples() -> list[Example]:
 OP_EXAMPLES[ops.KERNEL] = _kernel_examples()
 if not OP_EXAMPLES[ops.KERNEL]:
     del OP_EXAMPLES[ops.KERNEL]
+
+
+def _region(name, types, body):
+    b = GraphBuilder(name)
+    ins = [b.add_input(t) for t in types]
+    return b.build(list(body(b, *ins)), stage="region")
+
+
+def _control_examples() -> dict:
+    """cond, while_loop and scan (ops_control.py) over small regions."""
+    v = T((3,), f32)
+    add = _region("add", [v, v], lambda b, x, y: [b.emit1(ops.ADD, [x, y])])
+    mul = _region("mul", [v, v], lambda b, x, y: [b.emit1(ops.MUL, [x, y])])
+    sub = _region("sub", [v, v], lambda b, x, y: [b.emit1(ops.SUB, [x, y])])
+
+    def const(b, value, dtype):
+        return b.emit1(ops.CONSTANT, [], {"value": ConstValue(np.asarray(value, dtype))})
+
+    # NOTE: one output each (the table's tests read one result); the loops' tests
+    # (tests/ir/test_control_flow.py) cover several carried values and outputs.
+    # while max(x) < 10: x = x + |y| + 1   (y is a loop invariant)
+    below = _region("below", [v, v], lambda b, x, y: [
+        b.emit1(ops.LESS, [b.emit1(ops.MAX, [x], {"axes": (0,)}), const(b, 10, np.float32)])])
+    step = _region("step", [v, v], lambda b, x, y: [
+        b.emit1(ops.ADD, [b.emit1(ops.ADD, [x, b.emit1(ops.ABS, [y])]),
+                          const(b, 1, np.float32)])])
+    # c' = c * x[i] + w
+    cell = _region("cell", [T((), i32), v, v, v], lambda b, i, c, x, w: [
+        b.emit1(ops.ADD, [b.emit1(ops.MUL, [c, x]), w])])
+    # y[i] = x[i] * w + i
+    stack = _region("stack", [T((), i32), v, v], lambda b, i, x, w: [
+        b.emit1(ops.ADD, [b.emit1(ops.MUL, [x, w]), b.emit1(ops.CAST, [i], {"dtype": f32})])])
+    return {
+        ops.COND: [([T((), b1), v, v], {"branches": (add, mul)}),
+                   ([T((), i32), v, v], {"branches": (add, mul, sub)})],
+        ops.WHILE_LOOP: [([v, v], {"cond": below, "body": step, "num_carried": 1})],
+        ops.SCAN: [([v, T((4, 3), f32), v], {"body": cell, "length": 4, "num_carried": 1,
+                                             "num_xs": 1}),
+                   ([T((2, 3), f32), v], {"body": stack, "length": 2, "num_carried": 0,
+                                          "num_xs": 1, "reverse": True})],
+    }
+
+
+OP_EXAMPLES.update(_control_examples())
 BY_NAME: dict[str, list[Example]] = {op.name: examples for op, examples in OP_EXAMPLES.items()}
 
 

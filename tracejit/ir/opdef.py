@@ -40,6 +40,11 @@ class Tag(enum.Enum):
     INDEX_MAP = "index_map"
     RESHAPE = "reshape"             # the same elements in the same row-major order
     BROADCAST = "broadcast"         # replicates along new or size-1 axes
+    # runs graphs held in its params (regions): passes recurse into them, never fold
+    # the op whole (its work may be unbounded), and a backend lowers it as native
+    # branches or loops around the regions' code
+    CONTROL_FLOW = "control_flow"
+    LOOP = "loop"                   # a CONTROL_FLOW op that runs a region repeatedly
 
 
 REQUIRED = object()
@@ -100,6 +105,10 @@ class OpDef:
     params: Mapping[str, ParamSpec] = field(default_factory=dict)
     tags: frozenset[Tag] = frozenset()
     vjp: Callable | None = None            # gradient rule, added by the autodiff work
+    # ``eqn -> [eqns]`` that compute the same outputs (first, in order) plus the
+    # residuals ``vjp`` reads as further outputs; autodiff swaps them in for ``eqn``
+    # (loops record per-iteration values this way). None: ``vjp`` needs nothing more.
+    with_residuals: Callable | None = None
     doc: str = ""
 
     def __hash__(self) -> int:
@@ -148,12 +157,12 @@ OPS: dict[str, OpDef] = {}
 
 
 def declare(name: str, *, infer, impl, arity: int | None, params=None, tags=(), vjp=None,
-            doc: str = "") -> OpDef:
+            doc: str = "", with_residuals=None) -> OpDef:
     """Add an op to the table. Each name may be declared once."""
     if name in OPS:
         raise ValueError(f"op {name!r} declared twice")
     op = OpDef(name=name, infer=infer, impl=impl, arity=arity, params=dict(params or {}),
-               tags=frozenset(tags), vjp=vjp, doc=doc)
+               tags=frozenset(tags), vjp=vjp, doc=doc, with_residuals=with_residuals)
     OPS[name] = op
     return op
 

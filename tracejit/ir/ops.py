@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from .opdef import OPS, OpDef, Tag, get_op  # noqa: F401
 from .ops_autodiff import *  # noqa: F401,F403
+from .ops_control import *  # noqa: F401,F403
 from .ops_creation import *  # noqa: F401,F403
 from .ops_elementwise import *  # noqa: F401,F403
 from .ops_kernel import *  # noqa: F401,F403
