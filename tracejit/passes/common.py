@@ -18,8 +18,9 @@ from ..ir.const_value import ConstValue
 from ..ir.core import Eqn, Graph, TensorType, Var, VarMeta
 from ..ir.errors import VerifyError
 from ..ir.opdef import OpDef, Tag, get_op
+from ..ir.regions import map_regions
 
-__all__ = ["logger", "make_eqn", "fresh_var", "stamp", "FOLD_LIMIT", "uniform_value",
+__all__ = ["in_regions", "logger", "make_eqn", "fresh_var", "stamp", "FOLD_LIMIT", "uniform_value",
            "constant_array", "constant_eqn", "is_constant_eqn", "renamer"]
 
 logger = logging.getLogger("tracejit.passes")
@@ -62,6 +63,18 @@ def renamer(subst: dict[int, Var]):
     def rename(var: Var) -> Var:
         return subst.get(id(var), var)
     return rename
+
+
+def in_regions(run):
+    """``run`` (a pass) applied to every region of the graph's control flow, innermost
+    first, and then to the graph: every pass sees loop bodies and branches as graphs of
+    their own. (Fusion kernels' bodies are not regions: they are made last.)"""
+    def recursive(graph: Graph) -> Graph:
+        eqns = [map_regions(e, recursive) for e in graph.eqns]
+        if any(new is not old for new, old in zip(eqns, graph.eqns, strict=True)):
+            graph = graph.replace(eqns=eqns)
+        return run(graph)
+    return recursive
 
 
 # ---- constants ----------------------------------------------------------------------------

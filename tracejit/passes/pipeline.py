@@ -40,6 +40,7 @@ from ..ir.core import Graph
 from ..ir.errors import VerifyError
 from ..ir.printer import print_graph
 from ..ir.verifier import verify
+from .common import in_regions
 from .cse import eliminate_common_subexpressions
 from .dce import eliminate_dead_code
 from .fold import fold_constants
@@ -94,7 +95,7 @@ def _dump(stages: Sequence[tuple[str, Graph]], folder: str) -> None:
 
 
 def _run(graph: Graph, name: str, run: Pass, debug: bool) -> Graph:
-    graph = run(graph)
+    graph = in_regions(run)(graph)
     if graph.stage != name:         # a pass that forgot to stamp is still named right
         graph = graph.replace(stage=name)
     if debug:

@@ -28,6 +28,8 @@ from .values import Array, DeviceArray, Tensor, Tracer
 class Trace:
     """An open recording: a builder, and the Vars captured for concrete constants."""
 
+    parent: Trace | None = None     # the enclosing trace, for a region (regions.py)
+
     def __init__(self, name: str = "main"):
         self.builder = GraphBuilder(name)
         self._constants: dict[int, tuple[Any, Var]] = {}   # id(Array) -> (Array, Var)
@@ -115,6 +117,18 @@ def tracing(trace: Trace):
 def current_trace() -> Trace | None:
     stack = _THREAD.traces
     return stack[-1] if stack else None
+
+
+def innermost(trace: Trace) -> Trace:
+    """The trace an op on values of ``trace`` is recorded in: the region being traced
+    now when it is nested in ``trace`` (it captures the outer values), else ``trace``."""
+    current = current_trace()
+    if current is None or current is trace or current.parent is None:
+        return trace
+    outer = current.parent
+    while outer is not None and outer is not trace:
+        outer = outer.parent
+    return current if outer is trace else trace
 
 
 # ---- converting user values ------------------------------------------------------------------
@@ -227,7 +241,7 @@ def bind(op: OpDef, args: Sequence[Tensor], params: Mapping[str, Any] | None = N
     trace = None
     for arg in args:
         if isinstance(arg, Tracer):
-            trace = arg.trace
+            trace = innermost(arg.trace)
             break
     if trace is None and not args:
         trace = current_trace()

@@ -170,8 +170,11 @@ class Tracer(Tensor):
 
     def __bool__(self):
         self._no_value("the truth value",
-                       "Use tracejit.where(cond, a, b) to choose between values, or pass "
-                       "the value as a static argument (static_argnums) to branch in Python.")
+                       "To branch on it, use tracejit.cond(pred, true_fn, false_fn, *operands) "
+                       "(tf.cond); to loop while it holds, tracejit.while_loop(cond_fn, "
+                       "body_fn, init) (tf.while_loop); to choose between two values, "
+                       "tracejit.where(cond, a, b); or pass the value as a static argument "
+                       "(static_argnums) to branch in Python.")
 
     def __float__(self):
         self._no_value("the Python float", "Keep computing with tensor ops, or return the "

@@ -18,7 +18,7 @@ from ..ir.core import TensorType
 from ..ir.errors import DTypeError, ShapeError
 from ..ir.source import user_location
 from .device_scope import current_device
-from .tracing import current_trace, to_tensor
+from .tracing import current_trace, innermost, to_tensor
 from .values import Array, Tensor, Tracer
 
 _NAMES = itertools.count()
@@ -121,7 +121,7 @@ class Variable(Tensor):
         """Set the variable; inside a trace the update takes effect when the program returns
         and later reads in the same trace see the new value."""
         tensor = self._checked(value)
-        trace = current_trace() if not isinstance(tensor, Tracer) else tensor.trace
+        trace = current_trace() if not isinstance(tensor, Tracer) else innermost(tensor.trace)
         if trace is not None and not trace.closed:
             return trace.assign_variable(self, tensor)
         with self._lock:

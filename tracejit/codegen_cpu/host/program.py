@@ -32,9 +32,12 @@ from llvmlite import ir
 
 from ...ir import ops
 from ...ir.core import Eqn, Graph, Var
+from ...ir.opdef import Tag
+from ...ir.regions import regions_of
 from ...passes.memory import MemoryPlan, plan_memory
 from ..gemm import blas
 from . import target
+from .control_flow import CONTROL_RULES
 from .entry import PTR, RT_ARENA, RT_CONSTS, RT_SIZE, ArgSpec, Layout, ResultSpec
 
 __all__ = ["Built", "LoweringError", "Unsupported", "build_program", "default_lowering"]
@@ -79,24 +82,50 @@ def _nbytes(var: Var) -> int:
     return var.type.size * var.dtype.itemsize
 
 
-class _Builder:
-    def __init__(self, graph: Graph, donated: frozenset[int], prefix: str, lowering):
-        self.graph, self.donated, self.prefix, self.lowering = graph, donated, prefix, lowering
-        self.plan = plan_memory(graph, donated)
+class _Shared:
+    """What the entry function and the functions of its regions share: one module, one
+    arena (each region's temporaries and loop buffers get a slice of their own after
+    the entry's), one constants segment and the runtime table that locates both."""
+
+    def __init__(self, prefix: str, lowering):
+        self.prefix, self.lowering = prefix, lowering
         self.module = target.new_module(prefix)
+        self.blob = bytearray()
+        self.arena_bytes = 0
+        self.regions = 0
+        ty = ir.ArrayType(PTR, RT_SIZE)
+        self.table = ir.GlobalVariable(self.module, ty, f"{prefix}_rt")
+        self.table.initializer, self.table.align = ir.Constant(ty, None), ALIGN
+        zty = ir.ArrayType(I8, ALIGN)
+        self.zero = ir.GlobalVariable(self.module, zty, f"{prefix}_zero")
+        self.zero.initializer, self.zero.align = ir.Constant(zty, None), ALIGN
+        self.zero.linkage = "private"
+
+    def reserve(self, nbytes: int) -> int:
+        """A slice of the arena of its own (loop buffers, a region's temporaries)."""
+        offset = self.arena_bytes
+        self.arena_bytes += _align(nbytes)
+        return offset
+
+
+class _Builder:
+    def __init__(self, graph: Graph, donated: frozenset[int], shared: _Shared,
+                 label: str | None = None):
+        self.graph, self.donated, self.shared = graph, donated, shared
+        self.prefix, self.lowering, self.module = shared.prefix, shared.lowering, shared.module
+        self.label = label or self.prefix       # what this function's kernels are named by
+        self.plan = plan_memory(graph, donated)
         self.inputs = {id(v): i for i, v in enumerate(graph.inputs)}
         self.consts: dict[int, int] = {}            # id(var) -> offset in the segment
-        self.blob = bytearray()
+        self.blob = shared.blob
         self.arena_offsets: dict[int, int] = {}     # buffer index -> arena offset
-        self.arena_bytes = 0
         # NOTE: constants are read where they sit; an arena buffer only constants were
         # planned into needs no memory.
         constant = {id(e.outs[0]) for e in graph.eqns if e.op is ops.CONSTANT}
         used = {vp.buffer for vp in self.plan.values if id(vp.var) not in constant}
         for buf in self.plan.buffers:
             if buf.kind == "arena" and buf.index in used:
-                self.arena_offsets[buf.index] = self.arena_bytes
-                self.arena_bytes += _align(buf.nbytes)
+                self.arena_offsets[buf.index] = shared.reserve(buf.nbytes)
         self.results = self._results()
 
     def _results(self) -> list[ResultSpec]:
@@ -123,7 +152,7 @@ class _Builder:
             args.append(ArgSpec(var.shape, var.dtype.name, var.meta.name or "",
                                 i in self.donated))
         return Layout(self.graph.name, self.prefix, tuple(args), tuple(self.results),
-                      self.arena_bytes, len(self.blob))
+                      self.shared.arena_bytes, len(self.blob))
 
     # ---- addresses ---------------------------------------------------------------------------
 
@@ -158,21 +187,23 @@ class _Builder:
 
     # ---- the run function ----------------------------------------------------------------
 
-    def emit_run(self) -> ir.Function:
+    def emit_run(self, name: str | None = None) -> ir.Function:
+        """The function running the graph: ``<prefix>_run``, or (``name``) a region's,
+        which has the same signature (``io``: the inputs' addresses, then the
+        outputs') and is internal to the module, so LLVM may inline it into its loop."""
         graph = self.graph
-        fn = ir.Function(self.module, ir.FunctionType(VOID, [PTR]), f"{self.prefix}_run")
+        fn = ir.Function(self.module, ir.FunctionType(VOID, [PTR]),
+                         name or f"{self.prefix}_run")
+        if name is not None:
+            fn.linkage = "internal"
         fn.args[0].add_attribute("noalias")
         self.io_arg = fn.args[0]
-        zty = ir.ArrayType(I8, ALIGN)
-        self.zero = ir.GlobalVariable(self.module, zty, f"{self.prefix}_zero")
-        self.zero.initializer, self.zero.align = ir.Constant(zty, None), ALIGN
-        self.zero.linkage = "private"
+        self.zero = self.shared.zero
         entry = fn.append_basic_block("entry")
         body = fn.append_basic_block("body")
         self.b = ir.IRBuilder(entry)
-        ty = ir.ArrayType(PTR, RT_SIZE)
-        table = ir.GlobalVariable(self.module, ty, f"{self.prefix}_rt")
-        table.initializer, table.align = ir.Constant(ty, None), ALIGN
+        self.entry_block = entry
+        table = self.shared.table
         # NOTE: a gep on a global without source_etype yields an opaque `ptr` (llvmlite
         # keeps the array pointer type when given one, and then refuses `ptr` loads).
         self.arena_base = self.b.load(self.b.gep(table, [I32(0), I32(RT_ARENA)]), typ=PTR)
@@ -205,7 +236,7 @@ class _Builder:
                     and self.output_of_buffer[b] == k)
             if not mine:
                 self.copy(self.io(n + k), self.address(var), _nbytes(var))
-        if blas.uses_blas(self.module):
+        if name is None and blas.uses_blas(self.module):
             at_entry = ir.IRBuilder(entry)
             at_entry.position_before(entry.terminator)
             blas.pin_blas_threads(at_entry, self.b)
@@ -222,9 +253,35 @@ class _Builder:
             dst = self.io(len(self.graph.inputs) + self.output_of_buffer[buf.index])
         self.copy(dst, self.address(var), _nbytes(var))
 
+    def entry_alloca(self, ty: ir.Type, name: str = "") -> ir.Value:
+        """Stack memory of the function's entry block, so that a loop reuses it."""
+        at_entry = ir.IRBuilder(self.entry_block)
+        at_entry.position_before(self.entry_block.terminator)
+        return at_entry.alloca(ty, name=name)
+
+    def call_with(self, fn: ir.Function, addresses) -> None:
+        """Call a ``void f(ptr io)`` function with ``io`` holding ``addresses``."""
+        b = self.b
+        slots = self.entry_alloca(ir.ArrayType(PTR, max(len(addresses), 1)))
+        for k, address in enumerate(addresses):
+            b.store(address, b.gep(slots, [I32(0), I32(k)], inbounds=True))
+        b.call(fn, [b.bitcast(slots, PTR)])
+
+    def region_function(self, region: Graph) -> ir.Function:
+        """A region compiled into this module as ``void f(ptr io)``."""
+        shared = self.shared
+        shared.regions += 1
+        label = f"{self.prefix}_r{shared.regions}"
+        child = _Builder(region, frozenset(), shared, label)
+        child.collect_constants()
+        return child.emit_run(label)
+
     def call_equation(self, i: int, eqn: Eqn, slots) -> None:
         b = self.b
-        name = f"{self.prefix}_e{i}_{eqn.op.name}"
+        if eqn.op.has(Tag.CONTROL_FLOW):
+            self.lower_region_op(i, eqn)
+            return
+        name = f"{self.label}_e{i}_{eqn.op.name}"
         try:
             fn = self.lowering.lower_equation(self.module, eqn, name)
         except Exception as exc:
@@ -247,16 +304,40 @@ class _Builder:
             self.blob += bytes(_align(len(self.blob)) - len(self.blob))
 
 
-def build_program(graph: Graph, *, donated=(), prefix: str = "tj", lowering=None) -> Built:
-    """Emit the LLVM module of ``graph`` (an optimized graph): its kernels and
-    ``<prefix>_run``. Raises :class:`Unsupported` for an equation
-    the lowering cannot compile."""
-    lowering = lowering or default_lowering()
+    def lower_region_op(self, i: int, eqn: Eqn) -> None:
+        rule = CONTROL_RULES.get(eqn.op)
+        if rule is None:
+            raise Unsupported(eqn, f"no CPU lowering for control-flow op {eqn.op.name!r}")
+        try:
+            rule(self, eqn)
+        except Unsupported:
+            raise
+        except Exception as exc:
+            raise LoweringError(f"lowering equation {i} ({eqn.op.name}) of graph "
+                                f"'{self.graph.name}' failed: {exc!r}") from exc
+
+
+def _check_supported(graph: Graph, lowering) -> None:
     for eqn in graph.eqns:
-        if eqn.op is not ops.CONSTANT and not lowering.supports(eqn):
+        if eqn.op is ops.CONSTANT:
+            continue
+        if eqn.op.has(Tag.CONTROL_FLOW):
+            if eqn.op not in CONTROL_RULES:
+                raise Unsupported(eqn)
+            for region in regions_of(eqn):
+                _check_supported(region, lowering)
+        elif not lowering.supports(eqn):
             reason = getattr(lowering, "unsupported_reason", lambda e: None)(eqn)
             raise Unsupported(eqn, reason)
-    builder = _Builder(graph, frozenset(int(d) for d in donated), prefix, lowering)
+
+
+def build_program(graph: Graph, *, donated=(), prefix: str = "tj", lowering=None) -> Built:
+    """Emit the LLVM module of ``graph`` (an optimized graph): its kernels, a function
+    per region of its control flow, and ``<prefix>_run``. Raises :class:`Unsupported`
+    for an equation the lowering cannot compile."""
+    lowering = lowering or default_lowering()
+    _check_supported(graph, lowering)
+    builder = _Builder(graph, frozenset(int(d) for d in donated), _Shared(prefix, lowering))
     builder.collect_constants()
     builder.emit_run()
     return Built(builder.module, builder.layout(), bytes(builder.blob), builder.plan)

@@ -69,6 +69,7 @@ from llvmlite import ir
 from ...ir import GraphBuilder, ops
 from ...ir.core import Eqn, Graph
 from ...ir.opdef import OpDef, Tag
+from ...ir.regions import regions_of
 from ..gemm.blas import lower_matmul_body
 from ..loops.body import INDEX_MAP_RULES, body_supported, is_generator
 from ..loops.pointwise import FnContext
@@ -106,6 +107,8 @@ def rule_kind(op: OpDef) -> str | None:
     ``"elementwise"`` (a one-equation body), or None when it cannot."""
     if op in KERNEL_RULES:
         return "rule"
+    if op.has(Tag.CONTROL_FLOW):
+        return "region"     # branches and loops around the regions: host/control_flow.py
     if op.has(Tag.REDUCE):
         return "reduction"
     if op in INDEX_MAP_RULES or is_generator(op) or supported_elementwise(op):
@@ -129,6 +132,13 @@ def unsupported_reason(eqn: Eqn) -> str | None:
         if kind == "elementwise" and any(e.op.has(Tag.REDUCE) or e.op.has(Tag.LINALG)
                                          for e in body.eqns):
             return "an elementwise kernel with a reduction or matmul inside"
+        return None
+    if eqn.op.has(Tag.CONTROL_FLOW):
+        for region in regions_of(eqn):
+            for inner in region.eqns:
+                why = None if inner.op is ops.CONSTANT else unsupported_reason(inner)
+                if why:
+                    return f"in region {region.name!r}: {why}"
         return None
     if rule_kind(eqn.op) is not None:
         return None
