@@ -105,9 +105,10 @@ class OpDef:
     params: Mapping[str, ParamSpec] = field(default_factory=dict)
     tags: frozenset[Tag] = frozenset()
     vjp: Callable | None = None            # gradient rule, added by the autodiff work
-    # ``eqn -> [eqns]`` that compute the same outputs (first, in order) plus the
-    # residuals ``vjp`` reads as further outputs; autodiff swaps them in for ``eqn``
-    # (loops record per-iteration values this way). None: ``vjp`` needs nothing more.
+    # ``(eqn, differentiate) -> (eqns, saved)``: equations computing ``eqn``'s outputs
+    # (first, in order, the same Vars) plus residuals as further outputs, which autodiff
+    # swaps in for ``eqn``; it then calls ``vjp(..., saved=saved)``. Loops record
+    # per-iteration values this way. None: ``vjp`` needs nothing more.
     with_residuals: Callable | None = None
     doc: str = ""
 

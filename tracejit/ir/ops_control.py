@@ -42,6 +42,7 @@ from .errors import ShapeError
 from .interpret import interpret
 from .opdef import ParamSpec, Tag, bool_param, declare, int_param
 from .printer import format_type
+from .vjp_control import cond_vjp, scan_vjp, scan_with_residuals, while_vjp
 
 __all__ = ["COND", "WHILE_LOOP", "SCAN", "INDEX_TYPE"]
 
@@ -101,7 +102,7 @@ def _cond_impl(index, *operands, branches):
 
 COND = declare(
     "cond", arity=None, infer=_cond_infer, impl=_cond_impl,
-    params={"branches": ParamSpec(_graphs)}, tags=[Tag.CONTROL_FLOW],
+    params={"branches": ParamSpec(_graphs)}, tags=[Tag.CONTROL_FLOW], vjp=cond_vjp,
     doc="cond[branches](index, *operands): run branches[index] on the operands")
 
 
@@ -156,7 +157,7 @@ WHILE_LOOP = declare(
     "while_loop", arity=None, infer=_while_infer, impl=_while_impl,
     params={"cond": ParamSpec(_graph), "body": ParamSpec(_graph),
             "num_carried": ParamSpec(int_param)},
-    tags=[Tag.CONTROL_FLOW, Tag.LOOP],
+    tags=[Tag.CONTROL_FLOW, Tag.LOOP], vjp=while_vjp,
     doc="while_loop[cond, body, num_carried](*init, *invariants): loop while cond holds")
 
 
@@ -207,6 +208,6 @@ SCAN = declare(
     params={"body": ParamSpec(_graph), "length": ParamSpec(int_param),
             "reverse": ParamSpec(bool_param, False), "num_carried": ParamSpec(int_param),
             "num_xs": ParamSpec(int_param, 0), "remat": ParamSpec(bool_param, False)},
-    tags=[Tag.CONTROL_FLOW, Tag.LOOP],
+    tags=[Tag.CONTROL_FLOW, Tag.LOOP], vjp=scan_vjp, with_residuals=scan_with_residuals,
     doc="scan[body, length, reverse, num_carried, num_xs, remat](*init, *xs, *invariants): "
         "a counted loop stacking per-iteration outputs")

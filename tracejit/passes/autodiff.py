@@ -36,11 +36,13 @@ def add_gradients(builder: GraphBuilder, ys: Sequence[Var], xs: Sequence[Var],
     differentiable path leads from that x to any y.
     """
     g = SymBuilder(builder, meta)
-    eqns = list(builder.eqns)     # the forward computation, before any gradient eqns
+    g.differentiate = add_gradients     # control-flow rules differentiate their regions
     reaches_from_x = {id(x) for x in xs if _differentiable(x)}
-    for eqn in eqns:
+    for eqn in builder.eqns:
         if any(id(v) in reaches_from_x for v in eqn.ins):
             reaches_from_x.update(id(o) for o in eqn.outs if _differentiable(o))
+    saved = _record_residuals(builder, ys, reaches_from_x)
+    eqns = list(builder.eqns)     # the forward computation, before any gradient eqns
 
     cotangents: dict[int, Sym] = {}
 
@@ -68,7 +70,10 @@ def add_gradients(builder: GraphBuilder, ys: Sequence[Var], xs: Sequence[Var],
         cts = [cotangents.get(id(o)) or g.zeros(o.shape, o.dtype) for o in eqn.outs]
         ins = [g.wrap(v) for v in eqn.ins]
         outs = [g.wrap(v) for v in eqn.outs]
-        in_cts = eqn.op.vjp(g, ins, outs, cts, eqn.params)
+        if id(eqn) in saved:
+            in_cts = eqn.op.vjp(g, ins, outs, cts, eqn.params, saved=saved[id(eqn)])
+        else:
+            in_cts = eqn.op.vjp(g, ins, outs, cts, eqn.params)
         for var, ct in zip(eqn.ins, in_cts, strict=True):
             if ct is None or id(var) not in reaches_from_x:
                 continue
@@ -78,6 +83,33 @@ def add_gradients(builder: GraphBuilder, ys: Sequence[Var], xs: Sequence[Var],
             accumulate(var, ct)
 
     return [cotangents[id(x)].var if id(x) in cotangents else None for x in xs]
+
+
+def _record_residuals(builder: GraphBuilder, ys: Sequence[Var], reaches_from_x: set[int]
+                      ) -> dict[int, object]:
+    """Swap in, for each equation on a path from xs to ys whose op records residuals
+    (loops), the equations that also record them; ``{id(new eqn): saved}``."""
+    needed = {id(y) for y in ys}
+    on_path = set()
+    for eqn in reversed(builder.eqns):
+        if any(id(o) in needed for o in eqn.outs):
+            needed.update(id(v) for v in eqn.ins)
+            if eqn.op.with_residuals is not None and \
+                    any(id(v) in reaches_from_x for v in eqn.ins):
+                on_path.add(id(eqn))
+    if not on_path:
+        return {}
+    saved: dict[int, object] = {}
+    swapped = []
+    for eqn in builder.eqns:
+        if id(eqn) not in on_path:
+            swapped.append(eqn)
+            continue
+        replacement, data = eqn.op.with_residuals(eqn, add_gradients)
+        swapped.extend(replacement)
+        saved[id(replacement[-1])] = data
+    builder.eqns[:] = swapped
+    return saved
 
 
 def gradient_graph(graph: Graph, wrt: Sequence[int] | None = None) -> Graph:
