@@ -153,8 +153,9 @@ def _region(name, types, body):
     return b.build(list(body(b, *ins)), stage="region")
 
 
-def _control_examples() -> dict:
-    """cond, while_loop and scan (ops_control.py) over small regions."""
+def control_examples(dtype=f32) -> dict:
+    """cond, while_loop and scan (ops_control.py) over small regions of ``dtype``."""
+    f32, np_float = dtype, dtype.np_dtype     # noqa: F841 (the regions' float type)
     v = T((3,), f32)
     add = _region("add", [v, v], lambda b, x, y: [b.emit1(ops.ADD, [x, y])])
     mul = _region("mul", [v, v], lambda b, x, y: [b.emit1(ops.MUL, [x, y])])
@@ -167,10 +168,10 @@ def _control_examples() -> dict:
     # (tests/ir/test_control_flow.py) cover several carried values and outputs.
     # while max(x) < 10: x = x + |y| + 1   (y is a loop invariant)
     below = _region("below", [v, v], lambda b, x, y: [
-        b.emit1(ops.LESS, [b.emit1(ops.MAX, [x], {"axes": (0,)}), const(b, 10, np.float32)])])
+        b.emit1(ops.LESS, [b.emit1(ops.MAX, [x], {"axes": (0,)}), const(b, 10, np_float)])])
     step = _region("step", [v, v], lambda b, x, y: [
         b.emit1(ops.ADD, [b.emit1(ops.ADD, [x, b.emit1(ops.ABS, [y])]),
-                          const(b, 1, np.float32)])])
+                          const(b, 1, np_float)])])
     # c' = c * x[i] + w
     cell = _region("cell", [T((), i32), v, v, v], lambda b, i, c, x, w: [
         b.emit1(ops.ADD, [b.emit1(ops.MUL, [c, x]), w])])
@@ -188,7 +189,7 @@ def _control_examples() -> dict:
     }
 
 
-OP_EXAMPLES.update(_control_examples())
+OP_EXAMPLES.update(control_examples())
 BY_NAME: dict[str, list[Example]] = {op.name: examples for op, examples in OP_EXAMPLES.items()}
 
 

@@ -12,7 +12,7 @@ import zlib
 import numpy as np
 import pytest
 
-from tests.ir.op_examples import BY_NAME, T, f64, i32
+from tests.ir.op_examples import BY_NAME, T, control_examples, f64, i32
 from tracejit.ir import OPS, GraphBuilder, Tag, TensorType, interpret
 from tracejit.ir.errors import TracejitError
 from tracejit.ir.ops_autodiff import register_custom_vjp
@@ -27,6 +27,8 @@ NOT_DIFFERENTIABLE = {"argmax", "argmin", "any", "all", "isnan", "isfinite", "lo
 EXTRA_EXAMPLES = {
     "scatter_add": [([T((2, 4), f64), T((3,), i32), T((2, 3), f64)], {"axis": 1})],
     "gather": [([T((2, 4), f64), T((3,), i32)], {"axis": 1})],
+    # control flow: the same regions in float64 (their types are part of the op)
+    **{op.name: examples for op, examples in control_examples(f64).items()},
 }
 POSITIVE = {"log", "log1p", "sqrt", "rsqrt"}
 
@@ -61,6 +63,8 @@ def float64_examples(name):
 def _index_bound(name, types, params, position):
     if name == "one_hot":
         return params["depth"]
+    if name == "cond":
+        return len(params["branches"])
     return types[0].shape[params["axis"]]
 
 

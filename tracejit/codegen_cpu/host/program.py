@@ -284,6 +284,10 @@ class _Builder:
         name = f"{self.label}_e{i}_{eqn.op.name}"
         try:
             fn = self.lowering.lower_equation(self.module, eqn, name)
+            if self.label != self.prefix:
+                # NOTE: a kernel of a loop body: internal, so LLVM may inline it into the
+                # loop (it is called once per iteration with addresses that hardly change)
+                fn.linkage = "internal"
         except Exception as exc:
             raise LoweringError(f"lowering equation {i} ({eqn.op.name}) of graph "
                                 f"'{self.graph.name}' failed: {exc!r}") from exc
