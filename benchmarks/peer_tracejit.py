@@ -163,6 +163,29 @@ def w8_jit(inp, size):
     return Case(run, check=lambda w: float(np.asarray(w)), style="step")
 
 
+def w8_in_graph(inp, size):
+    """The 1000 steps as one in-graph loop (``tj.scan`` over the batches): forward,
+    gradient and update of every step in one native call."""
+    def loss(params, x, y):
+        w, b = params
+        return tj.reduce_mean(tj.square(w * x + b - y))
+
+    def step(params, batch):
+        grads = tj.grad(loss)(params, *batch)
+        return [p - W8_LEARNING_RATE * g for p, g in zip(params, grads, strict=True)], None
+
+    @tj.jit
+    def train(params, xs, ys):
+        return tj.scan(step, params, (xs, ys))[0]
+    xs, ys = inp["x"], inp["y"]
+    state = {"params": [np.float32(0.0), np.float32(0.0)]}
+
+    def run():
+        state["params"] = train(state["params"], xs, ys)
+        return state["params"][0]
+    return Case(run, check=lambda w: float(np.asarray(w)), style="step")
+
+
 VARIANTS = {
     "W1": {"tracejit": w1},
     "W2": {"tracejit": w2},
@@ -171,5 +194,6 @@ VARIANTS = {
     "W5": {"tracejit": w5},
     "W6": {"tracejit": w6},
     "W7": {"tracejit": w7},
-    "W8": {"tracejit Session.run": w8_session, "tracejit jit step": w8_jit},
+    "W8": {"tracejit Session.run": w8_session, "tracejit jit step": w8_jit,
+           "tracejit in-graph loop": w8_in_graph},
 }
