@@ -45,6 +45,9 @@ class Tag(enum.Enum):
     # branches or loops around the regions' code
     CONTROL_FLOW = "control_flow"
     LOOP = "loop"                   # a CONTROL_FLOW op that runs a region repeatedly
+    # a CONTROL_FLOW op that runs one of params["branches"], chosen by its first operand
+    # (branch_index in ops_control.py), on its other operands
+    BRANCH = "branch"
 
 
 REQUIRED = object()

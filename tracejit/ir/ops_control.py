@@ -44,7 +44,7 @@ from .opdef import ParamSpec, Tag, bool_param, declare, int_param
 from .printer import format_type
 from .vjp_control import cond_vjp, scan_vjp, scan_with_residuals, while_vjp
 
-__all__ = ["COND", "WHILE_LOOP", "SCAN", "INDEX_TYPE"]
+__all__ = ["COND", "WHILE_LOOP", "SCAN"]
 
 INDEX_TYPE = TensorType((), dt.int32)     # the iteration index a scan body receives
 
@@ -102,8 +102,21 @@ def _cond_impl(index, *operands, branches):
 
 COND = declare(
     "cond", arity=None, infer=_cond_infer, impl=_cond_impl,
-    params={"branches": ParamSpec(_graphs)}, tags=[Tag.CONTROL_FLOW], vjp=cond_vjp,
+    params={"branches": ParamSpec(_graphs)}, tags=[Tag.CONTROL_FLOW, Tag.BRANCH],
+    vjp=cond_vjp,
     doc="cond[branches](index, *operands): run branches[index] on the operands")
+
+
+def loop_invariants(eqn) -> tuple[int, dict[str, int]]:
+    """Where a loop's read-only operands start: ``(position among the eqn's operands,
+    {region param: position among that region's inputs})``; they run to the end of
+    both, one to one (loop-invariant code motion appends to both)."""
+    params = eqn.params
+    n = params["num_carried"]
+    if eqn.op is SCAN:
+        m = params["num_xs"]
+        return n + m, {"body": 1 + n + m}
+    return n, {"cond": n, "body": n}
 
 
 # ---- while_loop ----------------------------------------------------------------------------

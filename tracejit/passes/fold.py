@@ -13,8 +13,10 @@ definition of what an op means. What folds:
   ``fill`` in the new shape.
 
 A uniform result with more than one element is written as ``fill``; anything else as
-``constant``. Never folded: ops tagged STATEFUL (their effect is the point) and ops
-with no inputs (they already are constants). ``random_bits`` is a pure function of its
+``constant``. Never folded: ops tagged STATEFUL (their effect is the point), ops
+with no inputs (they already are constants), and control flow, whose work may be
+unbounded; but a BRANCH op (``cond``) whose index is a constant is replaced by the
+equations of the branch it selects. ``random_bits`` is a pure function of its
 key, so with a constant key it folds like any other op, under the same size limit.
 
 >>> from tracejit.ir import GraphBuilder, ops
@@ -32,14 +34,18 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..ir.core import Eqn, Graph
+from ..ir.builder import GraphBuilder
+from ..ir.core import Eqn, Graph, Var
 from ..ir.opdef import Tag
+from ..ir.ops_control import branch_index
+from ..ir.regions import inline
 from .common import (
     FOLD_LIMIT,
     constant_array,
     constant_eqn,
     is_constant_eqn,
     logger,
+    renamer,
     stamp,
     uniform_value,
 )
@@ -93,11 +99,39 @@ def _fold(eqn: Eqn, known: list[_Known]) -> list[np.ndarray] | None:
     return list(op.evaluate(arrays, eqn.params))
 
 
+def _taken_branch(eqn: Eqn, known: dict[int, _Known], subst: dict[int, Var]) -> list[Eqn]:
+    """The equations of the branch a known index selects, inlined, reading the branch
+    operands; ``subst`` learns which Vars stand for the eqn's outputs."""
+    index = known[id(eqn.ins[0])].array
+    branches = eqn.params["branches"]
+    builder = GraphBuilder("inline")
+    outs = inline(builder, branches[branch_index(index, len(branches))], eqn.ins[1:])
+    for old, new in zip(eqn.outs, outs, strict=True):
+        subst[id(old)] = new
+    return builder.eqns
+
+
 def fold_constants(graph: Graph) -> Graph:
     known: dict[int, _Known] = {}
     eqns: list[Eqn] = []
     folded = 0
+    subst: dict[int, Var] = {}
+    rename = renamer(subst)
     for eqn in graph.eqns:
+        if subst:
+            ins = tuple(rename(v) for v in eqn.ins)
+            if ins != eqn.ins:
+                eqn = Eqn(eqn.op, ins, eqn.outs, eqn.params)
+        if eqn.op.has(Tag.CONTROL_FLOW):
+            # NOTE: never run whole (a loop's work is unbounded); a branch chosen by a
+            # constant is replaced by its equations, which fold on the next round
+            if eqn.op.has(Tag.BRANCH) and id(eqn.ins[0]) in known and \
+                    known[id(eqn.ins[0])].array is not None:
+                eqns.extend(_taken_branch(eqn, known, subst))
+                folded += 1
+            else:
+                eqns.append(eqn)
+            continue
         if is_constant_eqn(eqn):
             if len(eqn.outs) == 1:
                 known[id(eqn.outs[0])] = _Known(eqn)
@@ -120,4 +154,4 @@ def fold_constants(graph: Graph) -> Graph:
             eqns.append(new)
     if folded:
         logger.debug("fold_constants: folded %d eqns in %s", folded, graph.name)
-    return stamp(graph, eqns, graph.outputs, "fold_constants")
+    return stamp(graph, eqns, [rename(v) for v in graph.outputs], "fold_constants")

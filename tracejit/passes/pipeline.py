@@ -22,7 +22,7 @@ position (00 is the input graph), so ``ls`` lists a compile's stages in order.
 >>> from tracejit.passes.fuse import fuse_kernels
 >>> [name for name, _ in run_stages(g, device_passes=[("fuse_kernels", fuse_kernels)])]
 ['traced', 'fold_constants', 'simplify_algebra', 'eliminate_common_subexpressions', \
-'eliminate_dead_code', 'fuse_kernels']
+'eliminate_dead_code', 'hoist_loop_invariants', 'fuse_kernels']
 >>> [e.op.name for e in optimize(g).eqns]
 ['exp']
 """
@@ -44,6 +44,7 @@ from .common import in_regions
 from .cse import eliminate_common_subexpressions
 from .dce import eliminate_dead_code
 from .fold import fold_constants
+from .hoist import hoist_loop_invariants
 from .simplify import simplify_algebra
 
 __all__ = ["CLEANUP", "optimize", "run_stages", "select_stage", "DUMP_ENV",
@@ -53,13 +54,16 @@ Pass = Callable[[Graph], Graph]
 
 # NOTE: folding first gives simplification constants to match; simplification can make
 # equal subexpressions (transpose chains collapse onto one spelling) for CSE; CSE and
-# simplification leave dead equations for DCE; a device's passes (fusion) come last, on
-# the smallest graph, because kernels hide their bodies from the other passes.
+# simplification leave dead equations for DCE; hoisting works on the cleaned bodies
+# (and its copies of one value from two regions merge in the next round's CSE); a
+# device's passes (fusion) come last, on the smallest graph, because kernels hide their
+# bodies from the other passes.
 CLEANUP: tuple[tuple[str, Pass], ...] = (
     ("fold_constants", fold_constants),
     ("simplify_algebra", simplify_algebra),
     ("eliminate_common_subexpressions", eliminate_common_subexpressions),
     ("eliminate_dead_code", eliminate_dead_code),
+    ("hoist_loop_invariants", hoist_loop_invariants),
 )
 DevicePasses = Sequence[tuple[str, Pass]]
 

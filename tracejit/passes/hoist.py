@@ -1,0 +1,97 @@
+"""Loop-invariant code motion: what a loop body computes from loop invariants alone is
+computed once, before the loop.
+
+A loop's read-only operands (ops_control.loop_invariants says where they start) are the
+same on every iteration, so an equation of a region whose inputs are all such values
+(or results of equations already hoisted) computes the same value every time. It moves
+out, in front of the loop, and its result enters the loop as a new read-only operand
+(every region of the loop gets the new input; regions that do not use it ignore it).
+
+Not hoisted: effects (STATEFUL), equations with no inputs (constants cost nothing inside
+and fold there), and equations whose inputs include a carried value, an element of a
+scanned input or the iteration index. The pipeline runs the pass on every region,
+innermost first, so values invariant in several nested loops climb out of all of them.
+
+>>> import numpy as np, tracejit as tj
+>>> from tracejit.passes import optimize
+>>> g = tj.make_ir(lambda w, x: tj.fori_loop(0, 5, lambda i, v: v * tj.exp(w), x))(
+...     np.float32(1), np.float32(2))
+>>> [e.op.name for e in optimize(g).eqns]
+['exp', 'scan']
+"""
+
+from __future__ import annotations
+
+from ..ir.core import Eqn, Graph, Var
+from ..ir.opdef import Tag
+from ..ir.ops_control import loop_invariants
+from .common import logger, make_eqn, stamp
+
+__all__ = ["hoist_loop_invariants"]
+
+
+def _movable(eqn: Eqn) -> bool:
+    return bool(eqn.ins) and not eqn.op.has(Tag.STATEFUL)
+
+
+def _hoist(eqn: Eqn, before: list[Eqn]) -> Eqn:
+    """``eqn`` (a loop) with its regions' invariant equations moved into ``before``."""
+    first_operand, starts = loop_invariants(eqn)
+    operands = list(eqn.ins)
+    outer_of: dict[int, Var] = {}        # a region's Var -> the outer Var it equals
+    kept: dict[str, list[Eqn]] = {}
+    for name, start in starts.items():
+        region = eqn.params[name]
+        invariant = {id(v): o for v, o in zip(region.inputs[start:], operands[first_operand:],
+                                              strict=True)}
+        stays = []
+        for inner in region.eqns:
+            if _movable(inner) and all(id(v) in invariant for v in inner.ins):
+                moved = make_eqn(inner.op, [invariant[id(v)] for v in inner.ins],
+                                 inner.params, meta=inner.outs[0].meta if inner.outs else None)
+                before.append(moved)
+                for old, new in zip(inner.outs, moved.outs, strict=True):
+                    invariant[id(old)] = new
+                    outer_of[id(old)] = new
+            else:
+                stays.append(inner)
+        kept[name] = stays
+    if not outer_of:
+        return eqn
+    # the hoisted values the loop still reads enter as new read-only operands
+    used: dict[int, Var] = {}
+    for name, stays in kept.items():
+        region = eqn.params[name]
+        for v in [x for e in stays for x in e.ins] + list(region.outputs):
+            if id(v) in outer_of:
+                used.setdefault(id(outer_of[id(v)]), outer_of[id(v)])
+    new_operands = list(used.values())
+    params = dict(eqn.params)
+    for name, stays in kept.items():
+        region = eqn.params[name]
+        fresh = {id(o): Var(o.type, o.meta) for o in new_operands}
+        mapping = {k: fresh[id(o)] for k, o in outer_of.items() if id(o) in fresh}
+
+        def rename(v: Var, mapping=mapping) -> Var:
+            return mapping.get(id(v), v)
+        eqns = [Eqn(e.op, tuple(rename(v) for v in e.ins), e.outs, e.params) for e in stays]
+        params[name] = Graph(list(region.inputs) + [fresh[id(o)] for o in new_operands], eqns,
+                             [rename(v) for v in region.outputs], name=region.name,
+                             stage="hoist_loop_invariants")
+    return make_eqn(eqn.op, operands + new_operands, params, outs=eqn.outs)
+
+
+def hoist_loop_invariants(graph: Graph) -> Graph:
+    eqns: list[Eqn] = []
+    moved = 0
+    for eqn in graph.eqns:
+        if eqn.op.has(Tag.LOOP):
+            start = len(eqns)
+            new = _hoist(eqn, eqns)
+            moved += len(eqns) - start
+            eqn = new
+        eqns.append(eqn)
+    if moved:
+        logger.debug("hoist_loop_invariants: moved %d eqns out of loops in %s", moved,
+                     graph.name)
+    return stamp(graph, eqns, graph.outputs, "hoist_loop_invariants")
