@@ -8,8 +8,9 @@ out, in front of the loop, and its result enters the loop as a new read-only ope
 (every region of the loop gets the new input; regions that do not use it ignore it).
 
 Not hoisted: effects (STATEFUL), equations with no inputs (constants cost nothing inside
-and fold there), and equations whose inputs include a carried value, an element of a
-scanned input or the iteration index. The pipeline runs the pass on every region,
+and fold there; one that a hoisted equation reads is copied out with it), and equations
+whose inputs include a carried value, an element of a scanned input or the iteration
+index. The pipeline runs the pass on every region,
 innermost first, so values invariant in several nested loops climb out of all of them.
 
 >>> import numpy as np, tracejit as tj
@@ -25,7 +26,7 @@ from __future__ import annotations
 from ..ir.core import Eqn, Graph, Var
 from ..ir.opdef import Tag
 from ..ir.ops_control import loop_invariants
-from .common import logger, make_eqn, stamp
+from .common import is_constant_eqn, logger, make_eqn, stamp
 
 __all__ = ["hoist_loop_invariants"]
 
@@ -45,8 +46,17 @@ def _hoist(eqn: Eqn, before: list[Eqn]) -> Eqn:
         invariant = {id(v): o for v, o in zip(region.inputs[start:], operands[first_operand:],
                                               strict=True)}
         stays = []
+        constants: dict[int, Eqn] = {}      # copied out when a hoisted eqn reads them
         for inner in region.eqns:
-            if _movable(inner) and all(id(v) in invariant for v in inner.ins):
+            if is_constant_eqn(inner) and len(inner.outs) == 1:
+                constants[id(inner.outs[0])] = inner
+            ready = all(id(v) in invariant or id(v) in constants for v in inner.ins)
+            if _movable(inner) and ready and any(id(v) in invariant for v in inner.ins):
+                for v in inner.ins:
+                    if id(v) not in invariant:
+                        copy = make_eqn(constants[id(v)].op, [], constants[id(v)].params)
+                        before.append(copy)
+                        invariant[id(v)] = copy.outs[0]
                 moved = make_eqn(inner.op, [invariant[id(v)] for v in inner.ins],
                                  inner.params, meta=inner.outs[0].meta if inner.outs else None)
                 before.append(moved)

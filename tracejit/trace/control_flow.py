@@ -39,6 +39,7 @@ from ..ir.errors import ShapeError, TracejitError
 from ..ir.ops_control import INDEX_TYPE, branch_index
 from ..ir.source import user_location
 from . import pytree
+from .math_ops import logical_and, where
 from .regions import Region, close_regions, match_types, trace_region, variable_outputs
 from .tracing import bind, cast, current_trace, to_tensor
 from .values import Tensor, Tracer
@@ -129,7 +130,6 @@ def case(pred_fn_pairs, default: Callable | None = None, exclusive: bool = False
     preds = [_scalar_pred(p, "case") for p, _ in pairs]
     index = to_tensor(np.int32(len(fns)))
     for k in reversed(range(len(preds))):
-        from .array_ops import where
         index = where(preds[k], np.int32(k), index)
     return switch(index, fns + [default], *operands)
 
@@ -224,7 +224,6 @@ def while_loop(cond_fn: Callable, body_fn: Callable, init, *, max_iterations: in
 
 
 def _both(a, b):
-    from .math_ops import logical_and
     return logical_and(a, b)
 
 
