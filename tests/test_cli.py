@@ -144,3 +144,16 @@ def test_ir_partitioned_prints_the_stages_and_transfers(tmp_path, monkeypatch):
     monkeypatch.setenv("TRACEJIT_CPU_DEVICES", "1")
     missing = CliRunner().invoke(main, args)
     assert missing.exit_code != 0 and "no /device:CPU:1 in this process" in missing.output
+
+
+def test_ir_optimized_stage_shows_loop_regions(tmp_path):
+    source = tmp_path / "loop.py"
+    source.write_text("import tracejit as tj\n\n"
+                      "def f(w, x):\n"
+                      "    return tj.fori_loop(0, 8, lambda i, v: v * tj.exp(w) + 1.0, x)\n")
+    result = run("ir", f"{source}:f", "--arg", "f32[3]", "--arg", "f32[3]",
+                 "--stage", "optimized")
+    assert result.exit_code == 0, result.output
+    graph = parse_graph(result.output)
+    assert [e.op.name for e in graph.eqns] == ["exp", "scan"]      # exp(w) hoisted
+    assert "func scan_body(" in result.output and "length=8" in result.output
