@@ -11,7 +11,13 @@ import tracejit as tj
 import tracejit.compat.v1 as tf1
 
 from .harness import Case, Compile
-from .workloads import DROPOUT_KEEP, LEARNING_RATE, W8_LEARNING_RATE
+from .workloads import (
+    DROPOUT_KEEP,
+    LEARNING_RATE,
+    W8_LEARNING_RATE,
+    W9_CLIP_NORM,
+    W9_LEARNING_RATE,
+)
 
 
 def versions() -> dict:
@@ -186,6 +192,57 @@ def w8_in_graph(inp, size):
     return Case(run, check=lambda w: float(np.asarray(w)), style="step")
 
 
+def lstm_lm_loss(params, x, y, layers: int):
+    """W9's model (workloads.lstm_lm_params gives the layout): each layer's input
+    projection for all steps is one matmul before its scan; the scan carries (h, c)."""
+    emb, softmax_w, softmax_b = params[0], params[-2], params[-1]
+    hidden = emb.shape[1]
+    seq, batch = x.shape[1], x.shape[0]
+    inputs = tj.reshape(tj.gather(emb, tj.reshape(tj.transpose(x), [-1]), axis=0),
+                        [seq * batch, hidden])                       # time-major rows
+
+    def cell(carry, projected, w_h):
+        h, c = carry
+        i, f, g, o = tj.split(projected + h @ w_h, 4, axis=1)
+        c = tj.sigmoid(f) * c + tj.sigmoid(i) * tj.tanh(g)
+        h = tj.sigmoid(o) * tj.tanh(c)
+        return (h, c), h
+
+    for layer in range(layers):
+        w, b = params[1 + 2 * layer], params[2 + 2 * layer]
+        w_x, w_h = w[:hidden], w[hidden:]
+        projected = tj.reshape(inputs @ w_x + b, [seq, batch, 4 * hidden])
+        zeros = tj.zeros([batch, hidden])
+        _, hs = tj.scan(lambda carry, p, w_h=w_h: cell(carry, p, w_h), (zeros, zeros),
+                        projected)
+        inputs = tj.reshape(hs, [seq * batch, hidden])
+    logits = inputs @ softmax_w + softmax_b
+    labels = tj.reshape(tj.transpose(y), [-1])
+    return tj.reduce_mean(tj.nn.sparse_softmax_cross_entropy_with_logits(
+        labels=labels, logits=logits))
+
+
+def w9(inp, size):
+    """One PTB-style training step through ``tj.scan``: forward, backprop through time
+    (the scan's gradient, over stacked residuals), global-norm clipping, SGD."""
+    layers = size["layers"]
+
+    @tj.jit
+    def step(params, x, y):
+        loss, grads = tj.value_and_grad(lambda p: lstm_lm_loss(p, x, y, layers))(params)
+        norm = tj.sqrt(sum(tj.reduce_sum(tj.square(g)) for g in grads))
+        scale = W9_CLIP_NORM / tj.maximum(norm, W9_CLIP_NORM)
+        return [p - W9_LEARNING_RATE * scale * g for p, g in zip(params, grads, strict=True)], \
+            loss
+    state = {"params": [np.array(p) for p in inp["params"]]}
+    x, y = inp["x"], inp["y"]
+
+    def run():
+        state["params"], loss = step(state["params"], x, y)
+        return loss
+    return Case(run, check=float, style="step")
+
+
 VARIANTS = {
     "W1": {"tracejit": w1},
     "W2": {"tracejit": w2},
@@ -196,4 +253,5 @@ VARIANTS = {
     "W7": {"tracejit": w7},
     "W8": {"tracejit Session.run": w8_session, "tracejit jit step": w8_jit,
            "tracejit in-graph loop": w8_in_graph},
+    "W9": {"tracejit": w9},
 }

@@ -11,8 +11,10 @@ of their own:
   outputs, stacked per iteration, the *residuals* its gradient needs
   (``scan_with_residuals``); the rule is then a scan running the other way over the
   residuals, carrying the carried values' cotangents and summing the invariants'.
-  Residuals are the body's intermediate values that vary per iteration, and the carried
-  values the gradient reads; values that depend only on invariants are recomputed.
+  Residuals are the body's intermediate values that vary per iteration and are not
+  cheap to recompute (matmuls, reductions, nested loops: elementwise and movement ops
+  are recomputed from them), and the carried values the gradient reads; values that
+  depend only on invariants are recomputed too.
   With ``remat=True`` only the carried values are stored and the backward body
   recomputes the forward body first (memory per iteration: the carry; time: one more
   forward).
@@ -31,7 +33,7 @@ from collections.abc import Sequence
 from .builder import GraphBuilder
 from .core import Eqn, Graph, TensorType, Var, VarMeta
 from .dtypes import int32
-from .opdef import get_op
+from .opdef import Tag, get_op
 from .regions import inline
 from .symbolic import Sym
 
@@ -102,6 +104,15 @@ def cond_vjp(g, ins, outs, cts, params):
 
 # ---- scan ----------------------------------------------------------------------------------
 
+def _cheap(eqn: Eqn) -> bool:
+    """Recomputed in the backward loop rather than stored: elementwise and movement ops
+    read little and compute little, while storing their results costs a write in the
+    forward loop and a read in the backward one. Matmuls, reductions, nested loops and
+    the rest are stored (the policy of JAX's ``checkpoint_dots``, extended)."""
+    return (eqn.op.has(Tag.ELEMENTWISE) or eqn.op.has(Tag.MOVEMENT)) and \
+        not eqn.op.has(Tag.CONTROL_FLOW)
+
+
 class _ScanSplit:
     """What a scan body's gradient needs from each iteration (see the module doc)."""
 
@@ -126,7 +137,7 @@ class _ScanSplit:
                 continue
             backward = any(id(o) in ct_ids for o in eqn.outs)
             varying = any(id(o) in vary_ids for o in eqn.outs)
-            if backward or not varying or remat:
+            if backward or not varying or remat or _cheap(eqn):
                 kept.append(eqn)
                 need.update(id(v) for v in eqn.ins)
             else:

@@ -28,7 +28,7 @@ from ..ir.opdef import Tag
 from ..ir.ops_control import loop_invariants
 from .common import is_constant_eqn, logger, make_eqn, stamp
 
-__all__ = ["hoist_loop_invariants"]
+__all__ = ["hoist_loop_invariants", "hoist_from_loop"]
 
 
 def _movable(eqn: Eqn) -> bool:
@@ -89,6 +89,16 @@ def _hoist(eqn: Eqn, before: list[Eqn]) -> Eqn:
                              [rename(v) for v in region.outputs], name=region.name,
                              stage="hoist_loop_invariants")
     return make_eqn(eqn.op, operands + new_operands, params, outs=eqn.outs)
+
+
+def hoist_from_loop(eqn: Eqn) -> list[Eqn]:
+    """``eqn`` (a loop) as the equations to run instead: the hoisted ones, then the loop
+    (whose outputs are ``eqn``'s own Vars). Front ends call it when they record a loop,
+    so that autodiff sees invariants outside (a gradient summed over the iterations is
+    then the gradient of the small hoisted value, not of what it was computed from)."""
+    before: list[Eqn] = []
+    after = _hoist(eqn, before)
+    return before + [after]
 
 
 def hoist_loop_invariants(graph: Graph) -> Graph:

@@ -38,6 +38,7 @@ from ..ir.core import TensorType
 from ..ir.errors import ShapeError, TracejitError
 from ..ir.ops_control import INDEX_TYPE, branch_index
 from ..ir.source import user_location
+from ..passes.hoist import hoist_from_loop
 from . import pytree
 from .math_ops import logical_and, where
 from .regions import Region, close_regions, match_types, trace_region, variable_outputs
@@ -227,8 +228,19 @@ def _both(a, b):
     return logical_and(a, b)
 
 
+def _hoisted(results):
+    """Move what the loop just recorded computes from invariants out of it, now, before
+    anything differentiates it (passes/hoist.py)."""
+    if results == ():
+        return results
+    first = results[0] if isinstance(results, tuple) else results
+    builder = first.trace.builder
+    builder.eqns[-1:] = hoist_from_loop(builder.eqns[-1])
+    return results
+
+
 def _finish(results, n: int, variables, treedef, weak):
-    results = list(results) if isinstance(results, tuple) else [results]
+    results = list(_hoisted(results)) if isinstance(results, tuple) else [_hoisted(results)]
     for variable, value in zip(variables, results[n:n + len(variables)], strict=True):
         variable.assign(value)
     for r, w in zip(results[:n], weak, strict=True):

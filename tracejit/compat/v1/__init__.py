@@ -34,8 +34,10 @@ from ...ir.dtypes import (  # noqa: F401
 from ...runtime.devices import DeviceSpec  # noqa: F401
 from . import contrib, errors, layers, nn, train  # noqa: F401
 from .config import ConfigProto, GPUOptions, GraphOptions, RunMetadata, RunOptions  # noqa: F401
+from .control_flow import case, cond, switch_case, while_loop  # noqa: F401
 from .default_session import get_default_session  # noqa: F401
 from .errors import OpError  # noqa: F401
+from .functional import foldl, foldr, map_fn, scan  # noqa: F401
 from .graph import (  # noqa: F401
     Graph,
     Operation,

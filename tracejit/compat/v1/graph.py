@@ -21,7 +21,7 @@ import numpy as np
 
 from ...ir import dtypes as dt
 from ...ir.core import TensorType
-from ...ir.errors import TracejitError
+from ...ir.errors import ParamError, TracejitError
 from ...ir.source import user_location
 from ...trace import pytree
 from ...trace.device_scope import device as device_scope
@@ -57,6 +57,9 @@ class Operation:
         self.location = user_location()
         self.order = next(graph._counter)    # creation order = a topological order
         self.effect = effect                 # for ops with no outputs (group, no_op)
+        # The control-flow region (compat/v1/regions.py) it was created in: a branch or
+        # loop body replays it, the outer graph never does. None: the graph itself.
+        self.region = graph._regions[-1] if graph._regions else None
 
     def structured_outputs(self):
         """The op's outputs shaped like its function's result (a tensor or a list)."""
@@ -155,6 +158,7 @@ class Graph:
         self.variable_store: dict[str, Any] = {}
         self.variable_scope_stack: list = []
         self.finalized = False
+        self._regions: list = []            # the branch / loop bodies being recorded
 
     # ---- names and scopes -------------------------------------------------------------------
 
@@ -213,6 +217,21 @@ class Graph:
         """Whether ops created now get control inputs (inside control_dependencies)."""
         return any(self._control_stack)
 
+    def in_region(self) -> bool:
+        """Whether a ``tf.cond`` branch or ``tf.while_loop`` body is being recorded now."""
+        return bool(self._regions)
+
+    @contextlib.contextmanager
+    def outside_regions(self):
+        """Create ops in the graph itself, outside any branch or loop body and any
+        control dependencies (where TensorFlow creates variables: ``init_scope``)."""
+        saved, self._regions = self._regions, []
+        try:
+            with self.control_dependencies(None):
+                yield
+        finally:
+            self._regions = saved
+
     def device(self, device_name_or_function):
         """``tf.device``: see device_scopes.py."""
         return self._devices.device(device_name_or_function)
@@ -249,6 +268,7 @@ class Graph:
                 inputs.append(leaf)
         controls = [op for scope in self._control_stack for op in scope]
         controls += list(extra_control or [])
+        _check_regions(self, name or op_type, inputs, controls)
         # NOTE: "" for no device, as TensorFlow has it (not None).
         device, device_functions = self._devices.for_new_op()
         if absolute:
@@ -262,6 +282,8 @@ class Graph:
         apply_device_functions(op, device_functions)
         self._ops.append(op)
         self._names[op.name] = op
+        if op.region is not None:
+            op.region.ops.append(op)
         if fn is not None:
             op.outputs = self._abstract_outputs(op)
         return op
@@ -297,8 +319,7 @@ class Graph:
                 except TracejitError:
                     sizes.remove(size)
             if not results:
-                self._ops.remove(op)
-                del self._names[op.name]
+                self.discard([op])
                 raise err.at(op.location) from None
         outputs = []
         for i, first in enumerate(results[0]):
@@ -322,7 +343,7 @@ class Graph:
                 ancestors = sorted(ancestor_ops([t.op for t in op.inputs], set()),
                                    key=lambda o: o.order)
                 for source in ancestors:
-                    if source.type == "Placeholder":
+                    if source.type == "Placeholder" or getattr(source, "argument", False):
                         t = source.outputs[0]
                         values[id(t)] = trace.new_input(TensorType(t.shape.probe(size),
                                                                    t.dtype))
@@ -343,6 +364,14 @@ class Graph:
         return _flatten_outputs(out)
 
     # ---- lookup -----------------------------------------------------------------------------
+
+    def discard(self, ops) -> None:
+        """Take ``ops`` (just created, used by nothing) out of the graph again."""
+        for op in ops:
+            self._ops.remove(op)
+            self._names.pop(op.name, None)
+            if op.region is not None and op in op.region.ops:
+                op.region.ops.remove(op)
 
     def get_operations(self) -> list[Operation]:
         return list(self._ops)
@@ -422,13 +451,32 @@ def replay_ops(ops, values: dict[int, Any], device_of=None) -> None:
             with device_scope(device_of(op) if device_of is not None else None):
                 result = op.replay(values)
         except TracejitError as err:
-            err.graph_op = op       # which operation failed, for the Session's message
+            if getattr(err, "graph_op", None) is None:
+                err.graph_op = op   # which (innermost) operation failed, for the Session
             raise
         if op.outputs:
             flat = result if isinstance(result, (list, tuple)) else [result]
             flat = [r for r in flat if r is not None]
             for tensor, value in zip(op.outputs, flat, strict=True):
                 values.setdefault(id(tensor), value)
+
+
+def _check_regions(graph: Graph, name: str, inputs, controls) -> None:
+    """An op may use what its own region (or one enclosing it) computes, never what a
+    branch or loop body computes from outside it: such values exist only in there."""
+    current = graph._regions[-1] if graph._regions else None
+    for source in [t.op for t in inputs] + list(controls):
+        region = source.region
+        if region is None or region is current:
+            continue
+        enclosing = current
+        while enclosing is not None and enclosing is not region:
+            enclosing = enclosing.parent
+        if enclosing is None:
+            raise ParamError(
+                f"Cannot use '{source.name}' as an input of '{name}': it was created inside "
+                f"{region.what} (at {region.location}) and exists only there; return it "
+                "from that function instead", location=user_location())
 
 
 def known_value(value):

@@ -133,6 +133,7 @@ class Session:
         if element.graph is not self.graph:
             raise ValueError(f"Fetch {element.name!r} is not an element of this session's "
                              "graph")
+        _outside_regions(element, "fetch")
         return element
 
     def _feeds(self, feed_dict) -> tuple[list[Tensor], list[np.ndarray]]:
@@ -145,6 +146,7 @@ class Session:
                     from None
             if not isinstance(tensor, Tensor):
                 raise TypeError(f"Cannot feed {key!r}: it is an Operation, not a Tensor")
+            _outside_regions(tensor, "feed")
             arrays.append(_fed_array(tensor, value))
             fed.append(tensor)
         return fed, arrays
@@ -190,6 +192,7 @@ class Session:
         plan = _Plan(ordered, fed, targets, initializes)
         plan.device_of = self._device_of
         plan.reads = [op.reads for op in ordered if getattr(op, "reads", None) is not None]
+        plan.reads += [v for op in ordered for v in getattr(op, "inner_reads", ())]
         return plan
 
     def _check_devices(self, ops: list[Operation]) -> None:
@@ -263,6 +266,15 @@ class InteractiveSession(Session):
         if not self._closed:
             self._default.__exit__(None, None, None)
         super().close()
+
+
+def _outside_regions(element, what: str) -> None:
+    """Tensors made inside a tf.cond branch or tf.while_loop body exist only there."""
+    op = element if isinstance(element, Operation) else element.op
+    if op.region is not None:
+        raise ValueError(f"Cannot {what} '{element.name}': it was created inside "
+                         f"{op.region.what} (at {op.region.location}) and exists only there;"
+                         " fetch or feed the tf.cond / tf.while_loop results instead")
 
 
 def _fed_array(tensor: Tensor, value) -> np.ndarray:

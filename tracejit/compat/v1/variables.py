@@ -44,9 +44,11 @@ class Variable:
     def __init__(self, initial_value=None, trainable=True, name=None, dtype=None,
                  collections=None, validate_shape=True, expected_shape=None, **unused):
         graph = get_default_graph()
-        if callable(initial_value):
-            initial_value = initial_value()
-        with graph.control_dependencies(None):       # see _attach
+        # NOTE: a variable made inside a tf.cond branch or tf.while_loop body is made in
+        # the graph itself, as TensorFlow's init_scope does (see _attach).
+        with graph.outside_regions():
+            if callable(initial_value):
+                initial_value = initial_value()
             initial = convert_to_tensor(initial_value, dtype=dtype)
         if not initial.shape.is_fully_defined() and validate_shape:
             raise ValueError(f"initial_value must have a fully defined shape, got "
@@ -62,7 +64,7 @@ class Variable:
         # NOTE: outside any control_dependencies block, as TensorFlow creates variables:
         # an optimizer's slots made under `control_dependencies(update_ops)` must not
         # make the initializer run the update ops (and need their placeholders).
-        with graph.control_dependencies(None):
+        with graph.outside_regions():
             self._attach_ops(graph, core, base, initial, trainable, collections)
 
     def _attach_ops(self, graph, core, base, initial, trainable, collections) -> None:
@@ -104,8 +106,10 @@ class Variable:
         """The tensor an op reading this variable takes. Inside ``control_dependencies``
         a new read, created there: it runs after the dependencies (so ``identity(v)``
         after ``assign_add(v, 1)`` sees the new value, as in TensorFlow); elsewhere the
-        variable's own value tensor, so gradients with respect to it reach every use."""
-        if not self.graph.in_control_scope():
+        variable's own value tensor, so gradients with respect to it reach every use.
+        Inside a ``tf.cond`` branch or ``tf.while_loop`` body, always a new read there:
+        a loop reads the value its body last assigned (as resource variables do)."""
+        if not self.graph.in_control_scope() and not self.graph.in_region():
             return self._value
         read = self.graph.create_op("ReadVariableOp", self.core.read_value,
                                     name=f"{self.op.name}/read")
@@ -113,7 +117,9 @@ class Variable:
         return read.outputs[0]
 
     def value(self) -> Tensor:
-        return self._value
+        # NOTE: inside a branch or loop body, read there (gradients and optimizers
+        # in a body see the value the body computes with).
+        return self._graph_element() if self.graph.in_region() else self._value
 
     read_value = value
 
@@ -174,7 +180,7 @@ class Variable:
 
 
 def _forward(name):
-    return lambda self, *args: getattr(self._value, name)(*args)
+    return lambda self, *args: getattr(self.value(), name)(*args)
 
 
 for _name in ("add", "radd", "sub", "rsub", "mul", "rmul", "truediv", "rtruediv", "floordiv",
