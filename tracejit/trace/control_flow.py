@@ -231,7 +231,7 @@ def _both(a, b):
 def _hoisted(results):
     """Move what the loop just recorded computes from invariants out of it, now, before
     anything differentiates it (passes/hoist.py)."""
-    if results == ():
+    if isinstance(results, tuple) and not results:
         return results
     first = results[0] if isinstance(results, tuple) else results
     builder = first.trace.builder
