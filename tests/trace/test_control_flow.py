@@ -229,3 +229,28 @@ def test_remat_and_stored_residuals_give_the_same_gradient():
     w = (np.random.default_rng(3).standard_normal((4, 4)) * 0.5).astype(F)
     np.testing.assert_allclose(np.asarray(tj.grad(f(True))(w)), np.asarray(tj.grad(f(False))(w)),
                                rtol=1e-5)
+
+
+def test_jitted_functions_called_inside_a_body_and_second_derivatives():
+    inner = tj.jit(lambda v: v * 2.0 + 1.0)
+    out = tj.jit(lambda x: tj.fori_loop(0, 3, lambda i, v: inner(v), x))(np.ones(2, F))
+    np.testing.assert_array_equal(np.asarray(out), [15.0, 15.0])
+    # d2/dx2 of x**3 written as a loop
+    second = tj.grad(tj.grad(lambda x: tj.fori_loop(0, 3, lambda i, v: v * x, 1.0)))
+    assert float(second(F(2.0))) == pytest.approx(12.0)
+    # a while loop in a branch: 2 * 3**4 = 162 >= 100 after four steps
+    def h(x):
+        return (tj.cond(x > 0, lambda x: tj.while_loop(lambda v: v < 100.0,
+                                                             lambda v: v * 3.0, x),
+                               lambda x: x, x))
+    assert float(tj.grad(h)(F(2.0))) == pytest.approx(81.0)
+
+
+def test_a_loop_that_carries_only_a_variable():
+    v = tj.Variable(F(1.0))
+
+    @tj.jit
+    def double_three_times():
+        tj.fori_loop(0, 3, lambda i, s: (v.assign(v.read_value() * 2.0), s)[1], ())
+        return v.read_value()
+    assert float(double_three_times()) == 8.0 and float(np.asarray(v.numpy())) == 8.0
