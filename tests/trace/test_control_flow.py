@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 import tracejit as tj
+from tests.trace.test_autodiff import numeric_grad
 from tracejit.ir.errors import ShapeError, TracejitError
 from tracejit.trace.values import TracerError
 
@@ -163,20 +164,10 @@ def test_user_mistakes_are_named_at_the_users_line():
 
 # ---- gradients against finite differences ---------------------------------------------------
 
-def numeric_grad(f, x, eps=1e-3):
-    x = np.asarray(x, np.float64)
-    out = np.zeros_like(x)
-    for idx in np.ndindex(*x.shape):
-        hi, lo = x.copy(), x.copy()
-        hi[idx] += eps
-        lo[idx] -= eps
-        out[idx] = (float(f(hi.astype(F))) - float(f(lo.astype(F)))) / (2 * eps)
-    return out
-
-
 def check_grad(f, x, rtol=2e-2, atol=2e-3):
     got = np.asarray(tj.grad(f)(x))
-    np.testing.assert_allclose(got, numeric_grad(f, x), rtol=rtol, atol=atol)
+    want = numeric_grad(lambda a: float(f(a.astype(F))), x, eps=1e-3)
+    np.testing.assert_allclose(got, want, rtol=rtol, atol=atol)
 
 
 W = np.array([0.3, -0.7, 0.5], F)
