@@ -181,7 +181,9 @@ def control_examples(dtype=f32) -> dict:
     return {
         ops.COND: [([T((), b1), v, v], {"branches": (add, mul)}),
                    ([T((), i32), v, v], {"branches": (add, mul, sub)})],
-        ops.WHILE_LOOP: [([v, v], {"cond": below, "body": step, "num_carried": 1})],
+        ops.WHILE_LOOP: [([v, v], {"cond": below, "body": step, "num_carried": 1}),
+                         ([v, v], {"cond": below, "body": step, "num_carried": 1,
+                                   "max_trips": 2})],
         ops.SCAN: [([v, T((4, 3), f32), v], {"body": cell, "length": 4, "num_carried": 1,
                                              "num_xs": 1}),
                    ([T((2, 3), f32), v], {"body": stack, "length": 2, "num_carried": 0,

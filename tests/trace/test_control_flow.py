@@ -245,3 +245,15 @@ def test_a_loop_that_carries_only_a_variable():
         tj.fori_loop(0, 3, lambda i, s: (v.assign(v.read_value() * 2.0), s)[1], ())
         return v.read_value()
     assert float(double_three_times()) == 8.0 and float(np.asarray(v.numpy())) == 8.0
+
+
+@pytest.mark.parametrize("bound", [2, 4, 50])
+def test_gradient_of_a_bounded_while_loop_stores_residuals(bound):
+    def f(x):
+        out = tj.while_loop(lambda v: tj.reduce_sum(v) < 20.0, lambda v: v * 1.5 + W, x,
+                            max_iterations=bound)
+        return tj.reduce_sum(out * out)
+    check_grad(f, np.array([0.5, 1.0, 0.7], F), rtol=1e-2)
+    # the gradient is a scan over the bound (residuals stored), not a recomputing walk
+    ops_used = [e.op.name for e in tj.make_ir(tj.grad(f))(np.ones(3, F)).eqns]
+    assert ops_used.count("scan") == 2 and ops_used.count("while_loop") == 1

@@ -8,11 +8,14 @@ Each region is a Graph; how its inputs and outputs line up with the op's:
     ``g0`` when false (so ``tj.cond(p, t, f)`` holds ``(f, t)``); an integer is clamped
     to the branches (``switch``/``case``, as ``jax.lax.switch``).
 
-``finals = while_loop[cond=c, body=b, num_carried=n] *init, *invariants``
+``finals = while_loop[cond=c, body=b, num_carried=n, max_trips=k] *init, *invariants``
     ``carried = init; while c(*carried, *invariants): carried = b(*carried,
-    *invariants)``. The first ``n`` operands are carried: their shapes and dtypes are
-    fixed across iterations. The rest are read-only values the regions use (what the
-    loop captured from outside, and what loop-invariant code motion hoisted out).
+    *invariants)``, stopping after ``k`` iterations when ``k >= 0`` (TensorFlow's
+    ``maximum_iterations``; -1: no bound). The first ``n`` operands are carried: their
+    shapes and dtypes are fixed across iterations. The rest are read-only values the
+    regions use (what the loop captured from outside, and what loop-invariant code
+    motion hoisted out). A bound also lets the gradient store residuals (``k`` slots)
+    instead of recomputing them.
 
 ``*finals, *ys = scan[body=b, length=L, reverse=r, num_carried=n, num_xs=m, remat=k]
 *init, *xs, *invariants``
@@ -144,6 +147,9 @@ def check_carried(op: str, body: Graph, carried: tuple, first_out: int = 0) -> N
 
 def _while_infer(types, params):
     cond, body = params["cond"], params["body"]
+    if params["max_trips"] < -1:
+        raise ShapeError(f"max_trips must be >= 0, or -1 for no bound; got "
+                         f"{params['max_trips']}", op="while_loop")
     n = _carried_count("while_loop", params, len(types))
     _check_inputs("while_loop", "condition", cond, types)
     _check_inputs("while_loop", "body", body, types)
@@ -159,19 +165,23 @@ def _while_infer(types, params):
     return carried
 
 
-def _while_impl(*operands, cond, body, num_carried):
+def _while_impl(*operands, cond, body, num_carried, max_trips):
     carried, invariants = list(operands[:num_carried]), list(operands[num_carried:])
-    while bool(interpret(cond, carried + invariants)[0]):
+    trips = 0
+    while (max_trips < 0 or trips < max_trips) and \
+            bool(interpret(cond, carried + invariants)[0]):
         carried = interpret(body, carried + invariants)
+        trips += 1
     return tuple(np.array(c, copy=True) for c in carried)
 
 
 WHILE_LOOP = declare(
     "while_loop", arity=None, infer=_while_infer, impl=_while_impl,
     params={"cond": ParamSpec(_graph), "body": ParamSpec(_graph),
-            "num_carried": ParamSpec(int_param)},
+            "num_carried": ParamSpec(int_param), "max_trips": ParamSpec(int_param, -1)},
     tags=[Tag.CONTROL_FLOW, Tag.LOOP], vjp=while_vjp,
-    doc="while_loop[cond, body, num_carried](*init, *invariants): loop while cond holds")
+    doc="while_loop[cond, body, num_carried, max_trips](*init, *invariants): loop while "
+        "cond holds, at most max_trips times (-1: no bound)")
 
 
 # ---- scan ----------------------------------------------------------------------------------

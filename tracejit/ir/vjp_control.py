@@ -18,12 +18,15 @@ of their own:
   With ``remat=True`` only the carried values are stored and the backward body
   recomputes the forward body first (memory per iteration: the carry; time: one more
   forward).
-* ``while_loop``: its trip count is data-dependent and the IR's shapes are static, so
-  instead of TF1's stacks it counts the iterations with a second loop, then walks
-  back: step ``j`` recomputes the carried value ``c_j`` from ``init`` (j body
-  iterations) and applies the body's gradient there. Time is quadratic in the trip
-  count, memory constant; loops with a static bound should be ``scan``s
-  (``fori_loop`` with Python bounds is one).
+* ``while_loop`` with a bound (``max_trips``, TensorFlow's ``maximum_iterations``):
+  differentiated as a scan of that many steps whose body runs only while the loop
+  would, so its residuals are stored per iteration like TF1's stacks (linear time and
+  memory in the bound).
+* ``while_loop`` without a bound: its trip count is data-dependent and the IR's shapes
+  are static, so it counts the iterations with a second loop, then walks back: step
+  ``j`` recomputes the carried value ``c_j`` from ``init`` (j body iterations) and
+  applies the body's gradient there. Time is quadratic in the trip count, memory
+  constant.
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ from collections.abc import Sequence
 
 from .builder import GraphBuilder
 from .core import Eqn, Graph, TensorType, Var, VarMeta
-from .dtypes import int32
+from .dtypes import bool_, int32
 from .opdef import Tag, get_op
 from .regions import inline
 from .symbolic import Sym
@@ -243,6 +246,8 @@ def while_vjp(g, ins, outs, cts, params):
     inv_f = [n + k for k in _floats([s.var for s in ins[n:]])]
     if not (carried_f or inv_f) or not carried_f:
         return [None] * len(ins)
+    if params["max_trips"] >= 0:
+        return _bounded_while_vjp(g, ins, cts, params, carried_f, inv_f)
     add, less = get_op("add"), get_op("less")
 
     def one(b):
@@ -294,4 +299,36 @@ def while_vjp(g, ins, outs, cts, params):
         out[k] = walked[1 + j]
     for j, k in enumerate(inv_f):
         out[k] = walked[1 + len(ct_t) + j]
+    return out
+
+
+def _bounded_while_vjp(g, ins, cts, params, carried_f, inv_f):
+    """A loop of at most ``max_trips`` iterations is, for its gradient, a scan of that
+    many steps whose body runs only while the loop would (a ``cond`` on a carried
+    "still running" flag): the scan's gradient stores each step's residuals, as TF1's
+    stacks do, so time and memory are linear in the bound."""
+    cond, body, n, bound = (params["cond"], params["body"], params["num_carried"],
+                            params["max_trips"])
+    carried_t = [s.var.type for s in ins[:n]]
+    inv_t = [s.var.type for s in ins[n:]]
+    keep = _region("stopped", [*carried_t, *inv_t], lambda b, v: v[:n])
+    run = _region("running", [*carried_t, *inv_t], lambda b, v: inline(b, body, v))
+    bool_t = TensorType((), bool_)
+
+    def step(b, v):
+        going = b.emit1(get_op("logical_and"), [v[1], *inline(b, cond, v[2:])])
+        return [going, *b.emit(get_op("cond"), [going, *v[2:]], {"branches": (keep, run)})]
+    masked = _region("masked_step", [_I32, bool_t, *carried_t, *inv_t], step)
+
+    def as_scan(b, v):
+        start = b.emit1(get_op("fill"), [], {"shape": (), "value": True, "dtype": bool_t.dtype})
+        return b.emit(get_op("scan"), [start, *v], {"body": masked, "length": bound,
+                                                    "num_carried": 1 + n})[1:]
+    loop = _region("bounded_loop", [*carried_t, *inv_t], as_scan)
+    wrt = carried_f + inv_f
+    grads = inline(g.builder, region_vjp(loop, wrt, carried_f, g.differentiate),
+                   [*(s.var for s in ins), *(cts[k].var for k in carried_f)])
+    out: list = [None] * len(ins)
+    for k, gv in zip(wrt, grads, strict=True):
+        out[k] = Sym(gv, g)
     return out

@@ -40,7 +40,7 @@ from ..ir.ops_control import INDEX_TYPE, branch_index
 from ..ir.source import user_location
 from ..passes.hoist import hoist_from_loop
 from . import pytree
-from .math_ops import logical_and, where
+from .math_ops import where
 from .regions import Region, close_regions, match_types, trace_region, variable_outputs
 from .tracing import bind, cast, current_trace, to_tensor
 from .values import Tensor, Tracer
@@ -190,16 +190,16 @@ def while_loop(cond_fn: Callable, body_fn: Callable, init, *, max_iterations: in
 
     ``val`` is a pytree whose shapes and dtypes stay fixed. ``max_iterations`` stops the
     loop after that many iterations (TensorFlow's ``maximum_iterations``)."""
-    if max_iterations is not None:
-        limit = int(max_iterations)
-        counted = while_loop(lambda s: _both(s[0] < limit, cond_fn(s[1])),
-                             lambda s: (s[0] + 1, body_fn(s[1])), (np.int32(0), init))
-        return counted[1]
+    bound = -1 if max_iterations is None else int(max_iterations)
+    if bound < -1:
+        _fail(ShapeError, "while_loop", f"max_iterations must be >= 0, got {bound}")
     treedef, tensors = _leaves(init)
     if not _tracing(tensors):
-        value = init
-        while bool(np.asarray(to_tensor(cond_fn(value)).value)):
+        value, trips = init, 0
+        while (bound < 0 or trips < bound) and \
+                bool(np.asarray(to_tensor(cond_fn(value)).value)):
             value = body_fn(value)
+            trips += 1
         return value
     types, weak = [t.type for t in tensors], [t.weak for t in tensors]
     arg_def = pytree.flatten((init,), [])     # the functions take the carried value whole
@@ -220,12 +220,9 @@ def while_loop(cond_fn: Callable, body_fn: Callable, init, *, max_iterations: in
     (cond_graph, body_graph), captured = close_regions([test, body], outputs)
     carried = [*tensors, *(v.read_value() for v in variables)]
     results = bind(ops.WHILE_LOOP, [_in_trace(t) for t in carried + captured],
-                   {"cond": cond_graph, "body": body_graph, "num_carried": len(carried)})
+                   {"cond": cond_graph, "body": body_graph, "num_carried": len(carried),
+                    "max_trips": bound})
     return _finish(results, len(tensors), variables, treedef, weak)[0]
-
-
-def _both(a, b):
-    return logical_and(a, b)
 
 
 def _hoisted(results):

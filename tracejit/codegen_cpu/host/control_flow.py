@@ -117,18 +117,27 @@ def lower_while_loop(p, eqn: Eqn) -> None:
     carried = _Carried(p, list(eqn.ins[:n]))
     carried.copy_in(list(eqn.ins[:n]))
     flag = p.entry_alloca(I8, "while_flag")
+    limit = eqn.params["max_trips"]
     pre = b.block
     head = b.append_basic_block("while_head")
+    test = b.append_basic_block("while_test")
     body = b.append_basic_block("while_body")
     done = b.append_basic_block("while_done")
     b.branch(head)
     b.position_at_end(head)
+    trips = b.phi(I64, "while_trips")
+    trips.add_incoming(I64(0), pre)
     cur, nxt = carried.enter(head, pre)
+    # NOTE: with a bound, the count is tested before the condition runs (TensorFlow's
+    # maximum_iterations: the condition is not evaluated once the bound is reached)
+    b.cbranch(b.icmp_signed("<", trips, I64(limit)) if limit >= 0 else I1(1), test, done)
+    b.position_at_end(test)
     p.call_with(cond_fn, [*cur, *invariants, flag])
     b.cbranch(b.icmp_unsigned("!=", b.load(flag, typ=I8), I8(0)), body, done)
     b.position_at_end(body)
     p.call_with(body_fn, [*cur, *invariants, *nxt])
     latch = b.block
+    trips.add_incoming(b.add(trips, I64(1)), latch)
     b.branch(head)
     carried.swap(cur, nxt, latch)
     b.position_at_end(done)
