@@ -1,9 +1,9 @@
-"""tracejit's benchmark suite: the workloads W1-W8 of ../shared/BENCHMARKS.md run with
+"""tracejit's benchmark suite: the workloads W1-W9 of ../shared/BENCHMARKS.md run with
 tracejit and, in separate processes of the same run, with every installed peer.
 
 Layout (one module per concern, one per peer):
 
-- ``workloads``: the eight workloads, their sizes (full and ``--quick``) and inputs.
+- ``workloads``: the nine workloads, their sizes (full and ``--quick``) and inputs.
 - ``harness``: what a peer hands back per workload (``Case``/``Compile``), the timing
   loop, and the child side of the JSON-over-stdout protocol.
 - ``child``: ``python -m benchmarks.child --peer NAME ...`` runs one peer's workloads.

@@ -1,6 +1,7 @@
 """JAX as its experts use it: pure functions under ``jax.jit``, ``value_and_grad``,
-donated parameter buffers, ``lax`` convolutions, and for W8 a ``lax.fori_loop`` too.
-Every timed call ends with ``block_until_ready`` (JAX dispatches asynchronously)."""
+donated parameter buffers, ``lax`` convolutions, ``lax.scan`` over time for W9's LSTM,
+and for W8 a ``lax.fori_loop`` too. Every timed call ends with ``block_until_ready``
+(JAX dispatches asynchronously)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,13 @@ import numpy as np
 from jax import lax
 
 from .harness import Case, Compile
-from .workloads import DROPOUT_KEEP, LEARNING_RATE, W8_LEARNING_RATE
+from .workloads import (
+    DROPOUT_KEEP,
+    LEARNING_RATE,
+    W8_LEARNING_RATE,
+    W9_CLIP_NORM,
+    W9_LEARNING_RATE,
+)
 
 
 def versions() -> dict:
@@ -161,6 +168,47 @@ def w8_loop(inp, size):
     return Case(lambda: _ready(_lr_loop(xs, ys))[0], check=float, style="loop")
 
 
+def _lstm_layer(w, b, inputs):
+    """One LSTM layer over time-major inputs [seq, batch, hidden]; returns every h."""
+    hidden = w.shape[1] // 4
+    w_x, w_h = w[:hidden], w[hidden:]
+    z_x = inputs @ w_x + b                  # the input side of every step in one GEMM
+
+    def cell(carry, z):
+        h, c = carry
+        i, f, g, o = jnp.split(z + h @ w_h, 4, axis=-1)
+        c = jax.nn.sigmoid(f) * c + jax.nn.sigmoid(i) * jnp.tanh(g)
+        h = jax.nn.sigmoid(o) * jnp.tanh(c)
+        return (h, c), h
+    zeros = jnp.zeros((inputs.shape[1], hidden), inputs.dtype)
+    _, hs = lax.scan(cell, (zeros, zeros), z_x)
+    return hs
+
+
+def lstm_lm_loss(params, x, y):
+    """Layout and cell: workloads.lstm_lm_params. x, y: token ids [batch, seq]."""
+    embedding, *cells, softmax_w, softmax_b = params
+    h = jnp.take(embedding, x.T, axis=0)            # time-major [seq, batch, hidden]
+    for w, b in zip(cells[::2], cells[1::2], strict=True):
+        h = _lstm_layer(w, b, h)
+    log_probs = jax.nn.log_softmax(h @ softmax_w + softmax_b)
+    return -jnp.mean(jnp.take_along_axis(log_probs, y.T[..., None], axis=-1))
+
+
+def _lstm_lm_step(params, x, y):
+    loss, grads = jax.value_and_grad(lstm_lm_loss)(params, x, y)
+    norm = jnp.sqrt(sum(jnp.sum(g * g) for g in grads))       # clip by the global norm
+    factor = W9_LEARNING_RATE * W9_CLIP_NORM / jnp.maximum(norm, W9_CLIP_NORM)
+    return loss, tuple(p - factor * g for p, g in zip(params, grads, strict=True))
+
+
+def w9(inp, size):
+    step = jax.jit(_lstm_lm_step, donate_argnums=0)
+    params = tuple(jax.device_put(p) for p in inp["params"])
+    x, y = jax.device_put(inp["x"]), jax.device_put(inp["y"])
+    return Case(_stateful(step, params, x, y), check=float)
+
+
 VARIANTS = {
     "W1": {"jax.jit": w1},
     "W2": {"jax.jit": w2},
@@ -170,4 +218,5 @@ VARIANTS = {
     "W6": {"jax.jit": w6},
     "W7": {"jax.jit": w7},
     "W8": {"jax.jit step": w8_step, "jax fori_loop": w8_loop},
+    "W9": {"jax.jit": w9},
 }

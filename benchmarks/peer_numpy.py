@@ -7,7 +7,7 @@ import numpy as np
 
 from . import cnn_numpy
 from .harness import Case
-from .workloads import LEARNING_RATE, W8_LEARNING_RATE
+from .workloads import LEARNING_RATE, W8_LEARNING_RATE, W9_CLIP_NORM, W9_LEARNING_RATE
 
 F32 = np.float32
 
@@ -108,6 +108,112 @@ class MLP:
         return loss
 
 
+class LSTMLM:
+    """W9's step by hand (layout and cell: ``workloads.lstm_lm_params``). Time-major
+    buffers; each layer's input GEMM runs over all steps at once, only ``h @ w_hh`` is per
+    step. Gates are activated in one pass as ``a = s*tanh(s*z) + off`` (s = 1/2, off = 1/2
+    for the sigmoid gates i, f, o: sigmoid(z) = tanh(z/2)/2 + 1/2; s = 1, off = 0 for g),
+    whose derivative is ``s*s - (a - off)**2`` for all four."""
+
+    def __init__(self, params, x, y, layers):
+        self.params = [p.copy() for p in params]
+        self.grads = [np.empty_like(p) for p in self.params]
+        self.layers = layers
+        batch, seq = x.shape
+        self.x, self.y = x.T.reshape(-1), y.T.reshape(-1)      # time-major [seq*batch]
+        h = self.hidden = params[0].shape[1]
+        self.scale = np.repeat(np.array([0.5, 0.5, 1.0, 0.5], F32), h)
+        self.offset = np.repeat(np.array([0.5, 0.5, 0.0, 0.5], F32), h)
+        self.emb = np.empty((seq, batch, h), F32)
+        # per layer: activated gates, c and h with step 0 = the zero state, tanh(c)
+        self.acts = [np.empty((seq, batch, 4 * h), F32) for _ in range(layers)]
+        self.c = [np.zeros((seq + 1, batch, h), F32) for _ in range(layers)]
+        self.h = [np.zeros((seq + 1, batch, h), F32) for _ in range(layers)]
+        self.tc = [np.empty((seq, batch, h), F32) for _ in range(layers)]
+        self.dz = np.empty((seq, batch, 4 * h), F32)
+        self.deriv = np.empty_like(self.dz)
+        self.dh = [np.empty((seq, batch, h), F32) for _ in range(layers + 1)]
+
+    def _forward_layer(self, layer, inputs):
+        hd = self.hidden
+        w, b = self.params[1 + 2 * layer], self.params[2 + 2 * layer]
+        acts, c, h, tc = self.acts[layer], self.c[layer], self.h[layer], self.tc[layer]
+        seq, batch = inputs.shape[:2]
+        np.matmul(inputs.reshape(seq * batch, hd), w[:hd], out=acts.reshape(seq * batch, -1))
+        acts += b
+        for t in range(seq):
+            a = acts[t]
+            a += h[t] @ w[hd:]
+            a *= self.scale
+            np.tanh(a, out=a)
+            a *= self.scale
+            a += self.offset
+            np.multiply(a[:, hd:2 * hd], c[t], out=c[t + 1])
+            c[t + 1] += a[:, :hd] * a[:, 2 * hd:3 * hd]
+            np.tanh(c[t + 1], out=tc[t])
+            np.multiply(a[:, 3 * hd:], tc[t], out=h[t + 1])
+        return h[1:]
+
+    def _backward_layer(self, layer, inputs, dh_out, dinputs):
+        """dh_out: d loss / d h[1:] (overwritten); writes d loss / d inputs to dinputs."""
+        hd = self.hidden
+        w = self.params[1 + 2 * layer]
+        gw, gb = self.grads[1 + 2 * layer], self.grads[2 + 2 * layer]
+        acts, c, h, tc = self.acts[layer], self.c[layer], self.h[layer], self.tc[layer]
+        dz, deriv = self.dz, self.deriv
+        np.subtract(acts, self.offset, out=deriv)
+        np.square(deriv, out=deriv)
+        np.subtract(self.scale * self.scale, deriv, out=deriv)
+        dc = np.zeros_like(c[0])
+        for t in reversed(range(len(dz))):
+            a, d, dh = acts[t], dz[t], dh_out[t]
+            if t + 1 < len(dz):
+                dh += dz[t + 1] @ w[hd:].T
+            np.multiply(dh, tc[t], out=d[:, 3 * hd:])                    # d o
+            dc += dh * a[:, 3 * hd:] * (1.0 - tc[t] * tc[t])
+            np.multiply(dc, a[:, 2 * hd:3 * hd], out=d[:, :hd])         # d i = dc * g
+            np.multiply(dc, c[t], out=d[:, hd:2 * hd])                   # d f = dc * c_prev
+            np.multiply(dc, a[:, :hd], out=d[:, 2 * hd:3 * hd])         # d g = dc * i
+            dc *= a[:, hd:2 * hd]
+            d *= deriv[t]
+        flat = dz.reshape(-1, 4 * hd)
+        np.matmul(inputs.reshape(-1, hd).T, flat, out=gw[:hd])
+        np.matmul(h[:-1].reshape(-1, hd).T, flat, out=gw[hd:])
+        np.sum(flat, axis=0, out=gb)
+        np.matmul(flat, w[:hd].T, out=dinputs.reshape(-1, hd))
+
+    def step(self):
+        emb, sw, sb = self.params[0], self.params[-2], self.params[-1]
+        np.take(emb, self.x, axis=0, out=self.emb.reshape(-1, self.hidden))
+        inputs = [self.emb]
+        for layer in range(self.layers):
+            inputs.append(self._forward_layer(layer, inputs[-1]))
+        top = inputs[-1].reshape(-1, self.hidden)
+        logits = top @ sw
+        logits += sb
+        logits -= logits.max(axis=1, keepdims=True)
+        probs = np.exp(logits)
+        total = probs.sum(axis=1)
+        rows = np.arange(len(self.y))
+        loss = float(np.mean(np.log(total) - logits[rows, self.y], dtype=np.float64))
+        probs /= total[:, None]
+        probs[rows, self.y] -= 1.0
+        probs *= F32(1.0 / len(self.y))     # d loss / d logits
+        np.matmul(top.T, probs, out=self.grads[-2])
+        np.sum(probs, axis=0, out=self.grads[-1])
+        np.matmul(probs, sw.T, out=self.dh[-1].reshape(-1, self.hidden))
+        for layer in reversed(range(self.layers)):
+            self._backward_layer(layer, inputs[layer], self.dh[layer + 1], self.dh[layer])
+        self.grads[0].fill(0.0)
+        np.add.at(self.grads[0], self.x, self.dh[0].reshape(-1, self.hidden))
+        norm = np.sqrt(sum(float(np.vdot(g, g)) for g in self.grads))
+        factor = F32(W9_LEARNING_RATE * W9_CLIP_NORM / max(norm, W9_CLIP_NORM))
+        for p, g in zip(self.params, self.grads, strict=True):
+            g *= factor
+            p -= g
+        return loss
+
+
 def w4(inp, size):
     mlp = MLP(inp["params"], inp["x"].shape[0])
     x, y = inp["x"], inp["y"]
@@ -149,6 +255,11 @@ def w8(inp, size):
     return Case(run, check=float, style="step")
 
 
+def w9(inp, size):
+    lm = LSTMLM(inp["params"], inp["x"], inp["y"], size["layers"])
+    return Case(lm.step, check=float)
+
+
 VARIANTS = {
     "W1": {"numpy": w1},
     "W2": {"numpy": w2},
@@ -157,5 +268,6 @@ VARIANTS = {
     "W5": {"numpy": w5},
     "W6": {"numpy": w6},
     "W8": {"numpy step": w8},
+    "W9": {"numpy": w9},
 }
 MISSING = {"W7": ("n/a", "NumPy does not compile")}

@@ -1,6 +1,7 @@
 """TensorFlow 2 as its experts use it: ``tf.function`` with and without
 ``jit_compile=True`` (XLA), ``tf.Variable`` parameters updated by ``assign_sub`` inside
-the function, ``GradientTape``; W8 also as the TF1 original (``tf.compat.v1.Session``)."""
+the function, ``GradientTape``; W9 with ``tf.keras.layers.LSTM``; W8 also as the TF1
+original (``tf.compat.v1.Session``)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,13 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from .harness import Case, Compile  # noqa: E402
-from .workloads import DROPOUT_KEEP, LEARNING_RATE, W8_LEARNING_RATE  # noqa: E402
+from .workloads import (  # noqa: E402
+    DROPOUT_KEEP,
+    LEARNING_RATE,
+    W8_LEARNING_RATE,
+    W9_CLIP_NORM,
+    W9_LEARNING_RATE,
+)
 
 GRAPH, XLA = "tf.function", "tf.function(jit_compile)"
 
@@ -170,6 +177,46 @@ def w8_loop(inp, size, variant):
     return Case(_function(loop, variant), check=float, style="loop")
 
 
+def _keras_lstm(w, b, hidden):
+    """A tf.keras LSTM layer holding our w_l, b_l (layout: workloads.lstm_lm_params).
+    Keras keeps kernel [input, 4h] and recurrent_kernel [h, 4h], gates in our order
+    i, f, c (our g), o; sigmoid and tanh as set here are the cell's exact activations.
+    unit_forget_bias only shapes the bias initializer, which set_weights overrides."""
+    layer = tf.keras.layers.LSTM(hidden, activation="tanh", recurrent_activation="sigmoid",
+                                 unit_forget_bias=False, return_sequences=True)
+    layer.build((None, None, hidden))
+    layer.set_weights([w[:hidden], w[hidden:], b])
+    return layer
+
+
+def w9(inp, size, variant):
+    emb, *cells, softmax_w, softmax_b = inp["params"]
+    hidden = emb.shape[1]
+    embedding = tf.Variable(emb)
+    lstms = [_keras_lstm(w, b, hidden) for w, b in zip(cells[::2], cells[1::2], strict=True)]
+    softmax_w, softmax_b = tf.Variable(softmax_w), tf.Variable(softmax_b)
+    params = [embedding, *[v for layer in lstms for v in layer.trainable_variables],
+              softmax_w, softmax_b]
+    x, y = tf.constant(inp["x"]), tf.constant(inp["y"])      # [batch, seq]
+
+    def step():
+        with tf.GradientTape() as tape:
+            h = tf.gather(embedding, x)                         # [batch, seq, hidden]
+            for layer in lstms:
+                h = layer(h)                                    # zero initial state
+            logits = tf.matmul(tf.reshape(h, [-1, hidden]), softmax_w) + softmax_b
+            loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(
+                labels=tf.reshape(y, [-1]), logits=logits))
+        grads, _ = tf.clip_by_global_norm(tape.gradient(loss, params), W9_CLIP_NORM)
+        for p, g in zip(params, grads, strict=True):
+            if isinstance(g, tf.IndexedSlices):     # the embedding's: only rows looked up
+                p.scatter_sub(tf.IndexedSlices(W9_LEARNING_RATE * g.values, g.indices))
+            else:
+                p.assign_sub(W9_LEARNING_RATE * g)
+        return loss
+    return Case(_function(step, variant), check=float)
+
+
 VARIANTS = {
     "W1": _variants(w1),
     "W2": _variants(w2),
@@ -183,4 +230,5 @@ VARIANTS = {
            f"{GRAPH} step": lambda inp, size: w8_step(inp, size, GRAPH),
            f"{XLA} step": lambda inp, size: w8_step(inp, size, XLA),
            f"{XLA} loop": lambda inp, size: w8_loop(inp, size, XLA)},
+    "W9": _variants(w9),
 }

@@ -10,7 +10,13 @@ import torch.nn.functional as F
 from torch import nn
 
 from .harness import Case, Compile
-from .workloads import DROPOUT_KEEP, LEARNING_RATE, W8_LEARNING_RATE
+from .workloads import (
+    DROPOUT_KEEP,
+    LEARNING_RATE,
+    W8_LEARNING_RATE,
+    W9_CLIP_NORM,
+    W9_LEARNING_RATE,
+)
 
 EAGER, COMPILED = "torch eager", "torch.compile"
 
@@ -174,6 +180,63 @@ def w8(inp, size, variant):
     return Case(run, check=float, style="step")
 
 
+class LSTMLM(nn.Module):
+    """W9's model (layout and cell: workloads.lstm_lm_params) as torch modules.
+
+    nn.LSTM keeps per layer weight_ih [4h, in] and weight_hh [4h, h], gates in our order
+    i, f, g, o, and two biases added together: our b_l goes to bias_ih, and bias_hh stays
+    zero and frozen (trained, it would get b_l's gradient a second time: a doubled update
+    and a larger global norm)."""
+
+    def __init__(self, params, layers):
+        super().__init__()
+        emb, *cells, softmax_w, softmax_b = params
+        vocab, hidden = emb.shape
+        self.embedding = nn.Embedding(vocab, hidden)
+        self.lstm = nn.LSTM(hidden, hidden, num_layers=layers)     # time-major
+        self.softmax = nn.Linear(hidden, vocab)
+        with torch.no_grad():
+            self.embedding.weight.copy_(_t(emb))
+            for layer, (w, b) in enumerate(zip(cells[::2], cells[1::2], strict=True)):
+                getattr(self.lstm, f"weight_ih_l{layer}").copy_(_t(w[:hidden].T))
+                getattr(self.lstm, f"weight_hh_l{layer}").copy_(_t(w[hidden:].T))
+                getattr(self.lstm, f"bias_ih_l{layer}").copy_(_t(b))
+                getattr(self.lstm, f"bias_hh_l{layer}").zero_().requires_grad_(False)
+            self.softmax.weight.copy_(_t(softmax_w.T))
+            self.softmax.bias.copy_(_t(softmax_b))
+
+    def forward(self, x):
+        h, _ = self.lstm(self.embedding(x))     # zero initial state
+        return self.softmax(h)
+
+
+def w9(inp, size, variant):
+    note = ""
+    if variant == COMPILED:
+        # NOTE: by default dynamo will not trace nn.LSTM and runs the whole forward
+        # eagerly (no graph at all); allow_rnn unrolls the LSTM over the sequence into one
+        # graph (inductor then takes about a minute on this machine). Only RNN modules
+        # read the flag, so the other workloads are unaffected.
+        torch._dynamo.config.allow_rnn = True
+        note = "dynamo allow_rnn: LSTM unrolled over the sequence"
+    model = LSTMLM(inp["params"], size["layers"])
+    forward = _maybe_compile(model, variant)
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.SGD(params, lr=W9_LEARNING_RATE)
+    x = _t(inp["x"].T).long()                   # [seq, batch]
+    y = _t(inp["y"].T).long().reshape(-1)
+
+    def run():
+        optimizer.zero_grad(set_to_none=True)
+        logits = forward(x)
+        loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y)
+        loss.backward()
+        nn.utils.clip_grad_norm_(params, W9_CLIP_NORM)
+        optimizer.step()
+        return loss.detach()
+    return Case(run, check=float, note=note)
+
+
 VARIANTS = {
     "W1": _variants(w1),
     "W2": _variants(w2),
@@ -184,4 +247,5 @@ VARIANTS = {
     "W7": {COMPILED: w7},
     "W8": {f"{EAGER} step": lambda inp, size: w8(inp, size, EAGER),
            f"{COMPILED} step": lambda inp, size: w8(inp, size, COMPILED)},
+    "W9": _variants(w9),
 }

@@ -1,4 +1,4 @@
-"""The eight workloads of BENCHMARKS.md: sizes, inputs and derived metrics.
+"""The nine workloads of BENCHMARKS.md: sizes, inputs and derived metrics.
 
 Every peer builds its inputs here from the same fixed seeds, so all peers compute the
 same numbers and their results can be cross-checked (``check`` in each result).
@@ -31,6 +31,7 @@ WORKLOADS: dict[str, Workload] = {w.id: w for w in [
     Workload("W6", "dispatch f(x)=x+1 on 16 f32", "us", 1e-6),
     Workload("W7", "compile: first W4 step minus a warm one", "s", 0.0),
     Workload("W8", "TF1 linear regression, per 1000 steps", "ms", 0.02),
+    Workload("W9", "recurrent LM train step: 2-layer LSTM, BPTT, clipped SGD", "ms", 1e-4),
 ]}
 
 # Full sizes are BENCHMARKS.md's; --quick shrinks them so the whole suite takes a minute
@@ -38,16 +39,22 @@ WORKLOADS: dict[str, Workload] = {w.id: w for w in [
 SIZES = {
     "full": {"W1": {"n": 1 << 24}, "W2": {"n": 1 << 24}, "W3": {"n": 1024},
              "W4": {"batch": 128}, "W5": {"batch": 64}, "W6": {"n": 16},
-             "W7": {"batch": 128}, "W8": {"steps": 1000, "batch": 100}},
+             "W7": {"batch": 128}, "W8": {"steps": 1000, "batch": 100},
+             "W9": {"seq": 35, "batch": 20, "hidden": 256, "vocab": 1000, "layers": 2}},
     "quick": {"W1": {"n": 1 << 20}, "W2": {"n": 1 << 20}, "W3": {"n": 256},
               "W4": {"batch": 32}, "W5": {"batch": 8}, "W6": {"n": 16},
-              "W7": {"batch": 32}, "W8": {"steps": 200, "batch": 100}},
+              "W7": {"batch": 32}, "W8": {"steps": 200, "batch": 100},
+              "W9": {"seq": 10, "batch": 4, "hidden": 32, "vocab": 50, "layers": 2}},
 }
 
 MLP_DIMS = (784, 512, 512, 10)
 LEARNING_RATE = 0.01
 W8_LEARNING_RATE = 0.5      # the 2016 slides' linear regression
 DROPOUT_KEEP = 0.5
+# W9: the PTB tutorial's small config (learning rate 1.0, max_grad_norm 5, init_scale 0.1).
+W9_LEARNING_RATE = 1.0
+W9_CLIP_NORM = 5.0
+W9_INIT_SCALE = 0.1
 
 
 def _rng(workload: str) -> np.random.Generator:
@@ -86,8 +93,65 @@ def cnn_params(rng: np.random.Generator) -> list[np.ndarray]:
     return params
 
 
+def lstm_lm_params(rng: np.random.Generator, size: dict) -> list[np.ndarray]:
+    """W9's parameters, a flat list in this order (every peer relies on it):
+
+    - ``embedding`` [vocab, hidden];
+    - per layer l = 0, 1, ...: ``w_l`` [2*hidden, 4*hidden] and ``b_l`` [4*hidden];
+      rows 0:hidden multiply the layer's input (the embedding, or the layer below's h),
+      rows hidden:2*hidden the layer's own h of the previous step; the columns are the
+      four gates in the order i, f, g, o (hidden columns each), so that
+      ``z = [x, h] @ w_l + b_l`` and ``i, f, g, o = split(z, 4)``;
+    - ``softmax_w`` [hidden, vocab], ``softmax_b`` [vocab].
+
+    The cell, the same for every peer (no forget-gate bias is added: b_l is all there is,
+    as in the PTB tutorial's ``forget_bias=0.0``)::
+
+        c' = sigmoid(f) * c + sigmoid(i) * tanh(g)
+        h' = sigmoid(o) * tanh(c')
+
+    Every parameter, biases included, is uniform in [-0.1, 0.1) like the tutorial's
+    ``init_scale``; h and c start at zero in each step."""
+    hidden, vocab = size["hidden"], size["vocab"]
+    shapes = [(vocab, hidden)]
+    for _ in range(size["layers"]):
+        shapes += [(2 * hidden, 4 * hidden), (4 * hidden,)]
+    shapes += [(hidden, vocab), (vocab,)]
+    return [rng.uniform(-W9_INIT_SCALE, W9_INIT_SCALE, shape).astype(F32) for shape in shapes]
+
+
+def lstm_lm_loss(params: list[np.ndarray], x: np.ndarray, y: np.ndarray,
+                 layers: int) -> float:
+    """W9's loss (forward only, float64): the plain statement of the model that the peers'
+    first losses can be checked against."""
+    params = [p.astype(np.float64) for p in params]
+    embedding, softmax_w, softmax_b = params[0], params[-2], params[-1]
+    hidden = embedding.shape[1]
+    inputs = embedding[x.T]                  # [seq, batch, hidden], time-major
+    for layer in range(layers):
+        w, b = params[1 + 2 * layer], params[2 + 2 * layer]
+        h = np.zeros(inputs.shape[1:])
+        c = np.zeros_like(h)
+        outputs = []
+        for x_t in inputs:
+            i, f, g, o = np.split(np.concatenate([x_t, h], axis=1) @ w + b, 4, axis=1)
+            c = _sigmoid(f) * c + _sigmoid(i) * np.tanh(g)
+            h = _sigmoid(o) * np.tanh(c)
+            outputs.append(h)
+        inputs = np.stack(outputs)
+    logits = inputs.reshape(-1, hidden) @ softmax_w + softmax_b
+    logits -= logits.max(axis=1, keepdims=True)
+    log_probs = logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))
+    return float(-log_probs[np.arange(len(logits)), y.T.reshape(-1)].mean())
+
+
+def _sigmoid(z):
+    return 1.0 / (1.0 + np.exp(-z))
+
+
 def make_inputs(workload: str, size: dict) -> dict:
-    """The inputs of one workload at one size, as float32 NumPy arrays."""
+    """The inputs of one workload at one size, as float32 NumPy arrays (W9's token ids:
+    int32 [batch, seq])."""
     rng = _rng(workload)
     if workload in ("W1", "W2"):
         n = size["n"]
@@ -117,6 +181,11 @@ def make_inputs(workload: str, size: dict) -> dict:
         x = rng.random((steps, batch)).astype(F32)
         y = (0.1 * x + 0.3 + rng.normal(0.0, 0.01, (steps, batch))).astype(F32)
         return {"x": x, "y": y}
+    if workload == "W9":
+        # A token stream [batch, seq + 1]: y is x shifted by one step, as in PTB.
+        params = lstm_lm_params(rng, size)
+        tokens = rng.integers(0, size["vocab"], (size["batch"], size["seq"] + 1), np.int32)
+        return {"params": params, "x": tokens[:, :-1].copy(), "y": tokens[:, 1:].copy()}
     raise KeyError(f"unknown workload {workload!r}")
 
 

@@ -1,0 +1,66 @@
+"""W9 (the LSTM language model step) of the benchmark suite: its inputs' layout, and the
+NumPy peer's hand-written backprop through time against finite differences of the plain
+float64 statement of the model (NumPy is the reference the other peers are checked
+against, so its gradients must be right)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from benchmarks import peer_numpy, workloads
+from benchmarks.workloads import SIZES, make_inputs
+
+TINY = {"seq": 3, "batch": 2, "hidden": 4, "vocab": 7, "layers": 2}
+
+
+def test_w9_inputs_follow_the_documented_layout():
+    for size in (SIZES["quick"]["W9"], SIZES["full"]["W9"]):
+        inp = make_inputs("W9", size)
+        h, v = size["hidden"], size["vocab"]
+        shapes = [(v, h)] + [(2 * h, 4 * h), (4 * h,)] * size["layers"] + [(h, v), (v,)]
+        assert [p.shape for p in inp["params"]] == shapes
+        assert all(p.dtype == np.float32 and np.abs(p).max() <= 0.1 for p in inp["params"])
+        assert inp["x"].shape == inp["y"].shape == (size["batch"], size["seq"])
+        assert inp["x"].dtype == inp["y"].dtype == np.int32
+        assert 0 <= inp["x"].min() and inp["y"].max() < v
+        assert (inp["x"][:, 1:] == inp["y"][:, :-1]).all()     # y is x one step on
+    again = make_inputs("W9", SIZES["full"]["W9"])     # fixed seeds: the same inputs
+    assert all((a == b).all() for a, b in zip(inp["params"], again["params"], strict=True))
+    assert (inp["x"] == again["x"]).all() and (inp["y"] == again["y"]).all()
+
+
+def _numeric_gradient(params, x, y, layers, eps=1e-6):
+    params = [p.astype(np.float64) for p in params]
+    grads = []
+    for p in params:
+        g = np.empty_like(p)
+        for idx in np.ndindex(p.shape):
+            old = p[idx]
+            p[idx] = old + eps
+            up = workloads.lstm_lm_loss(params, x, y, layers)
+            p[idx] = old - eps
+            down = workloads.lstm_lm_loss(params, x, y, layers)
+            p[idx] = old
+            g[idx] = (up - down) / (2 * eps)
+        grads.append(g)
+    return grads
+
+
+@pytest.mark.parametrize("clip", [5.0, 0.05])     # the norm here is about 0.5: off, on
+def test_w9_numpy_step_is_loss_bptt_global_norm_clipping_and_sgd(monkeypatch, clip):
+    monkeypatch.setattr(peer_numpy, "W9_CLIP_NORM", clip)
+    inp = make_inputs("W9", TINY)
+    params, x, y = inp["params"], inp["x"], inp["y"]
+    grads = _numeric_gradient(params, x, y, TINY["layers"])
+    norm = np.sqrt(sum(float((g * g).sum()) for g in grads))
+    assert (norm > clip) == (clip < 1.0)
+    factor = workloads.W9_LEARNING_RATE * clip / max(norm, clip)
+
+    lm = peer_numpy.LSTMLM(params, x, y, TINY["layers"])
+    loss = lm.step()
+    assert loss == pytest.approx(workloads.lstm_lm_loss(params, x, y, TINY["layers"]),
+                                 rel=1e-6)
+    for before, after, g in zip(params, lm.params, grads, strict=True):
+        update = before.astype(np.float64) - after
+        np.testing.assert_allclose(update, factor * g, rtol=1e-3, atol=1e-7)
