@@ -222,11 +222,8 @@ def lstm_lm_loss(params, x, y, layers: int):
         labels=labels, logits=logits))
 
 
-def w9(inp, size):
-    """One PTB-style training step through ``tj.scan``: forward, backprop through time
-    (the scan's gradient, over stacked residuals), global-norm clipping, SGD."""
-    layers = size["layers"]
-
+def w9_step(layers: int):
+    """The jitted training step: ``(params, x, y) -> (new params, loss)``."""
     @tj.jit
     def step(params, x, y):
         loss, grads = tj.value_and_grad(lambda p: lstm_lm_loss(p, x, y, layers))(params)
@@ -234,6 +231,13 @@ def w9(inp, size):
         scale = W9_CLIP_NORM / tj.maximum(norm, W9_CLIP_NORM)
         return [p - W9_LEARNING_RATE * scale * g for p, g in zip(params, grads, strict=True)], \
             loss
+    return step
+
+
+def w9(inp, size):
+    """One PTB-style training step through ``tj.scan``: forward, backprop through time
+    (the scan's gradient, over stacked residuals), global-norm clipping, SGD."""
+    step = w9_step(size["layers"])
     state = {"params": [np.array(p) for p in inp["params"]]}
     x, y = inp["x"], inp["y"]
 

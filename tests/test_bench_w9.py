@@ -64,3 +64,22 @@ def test_w9_numpy_step_is_loss_bptt_global_norm_clipping_and_sgd(monkeypatch, cl
     for before, after, g in zip(params, lm.params, grads, strict=True):
         update = before.astype(np.float64) - after
         np.testing.assert_allclose(update, factor * g, rtol=1e-3, atol=1e-7)
+
+
+@pytest.mark.parametrize("clip", [5.0, 0.01])     # off, on
+def test_tracejit_w9_step_matches_the_numpy_peer(monkeypatch, clip):
+    """tracejit's step (tj.scan, its gradient, clipping, SGD) updates the parameters as
+    the hand-written NumPy step does."""
+    from benchmarks import peer_tracejit
+    monkeypatch.setattr(peer_numpy, "W9_CLIP_NORM", clip)
+    monkeypatch.setattr(peer_tracejit, "W9_CLIP_NORM", clip)
+    size = SIZES["quick"]["W9"]
+    inp = make_inputs("W9", size)
+    step = peer_tracejit.w9_step(size["layers"])
+    theirs = peer_numpy.LSTMLM(inp["params"], inp["x"], inp["y"], size["layers"])
+    params = [np.array(p) for p in inp["params"]]
+    for _ in range(2):
+        params, loss = step(params, inp["x"], inp["y"])
+        assert float(loss) == pytest.approx(theirs.step(), rel=1e-5)
+    for ours, want in zip(params, theirs.params, strict=True):
+        np.testing.assert_allclose(np.asarray(ours), want, rtol=1e-4, atol=1e-6)

@@ -205,16 +205,21 @@ def scan_vjp(g, ins, outs, cts, params, saved: _ScanSplit):
     grads = dict(zip(split.wrt, inline(b, core, [feed[id(v)] for v in core_inputs]),
                      strict=True))
     new_ct_c = [grads[1 + k] for k in carried_f]
-    new_acc = [b.emit1(get_op("add"), [a, grads[1 + n + m + k]])
-               for a, k in zip(acc, inv_f, strict=True)]
+    sunk = _sinkable(b, inv, {k: grads[1 + n + m + k] for k in inv_f})
+    for a, k in zip(acc, inv_f, strict=True):
+        if k in sunk:
+            b.inputs.remove(a)
+    summed = [(a, k) for a, k in zip(acc, inv_f, strict=True) if k not in sunk]
+    new_acc = [b.emit1(get_op("add"), [a, grads[1 + n + m + k]]) for a, k in summed]
     ct_x = [grads[1 + n + k] for k in xs_f]
-    backward = b.build(new_ct_c + new_acc + ct_x, stage="region")
+    stacked = [v for k in sunk for v in sunk[k]]
+    backward = b.build(new_ct_c + new_acc + ct_x + stacked, stage="region")
 
     # operands: carried (ct_c, acc), xs (ct_ys, residual stacks, forward xs), invariants
     builder = g.builder
     residual_stacks = [s.var for s in outs[n + n_ys:]]
     init = [cts[k].var for k in carried_f] + [_zeros(builder, ins[n + m + k].var.type)
-                                              for k in inv_f]
+                                              for _, k in summed]
     xs = [cts[k].var for k in ys_f] + residual_stacks + [s.var for s in ins[n:n + m]]
     invariants = [s.var for s in ins[n + m:]]
     results = _emit(g, "scan", init + xs + invariants, {
@@ -223,11 +228,44 @@ def scan_vjp(g, ins, outs, cts, params, saved: _ScanSplit):
     out: list = [None] * len(ins)
     for j, k in enumerate(carried_f):
         out[k] = results[j]
-    for j, k in enumerate(inv_f):
+    for j, (_, k) in enumerate(summed):
         out[n + m + k] = results[len(carried_f) + j]
     for j, k in enumerate(xs_f):
         out[n + k] = results[len(init) + j]
+    at = len(init) + len(xs_f)
+    for j, k in enumerate(sunk):
+        left, right = results[at + 2 * j], results[at + 2 * j + 1]
+        out[n + m + k] = _emit(g, "matmul", [_flatten_steps(g, left), _flatten_steps(g, right)],
+                               {"transpose_a": True})[0]
     return out
+
+
+def _sinkable(b: GraphBuilder, invariants: Sequence[Var], grads: dict[int, Var]) -> dict:
+    """The invariants whose per-iteration gradient is ``a^T @ b`` of per-iteration
+    values (the weight gradient of ``h @ w`` in a recurrent cell): their sum over the
+    iterations is one matmul of the stacked ``a``s and ``b``s after the loop, with
+    ``L * k`` rows to contract instead of ``L`` matmuls of ``k`` rows and a weight-sized
+    accumulation per iteration. ``{invariant: (a, b)}`` for those."""
+    producer = {id(o): e for e in b.eqns for o in e.outs}
+    fixed = {id(v) for v in invariants}
+    matmul = get_op("matmul")
+    found = {}
+    for k, var in grads.items():
+        eqn = producer.get(id(var))
+        if eqn is None or eqn.op is not matmul or not eqn.params["transpose_a"] or \
+                eqn.params["transpose_b"]:
+            continue
+        left, right = eqn.ins
+        if left.type.ndim == 2 and right.type.ndim == 2 and \
+                id(left) not in fixed and id(right) not in fixed:
+            found[k] = (left, right)
+    return found
+
+
+def _flatten_steps(g, stacked: Sym) -> Var:
+    """[L, k, n] -> [L * k, n]: the iterations' rows one after another."""
+    shape = stacked.var.type.shape
+    return _emit(g, "reshape", [stacked.var], {"shape": (shape[0] * shape[1], shape[2])})[0].var
 
 
 # ---- while_loop ------------------------------------------------------------------------------
