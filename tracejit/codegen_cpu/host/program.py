@@ -39,6 +39,7 @@ from ..gemm import blas
 from . import target
 from .control_flow import CONTROL_RULES
 from .entry import PTR, RT_ARENA, RT_CONSTS, RT_SIZE, ArgSpec, Layout, ResultSpec
+from .vector_choice import SHORT_LOOP_ELEMENTS, prefer_short_vectors, short_loops
 
 __all__ = ["Built", "LoweringError", "Unsupported", "build_program", "default_lowering"]
 
@@ -321,6 +322,22 @@ class _Builder:
                                 f"'{self.graph.name}' failed: {exc!r}") from exc
 
 
+def _only_short_loops(graph: Graph) -> bool:
+    """The program loops, and every kernel in it, inside loops or not, works on at most
+    vector_choice.SHORT_LOOP_ELEMENTS elements (control-flow ops themselves may carry
+    large operands: a scan's stacked inputs are sliced, not looped over whole)."""
+    def small(g: Graph) -> bool:
+        for eqn in g.eqns:
+            if eqn.op.has(Tag.CONTROL_FLOW):
+                if not all(small(r) for r in regions_of(eqn)):
+                    return False
+            elif any(v.type.size > SHORT_LOOP_ELEMENTS for v in eqn.ins + eqn.outs):
+                return False
+        return True
+    loops = any(e.op.has(Tag.LOOP) for e in graph.eqns)
+    return loops and small(graph)
+
+
 def _check_supported(graph: Graph, lowering) -> None:
     for eqn in graph.eqns:
         if eqn.op is ops.CONSTANT:
@@ -343,5 +360,13 @@ def build_program(graph: Graph, *, donated=(), prefix: str = "tj", lowering=None
     _check_supported(graph, lowering)
     builder = _Builder(graph, frozenset(int(d) for d in donated), _Shared(prefix, lowering))
     builder.collect_constants()
-    builder.emit_run()
+    short = _only_short_loops(graph)
+    with short_loops(short):
+        builder.emit_run()
+    if short:
+        # NOTE: on the whole module: LLVM vectorizes a loop body after inlining it into
+        # its caller, under the caller's attributes
+        for fn in builder.module.functions:
+            if not fn.is_declaration:
+                prefer_short_vectors(fn)
     return Built(builder.module, builder.layout(), bytes(builder.blob), builder.plan)

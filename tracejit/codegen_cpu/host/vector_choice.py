@@ -15,6 +15,8 @@ LLVM's default for the CPU.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import ctypes
 import os
 
@@ -25,7 +27,8 @@ from llvmlite import ir
 from . import tuning
 from .machine import compile_with_machine
 
-__all__ = ["VECTOR_ENV", "prefer_256_feature"]
+__all__ = ["VECTOR_ENV", "prefer_256_feature", "SHORT_LOOP_ELEMENTS", "prefer_short_vectors",
+           "short_loops", "in_short_loops"]
 
 VECTOR_ENV = "TRACEJIT_VECTOR_BITS"
 ELEMENTS = 1 << 15
@@ -105,3 +108,45 @@ def _timed_loop(cpu: str, features: str):
             probe(x.ctypes.data, y.ctypes.data, ELEMENTS)
     run.engine = engine         # the machine code lives as long as its engine
     return run
+
+
+# NOTE: a loop body whose values all have at most this many elements (64 vectors of 16
+# floats) runs short, latency-bound loops: each iteration's reductions end in a horizontal
+# sum, one level longer with 512 bits, and a remainder that 512-bit vectors leave larger.
+# W8's 1000-step in-graph loop (100-element batches) took 31 ns a step with 256-bit
+# vectors against 38 with 512 on the Intel host (the host's measured choice for long
+# loops). This is a rule on loop sizes, not on the CPU: short loops get 256 bits anywhere.
+SHORT_LOOP_ELEMENTS = 1024
+_SHORT = '"prefer-vector-width"="256"'
+
+
+def prefer_short_vectors(fn: ir.Function) -> None:
+    """Ask LLVM for 256-bit vectors in ``fn`` (a function attribute, which llvmlite's
+    attribute set does not list, hence the widened set)."""
+    known = type(fn.attributes)
+    if _SHORT not in known._known:
+        widened = type("Attributes", (known,), {"_known": known._known | {_SHORT}})
+        attributes = widened()
+        for name in fn.attributes:
+            attributes.add(name)
+        fn.attributes = attributes
+    fn.attributes.add(_SHORT)
+
+
+_SHORT_LOOPS = contextvars.ContextVar("tracejit_short_loops", default=False)
+
+
+@contextlib.contextmanager
+def short_loops(active: bool):
+    """Lower a program made of short loops (see SHORT_LOOP_ELEMENTS): kernels keep their
+    reduction loops rolled so that LLVM vectorizes them (a 16-element sum unrolled first
+    is a serial chain of 16 scalar adds, on the loop's critical path every iteration)."""
+    token = _SHORT_LOOPS.set(active)
+    try:
+        yield
+    finally:
+        _SHORT_LOOPS.reset(token)
+
+
+def in_short_loops() -> bool:
+    return _SHORT_LOOPS.get()

@@ -29,9 +29,10 @@ from llvmlite import ir
 
 from ...ir.core import Eqn, Graph
 from ...ir.opdef import Tag
+from ..host.vector_choice import in_short_loops
 from ..loops import index as ix
 from ..loops.body import Point, PointEval
-from ..loops.loops import block_size, c64, counted_loop, n_work_items, nest, work_items
+from ..loops.loops import Loops, block_size, c64, counted_loop, n_work_items, nest, work_items
 from ..loops.pointwise import FnContext, PtrCache, plan_domain, pointwise
 from ..parallel.parallel_for import emit_parallel_for, entry_alloca
 from ..parallel.settings import parallel_config, should_parallelize
@@ -184,8 +185,11 @@ def _sweep(rb, kb, slots: _Slots, j0, j1, at) -> None:
     each summed into fresh accumulators and then merged, so a long float sum adds
     partial sums of similar size (about 60x less rounding error than one running sum
     per vector lane over 16M elements)."""
+    rolled = Loops(rb.module) if in_short_loops() else None
+
     def plain(into, lo, hi):
-        counted_loop(rb, lo, hi, lambda j: _accumulate(kb, rb, into, at(j)), name="r")
+        counted_loop(rb, lo, hi, lambda j: _accumulate(kb, rb, into, at(j)), name="r",
+                     rolled=rolled)
 
     if isinstance(j1, ir.Constant) and isinstance(j0, ir.Constant) \
             and j1.constant - j0.constant <= RCHUNK:

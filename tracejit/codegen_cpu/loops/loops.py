@@ -45,6 +45,15 @@ class Loops:
             module._tracejit_access_group = cached
         self.group = cached
 
+    def keep_rolled(self, branch) -> None:
+        """No unrolling of this loop (``llvm.loop.unroll.disable``): LLVM then vectorizes
+        it rather than fully unrolling a short trip count into scalar code first."""
+        module = self.module
+        loop = _distinct(module, [])
+        loop.operands = (loop, module.add_metadata(
+            [ir.MetaDataString(module, "llvm.loop.unroll.disable")]))
+        branch.set_metadata("llvm.loop", loop)
+
     def mark_parallel(self, branch) -> None:
         module = self.module
         par = module.add_metadata([ir.MetaDataString(module, "llvm.loop.parallel_accesses"),
@@ -81,9 +90,10 @@ def emit_expr(builder: ir.IRBuilder, e: Expr, env: dict[int, ir.Value]) -> ir.Va
 
 def counted_loop(builder: ir.IRBuilder, start: ir.Value, stop: ir.Value,
                  body: Callable[[ir.Value], None], *, parallel: Loops | None = None,
-                 name: str = "i") -> None:
+                 name: str = "i", rolled: Loops | None = None) -> None:
     """``for i in range(start, stop): body(i)`` (no trips when ``stop <= start``); the
-    builder ends positioned after the loop. ``parallel`` marks the iterations independent."""
+    builder ends positioned after the loop. ``parallel`` marks the iterations independent;
+    ``rolled`` keeps the loop from being unrolled (see Loops.keep_rolled)."""
     pre = builder.block
     fn = builder.function
     head = fn.append_basic_block(f"{name}.head")
@@ -106,6 +116,8 @@ def counted_loop(builder: ir.IRBuilder, start: ir.Value, stop: ir.Value,
     i.add_incoming(nxt, latch)
     if parallel is not None:
         parallel.mark_parallel(br)
+    elif rolled is not None:
+        rolled.keep_rolled(br)
     builder.position_at_end(done)
 
 
