@@ -29,10 +29,20 @@ from ...trace import control_flow as core
 from ...trace import pytree
 from ...trace.array_ops import stop_gradient
 from ...trace.math_ops import cast, logical_and, where
-from ...trace.tracing import to_tensor
-from .graph import Operation, Tensor, get_default_graph
+from ...trace.tracing import current_trace, to_tensor
+from ...trace.values import Tracer
+from .graph import Operation, Tensor, get_default_graph, known_value
 from .ops import convert_to_tensor, graph_arg
-from .regions import Region, check_leaves, describe, fail, record, same_structure, union
+from .regions import (
+    Region,
+    all_ops,
+    check_leaves,
+    describe,
+    fail,
+    record,
+    same_structure,
+    union,
+)
 from .shapes import TensorShape
 
 __all__ = ["cond", "case", "switch_case", "while_loop"]
@@ -41,21 +51,39 @@ __all__ = ["cond", "case", "switch_case", "while_loop"]
 # ---- the one Operation a branch or loop becomes ---------------------------------------------
 
 def create_control_op(graph, op_type: str, scope: str, inputs: list[Tensor],
-                      regions: list[Region], replay: Callable) -> Operation:
+                      regions: list[Region], replay: Callable, dtypes: list) -> Operation:
     """Record ``replay(values of inputs)`` as one op named ``scope``, depending on what
-    its regions depend on; its static output shapes come from probing it as any op."""
+    its regions depend on; its static output shapes come from probing it as any op.
+    ``dtypes``: its outputs' dtypes (their shapes stay unknown where an input of unknown
+    rank leaves the probe nothing to go on)."""
     try:
         op = graph.create_op(op_type, replay, (list(inputs),), name=scope.rstrip("/"),
                              absolute=True, extra_control=union([r.controls for r in regions]))
     except TracejitError:
-        graph.discard([o for r in regions for o in r.ops])
+        graph.discard([o for r in regions for o in all_ops(r)])
         raise
+    if [t.dtype for t in op.outputs] != list(dtypes):
+        op.outputs = [Tensor(op, k, TensorShape(None), d) for k, d in enumerate(dtypes)]
     op.inner_reads = union([r.reads for r in regions])
     op.regions = list(regions)
     return op
 
 
 def outer_values(externals: list[Tensor], values) -> dict[int, object]:
+    """id(outer tensor) -> its replayed value, for a region's replay. A constant that
+    some ``tf.gradients`` differentiates by enters as a value of the enclosing trace
+    (which the region captures), so the gradient reaches it through the branch or loop;
+    other constants stay constants of the region."""
+    values = list(values)
+    if externals:
+        graph = externals[0].graph
+        wrt = {id(t) for op in graph.get_operations() if op.type == "Gradients"
+               for t in op.inputs}
+        trace = current_trace()
+        for k, (tensor, value) in enumerate(zip(externals, values, strict=True)):
+            if id(tensor) in wrt and not isinstance(value, Tracer) and trace is not None:
+                value = to_tensor(value)
+                values[k] = Tracer(trace.var_of(value), trace, value.weak)
     return dict(zip((id(t) for t in externals), values, strict=True))
 
 
@@ -118,7 +146,9 @@ def _select(graph, op_type: str, scope: str, selectors: list[Tensor], regions: l
         fns = [_branch_fn(r, outer, v) for r, v in zip(regions, op_values, strict=True)]
         return list(choose(values[:n], fns))
 
-    created = create_control_op(graph, op_type, scope, selectors + externals, regions, replay)
+    dtypes = [leaf.dtype if isinstance(leaf, Tensor) else dt.bool_ for leaf in first.leaves]
+    created = create_control_op(graph, op_type, scope, selectors + externals, regions, replay,
+                                dtypes)
     return _unpack(pytree.unflatten(first.treedef, iter(created.outputs)), strict)
 
 
@@ -284,17 +314,21 @@ def while_loop(cond, body, loop_vars, shape_invariants=None, parallel_iterations
         def body_fn(carried):
             return step.run(outer, carried)
         init = list(values[:n])
-        if limit is None:
-            out = core.while_loop(test_fn, body_fn, init)
+        bound = None if limit is None else known_value(values[-1])
+        if limit is None or bound is not None:
+            # NOTE: a bound known when tracing is the loop's own (its gradient stores
+            # each iteration's values instead of recomputing them).
+            out = core.while_loop(test_fn, body_fn, init, max_iterations=None if bound is None
+                                  else max(int(np.asarray(bound)), 0))
         else:
-            bound = values[-1]
-            out = core.while_loop(lambda s: logical_and(s[0] < bound, test_fn(s[1])),
+            out = core.while_loop(lambda s: logical_and(s[0] < values[-1], test_fn(s[1])),
                                   lambda s: (s[0] + 1, body_fn(s[1])),
                                   (np.int32(0), init))[1]
         return [o if back_prop else stop_gradient(o) for o in out]
 
     inputs = inits + externals + ([limit] if limit is not None else [])
-    created = create_control_op(graph, "While", scope, inputs, [test, step], replay)
+    created = create_control_op(graph, "While", scope, inputs, [test, step], replay,
+                                [t.dtype for t in inits])
     outs = created.outputs
     if not return_same_structure and len(outs) == 1:
         return outs[0]

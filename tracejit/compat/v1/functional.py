@@ -124,7 +124,7 @@ def _loop(kind: str, fn, elems, initializer, reverse: bool, back_prop: bool, nam
         return [o if back_prop else stop_gradient(o) for o in out]
 
     created = create_control_op(graph, _OP_TYPES[kind], scope, xs + inits + externals,
-                                [region], replay)
+                                [region], replay, [t.dtype for t in region.leaves])
     return pytree.unflatten(region.treedef, iter(created.outputs))
 
 

@@ -17,18 +17,16 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-import numpy as np
-
 from ...ir import dtypes as dt
 from ...ir.core import TensorType
 from ...ir.errors import ParamError, TracejitError
 from ...ir.source import user_location
 from ...trace import pytree
-from ...trace.device_scope import device as device_scope
 from ...trace.tracing import Trace, tracing
 from ...trace.values import Tracer
 from .default_session import get_default_session
 from .device_scopes import DeviceScopes, apply_device_functions
+from .replay import ancestor_ops, known_value, replay_ops  # noqa: F401
 from .shapes import TensorShape
 
 # Stand-ins for unknown dimensions during abstract tracing: primes, so that no
@@ -423,44 +421,6 @@ class Graph:
         return self._random_ops
 
 
-def ancestor_ops(roots, fed_ids: set[int], control: bool = False) -> list[Operation]:
-    """The ops ``roots`` depend on (roots included), stopping at fed tensors; ``control``
-    follows control dependencies too."""
-    found: dict[int, Operation] = {}
-    stack = list(roots)
-    while stack:
-        op = stack.pop()
-        if id(op) in found:
-            continue
-        found[id(op)] = op
-        stack.extend(t.op for t in op.inputs if id(t) not in fed_ids)
-        if control:
-            stack.extend(op.control_inputs)
-    return list(found.values())
-
-
-def replay_ops(ops, values: dict[int, Any], device_of=None) -> None:
-    """Replay ``ops`` (in creation order) inside the active trace, filling ``values``
-    (graph tensor id -> traced value); tensors already in ``values`` are not recomputed.
-    ``device_of(op)``: the device each op is traced on (None: no pin), as the Session
-    places it."""
-    for op in ops:
-        if op.outputs and all(id(t) in values for t in op.outputs):
-            continue
-        try:
-            with device_scope(device_of(op) if device_of is not None else None):
-                result = op.replay(values)
-        except TracejitError as err:
-            if getattr(err, "graph_op", None) is None:
-                err.graph_op = op   # which (innermost) operation failed, for the Session
-            raise
-        if op.outputs:
-            flat = result if isinstance(result, (list, tuple)) else [result]
-            flat = [r for r in flat if r is not None]
-            for tensor, value in zip(op.outputs, flat, strict=True):
-                values.setdefault(id(tensor), value)
-
-
 def _check_regions(graph: Graph, name: str, inputs, controls) -> None:
     """An op may use what its own region (or one enclosing it) computes, never what a
     branch or loop body computes from outside it: such values exist only in there."""
@@ -477,14 +437,6 @@ def _check_regions(graph: Graph, name: str, inputs, controls) -> None:
                 f"Cannot use '{source.name}' as an input of '{name}': it was created inside "
                 f"{region.what} (at {region.location}) and exists only there; return it "
                 "from that function instead", location=user_location())
-
-
-def known_value(value):
-    """What is known of a traced result: a concrete array, or a tracer's known value."""
-    known = getattr(value, "known", None)
-    if known is None and isinstance(getattr(value, "value", None), np.ndarray):
-        known = value.value
-    return known
 
 
 def _clean(name: str) -> str:

@@ -21,13 +21,15 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from ...ir import dtypes as dt
-from ...ir.errors import DTypeError, ParamError, ShapeError
+from ...ir.errors import DTypeError, ShapeError
 from ...ir.source import user_location
 from ...trace import pytree
 from .graph import Graph, Operation, Tensor, replay_ops
+from .ops import convert_to_tensor, graph_arg
 from .shapes import TensorShape
 
-__all__ = ["Region", "record", "same_structure", "describe", "fail", "union"]
+__all__ = ["Region", "record", "all_ops", "check_leaves", "same_structure", "describe", "fail",
+           "union"]
 
 
 def fail(error: type, op: str, message: str):
@@ -125,15 +127,20 @@ def record(graph: Graph, what: str, call: Callable, args: Sequence[tuple] = (),
             region.leaves = [_graph_leaf(leaf, what, allow_ops) for leaf in leaves]
     except BaseException:
         graph._regions.pop()
-        graph.discard(list(region.ops))
+        graph.discard(all_ops(region))
         raise
     graph._regions.pop()
     region.close()
     return region
 
 
+def all_ops(region: Region) -> list[Operation]:
+    """The ops of ``region`` and of the regions of the control-flow ops in it."""
+    return [inner for op in region.ops
+            for inner in [op, *(o for r in getattr(op, "regions", ()) for o in all_ops(r))]]
+
+
 def _graph_leaf(value, what: str, allow_ops: bool):
-    from .ops import convert_to_tensor, graph_arg
     value = graph_arg(value)
     if isinstance(value, Operation):
         if not allow_ops:
@@ -213,13 +220,3 @@ def union(lists: Sequence[Sequence]) -> list:
         for item in items:
             seen.setdefault(id(item), item)
     return list(seen.values())
-
-
-def check_not_python_bool(value, op: str, message: str) -> None:
-    if isinstance(value, bool):
-        fail(DTypeError, op, message)
-
-
-def require(condition: bool, op: str, message: str) -> None:
-    if not condition:
-        fail(ParamError, op, message)

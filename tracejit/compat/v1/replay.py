@@ -1,0 +1,57 @@
+"""Replaying recorded TF1 operations inside the active trace (graph.py records them):
+the operations some roots depend on, and the replay itself."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ...ir.errors import TracejitError
+from ...trace.device_scope import device as device_scope
+
+
+def ancestor_ops(roots, fed_ids: set[int], control: bool = False) -> list:
+    """The ops ``roots`` depend on (roots included), stopping at fed tensors; ``control``
+    follows control dependencies too."""
+    found: dict[int, Any] = {}   # id(op) -> the Operation
+    stack = list(roots)
+    while stack:
+        op = stack.pop()
+        if id(op) in found:
+            continue
+        found[id(op)] = op
+        stack.extend(t.op for t in op.inputs if id(t) not in fed_ids)
+        if control:
+            stack.extend(op.control_inputs)
+    return list(found.values())
+
+
+def replay_ops(ops, values: dict[int, Any], device_of=None) -> None:
+    """Replay ``ops`` (in creation order) inside the active trace, filling ``values``
+    (graph tensor id -> traced value); tensors already in ``values`` are not recomputed.
+    ``device_of(op)``: the device each op is traced on (None: no pin), as the Session
+    places it."""
+    for op in ops:
+        if op.outputs and all(id(t) in values for t in op.outputs):
+            continue
+        try:
+            with device_scope(device_of(op) if device_of is not None else None):
+                result = op.replay(values)
+        except TracejitError as err:
+            if getattr(err, "graph_op", None) is None:
+                err.graph_op = op   # which (innermost) operation failed, for the Session
+            raise
+        if op.outputs:
+            flat = result if isinstance(result, (list, tuple)) else [result]
+            flat = [r for r in flat if r is not None]
+            for tensor, value in zip(op.outputs, flat, strict=True):
+                values.setdefault(id(tensor), value)
+
+
+def known_value(value):
+    """What is known of a traced result: a concrete array, or a tracer's known value."""
+    known = getattr(value, "known", None)
+    if known is None and isinstance(getattr(value, "value", None), np.ndarray):
+        known = value.value
+    return known
