@@ -189,7 +189,7 @@ def w8_in_graph(inp, size):
     def run():
         state["params"] = train(state["params"], xs, ys)
         return state["params"][0]
-    return Case(run, check=lambda w: float(np.asarray(w)), style="step")
+    return Case(run, check=lambda w: float(np.asarray(w)), style="loop")
 
 
 def lstm_lm_loss(params, x, y, layers: int):

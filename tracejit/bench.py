@@ -1,4 +1,4 @@
-"""``tracejit bench``: run the benchmark suite (W1-W8, ../shared/BENCHMARKS.md) with
+"""``tracejit bench``: run the benchmark suite (W1-W9, ../shared/BENCHMARKS.md) with
 tracejit and every installed peer, print the table, write JSON and a PNG chart.
 
 The suite itself lives in the source tree's ``benchmarks/`` package (it is not part of
@@ -40,7 +40,7 @@ def _split(value: str | None, known, what: str) -> list[str] | None:
 
 
 @click.command("bench")
-@click.option("--only", metavar="W1,W3", help="Run only these workloads (default: W1-W8).")
+@click.option("--only", metavar="W1,W3", help="Run only these workloads (default: W1-W9).")
 @click.option("--peers", metavar="numpy,jax,...",
               help="Peers to run beside tracejit (default: all; missing ones are reported).")
 @click.option("--repeat", type=click.IntRange(1), default=10, show_default=True,
