@@ -25,7 +25,15 @@ latter only), and in every noisy run sums and products over axes are computed in
 float64 and rounded once (the compiled code multiplies in another order, so a product
 that overflows half-way in NumPy's order may not in its own, or the reverse); in the
 stepped runs a product holding a zero whose other factors overflow is NaN (inf * 0 in
-some order).
+some order), and so is an element of a matmul or convolution whose terms' magnitudes
+sum past the largest float (+inf, -inf, NaN or finite by the order of summation: NaN
+in two stepped runs, the exact sum rounded once in the other two).
+
+Control-flow ops are looked into: depths and defined signs of zero flow through their
+regions (a branch's: any branch's; a loop's: iterated, a ``while_loop`` up to
+``WHILE_TRIPS`` times), and a noisy run runs the regions noisily (the noise may change
+a branch taken or a trip count where the program decides on a rounded value: the
+reference then moves there too).
 """
 
 from __future__ import annotations
@@ -35,6 +43,7 @@ import numpy as np
 from tracejit.ir import dtypes as dt
 from tracejit.ir.core import Graph
 from tracejit.ir.opdef import Tag
+from tracejit.ir.ops_control import branch_index
 
 NOISE_ULPS = 4.0
 NOISY_RUNS = 6
@@ -58,35 +67,90 @@ SIGNED_ZERO_OPS = frozenset({"neg", "abs", "sign", "floor", "ceil", "round", "se
                              "max_pool2d"})
 # Reductions that round: a noisy run computes them in float64 (see the module docstring).
 WIDE_REDUCTIONS = frozenset({"sum", "prod", "mean"})
+# Sums of products: where terms overflow, the order of summation decides between +inf,
+# -inf and NaN (a float32 matmul in a loop that grew its values to 1e26: NumPy's FMA
+# gave -inf, the compiled products +inf and -inf, so NaN: seed 103 #12797).
+PRODUCT_SUMS = frozenset({"matmul", "conv2d", "conv2d_backprop_input",
+                          "conv2d_backprop_filter"})
+# The most iterations a while_loop without max_trips is assumed to run for depths (the
+# generator's run at most 9: control.py), and the most a noisy run lets one run.
+WHILE_TRIPS = 9
+NOISY_TRIPS = 10_000
 
 
 def eps(dtype: dt.DType) -> float:
     return float(np.finfo(dtype.np_dtype).eps)
 
 
+def _flow(graph: Graph, values: list, rule, join, leaf) -> list:
+    """A property of each value propagated from ``graph``'s inputs' ``values``:
+    ``rule(eqn, ins)`` gives an equation's results' from its operands'; a control-flow
+    op's is its regions' (``join`` of every branch's; a loop's carried values joined
+    over the iterations). ``leaf``: the property of a scan's index."""
+    env = {id(v): x for v, x in zip(graph.inputs, values, strict=True)}
+    for eqn in graph.eqns:
+        ins = [env[id(v)] for v in eqn.ins]
+        if eqn.op.has(Tag.CONTROL_FLOW):
+            outs = _flow_control(eqn, ins, rule, join, leaf)
+        else:
+            outs = [rule(eqn, ins)] * len(eqn.outs)
+        env.update((id(v), x) for v, x in zip(eqn.outs, outs, strict=True))
+    return [env[id(v)] for v in graph.outputs]
+
+
+def _flow_control(eqn, ins: list, rule, join, leaf) -> list:
+    params = eqn.params
+    if eqn.op.has(Tag.BRANCH):
+        each = [_flow(g, ins[1:], rule, join, leaf) for g in params["branches"]]
+        return [_join_all(join, column) for column in zip(*each, strict=True)]
+    n = params["num_carried"]
+    scan = eqn.op.name == "scan"
+    lead, trips = ([leaf], params["length"]) if scan else ([], _while_trips(params))
+    carried, rest, ys = list(ins[:n]), list(ins[n:]), None
+    for _ in range(trips):
+        outs = _flow(params["body"], lead + carried + rest, rule, join, leaf)
+        ys = outs[n:] if ys is None else [join(a, b) for a, b in zip(ys, outs[n:], strict=True)]
+        new = [join(a, b) for a, b in zip(carried, outs[:n], strict=True)]
+        if new == carried:          # the next iterations give the same
+            break
+        carried = new
+    return carried + (ys if ys is not None else [leaf] * (len(eqn.outs) - n))
+
+
+def _while_trips(params) -> int:
+    bound = params.get("max_trips", -1)
+    return WHILE_TRIPS if bound < 0 else min(bound, WHILE_TRIPS)
+
+
+def _join_all(join, items):
+    out = items[0]
+    for item in items[1:]:
+        out = join(out, item)
+    return out
+
+
+def _defines_sign(eqn, ins: list[bool]) -> bool:
+    if eqn.op.has(Tag.MOVEMENT):
+        return all(ins)
+    return eqn.op.name in SIGNED_ZERO_OPS
+
+
 def signed_zero_outputs(graph: Graph) -> list[bool]:
     """For each output, whether the sign of its zeros is checked: inputs, results of
     the ops above, and movement ops (pad, reshape, ...) of such values only."""
-    defined = {id(v): True for v in graph.inputs}
-    for eqn in graph.eqns:
-        if eqn.op.has(Tag.MOVEMENT):
-            ok = all(defined.get(id(v), False) for v in eqn.ins)
-        else:
-            ok = eqn.op.name in SIGNED_ZERO_OPS
-        for v in eqn.outs:
-            defined[id(v)] = ok
-    return [defined.get(id(v), False) for v in graph.outputs]
+    return _flow(graph, [True] * len(graph.inputs), _defines_sign,
+                 lambda a, b: a and b, True)
+
+
+def _depth(eqn, ins: list[int]) -> int:
+    step = 0 if (eqn.op.has(Tag.MOVEMENT) or eqn.op.has(Tag.CREATION)) else 1
+    return max(ins, default=0) + step
 
 
 def depths(graph: Graph) -> list[int]:
-    """For each output, the number of arithmetic equations on its longest input path."""
-    depth: dict[int, int] = {id(v): 0 for v in graph.inputs}
-    for eqn in graph.eqns:
-        step = 0 if (eqn.op.has(Tag.MOVEMENT) or eqn.op.has(Tag.CREATION)) else 1
-        d = max((depth[id(v)] for v in eqn.ins), default=0) + step
-        for v in eqn.outs:
-            depth[id(v)] = d
-    return [depth.get(id(v), 0) for v in graph.outputs]
+    """For each output, the number of arithmetic equations on its longest input path
+    (through every iteration of a loop)."""
+    return _flow(graph, [0] * len(graph.inputs), _depth, max, 0)
 
 
 # ---- the noisy reference ---------------------------------------------------------------
@@ -144,7 +208,9 @@ def _perturb(eqn, ins, out: np.ndarray, rng: np.random.Generator,
 def _evaluate(eqn, ins: list[np.ndarray], step: int = 0) -> list[np.ndarray]:
     """The reference's results, float sums and products over axes computed in float64
     and rounded once. In the stepped runs a product that holds a zero and whose other
-    factors overflow the dtype is NaN: in some order of multiplication it is inf * 0."""
+    factors overflow the dtype is NaN: in some order of multiplication it is inf * 0;
+    so is a matmul's or convolution's element whose terms' magnitudes sum beyond the
+    largest float (of its accumulator): +inf, -inf or NaN by the order of summation."""
     if eqn.op.name in WIDE_REDUCTIONS and ins and dt.as_dtype(ins[0].dtype).is_float:
         wide_in = np.asarray(ins[0], np.float64)
         wide = [np.asarray(w) for w in eqn.op.evaluate([wide_in, *ins[1:]], eqn.params)]
@@ -155,7 +221,16 @@ def _evaluate(eqn, ins: list[np.ndarray], step: int = 0) -> list[np.ndarray]:
             wide[0] = np.where((np.asarray(big[0]) > limit) & (np.asarray(zero[0]) == 0),
                                np.nan, wide[0])
         return [w.astype(ins[0].dtype) for w in wide]
-    return [np.asarray(o) for o in eqn.op.evaluate(ins, eqn.params)]
+    outs = [np.asarray(o) for o in eqn.op.evaluate(ins, eqn.params)]
+    if step and eqn.op.name in PRODUCT_SUMS and dt.as_dtype(outs[0].dtype).is_float:
+        dtype = dt.as_dtype(outs[0].dtype)
+        limit = float(np.finfo(np.float32 if dtype.is_half else dtype.np_dtype).max)
+        wide = [np.asarray(a, np.float64) for a in ins]
+        bound = np.asarray(eqn.op.evaluate([np.abs(a) for a in wide], eqn.params)[0])
+        # NOTE: NaN in two runs, the sum rounded once (finite or an infinity) in two
+        exact = np.nan if step > 0 else np.asarray(eqn.op.evaluate(wide, eqn.params)[0])
+        outs[0] = np.where(bound > limit, exact, outs[0]).astype(outs[0].dtype)
+    return outs
 
 
 def noisy_run(graph: Graph, args, rng: np.random.Generator,
@@ -166,10 +241,44 @@ def noisy_run(graph: Graph, args, rng: np.random.Generator,
     with np.errstate(all="ignore"):
         for eqn in graph.eqns:
             ins = [env[id(v)] for v in eqn.ins]
-            outs = _evaluate(eqn, ins, step)
-            for v, o in zip(eqn.outs, outs, strict=True):
-                env[id(v)] = _perturb(eqn, ins, o, rng, step)
+            if eqn.op.has(Tag.CONTROL_FLOW):
+                outs = _noisy_control(eqn, ins, rng, step)
+            else:
+                outs = [_perturb(eqn, ins, o, rng, step) for o in _evaluate(eqn, ins, step)]
+            env.update((id(v), o) for v, o in zip(eqn.outs, outs, strict=True))
     return [env[id(v)] for v in graph.outputs]
+
+
+def _noisy_control(eqn, ins: list[np.ndarray], rng, step: int) -> list[np.ndarray]:
+    """A control-flow op as ops_control defines it, its regions run noisily."""
+    params = eqn.params
+
+    def run(graph, values):
+        return noisy_run(graph, values, rng, step)
+
+    if eqn.op.has(Tag.BRANCH):
+        branches = params["branches"]
+        return run(branches[branch_index(ins[0], len(branches))], ins[1:])
+    n = params["num_carried"]
+    carried = list(ins[:n])
+    if eqn.op.name == "while_loop":
+        rest = list(ins[n:])
+        bound = params.get("max_trips", -1)
+        for _ in range(NOISY_TRIPS if bound < 0 else bound):
+            if not bool(run(params["cond"], carried + rest)[0]):
+                break
+            carried = run(params["body"], carried + rest)
+        return carried
+    length, m = params["length"], params["num_xs"]
+    xs, rest = ins[n:n + m], list(ins[n + m:])
+    ys = [np.empty((length, *v.type.shape), v.type.dtype.np_dtype)
+          for v in params["body"].outputs[n:]]
+    for i in range(length - 1, -1, -1) if params["reverse"] else range(length):
+        outs = run(params["body"], [np.int32(i), *carried, *(x[i] for x in xs), *rest])
+        carried = outs[:n]
+        for y, value in zip(ys, outs[n:], strict=True):
+            y[i] = value
+    return carried + ys
 
 
 # ---- element checks ----------------------------------------------------------------------

@@ -11,6 +11,9 @@ are valid; a rejected proposal is retried. Operands are usually values already m
 planning decide on: an intermediate read by a matmul epilogue and by another kernel, a
 reshape of an in-place kernel's result, a gather feeding elementwise code and a matmul.
 The values returned include inputs and repeated values now and then.
+
+Control-flow steps (``cond``, ``while_loop``, ``scan``; control.py) hold regions that
+are random sub-programs made by this same builder, nested at most two deep.
 """
 
 from __future__ import annotations
@@ -18,11 +21,13 @@ from __future__ import annotations
 import numpy as np
 
 from tracejit.ir import dtypes as dt
-from tracejit.ir.core import TensorType
+from tracejit.ir.builder import GraphBuilder
+from tracejit.ir.core import Graph, TensorType
 from tracejit.ir.errors import TracejitError
 from tracejit.ir.opdef import OpDef, Tag
 from tracejit.ir.ops import OPS
 
+from . import control
 from .program import Program, Step
 from .proposals import (
     DIMS,
@@ -50,12 +55,15 @@ EXCLUDED = {
 SHAPE_HINTS = {"scatter_add": (2, "gather"), "max_pool2d_backprop": (1, "max_pool2d")}
 CATEGORY_WEIGHTS = {"unary": 3.0, "binary": 4.0, "elementwise": 1.0, "reduce": 2.0,
                     "movement": 3.0, "linalg": 1.5, "creation": 0.4, "random": 0.2,
-                    "other": 1.0}
+                    "other": 1.0, "control": 0.45}
+REGION_CONTROL_WEIGHT = 2.5
 MAX_INPUTS = 6
 ATTEMPTS = 16
 
 
 def category(opdef: OpDef) -> str:
+    if opdef.has(Tag.CONTROL_FLOW):
+        return "control"
     if opdef.has(Tag.ELEMENTWISE):
         if opdef.has(Tag.UNARY):
             return "unary"
@@ -69,47 +77,140 @@ def category(opdef: OpDef) -> str:
 def generated_ops() -> list[OpDef]:
     """Every op of the table the generator emits."""
     return [o for name, o in sorted(OPS.items())
-            if name not in EXCLUDED and not o.has(Tag.STATEFUL) and not unsupported_params(o)]
+            if name not in EXCLUDED and not o.has(Tag.STATEFUL)
+            and (o.name in control.BUILDERS or not unsupported_params(o))]
 
 
-def op_weights(ops: list[OpDef]) -> np.ndarray:
+def op_weights(ops: list[OpDef], **changes: float) -> np.ndarray:
     counts: dict[str, int] = {}
     for o in ops:
         counts[category(o)] = counts.get(category(o), 0) + 1
-    w = np.array([CATEGORY_WEIGHTS[category(o)] / counts[category(o)] for o in ops])
+    weights = {**CATEGORY_WEIGHTS, **changes}
+    w = np.array([weights[category(o)] / counts[category(o)] for o in ops])
     return w / w.sum()
 
 
 class _Builder:
-    def __init__(self, rng: np.random.Generator, seed: int, index: int):
+    """The steps of a program, or of a region when ``parent`` is the builder of the
+    program (or region) holding it: the region's inputs are ``inputs``, and a fresh
+    leaf it asks for becomes one more input, *captured*: the control-flow step passes
+    a value of the parent's there (``supply``)."""
+
+    def __init__(self, rng: np.random.Generator, seed: int, index: int,
+                 parent: _Builder | None = None, inputs=()):
         self.rng = rng
         self.seed, self.index = seed, index
-        self.style = ValueStyle(rng)
-        # NOTE: a program draws its shapes from a few sizes (and 1), so that values fit
-        # together: matmul chains, binary ops between a matmul and other intermediates;
-        # and mostly one dtype, as real programs have.
-        self.dims = (1,) + tuple(pick(rng, DIMS[2:]) for _ in range(3))
-        self.dtype = weighted(rng, INPUT_DTYPES)
+        self.parent = parent
+        self.depth = 0 if parent is None else parent.depth + 1
+        if parent is None:
+            self.style = ValueStyle(rng)
+            # NOTE: a program draws its shapes from a few sizes (and 1), so that values
+            # fit together: matmul chains, binary ops between a matmul and other
+            # intermediates; and mostly one dtype, as real programs have.
+            self.dims = (1,) + tuple(pick(rng, DIMS[2:]) for _ in range(3))
+            self.dtype = weighted(rng, INPUT_DTYPES)
+            self.ops = generated_ops()
+            # NOTE: regions draw control flow more often, so that nesting is common
+            # (a loop in a branch, a branch in a loop body, a loop in a loop); the
+            # innermost ones never.
+            self.all_weights = (op_weights(self.ops),
+                                op_weights(self.ops, control=REGION_CONTROL_WEIGHT),
+                                op_weights(self.ops, control=0.0))
+        else:
+            self.style, self.dims, self.dtype = parent.style, parent.dims, parent.dtype
+            self.ops, self.all_weights = parent.ops, parent.all_weights
+        self.weights = self.all_weights[0 if self.depth == 0 else
+                                        1 if self.depth < control.MAX_DEPTH else 2]
         self.inputs: list[tuple[str, TensorType]] = []
         self.steps: list[Step] = []
         self.pool: list[tuple[str, TensorType]] = []
-        self.constants = 0
+        self.types: dict[str, TensorType] = {}
+        self.used: set[str] = set()             # the ops emitted, regions' included
+        self.count = 0
+        for t in inputs:
+            self.new_input(t)
+        self.max_inputs = MAX_INPUTS if parent is None else len(inputs) + control.MAX_CAPTURES
+
+    def run(self, n_steps: int) -> None:
+        """Up to ``n_steps`` random ops (3 tries each)."""
+        made = 0
+        for _ in range(n_steps * 3):
+            if made == n_steps:
+                break
+            made += self.try_op(self.ops[int(self.rng.choice(len(self.ops), p=self.weights))])
+
+    def region(self, inputs, focus: int = 0) -> _Builder:
+        """A builder for a region taking ``inputs``; its first ``focus`` inputs (a
+        loop's carried values and slices) are its most recent values, which its first
+        random steps read more often."""
+        sub = _Builder(self.rng, self.seed, self.index, self, inputs)
+        sub.pool = sub.pool[focus:] + sub.pool[:focus]
+        return sub
+
+    def graph(self, outputs, name: str, extra=()) -> Graph:
+        """This region as a Graph returning ``outputs``; ``extra``: types of further
+        inputs it does not read (what the other regions of its op captured). Most
+        regions keep only the steps their results need (dead code in the others)."""
+        gb = GraphBuilder(name)
+        env = {n: gb.add_input(t) for n, t in self.inputs}
+        for t in extra:
+            gb.add_input(t)
+        steps = self.steps
+        if self.rng.random() < 0.8:
+            needed, steps = set(outputs), []
+            for s in reversed(self.steps):
+                if needed.intersection(s.outs):
+                    steps.append(s)
+                    needed.update(s.ins)
+            steps.reverse()
+        for s in steps:
+            outs = gb.emit(OPS[s.op], [env[n] for n in s.ins], s.params)
+            env.update(zip(s.outs, outs, strict=True))
+        self.parent.used |= self.used
+        return gb.build([env[n] for n in outputs], stage="region")
+
+    def mark(self) -> tuple:
+        return len(self.steps), len(self.inputs), len(self.pool), set(self.used)
+
+    def rollback(self, mark: tuple) -> None:
+        steps, inputs, pool, self.used = mark
+        del self.steps[steps:], self.inputs[inputs:], self.pool[pool:]
 
     # -- values --
     def fresh_name(self) -> str:
-        return f"v{len(self.steps)}"
+        self.count += 1
+        return f"v{self.count - 1}"
 
     def new_input(self, t: TensorType) -> str:
         name = f"a{len(self.inputs)}"
         self.inputs.append((name, t))
         self.pool.append((name, t))
+        self.types[name] = t
         return name
 
     def emit(self, opname: str, ins, params, t: TensorType) -> str:
-        name = self.fresh_name()
-        self.steps.append(Step(opname, tuple(ins), dict(params), name))
-        self.pool.append((name, t))
-        return name
+        return self.emit_many(opname, ins, params, [t])[0]
+
+    def emit_many(self, opname: str, ins, params, types) -> list[str]:
+        names = [self.fresh_name() for _ in types]
+        self.steps.append(Step(opname, tuple(ins), dict(params), names[0], tuple(names[1:])))
+        self.pool += zip(names, types, strict=True)
+        self.types.update(zip(names, types, strict=True))
+        self.used.add(opname)
+        return names
+
+    def apply(self, opname: str, ins, params=None) -> str:
+        """Emit ``opname`` on named values (a step the generator needs, known valid)."""
+        opdef = OPS[opname]
+        (t,) = opdef.infer_types([self.types[n] for n in ins], opdef.make_params(params or {}))
+        return self.emit(opname, ins, params or {}, t)
+
+    def supply(self, t: TensorType) -> str:
+        """A value of type ``t`` for a region's captured input: one at hand, or a leaf."""
+        same = [n for n, u in self.pool if u == t]
+        if same and self.rng.random() < 0.5:
+            return pick(self.rng, same)
+        return self.materialize(("leaf", t))
 
     def input_dtype(self) -> dt.DType:
         return self.dtype if self.rng.random() < 0.7 else weighted(self.rng, INPUT_DTYPES)
@@ -127,7 +228,7 @@ class _Builder:
         # NOTE: a fresh operand of any rank, more often once the values at hand were
         # refused (the pool ops need rank-4 images, which few programs make).
         fresh = 0.06 if attempt < ATTEMPTS // 2 else 0.5
-        if r < fresh and len(self.inputs) < MAX_INPUTS:
+        if r < fresh and len(self.inputs) < self.max_inputs:
             rank = int(self.rng.integers(0, 5))
             shape = tuple(pick(self.rng, (1, 2, 3, 4, 5, 7)) for _ in range(rank))
             return ("leaf", TensorType(shape, self.input_dtype()))
@@ -163,6 +264,8 @@ class _Builder:
 
     # -- one op --
     def try_op(self, opdef: OpDef) -> bool:
+        if opdef.name in control.BUILDERS:
+            return control.build(self, opdef.name)
         arity = opdef.arity if opdef.arity is not None else int(self.rng.integers(1, 4))
         for attempt in range(ATTEMPTS):
             operands = [self.slot0(attempt)] if arity else []
@@ -233,7 +336,7 @@ class _Builder:
         if kind == "cast":
             return self.emit("cast", [operand[1]], {"dtype": operand[2].dtype}, operand[2])
         t = operand[1]
-        if len(self.inputs) < MAX_INPUTS and self.rng.random() < 0.75:
+        if len(self.inputs) < self.max_inputs and self.rng.random() < 0.75:
             return self.new_input(t)
         value = self.style.array(self.rng, t)
         if t.dtype.is_integer and t.ndim and self.rng.random() < 0.5:
@@ -248,17 +351,18 @@ def generate(seed: int, index: int, max_steps: int = 8) -> Program:
     """Program ``index`` of ``seed``: a pure function of its arguments."""
     rng = np.random.default_rng([seed, index])
     b = _Builder(rng, seed, index)
-    ops = generated_ops()
-    weights = op_weights(ops)
     for _ in range(int(rng.integers(1, 3))):
         b.new_input(TensorType(random_shape(rng, 3, b.dims), b.input_dtype()))
-    n_steps = int(rng.integers(1, max_steps + 1))
-    made = 0
-    for _ in range(n_steps * 3):
-        if made == n_steps:
-            break
-        made += b.try_op(ops[int(rng.choice(len(ops), p=weights))])
+    b.run(int(rng.integers(1, max_steps + 1)))
     return _finish(b, rng, seed, index)
+
+
+def _needed(steps: list[Step], outputs: list[str]) -> set[str]:
+    needed = set(outputs)
+    for s in steps[::-1]:
+        if needed.intersection(s.outs):
+            needed.update(s.ins)
+    return needed
 
 
 def _finish(b: _Builder, rng, seed: int, index: int) -> Program:
@@ -267,21 +371,26 @@ def _finish(b: _Builder, rng, seed: int, index: int) -> Program:
     outputs = [b.pool[-1][0]]
     for name in sinks[::-1][1:3]:                 # values nothing reads: no dead code
         outputs.append(name)
+    for step in b.steps[::-1]:                    # no control-flow step is dead code
+        if step.op in control.BUILDERS and not _needed(b.steps, outputs).intersection(step.outs):
+            outputs.append(pick(rng, step.outs))
     for _ in range(int(rng.integers(0, 2))):
         outputs.append(pick(rng, b.pool)[0])      # any value, inputs too: "return x"
     if rng.random() < 0.1:
         outputs.append(outputs[0])                # the same value twice
-    types = dict(b.pool)
+    types = b.types
     args = [b.style.array(rng, t) for _, t in b.inputs]
     args2 = [b.style.array(rng, t) for _, t in b.inputs]
     program = Program(seed, index, b.inputs, b.steps, outputs, args, args2)
     if rng.random() < 0.15:
         program.donate = tuple(i for i in range(len(args)) if rng.random() < 0.5) or (0,)
-    if any(s.op == "matmul" for s in b.steps):
+    if "matmul" in b.used:
         program.gemm = pick(rng, ("blas", "tiles"))
     floats_in = [i for i, (_, t) in enumerate(b.inputs) if t.dtype.is_float]
     floats_out = [o for o in outputs if types[o].dtype.is_float]
-    if floats_in and floats_out and rng.random() < 0.25:
+    # NOTE: more often with control flow, whose gradients are loops and branches too
+    looped = any(s.op in control.BUILDERS for s in b.steps)
+    if floats_in and floats_out and rng.random() < (0.35 if looped else 0.25):
         chosen = tuple(i for i in floats_in if rng.random() < 0.6) or (floats_in[0],)
         program.grad = chosen
         for name in floats_out:

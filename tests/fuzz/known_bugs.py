@@ -16,7 +16,7 @@ from .program import Program
 
 HEADER = """import numpy as np
 import tracejit as tj
-from tests.fuzz.program import arr, inf, nan, op  # noqa: F401
+from tests.fuzz.program import arr, inf, nan, op, region  # noqa: F401
 DONATE = ()
 GEMM = 'auto'
 """

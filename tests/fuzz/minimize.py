@@ -5,11 +5,13 @@ program, so hangs and crashes shrink too. The moves, repeated while one helps:
 drop a returned value; turn a step into an input whose arguments are the values the
 reference computes for it (the rest of the program sees the same numbers); drop the
 gradient, the donation, the GEMM choice. Dead steps and unused inputs go after each.
+A control-flow step is atomic: it goes whole (its results become inputs), regions and
+all.
 """
 
 from __future__ import annotations
 
-import copy
+import dataclasses
 from collections.abc import Callable
 
 import numpy as np
@@ -26,17 +28,28 @@ def values(p: Program, args: list[np.ndarray]) -> dict[str, np.ndarray]:
     with np.errstate(all="ignore"):
         for s in p.steps:
             opdef = OPS[s.op]
-            (env[s.out],) = opdef.evaluate([env[n] for n in s.ins], opdef.make_params(s.params))
+            outs = opdef.evaluate([env[n] for n in s.ins], opdef.make_params(s.params))
+            env.update(zip(s.outs, outs, strict=True))
     return env
+
+
+def _copy(p: Program) -> Program:
+    """A copy whose lists and steps can change. (Not copy.deepcopy: regions are Graphs
+    of Eqns whose op is compared by identity, ``eqn.op is SCAN``.)"""
+    return dataclasses.replace(
+        p, inputs=list(p.inputs), outputs=list(p.outputs), args=list(p.args),
+        args2=list(p.args2), loss_weights=list(p.loss_weights),
+        loss_weights2=list(p.loss_weights2),
+        steps=[dataclasses.replace(s, params=dict(s.params)) for s in p.steps])
 
 
 def prune(p: Program) -> Program:
     """Without steps nothing returned needs, and without inputs nothing reads."""
-    p = copy.deepcopy(p)
+    p = _copy(p)
     needed = set(p.outputs)
     kept = []
     for s in reversed(p.steps):
-        if s.out in needed:
+        if needed.intersection(s.outs):
             kept.append(s)
             needed.update(s.ins)
     p.steps = kept[::-1]
@@ -73,7 +86,7 @@ def candidates(p: Program):
     """Smaller variants of ``p``, most promising first."""
     for k in range(len(p.outputs)):
         if len(p.outputs) > 1:
-            q = copy.deepcopy(p)
+            q = _copy(p)
             del q.outputs[k]
             yield prune(q)
     if p.grad is not None:
@@ -83,21 +96,23 @@ def candidates(p: Program):
     if p.gemm != "auto":
         yield prune(_without(p, gemm="auto"))
     first, second = values(p, p.args), values(p, p.args2)
+    types = p.types()
     for k, s in enumerate(p.steps):
-        q = copy.deepcopy(p)
-        name = f"x{s.out}"
+        q = _copy(p)
+        names = {out: f"x{out}" for out in s.outs}
         q.steps = q.steps[:k] + q.steps[k + 1:]
         for later in q.steps:
-            later.ins = tuple(name if n == s.out else n for n in later.ins)
-        q.outputs = [name if n == s.out else n for n in q.outputs]
-        q.inputs.append((name, p.types()[s.out]))
-        q.args.append(first[s.out])
-        q.args2.append(second[s.out])
+            later.ins = tuple(names.get(n, n) for n in later.ins)
+        q.outputs = [names.get(n, n) for n in q.outputs]
+        for out, name in names.items():
+            q.inputs.append((name, types[out]))
+            q.args.append(first[out])
+            q.args2.append(second[out])
         yield prune(q)
 
 
 def _without(p: Program, **changes) -> Program:
-    q = copy.deepcopy(p)
+    q = _copy(p)
     for key, value in changes.items():
         setattr(q, key, value)
     return q

@@ -7,7 +7,9 @@ exactly the program that failed and can be pasted into a file and run.
 
 The source calls ``op(name, ...)``, which binds the op-table entry ``name`` directly
 (no promotion, no casts added by the front end): the IR that is traced is the program
-as written.
+as written. The regions of control-flow steps (``cond``'s branches, a loop's condition
+and body) are Graphs; the source holds their IR text (``R0 = region("func ...")``,
+parsed by ``tracejit.ir.parser.parse_graph``, the printer's exact inverse).
 """
 
 from __future__ import annotations
@@ -19,8 +21,10 @@ from typing import Any
 import numpy as np
 
 from tracejit.ir import dtypes as dt
-from tracejit.ir.core import TensorType
+from tracejit.ir.core import Graph, TensorType
 from tracejit.ir.ops import OPS
+from tracejit.ir.parser import parse_graph
+from tracejit.ir.printer import print_graph
 from tracejit.trace.device_scope import device as tj_device
 from tracejit.trace.tracing import bind
 
@@ -43,6 +47,11 @@ def op(name: str, *xs, **params):
     return bind(OPS[name], xs, params)
 
 
+def region(text: str) -> Graph:
+    """A control-flow step's region, from its IR text (what ``render`` writes)."""
+    return parse_graph(text)
+
+
 def arr(dtype: str, shape, values) -> np.ndarray:
     """An argument or a constant, written as flat values (exact for every dtype)."""
     np_dtype = dt.as_dtype(dtype).np_dtype
@@ -61,6 +70,11 @@ class Step:
     ins: tuple[str, ...]
     params: dict[str, Any]
     out: str
+    more: tuple[str, ...] = ()                  # further results (control-flow ops)
+
+    @property
+    def outs(self) -> tuple[str, ...]:
+        return (self.out, *self.more)
 
 
 @dataclass
@@ -84,7 +98,8 @@ class Program:
         for step in self.steps:
             ins = [known[n] for n in step.ins]
             opdef = OPS[step.op]
-            (known[step.out],) = opdef.infer_types(ins, opdef.make_params(step.params))
+            outs = opdef.infer_types(ins, opdef.make_params(step.params))
+            known.update(zip(step.outs, outs, strict=True))
         return known
 
     def loss_outputs(self) -> list[int]:
@@ -128,10 +143,38 @@ def render_param(value) -> str:
     return repr(value)
 
 
-def _call(step: Step) -> str:
+def regions(steps) -> list[Graph]:
+    """The Graphs the steps' params hold (a cond's branches, a loop's regions), in
+    order; nested regions are inside their parent's text."""
+    found = []
+    for step in steps:
+        for value in step.params.values():
+            found += [g for g in (value if isinstance(value, tuple) else (value,))
+                      if isinstance(g, Graph)]
+    return found
+
+
+def _call(step: Step, names: dict[int, str]) -> str:
+    def param(value) -> str:
+        if isinstance(value, Graph):
+            return names[id(value)]
+        if isinstance(value, tuple) and value and isinstance(value[0], Graph):
+            items = [names[id(g)] for g in value]
+            return "(" + ", ".join(items) + ("," if len(items) == 1 else "") + ")"
+        return render_param(value)
+
     parts = [repr(step.op), *step.ins]
-    parts += [f"{k}={render_param(v)}" for k, v in step.params.items()]
+    parts += [f"{k}={param(v)}" for k, v in step.params.items()]
     return f"op({', '.join(parts)})"
+
+
+def _region_text(graph: Graph) -> str:
+    text = print_graph(graph)
+    # NOTE: IR text has no backslashes or triple quotes but in strings (names, devices),
+    # which regions made here do not hold; repr() is the exact fallback.
+    if "\\" in text or '"""' in text or text.endswith('"'):
+        return f"region({text!r})"
+    return f'region("""\n{text}""")'
 
 
 def _arg_list(name: str, arrays: list[np.ndarray]) -> list[str]:
@@ -145,11 +188,15 @@ def render(p: Program) -> str:
         f"# rerun: {REPRO.format(seed=p.seed, index=p.index)}",
         "import numpy as np",
         "import tracejit as tj",
-        "from tests.fuzz.program import arr, inf, nan, op  # noqa: F401",
+        "from tests.fuzz.program import arr, inf, nan, op, region  # noqa: F401",
         "",
-        f"def f({', '.join(names)}):",
     ]
-    lines += [f"    {s.out} = {_call(s)}" for s in p.steps]
+    graphs = {}
+    for k, graph in enumerate(regions(p.steps)):
+        graphs[id(graph)] = f"R{k}"
+        lines += [f"R{k} = {_region_text(graph)}", ""]
+    lines.append(f"def f({', '.join(names)}):")
+    lines += [f"    {', '.join(s.outs)} = {_call(s, graphs)}" for s in p.steps]
     lines.append(f"    return ({', '.join(p.outputs)},)")
     if p.grad is None:
         lines += ["", "main = f"]

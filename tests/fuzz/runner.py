@@ -10,6 +10,7 @@ place, so one bad program never stops a run.
 from __future__ import annotations
 
 import collections
+import contextlib
 import json
 import os
 import select
@@ -25,9 +26,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 # NOTE: real compiles (no disk cache), no timing-dependent choices (tuning off: the GEMM
 # kernel is each program's own choice, see program.gemm), one thread per worker so that
-# workers do not fight over cores.
+# workers do not fight over cores; strict lowering (a graph the backend fails to lower
+# would otherwise run on the interpreter and agree with itself).
 WORKER_ENV = {"TRACEJIT_CACHE_DIR": "off", "TRACEJIT_TUNE": "off", "TRACEJIT_THREADS": "1",
-              "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "PYTHONFAULTHANDLER": "1"}
+              "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "PYTHONFAULTHANDLER": "1",
+              "TRACEJIT_CPU_STRICT": "1"}
 STARTUP_SECONDS = 120.0
 FAILURES = ("mismatch", "error", "crash", "hang", "invalid")
 
@@ -63,9 +66,11 @@ class Worker:
     def __init__(self, extra_env: dict | None = None):
         self.stderr = tempfile.TemporaryFile()
         env = {**os.environ, **WORKER_ENV, **(extra_env or {})}
+        # NOTE: the leader of its own process group, so that stop() kills the backend's
+        # compile processes with it.
         self.proc = subprocess.Popen([sys.executable, "-m", "tests.fuzz.worker"], cwd=ROOT,
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     stderr=self.stderr, env=env)
+                                     stderr=self.stderr, env=env, start_new_session=True)
         self.buffer = b""
         self.ready = False
         self.task: dict | None = None
@@ -102,8 +107,8 @@ class Worker:
         return f"exited with status {code}"
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.proc.pid, signal.SIGKILL)
         self.proc.wait()
         self.stderr.close()
 
@@ -119,6 +124,7 @@ def run_tasks(tasks: Iterable[dict], *, workers: int, deadline: float,
               on_outcome: Callable[[Outcome], None], extra_env: dict | None = None) -> None:
     """Check every task; ``on_outcome`` sees each result as it arrives."""
     pending = collections.deque(tasks)
+    extra_env = _limits(deadline, extra_env)
     pool = [Worker(extra_env) for _ in range(max(1, min(workers, len(pending))))]
     try:
         while pending or any(w.task is not None for w in pool):
@@ -160,6 +166,12 @@ def run_tasks(tasks: Iterable[dict], *, workers: int, deadline: float,
     finally:
         for w in pool:
             w.stop()
+
+
+def _limits(deadline: float, extra_env: dict | None) -> dict:
+    """The backend abandons a compile at 3/4 of the deadline (check.py reports its
+    CompileWarning as a hang), before the worker is killed."""
+    return {"TRACEJIT_COMPILE_TIMEOUT": f"{0.75 * deadline:g}", **(extra_env or {})}
 
 
 def run_programs(seed: int, indices: Iterable[int], *, workers: int = 2,
@@ -209,7 +221,7 @@ class Session:
 
     def __init__(self, deadline: float = 20.0, extra_env: dict | None = None):
         self.deadline = deadline
-        self.extra_env = extra_env
+        self.extra_env = _limits(deadline, extra_env)
         self.worker: Worker | None = None
 
     def check(self, task: dict) -> Outcome:

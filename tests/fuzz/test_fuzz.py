@@ -16,11 +16,12 @@ import pytest
 
 from tracejit.ir.ops import OPS
 
-from .compare import compare
+from .compare import compare, depths, noisy_run, signed_zero_outputs
+from .control import walk
 from .generate import EXCLUDED, generate, generated_ops
 from .known_bugs import KNOWN_BUGS, explain
 from .minimize import candidates, prune
-from .program import load
+from .program import load, regions
 from .proposals import MAX_SIZE
 from .runner import Session, report, run_programs
 
@@ -95,7 +96,7 @@ def test_every_op_of_the_table_is_generated_or_excluded_with_a_reason():
     made = {o.name for o in generated_ops()}
     missing = sorted(set(OPS) - made - set(EXCLUDED))
     assert not missing, f"ops the generator cannot make (add a parameter proposer): {missing}"
-    seen = {s.op for i in range(3000) for s in generate(SEED, i).steps}
+    seen = {name for i in range(3000) for name, _, _ in walk(generate(SEED, i))}
     # NOTE: conv2d and random_bits need rank-4 images and int32[2] keys, which few
     # programs make; they appear in this many programs but are rare.
     assert made - seen == set()
@@ -187,3 +188,119 @@ def test_an_overflow_within_the_noise_of_the_largest_float_is_not_a_mismatch():
     spread = np.array([5.6e37, 5.6e37, 5.6e37, 1e36])
     bad = _bad_elements(got, ref, 1e-6, spread, np.zeros(4, bool))
     assert bad.tolist() == [False, True, True, True]
+
+
+# ---- control flow ------------------------------------------------------------------------
+
+CONTROL = ("cond", "while_loop", "scan")
+
+
+def _control_features(program) -> set[str]:
+    found = set()
+    for name, params, path in walk(program):
+        if name not in CONTROL:
+            continue
+        found.add(f"{name} at depth {len(path)}")
+        if path:
+            found.add(f"{name} in {path[-1]}")
+        if name == "cond":
+            found.add(f"cond of {len(params['branches'])} branches")
+            continue
+        body, n = params["body"], params["num_carried"]
+        if name == "while_loop":
+            found.add(f"while_loop carrying {min(n, 3)}")
+            if any(e.op.name == "logical_and" for e in params["cond"].eqns):
+                found.add("while_loop ending on the data too")
+            if len(body.inputs) > n:
+                found.add("while_loop with invariants")
+            if params.get("max_trips", -1) >= 0:
+                found.add("while_loop with max_trips")
+            continue
+        m = params["num_xs"]
+        found.add(f"scan of {min(m, 2)} xs, {min(len(body.outputs) - n, 2)} ys")
+        found |= {f"scan {k}" for k in ("reverse", "remat") if params[k]}
+        if params["length"] == 0:
+            found.add("scan of length 0")
+        if len(body.inputs) > 1 + n + m:
+            found.add("scan with invariants")
+    if found and program.grad is not None:
+        found.add("gradient")
+    return found
+
+
+def test_control_flow_is_generated_nested_and_in_every_form():
+    programs = [generate(SEED, i) for i in range(1000)]
+    seen = set().union(*(_control_features(p) for p in programs))
+    want = {"cond at depth 0", "while_loop at depth 0", "scan at depth 0",
+            "while_loop in cond", "scan in cond", "cond in while_loop", "cond in scan",
+            "while_loop in while_loop", "scan in scan", "while_loop in scan",
+            "cond of 2 branches", "cond of 3 branches",
+            "while_loop carrying 2", "while_loop carrying 3", "while_loop with invariants",
+            "while_loop ending on the data too", "while_loop with max_trips",
+            "scan of 0 xs, 1 ys", "scan of 2 xs, 0 ys",
+            "scan of 1 xs, 2 ys", "scan reverse", "scan remat", "scan of length 0",
+            "scan with invariants", "gradient"}
+    assert want - seen == set()
+    assert not any(len(path) > 2 for p in programs for _, _, path in walk(p))
+    # NOTE: a fraction of the programs, so the CI run costs about what it did
+    share = sum(any(s.op in CONTROL for s in p.steps) for p in programs) / len(programs)
+    assert 0.1 < share < 0.3, share
+
+
+def test_regions_round_trip_through_the_rendered_source():
+    checked = 0
+    for i in range(300):
+        program = generate(SEED, i)
+        graphs = regions(program.steps)
+        if not graphs:
+            continue
+        namespace: dict = {}
+        exec(compile(program.source(), "<fuzz program>", "exec"), namespace)
+        assert [namespace[f"R{k}"] for k in range(len(graphs))] == graphs
+        checked += 1
+    assert checked > 30
+
+
+def test_minimizer_candidates_of_control_flow_programs_are_valid():
+    programs = [p for p in (generate(SEED, i) for i in range(200))
+                if any(s.op in CONTROL for s in p.steps)][:12]
+    for p in programs:
+        for q in candidates(prune(p)):
+            q.types()
+            load(q.source())
+
+
+def test_depths_signs_of_zero_and_noise_reach_into_regions():
+    import tracejit as tj
+
+    def f(x, p):
+        c, ys = tj.scan(lambda c, x: (c * 1.5 + x, tj.negative(c)), x[0], x)
+        return tj.cond(p, lambda c: tj.exp(c), lambda c: tj.negative(c), c), ys
+
+    x = np.linspace(-1, 1, 12).astype(np.float32).reshape(4, 3)
+    g = _graph(f, x, np.bool_(True))
+    assert depths(g)[0] >= 2 * 4 + 1        # two ops per iteration, four, then exp
+    assert signed_zero_outputs(g) == [False, True]      # exp in a branch; neg
+    for p in (np.bool_(True), np.bool_(False)):
+        ref = [np.asarray(r) for r in tj.jit(f, executor="interpreter")(x, p)]
+        moved = noisy_run(g, [x, p], np.random.default_rng(0), step=1)
+        for a, b in zip(moved, ref, strict=True):
+            assert a.shape == b.shape and np.allclose(a, b, rtol=1e-5)
+        assert not np.array_equal(moved[0], ref[0])     # noise inside the loop body
+
+
+def test_a_matmul_whose_terms_overflow_may_be_inf_or_nan():
+    # seed 103 #12797: a loop grew float32 values to 1e26; NumPy's matmul (FMA) gave
+    # -inf where the compiled one added +inf and -inf products: NaN. Terms far from
+    # overflowing stay exact.
+    import tracejit as tj
+    a = np.array([[1e26, 1e26], [1.0, 2.0]], np.float32)
+    b = np.array([[1e26, 1.0], [-3e26, 1.0]], np.float32)
+    g = _graph(lambda x, y: (tj.matmul(x, y),), a, b)
+    with np.errstate(all="ignore"):
+        ref = [np.matmul(a, b)]                 # [[+-inf or NaN, 2e26], [-5e26, 3]]
+    got = ref[0].copy()
+    got[0, 0] = np.nan if np.isinf(got[0, 0]) else np.inf
+    assert compare([got], ref, g, [a, b], 0) == []
+    got[1, 1] = np.nan
+    assert compare([got], ref, g, [a, b], 0)
