@@ -111,14 +111,18 @@ def value_and_grad(fun, argnums=0, has_aux=False):
             _fail(DTypeError, f"grad needs a function returning a float scalar, got "
                   f"{value.type}; reduce it (e.g. reduce_sum) or use tracejit.gradients with "
                   "grad_ys")
+        # NOTE: one gradient computation for every argument: separate calls would each
+        # build a backward pass (and a loop records its residuals once per call)
+        every = [h for pos in positions for h in leaves_per_arg[pos][1]]
+        found = iter(gradients(value, every, unconnected_gradients="zero") if every else [])
         grads = []
         for pos in positions:
             treedef, handles = leaves_per_arg[pos]
-            found = gradients(value, handles, unconnected_gradients="zero") if handles else []
-            for gr, handle in zip(found, handles, strict=True):
+            mine = [next(found) for _ in handles]
+            for gr, handle in zip(mine, handles, strict=True):
                 if gr is not None:
                     gr.weak = handle.weak    # d/dx of a Python number is a Python-like number
-            grads.append(pytree.unflatten(treedef, iter(found)))
+            grads.append(pytree.unflatten(treedef, iter(mine)))
         grads = tuple(grads) if many else grads[0]
         return (value, grads, aux) if has_aux else (value, grads)
 
