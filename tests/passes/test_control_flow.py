@@ -125,3 +125,20 @@ def test_the_cond_gradient_keeps_the_untaken_branch_out_of_the_forward():
     (out,) = b.emit(ops.COND, [p, x], {"branches": (double, square)})
     g = optimize(b.build([out]))
     assert names(g) == ["cond"]
+
+
+def test_a_product_with_an_invariant_transposed_matrix_reads_a_copy_made_once():
+    def step(b, i, c, w):
+        return [b.emit1(ops.TANH, [b.emit1(ops.MATMUL, [c, w], {"transpose_b": True})])]
+    body = region("cell", [T((), i32), T((2, 4), f32), T((4, 4), f32)], step)
+    b = GraphBuilder()
+    c, w = b.add_input(T((2, 4), f32)), b.add_input(T((4, 4), f32))
+    (out,) = b.emit(ops.SCAN, [c, w], {"body": body, "length": 3, "num_carried": 1})
+    g = b.build([out])
+    opt = optimize(g)
+    assert names(opt) == ["transpose", "scan"]
+    inner = [e for e in opt.eqns[-1].params["body"].eqns if e.op is ops.MATMUL]
+    assert len(inner) == 1 and not inner[0].params["transpose_b"]
+    rng = np.random.default_rng(0)
+    same_values(g, opt, [rng.standard_normal((2, 4)).astype(np.float32),
+                         rng.standard_normal((4, 4)).astype(np.float32)])
