@@ -257,3 +257,30 @@ def test_gradient_of_a_bounded_while_loop_stores_residuals(bound):
     # the gradient is a scan over the bound (residuals stored), not a recomputing walk
     ops_used = [e.op.name for e in tj.make_ir(tj.grad(f))(np.ones(3, F)).eqns]
     assert ops_used.count("scan") == 2 and ops_used.count("while_loop") == 1
+
+
+def test_more_mistakes_are_named_at_the_users_line():
+    def line_of(info):
+        assert "test_control_flow.py" in str(info.value), str(info.value)
+
+    with pytest.raises(ShapeError, match="index must be an integer scalar") as info:
+        tj.jit(lambda k, x: tj.switch(k, [lambda x: x, lambda x: -x], x))(F(1.0), F(2.0))
+    line_of(info)
+    with pytest.raises(TracejitError, match="at least one") as info:
+        tj.case([])
+    line_of(info)
+    with pytest.raises(ShapeError, match="scan needs xs or length=") as info:
+        tj.scan(lambda c, x: (c, x), F(0))
+    line_of(info)
+    with pytest.raises(ShapeError, match="max_iterations must be >= 0") as info:
+        tj.while_loop(lambda v: v < 1.0, lambda v: v + 1.0, F(0), max_iterations=-2)
+    line_of(info)
+    v = tj.Variable(F(0.0))
+
+    def bumps(x):
+        v.assign_add(1.0)
+        return x < 3.0
+    with pytest.raises(TracejitError, match="condition assigns a variable") as info:
+        tj.jit(lambda x: tj.while_loop(bumps, lambda x: x + 1.0, x))(F(0.0))
+    line_of(info)
+    assert float(np.asarray(v.numpy())) == 0.0       # nothing ran, no state lost

@@ -84,10 +84,18 @@ class _Carried:
         for var, dst in zip(init, self.a, strict=True):
             self.p.copy(dst, self.p.address(var), _nbytes(var))
 
-    def enter(self, head: ir.Block, pre: ir.Block) -> tuple[list, list]:
-        """At the loop head: phis for the buffers holding the values (``cur``) and the
-        ones the next iteration writes (``nxt``)."""
+    def open_loop(self, name: str):
+        """Branch into a new loop head; there, the iteration count and, per carried value,
+        phis for the buffer holding it (``cur``) and the one the iteration writes
+        (``nxt``). Returns ``(head, count, cur, nxt)``; :meth:`close_loop` wires the back
+        edge."""
         b = self.p.b
+        pre = b.block
+        head = b.append_basic_block(f"{name}_head")
+        b.branch(head)
+        b.position_at_end(head)
+        count = b.phi(I64, f"{name}_count")
+        count.add_incoming(I64(0), pre)
         cur, nxt = [], []
         for a, other in zip(self.a, self.b, strict=True):
             c, n = b.phi(ir.PointerType()), b.phi(ir.PointerType())
@@ -95,13 +103,18 @@ class _Carried:
             n.add_incoming(other, pre)
             cur.append(c)
             nxt.append(n)
-        return cur, nxt
+        return head, count, cur, nxt
 
-    @staticmethod
-    def swap(cur: list, nxt: list, latch: ir.Block) -> None:
+    def close_loop(self, count, cur: list, nxt: list) -> ir.Value:
+        """The back edge from the current block: the count advances and the buffers swap.
+        Returns the advanced count (the caller branches)."""
+        b = self.p.b
+        following = b.add(count, I64(1))
+        count.add_incoming(following, b.block)
         for c, n in zip(cur, nxt, strict=True):
-            c.add_incoming(n, latch)
-            n.add_incoming(c, latch)
+            c.add_incoming(n, b.block)
+            n.add_incoming(c, b.block)
+        return following
 
     def copy_out(self, cur: list, outs: list[Var]) -> None:
         for var, src in zip(outs, cur, strict=True):
@@ -118,16 +131,10 @@ def lower_while_loop(p, eqn: Eqn) -> None:
     carried.copy_in(list(eqn.ins[:n]))
     flag = p.entry_alloca(I8, "while_flag")
     limit = eqn.params["max_trips"]
-    pre = b.block
-    head = b.append_basic_block("while_head")
+    head, trips, cur, nxt = carried.open_loop("while")
     test = b.append_basic_block("while_test")
     body = b.append_basic_block("while_body")
     done = b.append_basic_block("while_done")
-    b.branch(head)
-    b.position_at_end(head)
-    trips = b.phi(I64, "while_trips")
-    trips.add_incoming(I64(0), pre)
-    cur, nxt = carried.enter(head, pre)
     # NOTE: with a bound, the count is tested before the condition runs (TensorFlow's
     # maximum_iterations: the condition is not evaluated once the bound is reached)
     b.cbranch(b.icmp_signed("<", trips, I64(limit)) if limit >= 0 else I1(1), test, done)
@@ -136,10 +143,8 @@ def lower_while_loop(p, eqn: Eqn) -> None:
     b.cbranch(b.icmp_unsigned("!=", b.load(flag, typ=I8), I8(0)), body, done)
     b.position_at_end(body)
     p.call_with(body_fn, [*cur, *invariants, *nxt])
-    latch = b.block
-    trips.add_incoming(b.add(trips, I64(1)), latch)
+    carried.close_loop(trips, cur, nxt)
     b.branch(head)
-    carried.swap(cur, nxt, latch)
     b.position_at_end(done)
     carried.copy_out(cur, list(eqn.outs))
 
@@ -148,41 +153,26 @@ def lower_scan(p, eqn: Eqn) -> None:
     b = p.b
     params = eqn.params
     n, m, length = params["num_carried"], params["num_xs"], params["length"]
-    body_fn = p.region_function(params["body"])
-    xs, invariants = eqn.ins[n:n + m], [p.address(v) for v in eqn.ins[n + m:]]
-    ys = eqn.outs[n:]
-    carried = _Carried(p, list(eqn.ins[:n]))
-    carried.copy_in(list(eqn.ins[:n]))
     if length == 0:
         for var, src in zip(eqn.outs[:n], eqn.ins[:n], strict=True):
             p.copy(p.address(var), p.address(src), _nbytes(var))
         return
+    body_fn = p.region_function(params["body"])
+    xs, ys = eqn.ins[n:n + m], eqn.outs[n:]
+    invariants = [p.address(v) for v in eqn.ins[n + m:]]
+    bases = [(p.address(v), _nbytes(v) // length) for v in (*xs, *ys)]
+    carried = _Carried(p, list(eqn.ins[:n]))
+    carried.copy_in(list(eqn.ins[:n]))
     index = p.entry_alloca(I32, "scan_index")
-    x_bases = [p.address(v) for v in xs]
-    y_bases = [p.address(v) for v in ys]
-    pre = b.block
-    head = b.append_basic_block("scan_head")
+    head, step, cur, nxt = carried.open_loop("scan")
     done = b.append_basic_block("scan_done")
-    b.branch(head)
-    b.position_at_end(head)
-    step = b.phi(I64, "scan_step")
-    step.add_incoming(I64(0), pre)
-    cur, nxt = carried.enter(head, pre)
     i = b.sub(I64(length - 1), step) if params["reverse"] else step
     b.store(b.trunc(i, I32), index)
-
-    def at(base, var: Var, stacked: bool) -> ir.Value:
-        size = _nbytes(var) // length if stacked else _nbytes(var)
-        return b.gep(base, [b.mul(i, I64(size))], inbounds=True, source_etype=I8) \
-            if size else base
-
-    x_slices = [at(base, v, True) for base, v in zip(x_bases, xs, strict=True)]
-    y_slices = [at(base, v, True) for base, v in zip(y_bases, ys, strict=True)]
-    p.call_with(body_fn, [index, *cur, *x_slices, *invariants, *nxt, *y_slices])
-    following = b.add(step, I64(1))
-    latch = b.block
-    step.add_incoming(following, latch)
-    carried.swap(cur, nxt, latch)
+    # each scanned input's and stacked output's slice i, where it lies
+    slices = [b.gep(base, [b.mul(i, I64(size))], inbounds=True, source_etype=I8)
+              if size else base for base, size in bases]
+    p.call_with(body_fn, [index, *cur, *slices[:m], *invariants, *nxt, *slices[m:]])
+    following = carried.close_loop(step, cur, nxt)
     b.cbranch(b.icmp_signed("<", following, I64(length)), head, done)
     b.position_at_end(done)
     # NOTE: the exit edge leaves from the latch, so the last iteration's values are in

@@ -71,23 +71,23 @@ def _isnan(b, x):
     return b.fcmp_unordered("uno", x, x)
 
 
+def _extremum(b, x, y, dtype: DType, which: str, of_bools):
+    if dtype.is_float:
+        return intrinsic(b, f"llvm.{which}imum.{_fty(x.type)}", x.type, [x, y])
+    if dtype.is_bool:
+        return of_bools(x, y)
+    kind = ("s" if is_signed(dtype) else "u") + which
+    return intrinsic(b, f"llvm.{kind}.i{x.type.width}", x.type, [x, y])
+
+
 def emit_max(b, x, y, dtype: DType):
     """NaN-propagating maximum (floats), signed/unsigned max (ints), or (bools)."""
-    if dtype.is_float:
-        return intrinsic(b, f"llvm.maximum.{_fty(x.type)}", x.type, [x, y])
-    if dtype.is_bool:
-        return b.or_(x, y)
-    kind = "smax" if is_signed(dtype) else "umax"
-    return intrinsic(b, f"llvm.{kind}.i{x.type.width}", x.type, [x, y])
+    return _extremum(b, x, y, dtype, "max", b.or_)
 
 
 def emit_min(b, x, y, dtype: DType):
-    if dtype.is_float:
-        return intrinsic(b, f"llvm.minimum.{_fty(x.type)}", x.type, [x, y])
-    if dtype.is_bool:
-        return b.and_(x, y)
-    kind = "smin" if is_signed(dtype) else "umin"
-    return intrinsic(b, f"llvm.{kind}.i{x.type.width}", x.type, [x, y])
+    """NaN-propagating minimum (floats), signed/unsigned min (ints), and (bools)."""
+    return _extremum(b, x, y, dtype, "min", b.and_)
 
 
 # ---- integer division family ---------------------------------------------------------------

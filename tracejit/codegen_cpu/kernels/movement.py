@@ -144,19 +144,27 @@ def _split(shape, axis, k):
     return shape[:axis], shape[axis:axis + k], shape[axis + k:]
 
 
+def _indexed_exprs(shape, axis: int, index_rank: int, n: int, post_size: int):
+    """For gather's output (scatter_add's updates), a point of ``shape`` as (the flat
+    offset of its row in the indexed operand without the axis, its position in the
+    indices, its own flat position): the three index expressions both loops need."""
+    pre, ishape, post = _split(shape, axis, index_rank)
+
+    def exprs(dom, refine):
+        at = _position(dom, shape, refine)
+        p, j, q = _split(at, axis, index_rank)
+        base = ix.add(ix.scale(ix.ravel(p, pre), n * post_size), ix.ravel(q, post))
+        return base, ix.ravel(j, ishape), ix.ravel(at, shape)
+    return exprs
+
+
 def lower_gather(ctx: FnContext, eqn: Eqn) -> None:
     x, idx = eqn.ins
     out = eqn.outs[0]
     axis = eqn.params["axis"]
     n = x.shape[axis]
     post_size = math.prod(x.shape[axis + 1:])
-    pre, ishape, post = _split(out.shape, axis, len(idx.shape))
-
-    def exprs(dom, refine):
-        at = _position(dom, out.shape, refine)
-        p, j, q = _split(at, axis, len(idx.shape))
-        base = ix.add(ix.scale(ix.ravel(p, pre), n * post_size), ix.ravel(q, post))
-        return base, ix.ravel(j, ishape), ix.ravel(at, out.shape)
+    exprs = _indexed_exprs(out.shape, axis, len(idx.shape), n, post_size)
 
     def emit(point, dom):
         b = point.builder
@@ -186,13 +194,7 @@ def lower_scatter_add(ctx: FnContext, eqn: Eqn) -> None:
     else:
         acc_key = 0
         ctx.memcpy(ctx.ptrs(0), ctx.ptrs(1), out.type.size * dtype.itemsize)
-    pre, ishape, post = _split(updates.shape, axis, len(idx.shape))
-
-    def exprs(dom, refine):
-        at = _position(dom, updates.shape, refine)
-        p, j, q = _split(at, axis, len(idx.shape))
-        base = ix.add(ix.scale(ix.ravel(p, pre), n * post_size), ix.ravel(q, post))
-        return base, ix.ravel(j, ishape), ix.ravel(at, updates.shape)
+    exprs = _indexed_exprs(updates.shape, axis, len(idx.shape), n, post_size)
 
     def emit(point, dom):
         b = point.builder
