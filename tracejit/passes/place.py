@@ -32,8 +32,10 @@ __all__ = ["is_pinned", "place"]
 
 
 def is_pinned(graph: Graph) -> bool:
-    """Whether any value of ``graph`` asks for a device."""
-    return any(v.meta.device is not None for e in graph.eqns for v in e.outs)
+    """Whether any value of ``graph`` asks for a device (an argument does when it is a
+    variable that lives on one)."""
+    return any(v.meta.device is not None for v in graph.inputs) or \
+        any(v.meta.device is not None for e in graph.eqns for v in e.outs)
 
 
 def _pin(eqn: Eqn) -> str | None:

@@ -40,11 +40,15 @@ from ..ir.opdef import OpDef
 from .devices import DeviceSpec, parse_device
 
 __all__ = ["Buffer", "Allocator", "HostAllocator", "Program", "Device",
-           "UnsupportedOnDevice", "CAN_RUN", "NATIVE_DISPATCH", "HOST_MEMORY"]
+           "UnsupportedOnDevice", "Resident", "fetch_residents", "CAN_RUN", "NATIVE_DISPATCH",
+           "HOST_MEMORY", "RESIDENT"]
 
 CAN_RUN = "run"
 NATIVE_DISPATCH = "native-dispatch"
 HOST_MEMORY = "host-memory"
+# its programs take Resident values of their own device by reference and can keep an
+# output there instead of returning it: ``program(args, stores={output: resident})``
+RESIDENT = "resident-values"
 
 
 class UnsupportedOnDevice(TracejitError, RuntimeError):
@@ -114,6 +118,53 @@ class HostAllocator:
     def copy(self, buffer: Buffer) -> Buffer:
         self._check(buffer)
         return Buffer(self.device, buffer.shape, buffer.dtype, buffer.storage.copy())
+
+
+class Resident:
+    """A value that stays on its device between steps -- a variable on a parameter
+    server -- held by the host as a handle, not as bytes. A program of its own device
+    (one declaring ``RESIDENT``) reads it in place and can store a new value into it; any
+    other consumer fetches it first. Subclasses set ``device_key`` (the canonical string
+    of the device it lives on) and implement :meth:`fetch_many` and :meth:`store`."""
+
+    device_key: str = ""
+    shape: tuple[int, ...] = ()
+    dtype: DType | None = None
+
+    @classmethod
+    def fetch_many(cls, residents: Sequence[Resident]) -> list[np.ndarray]:
+        """Copies of the values to the host, in order (one exchange where it can)."""
+        raise NotImplementedError
+
+    def store(self, array: np.ndarray) -> None:
+        """Replace the value with ``array``."""
+        raise NotImplementedError
+
+    def fetch(self) -> np.ndarray:
+        return self.fetch_many([self])[0]
+
+    # NOTE: host code that treats a variable's value as an array (numpy(), printing, an
+    # eager read) sees the fetched value.
+    def __array__(self, dtype=None, copy=None):
+        value = self.fetch()
+        return value if dtype is None else value.astype(dtype)
+
+    def copy(self) -> np.ndarray:
+        return self.fetch()
+
+
+def fetch_residents(values: Sequence) -> list:
+    """``values`` with every Resident among them fetched to the host, one exchange per
+    kind of Resident (a parameter server's connection batches its reads)."""
+    out = list(values)
+    groups: dict[type, list[int]] = {}
+    for i, value in enumerate(out):
+        if isinstance(value, Resident):
+            groups.setdefault(type(value), []).append(i)
+    for kind, where in groups.items():
+        for i, array in zip(where, kind.fetch_many([out[i] for i in where]), strict=True):
+            out[i] = array
+    return out
 
 
 # A compiled graph: called on the storage of the device's buffers (host-memory devices:

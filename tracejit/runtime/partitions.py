@@ -29,9 +29,10 @@ from concurrent.futures import TimeoutError as FutureTimeout
 
 from ..ir.core import Graph
 from ..ir.errors import TracejitError
-from ..passes.partition import Partitions, format_partitions, partition
+from ..ir.printer import name_vars
+from ..passes.partition import Partitions, format_partitions, partition, rendezvous_key
 from ..passes.place import place
-from .device import Device
+from .device import RESIDENT, Device, Resident, fetch_residents
 from .registry import local_device
 
 __all__ = ["PartitionedProgram", "partitioned_program", "plan_partitions", "device_key",
@@ -79,6 +80,7 @@ class PartitionedProgram:
 
     def __init__(self, parts: Partitions, devices: dict[str, Device]):
         self.parts = parts
+        self.devices = devices
         self.steps = []
         for stage in parts.stages:
             device = devices[stage.device]
@@ -92,28 +94,82 @@ class PartitionedProgram:
                 CONCURRENT in devices[stage.device].capabilities for stage, _ in level)
             self.levels.append((together, level))
 
-    def __call__(self, arrays: Sequence) -> list:
+    def __call__(self, arrays: Sequence, stores: dict | None = None) -> list:
+        """Run a step. ``stores`` maps output positions to :class:`Resident` values (the
+        variables the step updates that live on another task): each such output is kept
+        where it lives -- by the stage that computes it when that stage runs there --
+        and the Resident itself comes back in its place."""
         placed = self.parts.placed
         values = {id(v): a for v, a in zip(placed.inputs, arrays, strict=True)}
+        keep = {id(placed.outputs[p]): r for p, r in (stores or {}).items()}
         for together, level in self.levels:
+            calls = [(stage, self._stage_call(stage, run, values, keep))
+                     for stage, run in level]
             if together:
-                self._run_together(level, values)
+                self._run_together(calls, values)
                 continue
-            for stage, run in level:
-                self._keep(stage, run([values[id(v)] for v in stage.graph.inputs]), values)
-        return [values[id(v)] for v in placed.outputs]
+            for stage, call in calls:
+                self._keep(stage, self._explained(stage, call), values)
+        results = []
+        for p, var in enumerate(placed.outputs):
+            value = values[id(var)]
+            resident = (stores or {}).get(p)
+            if resident is not None and value is not resident:
+                resident.store(value)       # computed elsewhere than where it lives
+                value = resident
+            results.append(value)
+        kept = set(stores or {})
+        fetched = fetch_residents([v for p, v in enumerate(results) if p not in kept])
+        fetched.reverse()
+        return [v if p in kept else fetched.pop() for p, v in enumerate(results)]
+
+    def _stage_call(self, stage, run, values: dict, keep: dict):
+        """The call that runs ``stage`` on the step's values: Resident values of another
+        device fetched first; a RESIDENT device takes its own by reference and keeps the
+        outputs that live there."""
+        args = [values[id(v)] for v in stage.graph.inputs]
+        if RESIDENT not in self.devices[stage.device].capabilities:
+            return lambda: run(fetch_residents(args))
+        mine = [a if not isinstance(a, Resident) or a.device_key == stage.device else None
+                for a in args]
+        stores = {i: keep[id(v)] for i, v in enumerate(stage.graph.outputs)
+                  if id(v) in keep and keep[id(v)].device_key == stage.device}
+
+        def call():
+            fetched = fetch_residents([a for a, m in zip(args, mine, strict=True) if m is None])
+            fetched.reverse()
+            return run([m if m is not None else fetched.pop() for m in mine], stores)
+        return call
+
+    def _explained(self, stage, call):
+        """Run ``call``; a timeout raised inside names the stage, what it was waiting to
+        receive (rendezvous keys) and its first operations."""
+        try:
+            return call()
+        except StepTimeout as exc:
+            raise StepTimeout(f"{exc.bare_message}\n  {self.describe(stage)}") from None
+
+    def describe(self, stage) -> str:
+        names = name_vars(self.parts.placed)
+        arguments = {id(v) for v in self.parts.placed.inputs}
+        keys = [rendezvous_key(v.meta.device, stage.device, names[id(v)])
+                for v in stage.graph.inputs
+                if id(v) not in arguments and v.meta.device != stage.device]
+        ops = [e.op.name for e in stage.graph.eqns[:3]]
+        return (f"stage '{stage.graph.name}' on {stage.device}: ops {ops}"
+                f"{'...' if len(stage.graph.eqns) > 3 else ''}; rendezvous keys "
+                f"{keys or '(none: graph arguments only)'}")
 
     @staticmethod
     def _keep(stage, outs, values: dict) -> None:
         for var, value in zip(stage.graph.outputs, outs, strict=True):
             values[id(var)] = value
 
-    def _run_together(self, level: list, values: dict) -> None:
+    def _run_together(self, calls: list, values: dict) -> None:
         """One level's stages on their devices' workers at once; the first failure (in
         stage order) or a stage past the deadline ends the step."""
-        futures = [(stage, _worker(stage.device).submit(
-                       run, [values[id(v)] for v in stage.graph.inputs]))
-                   for stage, run in level]
+        futures = [(stage, _worker(stage.device).submit(self._explained, stage, call))
+                   for stage, call in calls]
         limit = step_deadline()
         deadline = time.monotonic() + limit
         for stage, future in futures:
@@ -122,7 +178,7 @@ class PartitionedProgram:
             except FutureTimeout:
                 raise StepTimeout(f"stage '{stage.graph.name}' on {stage.device} still "
                                   f"running after the step deadline ({limit:g} s, "
-                                  f"{STEP_DEADLINE_ENV})") from None
+                                  f"{STEP_DEADLINE_ENV})\n  {self.describe(stage)}") from None
             self._keep(stage, outs, values)
 
     def __str__(self) -> str:

@@ -18,10 +18,12 @@ device:CPU:1"``); ``cpu`` is ``/cpu:0``. :func:`devices` lists them.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import importlib
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 from ..config import config
 from ..ir.source import user_location
@@ -30,7 +32,7 @@ from .devices import DeviceError, parse_device
 
 __all__ = ["get_device", "register_device", "device_names", "loaded_devices",
            "default_device_name", "clear_caches", "devices", "local_device", "cpu_device_count",
-           "CPU_DEVICES_ENV"]
+           "device_resolver", "CPU_DEVICES_ENV"]
 
 CPU_DEVICES_ENV = "TRACEJIT_CPU_DEVICES"
 LOCAL_JOB = "localhost"
@@ -45,6 +47,28 @@ _FACTORIES: dict[str, str | Callable[[], Device]] = {
 _DEVICES: dict[str, Device] = {}
 _DEFAULT = ["cpu"]
 _LOCK = threading.RLock()
+
+
+# Devices of other tasks: while a cluster session runs, its resolver names them (a
+# DeviceSpec in, a Device or None -- "not a cluster device, look here" -- out).
+_RESOLVER: contextvars.ContextVar = contextvars.ContextVar("tracejit_device_resolver",
+                                                          default=None)
+
+
+@contextlib.contextmanager
+def device_resolver(resolve: Callable) -> Iterator[None]:
+    """Inside, device strings naming another job or task (``/job:ps/task:0``) are looked
+    up with ``resolve(spec)`` first: the cluster runtime's remote devices."""
+    token = _RESOLVER.set(resolve)
+    try:
+        yield
+    finally:
+        _RESOLVER.reset(token)
+
+
+def _resolved(text: str):
+    resolve = _RESOLVER.get()
+    return None if resolve is None else resolve(parse_device(text))
 
 
 def register_device(name: str, factory: Callable[[], Device], *, default: bool = False
@@ -78,6 +102,9 @@ def local_device(text: str) -> Device | None:
     constrains nothing here and gives None. A string no device of this process matches
     is a DeviceError."""
     spec = parse_device(text)
+    found = _resolved(text)
+    if found is not None:
+        return found
     if spec.device_type is None:
         _check_local(text, spec)
         return None
@@ -137,6 +164,10 @@ def get_device(name: str | None = None) -> Device:
     device = _DEVICES.get(name)
     if device is not None:
         return device
+    if name.startswith("/"):
+        found = _resolved(name)
+        if found is not None:
+            return found
     with _LOCK:
         name = _registry_name(name)
         device = _DEVICES.get(name)

@@ -33,8 +33,9 @@ from ..ir.core import Graph, TensorType
 from ..ir.errors import DTypeError, RecompileError, TracejitError
 from ..ir.source import user_location
 from ..passes.place import is_pinned
+from ..runtime.device import Resident
 from ..runtime.devices import DeviceError
-from ..runtime.partitions import partitioned_program
+from ..runtime.partitions import PartitionedProgram, partitioned_program
 from ..runtime.registry import default_device_name, get_device
 from . import fast_path
 from .device_scope import committed_device, no_device_scope
@@ -261,7 +262,14 @@ class JitFunction:
         try:
             raw += [_own_value(v) if i in entry.donated else v._value
                     for i, v in enumerate(traced.captured)]
-            outs = entry.program(raw)
+            if isinstance(entry.program, PartitionedProgram):
+                # variables living on another task keep their new values there
+                count = len(traced.out_weak)
+                outs = entry.program(raw, {count + j: v._value
+                                           for j, v in enumerate(traced.updated)
+                                           if isinstance(v._value, Resident)})
+            else:
+                outs = entry.program(raw)
             if traced.updated:
                 count = len(traced.out_weak)
                 for variable, value in zip(traced.updated, outs[count:], strict=True):
@@ -436,6 +444,8 @@ def _own_value(variable) -> np.ndarray:
     """The variable's array, made private first if anything else refers to it (the
     program overwrites it with the new value)."""
     value = variable._value
+    if isinstance(value, Resident):
+        return value                # lives on another task: updated there
     if sys.getrefcount(value) > _ONLY_THE_VARIABLE:
         value = variable._value = value.copy()
     return value

@@ -15,17 +15,28 @@ import sys
 
 import numpy as np
 
+from ...cluster.remote import RemoteError
+from ...cluster.session import connect
+from ...cluster.spec import ClusterError
 from ...config import settings
 from ...ir import dtypes as dt
 from ...ir.errors import DTypeError, ShapeError
 from ...ir.source import user_location
+from ...runtime.device import Resident
 from ...runtime.devices import DeviceError
+from ...runtime.partitions import StepTimeout
 from ...runtime.registry import devices, get_device, local_device
 from ...trace import pytree
 from ...trace.jit import JitFunction
 from .config import ConfigProto
 from .default_session import default_session
-from .errors import FailedPreconditionError, InvalidArgumentError, UnimplementedError
+from .errors import (
+    DeadlineExceededError,
+    FailedPreconditionError,
+    InternalError,
+    InvalidArgumentError,
+    UnimplementedError,
+)
 from .graph import Graph, Operation, Tensor, get_default_graph, replay_ops
 
 
@@ -34,12 +45,13 @@ class _Plan:
 
     device_of = None        # op -> the device it runs on (None: the session's default)
 
-    def __init__(self, ops: list[Operation], fed: list[Tensor], targets: list, initializes):
+    def __init__(self, ops: list[Operation], fed: list[Tensor], targets: list, initializes,
+                 executor: str | None = None):
         self.ops = ops
         self.fed = fed
         self.targets = targets
         self.initializes = initializes
-        self.program = JitFunction(self._replay)
+        self.program = JitFunction(self._replay, executor=executor)
         self.program.__name__ = "session_run"
 
     def _replay(self, *fed_values):
@@ -52,12 +64,15 @@ class Session:
     """``Session(target='', graph=None, config=None)``; a context manager."""
 
     def __init__(self, target: str = "", graph: Graph | None = None, config=None):
-        if target:
-            raise ValueError(f"Session target {target!r}: distributed sessions are not "
-                             "supported yet; use target=''")
         if config is not None and not isinstance(config, ConfigProto):
             raise TypeError(f"config must be a tf.ConfigProto, got {type(config).__name__}")
         self.config = config if config is not None else ConfigProto()
+        # a target is a task of a cluster: its devices resolve while this session runs
+        self._cluster = None
+        if target:
+            with _as_tf_errors():
+                self._cluster = connect(target,
+                                        timeout_ms=self.config.operation_timeout_in_ms)
         self.graph = graph or get_default_graph()
         self._plans: dict = {}
         self._placed: set[int] = set()        # ops whose placement was logged
@@ -90,6 +105,12 @@ class Session:
     def run(self, fetches, feed_dict=None, options=None, run_metadata=None):
         if self._closed:
             raise RuntimeError("Attempted to use a closed Session.")
+        if self._cluster is None:
+            return self._run(fetches, feed_dict)
+        with _as_tf_errors(), self._cluster.running(self.config.operation_timeout_in_ms):
+            return self._run(fetches, feed_dict)
+
+    def _run(self, fetches, feed_dict):
         leaves: list = []
         treedef = pytree.flatten(fetches, leaves)
         targets = [self._as_target(f) for f in leaves]
@@ -98,7 +119,7 @@ class Session:
         if host:
             # NOTE: values only the session knows (which variables it initialized).
             rest = [t for i, t in enumerate(targets) if i not in host]
-            others = iter(self.run(rest, feed_dict) if rest else [])
+            others = iter(self._run(rest, feed_dict) if rest else [])
             results = [host[i] if i in host else next(others) for i in range(len(targets))]
             return pytree.unflatten(treedef, iter(results))
         fed, arrays = self._feeds(feed_dict or {})
@@ -189,11 +210,27 @@ class Session:
             self._log_placement(ordered)
         initializes = {id(op.initializes) for op in ordered
                        if getattr(op, "initializes", None) is not None}
-        plan = _Plan(ordered, fed, targets, initializes)
+        plan = _Plan(ordered, fed, targets, initializes,
+                     executor=self._cluster.default if self._cluster else None)
         plan.device_of = self._device_of
         plan.reads = [op.reads for op in ordered if getattr(op, "reads", None) is not None]
         plan.reads += [v for op in ordered for v in getattr(op, "inner_reads", ())]
+        if self._cluster is not None:
+            # NOTE: every variable of the graph, not just those the ops name: an
+            # optimizer's slots are read and written inside its apply op
+            self._place_variables(plan.reads + [op.initializes for op in ordered
+                                                if getattr(op, "initializes", None)]
+                                  + self.graph.get_collection("variables")
+                                  + self.graph.get_collection("local_variables"))
         return plan
+
+    def _place_variables(self, variables) -> None:
+        """A cluster session: each variable lives on the task its op is placed on
+        (a parameter server keeps it there for every session and worker)."""
+        for variable in variables:
+            where = self._device_of(variable.op)
+            self._cluster.place_variable(variable.core,
+                                         local_device(where) if where else None)
 
     def _check_devices(self, ops: list[Operation]) -> None:
         """An op pinned to a device this process lacks (``/gpu:0``, ``/cpu:3`` with two
@@ -241,7 +278,7 @@ class Session:
 
     def _check_initialized(self, plan: _Plan) -> None:
         for variable in plan.reads:
-            if id(variable) not in self._initialized and id(variable) not in plan.initializes:
+            if id(variable) not in plan.initializes and not self.is_initialized(variable):
                 raise FailedPreconditionError(
                     f"Attempting to use uninitialized value {variable.name}: run "
                     "tf.global_variables_initializer() (or the variable's initializer) in "
@@ -251,7 +288,17 @@ class Session:
         self._initialized.add(id(variable))
 
     def is_initialized(self, variable) -> bool:
-        return id(variable) in self._initialized
+        """Initialized by this session -- or, for a variable living on another task, by
+        anyone (a parameter server's variables outlive the sessions)."""
+        if id(variable) in self._initialized:
+            return True
+        value = variable.core._value
+        if isinstance(value, Resident):
+            with _as_tf_errors(), self._cluster.running(self.config.operation_timeout_in_ms):
+                if value.initialized():
+                    self._initialized.add(id(variable))
+                    return True
+        return False
 
 
 class InteractiveSession(Session):
@@ -266,6 +313,23 @@ class InteractiveSession(Session):
         if not self._closed:
             self._default.__exit__(None, None, None)
         super().close()
+
+
+@contextlib.contextmanager
+def _as_tf_errors():
+    """Cluster failures as TensorFlow reports them: a request past its deadline is a
+    DeadlineExceededError, a variable no one initialized a FailedPreconditionError, any
+    other refusal by a task an InternalError (each naming the task)."""
+    try:
+        yield
+    except StepTimeout as exc:
+        raise DeadlineExceededError(exc.bare_message) from None
+    except RemoteError as exc:
+        kind = FailedPreconditionError if exc.kind == "UninitializedVariable" else \
+            InvalidArgumentError if exc.kind in ("WireError", "Malformed") else InternalError
+        raise kind(exc.bare_message) from None
+    except ClusterError as exc:
+        raise InvalidArgumentError(exc.bare_message) from None
 
 
 def _outside_regions(element, what: str) -> None:

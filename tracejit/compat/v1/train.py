@@ -13,6 +13,8 @@ import itertools
 import numpy as np
 
 from ... import train as core_train
+from ...cluster.server import Server  # noqa: F401
+from ...cluster.spec import ClusterSpec
 from ...ir import dtypes as dt
 from ...ir.errors import TracejitError
 from ...runtime.devices import parse_device
@@ -234,7 +236,9 @@ def replica_device_setter(ps_tasks=0, ps_device="/job:ps", worker_device="/job:w
     ``worker_device``; with ``merge_devices`` an op's own device fields win. None when
     there are no parameter servers (``ps_tasks=0`` and no ``cluster``), as in TF."""
     if cluster is not None:
-        jobs = cluster.get("ps", []) if isinstance(cluster, dict) else []
+        spec = cluster if isinstance(cluster, ClusterSpec) else ClusterSpec(cluster)
+        ps_job = parse_device(ps_device or "").job or "ps"
+        jobs = spec.job_tasks(ps_job) if ps_job in spec.jobs else []
         ps_tasks = len(jobs) if not ps_tasks else ps_tasks
     if ps_tasks == 0:
         return None
