@@ -47,6 +47,14 @@ from .trace.values import Array, DeviceArray, Tensor, Tracer  # noqa: F401
 from .trace.variables import Variable  # noqa: F401
 
 bool = bool_  # noqa: A001 - tracejit.bool like tf.bool
+
+
+def __getattr__(name: str):
+    # NOTE: tracejit.cluster loads ZeroMQ: only when a program asks for it
+    if name == "cluster":
+        import importlib
+        return importlib.import_module(".cluster", __name__)
+    raise AttributeError(f"module 'tracejit' has no attribute {name!r}")
 __version__ = "0.1.0"
 # Devices (the CPU backend, the reference interpreter, ...) are made on first use by the
 # runtime's registry: importing tracejit loads no backend.

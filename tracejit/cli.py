@@ -1,6 +1,7 @@
 """The ``tracejit`` command line: ``tracejit ir`` prints a function's IR, ``tracejit cache``
 shows or clears the compile cache, ``tracejit bench`` runs the benchmarks,
-``tracejit compat-report`` counts the TF1 names tracejit.compat.v1 implements."""
+``tracejit compat-report`` counts the TF1 names tracejit.compat.v1 implements,
+``tracejit cluster`` makes CURVE keys and serves a task of a cluster."""
 
 from __future__ import annotations
 
@@ -251,6 +252,80 @@ def compat_report(missing_in):
     done = sum(r.implemented for r in rows)
     total = sum(r.total for r in rows)
     click.echo(f"{'all':<{width}}  {done:>5} / {total:<5} {100 * done / total:5.1f}%")
+
+
+@main.group("cluster")
+def cluster_group():
+    """Distributed runs: CURVE keys, and serving one task of a cluster."""
+
+
+@cluster_group.command("keys")
+@click.argument("directory", metavar="DIR", type=click.Path(file_okay=False))
+@click.option("--clients", default=1, show_default=True, type=click.IntRange(min=0),
+              help="How many client key pairs to make (for processes that only connect).")
+def cluster_keys(directory, clients):
+    """Write a cluster's CURVE keys into DIR: the server pair, client pairs, and
+    the allow-list of public keys servers admit (allowed/)."""
+    from .cluster.security import generate_keys
+    from .cluster.spec import ClusterError
+    try:
+        written = generate_keys(directory, clients)
+    except (ClusterError, OSError) as exc:
+        raise click.ClickException(str(exc)) from None
+    for path in written:
+        click.echo(f"wrote {path}" + ("  (secret, mode 0600)" if path.suffix == ".key_secret"
+                                      else ""))
+    click.echo(f"Every task serves with --keys {directory} (server.key_secret); a process "
+               "that only connects loads its client<i>.key_secret with server.key.")
+    click.echo("WARNING: never commit or share the *.key_secret files: whoever holds one can "
+               "run graphs on your tasks and read or change the model.", err=True)
+
+
+def _cluster_spec(text: str):
+    """--cluster: a JSON object, or a file holding one."""
+    from .cluster.spec import ClusterError, ClusterSpec
+    try:
+        if text.lstrip().startswith("{"):
+            return ClusterSpec.from_json(text)
+        if not Path(text).is_file():
+            raise click.BadParameter(f"{text!r} is neither a JSON object nor a file",
+                                     param_hint="--cluster")
+        return ClusterSpec.from_json(Path(text).read_text())
+    except OSError as exc:
+        raise click.BadParameter(f"cannot read {text}: {exc}",
+                                 param_hint="--cluster") from None
+    except ClusterError as exc:
+        raise click.BadParameter(str(exc), param_hint="--cluster") from None
+
+
+@cluster_group.command("serve")
+@click.option("--cluster", "cluster_text", required=True, metavar="JSON_OR_FILE",
+              help='The cluster spec: {"ps": ["host:port"], "worker": [...]} or a file '
+                   "holding it.")
+@click.option("--job_name", required=True, help="This task's job.")
+@click.option("--task_index", required=True, type=click.IntRange(min=0),
+              help="This task's index in its job.")
+@click.option("--keys", "key_dir", default=None, type=click.Path(file_okay=False),
+              help="The directory `tracejit cluster keys` wrote; required off loopback.")
+def cluster_serve(cluster_text, job_name, task_index, key_dir):
+    """Serve one task of a cluster (a parameter server's process) until Ctrl-C."""
+    from .cluster.security import Keys
+    from .cluster.server import Server
+    cluster = _cluster_spec(cluster_text)
+    try:
+        keys = Keys.load(key_dir) if key_dir is not None else None
+        server = Server(cluster, job_name, task_index, keys=keys)
+    except ValueError as exc:       # ClusterError, and the spec's unknown task index
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"serving /job:{job_name}/task:{task_index} at {server.target}"
+               + (" (CURVE)" if keys is not None else ""))
+    try:
+        server.join()
+    except KeyboardInterrupt:
+        click.echo("interrupted: stopping", err=True)
+    finally:
+        server.stop()
+    click.echo(f"stopped /job:{job_name}/task:{task_index}", err=True)
 
 
 # The benchmark suite's command; its implementation imports nothing until it runs.

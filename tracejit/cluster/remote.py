@@ -162,7 +162,7 @@ class RemoteVariable(Resident):
 
     def store(self, array) -> None:
         self.device.connection.request(
-            Message(Kind.WRITE, {}, [(self.name, np.ascontiguousarray(array))]),
+            Message(Kind.WRITE, {}, [(self.name, np.asarray(array, order="C"))]),
             f"WRITE of {self.name!r}")
 
     def initialized(self) -> bool:
@@ -222,7 +222,7 @@ class _RemoteProgram:
                 specs.append({"variable": arg.name})
             else:
                 specs.append({"tensor": f"in:{i}"})
-                tensors.append((f"in:{i}", np.ascontiguousarray(arg)))
+                tensors.append((f"in:{i}", np.asarray(arg, order="C")))
         request = Message(Kind.RUN, {"handle": self.handle, "args": specs,
                                      "stores": {str(i): r.name for i, r in stores.items()}},
                           tensors)

@@ -6,14 +6,33 @@ can run code on that machine and read or change the model. So a server bound to
 anything but loopback refuses to start without CURVE keys; with them, ZeroMQ's CURVE
 encrypts and authenticates every connection, and a ZAP handler (pyzmq's authenticator
 thread) admits only clients whose public key is on the server's allow-list. Loopback
-servers (tests, one machine) need no keys: only local users can reach them. Keys are
-files made by ``tracejit cluster keys DIR``; never commit the secret ones.
+servers (tests, one machine) need no keys: only local users can reach them (keys work
+there too). Keys are files made by ``tracejit cluster keys DIR``; never commit the
+secret ones.
+
+**Key layout.** ``generate_keys(DIR, clients=N)`` writes one directory per cluster:
+
+* ``server.key`` / ``server.key_secret``: the cluster's server pair. Every task serves
+  with it (``Keys.load(DIR)``), and, since a task's session talks to the other tasks,
+  connects with it too: so it is on the allow-list. Give it to every machine that runs
+  a task.
+* ``client<i>.key`` / ``client<i>.key_secret``: a pair for each process that only
+  connects (a notebook, an evaluator: ``Keys.load(DIR, "client0")``). It needs
+  ``server.key`` beside it, not the server's secret.
+* ``allowed/*.key``: the public keys servers admit (``server.key`` and every client's).
+  Deleting a client's file there and restarting the servers revokes it; adding a
+  ``.key`` file admits another.
+
+Secret files are written mode 0600 (made in a private temporary folder, then moved),
+and a ``.gitignore`` in DIR keeps ``*.key_secret`` out of git.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import os
+import shutil
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -37,16 +56,18 @@ class Keys:
     allowed: list[bytes] = field(default_factory=list)
 
     @classmethod
-    def load(cls, directory: str | os.PathLike, name: str = "task") -> Keys:
-        """The keys ``tracejit cluster keys DIR`` wrote: ``name.key_secret`` (this task),
-        ``server.key`` (the servers' public key) and every ``*.key`` in
-        ``DIR/allowed/`` (the clients a server accepts)."""
+    def load(cls, directory: str | os.PathLike, name: str = "server") -> Keys:
+        """The keys ``tracejit cluster keys DIR`` wrote (see the module's layout): this
+        process's pair ``name.key_secret`` (``server`` for a task, ``client<i>`` for a
+        process that only connects), ``server.key`` and ``allowed/*.key``."""
         directory = Path(directory)
         try:
             public, secret = zmq.auth.load_certificate(directory / f"{name}.key_secret")
         except (OSError, ValueError) as exc:
             raise ClusterError(f"cannot read CURVE keys {directory / name}.key_secret: "
                                f"{exc}") from None
+        if secret is None:
+            raise ClusterError(f"{directory / name}.key_secret holds no secret key")
         server_file = directory / "server.key"
         server_public = zmq.auth.load_certificate(server_file)[0] \
             if server_file.exists() else None
@@ -57,20 +78,38 @@ class Keys:
 
 
 def generate_keys(directory: str | os.PathLike, clients: int = 1) -> list[Path]:
-    """Write a server key pair (``server.key``, ``server.key_secret``) and ``clients``
-    client pairs (``client<i>``), with the clients' public keys in ``allowed/``."""
+    """Write the key layout of the module's docstring into ``directory`` (made if
+    needed): the server pair, ``clients`` client pairs, ``allowed/`` and a
+    ``.gitignore``; the paths written. Refuses to overwrite keys already there."""
+    if clients < 0:
+        raise ClusterError(f"clients={clients}: the number of client key pairs is 0 or more")
     directory = Path(directory)
+    names = ["server", *(f"client{i}" for i in range(clients))]
+    existing = [directory / f"{n}{ext}" for n in names for ext in (".key", ".key_secret")
+                if (directory / f"{n}{ext}").exists()]
+    if existing:
+        raise ClusterError(f"{existing[0]} exists: {directory} already holds keys (new ones "
+                           "would lock out every task that has the old); remove them or "
+                           "choose another directory")
     allowed = directory / "allowed"
     allowed.mkdir(parents=True, exist_ok=True)
-    written = list(zmq.auth.create_certificates(str(directory), "server"))
-    for i in range(clients):
-        public, secret = zmq.auth.create_certificates(str(directory), f"client{i}")
-        copy = allowed / Path(public).name
-        copy.write_bytes(Path(public).read_bytes())
-        written += [Path(public), Path(secret), copy]
-    for path in directory.glob("*.key_secret"):
-        path.chmod(0o600)
-    return [Path(p) for p in written]
+    written = []
+    # NOTE: made in a folder only this user can read, so a secret is never readable by
+    # others, not even between its creation and its chmod
+    with tempfile.TemporaryDirectory(dir=directory) as private:
+        for name in names:
+            public, secret = (Path(p) for p in zmq.auth.create_certificates(private, name))
+            secret.chmod(0o600)
+            for made in (public, secret):
+                os.replace(made, directory / made.name)
+            shutil.copyfile(directory / public.name, allowed / public.name)
+            written += [directory / public.name, directory / secret.name,
+                        allowed / public.name]
+    ignore = directory / ".gitignore"
+    if not ignore.exists():
+        ignore.write_text("# CURVE secret keys: never commit them\n*.key_secret\n")
+        written.append(ignore)
+    return written
 
 
 def is_loopback(host: str) -> bool:
@@ -106,7 +145,8 @@ class _AllowList:
         self.allowed = {bytes(k) for k in allowed}
 
     def callback(self, domain: str, client_key: bytes) -> bool:
-        return zmq.utils.z85.encode(client_key) in self.allowed or client_key in self.allowed
+        # NOTE: pyzmq hands the key Z85-encoded, as load_certificate reads it
+        return bytes(client_key) in self.allowed
 
 
 def secure_server(socket: zmq.Socket, keys: Keys, context: zmq.Context) -> None:
@@ -114,6 +154,10 @@ def secure_server(socket: zmq.Socket, keys: Keys, context: zmq.Context) -> None:
     if not keys.allowed:
         raise ClusterError("a server with CURVE keys needs an allow-list of client public "
                            "keys (DIR/allowed/*.key)")
+    if keys.server_public is not None and keys.public != keys.server_public:
+        # NOTE: clients expect server.key: a server with a client's pair answers no one
+        raise ClusterError("a server serves with the cluster's server key pair: load its "
+                           "keys with Keys.load(DIR) (server.key_secret), not a client's")
     auth = _AUTHENTICATORS.get(id(context))
     if auth is None:
         auth = _AUTHENTICATORS[id(context)] = ThreadAuthenticator(context)

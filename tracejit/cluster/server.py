@@ -180,6 +180,12 @@ class Server:
             self._send(router, who, error_reply(None, f"{self.service.name}: malformed "
                                                 f"message: {exc.bare_message}", "Malformed"))
             return
+        except Exception as exc:       # noqa: BLE001 - nor may a message the decoder missed
+            log.exception("%s: undecodable message", self.target)
+            self._send(router, who, error_reply(None, f"{self.service.name}: malformed "
+                                                f"message: {type(exc).__name__}: {exc}",
+                                                "Internal"))
+            return
         if request.kind is Kind.STOP:
             self._stopping.set()
             self._send(router, who, Message(Kind.OK, {}, [], request.step, request.request))

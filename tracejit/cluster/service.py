@@ -142,6 +142,13 @@ class TaskService:
         for i, (spec, (shape, dtype)) in enumerate(zip(specs, registered.inputs, strict=True)):
             args.append(self._argument(i, spec, fed, shape, dtype))
         stores = self._stores(request.text.get("stores", {}), registered)
+        for i, name in stores.items():
+            # NOTE: as WRITE refuses it: a store may not change a variable's type
+            old, out = self.variables.get(name), registered.graph.outputs[i]
+            if old is not None and (old.shape != out.shape or old.dtype != out.dtype.np_dtype):
+                raise WireError(f"RUN: output {i} is {out.dtype.name}{list(out.shape)}; cannot "
+                                f"store it in variable {name!r}, which is "
+                                f"{old.dtype}{list(old.shape)} on {self.name}")
         outs = registered.program(args)
         # NOTE: all checks are done: from here the request changes state, all of it
         returned = []
@@ -179,7 +186,9 @@ class TaskService:
                             f"{type(spec).__name__}")
         stores = {}
         for key, name in spec.items():
-            if not key.isdigit() or int(key) >= registered.outputs or not isinstance(name, str):
+            # NOTE: ASCII digits only: '²' is a digit to str.isdigit, not to int()
+            if not (key.isascii() and key.isdigit()) or int(key) >= registered.outputs \
+                    or not isinstance(name, str):
                 raise WireError(f"RUN: bad store {key!r} -> {name!r:.60}: the graph has "
                                 f"{registered.outputs} output(s)")
             stores[int(key)] = name

@@ -3,7 +3,9 @@ queues, as TensorFlow's ``SyncReplicasOptimizer`` keeps them.
 
 * An **accumulator** collects one gradient set per replica for the current global
   step. A set computed at an older step is *stale* and dropped (the reply says so), as
-  TF's ``ConditionalAccumulator`` drops it. TAKE waits until ``count`` sets are there,
+  TF's ``ConditionalAccumulator`` drops it; a replica that sends again for the same
+  step (it retried a failed step) replaces its set rather than counting twice, so
+  ``count`` sets are always ``count`` replicas. TAKE waits until ``count`` sets are there,
   answers their mean and starts the next step. The sets are summed in replica order,
   not arrival order, so a synchronous step gives the same bits however the workers'
   messages race.
@@ -32,16 +34,15 @@ MAX_WAIT_MS = 24 * 3600 * 1000
 @dataclass
 class _Accumulator:
     step: int = 0
-    sets: list = field(default_factory=list)        # (replica, arrival, {key: array})
-    arrivals: int = 0
+    sets: dict = field(default_factory=dict)        # replica -> {key: array}
     keys: tuple | None = None                       # (key, shape, dtype) of the first set
 
     def mean(self) -> list[tuple[str, np.ndarray]]:
-        ordered = sorted(self.sets, key=lambda s: (s[0], s[1]))
+        ordered = [self.sets[r] for r in sorted(self.sets)]
         result = []
         for key, _, _ in self.keys:
-            total = np.array(ordered[0][2][key], copy=True)
-            for _, _, tensors in ordered[1:]:
+            total = np.array(ordered[0][key], copy=True)
+            for tensors in ordered[1:]:
                 total += tensors[key]
             result.append((key, total / np.asarray(len(ordered), total.dtype)))
         return result
@@ -90,7 +91,7 @@ class SyncState:
         step = expect(request.text, "step", int, "ACCUMULATE")
         if not request.tensors:
             raise WireError("ACCUMULATE without gradients")
-        acc = self.accumulators.setdefault(name, _Accumulator())
+        acc = self.accumulators.get(name, _Accumulator())
         keys = tuple((k, a.shape, a.dtype) for k, a in request.tensors)
         if len({k for k, _, _ in keys}) != len(keys):
             raise WireError("ACCUMULATE: two gradients under one key")
@@ -100,12 +101,12 @@ class SyncState:
                             f"accumulator's {[(k, list(s), str(d)) for k, s, d in acc.keys]}")
         if any(a.dtype.kind != "f" for _, a in request.tensors):
             raise WireError("ACCUMULATE: gradients must be floating point")
+        # NOTE: kept only now that the request is checked: a refused one changes nothing
+        self.accumulators[name] = acc
         accepted = step >= acc.step
         if accepted:
             acc.keys = keys
-            acc.arrivals += 1
-            acc.sets.append((replica, acc.arrivals,
-                             {k: np.array(a, copy=True) for k, a in request.tensors}))
+            acc.sets[replica] = {k: np.array(a, copy=True) for k, a in request.tensors}
         return Message(Kind.OK, {"accepted": accepted, "step": acc.step}, [],
                        request.step, request.request)
 

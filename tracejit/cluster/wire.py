@@ -68,6 +68,10 @@ class Kind(enum.IntEnum):
     OK = 64
     RESULT = 65
     ERROR = 66
+    # Ring all-reduce between workers (allreduce.py): one-way messages to the ring's next
+    # worker, never answered
+    RING_HELLO = 80     # {"origin", "size", "job", "bucket_bytes"}: a worker joined the ring
+    RING_DATA = 81      # {"op", "from", "b", "s", "c", "sig"} + one chunk of one bucket
 
 
 # The closed table of dtypes a tensor may have on the wire: codes are the format's,
@@ -106,8 +110,12 @@ def encode(message: Message) -> list:
     frames: list = [ENVELOPE.pack(MAGIC, VERSION, int(message.kind), 0,
                                   len(message.tensors), message.step, message.request), text]
     for key, array in message.tensors:
-        array = np.ascontiguousarray(array)
-        code = _CODE_OF.get(dt.as_dtype(array.dtype)) if array.dtype != object else None
+        # NOTE: not ascontiguousarray, which makes a 0-d array 1-d
+        array = np.asarray(array, order="C")
+        try:
+            code = _CODE_OF.get(dt.as_dtype(array.dtype)) if array.dtype != object else None
+        except TypeError:       # a dtype tracejit has no name for (complex, strings)
+            code = None
         if code is None:
             raise WireError(f"tensor {key!r} of dtype {array.dtype} cannot be sent; the "
                             f"wire carries {sorted(d.name for d in _CODE_OF)}")
@@ -161,6 +169,10 @@ def _text(raw: memoryview) -> dict:
         value = json.loads(bytes(raw).decode("utf-8"))
     except (UnicodeDecodeError, ValueError) as exc:
         raise WireError(f"message text is not UTF-8 JSON: {exc}") from None
+    except RecursionError:
+        # NOTE: json's scanner recurses once per nesting level: a text of a million '['
+        # must be refused like any bad text, not end the server's thread
+        raise WireError("message text is JSON nested too deeply") from None
     if not isinstance(value, dict):
         raise WireError(f"message text must be a JSON object, got {type(value).__name__}")
     return value
@@ -184,10 +196,13 @@ def _tensor(index: int, head: memoryview, data_frame) -> tuple[str, np.ndarray]:
         key = bytes(head[TENSOR_HEAD.size + 8 * rank:]).decode("utf-8")
     except UnicodeDecodeError:
         raise WireError(f"tensor {index}: key is not UTF-8") from None
-    size = 1
+    size = extent = 1
     for dim in shape:
         size *= dim
-        if size * dtype.itemsize > MAX_TENSOR_BYTES:
+        # NOTE: zeros aside too: NumPy refuses (ValueError) a zero-size shape such as
+        # [0, 2**63] whose other dims overflow its sizes
+        extent *= max(dim, 1)
+        if extent * dtype.itemsize > MAX_TENSOR_BYTES:
             raise WireError(f"tensor {key!r}: shape {list(shape)} is larger than the wire "
                             "allows")
     data = _bytes(data_frame)

@@ -57,10 +57,11 @@ class Trace:
             # NOTE: written before read: still an input, so the graph's signature (and any
             # in-place update a backend does) sees the variable's buffer.
             self.read_variable(variable)
-        if variable.device is not None and var.meta.device is None and \
+        if variable.device is not None and var.meta.device != variable.device and \
                 not any(var is v for v in self.builder.inputs):     # made by an equation
-            # the update is computed where the variable lives, as TensorFlow colocates an
-            # optimizer's update ops with their variable
+            # the update is computed where the variable lives, whatever the scope around
+            # it says, as TensorFlow colocates assignments and an optimizer's update ops
+            # with their variable: so a parameter server reads and writes it in one step
             var.meta = dataclasses.replace(var.meta, device=variable.device)
         self.variable_values[key] = var
         self.variable_updates[key] = (variable, var)

@@ -114,6 +114,17 @@ class Session:
         leaves: list = []
         treedef = pytree.flatten(fetches, leaves)
         targets = [self._as_target(f) for f in leaves]
+        steps = [i for i, t in enumerate(targets) if getattr(t, "host_run", None) is not None]
+        if steps:
+            # NOTE: ops whose step the session drives from Python (a synchronous
+            # optimizer's exchange with its replicas): the other fetches run first, in one
+            # step, then each such op with the same feeds
+            rest = [t for i, t in enumerate(targets) if i not in steps]
+            others = iter(self._run(rest, feed_dict) if rest else [])
+            for i in steps:
+                targets[i].host_run(self, feed_dict or {})
+            results = [None if i in steps else next(others) for i in range(len(targets))]
+            return pytree.unflatten(treedef, iter(results))
         host = {i: t.op.host_value(self) for i, t in enumerate(targets)
                 if isinstance(t, Tensor) and getattr(t.op, "host_value", None) is not None}
         if host:
@@ -292,9 +303,12 @@ class Session:
         anyone (a parameter server's variables outlive the sessions)."""
         if id(variable) in self._initialized:
             return True
-        value = variable.core._value
-        if isinstance(value, Resident):
-            with _as_tf_errors(), self._cluster.running(self.config.operation_timeout_in_ms):
+        if self._cluster is None:
+            return False
+        with _as_tf_errors(), self._cluster.running(self.config.operation_timeout_in_ms):
+            self._place_variables([variable])
+            value = variable.core._value
+            if isinstance(value, Resident):
                 if value.initialized():
                     self._initialized.add(id(variable))
                     return True

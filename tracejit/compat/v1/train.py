@@ -256,3 +256,15 @@ def replica_device_setter(ps_tasks=0, ps_device="/job:ps", worker_device="/job:w
         return str(target.merged(current) if merge_devices else target)
 
     return place
+
+
+# NOTE: imported last: they use the optimizers and the global step defined above
+from .monitored import (  # noqa: E402,F401
+    MonitoredTrainingSession,
+    SessionRunArgs,
+    SessionRunContext,
+    SessionRunHook,
+    SessionRunValues,
+    StopAtStepHook,
+)
+from .sync_replicas import SyncReplicasOptimizer  # noqa: E402,F401
