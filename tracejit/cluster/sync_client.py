@@ -70,10 +70,15 @@ class SyncReplicas:
                                                "step": step}),
                            f"PUSH of tokens to {self.name!r}")
 
-    def wait_token(self, connection: Connection) -> int:
-        """A replica other than the chief: the global step the chief's next token names."""
-        reply = connection.request(
-            Message(Kind.TOKEN, {"name": self.name + "/tokens",
-                                 "timeout_ms": current_timeout_ms()}),
-            f"TOKEN of {self.name!r} (waiting for the chief to apply the step)")
-        return int(reply.text["step"])
+    def wait_token(self, connection: Connection, at_least: int) -> int:
+        """A replica other than the chief: the global step the chief's next token names.
+        A token older than ``at_least`` was left by a replica that died before taking
+        it; it is dropped, or a restarted replica would run ahead of its step."""
+        while True:
+            reply = connection.request(
+                Message(Kind.TOKEN, {"name": self.name + "/tokens",
+                                     "timeout_ms": current_timeout_ms()}),
+                f"TOKEN of {self.name!r} (waiting for the chief to apply the step)")
+            step = int(reply.text["step"])
+            if step >= at_least:
+                return step

@@ -117,7 +117,7 @@ class SyncReplicasOptimizer:
             local_step[0] = int(session.run(global_step))
             exchange.push_tokens(tokens, local_step[0])
         else:
-            local_step[0] = exchange.wait_token(tokens)
+            local_step[0] = exchange.wait_token(tokens, local_step[0] + 1)
 
 
 class _NoHook:
