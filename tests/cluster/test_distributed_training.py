@@ -9,7 +9,6 @@ import signal
 import sys
 
 import numpy as np
-import pytest
 
 from tracejit.cluster.remote import Connection
 from tracejit.cluster.wire import Kind, Message
@@ -18,7 +17,6 @@ from .tasks import EXAMPLE, LoopbackCluster
 
 sys.path.insert(0, str(EXAMPLE.parent))
 import distributed_mnist as example  # noqa: E402
-
 
 STEPS = 30
 BATCH = 32

@@ -145,6 +145,19 @@ def batch_norm(inputs, decay=0.999, center=True, scale=False, epsilon=0.001, act
     return activation_fn(outputs) if activation_fn is not None else outputs
 
 
+def _training():
+    from .train import GreedyLoadBalancingStrategy, byte_size_load_fn
+    return types.SimpleNamespace(GreedyLoadBalancingStrategy=GreedyLoadBalancingStrategy,
+                                 byte_size_load_fn=byte_size_load_fn)
+
+
+def __getattr__(name: str):
+    # NOTE: tf.contrib.training needs train.py, which imports this module's neighbours
+    if name == "training":
+        return _training()
+    raise AttributeError(f"module 'tf.contrib' has no attribute {name!r}")
+
+
 layers = types.SimpleNamespace(
     conv2d=conv2d, convolution2d=convolution2d, max_pool2d=max_pool2d, avg_pool2d=avg_pool2d,
     fully_connected=fully_connected, linear=linear, dropout=dropout, flatten=flatten,

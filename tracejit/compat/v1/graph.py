@@ -277,13 +277,15 @@ class Graph:
             op_name = self.unique_name(_clean(name or op_type))
         op = Operation(self, op_type, op_name, fn,
                        (treedef, leaves), inputs, controls, device, effect)
-        apply_device_functions(op, device_functions)
         self._ops.append(op)
         self._names[op.name] = op
         if op.region is not None:
             op.region.ops.append(op)
         if fn is not None:
             op.outputs = self._abstract_outputs(op)
+        # NOTE: after the outputs are known: a device function may weigh them (a
+        # parameter-server strategy balancing variables by their bytes)
+        apply_device_functions(op, device_functions)
         return op
 
     def _abstract_outputs(self, op: Operation) -> list[Tensor]:

@@ -254,13 +254,16 @@ class Session:
                 continue
             try:
                 local_device(op.device)
-            except DeviceError:
-                available = ", ".join(str(d.spec) for d in devices())
+            except DeviceError as exc:
+                available = [str(d.spec) for d in devices()]
+                if self._cluster is not None:
+                    available = [f"/job:{job}/replica:0/task:{task}/device:CPU:0"
+                                 for job, task, _ in self._cluster.devices.cluster.tasks()]
                 raise InvalidArgumentError(
                     f"Cannot assign a device for operation {op.name}: {{{{node {op.name}}}}} "
                     f"was explicitly assigned to {op.device} but available devices are [ "
-                    f"{available} ]. Make sure the device specification refers to a valid "
-                    "device, or create the Session with "
+                    f"{', '.join(available)} ] ({exc.bare_message}). Make sure the device "
+                    "specification refers to a valid device, or create the Session with "
                     "config=tf.ConfigProto(allow_soft_placement=True).",
                     op=op, location=op.location) from None
 

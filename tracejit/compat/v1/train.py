@@ -258,6 +258,35 @@ def replica_device_setter(ps_tasks=0, ps_device="/job:ps", worker_device="/job:w
     return place
 
 
+class GreedyLoadBalancingStrategy:
+    """A ``ps_strategy`` for :func:`replica_device_setter`: each new parameter-server op
+    goes to the task with the least load so far, ``load_fn(op)`` adding to it (ties to
+    the lowest task), as ``tf.contrib.training.GreedyLoadBalancingStrategy``."""
+
+    def __init__(self, num_tasks: int, load_fn):
+        if num_tasks < 1:
+            raise ValueError(f"num_tasks must be at least 1, got {num_tasks}")
+        self._loads = [0] * num_tasks
+        self._load_fn = load_fn
+
+    def __call__(self, op) -> int:
+        task = min(range(len(self._loads)), key=lambda i: (self._loads[i], i))
+        self._loads[task] += self._load_fn(op)
+        return task
+
+
+def byte_size_load_fn(op) -> int:
+    """The bytes of a variable op's value (its first output): the load a
+    GreedyLoadBalancingStrategy balances."""
+    if not op.outputs:
+        return 0
+    tensor = op.outputs[0]
+    if not tensor.shape.is_fully_defined():
+        raise ValueError(f"byte_size_load_fn: {op.name} has shape {tensor.shape}, not fully "
+                         "defined")
+    return int(np.prod(tensor.shape.as_list(), dtype=np.int64)) * tensor.dtype.itemsize
+
+
 # NOTE: imported last: they use the optimizers and the global step defined above
 from .monitored import (  # noqa: E402,F401
     MonitoredTrainingSession,

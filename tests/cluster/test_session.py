@@ -1,0 +1,180 @@
+"""Cluster sessions in one process: servers for a ps and workers on loopback, TF1 graphs
+placed over them, variables living on the ps across sessions and workers."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import tracejit.compat.v1 as tf
+from tracejit.cluster import free_port
+from tracejit.cluster.remote import RemoteVariable
+
+
+@pytest.fixture
+def cluster():
+    spec = tf.train.ClusterSpec({"ps": [f"127.0.0.1:{free_port()}" for _ in range(2)],
+                                 "worker": [f"127.0.0.1:{free_port()}" for _ in range(2)]})
+    servers = [tf.train.Server(spec, job, task) for job, task, _ in spec.tasks()]
+    yield spec, {(s.job_name, s.task_index): s for s in servers}
+    for server in servers:
+        server.stop()
+
+
+def _linear_model(spec, worker: int):
+    with tf.device(tf.train.replica_device_setter(
+            worker_device=f"/job:worker/task:{worker}", cluster=spec)):
+        x = tf.placeholder(tf.float32, [None, 3], name="x")
+        w = tf.Variable(tf.ones([3, 1]), name="w")
+        b = tf.Variable(tf.zeros([1]), name="b")
+        step = tf.train.get_or_create_global_step()
+        loss = tf.reduce_mean(tf.square(tf.matmul(x, w) + b - 1.0))
+        train = tf.train.GradientDescentOptimizer(0.1).minimize(loss, global_step=step)
+    return x, w, b, step, loss, train
+
+
+X = np.arange(12, dtype=np.float32).reshape(4, 3) / 10
+
+
+def _one_process_values(steps: int):
+    with tf.Graph().as_default():
+        x = tf.placeholder(tf.float32, [None, 3], name="x")
+        w = tf.Variable(tf.ones([3, 1]), name="w")
+        b = tf.Variable(tf.zeros([1]), name="b")
+        loss = tf.reduce_mean(tf.square(tf.matmul(x, w) + b - 1.0))
+        train = tf.train.GradientDescentOptimizer(0.1).minimize(loss)
+        with tf.Session() as sess:
+            sess.run(tf.global_variables_initializer())
+            for _ in range(steps):
+                sess.run(train, {x: X})
+            return sess.run([w, b])
+
+
+def test_variables_live_on_their_ps_task_and_train_to_the_one_process_values(cluster):
+    spec, servers = cluster
+    with tf.Graph().as_default():
+        x, w, b, step, loss, train = _linear_model(spec, 0)
+        assert w.device == "/job:ps/task:0" and b.device == "/job:ps/task:1"
+        with tf.Session(servers["worker", 0].target) as sess:
+            sess.run(tf.global_variables_initializer())
+            for _ in range(5):
+                sess.run(train, {x: X})
+            got = sess.run([w, b, step])
+        assert isinstance(w.core._value, RemoteVariable)
+    expected = _one_process_values(5)
+    np.testing.assert_allclose(got[0], expected[0], rtol=1e-6)
+    np.testing.assert_allclose(got[1], expected[1], rtol=1e-6)
+    assert got[2] == 5
+    # the values are on the parameter servers, by the variables' names
+    np.testing.assert_array_equal(servers["ps", 0].service.variables["w"], got[0])
+    np.testing.assert_array_equal(servers["ps", 1].service.variables["b"], got[1])
+
+
+def test_a_second_worker_sees_what_the_first_trained(cluster):
+    spec, servers = cluster
+    with tf.Graph().as_default():
+        x, w, _, step, _, train = _linear_model(spec, 0)
+        with tf.Session(servers["worker", 0].target) as sess:
+            sess.run(tf.global_variables_initializer())
+            sess.run(train, {x: X})
+            trained = sess.run(w)
+    with tf.Graph().as_default():
+        x, w, _, step, _, train = _linear_model(spec, 1)
+        with tf.Session(servers["worker", 1].target) as sess:
+            # no initializer here: the ps has the values, and the session knows it
+            assert sess.run(tf.report_uninitialized_variables()).size == 0
+            np.testing.assert_array_equal(sess.run(w), trained)
+            sess.run(train, {x: X})
+            assert sess.run(step) == 2
+
+
+def test_reading_a_variable_no_one_initialized_is_a_failed_precondition(cluster):
+    spec, servers = cluster
+    with tf.Graph().as_default():
+        x, w, _, _, loss, _ = _linear_model(spec, 0)
+        with tf.Session(servers["worker", 0].target) as sess:
+            with pytest.raises(tf.errors.FailedPreconditionError, match="w"):
+                sess.run(loss, {x: X})
+
+
+def test_a_session_from_a_process_without_a_server_runs_on_the_target_task(cluster):
+    spec, servers = cluster
+    # the worker servers are in this process; a bare address still works: it is PINGed
+    # for its cluster, and unpinned work runs on that task
+    target = f"grpc://{spec.task_address('ps', 1)}"
+    with tf.Graph().as_default():
+        a = tf.constant([1.0, 2.0])
+        with tf.device("/job:ps/task:0"):
+            v = tf.Variable([10.0, 20.0], name="v_remote")
+        total = a * 3.0 + v
+        with tf.Session(target) as sess:
+            sess.run(v.initializer)
+            np.testing.assert_array_equal(sess.run(total), [13.0, 26.0])
+
+
+def test_bad_device_strings_name_the_cluster(cluster):
+    spec, servers = cluster
+    with tf.Graph().as_default():
+        with tf.device("/job:nope/task:0"):
+            y = tf.constant(1.0) + 1.0
+        with tf.Session(servers["worker", 0].target) as sess:
+            with pytest.raises(tf.errors.InvalidArgumentError, match="nope.*ps.*worker"):
+                sess.run(y)
+    with tf.Graph().as_default():
+        with tf.device("/job:ps/task:7"):
+            y = tf.constant(1.0) + 1.0
+        with tf.Session(servers["worker", 0].target) as sess:
+            with pytest.raises(tf.errors.InvalidArgumentError, match="task:7"):
+                sess.run(y)
+
+
+def test_a_step_past_its_deadline_names_the_task_key_and_op(cluster):
+    spec, servers = cluster
+    with tf.Graph().as_default():
+        x, w, b, step, loss, train = _linear_model(spec, 0)
+        config = tf.ConfigProto(operation_timeout_in_ms=300)
+        with tf.Session(servers["worker", 0].target, config=config) as sess:
+            sess.run(tf.global_variables_initializer())
+            sess.run(train, {x: X})
+            servers["ps", 1].stop()         # b's task stops answering
+            with pytest.raises(tf.errors.DeadlineExceededError) as info:
+                sess.run(train, {x: X})
+    text = str(info.value)
+    assert "/job:ps/replica:0/task:1" in text and "300 ms" in text
+    assert ";" in text and "rendezvous" in text     # the stage's receive keys
+    assert "ops [" in text
+
+
+def test_greedy_load_balancing_places_variables_by_bytes():
+    strategy = tf.contrib.training.GreedyLoadBalancingStrategy(
+        2, tf.contrib.training.byte_size_load_fn)
+    with tf.Graph().as_default():
+        with tf.device(tf.train.replica_device_setter(ps_tasks=2, ps_strategy=strategy)):
+            big = tf.Variable(tf.zeros([1000]))
+            small = [tf.Variable(tf.zeros([10])) for _ in range(3)]
+    assert big.device == "/job:ps/task:0"
+    assert {v.device for v in small} == {"/job:ps/task:1"}
+
+
+def test_monitored_training_session_stops_at_the_step(cluster):
+    spec, servers = cluster
+    with tf.Graph().as_default():
+        x, w, _, step, _, train = _linear_model(spec, 0)
+        hooks = [tf.train.StopAtStepHook(last_step=7)]
+        with tf.train.MonitoredTrainingSession(master=servers["worker", 0].target,
+                                               is_chief=True, hooks=hooks) as sess:
+            runs = 0
+            while not sess.should_stop():
+                sess.run(train, {x: X})
+                runs += 1
+        assert runs == 7
+    with tf.Graph().as_default():
+        x, w, _, step, _, train = _linear_model(spec, 1)
+        # a non-chief finds the model ready and continues from the ps's step
+        with tf.train.MonitoredTrainingSession(master=servers["worker", 1].target,
+                                               is_chief=False,
+                                               hooks=[tf.train.StopAtStepHook(num_steps=3)]
+                                               ) as sess:
+            while not sess.should_stop():
+                sess.run(train, {x: X})
+            assert sess.run(step) == 10
