@@ -94,6 +94,29 @@ def test_the_stages_and_their_transfers():
     assert "send %" in text and f"<- recv {key}" in text
 
 
+def test_a_stage_no_other_device_reads_joins_its_devices_later_stage():
+    def f(x, w, n):
+        with tj.device("/cpu:1"):
+            counted = n + 1             # level 0, read by no one (a global step's increment)
+        h = tj.tanh(x @ w)              # /cpu:0, level 0
+        with tj.device("/cpu:1"):
+            total = tj.reduce_sum(h * 2.0)      # level 1
+        return total, counted
+
+    x = np.ones((4, 3), np.float32)
+    w = np.full((3, 2), 0.5, np.float32)
+    jf = tj.jit(f)
+    total, counted = jf(x, w, np.int32(4))
+    assert int(counted) == 5
+    assert float(total) == pytest.approx(2 * 8 * float(np.tanh(1.5)), rel=1e-6)
+    parts = _program(jf).parts
+    # the increment runs with /cpu:1's level-1 stage: one program call (on a remote
+    # task, one round trip) fewer than a stage of its own
+    assert [(s.device, s.level) for s in parts.stages] == [(CPU.format(0), 0),
+                                                             (CPU.format(1), 1)]
+    assert {"add", "sum"} <= {e.op.name for e in parts.stages[1].graph.eqns}
+
+
 def test_placement_rules():
     def f(x):
         with tj.device("/cpu:2"):
