@@ -130,3 +130,29 @@ def test_serve_with_keys_from_a_cluster_file(tmp_path):
         assert json.loads(reply.text["cluster"])["worker"] == ["127.0.0.1:1"]
     finally:
         serving.kill()
+
+
+def test_a_session_without_a_server_connects_with_keys_from_the_environment(
+        tmp_path, monkeypatch):
+    import numpy as np
+
+    import tracejit.compat.v1 as tf
+    from tracejit.cluster.session import KEYS_ENV
+
+    assert _invoke("cluster", "keys", str(tmp_path / "keys")).exit_code == 0
+    address = f"127.0.0.1:{free_port()}"
+    serving = Serving("--cluster", json.dumps({"ps": [address]}), "--job_name", "ps",
+                      "--task_index", "0", "--keys", str(tmp_path / "keys"))
+    try:
+        with tf.Graph().as_default():
+            y = tf.constant([1.0, 2.0]) * 3.0
+            config = tf.ConfigProto(operation_timeout_in_ms=1500)
+            # without keys the secured task never answers
+            with pytest.raises(tf.errors.DeadlineExceededError, match="did not answer PING"):
+                tf.Session(f"zmq://{address}", config=config)
+            monkeypatch.setenv(KEYS_ENV, f"{tmp_path / 'keys'}:client0")
+            with tf.Session(f"zmq://{address}", config=config) as sess:
+                # unpinned work runs on the target task, through the secured connection
+                np.testing.assert_array_equal(sess.run(y), [3.0, 6.0])
+    finally:
+        serving.kill()

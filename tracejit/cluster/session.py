@@ -11,6 +11,7 @@ on the target's task, as TensorFlow's master places it.
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Iterator
 
 from ..runtime.registry import device_resolver
@@ -20,7 +21,7 @@ from .server import server_for
 from .spec import ClusterSpec, split_target
 from .wire import Kind, Message
 
-__all__ = ["ClusterContext", "connect"]
+__all__ = ["ClusterContext", "connect", "keys_from_environment", "KEYS_ENV"]
 
 
 class ClusterContext:
@@ -57,6 +58,19 @@ class ClusterContext:
                 sum(c.received_bytes for c in connections))
 
 
+KEYS_ENV = "TRACEJIT_CLUSTER_KEYS"
+
+
+def keys_from_environment() -> Keys | None:
+    """``TRACEJIT_CLUSTER_KEYS=DIR`` (or ``DIR:NAME``): the CURVE keys a process without
+    a server of its own connects with (``NAME`` defaults to ``client0``)."""
+    raw = os.environ.get(KEYS_ENV, "").strip()
+    if not raw:
+        return None
+    directory, _, name = raw.partition(":")
+    return Keys.load(directory, name or "client0")
+
+
 def connect(target: str, keys: Keys | None = None, timeout_ms: int | None = None
             ) -> ClusterContext:
     """The cluster ``target`` belongs to (see the module's docstring)."""
@@ -66,6 +80,7 @@ def connect(target: str, keys: Keys | None = None, timeout_ms: int | None = None
         devices = ClusterDevices(server.cluster, (server.job_name, server.task_index),
                                  keys or server.keys)
         return ClusterContext(target, devices, None)
+    keys = keys or keys_from_environment()
     probe = Connection(address, target, keys)
     with operation_timeout(timeout_ms):
         reply = probe.request(Message(Kind.PING), "PING (the session's target)")
