@@ -178,3 +178,67 @@ def test_monitored_training_session_stops_at_the_step(cluster):
             while not sess.should_stop():
                 sess.run(train, {x: X})
             assert sess.run(step) == 10
+
+
+def test_tracejit_programs_place_variables_and_work_on_cluster_tasks(cluster):
+    import tracejit as tj
+    spec, servers = cluster
+    assert tj.train.ClusterSpec is tf.train.ClusterSpec
+    with tj.cluster.connect(servers["worker", 0].target):
+        with tj.device("/job:ps/task:1"):
+            w = tj.Variable(np.ones(3, np.float32), name="tj_w")
+
+        @tj.jit
+        def step(x):
+            loss, g = tj.value_and_grad(lambda w: tj.reduce_sum((w * x) ** 2))(w.read_value())
+            w.assign(w - 0.1 * g)
+            return loss
+
+        losses = [float(step(np.ones(3, np.float32))) for _ in range(3)]
+    # w <- w - 0.2 w each step: 0.8, 0.64, 0.512
+    np.testing.assert_allclose(losses, [3.0, 3 * 0.64, 3 * 0.8 ** 4], rtol=1e-6)
+    np.testing.assert_allclose(servers["ps", 1].service.variables["tj_w"], 0.512, rtol=1e-6)
+    np.testing.assert_allclose(w.numpy(), 0.512, rtol=1e-6)
+
+
+def test_registering_the_same_stage_twice_compiles_it_once(cluster):
+    spec, servers = cluster
+    handles = []
+    for worker in (0, 1):
+        with tf.Graph().as_default():
+            x, w, _, step, _, train = _linear_model(spec, worker)
+            with tf.Session(servers["worker", worker].target) as sess:
+                if worker == 0:
+                    sess.run(tf.global_variables_initializer())
+                sess.run(train, {x: X})
+        handles.append(set(servers["ps", 0].service.graphs))
+    assert handles[0] and handles[1] == handles[0]
+
+
+def test_create_local_server_serves_a_session():
+    server = tf.train.Server.create_local_server()
+    try:
+        assert server.target.startswith("zmq://127.0.0.1:")
+        with tf.Graph().as_default():
+            with tf.device("/job:localhost/task:0"):
+                v = tf.Variable(3.0, name="local_v")
+            with tf.Session(server.target) as sess:
+                sess.run(v.initializer)
+                assert sess.run(v * 2.0) == 6.0
+    finally:
+        server.stop()
+
+
+def test_a_synchronous_train_op_is_fetched_not_depended_on():
+    with tf.Graph().as_default():
+        w = tf.Variable(1.0, name="sync_w")
+        step = tf.train.get_or_create_global_step()
+        opt = tf.train.SyncReplicasOptimizer(tf.train.GradientDescentOptimizer(0.1), 2)
+        train = opt.minimize(w * w, global_step=step)
+        with tf.Session() as sess:
+            sess.run(tf.global_variables_initializer())
+            with pytest.raises(tf.errors.UnimplementedError, match="fetch it with session.run"):
+                sess.run(tf.group(train))
+            # and outside a cluster it says what it needs
+            with pytest.raises(tf.errors.FailedPreconditionError, match="cluster task"):
+                sess.run(train)

@@ -10,4 +10,5 @@ from .remote import RemoteError  # noqa: F401
 from .resolve import ClusterInfo, resolve  # noqa: F401
 from .security import Keys, generate_keys  # noqa: F401
 from .server import Server, free_port  # noqa: F401
+from .session import connect  # noqa: F401
 from .spec import ClusterError, ClusterSpec, split_target  # noqa: F401

@@ -28,6 +28,7 @@ from collections.abc import Iterator, Sequence
 import numpy as np
 import zmq
 
+from ..ir import dtypes as dt
 from ..ir.core import Eqn, Graph, Var, VarMeta
 from ..ir.errors import TracejitError
 from ..ir.printer import print_graph
@@ -192,6 +193,11 @@ class RemoteDevice(Device):
         program = _RemoteProgram(self, text, graph.name)
         program.register()
         return program
+
+    def resident(self, name: str, array: np.ndarray) -> RemoteVariable:
+        variable = RemoteVariable(self, name, array.shape, dt.as_dtype(array.dtype))
+        variable.store(array)
+        return variable
 
     def run_op(self, op, args, params):
         raise DeviceError(f"{op.name} on {self.name}: eager operations run in this process; "

@@ -30,6 +30,18 @@ class ClusterContext:
         self.devices = devices
         # the device unpinned work runs on: None for this process's default device
         self.default = default
+        self._entered: list = []
+
+    def __enter__(self) -> ClusterContext:
+        """``with tj.cluster.connect(target):`` -- the cluster's device strings resolve
+        inside: ``tj.device("/job:ps/task:0")`` places variables and computations there."""
+        stack = contextlib.ExitStack()
+        stack.enter_context(self.running(None))
+        self._entered.append(stack)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._entered.pop().close()
 
     @contextlib.contextmanager
     def running(self, timeout_ms: int | None) -> Iterator[None]:

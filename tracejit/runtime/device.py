@@ -214,6 +214,12 @@ class Device:
     def clear_caches(self) -> None:
         """Forget compiled programs kept in memory."""
 
+    def resident(self, name: str, array: np.ndarray) -> Resident | None:
+        """With the ``resident-values`` capability: keep ``array`` on this device as the
+        value of the variable ``name`` and return its handle; None where the host keeps
+        variables (every local device)."""
+        return None
+
     # ---- the user's boundary ---------------------------------------------------------------
 
     def host_program(self, program: Program, graph: Graph) -> Program:

@@ -32,7 +32,7 @@ from .devices import DeviceError, parse_device
 
 __all__ = ["get_device", "register_device", "device_names", "loaded_devices",
            "default_device_name", "clear_caches", "devices", "local_device", "cpu_device_count",
-           "device_resolver", "CPU_DEVICES_ENV"]
+           "device_resolver", "resolving", "CPU_DEVICES_ENV"]
 
 CPU_DEVICES_ENV = "TRACEJIT_CPU_DEVICES"
 LOCAL_JOB = "localhost"
@@ -64,6 +64,11 @@ def device_resolver(resolve: Callable) -> Iterator[None]:
         yield
     finally:
         _RESOLVER.reset(token)
+
+
+def resolving() -> bool:
+    """Whether a cluster's device strings resolve here (inside a cluster session)."""
+    return _RESOLVER.get() is not None
 
 
 def _resolved(text: str):

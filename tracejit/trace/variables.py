@@ -17,6 +17,7 @@ from ..ir import dtypes as dt
 from ..ir.core import TensorType
 from ..ir.errors import DTypeError, ShapeError
 from ..ir.source import user_location
+from ..runtime.registry import local_device, resolving
 from .device_scope import current_device
 from .tracing import current_trace, innermost, to_tensor
 from .values import Array, Tensor, Tracer
@@ -72,6 +73,11 @@ class Variable(Tensor):
         # where it lives: the device scope it was made in (None: the default device);
         # jitted code reads it there (passes/place.py)
         self.device = current_device()
+        if self.device is not None and resolving():
+            # inside a cluster: a variable of another task is kept there, by name
+            resident = local_device(self.device)
+            if resident is not None:
+                self._value = resident.resident(self.name, array) or array
 
     @property
     def type(self) -> TensorType:

@@ -33,3 +33,12 @@ __all__ = [
     "FtrlOptimizer", "create_global_step", "get_global_step", "get_or_create_global_step",
     "global_step", "reset_global_step",
 ]
+
+
+def __getattr__(name: str):
+    # NOTE: tj.train.ClusterSpec / tj.train.Server, as tf.train's; loaded on first use
+    # (the cluster runtime imports ZeroMQ)
+    if name in ("ClusterSpec", "Server"):
+        from .. import cluster
+        return getattr(cluster, name)
+    raise AttributeError(f"module 'tracejit.train' has no attribute {name!r}")

@@ -16,8 +16,14 @@ import time
 from dataclasses import dataclass, field
 
 from .errors import DeadlineExceededError
+from .graph import get_default_graph
 from .session import Session
-from .variables import global_variables, local_variables, report_uninitialized_variables
+from .variables import (
+    GraphKeys,
+    global_variables,
+    local_variables,
+    report_uninitialized_variables,
+)
 
 __all__ = ["MonitoredTrainingSession", "SessionRunHook", "SessionRunArgs", "SessionRunContext",
            "SessionRunValues", "StopAtStepHook"]
@@ -77,8 +83,8 @@ class StopAtStepHook(SessionRunHook):
         self._last_step = last_step
 
     def begin(self):
-        from .train import get_global_step
-        self._step = get_global_step()
+        found = get_default_graph().get_collection(GraphKeys.GLOBAL_STEP)
+        self._step = found[0] if found else None
         if self._step is None:
             raise RuntimeError("Global step should be created to use StopAtStepHook.")
 

@@ -197,6 +197,11 @@ class Session:
             op, root = stack.pop()
             if id(op) in needed:
                 continue
+            if getattr(op, "host_run", None) is not None:
+                raise UnimplementedError(
+                    f"{op.name} ({op.type}) runs a step of its own (it exchanges with other "
+                    f"replicas): fetch it with session.run, not as a dependency of "
+                    f"'{root}'", location=user_location())
             if getattr(op, "host_value", None) is not None:
                 raise UnimplementedError(
                     f"{op.name} ({op.type}) is known to the session only: fetch it with "
