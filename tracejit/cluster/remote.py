@@ -110,14 +110,22 @@ class Connection:
     def request(self, message: Message, what: str, timeout_ms: int | None = None) -> Message:
         """Send ``message`` and return the reply; a task's ERROR reply raises
         RemoteError, no reply within the timeout raises StepTimeout naming ``what``."""
+        return self.wait(self.send(message, what, timeout_ms))
+
+    def send(self, message: Message, what: str, timeout_ms: int | None = None) -> tuple:
+        """Send ``message`` now; :meth:`wait` for the reply later (requests to several
+        tasks then overlap)."""
         message.request = next(_REQUEST_IDS)
         limit = timeout_ms if timeout_ms is not None else current_timeout_ms()
         frames = encode(message)
-        sock = self._socket()
-        sock.send_multipart(frames, copy=False)
+        self._socket().send_multipart(frames, copy=False)
         self.requests += 1
         self.sent_bytes += sum(len(f) if isinstance(f, bytes) else f.nbytes for f in frames)
-        deadline = time.monotonic() + limit / 1000
+        return message.request, what, limit, time.monotonic() + limit / 1000
+
+    def wait(self, pending: tuple) -> Message:
+        request, what, limit, deadline = pending
+        sock = self._socket()
         while True:
             left = deadline - time.monotonic()
             if left <= 0 or not sock.poll(max(1, int(left * 1000)), zmq.POLLIN):
@@ -127,7 +135,7 @@ class Connection:
                                   "task running?")
             received = sock.recv_multipart(copy=False)
             reply = decode(received)
-            if reply.request != message.request:
+            if reply.request != request:
                 continue                # the late answer to a request that timed out
             self.received_bytes += sum(len(f.buffer) for f in received)
             if reply.kind is Kind.ERROR:
@@ -152,11 +160,14 @@ class RemoteVariable(Resident):
         for i, r in enumerate(residents):
             by_task.setdefault(id(r.device), []).append(i)
         out: list = [None] * len(residents)
-        for where in by_task.values():
-            device = residents[where[0]].device
+        pending = []
+        for where in by_task.values():      # every task's READ in flight at once
+            connection = residents[where[0]].device.connection
             names = [residents[i].name for i in where]
-            reply = device.connection.request(Message(Kind.READ, {"names": names}),
-                                              f"READ of {names}")
+            pending.append((where, connection, connection.send(
+                Message(Kind.READ, {"names": names}), f"READ of {names}")))
+        for where, connection, sent in pending:
+            reply = connection.wait(sent)
             for i, (_, array) in zip(where, reply.tensors, strict=True):
                 out[i] = array
         return out

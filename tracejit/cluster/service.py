@@ -70,7 +70,7 @@ class TaskService:
         self.cluster_json = cluster_json
         self.variables: dict[str, np.ndarray] = {}
         self.graphs: dict[str, _Registered] = {}
-        self.sync = SyncState()
+        self.sync = SyncState(f"/job:{job}/replica:0/task:{task}")
         self.lock = threading.Lock()    # held for each request (the in-process callers too)
         self.requests = 0
         self.errors = 0

@@ -56,7 +56,8 @@ class _Waiter:
 
 
 class SyncState:
-    def __init__(self):
+    def __init__(self, task: str = ""):
+        self.task = task            # the task's name, for the messages
         self.accumulators: dict[str, _Accumulator] = {}
         self.tokens: dict[str, list[int]] = {}
         self.waiting: list[_Waiter] = []
@@ -138,8 +139,9 @@ class SyncState:
                 request = waiter.request
                 what = ("gradient sets" if request.kind is Kind.TAKE else "a token")
                 reply = Message(Kind.ERROR, {
-                    "error": f"deadline exceeded waiting for {what} of "
-                             f"{request.text['name']!r} ({request.text['timeout_ms']} ms)",
+                    "error": f"{self.task}: {request.kind.name} of {request.text['name']!r}: "
+                             f"deadline exceeded waiting for {what} "
+                             f"({request.text['timeout_ms']} ms)",
                     "type": "DeadlineExceeded"}, [], request.step, request.request)
             if reply is None:
                 still.append(waiter)

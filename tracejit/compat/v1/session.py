@@ -347,8 +347,10 @@ def _as_tf_errors():
     except StepTimeout as exc:
         raise DeadlineExceededError(exc.bare_message) from None
     except RemoteError as exc:
-        kind = FailedPreconditionError if exc.kind == "UninitializedVariable" else \
-            InvalidArgumentError if exc.kind in ("WireError", "Malformed") else InternalError
+        kind = {"UninitializedVariable": FailedPreconditionError,
+                "DeadlineExceeded": DeadlineExceededError,     # a wait the task timed out
+                "WireError": InvalidArgumentError,
+                "Malformed": InvalidArgumentError}.get(exc.kind, InternalError)
         raise kind(exc.bare_message) from None
     except ClusterError as exc:
         raise InvalidArgumentError(exc.bare_message) from None
