@@ -242,3 +242,26 @@ def test_a_synchronous_train_op_is_fetched_not_depended_on():
             # and outside a cluster it says what it needs
             with pytest.raises(tf.errors.FailedPreconditionError, match="cluster task"):
                 sess.run(train)
+
+
+def test_supervisor_chief_initializes_and_another_worker_waits_for_it(cluster):
+    import threading
+    spec, servers = cluster
+    results = {}
+
+    def worker(task: int) -> None:
+        with tf.Graph().as_default():
+            x, w, _, step, _, train = _linear_model(spec, task)
+            sv = tf.train.Supervisor(is_chief=task == 0, global_step=step,
+                                     init_op=tf.global_variables_initializer())
+            with sv.managed_session(servers["worker", task].target) as sess:
+                for _ in range(3):
+                    sess.run(train, {x: X})
+                results[task] = int(sess.run(step))
+
+    other = threading.Thread(target=worker, args=(1,))
+    other.start()                   # waits: nothing is initialized yet
+    worker(0)
+    other.join(60)
+    assert not other.is_alive()
+    assert max(results.values()) == 6 and min(results.values()) >= 3

@@ -23,10 +23,11 @@ from .variables import (
     global_variables,
     local_variables,
     report_uninitialized_variables,
+    variables_initializer,
 )
 
-__all__ = ["MonitoredTrainingSession", "SessionRunHook", "SessionRunArgs", "SessionRunContext",
-           "SessionRunValues", "StopAtStepHook"]
+__all__ = ["MonitoredTrainingSession", "Supervisor", "SessionRunHook", "SessionRunArgs",
+           "SessionRunContext", "SessionRunValues", "StopAtStepHook"]
 
 READY_POLL_S = 0.1
 
@@ -103,6 +104,80 @@ class StopAtStepHook(SessionRunHook):
                 run_context.request_stop()
 
 
+def _ready_session(master: str, is_chief: bool, config, init_op, max_wait_secs: float
+                   ) -> Session:
+    """A session on ``master`` whose model is ready: the chief initializes what no one
+    has (``init_op`` when nothing is initialized yet); every other worker waits until
+    all variables are initialized, as TensorFlow's SessionManager does."""
+    session = Session(master, config=config)
+    variables = global_variables() + local_variables()
+    missing = [v for v in variables if not session.is_initialized(v)]
+    if not missing:
+        return session
+    if is_chief:
+        fresh = len(missing) == len(variables)
+        session.run(init_op if init_op is not None and fresh
+                    else variables_initializer(missing))
+        return session
+    report = report_uninitialized_variables(variables)
+    deadline = time.monotonic() + max_wait_secs
+    while len(session.run(report)):
+        if time.monotonic() > deadline:
+            raise DeadlineExceededError(
+                f"the model was not ready after {max_wait_secs} s: variables "
+                f"{[n.decode() for n in session.run(report)][:5]} are not initialized "
+                "(is the chief running?)")
+        time.sleep(READY_POLL_S)
+    return session
+
+
+class Supervisor:
+    """``tf.train.Supervisor(is_chief=True, init_op=..., global_step=..., logdir=...)``,
+    the 2016 distributed tutorials' session manager: ``prepare_or_wait_for_session
+    (master)`` gives a session whose model is ready (the chief initializes it, the others
+    wait for it); ``managed_session(master)`` is the same as a context manager.
+    Summaries and checkpoints under ``logdir`` are not written here."""
+
+    USE_DEFAULT = 0
+
+    def __init__(self, graph=None, ready_op=USE_DEFAULT, is_chief=True, init_op=USE_DEFAULT,
+                 logdir=None, summary_op=USE_DEFAULT, saver=USE_DEFAULT, global_step=None,
+                 recovery_wait_secs=30, **unused):
+        self._is_chief = bool(is_chief)
+        self._init_op = None if init_op == Supervisor.USE_DEFAULT else init_op
+        self.global_step = global_step
+        self._stop = False
+
+    @property
+    def is_chief(self) -> bool:
+        return self._is_chief
+
+    def prepare_or_wait_for_session(self, master: str = "", config=None,
+                                    max_wait_secs: float = 7200, **unused) -> Session:
+        return _ready_session(master, self._is_chief, config, self._init_op, max_wait_secs)
+
+    def managed_session(self, master: str = "", config=None, **unused):
+        import contextlib
+
+        @contextlib.contextmanager
+        def managed():
+            session = self.prepare_or_wait_for_session(master, config)
+            try:
+                yield session
+            finally:
+                session.close()
+        return managed()
+
+    def should_stop(self) -> bool:
+        return self._stop
+
+    def request_stop(self, ex=None) -> None:
+        self._stop = True
+
+    def stop(self, *args, **kwargs) -> None:
+        self._stop = True
+
+
 class MonitoredTrainingSession:
     """``MonitoredTrainingSession(master='', is_chief=True, hooks=None, config=None,
     ...)``: a context manager; ``run`` like Session.run, ``should_stop()``."""
@@ -113,32 +188,10 @@ class MonitoredTrainingSession:
         self._hooks = list(hooks or []) + (list(chief_only_hooks or []) if is_chief else [])
         for hook in self._hooks:
             hook.begin()
-        self._session = Session(master, config=config)
+        self._session = _ready_session(master, is_chief, config, None, max_wait_secs)
         self._stop = False
-        variables = global_variables() + local_variables()
-        if is_chief:
-            self._initialize(variables)
-        else:
-            self._wait_until_ready(variables, max_wait_secs)
         for hook in self._hooks:
             hook.after_create_session(self._session, None)
-
-    def _initialize(self, variables) -> None:
-        missing = [v for v in variables if not self._session.is_initialized(v)]
-        if missing:
-            from .variables import variables_initializer
-            self._session.run(variables_initializer(missing))
-
-    def _wait_until_ready(self, variables, max_wait_secs: float) -> None:
-        report = report_uninitialized_variables(variables)
-        deadline = time.monotonic() + max_wait_secs
-        while len(self._session.run(report)):
-            if time.monotonic() > deadline:
-                raise DeadlineExceededError(
-                    f"the model was not ready after {max_wait_secs} s: variables "
-                    f"{[n.decode() for n in self._session.run(report)][:5]} are not "
-                    "initialized (is the chief running?)")
-            time.sleep(READY_POLL_S)
 
     @property
     def graph(self):

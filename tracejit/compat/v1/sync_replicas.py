@@ -18,6 +18,7 @@ from ...cluster.remote import RemoteVariable
 from ...cluster.sync_client import SyncReplicas
 from .errors import FailedPreconditionError
 from .graph import get_default_graph
+from .monitored import SessionRunHook
 from .ops import placeholder
 
 __all__ = ["SyncReplicasOptimizer"]
@@ -66,8 +67,10 @@ class SyncReplicasOptimizer:
         return op
 
     def make_session_run_hook(self, is_chief: bool, num_tokens: int = -1):
+        """Says whether this replica is the chief; the hook itself does nothing (the
+        exchange happens inside the train op)."""
         self._is_chief = bool(is_chief)
-        return _NoHook()
+        return SessionRunHook()
 
     def get_chief_queue_runner(self):
         return None             # the chief applies in its own step; nothing to run
@@ -118,22 +121,3 @@ class SyncReplicasOptimizer:
             exchange.push_tokens(tokens, local_step[0])
         else:
             local_step[0] = exchange.wait_token(tokens, local_step[0] + 1)
-
-
-class _NoHook:
-    """``make_session_run_hook``'s hook: the exchange happens inside the train op."""
-
-    def begin(self):
-        pass
-
-    def after_create_session(self, session, coord):
-        pass
-
-    def before_run(self, run_context):
-        return None
-
-    def after_run(self, run_context, run_values):
-        pass
-
-    def end(self, session):
-        pass

@@ -295,5 +295,6 @@ from .monitored import (  # noqa: E402,F401
     SessionRunHook,
     SessionRunValues,
     StopAtStepHook,
+    Supervisor,
 )
 from .sync_replicas import SyncReplicasOptimizer  # noqa: E402,F401
