@@ -132,10 +132,11 @@ def test_a_step_past_its_deadline_names_the_task_key_and_op(cluster):
     spec, servers = cluster
     with tf.Graph().as_default():
         x, w, b, step, loss, train = _linear_model(spec, 0)
-        config = tf.ConfigProto(operation_timeout_in_ms=300)
+        config = tf.ConfigProto(operation_timeout_in_ms=60_000)
         with tf.Session(servers["worker", 0].target, config=config) as sess:
             sess.run(tf.global_variables_initializer())
-            sess.run(train, {x: X})
+            sess.run(train, {x: X})         # registered and compiled: no waiting below
+            config.operation_timeout_in_ms = 300
             servers["ps", 1].stop()         # b's task stops answering
             with pytest.raises(tf.errors.DeadlineExceededError) as info:
                 sess.run(train, {x: X})
