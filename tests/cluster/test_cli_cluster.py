@@ -151,6 +151,7 @@ def test_a_session_without_a_server_connects_with_keys_from_the_environment(
             with pytest.raises(tf.errors.DeadlineExceededError, match="did not answer PING"):
                 tf.Session(f"zmq://{address}", config=config)
             monkeypatch.setenv(KEYS_ENV, f"{tmp_path / 'keys'}:client0")
+            config.operation_timeout_in_ms = 60_000     # the stage compiles there
             with tf.Session(f"zmq://{address}", config=config) as sess:
                 # unpinned work runs on the target task, through the secured connection
                 np.testing.assert_array_equal(sess.run(y), [3.0, 6.0])
