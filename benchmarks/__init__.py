@@ -15,4 +15,12 @@ Layout (one module per concern, one per peer):
 - ``report``: the text table, the JSON file and the PNG chart.
 
 Run it with ``tracejit bench`` (see docs/benchmarks.md).
+
+The distributed benchmark (issue 16: W4/W5 data-parallel over 1-4 worker processes,
+ps async/sync and ring all-reduce, TensorFlow's ``tf.train.Server`` as the peer) is
+separate, as it starts whole clusters: ``python -m benchmarks.distributed``
+(``distributed``: the driver and its figures; ``dist_launch``: the processes of one
+configuration; ``dist_task``: one ps/worker process; ``dist_graphs``: W4/W5 as TF1 graph
+code for either framework; ``dist_wire``: bytes per socket and the ps's busy time;
+``dist_model``: the fitted cost model and the markdown report).
 """
