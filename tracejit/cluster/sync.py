@@ -44,7 +44,9 @@ class _Accumulator:
             total = np.array(ordered[0][key], copy=True)
             for tensors in ordered[1:]:
                 total += tensors[key]
-            result.append((key, total / np.asarray(len(ordered), total.dtype)))
+            # NOTE: in place: a fresh quotient of a 13 MB set cost the ps ~10 ms a step
+            np.divide(total, np.asarray(len(ordered), total.dtype), out=total)
+            result.append((key, total))
         return result
 
 
@@ -107,7 +109,9 @@ class SyncState:
         accepted = step >= acc.step
         if accepted:
             acc.keys = keys
-            acc.sets[replica] = {k: np.array(a, copy=True) for k, a in request.tensors}
+            # NOTE: no copy: a received tensor is a view of its own message's frame,
+            # which stays alive (and unshared) as long as the view does
+            acc.sets[replica] = dict(request.tensors)
         return Message(Kind.OK, {"accepted": accepted, "step": acc.step}, [],
                        request.step, request.request)
 
