@@ -93,7 +93,8 @@ def test_reading_a_variable_no_one_initialized_is_a_failed_precondition(cluster)
     with tf.Graph().as_default():
         x, w, _, _, loss, _ = _linear_model(spec, 0)
         with tf.Session(servers["worker", 0].target) as sess:
-            with pytest.raises(tf.errors.FailedPreconditionError, match="w"):
+            with pytest.raises(tf.errors.FailedPreconditionError,
+                               match=r"(?s)w.*test_session\.py"):
                 sess.run(loss, {x: X})
 
 
@@ -142,6 +143,7 @@ def test_a_step_past_its_deadline_names_the_task_key_and_op(cluster):
                 sess.run(train, {x: X})
     text = str(info.value)
     assert "/job:ps/replica:0/task:1" in text and "300 ms" in text
+    assert "test_session.py" in text            # the user's line
     assert ";" in text and "rendezvous" in text     # the stage's receive keys
     assert "ops [" in text
 

@@ -70,7 +70,7 @@ class Session:
         # a target is a task of a cluster: its devices resolve while this session runs
         self._cluster = None
         if target:
-            with _as_tf_errors():
+            with _AsTfErrors():
                 self._cluster = connect(target,
                                         timeout_ms=self.config.operation_timeout_in_ms)
         self.graph = graph or get_default_graph()
@@ -107,7 +107,7 @@ class Session:
             raise RuntimeError("Attempted to use a closed Session.")
         if self._cluster is None:
             return self._run(fetches, feed_dict)
-        with _as_tf_errors(), self._cluster.running(self.config.operation_timeout_in_ms):
+        with _AsTfErrors(), self._cluster.running(self.config.operation_timeout_in_ms):
             return self._run(fetches, feed_dict)
 
     def _run(self, fetches, feed_dict):
@@ -313,7 +313,7 @@ class Session:
             return True
         if self._cluster is None:
             return False
-        with _as_tf_errors(), self._cluster.running(self.config.operation_timeout_in_ms):
+        with _AsTfErrors(), self._cluster.running(self.config.operation_timeout_in_ms):
             self._place_variables([variable])
             value = variable.core._value
             if isinstance(value, Resident):
@@ -337,23 +337,28 @@ class InteractiveSession(Session):
         super().close()
 
 
-@contextlib.contextmanager
-def _as_tf_errors():
+class _AsTfErrors:
     """Cluster failures as TensorFlow reports them: a request past its deadline is a
     DeadlineExceededError, a variable no one initialized a FailedPreconditionError, any
-    other refusal by a task an InternalError (each naming the task)."""
-    try:
-        yield
-    except StepTimeout as exc:
-        raise DeadlineExceededError(exc.bare_message) from None
-    except RemoteError as exc:
-        kind = {"UninitializedVariable": FailedPreconditionError,
-                "DeadlineExceeded": DeadlineExceededError,     # a wait the task timed out
-                "WireError": InvalidArgumentError,
-                "Malformed": InvalidArgumentError}.get(exc.kind, InternalError)
-        raise kind(exc.bare_message) from None
-    except ClusterError as exc:
-        raise InvalidArgumentError(exc.bare_message) from None
+    other refusal by a task an InternalError (each naming the task and the user's line).
+    NOTE: a class, not a contextlib generator, so that the user's line is the first frame
+    outside tracejit when the error is raised."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, exc, tb):
+        if isinstance(exc, StepTimeout):
+            raise DeadlineExceededError(exc.bare_message, location=user_location()) from None
+        if isinstance(exc, RemoteError):
+            mapped = {"UninitializedVariable": FailedPreconditionError,
+                      "DeadlineExceeded": DeadlineExceededError,   # a wait the task timed out
+                      "WireError": InvalidArgumentError,
+                      "Malformed": InvalidArgumentError}.get(exc.kind, InternalError)
+            raise mapped(exc.bare_message, location=user_location()) from None
+        if isinstance(exc, ClusterError):
+            raise InvalidArgumentError(exc.bare_message, location=user_location()) from None
+        return False
 
 
 def _outside_regions(element, what: str) -> None:
