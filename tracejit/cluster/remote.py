@@ -22,7 +22,6 @@ import contextvars
 import itertools
 import threading
 import time
-import weakref
 from collections.abc import Iterator, Sequence
 
 import numpy as np
@@ -86,7 +85,6 @@ class Connection:
         self.sent_bytes = 0
         self.received_bytes = 0
         self.requests = 0
-        self._sockets: weakref.WeakSet = weakref.WeakSet()
 
     def _socket(self) -> zmq.Socket:
         sock = getattr(self._local, "socket", None)

@@ -220,7 +220,7 @@ class MonitoredTrainingSession:
         self._session.close()
 
     def __enter__(self):
-        self._context = self._session.__enter__()
+        self._session.__enter__()
         return self
 
     def __exit__(self, *exc):
