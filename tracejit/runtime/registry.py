@@ -32,7 +32,7 @@ from .devices import DeviceError, parse_device
 
 __all__ = ["get_device", "register_device", "device_names", "loaded_devices",
            "default_device_name", "clear_caches", "devices", "local_device", "cpu_device_count",
-           "device_resolver", "resolving", "CPU_DEVICES_ENV"]
+           "device_resolver", "resolving", "CPU_DEVICES_ENV", "gpu_device_count"]
 
 CPU_DEVICES_ENV = "TRACEJIT_CPU_DEVICES"
 LOCAL_JOB = "localhost"
@@ -131,13 +131,48 @@ def _registry_name(name: str) -> str:
         return name
     spec = parse_device(name)
     _check_local(name, spec)
+    index = spec.device_index or 0
+    if spec.device_type == "gpu":
+        _check_gpu_index(name, index)
+        return "gpu" if index == 0 else f"gpu:{index}"
     if spec.device_type != "cpu":
         raise DeviceError(f"no {spec.device_type or 'device type in'} {name!r} in this "
                           f"process; it has {[str(d.spec) for d in devices()]}",
                           location=user_location())
-    index = spec.device_index or 0
     _check_cpu_index(index)
     return "cpu" if index == 0 else f"cpu:{index}"
+
+
+def gpu_device_count() -> int:
+    """How many ``/gpu:N`` this process has (``TRACEJIT_GPU``: codegen_cuda/mode.py).
+    Asking costs one dlopen of the NVIDIA driver, not an import of numba.cuda."""
+    from ..codegen_cuda.mode import gpu_count
+    return gpu_count()
+
+
+def _check_gpu_index(name: str, index: int) -> None:
+    count = gpu_device_count()
+    if index >= count:
+        from ..codegen_cuda.mode import GPU_ENV, gpu_mode
+        have = [str(d.spec) for d in devices()]
+        why = (f"this process has no GPU ({GPU_ENV}={gpu_mode()}: no NVIDIA driver or "
+               "numba-cuda; TRACEJIT_GPU=sim simulates one, =null compiles for one)"
+               if count == 0 else f"it has {count} GPU(s)")
+        raise DeviceError(f"no /device:GPU:{index} for {name!r}: {why}; devices here: "
+                          f"{have}", location=user_location())
+
+
+def _gpu_factory(name: str):
+    kind, _, index = name.partition(":")
+    if kind != "gpu" or (index and not index.isdigit()):
+        return None
+    number = int(index or 0)
+    _check_gpu_index(f"/gpu:{number}", number)
+
+    def make():
+        from ..codegen_cuda.device import CudaDevice
+        return CudaDevice(f"/job:{LOCAL_JOB}/replica:0/task:0/device:GPU:{number}")
+    return make
 
 
 def _check_cpu_index(index: int) -> None:
@@ -177,7 +212,7 @@ def get_device(name: str | None = None) -> Device:
         name = _registry_name(name)
         device = _DEVICES.get(name)
         if device is None:
-            factory = _FACTORIES.get(name) or _cpu_factory(name)
+            factory = _FACTORIES.get(name) or _cpu_factory(name) or _gpu_factory(name)
             if factory is None:
                 raise DeviceError(f"unknown device {name!r}; registered: {device_names()}",
                                   location=user_location())
@@ -191,18 +226,18 @@ def get_device(name: str | None = None) -> Device:
 
 def device_names() -> list[str]:
     extra = [f"cpu:{i}" for i in range(1, cpu_device_count())]
+    extra += ["gpu" if i == 0 else f"gpu:{i}" for i in range(gpu_device_count())]
     return sorted({*_FACTORIES, *extra})
 
 
 def devices() -> list[Device]:
     """The devices of this process that hold tensors and run programs, in order:
-    ``/cpu:0`` ... ``/cpu:N-1`` (``TRACEJIT_CPU_DEVICES``), then the GPUs a backend has
-    made. The reference interpreter and the null device are ways to run, not devices,
-    and are not listed."""
+    ``/cpu:0`` ... ``/cpu:N-1`` (``TRACEJIT_CPU_DEVICES``), then ``/gpu:0`` ... (the
+    GPUs ``TRACEJIT_GPU`` gives this process). The reference interpreter and the null
+    device are ways to run, not devices, and are not listed."""
     found = [get_device("cpu" if i == 0 else f"cpu:{i}") for i in range(cpu_device_count())]
-    with _LOCK:
-        gpus = [d for d in _DEVICES.values() if d.spec.device_type == "gpu"]
-    return found + sorted(gpus, key=lambda d: d.spec.device_index or 0)
+    return found + [get_device("gpu" if i == 0 else f"gpu:{i}")
+                    for i in range(gpu_device_count())]
 
 
 def loaded_devices() -> list[Device]:

@@ -1,0 +1,193 @@
+"""The CUDA backend as runtime devices: ``/gpu:0``, ``/gpu:1``, ...
+
+A :class:`CudaDevice` compiles an optimized graph into a :class:`~.program.GpuProgram`
+(kernels generated as numba.cuda source, cuBLAS for matrix products) and keeps its
+buffers in device memory through a caching allocator (memory.py). Its programs take
+and return device arrays; the front ends reach it through ``Device.host_program``,
+which copies NumPy arguments in and results out (the partitioner's send/recv between
+``/cpu:0`` and ``/gpu:0`` is exactly that copy).
+
+In ``TRACEJIT_GPU=null`` mode the device compiles (placement, partitioning, fusion,
+kernel sources) and its programs refuse to run; in ``sim`` mode the kernels run in
+numba's CUDA simulator (mode.py).
+"""
+
+from __future__ import annotations
+
+import threading
+import warnings
+from collections.abc import Sequence
+
+import numpy as np
+
+from ..ir import GraphBuilder
+from ..ir.core import Graph
+from ..ir.verifier import verify
+from ..runtime.device import CAN_RUN, Device, UnsupportedOnDevice
+from .mode import gpu_mode
+from .pipeline import GPU_PASSES
+
+__all__ = ["CudaDevice"]
+
+
+class CudaDevice(Device):
+    kind = "gpu"
+    passes = GPU_PASSES
+
+    def __init__(self, spec="/job:localhost/replica:0/task:0/device:GPU:0"):
+        super().__init__(spec)
+        self.index = self.spec.device_index or 0
+        self.name = "gpu" if self.index == 0 else f"gpu:{self.index}"
+        self.mode = gpu_mode()
+        self.simulating = self.mode == "sim"
+        self.capabilities = frozenset({CAN_RUN}) if self.mode in ("cuda", "sim") \
+            else frozenset()
+        self._lock = threading.RLock()
+        self._allocator = None
+        self._stream = None
+        self._cublas = None
+        self._ops: dict = {}
+
+    # ---- the pieces, made on first use ----------------------------------------------------
+
+    @property
+    def compiler(self):
+        from .compiler import kernel_compiler
+        return kernel_compiler()
+
+    @property
+    def cuda(self):
+        return self.compiler.cuda
+
+    @property
+    def lowering(self):
+        from .table import LOWERING
+        return LOWERING
+
+    @property
+    def stream(self):
+        if self._stream is None and self.mode == "cuda":
+            self.cuda.select_device(self.index)
+            self._stream = self.cuda.stream()
+        return self._stream
+
+    @property
+    def allocator(self):
+        if self._allocator is None:
+            with self._lock:
+                if self._allocator is None:
+                    self._require_run("hold buffers")
+                    from .memory import CachingAllocator
+                    self._allocator = CachingAllocator(self, self.cuda, self.stream)
+        return self._allocator
+
+    @allocator.setter
+    def allocator(self, value):
+        # NOTE: Device.__init__ assigns a host allocator; this device makes its own lazily
+        pass
+
+    def _require_run(self, what: str) -> None:
+        if CAN_RUN not in self.capabilities:
+            raise UnsupportedOnDevice(f"{self.spec} is compile-only (TRACEJIT_GPU="
+                                      f"{self.mode}); it cannot {what}")
+
+    # ---- compiling ----------------------------------------------------------------------
+
+    def optimize(self, graph: Graph) -> Graph:
+        from ..passes.pipeline import optimize
+        optimized = optimize(graph, device_passes=self.passes)
+        verify(optimized)
+        return optimized
+
+    def compile(self, graph: Graph, *, donated: Sequence[int] = ()):
+        from .program import GpuProgram, build_steps
+        optimized = self.optimize(graph)
+        steps = build_steps(optimized, self.simulating)
+        if CAN_RUN not in self.capabilities:
+            def refuse(args):
+                raise UnsupportedOnDevice(f"{self.spec} is compile-only (TRACEJIT_GPU="
+                                          f"{self.mode}); graph '{graph.name}' compiled "
+                                          f"to {len(steps)} steps but cannot run here")
+            refuse.steps = steps
+            return refuse
+        return GpuProgram(self, optimized, steps)
+
+    def run_op(self, op, args, params) -> tuple:
+        arrays = [np.asarray(a) for a in args]
+        key = (op, tuple((a.shape, a.dtype.str) for a in arrays),
+               tuple(sorted((k, repr(v)) for k, v in params.items())))
+        program = self._ops.get(key)
+        if program is None:
+            from ..ir.core import tensor_type
+            from ..ir.dtypes import as_dtype
+            b = GraphBuilder(op.name)
+            ins = [b.add_input(tensor_type(a.shape, as_dtype(a.dtype))) for a in arrays]
+            outs = b.emit(op, ins, dict(params))
+            graph = b.build(list(outs))
+            program = self.host_program(self.compile(graph), graph)
+            self._ops[key] = program
+        return tuple(program(arrays))
+
+    def supports(self, op) -> bool:
+        return op in self.lowering
+
+    def clear_caches(self) -> None:
+        self._ops.clear()
+
+    # ---- what programs call -------------------------------------------------------------
+
+    def launch(self, fn, launch, args) -> None:
+        if self.simulating:
+            # NOTE: the simulator's threads do not see this thread's np.errstate; the
+            # warnings NumPy scalars raise there (overflow of a wrapping int8 add, 0/0)
+            # are the IEEE and modular results the GPU gives silently
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
+                fn[launch.grid, launch.block](*args)
+        else:
+            fn[launch.grid, launch.block, self.stream](*args)
+
+    def gemm(self, step, resolve) -> bool:
+        """Run ``step`` with cuBLAS when it can; False: the caller launches the fallback."""
+        if self.mode != "cuda" or step.stride_a is None or step.stride_b is None:
+            return False
+        dtype = step.eqn.ins[0].type.dtype
+        if not dtype.is_float:
+            return False
+        blas = self._blas()
+        if blas is None:
+            return False
+        from .cublas import device_pointer
+        blas.gemm(device_pointer(resolve(step.a)), device_pointer(resolve(step.b)),
+                  device_pointer(resolve(step.out)), m=step.m, n=step.n, k=step.k,
+                  dtype=dtype, transpose_a=step.transpose_a, transpose_b=step.transpose_b,
+                  batch=step.batch, stride_a=step.stride_a, stride_b=step.stride_b,
+                  stride_c=step.stride_c)
+        return True
+
+    def _blas(self):
+        if self._cublas is None:
+            from .cublas import Cublas, find_cublas
+            path = find_cublas()
+            if path is None:
+                self._cublas = False
+            else:
+                self._cublas = Cublas(path)
+                self._cublas.set_stream(self.stream.handle.value
+                                        if hasattr(self.stream.handle, "value")
+                                        else int(self.stream.handle))
+        return self._cublas or None
+
+    def run_region(self, step, values) -> None:
+        from .regions import run_region
+        run_region(self, step, values)
+
+    def copy_storage(self, storage, var):
+        """A fresh buffer's storage holding a copy of ``storage`` (a value of ``var``)."""
+        buf = self.allocator.alloc(var.shape, var.type.dtype)
+        if buf.storage.size:
+            buf.storage.copy_to_device(storage, stream=self.stream or 0)
+        return buf.storage
+
+    def upload_constant(self, array: np.ndarray):
+        return self.allocator.to_device(np.ascontiguousarray(array))

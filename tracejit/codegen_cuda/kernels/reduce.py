@@ -1,0 +1,347 @@
+"""Reduction kernels: a block per output element, a deterministic tree inside the block.
+
+A reduction body (docs/passes.md) reduces one input shape over one set of axes, with a
+prologue at input points and an epilogue at output points. The kernel:
+
+* **block per output** (rows and general reductions): the block's threads stride over
+  the reduced elements, evaluating the prologue and accumulating; the partial
+  accumulators meet in shared memory and are combined in a fixed tree (halving
+  strides), so the sum order depends on the shapes only and results are the same bits
+  from run to run; thread 0 finishes (mean divides) and runs the epilogue;
+* **thread per output** (reductions over leading axes with many outputs, e.g. a bias
+  gradient): each thread walks its column serially; neighbouring threads read
+  neighbouring addresses, so the loads coalesce;
+* **two passes** (few outputs, long reductions: a full sum): pass one gives each
+  output ``chunks`` blocks, each reducing a fixed slice into a partial in scratch
+  memory (side outputs of the prologue are written here); pass two combines each
+  output's partials in the same fixed tree and runs the epilogue.
+"""
+
+from __future__ import annotations
+
+import math
+
+from ...ir import dtypes as dt
+from ...ir.core import Graph, Var
+from ...ir.opdef import Tag
+from ..point import Index, Leaf, PointEmitter
+from ..scalars import round_op_result, store_expr, type_name
+from ..source import Arg, GeneratedKernel, Launch, Param, SourceWriter, kernel_source
+from .common import BLOCK, MAX_GRID, SIM_BLOCK, constant_leaves
+from .reducers import NO_INDEX, reducer_of
+
+__all__ = ["reduction_kernels", "TWO_PASS_MIN", "CHUNK"]
+
+TWO_PASS_MIN = 1 << 16      # reduced length from which few outputs split into chunks
+CHUNK = 1 << 13             # elements per block in pass one
+SIM_TWO_PASS_MIN, SIM_CHUNK = 256, 64
+
+
+def _reduced_axes(eqn) -> tuple[int, ...]:
+    return (eqn.params["axis"],) if "axis" in eqn.params else tuple(eqn.params["axes"])
+
+
+class _Plan:
+    def __init__(self, body: Graph):
+        self.body = body
+        self.reduces = [e for e in body.eqns if e.op.has(Tag.REDUCE)]
+        first = self.reduces[0]
+        self.in_shape = tuple(first.ins[0].shape)
+        self.axes = _reduced_axes(first)
+        self.kept = [a for a in range(len(self.in_shape)) if a not in self.axes]
+        self.n_out = math.prod(self.in_shape[a] for a in self.kept)
+        self.n_red = math.prod(self.in_shape[a] for a in self.axes)
+        self.reducers = [reducer_of(e) for e in self.reduces]
+        depends = {id(v) for e in self.reduces for v in e.outs}
+        for e in body.eqns:
+            if any(id(v) in depends for v in e.ins):
+                depends.update(id(v) for v in e.outs)
+        self.epilogue_ids = depends
+        self.side = [k for k, v in enumerate(body.outputs) if id(v) not in depends]
+        self.main = [k for k, v in enumerate(body.outputs) if id(v) in depends]
+
+    def input_index(self, em: PointEmitter, o: str, r: str) -> Index:
+        """The input point of output ``o`` and reduced position ``r``."""
+        shape, kept, axes = self.in_shape, self.kept, self.axes
+        if tuple(axes) == tuple(range(len(shape) - len(axes), len(shape))):
+            return Index(shape, flat=em.bind(f"({o} * {self.n_red} + {r})", "f"))
+        if tuple(kept) == tuple(range(len(shape) - len(kept), len(shape))):
+            return Index(shape, flat=em.bind(f"({r} * {self.n_out} + {o})", "f"))
+        ko = em.axes(Index(tuple(shape[a] for a in kept), flat=o))
+        kr = em.axes(Index(tuple(shape[a] for a in axes), flat=r))
+        by_axis = dict(zip(kept, ko, strict=True)) | dict(zip(axes, kr, strict=True))
+        return Index(shape, axes=tuple(by_axis[a] for a in range(len(shape))))
+
+    def columns(self) -> bool:
+        """Thread per output: the reduced axes lead and there are many outputs."""
+        return tuple(self.axes) == tuple(range(len(self.axes))) and self.n_out >= 1024 \
+            and len(self.kept) > 0
+
+
+def _leaves(body: Graph, params, args) -> dict:
+    leaves = {}
+    for k, v in enumerate(body.inputs):
+        leaves[id(v)] = Leaf(f"a{k}", v.type.dtype)
+        params.append(Param(f"a{k}", v.type.dtype))
+        args.append(Arg("in", k))
+    constant_leaves(body, leaves, params, args)
+    return leaves
+
+
+def _accumulate(w: SourceWriter, plan: _Plan, em: PointEmitter, index: Index,
+                r: str, accs: list[tuple[str, str | None]], side_store: str | None) -> None:
+    """Evaluate the prologue at ``index`` and fold each reduction's operand in."""
+    for red, eqn, (acc, acc_index) in zip(plan.reducers, plan.reduces, accs, strict=True):
+        value = em.value(eqn.ins[0], index)
+        if red.indexed:
+            w.line(f"if {red.better(value, r, acc, acc_index)}:")
+            with w.indent():
+                w.line(f"{acc} = {value}")
+                w.line(f"{acc_index} = {r}")
+        else:
+            w.line(f"{acc} = {red.combine(acc, value)}")
+    if side_store is not None:
+        for k in plan.side:
+            v = plan.body.outputs[k]
+            w.line(f"o{k}[{side_store}] = {store_expr(em.value(v, index), v.type.dtype)}")
+
+
+def _tree(w: SourceWriter, plan: _Plan, shared: list[tuple[str, str | None]],
+          accs: list[tuple[str, str | None]], block: int) -> None:
+    """Combine the block's accumulators in shared memory, halving strides."""
+    for (sh, sh_i), (acc, acc_i) in zip(shared, accs, strict=True):
+        w.line(f"{sh}[tid] = {acc}")
+        if sh_i:
+            w.line(f"{sh_i}[tid] = {acc_i}")
+    w.line("cuda.syncthreads()")
+    w.line(f"s = {block // 2}")
+    w.line("while s > 0:")
+    with w.indent():
+        w.line("if tid < s:")
+        with w.indent():
+            for red, (sh, sh_i) in zip(plan.reducers, shared, strict=True):
+                if red.indexed:
+                    w.line(f"if {red.better(f'{sh}[tid + s]', f'{sh_i}[tid + s]', f'{sh}[tid]', f'{sh_i}[tid]')}:")  # noqa: E501
+                    with w.indent():
+                        w.line(f"{sh}[tid] = {sh}[tid + s]")
+                        w.line(f"{sh_i}[tid] = {sh_i}[tid + s]")
+                else:
+                    w.line(f"{sh}[tid] = {red.combine(f'{sh}[tid]', f'{sh}[tid + s]')}")
+        w.line("cuda.syncthreads()")
+        w.line("s //= 2")
+
+
+def _finish(w: SourceWriter, plan: _Plan, results: list[tuple[str, str | None]],
+            leaves: dict, o: str) -> None:
+    """Epilogue at output ``o`` from the reductions' final accumulators."""
+    known = {}
+    for red, eqn, (acc, acc_i) in zip(plan.reducers, plan.reduces, results, strict=True):
+        out = eqn.outs[0]
+        if red.indexed:
+            value = f"{'I32' if out.type.dtype is dt.int32 else 'I64'}({acc_i})"
+        elif red.op_name == "mean":
+            value = f"{'F64' if red.acc is dt.float64 else 'F32'}({acc} / {plan.n_red})"
+        else:
+            value = acc
+        name = w.temp("r")
+        w.line(f"{name} = {value}")
+        known[id(out)] = _rounded(w, name, out)
+    em = PointEmitter(w, plan.body, leaves, known)
+    for k in plan.main:
+        v = plan.body.outputs[k]
+        w.line(f"o{k}[{o}] = {store_expr(em.value(v, Index(v.shape, flat=o)), v.type.dtype)}")
+
+
+def _rounded(w: SourceWriter, name: str, out: Var) -> str:
+    if out.type.dtype.is_integer and out.type.dtype is not dt.int64:
+        w.line(f"{name} = {round_op_result(name, out.type.dtype)}")
+    elif out.type.dtype.is_half:
+        w.line(f"{name} = {round_op_result(name, out.type.dtype)}")
+    return name
+
+
+def _init(w: SourceWriter, plan: _Plan) -> list[tuple[str, str | None]]:
+    accs = []
+    for k, red in enumerate(plan.reducers):
+        w.line(f"acc{k} = {red.identity}")
+        if red.indexed:
+            w.line(f"acci{k} = I64({NO_INDEX})")
+        accs.append((f"acc{k}", f"acci{k}" if red.indexed else None))
+    return accs
+
+
+def _shared(w: SourceWriter, plan: _Plan, block: int) -> list[tuple[str, str | None]]:
+    shared = []
+    for k, red in enumerate(plan.reducers):
+        w.line(f"sh{k} = cuda.shared.array({block}, {type_name(red.acc)})")
+        if red.indexed:
+            w.line(f"shi{k} = cuda.shared.array({block}, TI64)")
+        shared.append((f"sh{k}", f"shi{k}" if red.indexed else None))
+    return shared
+
+
+def _outputs(body: Graph):
+    params = [Param(f"o{k}", v.type.dtype) for k, v in enumerate(body.outputs)]
+    args = [Arg("out", k) for k in range(len(body.outputs))]
+    return params, args
+
+
+def _block_kernel(plan: _Plan, block: int, simulating: bool) -> GeneratedKernel:
+    params, args = _outputs(plan.body)
+    leaves = _leaves(plan.body, params, args)
+    w = SourceWriter()
+    w.depth = 1
+    w.line("tid = cuda.threadIdx.x")
+    shared = _shared(w, plan, block)
+    w.line("o = cuda.blockIdx.x")
+    w.line(f"while o < {plan.n_out}:")
+    with w.indent():
+        accs = _init(w, plan)
+        w.line("r = tid")
+        w.line(f"while r < {plan.n_red}:")
+        with w.indent():
+            em = PointEmitter(w, plan.body, leaves)
+            index = plan.input_index(em, "o", "r")
+            _accumulate(w, plan, em, index, "r", accs, em.flat(index) if plan.side else None)
+            w.line(f"r += {block}")
+        _tree(w, plan, shared, accs, block)
+        w.line("if tid == 0:")
+        with w.indent():
+            _finish(w, plan, [(sh + "[0]", (shi + "[0]") if shi else None)
+                              for sh, shi in shared], leaves, "o")
+        w.line("cuda.syncthreads()")
+        w.line("o += cuda.gridDim.x")
+    name, source = kernel_source("reduce_rows", params, w.body())
+    grid = 1 if simulating else max(1, min(MAX_GRID, plan.n_out))
+    return GeneratedKernel(name, source, params, args, Launch(grid, block), kind="reduction")
+
+
+def _column_kernel(plan: _Plan, simulating: bool) -> GeneratedKernel:
+    params, args = _outputs(plan.body)
+    leaves = _leaves(plan.body, params, args)
+    w = SourceWriter()
+    w.depth = 1
+    w.line("o = cuda.grid(1)")
+    w.line("step = cuda.gridsize(1)")
+    w.line(f"while o < {plan.n_out}:")
+    with w.indent():
+        accs = _init(w, plan)
+        w.line("r = 0")
+        w.line(f"while r < {plan.n_red}:")
+        with w.indent():
+            em = PointEmitter(w, plan.body, leaves)
+            index = plan.input_index(em, "o", "r")
+            _accumulate(w, plan, em, index, "r", accs, em.flat(index) if plan.side else None)
+            w.line("r += 1")
+        _finish(w, plan, accs, leaves, "o")
+        w.line("o += step")
+    name, source = kernel_source("reduce_columns", params, w.body())
+    block = SIM_BLOCK if simulating else BLOCK
+    grid = 1 if simulating else max(1, min(MAX_GRID, math.ceil(plan.n_out / block)))
+    return GeneratedKernel(name, source, params, args, Launch(grid, block), kind="reduction")
+
+
+def _two_pass(plan: _Plan, block: int, chunk: int, simulating: bool) -> list[GeneratedKernel]:
+    chunks = math.ceil(plan.n_red / chunk)
+    scratch = []
+    for k, red in enumerate(plan.reducers):
+        scratch.append((Arg("scratch", (f"part{k}", plan.n_out * chunks, red.acc)),
+                        Arg("scratch", (f"parti{k}", plan.n_out * chunks, dt.int64))
+                        if red.indexed else None))
+    # pass one: block b reduces chunk (b % chunks) of output (b // chunks)
+    params, args = _outputs(plan.body)
+    leaves = _leaves(plan.body, params, args)
+    for k, (part, part_i) in enumerate(scratch):
+        params.append(Param(f"p{k}", part.key[2]))
+        args.append(part)
+        if part_i:
+            params.append(Param(f"pi{k}", dt.int64))
+            args.append(part_i)
+    w = SourceWriter()
+    w.depth = 1
+    w.line("tid = cuda.threadIdx.x")
+    shared = _shared(w, plan, block)
+    w.line("b = cuda.blockIdx.x")
+    w.line(f"while b < {plan.n_out * chunks}:")
+    with w.indent():
+        w.line(f"o = b // {chunks}")
+        w.line(f"lo = (b % {chunks}) * {chunk}")
+        w.line(f"hi = min(lo + {chunk}, {plan.n_red})")
+        accs = _init(w, plan)
+        w.line("r = lo + tid")
+        w.line("while r < hi:")
+        with w.indent():
+            em = PointEmitter(w, plan.body, leaves)
+            index = plan.input_index(em, "o", "r")
+            _accumulate(w, plan, em, index, "r", accs, em.flat(index) if plan.side else None)
+            w.line(f"r += {block}")
+        _tree(w, plan, shared, accs, block)
+        w.line("if tid == 0:")
+        with w.indent():
+            for k, (sh, shi) in enumerate(shared):
+                w.line(f"p{k}[b] = {sh}[0]")
+                if shi:
+                    w.line(f"pi{k}[b] = {shi}[0]")
+        w.line("cuda.syncthreads()")
+        w.line("b += cuda.gridDim.x")
+    name, source = kernel_source("reduce_partials", params, w.body())
+    grid = 1 if simulating else max(1, min(MAX_GRID, plan.n_out * chunks))
+    first = GeneratedKernel(name, source, params, args, Launch(grid, block), kind="reduction")
+
+    # pass two: block per output over its partials, then the epilogue
+    params, args = _outputs(plan.body)
+    leaves = _leaves(plan.body, params, args)
+    for k, (part, part_i) in enumerate(scratch):
+        params.append(Param(f"p{k}", part.key[2]))
+        args.append(part)
+        if part_i:
+            params.append(Param(f"pi{k}", dt.int64))
+            args.append(part_i)
+    w = SourceWriter()
+    w.depth = 1
+    w.line("tid = cuda.threadIdx.x")
+    shared = _shared(w, plan, block)
+    w.line("o = cuda.blockIdx.x")
+    w.line(f"while o < {plan.n_out}:")
+    with w.indent():
+        accs = _init(w, plan)
+        w.line("c = tid")
+        w.line(f"while c < {chunks}:")
+        with w.indent():
+            for k, (red, (acc, acc_i)) in enumerate(zip(plan.reducers, accs, strict=True)):
+                value = f"p{k}[o * {chunks} + c]"
+                if red.indexed:
+                    vi = f"pi{k}[o * {chunks} + c]"
+                    w.line(f"if {red.better(value, vi, acc, acc_i)}:")
+                    with w.indent():
+                        w.line(f"{acc} = {value}")
+                        w.line(f"{acc_i} = {vi}")
+                else:
+                    w.line(f"{acc} = {red.combine(acc, value)}")
+            w.line(f"c += {block}")
+        _tree(w, plan, shared, accs, block)
+        w.line("if tid == 0:")
+        with w.indent():
+            _finish(w, plan, [(sh + "[0]", (shi + "[0]") if shi else None)
+                              for sh, shi in shared], leaves, "o")
+        w.line("cuda.syncthreads()")
+        w.line("o += cuda.gridDim.x")
+    name, source = kernel_source("reduce_combine", params, w.body())
+    grid = 1 if simulating else max(1, min(MAX_GRID, plan.n_out))
+    second = GeneratedKernel(name, source, params, args, Launch(grid, block), kind="reduction")
+    return [first, second]
+
+
+def reduction_kernels(body: Graph, simulating: bool) -> list[GeneratedKernel]:
+    """The kernels computing a reduction body, launched in order."""
+    plan = _Plan(body)
+    block = SIM_BLOCK if simulating else BLOCK
+    two_pass_min, chunk = (SIM_TWO_PASS_MIN, SIM_CHUNK) if simulating else (TWO_PASS_MIN,
+                                                                            CHUNK)
+    if plan.columns():
+        return [_column_kernel(plan, simulating)]
+    if plan.n_red >= two_pass_min and plan.n_out < 64:
+        return _two_pass(plan, block, chunk, simulating)
+    return [_block_kernel(plan, block, simulating)]
+
+
