@@ -21,6 +21,10 @@ tracejit trains with (an embedding gradient of a few thousand tokens), not for h
 vocabularies times long index lists -- a sort-based segmented sum would be the next
 step there.
 
+A rule returns at least one kernel even when every output is empty: the program
+allocates an equation's outputs for its kernel steps (and skips launching them when
+all are empty), so an equation without steps would have no outputs at all.
+
 custom_vjp's forward is the identity on its last ``num_outputs`` inputs (its impl
 copies them; the gradient rule only matters to autodiff), so its rule is one copy
 kernel per output.
@@ -93,7 +97,7 @@ def _flat3(em: PointEmitter, a: str, b: str, c: str, shape: tuple[int, int, int]
 def gather_kernels(eqn: Eqn, simulating: bool) -> list[GeneratedKernel]:
     """``out[o, p, r] = x[o, norm(idx[p]), r]`` with x as (outer, n, inner)."""
     x, idx = eqn.ins
-    axis = eqn.params["axis"]
+    axis = eqn.params["axis"] % len(x.shape)
     outer, n, inner = _prod(x.shape[:axis]), x.shape[axis], _prod(x.shape[axis + 1:])
     m = _prod(idx.shape)
     size = outer * m * inner
@@ -128,7 +132,7 @@ def scatter_add_kernels(eqn: Eqn, simulating: bool) -> list[GeneratedKernel]:
     """One thread per output element ``(o, j, r)`` of operand (outer, n, inner):
     ``operand[o, j, r] + sum(updates[o, p, r] for p in order if norm(idx[p]) == j)``."""
     operand, idx, _ = eqn.ins
-    axis = eqn.params["axis"]
+    axis = eqn.params["axis"] % len(operand.shape)
     shape = operand.shape
     outer, n, inner = _prod(shape[:axis]), shape[axis], _prod(shape[axis + 1:])
     m = _prod(idx.shape)
@@ -222,14 +226,15 @@ def pad_kernels(eqn: Eqn, simulating: bool) -> list[GeneratedKernel]:
 def _place_kernels(eqn: Eqn, simulating: bool, stem: str,
                    pieces: list[tuple[int, int, int, int, int]],
                    total: int) -> list[GeneratedKernel]:
-    """One copy kernel per non-empty input k: input k viewed as (outer, d, inner) goes to
-    rows ``offset .. offset+d`` of the output viewed as (outer, total, inner).
+    """One copy kernel per non-empty input k (at least one kernel, see above): input k
+    viewed as (outer, d, inner) goes to rows ``offset .. offset+d`` of the output viewed
+    as (outer, total, inner).
     ``pieces`` holds ``(k, outer, d, inner, offset)``."""
     dtype = eqn.outs[0].type.dtype
     kernels = []
-    for k, outer, d, inner, offset in pieces:
+    for n, (k, outer, d, inner, offset) in enumerate(pieces):
         size = outer * d * inner
-        if size == 0:
+        if size == 0 and (kernels or n < len(pieces) - 1):
             continue
 
         def fill(w, em, outer=outer, d=d, inner=inner, offset=offset):
@@ -268,7 +273,7 @@ def custom_vjp_kernels(eqn: Eqn, simulating: bool) -> list[GeneratedKernel]:
     kernels = []
     for k, v in enumerate(eqn.outs):
         size = _prod(v.shape)
-        if size == 0:
+        if size == 0 and (kernels or k < len(eqn.outs) - 1):
             continue
 
         def fill(w, em):
