@@ -12,12 +12,19 @@ default 600; 0 turns the guard off) sets the deadline.
 from __future__ import annotations
 
 import faulthandler
+import importlib.util
 import os
 import shutil
 import tempfile
 from pathlib import Path
 
 import pytest
+
+# The CUDA backend's /gpu:0 is numba's CUDA simulator in the test suite (every op-table
+# test runs on it); benchmarks/gpu_check.sh sets TRACEJIT_GPU=cuda on a GPU machine. It
+# must be decided before anything imports numba.cuda (codegen_cuda/mode.py).
+if importlib.util.find_spec("numba_cuda") is not None:
+    os.environ.setdefault("TRACEJIT_GPU", "sim")
 
 DEADLINE_ENV = "TRACEJIT_TEST_DEADLINE"
 HANG_DIR_ENV = "TRACEJIT_TEST_HANG_DIR"

@@ -64,7 +64,7 @@ def stage_choices() -> list[str]:
     pipeline, the aliases, all of them, and the CPU program's native forms."""
     from .passes.pipeline import stage_names
     return ["traced", *stage_names(_cpu_passes()), *_STAGE_ALIASES, "all", *_NATIVE_STAGES,
-            PARTITIONED]
+            PTX, PARTITIONED]
 
 
 def _print_stages(ctx: click.Context, _param, value: bool) -> None:
@@ -96,6 +96,8 @@ def _cleanup_names() -> set[str]:
 
 # Stages past the IR: the CPU backend's compiled program of the whole graph.
 _NATIVE_STAGES = ("llvm", "llvm-raw", "asm")
+# The CUDA backend's kernels as PTX (any machine; --arch picks the GPU architecture).
+PTX = "ptx"
 # The graph placed over this process's devices and cut into stages (docs/runtime.md).
 PARTITIONED = "partitioned"
 
@@ -114,13 +116,16 @@ def main():
 @click.option("--stage", default="traced", show_default=True,
               type=click.Choice(stage_choices()),
               help="Which stage to print: traced, optimized, fused, a pass name, all; "
-                   "the CPU program: llvm (optimized LLVM IR), llvm-raw, asm; or "
-                   "partitioned (the stages over devices, with their transfers).")
+                   "the CPU program: llvm (optimized LLVM IR), llvm-raw, asm; the GPU "
+                   "kernels: ptx; or partitioned (the stages over devices, with their "
+                   "transfers).")
+@click.option("--arch", default="sm_90", show_default=True,
+              help="The GPU architecture --stage ptx compiles for (sm_80, sm_90, ...).")
 @click.option("--stages", is_flag=True, expose_value=False, is_eager=True,
               callback=_print_stages, help="List the pipeline's stages in order and exit.")
 @click.option("--locations/--no-locations", default=False,
               help="Append the user's source line to each equation.")
-def ir_command(target, args, statics, stage, locations):
+def ir_command(target, args, statics, stage, locations, arch):
     """Print the IR of FILE.py:FUNCTION traced for the given argument types."""
     from .ir.printer import print_graph
     from .trace.jit import JitFunction
@@ -147,6 +152,15 @@ def ir_command(target, args, statics, stage, locations):
         except Unsupported as exc:
             raise click.ClickException(f"{exc}: this graph has no native program (it runs "
                                        "on the reference interpreter)") from None
+        click.echo(text.rstrip("\n"))
+        return
+    if stage == PTX:
+        from .ir.errors import TracejitError
+        try:
+            from .codegen_cuda.ptx import graph_ptx
+            text = graph_ptx(graph, arch)
+        except (TracejitError, ValueError) as exc:
+            raise click.ClickException(str(exc).splitlines()[0]) from None
         click.echo(text.rstrip("\n"))
         return
     if stage == PARTITIONED:

@@ -40,7 +40,8 @@ class KernelCompiler:
     @property
     def cuda(self):
         if self._cuda is None:
-            self._cuda = cuda_module()
+            # NOTE: with no GPU (mode off) numba.cuda still compiles PTX
+            self._cuda = cuda_module(compile_only=True)
         return self._cuda
 
     @property

@@ -80,10 +80,11 @@ def gpu_mode() -> str:
     return raw
 
 
-def cuda_module():
-    """``numba.cuda`` as the mode wants it (the simulator in ``sim`` mode)."""
+def cuda_module(*, compile_only: bool = False):
+    """``numba.cuda`` as the mode wants it (the simulator in ``sim`` mode).
+    ``compile_only``: for PTX, which needs no GPU, in any mode but ``sim``."""
     mode = gpu_mode()
-    if mode == "off":
+    if mode == "off" and not compile_only:
         raise CudaUnavailable("no GPU in this process (TRACEJIT_GPU=off, or no NVIDIA "
                               "driver or numba-cuda); set TRACEJIT_GPU=sim for the "
                               "simulator or null to compile only")
