@@ -462,8 +462,12 @@ def _default_weak(tensor):
 
 
 def jit(fun=None, *, static_argnums=(), static_argnames=(), executor: str | None = None,
-        donate_argnums=(), donate_argnames=()):
+        donate_argnums=(), donate_argnames=(), device: str | None = None):
     """Compile ``fun`` for each abstract signature of its arguments.
+
+    ``device`` (a device string, ``"/gpu:0"``, ``"/cpu:1"``) or ``executor`` (a
+    registry name, ``"gpu"``, ``"interpreter"``) picks where it runs; they are one
+    setting, so give at most one.
 
     ``donate_argnums``/``donate_argnames`` name arguments the caller gives up: their
     arrays may be overwritten and returned as results (an optimizer step updating its
@@ -476,6 +480,10 @@ def jit(fun=None, *, static_argnums=(), static_argnames=(), executor: str | None
     >>> f(np.ones((2, 3), np.float32), np.ones((3, 4), np.float32)).shape
     (2, 4)
     """
+    if device is not None and executor is not None and device != executor:
+        raise ValueError(f"jit(device={device!r}, executor={executor!r}): give one of them")
+    executor = executor if executor is not None else device
+
     def wrap(f):
         return JitFunction(f, static_argnums, static_argnames, executor, donate_argnums,
                            donate_argnames)
