@@ -84,3 +84,10 @@ def pytest_unconfigure(config) -> None:
         folder = os.environ.pop(HANG_DIR_ENV, None)
         if folder:
             shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture
+def no_gpu(monkeypatch):
+    """This process as a machine without a GPU (the suite's /gpu:0 is the simulator)."""
+    from tracejit.codegen_cuda import mode
+    monkeypatch.setattr(mode, "gpu_count", lambda: 0)

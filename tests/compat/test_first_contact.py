@@ -75,7 +75,7 @@ def test_adagrad_da_with_the_global_step_tensor():
         "Variable:0", "global_step:0", "Variable/AdagradDA:0", "Variable/AdagradDA_1:0"]
 
 
-def test_device_strings_and_soft_placement():
+def test_device_strings_and_soft_placement(no_gpu):
     c = tf.constant(1.0)
     assert c.op.device == ""
     with tf.device("/gpu:0"):
@@ -86,7 +86,7 @@ def test_device_strings_and_soft_placement():
     assert float(soft.run(on_gpu)) == 3.0
 
 
-def test_hard_placement_checks_the_devices_this_process_has(monkeypatch):
+def test_hard_placement_checks_the_devices_this_process_has(monkeypatch, no_gpu):
     # TensorFlow's rule: an op pinned to a device that does not exist fails, naming the
     # devices there are; soft placement runs it anyway. /cpu:1 exists with two.
     monkeypatch.setenv("TRACEJIT_CPU_DEVICES", "2")
@@ -384,7 +384,7 @@ def test_replica_device_setter_and_colocation(monkeypatch):
         np.testing.assert_array_equal(s.run(y), np.full((2, 3), 4.0))
 
 
-def test_tf_config_lists_the_runtimes_devices(monkeypatch):
+def test_tf_config_lists_the_runtimes_devices(monkeypatch, no_gpu):
     monkeypatch.setenv("TRACEJIT_CPU_DEVICES", "2")
     logical = tf.config.list_logical_devices("CPU")
     assert [(d.name, d.device_type) for d in logical] == [

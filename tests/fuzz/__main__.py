@@ -17,7 +17,7 @@ import sys
 import time
 
 from .generate import generate
-from .runner import FAILURES, Session, report, run_programs
+from .runner import FAILURES, Session, report, run_programs, worker_env
 
 
 def _progress(total: int):
@@ -41,7 +41,8 @@ def cmd_run(a) -> int:
     print(f"fuzz: {a.n} programs of seed {a.seed} (indices {a.start}..{a.start + a.n - 1}), "
           f"{a.workers} workers, {a.deadline:.0f} s deadline each", file=sys.stderr)
     summary = run_programs(a.seed, indices, workers=a.workers, deadline=a.deadline,
-                           max_steps=a.max_steps, progress=_progress(a.n), placed=a.placed)
+                           max_steps=a.max_steps, progress=_progress(a.n), placed=a.placed,
+                           device=a.device)
     for outcome in summary.failures:
         print(report(outcome))
     print(f"fuzz summary: {summary.line()}")
@@ -49,9 +50,10 @@ def cmd_run(a) -> int:
 
 
 def _session_check(a, source: str):
-    session = Session(a.deadline, {"TRACEJIT_CPU_DEVICES": "3"} if a.placed else None)
+    session = Session(a.deadline, worker_env(a.placed, a.device))
     try:
-        return session.check({"source": source, "seed": a.seed, "placed": a.placed})
+        return session.check({"source": source, "seed": a.seed, "placed": a.placed,
+                              "device": a.device})
     finally:
         session.close()
 
@@ -60,7 +62,7 @@ def cmd_repro(a) -> int:
     program = generate(a.seed, a.index, a.max_steps)
     outcome = _session_check(a, program.source())
     outcome.task = {"seed": a.seed, "index": a.index, "max_steps": a.max_steps,
-                    "placed": a.placed}
+                    "placed": a.placed, "device": a.device}
     outcome.source = program.source()
     if outcome.status == "ok":
         print(program.source())
@@ -115,6 +117,9 @@ def main(argv=None) -> int:
         p.add_argument("--placed", action="store_true",
                        help="pin the compiled program's steps at random over three CPU "
                             "devices (TRACEJIT_CPU_DEVICES=3)")
+        p.add_argument("--device", default=None,
+                       help="compile for this device instead of the CPU: gpu runs the "
+                            "CUDA backend on numba's simulator (TRACEJIT_GPU=sim)")
         if one:
             p.add_argument("--index", type=int, required=True)
 

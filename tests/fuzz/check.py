@@ -45,16 +45,18 @@ def _short_error(exc: BaseException) -> str:
 PLACES = (None, "/cpu:0", "/cpu:1", "/cpu:2")
 
 
-def check_source(source: str, seed: int = 0, placed: bool = False) -> dict:
+def check_source(source: str, seed: int = 0, placed: bool = False,
+                 device: str | None = None) -> dict:
     """Check the program a rendered source defines (see program.render); ``placed``:
     compile it with each step pinned at random to one of three CPU devices (needs
-    ``TRACEJIT_CPU_DEVICES=3``), the reference unplaced."""
+    ``TRACEJIT_CPU_DEVICES=3``), the reference unplaced; ``device``: compile it for that
+    device (``gpu``: the CUDA backend, on the simulator with ``TRACEJIT_GPU=sim``)."""
     loaded = load(source)
     previous = os.environ.get("TRACEJIT_GEMM")
     if loaded.gemm != "auto":
         os.environ["TRACEJIT_GEMM"] = loaded.gemm
     try:
-        return _check(loaded, seed, placed)
+        return _check(loaded, seed, placed, device)
     finally:
         if previous is None:
             os.environ.pop("TRACEJIT_GEMM", None)
@@ -62,7 +64,8 @@ def check_source(source: str, seed: int = 0, placed: bool = False) -> dict:
             os.environ["TRACEJIT_GEMM"] = previous
 
 
-def _check(loaded: Loaded, seed: int, placed: bool = False) -> dict:
+def _check(loaded: Loaded, seed: int, placed: bool = False,
+           device: str | None = None) -> dict:
     reference = tj.jit(loaded.main, executor="interpreter")
     refs = []
     try:
@@ -72,7 +75,7 @@ def _check(loaded: Loaded, seed: int, placed: bool = False) -> dict:
             graph = tj.make_ir(loaded.main)(*loaded.args)
     except Exception as exc:
         return {"status": "invalid", "detail": "the reference failed:\n" + _short_error(exc)}
-    compiled = tj.jit(loaded.main, donate_argnums=loaded.donate)
+    compiled = tj.jit(loaded.main, donate_argnums=loaded.donate, executor=device)
     problems = []
     for call, (args, ref) in enumerate(zip((loaded.args, loaded.args2), refs, strict=True)):
         try:

@@ -174,12 +174,22 @@ def _limits(deadline: float, extra_env: dict | None) -> dict:
     return {"TRACEJIT_COMPILE_TIMEOUT": f"{0.75 * deadline:g}", **(extra_env or {})}
 
 
+def worker_env(placed: bool, device: str | None) -> dict | None:
+    """What a worker's environment needs for placed or GPU checks."""
+    env = {}
+    if placed:
+        env["TRACEJIT_CPU_DEVICES"] = "3"
+    if device is not None and device.startswith("gpu"):
+        env["TRACEJIT_GPU"] = "sim"
+    return env or None
+
+
 def run_programs(seed: int, indices: Iterable[int], *, workers: int = 2,
                  deadline: float = 20.0, max_steps: int = 8, progress=None,
-                 placed: bool = False) -> Summary:
+                 placed: bool = False, device: str | None = None) -> Summary:
     """Check programs ``indices`` of ``seed``; ``progress(summary)`` is called after each.
     ``placed``: each compiled program's steps pinned at random over three CPU devices
-    (check.py)."""
+    (check.py); ``device``: compiled for that device (``gpu``: the CUDA simulator)."""
     summary = Summary()
     start = time.monotonic()
 
@@ -192,10 +202,10 @@ def run_programs(seed: int, indices: Iterable[int], *, workers: int = 2,
         if progress is not None:
             progress(summary)
 
-    tasks = [{"seed": seed, "index": i, "max_steps": max_steps, "placed": placed}
-             for i in indices]
+    tasks = [{"seed": seed, "index": i, "max_steps": max_steps, "placed": placed,
+              "device": device} for i in indices]
     run_tasks(tasks, workers=workers, deadline=deadline, on_outcome=record,
-              extra_env={"TRACEJIT_CPU_DEVICES": "3"} if placed else None)
+              extra_env=worker_env(placed, device))
     summary.seconds = time.monotonic() - start
     return summary
 
@@ -208,7 +218,8 @@ def report(outcome: Outcome) -> str:
         steps = task.get("max_steps", 8)
         rerun = (f"python -m tests.fuzz repro --seed {task['seed']} --index {task['index']}"
                  + (f" --max-steps {steps}" if steps != 8 else "")
-                 + (" --placed" if task.get("placed") else ""))
+                 + (" --placed" if task.get("placed") else "")
+                 + (f" --device {task['device']}" if task.get("device") else ""))
     else:
         title, rerun = "a given program", "python -m tests.fuzz check <file with the source>"
     return "\n".join([f"==== FUZZ {outcome.status.upper()}: {title}", outcome.detail,

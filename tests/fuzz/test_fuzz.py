@@ -9,6 +9,7 @@ docs/testing.md.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 
 import numpy as np
@@ -59,6 +60,24 @@ def test_random_programs_placed_over_three_devices_compute_the_same():
         pytest.fail(f"{summary.line()}; {len(new)} new failure(s), first ones:\n{text}",
                     pytrace=False)
     assert summary.programs == PLACED
+
+
+GPU_PROGRAMS = int(os.environ.get("TRACEJIT_FUZZ_GPU", "60"))
+
+
+@pytest.mark.skipif(importlib.util.find_spec("numba_cuda") is None,
+                    reason="numba-cuda is not installed (the CUDA simulator)")
+def test_random_programs_on_the_gpu_simulator_compute_the_same():
+    # The CUDA backend (fusion, generated kernels, the GPU program, host<->device
+    # copies) on numba's simulator against the reference interpreter.
+    summary = run_programs(SEED, range(GPU_PROGRAMS), workers=1, deadline=60.0,
+                           device="gpu")
+    new = [o for o in summary.failures if not explain(o.task)]
+    if new:
+        text = "\n".join(report(o) for o in new[:5])
+        pytest.fail(f"{summary.line()}; {len(new)} new failure(s), first ones:\n{text}",
+                    pytrace=False)
+    assert summary.programs == GPU_PROGRAMS
 
 
 # ---- the known bugs, checked as fuzz programs ------------------------------------------

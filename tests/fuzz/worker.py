@@ -29,7 +29,8 @@ def main() -> None:
         else:
             source = generate(task["seed"], task["index"], task.get("max_steps", 8)).source()
         try:
-            result = check_source(source, task.get("seed", 0), task.get("placed", False))
+            result = check_source(source, task.get("seed", 0), task.get("placed", False),
+                                  task.get("device"))
         except Exception as exc:        # a program the generator should not have made
             result = {"status": "invalid", "detail": f"{type(exc).__name__}: {exc}"}
         if result["status"] != "ok":

@@ -8,9 +8,9 @@ prologue at input points and an epilogue at output points. The kernel:
   accumulators meet in shared memory and are combined in a fixed tree (halving
   strides), so the sum order depends on the shapes only and results are the same bits
   from run to run; thread 0 finishes (mean divides) and runs the epilogue;
-* **thread per output** (reductions over leading axes with many outputs, e.g. a bias
-  gradient): each thread walks its column serially; neighbouring threads read
-  neighbouring addresses, so the loads coalesce;
+* **thread per output** (short reductions, and reductions over leading axes with many
+  outputs, e.g. a bias gradient): each thread walks its elements serially; over
+  leading axes neighbouring threads read neighbouring addresses, so the loads coalesce;
 * **two passes** (few outputs, long reductions: a full sum): pass one gives each
   output ``chunks`` blocks, each reducing a fixed slice into a partial in scratch
   memory (side outputs of the prologue are written here); pass two combines each
@@ -32,6 +32,7 @@ from .reducers import NO_INDEX, reducer_of
 
 __all__ = ["reduction_kernels", "TWO_PASS_MIN", "CHUNK"]
 
+SERIAL_MAX = 64             # reduced length up to which a thread per output wins
 TWO_PASS_MIN = 1 << 16      # reduced length from which few outputs split into chunks
 CHUNK = 1 << 13             # elements per block in pass one
 SIM_TWO_PASS_MIN, SIM_CHUNK = 256, 64
@@ -72,8 +73,13 @@ class _Plan:
         by_axis = dict(zip(kept, ko, strict=True)) | dict(zip(axes, kr, strict=True))
         return Index(shape, axes=tuple(by_axis[a] for a in range(len(shape))))
 
-    def columns(self) -> bool:
-        """Thread per output: the reduced axes lead and there are many outputs."""
+    def serial(self) -> bool:
+        """Thread per output: short reductions (a block of threads per output would idle
+        nearly all of them; in the simulator every barrier costs a thread switch per
+        thread), or the reduced axes lead and there are many outputs (each thread walks
+        a column; neighbours read neighbouring addresses)."""
+        if self.n_red <= SERIAL_MAX and self.n_out > 1:
+            return True
         return tuple(self.axes) == tuple(range(len(self.axes))) and self.n_out >= 1024 \
             and len(self.kept) > 0
 
@@ -338,7 +344,7 @@ def reduction_kernels(body: Graph, simulating: bool) -> list[GeneratedKernel]:
     block = SIM_BLOCK if simulating else BLOCK
     two_pass_min, chunk = (SIM_TWO_PASS_MIN, SIM_CHUNK) if simulating else (TWO_PASS_MIN,
                                                                             CHUNK)
-    if plan.columns():
+    if plan.serial():
         return [_column_kernel(plan, simulating)]
     if plan.n_red >= two_pass_min and plan.n_out < 64:
         return _two_pass(plan, block, chunk, simulating)
