@@ -126,3 +126,21 @@ def test_a_bad_gpu_mode_is_named():
     done = _run("import tracejit.runtime.registry as r; r.get_device('/gpu:0')", "fast")
     assert done.returncode != 0
     assert "TRACEJIT_GPU='fast'" in done.stderr
+
+
+@simulated
+def test_values_committed_to_the_gpu_stay_there_between_calls():
+    gpu = get_device("/gpu:0")
+    f = tj.jit(lambda a: tj.exp(a) * 2.0)
+    x = np.linspace(-1, 1, 6, dtype=np.float32).reshape(2, 3)
+    on_gpu = tj.device_put(x, "/gpu:0")
+    assert on_gpu.resident is not None and on_gpu.device == "gpu"
+    live = gpu.allocator.stats()["live_buffers"]
+    y = f(f(on_gpu))            # chained: the middle value never visits the host
+    assert y.device == "gpu" and y.resident is not None
+    assert gpu.allocator.stats()["live_buffers"] == live + 1
+    np.testing.assert_allclose(np.asarray(y), np.exp(np.exp(x) * 2) * 2, rtol=1e-5)
+    del y, on_gpu
+    import gc
+    gc.collect()
+    assert gpu.allocator.stats()["live_buffers"] == live - 1

@@ -23,7 +23,7 @@ import numpy as np
 from ..ir import GraphBuilder
 from ..ir.core import Graph
 from ..ir.verifier import verify
-from ..runtime.device import CAN_RUN, Device, UnsupportedOnDevice
+from ..runtime.device import CAN_RUN, Buffer, Device, DeviceValue, UnsupportedOnDevice
 from .mode import gpu_mode
 from .pipeline import GPU_PASSES
 
@@ -133,6 +133,53 @@ class CudaDevice(Device):
 
     def clear_caches(self) -> None:
         self._ops.clear()
+
+    # ---- the user's boundary ------------------------------------------------------------
+
+    def host_program(self, program, graph: Graph):
+        """``program`` as the front ends call it: NumPy arrays are copied in (through
+        pinned staging, asynchronously); a :class:`DeviceValue` of this device is used in
+        place. Results come back as NumPy arrays -- or, when any argument was a
+        DeviceValue (a call committed to this device), stay here as DeviceValues, so
+        chained calls copy nothing."""
+        if CAN_RUN not in self.capabilities:
+            return program
+        allocator = self.allocator
+        outputs = [(tuple(v.shape), v.type.dtype) for v in graph.outputs]
+
+        def on_device(arrays):
+            uploaded, storages, resident = [], [], False
+            try:
+                for a in arrays:
+                    if isinstance(a, DeviceValue) and a.device is self:
+                        storages.append(a.buffer.storage)
+                        resident = True
+                    else:
+                        buf = allocator.to_device(np.asarray(a))
+                        uploaded.append(buf)
+                        storages.append(buf.storage)
+                results = [Buffer(self, shape, dtype, value) for (shape, dtype), value
+                           in zip(outputs, program(storages), strict=True)]
+            finally:
+                for buf in uploaded:
+                    allocator.free(buf)
+            if resident:
+                return [DeviceValue(r) for r in results]
+            try:
+                return [allocator.to_host(r) for r in results]
+            finally:
+                for r in results:
+                    allocator.free(r)
+        on_device.__wrapped__ = program
+        return on_device
+
+    def put(self, array):
+        return self.allocator.to_device(np.asarray(array))
+
+    def synchronize(self) -> None:
+        """Wait for the work queued on this device (timing, before reading results)."""
+        if CAN_RUN in self.capabilities:
+            self.allocator.synchronize()
 
     # ---- what programs call -------------------------------------------------------------
 

@@ -39,7 +39,7 @@ from ..ir.errors import TracejitError
 from ..ir.opdef import OpDef
 from .devices import DeviceSpec, parse_device
 
-__all__ = ["Buffer", "Allocator", "HostAllocator", "Program", "Device",
+__all__ = ["Buffer", "Allocator", "HostAllocator", "Program", "Device", "DeviceValue",
            "UnsupportedOnDevice", "Resident", "fetch_residents", "CAN_RUN", "NATIVE_DISPATCH",
            "HOST_MEMORY", "RESIDENT"]
 
@@ -118,6 +118,56 @@ class HostAllocator:
     def copy(self, buffer: Buffer) -> Buffer:
         self._check(buffer)
         return Buffer(self.device, buffer.shape, buffer.dtype, buffer.storage.copy())
+
+
+class DeviceValue:
+    """A tensor kept in a device's own memory (a GPU's), held by the host: what
+    ``tj.device_put(x, "/gpu:0")`` commits and what a committed call returns, so a chain
+    of jitted calls on the device copies nothing to or from the host. It looks like an
+    array where the front ends need one (``shape``, a NumPy ``dtype``, ``np.asarray``
+    downloads it); its device's ``host_program`` takes it in place. The buffer goes back
+    to the device's allocator when the last reference does."""
+
+    __slots__ = ("buffer", "__weakref__")
+
+    def __init__(self, buffer: Buffer):
+        self.buffer = buffer
+
+    @property
+    def device(self) -> Device:
+        return self.buffer.device
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.buffer.shape
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.buffer.dtype.np_dtype
+
+    @property
+    def ndim(self) -> int:
+        return len(self.buffer.shape)
+
+    @property
+    def size(self) -> int:
+        return int(np.prod(self.buffer.shape, dtype=np.int64))
+
+    def __array__(self, dtype=None, copy=None):
+        value = self.buffer.device.allocator.to_host(self.buffer)
+        return value if dtype is None else value.astype(dtype)
+
+    def copy(self) -> np.ndarray:
+        return np.asarray(self)
+
+    def __repr__(self) -> str:
+        return f"DeviceValue({self.buffer.dtype.name}{list(self.shape)} on {self.device.name})"
+
+    def __del__(self):
+        try:
+            self.buffer.device.allocator.free(self.buffer)
+        except Exception:     # noqa: BLE001 (interpreter shutdown: the memory goes anyway)
+            pass
 
 
 class Resident:

@@ -18,6 +18,7 @@ import threading
 import numpy as np
 
 from ..ir.source import user_location
+from ..runtime.device import CAN_RUN, HOST_MEMORY, DeviceValue
 from ..runtime.devices import DeviceError, DeviceSpec, nested_device
 from ..runtime.registry import get_device
 from .values import Array, DeviceArray
@@ -70,6 +71,10 @@ def device_put(x, device=None) -> DeviceArray:
     target = get_device(device) if device is not None else get_device()
     value = x.value if isinstance(x, Array) else np.asarray(x)
     weak = x.weak if isinstance(x, Array) else False
+    if HOST_MEMORY not in target.capabilities and CAN_RUN in target.capabilities:
+        # NOTE: a device with memory of its own keeps the value there (a GPU): calls
+        # committed to it take and return DeviceValues, copying nothing to the host
+        return DeviceArray(DeviceValue(target.put(np.asarray(value))), weak, target.name)
     return DeviceArray(target.get(target.put(value)), weak, target.name)
 
 

@@ -61,6 +61,8 @@ def _leaf_key(leaf) -> tuple:
         return (leaf.shape, leaf.dtype, False)
     if kind is Array:
         return (leaf.value.shape, leaf.value.dtype, leaf.weak)
+    if kind is DeviceArray:
+        return leaf.jit_key()
     if kind is float:
         return _WEAK_FLOAT
     if kind is int:
@@ -87,8 +89,10 @@ def _raw(leaf, key) -> np.ndarray:
     kind = type(leaf)
     if kind is np.ndarray and key[1].isnative:
         return leaf
-    if kind is Array or kind is DeviceArray:
+    if kind is Array:
         return leaf.value
+    if kind is DeviceArray:
+        return leaf.jit_argument()
     # NOTE: byte-swapped arrays and ndarray subclasses (memmap) become plain native
     # arrays here, so compiled code only ever sees the layout it was built for.
     return np.asarray(leaf, dtype=_native(key[1]))

@@ -11,6 +11,7 @@ from ..ir import dtypes as dt
 from ..ir.core import TensorType
 from ..ir.errors import TracerError
 from ..ir.source import user_location
+from ..runtime.device import DeviceValue
 
 
 class Tensor:
@@ -261,20 +262,52 @@ class Array(Tensor):
         return format(self.value, spec) if self.ndim == 0 else format(str(self), spec)
 
 
+_HOST_VALUE = Array.__dict__["value"]     # the slot Array keeps its NumPy value in
+
+
 class DeviceArray(Array):
     """An Array committed to a device (``tj.device_put``): operations on it run there,
-    and their results are committed there too, as JAX's committed arrays are. Its
-    values are host memory on host-memory devices (every device today)."""
+    and their results are committed there too, as JAX's committed arrays are. On a
+    host-memory device its value is host memory; on a device with memory of its own (a
+    GPU) it holds a :class:`~tracejit.runtime.device.DeviceValue` (``resident``), which
+    jitted calls committed to that device take in place, and ``value`` is downloaded
+    (once) only when host code asks for it."""
 
-    __slots__ = ("device",)
+    __slots__ = ("device", "resident")
     # NOTE: whether any was ever made: until then a call skips looking for commitment
     # (a jitted step's Python path is a few microseconds; the search cost 5% of W8).
     made = False
 
-    def __init__(self, value: np.ndarray, weak: bool = False, device: str = "cpu"):
-        super().__init__(value, weak)
+    def __init__(self, value, weak: bool = False, device: str = "cpu"):
+        if isinstance(value, DeviceValue):
+            self.resident = value
+        else:
+            self.resident = None
+            _HOST_VALUE.__set__(self, value)
+        self.weak = weak
         self.device = device
         DeviceArray.made = True
+
+    @property
+    def value(self) -> np.ndarray:
+        try:
+            return _HOST_VALUE.__get__(self)
+        except AttributeError:      # resident on its device: download once
+            host = np.asarray(self.resident)
+            _HOST_VALUE.__set__(self, host)
+            return host
+
+    @value.setter
+    def value(self, new) -> None:
+        _HOST_VALUE.__set__(self, new)
+
+    def jit_argument(self):
+        """What a jitted call passes: the resident value in place, else the host one."""
+        return self.resident if self.resident is not None else self.value
+
+    def jit_key(self) -> tuple:
+        source = self.resident if self.resident is not None else self.value
+        return (source.shape, source.dtype, self.weak)
 
     def __repr__(self) -> str:
         return f"{super().__repr__()[:-1]}, device={self.device!r})"
