@@ -124,13 +124,15 @@ def tj_sigmoid(x):
     return e / (1 + e)
 
 
-def tj_float_to_int(x, lo, hi):
-    # truncate toward zero, saturate at the type's range, NaN -> 0 (the IR's cast)
+def tj_float_to_int(x, lo_float, hi_float, lo, hi):
+    # truncate toward zero, saturate at the type's range, NaN -> 0 (the IR's cast). The
+    # bounds are compared as floats but returned as the integers: float(int64 max) is
+    # 2**63, which no int64 holds (converting it back was INT64_MIN: the fuzzer found it)
     if x != x:
         return 0
-    if x >= hi:
+    if x >= hi_float:
         return hi
-    if x <= lo:
+    if x <= lo_float:
         return lo
     return int(x)
 

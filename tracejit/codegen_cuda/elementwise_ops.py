@@ -94,7 +94,8 @@ def _cast(a, d, out, p):
         info = np.iinfo(out.np_dtype)
         # NOTE: the bounds as floats of the source's compute type: float(int64 max) is
         # 2**63, so "x >= hi" saturates exactly where the value does not fit
-        return f"tj_float_to_int({x}, {float(info.min)!r}, {float(info.max)!r})"
+        return (f"tj_float_to_int({x}, {float(info.min)!r}, {float(info.max)!r}, "
+                f"{int(info.min)}, {int(info.max)})")
     return f"{convert_name(out)}({x})"
 
 
