@@ -158,6 +158,37 @@ def test_nn_kernel_matches_the_interpreter(gpu, case_id, name, types, params):
     _check(_run(gpu, graph, args), interpret(graph, args), graph, exact=name not in CONVS)
 
 
+CONV_CASES = [c for c in CASES if c[1] in CONVS]
+
+
+@pytest.mark.parametrize("case_id,name,types,params", CONV_CASES,
+                         ids=[c[0] for c in CONV_CASES])
+def test_direct_convolutions_match_the_interpreter_too(gpu, monkeypatch, case_id, name,
+                                                       types, params):
+    # the direct kernels serve where im2col's scratch would be too big (and halves'
+    # input gradient): force them with a zero scratch limit
+    from tracejit.codegen_cuda.kernels import conv_gemm
+    monkeypatch.setattr(conv_gemm, "COLS_LIMIT", 0)
+    graph = case_graph(name, types, params)
+    args = case_inputs(case_id, name, graph)
+    _check(_run(gpu, graph, args), interpret(graph, args), graph, exact=False)
+
+
+def test_float_convolutions_are_im2col_and_a_gemm(gpu):
+    from tracejit.codegen_cuda.program import build_steps
+    from tracejit.codegen_cuda.steps import GemmStep
+    for name, types, params in [
+            ("conv2d", [T((1, 5, 5, 2), f32), T((3, 3, 2, 3), f32)], {"pads": SAME3}),
+            ("conv2d_backprop_input", [T((1, 5, 5, 3), f64), T((3, 3, 2, 3), f64)],
+             {"pads": SAME3, "input_shape": (1, 5, 5, 2)}),
+            ("conv2d_backprop_filter", [T((1, 5, 5, 2), f32), T((1, 5, 5, 3), f32)],
+             {"pads": SAME3, "filter_shape": (3, 3, 2, 3)})]:
+        graph = case_graph(name, types, params)
+        steps = build_steps(gpu.optimize(graph), True)
+        assert [type(s).__name__ for s in steps].count("GemmStep") == 1, name
+        assert any(isinstance(s, GemmStep) for s in steps)
+
+
 def test_max_pool_nan_inf_and_signed_zeros(gpu):
     """NaN is the maximum (the first NaN wins), -0.0 < +0.0 in the forward maximum but a
     tie for the first maximum, and a window of -inf only routes its gradient to its

@@ -198,8 +198,8 @@ class CudaDevice(Device):
         """Run ``step`` with cuBLAS when it can; False: the caller launches the fallback."""
         if self.mode != "cuda" or step.stride_a is None or step.stride_b is None:
             return False
-        dtype = step.eqn.ins[0].type.dtype
-        if not dtype.is_float:
+        dtype = step.dtype
+        if not dtype.is_float or step.out_dtype is not dtype:
             return False
         blas = self._blas()
         if blas is None:

@@ -56,7 +56,8 @@ class GemmStep:
     transpose_a: bool
     transpose_b: bool
     fallback: GeneratedKernel
-    scratch_out: tuple | None = None     # (name, count, dtype) when out is scratch
+    dtype: object = None          # the operands' IR dtype
+    out_dtype: object = None      # the product's (cuBLAS: the same)
 
 
 @dataclass
