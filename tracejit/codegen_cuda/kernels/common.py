@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 from ...ir import GraphBuilder, ops
 from ...ir.core import Eqn, Graph
 from ..point import Leaf, scalar_constant
-from ..source import Arg, Launch, Param
+from ..source import Arg, GeneratedKernel, Launch, Param, SourceWriter, kernel_source
 
 __all__ = ["BLOCK", "SIM_BLOCK", "MAX_GRID", "launch_1d", "as_body", "constant_leaves",
-           "block_size"]
+           "block_size", "grid_stride_kernel", "split_flat"]
 
 BLOCK = 256          # threads of a block: 8 warps, what occupancy calculators favour
 SIM_BLOCK = 32       # the simulator runs each thread as a Python thread: keep them few
@@ -48,3 +49,37 @@ def constant_leaves(body: Graph, leaves: dict, params: list[Param], args: list[A
             leaves[id(var)] = Leaf(name, var.type.dtype)
             params.append(Param(name, var.type.dtype))
             args.append(Arg("const", eqn.params["value"]))
+
+
+def grid_stride_kernel(stem: str, params: list[Param], args: list[Arg], size: int,
+                       simulating: bool, body: Callable[[SourceWriter], None], *,
+                       kind: str, index: str = "i") -> GeneratedKernel:
+    """A kernel whose threads stride over ``size`` work items: ``index`` is the item,
+    ``body(w)`` writes what one item does. ``params``/``args`` are the kernel's own;
+    the item count is passed last, as ``n``."""
+    params = [*params, Param("n")]
+    args = [*args, Arg("int", size)]
+    w = SourceWriter()
+    w.depth = 1
+    w.line(f"{index} = cuda.grid(1)")
+    w.line("step = cuda.gridsize(1)")
+    w.line(f"while {index} < n:")
+    with w.indent():
+        body(w)
+        w.line(f"{index} += step")
+    name, source = kernel_source(stem, params, w.body())
+    return GeneratedKernel(name, source, params, args, launch_1d(size, simulating),
+                           kind=kind)
+
+
+def split_flat(w: SourceWriter, flat: str, names_sizes: list[tuple[str, int]]) -> None:
+    """``names`` := the row-major coordinates of ``flat`` in a shape of ``sizes``
+    (outermost first); the outermost takes what is left, unbounded."""
+    rest = flat
+    for k, (name, size) in enumerate(reversed(names_sizes)):
+        if k == len(names_sizes) - 1:
+            w.line(f"{name} = {rest}")
+        else:
+            w.line(f"{name} = {rest} % {size}")
+            w.line(f"r_{name} = {rest} // {size}")
+            rest = f"r_{name}"

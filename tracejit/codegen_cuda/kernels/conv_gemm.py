@@ -21,11 +21,12 @@ from ...ir import dtypes as dt
 from ...ir import ops
 from ...ir.core import Eqn
 from ..scalars import load_expr, store_expr
-from ..source import Arg, GeneratedKernel, Param, SourceWriter, kernel_source
+from ..source import Arg, GeneratedKernel, Param, SourceWriter
 from ..steps import KernelStep, Step
 from . import nn
-from .common import launch_1d
+from .common import grid_stride_kernel, split_flat
 from .matmul import GemmShape, gemm_step
+from .nn import geometry
 
 __all__ = ["STEP_RULES", "COLS_LIMIT"]
 
@@ -33,87 +34,63 @@ COLS_LIMIT = 1 << 30      # bytes of im2col scratch beyond which the direct kern
 
 
 class _Conv:
-    def __init__(self, x_shape, w_shape, params):
-        self.n, self.h, self.w, self.c = x_shape
-        self.kh, self.kw, _, self.co = w_shape
-        (self.sh, self.sw), (self.pt, _, self.pl, _), (self.dh, self.dw) = (
-            params["strides"], params["pads"], params["dilations"])
+    """A convolution's geometry (nn.Geometry) and its product's sizes: ``rows`` patches
+    of ``k`` elements, ``co`` filters."""
 
-    def out_hw(self, out_shape):
-        self.oh, self.ow = out_shape[1], out_shape[2]
-        self.rows = self.n * self.oh * self.ow
-        self.k = self.kh * self.kw * self.c
-        return self
+    def __init__(self, image, filter_shape, out_shape, params):
+        self.g = geometry(image, filter_shape[:2], out_shape, params)
+        self.co = filter_shape[3]
+        self.rows = self.g.n * self.g.oh * self.g.ow
+        self.k = self.g.kh * self.g.kw * self.g.c
 
 
 def _im2col(c: _Conv, x_arg: Arg, x_dtype, scratch: tuple,
             simulating: bool) -> GeneratedKernel:
-    total = c.rows * c.k
-    params = [Param("cols", x_dtype), Param("x", x_dtype), Param("total")]
-    w = SourceWriter()
-    w.depth = 1
-    w.line("f = cuda.grid(1)")
-    w.line("step = cuda.gridsize(1)")
-    w.line("while f < total:")
-    with w.indent():
-        w.line(f"r = f // {c.k}")
-        w.line(f"q = f % {c.k}")
-        w.line(f"ch = q % {c.c}")
-        w.line(f"j = (q // {c.c}) % {c.kw}")
-        w.line(f"i = q // {c.c * c.kw}")
-        w.line(f"ow = r % {c.ow}")
-        w.line(f"oh = (r // {c.ow}) % {c.oh}")
-        w.line(f"b = r // {c.ow * c.oh}")
-        w.line(f"ih = oh * {c.sh} + i * {c.dh} - {c.pt}")
-        w.line(f"iw = ow * {c.sw} + j * {c.dw} - {c.pl}")
-        w.line(f"if 0 <= ih < {c.h} and 0 <= iw < {c.w}:")
-        w.line(f"    cols[f] = x[((b * {c.h} + ih) * {c.w} + iw) * {c.c} + ch]")
+    """``cols[r, (i, j, ch)]`` = the image element patch ``r`` reads at window offset
+    ``(i, j)``, channel ``ch``; zero over padding. A raw copy of the storage."""
+    g = c.g
+
+    def body(w: SourceWriter) -> None:
+        split_flat(w, "f", [("b", g.n), ("oh", g.oh), ("ow", g.ow), ("i", g.kh),
+                            ("j", g.kw), ("ch", g.c)])
+        w.line(f"ih = oh * {g.sh} + i * {g.dh} - {g.pt}")
+        w.line(f"iw = ow * {g.sw} + j * {g.dw} - {g.pl}")
+        w.line(f"if 0 <= ih < {g.h} and 0 <= iw < {g.w}:")
+        w.line(f"    cols[f] = x[((b * {g.h} + ih) * {g.w} + iw) * {g.c} + ch]")
         w.line("else:")
         w.line("    cols[f] = 0")
-        w.line("f += step")
-    name, source = kernel_source("im2col", params, w.body())
-    return GeneratedKernel(name, source, params,
-                           [Arg("scratch", scratch), x_arg, Arg("int", total)],
-                           launch_1d(total, simulating), kind="nn")
+    return grid_stride_kernel("im2col", [Param("cols", x_dtype), Param("x", x_dtype)],
+                              [Arg("scratch", scratch), x_arg], c.rows * c.k, simulating,
+                              body, kind="nn", index="f")
 
 
 def _col2im(c: _Conv, scratch: tuple, out_dtype, simulating: bool) -> GeneratedKernel:
     """Each input element sums the patch entries read from it, (i, j) row-major."""
-    total = c.n * c.h * c.w * c.c
+    g = c.g
     acc = dt.float64 if out_dtype is dt.float64 else dt.float32
     conv = "F64" if acc is dt.float64 else "F32"
-    params = [Param("o0", out_dtype), Param("cols", acc), Param("total")]
-    w = SourceWriter()
-    w.depth = 1
-    w.line("f = cuda.grid(1)")
-    w.line("step = cuda.gridsize(1)")
-    w.line("while f < total:")
-    with w.indent():
-        w.line(f"ch = f % {c.c}")
-        w.line(f"x = (f // {c.c}) % {c.w}")
-        w.line(f"y = (f // {c.c * c.w}) % {c.h}")
-        w.line(f"b = f // {c.c * c.w * c.h}")
+
+    def body(w: SourceWriter) -> None:
+        split_flat(w, "f", [("b", g.n), ("y", g.h), ("x", g.w), ("ch", g.c)])
         w.line(f"acc = {conv}(0)")
-        w.line(f"for i in range({c.kh}):")
+        w.line(f"for i in range({g.kh}):")
         with w.indent():
-            w.line(f"hp = y + {c.pt} - i * {c.dh}")
-            w.line(f"for j in range({c.kw}):")
+            w.line(f"hp = y + {g.pt} - i * {g.dh}")
+            w.line(f"for j in range({g.kw}):")
             with w.indent():
-                w.line(f"wp = x + {c.pl} - j * {c.dw}")
-                w.line(f"if hp >= 0 and wp >= 0 and hp % {c.sh} == 0 and wp % {c.sw} == 0:")
+                w.line(f"wp = x + {g.pl} - j * {g.dw}")
+                w.line(f"if hp >= 0 and wp >= 0 and hp % {g.sh} == 0 and wp % {g.sw} == 0:")
                 with w.indent():
-                    w.line(f"oh = hp // {c.sh}")
-                    w.line(f"ow = wp // {c.sw}")
-                    w.line(f"if oh < {c.oh} and ow < {c.ow}:")
-                    w.line(f"    r = (b * {c.oh} + oh) * {c.ow} + ow")
-                    at = f"r * {c.k} + (i * {c.kw} + j) * {c.c} + ch"
+                    w.line(f"oh = hp // {g.sh}")
+                    w.line(f"ow = wp // {g.sw}")
+                    w.line(f"if oh < {g.oh} and ow < {g.ow}:")
+                    w.line(f"    r = (b * {g.oh} + oh) * {g.ow} + ow")
+                    at = f"r * {c.k} + (i * {g.kw} + j) * {g.c} + ch"
                     w.line(f"    acc = {conv}(acc + {load_expr('cols', at, acc)})")
         w.line(f"o0[f] = {store_expr('acc', out_dtype)}")
-        w.line("f += step")
-    name, source = kernel_source("col2im", params, w.body())
-    return GeneratedKernel(name, source, params,
-                           [Arg("out", 0), Arg("scratch", scratch), Arg("int", total)],
-                           launch_1d(total, simulating), kind="nn")
+    return grid_stride_kernel("col2im", [Param("o0", out_dtype), Param("cols", acc)],
+                              [Arg("out", 0), Arg("scratch", scratch)],
+                              g.n * g.h * g.w * g.c, simulating, body, kind="nn", index="f")
 
 
 def _too_big(c: _Conv, itemsize: int) -> bool:
@@ -127,7 +104,7 @@ def _direct(eqn: Eqn, simulating: bool) -> list[Step]:
 def _conv2d(eqn: Eqn, simulating: bool) -> list[Step]:
     x, wt = eqn.ins
     dtype = x.type.dtype
-    c = _Conv(x.shape, wt.shape, eqn.params).out_hw(eqn.outs[0].shape)
+    c = _Conv(x.shape, wt.shape, eqn.outs[0].shape, eqn.params)
     if _too_big(c, dtype.itemsize) or 0 in (c.rows, c.k, c.co):
         return _direct(eqn, simulating)
     scratch = ("cols", c.rows * c.k, dtype)
@@ -139,7 +116,7 @@ def _conv2d(eqn: Eqn, simulating: bool) -> list[Step]:
 def _backprop_filter(eqn: Eqn, simulating: bool) -> list[Step]:
     x, ct = eqn.ins
     dtype = x.type.dtype
-    c = _Conv(x.shape, eqn.params["filter_shape"], eqn.params).out_hw(ct.shape)
+    c = _Conv(x.shape, eqn.params["filter_shape"], ct.shape, eqn.params)
     if _too_big(c, dtype.itemsize) or 0 in (c.rows, c.k, c.co):
         return _direct(eqn, simulating)
     scratch = ("cols", c.rows * c.k, dtype)
@@ -152,7 +129,7 @@ def _backprop_filter(eqn: Eqn, simulating: bool) -> list[Step]:
 def _backprop_input(eqn: Eqn, simulating: bool) -> list[Step]:
     ct, wt = eqn.ins
     dtype = ct.type.dtype
-    c = _Conv(eqn.params["input_shape"], wt.shape, eqn.params).out_hw(ct.shape)
+    c = _Conv(eqn.params["input_shape"], wt.shape, ct.shape, eqn.params)
     if dtype not in (dt.float32, dt.float64) or _too_big(c, dtype.itemsize) or \
             0 in (c.rows, c.k, c.co):
         return _direct(eqn, simulating)

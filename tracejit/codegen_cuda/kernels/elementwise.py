@@ -13,8 +13,8 @@ import math
 from ...ir.core import Graph
 from ..point import Index, Leaf, PointEmitter
 from ..scalars import store_expr
-from ..source import Arg, GeneratedKernel, Param, SourceWriter, kernel_source
-from .common import constant_leaves, launch_1d
+from ..source import Arg, GeneratedKernel, Param, SourceWriter
+from .common import constant_leaves, grid_stride_kernel
 
 __all__ = ["elementwise_kernel"]
 
@@ -36,20 +36,11 @@ def elementwise_kernel(body: Graph, simulating: bool, stem: str = "elementwise",
         params.append(Param(param, dtype))
         args.append(arg)
     constant_leaves(body, leaves, params, args)
-    params.append(Param("n"))
-    args.append(Arg("int", size))
 
-    w = SourceWriter()
-    w.depth = 1
-    w.line("i = cuda.grid(1)")
-    w.line("step = cuda.gridsize(1)")
-    w.line("while i < n:")
-    with w.indent():
+    def point(w: SourceWriter) -> None:
         emitter = PointEmitter(w, body, leaves)
         values = [emitter.value(v, Index(v.shape, flat="i")) for v in body.outputs]
         for k, (v, value) in enumerate(zip(body.outputs, values, strict=True)):
             w.line(f"o{k}[i] = {store_expr(value, v.type.dtype)}")
-        w.line("i += step")
-    name, source = kernel_source(stem, params, w.body())
-    return GeneratedKernel(name, source, params, args, launch_1d(size, simulating),
-                           kind="elementwise")
+    return grid_stride_kernel(stem, params, args, size, simulating, point,
+                              kind="elementwise")

@@ -26,7 +26,7 @@ from ..point import Index, PointEmitter
 from ..scalars import load_expr, round_op_result, store_expr, type_name
 from ..source import Arg, GeneratedKernel, Launch, Param, SourceWriter, kernel_source
 from ..steps import GemmStep, KernelStep, Step
-from .common import MAX_GRID, launch_1d
+from .common import MAX_GRID, grid_stride_kernel, split_flat
 from .elementwise import elementwise_kernel
 
 __all__ = ["matmul_steps", "matmul_epilogue_steps", "tiled_matmul_kernel", "gemm_step",
@@ -99,17 +99,10 @@ def dot_matmul_kernel(s: GemmShape, dtype, out_dtype, args: list[Arg],
     the tiled kernel's order (k ascending), so both give the same bits."""
     acc = _acc(dtype)
     conv = "F64" if acc is dt.float64 else "F32" if acc.is_float else "I64"
-    total = s.batch * s.m * s.n
     params = [Param("c", out_dtype), Param("a", dtype), Param("b", dtype)]
-    w = SourceWriter()
-    w.depth = 1
-    w.line("f = cuda.grid(1)")
-    w.line("step = cuda.gridsize(1)")
-    w.line(f"while f < {total}:")
-    with w.indent():
-        w.line(f"bt = f // {s.m * s.n}")
-        w.line(f"i = (f // {s.n}) % {s.m}")
-        w.line(f"j = f % {s.n}")
+
+    def dot(w: SourceWriter) -> None:
+        split_flat(w, "f", [("bt", s.batch), ("i", s.m), ("j", s.n)])
         _offsets(w, s)
         w.line(f"acc = {conv}(0)")
         a_at, b_at = _operand_at(s, "i", "j", "q")
@@ -118,10 +111,8 @@ def dot_matmul_kernel(s: GemmShape, dtype, out_dtype, args: list[Arg],
                f"{conv}({load_expr('b', b_at, dtype)}))")
         value = round_op_result("acc", out_dtype) if out_dtype is not acc else "acc"
         w.line(f"c[f] = {store_expr(value, out_dtype)}")
-        w.line("f += step")
-    name, source = kernel_source("matmul_dot", params, w.body())
-    return GeneratedKernel(name, source, params, list(args), launch_1d(total, simulating),
-                           kind="matmul")
+    return grid_stride_kernel("matmul_dot", params, list(args), s.batch * s.m * s.n,
+                              simulating, dot, kind="matmul", index="f")
 
 
 def tiled_matmul_kernel(s: GemmShape, dtype, out_dtype, args: list[Arg],

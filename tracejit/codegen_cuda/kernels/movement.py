@@ -42,8 +42,8 @@ from ...ir.dtypes import DType
 from ...ir.opdef import OpDef
 from ..point import Index, PointEmitter
 from ..scalars import convert_name, load_expr, store_expr
-from ..source import Arg, GeneratedKernel, Param, SourceWriter, kernel_source
-from .common import launch_1d
+from ..source import Arg, GeneratedKernel, Param, SourceWriter
+from .common import grid_stride_kernel
 
 __all__ = ["RULES", "gather_kernels", "scatter_add_kernels", "one_hot_kernels",
            "pad_kernels", "concat_kernels", "stack_kernels", "custom_vjp_kernels"]
@@ -57,19 +57,8 @@ def _kernel(stem: str, params: list[Param], args: list[Arg], n: int,
             fill: Callable[[SourceWriter, PointEmitter], None],
             simulating: bool) -> GeneratedKernel:
     """A grid-stride loop over ``n`` items (``i``); ``fill`` writes the loop's body."""
-    params = [*params, Param("n")]
-    args = [*args, Arg("int", n)]
-    w = SourceWriter()
-    w.depth = 1
-    w.line("i = cuda.grid(1)")
-    w.line("step = cuda.gridsize(1)")
-    w.line("while i < n:")
-    with w.indent():
-        fill(w, PointEmitter(w, None, {}))
-        w.line("i += step")
-    name, source = kernel_source(stem, params, w.body())
-    return GeneratedKernel(name, source, params, args, launch_1d(n, simulating),
-                           kind="movement")
+    return grid_stride_kernel(stem, params, args, n, simulating,
+                              lambda w: fill(w, PointEmitter(w, None, {})), kind="movement")
 
 
 def _normalized(w: SourceWriter, target: str, expr: str, n: int) -> None:

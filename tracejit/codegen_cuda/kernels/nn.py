@@ -49,10 +49,10 @@ from ...ir import ops
 from ...ir.core import Eqn
 from ...ir.dtypes import DType
 from ..scalars import convert_name, literal, load_expr, store_expr
-from ..source import Arg, GeneratedKernel, Param, SourceWriter, kernel_source
-from .common import launch_1d
+from ..source import Arg, GeneratedKernel, Param, SourceWriter
+from .common import grid_stride_kernel, split_flat
 
-__all__ = ["RULES"]
+__all__ = ["RULES", "Geometry", "geometry"]
 
 
 # ---- shared pieces ---------------------------------------------------------------------------
@@ -63,7 +63,7 @@ def _acc(dtype: DType) -> DType:
 
 
 @dataclass(frozen=True)
-class _Geometry:
+class Geometry:
     """One convolution or pooling: image ``n, h, w, c``, window ``kh, kw``, pooled/
     output pixels ``oh, ow``, strides, pads (top, bottom, left, right), dilations."""
 
@@ -83,26 +83,13 @@ class _Geometry:
     dw: int = 1
 
 
-def _geometry(image, window, out, params) -> _Geometry:
+def geometry(image, window, out, params) -> Geometry:
     n, h, w, c = image
     kh, kw = window
     sh, sw = params["strides"]
     pt, _, pl, _ = params["pads"]
     dh, dw = params.get("dilations", (1, 1))
-    return _Geometry(n, h, w, c, kh, kw, out[1], out[2], sh, sw, pt, pl, dh, dw)
-
-
-def _split(w: SourceWriter, flat: str, names_sizes: list[tuple[str, int]]) -> None:
-    """``names`` := the row-major coordinates of ``flat`` in a shape of ``sizes``
-    (names_sizes outermost first); the outermost takes what is left."""
-    rest = flat
-    for k, (name, size) in enumerate(reversed(names_sizes)):
-        if k == len(names_sizes) - 1:
-            w.line(f"{name} = {rest}")
-        else:
-            w.line(f"{name} = {rest} % {size}")
-            w.line(f"r{k} = {rest} // {size}")
-            rest = f"r{k}"
+    return Geometry(n, h, w, c, kh, kw, out[1], out[2], sh, sw, pt, pl, dh, dw)
 
 
 def _kernel(stem: str, out_dtype: DType, inputs: list[DType | tuple[DType, Arg]],
@@ -118,19 +105,7 @@ def _kernel(stem: str, out_dtype: DType, inputs: list[DType | tuple[DType, Arg]]
         dtype, arg = item if isinstance(item, tuple) else (item, Arg("in", k))
         params.append(Param(f"a{k}", dtype))
         args.append(arg)
-    params.append(Param("n"))
-    args.append(Arg("int", size))
-    w = SourceWriter()
-    w.depth = 1
-    w.line("i = cuda.grid(1)")
-    w.line("step = cuda.gridsize(1)")
-    w.line("while i < n:")
-    with w.indent():
-        body(w)
-        w.line("i += step")
-    name, source = kernel_source(stem, params, w.body())
-    return GeneratedKernel(name, source, params, args, launch_1d(size, simulating),
-                           kind="nn")
+    return grid_stride_kernel(stem, params, args, size, simulating, body, kind="nn")
 
 
 def _inside(coord: str, size: int) -> str:
@@ -155,11 +130,11 @@ def _conv2d(eqn: Eqn, simulating: bool) -> list[GeneratedKernel]:
     dtype = x.type.dtype
     acc = _acc(dtype)
     kh, kw, ci, co = f.shape
-    g = _geometry(x.shape, (kh, kw), out.shape, eqn.params)
+    g = geometry(x.shape, (kh, kw), out.shape, eqn.params)
     conv = convert_name(acc)
 
     def body(w: SourceWriter) -> None:
-        _split(w, "i", [("b", g.n), ("oy", g.oh), ("ox", g.ow), ("co", co)])
+        split_flat(w, "i", [("b", g.n), ("oy", g.oh), ("ox", g.ow), ("co", co)])
         w.line(f"acc = {literal(0.0, acc)}")
         w.line(f"for ki in range({g.kh}):")
         with w.indent():
@@ -187,11 +162,11 @@ def _conv2d_backprop_input(eqn: Eqn, simulating: bool) -> list[GeneratedKernel]:
     dtype = ct.type.dtype
     acc = _acc(dtype)
     kh, kw, ci, co = f.shape
-    g = _geometry(dx.shape, (kh, kw), ct.shape, eqn.params)
+    g = geometry(dx.shape, (kh, kw), ct.shape, eqn.params)
     conv = convert_name(acc)
 
     def body(w: SourceWriter) -> None:
-        _split(w, "i", [("b", g.n), ("y", g.h), ("xx", g.w), ("c", g.c)])
+        split_flat(w, "i", [("b", g.n), ("y", g.h), ("xx", g.w), ("c", g.c)])
         w.line(f"acc = {literal(0.0, acc)}")
         w.line(f"for ki in range({g.kh}):")
         with w.indent():
@@ -226,11 +201,11 @@ def _conv2d_backprop_filter(eqn: Eqn, simulating: bool) -> list[GeneratedKernel]
     dtype = x.type.dtype
     acc = _acc(dtype)
     kh, kw, ci, co = df.shape
-    g = _geometry(x.shape, (kh, kw), ct.shape, eqn.params)
+    g = geometry(x.shape, (kh, kw), ct.shape, eqn.params)
     conv = convert_name(acc)
 
     def body(w: SourceWriter) -> None:
-        _split(w, "i", [("ki", kh), ("kj", kw), ("c", ci), ("co", co)])
+        split_flat(w, "i", [("ki", kh), ("kj", kw), ("c", ci), ("co", co)])
         w.line(f"acc = {literal(0.0, acc)}")
         w.line(f"for b in range({g.n}):")
         with w.indent():
@@ -256,11 +231,11 @@ def _conv2d_backprop_filter(eqn: Eqn, simulating: bool) -> list[GeneratedKernel]
 
 # ---- pooling ---------------------------------------------------------------------------------
 
-def _pool_geometry(eqn: Eqn, image, pooled) -> _Geometry:
-    return _geometry(image, eqn.params["ksize"], pooled, eqn.params)
+def _poolgeometry(eqn: Eqn, image, pooled) -> Geometry:
+    return geometry(image, eqn.params["ksize"], pooled, eqn.params)
 
 
-def _window_rows(w: SourceWriter, g: _Geometry, inner: Callable[[SourceWriter], None],
+def _window_rows(w: SourceWriter, g: Geometry, inner: Callable[[SourceWriter], None],
                  skip_padding: bool = True) -> None:
     """Loops over the window of pooled pixel (b, oy, ox), row-major; ``inner`` sees
     ``y``, ``xx`` (image coordinates), ``k`` (the offset, row-major), ``ok`` (inside
@@ -282,7 +257,7 @@ def _window_rows(w: SourceWriter, g: _Geometry, inner: Callable[[SourceWriter], 
                 w.depth -= 1
 
 
-def _first_max(w: SourceWriter, g: _Geometry, dtype: DType) -> None:
+def _first_max(w: SourceWriter, g: Geometry, dtype: DType) -> None:
     """``best_k`` := the offset of pooled pixel (b, oy, ox, c)'s first maximum over the
     padded window (padding -inf; NaN is the maximum, the first one wins)."""
     acc = _acc(dtype)
@@ -309,10 +284,10 @@ def _max_pool2d(eqn: Eqn, simulating: bool) -> list[GeneratedKernel]:
     dtype = x.type.dtype
     acc = _acc(dtype)
     conv = convert_name(acc)
-    g = _pool_geometry(eqn, x.shape, out.shape)
+    g = _poolgeometry(eqn, x.shape, out.shape)
 
     def body(w: SourceWriter) -> None:
-        _split(w, "i", [("b", g.n), ("oy", g.oh), ("ox", g.ow), ("c", g.c)])
+        split_flat(w, "i", [("b", g.n), ("oy", g.oh), ("ox", g.ow), ("c", g.c)])
         w.line(f"m = {literal(-math.inf, acc)}")
         _window_rows(w, g, lambda w: w.line(
             f"m = tj_max_float(m, {conv}({load_expr('a0', 'at', dtype)}))"))
@@ -326,10 +301,10 @@ def _max_pool2d_select(eqn: Eqn, simulating: bool) -> list[GeneratedKernel]:
     out = eqn.outs[0]
     dtype = x.type.dtype
     acc = _acc(dtype)
-    g = _pool_geometry(eqn, x.shape, out.shape)
+    g = _poolgeometry(eqn, x.shape, out.shape)
 
     def body(w: SourceWriter) -> None:
-        _split(w, "i", [("b", g.n), ("oy", g.oh), ("ox", g.ow), ("c", g.c)])
+        split_flat(w, "i", [("b", g.n), ("oy", g.oh), ("ox", g.ow), ("c", g.c)])
         _first_max(w, g, dtype)
         w.line(f"y = oy * {g.sh} + best_k // {g.kw} - {g.pt}")
         w.line(f"xx = ox * {g.sw} + best_k % {g.kw} - {g.pl}")
@@ -348,12 +323,12 @@ def _max_pool2d_backprop(eqn: Eqn, simulating: bool) -> list[GeneratedKernel]:
     dtype = x.type.dtype
     acc = _acc(dtype)
     conv = convert_name(acc)
-    g = _pool_geometry(eqn, x.shape, ct.shape)
+    g = _poolgeometry(eqn, x.shape, ct.shape)
     pooled = math.prod(ct.shape)
     winners = ("pool_argmax", pooled, dt.int32)
 
     def argmax(w: SourceWriter) -> None:
-        _split(w, "i", [("b", g.n), ("oy", g.oh), ("ox", g.ow), ("c", g.c)])
+        split_flat(w, "i", [("b", g.n), ("oy", g.oh), ("ox", g.ow), ("c", g.c)])
         _first_max(w, g, dtype)
         w.line("o0[i] = I32(best_k)")
 
@@ -361,7 +336,7 @@ def _max_pool2d_backprop(eqn: Eqn, simulating: bool) -> list[GeneratedKernel]:
                     out_arg=Arg("scratch", winners))
 
     def scatter(w: SourceWriter) -> None:
-        _split(w, "i", [("b", g.n), ("y", g.h), ("xx", g.w), ("c", g.c)])
+        split_flat(w, "i", [("b", g.n), ("y", g.h), ("xx", g.w), ("c", g.c)])
         w.line(f"acc = {literal(0.0, acc)}")
         w.line(f"for ki in range({g.kh}):")
         with w.indent():
@@ -387,7 +362,7 @@ def _max_pool2d_backprop(eqn: Eqn, simulating: bool) -> list[GeneratedKernel]:
     return [first, second]
 
 
-def _count(w: SourceWriter, g: _Geometry, acc: DType) -> None:
+def _count(w: SourceWriter, g: Geometry, acc: DType) -> None:
     """``cnt`` := how many image positions the window of (oy, ox) holds (as ``acc``)."""
     w.line(f"y0 = oy * {g.sh} - {g.pt}")
     w.line(f"x0 = ox * {g.sw} - {g.pl}")
@@ -402,10 +377,10 @@ def _avg_pool2d(eqn: Eqn, simulating: bool) -> list[GeneratedKernel]:
     dtype = x.type.dtype
     acc = _acc(dtype)
     conv = convert_name(acc)
-    g = _pool_geometry(eqn, x.shape, out.shape)
+    g = _poolgeometry(eqn, x.shape, out.shape)
 
     def body(w: SourceWriter) -> None:
-        _split(w, "i", [("b", g.n), ("oy", g.oh), ("ox", g.ow), ("c", g.c)])
+        split_flat(w, "i", [("b", g.n), ("oy", g.oh), ("ox", g.ow), ("c", g.c)])
         w.line(f"acc = {literal(0.0, acc)}")
         _window_rows(w, g, lambda w: w.line(
             f"acc = {conv}(acc + {conv}({load_expr('a0', 'at', dtype)}))"))
@@ -422,10 +397,10 @@ def _avg_pool2d_backprop(eqn: Eqn, simulating: bool) -> list[GeneratedKernel]:
     dtype = ct.type.dtype
     acc = _acc(dtype)
     conv = convert_name(acc)
-    g = _pool_geometry(eqn, dx.shape, ct.shape)
+    g = _poolgeometry(eqn, dx.shape, ct.shape)
 
     def body(w: SourceWriter) -> None:
-        _split(w, "i", [("b", g.n), ("y", g.h), ("xx", g.w), ("c", g.c)])
+        split_flat(w, "i", [("b", g.n), ("y", g.h), ("xx", g.w), ("c", g.c)])
         w.line(f"acc = {literal(0.0, acc)}")
         w.line(f"for ki in range({g.kh}):")
         with w.indent():

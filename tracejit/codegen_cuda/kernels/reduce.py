@@ -20,6 +20,7 @@ prologue at input points and an epilogue at output points. The kernel:
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 from ...ir import dtypes as dt
 from ...ir.core import Graph, Var
@@ -27,15 +28,18 @@ from ...ir.opdef import Tag
 from ..point import Index, Leaf, PointEmitter
 from ..scalars import round_op_result, store_expr, type_name
 from ..source import Arg, GeneratedKernel, Launch, Param, SourceWriter, kernel_source
-from .common import BLOCK, MAX_GRID, SIM_BLOCK, constant_leaves
+from .common import BLOCK, MAX_GRID, SIM_BLOCK, constant_leaves, grid_stride_kernel
 from .reducers import NO_INDEX, reducer_of
 
 __all__ = ["reduction_kernels", "TWO_PASS_MIN", "CHUNK"]
 
 SERIAL_MAX = 64             # reduced length up to which a thread per output wins
+COLUMNS_MIN = 1024          # outputs from which leading-axis reductions walk columns
 TWO_PASS_MIN = 1 << 16      # reduced length from which few outputs split into chunks
 CHUNK = 1 << 13             # elements per block in pass one
-SIM_TWO_PASS_MIN, SIM_CHUNK = 256, 64
+# The simulator's thresholds: small, so that tests reach every loop nest with shapes
+# the simulator runs in milliseconds
+SIM_SERIAL_MAX, SIM_COLUMNS_MIN, SIM_TWO_PASS_MIN, SIM_CHUNK = 16, 64, 256, 64
 
 
 def _reduced_axes(eqn) -> tuple[int, ...]:
@@ -73,15 +77,15 @@ class _Plan:
         by_axis = dict(zip(kept, ko, strict=True)) | dict(zip(axes, kr, strict=True))
         return Index(shape, axes=tuple(by_axis[a] for a in range(len(shape))))
 
-    def serial(self) -> bool:
+    def serial(self, serial_max: int, columns_min: int) -> bool:
         """Thread per output: short reductions (a block of threads per output would idle
         nearly all of them; in the simulator every barrier costs a thread switch per
         thread), or the reduced axes lead and there are many outputs (each thread walks
         a column; neighbours read neighbouring addresses)."""
-        if self.n_red <= SERIAL_MAX and self.n_out > 1:
+        if self.n_red <= serial_max and self.n_out > 1:
             return True
-        return tuple(self.axes) == tuple(range(len(self.axes))) and self.n_out >= 1024 \
-            and len(self.kept) > 0
+        return tuple(self.axes) == tuple(range(len(self.axes))) and \
+            self.n_out >= columns_min and len(self.kept) > 0
 
 
 def _leaves(body: Graph, params, args) -> dict:
@@ -192,72 +196,17 @@ def _outputs(body: Graph):
     return params, args
 
 
-def _block_kernel(plan: _Plan, block: int, simulating: bool) -> GeneratedKernel:
+def _block_tree(plan: _Plan, block: int, simulating: bool, stem: str, count: int,
+                fold: Callable[[SourceWriter, list, dict], None],
+                finish: Callable[[SourceWriter, list, dict], None],
+                scratch: list | None = None) -> GeneratedKernel:
+    """A block per work item ``b`` in ``[0, count)``: ``fold(w, accs, leaves)`` folds the
+    block's share into each thread's accumulators, a fixed tree combines them, and
+    thread 0 runs ``finish(w, shared, leaves)`` on the block's result. ``scratch``: the
+    partials' buffers, passed as ``p<k>`` (and ``pi<k>`` for indices)."""
     params, args = _outputs(plan.body)
     leaves = _leaves(plan.body, params, args)
-    w = SourceWriter()
-    w.depth = 1
-    w.line("tid = cuda.threadIdx.x")
-    shared = _shared(w, plan, block)
-    w.line("o = cuda.blockIdx.x")
-    w.line(f"while o < {plan.n_out}:")
-    with w.indent():
-        accs = _init(w, plan)
-        w.line("r = tid")
-        w.line(f"while r < {plan.n_red}:")
-        with w.indent():
-            em = PointEmitter(w, plan.body, leaves)
-            index = plan.input_index(em, "o", "r")
-            _accumulate(w, plan, em, index, "r", accs, em.flat(index) if plan.side else None)
-            w.line(f"r += {block}")
-        _tree(w, plan, shared, accs, block)
-        w.line("if tid == 0:")
-        with w.indent():
-            _finish(w, plan, [(sh + "[0]", (shi + "[0]") if shi else None)
-                              for sh, shi in shared], leaves, "o")
-        w.line("cuda.syncthreads()")
-        w.line("o += cuda.gridDim.x")
-    name, source = kernel_source("reduce_rows", params, w.body())
-    grid = 1 if simulating else max(1, min(MAX_GRID, plan.n_out))
-    return GeneratedKernel(name, source, params, args, Launch(grid, block), kind="reduction")
-
-
-def _column_kernel(plan: _Plan, simulating: bool) -> GeneratedKernel:
-    params, args = _outputs(plan.body)
-    leaves = _leaves(plan.body, params, args)
-    w = SourceWriter()
-    w.depth = 1
-    w.line("o = cuda.grid(1)")
-    w.line("step = cuda.gridsize(1)")
-    w.line(f"while o < {plan.n_out}:")
-    with w.indent():
-        accs = _init(w, plan)
-        w.line("r = 0")
-        w.line(f"while r < {plan.n_red}:")
-        with w.indent():
-            em = PointEmitter(w, plan.body, leaves)
-            index = plan.input_index(em, "o", "r")
-            _accumulate(w, plan, em, index, "r", accs, em.flat(index) if plan.side else None)
-            w.line("r += 1")
-        _finish(w, plan, accs, leaves, "o")
-        w.line("o += step")
-    name, source = kernel_source("reduce_columns", params, w.body())
-    block = SIM_BLOCK if simulating else BLOCK
-    grid = 1 if simulating else max(1, min(MAX_GRID, math.ceil(plan.n_out / block)))
-    return GeneratedKernel(name, source, params, args, Launch(grid, block), kind="reduction")
-
-
-def _two_pass(plan: _Plan, block: int, chunk: int, simulating: bool) -> list[GeneratedKernel]:
-    chunks = math.ceil(plan.n_red / chunk)
-    scratch = []
-    for k, red in enumerate(plan.reducers):
-        scratch.append((Arg("scratch", (f"part{k}", plan.n_out * chunks, red.acc)),
-                        Arg("scratch", (f"parti{k}", plan.n_out * chunks, dt.int64))
-                        if red.indexed else None))
-    # pass one: block b reduces chunk (b % chunks) of output (b // chunks)
-    params, args = _outputs(plan.body)
-    leaves = _leaves(plan.body, params, args)
-    for k, (part, part_i) in enumerate(scratch):
+    for k, (part, part_i) in enumerate(scratch or ()):
         params.append(Param(f"p{k}", part.key[2]))
         args.append(part)
         if part_i:
@@ -268,56 +217,83 @@ def _two_pass(plan: _Plan, block: int, chunk: int, simulating: bool) -> list[Gen
     w.line("tid = cuda.threadIdx.x")
     shared = _shared(w, plan, block)
     w.line("b = cuda.blockIdx.x")
-    w.line(f"while b < {plan.n_out * chunks}:")
+    w.line(f"while b < {count}:")
     with w.indent():
-        w.line(f"o = b // {chunks}")
-        w.line(f"lo = (b % {chunks}) * {chunk}")
-        w.line(f"hi = min(lo + {chunk}, {plan.n_red})")
         accs = _init(w, plan)
-        w.line("r = lo + tid")
-        w.line("while r < hi:")
-        with w.indent():
-            em = PointEmitter(w, plan.body, leaves)
-            index = plan.input_index(em, "o", "r")
-            _accumulate(w, plan, em, index, "r", accs, em.flat(index) if plan.side else None)
-            w.line(f"r += {block}")
+        fold(w, accs, leaves)
         _tree(w, plan, shared, accs, block)
         w.line("if tid == 0:")
         with w.indent():
-            for k, (sh, shi) in enumerate(shared):
-                w.line(f"p{k}[b] = {sh}[0]")
-                if shi:
-                    w.line(f"pi{k}[b] = {shi}[0]")
+            finish(w, [(sh + "[0]", (shi + "[0]") if shi else None) for sh, shi in shared],
+                   leaves)
         w.line("cuda.syncthreads()")
         w.line("b += cuda.gridDim.x")
-    name, source = kernel_source("reduce_partials", params, w.body())
-    grid = 1 if simulating else max(1, min(MAX_GRID, plan.n_out * chunks))
-    first = GeneratedKernel(name, source, params, args, Launch(grid, block), kind="reduction")
+    name, source = kernel_source(stem, params, w.body())
+    grid = 1 if simulating else max(1, min(MAX_GRID, count))
+    return GeneratedKernel(name, source, params, args, Launch(grid, block), kind="reduction")
 
-    # pass two: block per output over its partials, then the epilogue
+
+def _strided_fold(plan: _Plan, first: str, stop: str, step: int | str, output: str = "b"):
+    """Fold the prologue's values at reduced positions ``first, first + step, ...`` below
+    ``stop`` of output ``output``."""
+    def fold(w: SourceWriter, accs: list, leaves: dict) -> None:
+        w.line(f"r = {first}")
+        w.line(f"while r < {stop}:")
+        with w.indent():
+            em = PointEmitter(w, plan.body, leaves)
+            index = plan.input_index(em, output, "r")
+            _accumulate(w, plan, em, index, "r", accs, em.flat(index) if plan.side else None)
+            w.line(f"r += {step}")
+    return fold
+
+
+def _block_kernel(plan: _Plan, block: int, simulating: bool) -> GeneratedKernel:
+    return _block_tree(plan, block, simulating, "reduce_rows", plan.n_out,
+                       _strided_fold(plan, "tid", str(plan.n_red), block),
+                       lambda w, results, leaves: _finish(w, plan, results, leaves, "b"))
+
+
+def _column_kernel(plan: _Plan, simulating: bool) -> GeneratedKernel:
     params, args = _outputs(plan.body)
     leaves = _leaves(plan.body, params, args)
-    for k, (part, part_i) in enumerate(scratch):
-        params.append(Param(f"p{k}", part.key[2]))
-        args.append(part)
-        if part_i:
-            params.append(Param(f"pi{k}", dt.int64))
-            args.append(part_i)
-    w = SourceWriter()
-    w.depth = 1
-    w.line("tid = cuda.threadIdx.x")
-    shared = _shared(w, plan, block)
-    w.line("o = cuda.blockIdx.x")
-    w.line(f"while o < {plan.n_out}:")
-    with w.indent():
+
+    def item(w: SourceWriter) -> None:
         accs = _init(w, plan)
+        _strided_fold(plan, "0", str(plan.n_red), 1, output="o")(w, accs, leaves)
+        _finish(w, plan, accs, leaves, "o")
+    return grid_stride_kernel("reduce_columns", params, args, plan.n_out, simulating, item,
+                              kind="reduction", index="o")
+
+
+def _two_pass(plan: _Plan, block: int, chunk: int, simulating: bool) -> list[GeneratedKernel]:
+    chunks = math.ceil(plan.n_red / chunk)
+    scratch = [(Arg("scratch", (f"part{k}", plan.n_out * chunks, red.acc)),
+                Arg("scratch", (f"parti{k}", plan.n_out * chunks, dt.int64))
+                if red.indexed else None)
+               for k, red in enumerate(plan.reducers)]
+
+    # pass one: block b reduces chunk (b % chunks) of output (b // chunks) to a partial
+    def slice_fold(w: SourceWriter, accs: list, leaves: dict) -> None:
+        w.line(f"o = b // {chunks}")
+        w.line(f"lo = (b % {chunks}) * {chunk}")
+        w.line(f"hi = min(lo + {chunk}, {plan.n_red})")
+        _strided_fold(plan, "lo + tid", "hi", block, output="o")(w, accs, leaves)
+
+    def store_partials(w: SourceWriter, results: list, leaves: dict) -> None:
+        for k, (value, index) in enumerate(results):
+            w.line(f"p{k}[b] = {value}")
+            if index:
+                w.line(f"pi{k}[b] = {index}")
+
+    # pass two: a block per output folds its partials in the same tree, then finishes
+    def partials_fold(w: SourceWriter, accs: list, leaves: dict) -> None:
         w.line("c = tid")
         w.line(f"while c < {chunks}:")
         with w.indent():
             for k, (red, (acc, acc_i)) in enumerate(zip(plan.reducers, accs, strict=True)):
-                value = f"p{k}[o * {chunks} + c]"
+                value = f"p{k}[b * {chunks} + c]"
                 if red.indexed:
-                    vi = f"pi{k}[o * {chunks} + c]"
+                    vi = f"pi{k}[b * {chunks} + c]"
                     w.line(f"if {red.better(value, vi, acc, acc_i)}:")
                     with w.indent():
                         w.line(f"{acc} = {value}")
@@ -325,26 +301,23 @@ def _two_pass(plan: _Plan, block: int, chunk: int, simulating: bool) -> list[Gen
                 else:
                     w.line(f"{acc} = {red.combine(acc, value)}")
             w.line(f"c += {block}")
-        _tree(w, plan, shared, accs, block)
-        w.line("if tid == 0:")
-        with w.indent():
-            _finish(w, plan, [(sh + "[0]", (shi + "[0]") if shi else None)
-                              for sh, shi in shared], leaves, "o")
-        w.line("cuda.syncthreads()")
-        w.line("o += cuda.gridDim.x")
-    name, source = kernel_source("reduce_combine", params, w.body())
-    grid = 1 if simulating else max(1, min(MAX_GRID, plan.n_out))
-    second = GeneratedKernel(name, source, params, args, Launch(grid, block), kind="reduction")
-    return [first, second]
+
+    return [_block_tree(plan, block, simulating, "reduce_partials", plan.n_out * chunks,
+                        slice_fold, store_partials, scratch),
+            _block_tree(plan, block, simulating, "reduce_combine", plan.n_out,
+                        partials_fold,
+                        lambda w, results, leaves: _finish(w, plan, results, leaves, "b"),
+                        scratch)]
 
 
 def reduction_kernels(body: Graph, simulating: bool) -> list[GeneratedKernel]:
     """The kernels computing a reduction body, launched in order."""
     plan = _Plan(body)
     block = SIM_BLOCK if simulating else BLOCK
-    two_pass_min, chunk = (SIM_TWO_PASS_MIN, SIM_CHUNK) if simulating else (TWO_PASS_MIN,
-                                                                            CHUNK)
-    if plan.serial():
+    serial_max, columns_min, two_pass_min, chunk = (
+        (SIM_SERIAL_MAX, SIM_COLUMNS_MIN, SIM_TWO_PASS_MIN, SIM_CHUNK) if simulating else
+        (SERIAL_MAX, COLUMNS_MIN, TWO_PASS_MIN, CHUNK))
+    if plan.serial(serial_max, columns_min):
         return [_column_kernel(plan, simulating)]
     if plan.n_red >= two_pass_min and plan.n_out < 64:
         return _two_pass(plan, block, chunk, simulating)
