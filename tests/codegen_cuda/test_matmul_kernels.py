@@ -8,19 +8,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from tests.codegen_cuda.simulated import require_simulator, run_on, simulated_gpu
 from tests.ir.op_examples import T, random_array
-from tracejit.codegen_cuda.mode import CudaUnavailable, gpu_mode, numba_cuda_installed
 from tracejit.ir import OPS, GraphBuilder, interpret
 from tracejit.ir import dtypes as dt
 
-if not numba_cuda_installed():
-    pytest.skip("numba-cuda is not installed", allow_module_level=True)
-try:
-    _MODE = gpu_mode()
-except CudaUnavailable as exc:
-    pytest.skip(str(exc), allow_module_level=True)
-if _MODE != "sim":
-    pytest.skip("runs on the CUDA simulator (TRACEJIT_GPU=sim)", allow_module_level=True)
+require_simulator()
 
 CASES = [
     ([T((5, 7), dt.float32), T((7, 3), dt.float32)], {}),
@@ -42,8 +35,6 @@ def kernel(request, monkeypatch):
 
 @pytest.mark.parametrize("types,params", CASES, ids=[str(i) for i in range(len(CASES))])
 def test_products_match_the_interpreter(kernel, types, params):
-    from tracejit.runtime.registry import get_device
-    gpu = get_device("gpu")
     b = GraphBuilder("mm")
     ins = [b.add_input(t) for t in types]
     graph = b.build([b.emit1(OPS["matmul"], ins, params)])
@@ -51,7 +42,7 @@ def test_products_match_the_interpreter(kernel, types, params):
     args = [random_array(rng, t.shape, t.dtype, low=-3.0, high=3.0) for t in types]
     if types[0].dtype is dt.int8:
         args = [np.full(t.shape, 100, np.int8) for t in types]      # 6 * 100 * 100 wraps
-    (got,) = gpu.host_program(gpu.compile(graph), graph)(args)
+    (got,) = run_on(simulated_gpu(), graph, args)
     (want,) = interpret(graph, args)
     assert got.dtype == want.dtype and got.shape == want.shape
     if types[0].dtype.is_float:

@@ -17,23 +17,12 @@ import zlib
 import numpy as np
 import pytest
 
+from tests.codegen_cuda.simulated import require_simulator, run_on, simulated_gpu
 from tests.ir.op_examples import T, random_array
-from tracejit.codegen_cuda.mode import CudaUnavailable, gpu_mode, numba_cuda_installed
 from tracejit.ir import OPS, GraphBuilder, interpret
 from tracejit.ir import dtypes as dt
 
-# NOTE: the mode is asked before numba.cuda is imported: in sim mode gpu_mode() turns
-# the simulator on, which must happen before numba.cuda first loads
-if not numba_cuda_installed():
-    pytest.skip("numba-cuda is not installed", allow_module_level=True)
-try:
-    _MODE = gpu_mode()
-except CudaUnavailable as exc:
-    pytest.skip(str(exc), allow_module_level=True)
-if _MODE != "sim":
-    pytest.skip("the movement kernels' tests run on the CUDA simulator "
-                "(TRACEJIT_GPU=sim)", allow_module_level=True)
-pytest.importorskip("numba.cuda")
+require_simulator()
 
 f16, bf16, f32, f64 = dt.float16, dt.bfloat16, dt.float32, dt.float64
 i8, u8, i32, i64, b1 = dt.int8, dt.uint8, dt.int32, dt.int64, dt.bool_
@@ -126,15 +115,14 @@ def _bits(a: np.ndarray) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def gpu():
-    from tracejit.runtime.registry import get_device
-    return get_device("gpu")
+    return simulated_gpu()
 
 
 @pytest.mark.parametrize("case_id,name,types,params", CASES, ids=[c[0] for c in CASES])
 def test_movement_kernel_matches_the_interpreter(gpu, case_id, name, types, params):
     graph = case_graph(name, types, params)
     args = case_inputs(case_id, name, graph, params)
-    got = gpu.host_program(gpu.compile(graph), graph)(args)
+    got = run_on(gpu, graph, args)
     want = interpret(graph, args)
     assert len(got) == len(want)
     for g, w in zip(got, want, strict=True):
@@ -160,5 +148,5 @@ def test_negative_index_wraps_once_then_clamps(gpu):
     graph = case_graph("gather", [T((4,), i32), T((6,), i32)], {"axis": 0})
     x = np.array([10, 11, 12, 13], np.int32)
     idx = np.array([-1, -4, -5, -9, 4, 100], np.int32)
-    got = np.asarray(gpu.host_program(gpu.compile(graph), graph)([x, idx])[0])
+    got = np.asarray(run_on(gpu, graph, [x, idx])[0])
     np.testing.assert_array_equal(got, [13, 10, 10, 10, 13, 13])

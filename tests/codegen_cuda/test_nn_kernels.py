@@ -20,23 +20,12 @@ import zlib
 import numpy as np
 import pytest
 
+from tests.codegen_cuda.simulated import require_simulator, run_on, simulated_gpu
 from tests.ir.op_examples import T, random_array
-from tracejit.codegen_cuda.mode import CudaUnavailable, gpu_mode, numba_cuda_installed
 from tracejit.ir import OPS, GraphBuilder, interpret
 from tracejit.ir import dtypes as dt
 
-# NOTE: the mode is asked before numba.cuda is imported: in sim mode gpu_mode() turns
-# the simulator on, which must happen before numba.cuda first loads
-if not numba_cuda_installed():
-    pytest.skip("numba-cuda is not installed", allow_module_level=True)
-try:
-    _MODE = gpu_mode()
-except CudaUnavailable as exc:
-    pytest.skip(str(exc), allow_module_level=True)
-if _MODE != "sim":
-    pytest.skip("the nn kernels' tests run on the CUDA simulator (TRACEJIT_GPU=sim)",
-                allow_module_level=True)
-pytest.importorskip("numba.cuda")
+require_simulator()
 
 f16, bf16, f32, f64 = dt.float16, dt.bfloat16, dt.float32, dt.float64
 
@@ -143,12 +132,10 @@ def _check(got, want, graph, exact: bool) -> None:
 
 @pytest.fixture(scope="module")
 def gpu():
-    from tracejit.runtime.registry import get_device
-    return get_device("gpu")
+    return simulated_gpu()
 
 
-def _run(gpu, graph, args):
-    return gpu.host_program(gpu.compile(graph), graph)(args)
+_run = run_on
 
 
 @pytest.mark.parametrize("case_id,name,types,params", CASES, ids=[c[0] for c in CASES])

@@ -8,19 +8,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tracejit.codegen_cuda.mode import CudaUnavailable, gpu_mode, numba_cuda_installed
+from tests.codegen_cuda.simulated import require_simulator, run_on, simulated_gpu
 from tracejit.ir import GraphBuilder, interpret, ops
 from tracejit.ir import dtypes as dt
 from tracejit.ir.core import tensor_type
 
-if not numba_cuda_installed():
-    pytest.skip("numba-cuda is not installed", allow_module_level=True)
-try:
-    _MODE = gpu_mode()
-except CudaUnavailable as exc:
-    pytest.skip(str(exc), allow_module_level=True)
-if _MODE != "sim":
-    pytest.skip("runs on the CUDA simulator (TRACEJIT_GPU=sim)", allow_module_level=True)
+require_simulator()
 
 
 def _softmax_like(shape, axes, dtype="f32"):
@@ -56,12 +49,10 @@ CASES = {
 
 @pytest.fixture(scope="module")
 def gpu():
-    from tracejit.runtime.registry import get_device
-    return get_device("gpu")
+    return simulated_gpu()
 
 
-def _run(gpu, graph, args):
-    return gpu.host_program(gpu.compile(graph), graph)(args)
+_run = run_on
 
 
 def _inputs(shape, seed):
