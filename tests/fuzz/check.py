@@ -79,7 +79,8 @@ def _check(loaded: Loaded, seed: int, placed: bool = False,
     problems = []
     for call, (args, ref) in enumerate(zip((loaded.args, loaded.args2), refs, strict=True)):
         try:
-            with warnings.catch_warnings(record=True) as caught, _placing(placed, seed):
+            with warnings.catch_warnings(record=True) as caught, \
+                    _placing(placed, seed, ("/gpu:0",) if device else ()):
                 warnings.simplefilter("always")
                 got = _outputs(compiled(*_copies(args)))
         except Exception as exc:
@@ -97,13 +98,16 @@ def _check(loaded: Loaded, seed: int, placed: bool = False,
 
 
 @contextlib.contextmanager
-def _placing(placed: bool, seed: int):
-    """Pin each traced step to a random device (the same ones for a given seed)."""
+def _placing(placed: bool, seed: int, more: tuple[str, ...] = ()):
+    """Pin each traced step to a random device (the same ones for a given seed);
+    ``more``: devices beside the three CPUs (a placed GPU check adds ``/gpu:0``, so
+    values cross between host and device memory)."""
     if not placed:
         yield
         return
     choose = random.Random(seed).choice
-    PLACER.append(lambda: choose(PLACES))
+    places = PLACES + tuple(more)
+    PLACER.append(lambda: choose(places))
     try:
         yield
     finally:

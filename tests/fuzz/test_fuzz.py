@@ -80,6 +80,21 @@ def test_random_programs_on_the_gpu_simulator_compute_the_same():
     assert summary.programs == GPU_PROGRAMS
 
 
+@pytest.mark.skipif(importlib.util.find_spec("numba_cuda") is None,
+                    reason="numba-cuda is not installed (the CUDA simulator)")
+def test_random_programs_placed_over_cpus_and_the_gpu_compute_the_same():
+    # Steps pinned at random over /cpu:0../cpu:2, /gpu:0 or left to the GPU: partitions
+    # whose transfers cross between host memory and the simulated device's.
+    summary = run_programs(SEED + 1, range(GPU_PROGRAMS // 2), workers=1, deadline=60.0,
+                           placed=True, device="gpu")
+    new = [o for o in summary.failures if not explain(o.task)]
+    if new:
+        text = "\n".join(report(o) for o in new[:5])
+        pytest.fail(f"{summary.line()}; {len(new)} new failure(s), first ones:\n{text}",
+                    pytrace=False)
+    assert summary.programs == GPU_PROGRAMS // 2
+
+
 # ---- the known bugs, checked as fuzz programs ------------------------------------------
 
 @pytest.mark.parametrize("bug", [
