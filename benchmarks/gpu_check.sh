@@ -29,7 +29,7 @@ fi
     || { echo "numba-cuda is not importable: nothing below can run"; exit 1; }
 
 step "(b) op suite on the GPU: tests/backends tests/codegen_cuda"
-TRACEJIT_GPU=cuda timeout 300 "$PY" -m pytest -q -x -p no:cacheprovider \
+TRACEJIT_GPU=cuda timeout 300 "$PY" -m pytest -q --maxfail=20 -p no:cacheprovider \
     tests/backends tests/codegen_cuda 2>&1 | tail -25
 rc=${PIPESTATUS[0]}
 echo "pytest exit status $rc"

@@ -8,12 +8,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tests.codegen_cuda.simulated import require_simulator, run_on, simulated_gpu
+from tests.codegen_cuda.simulated import require_gpu, run_on, simulated_gpu
 from tests.ir.op_examples import T, random_array
 from tracejit.ir import OPS, GraphBuilder, interpret
 from tracejit.ir import dtypes as dt
 
-require_simulator()
+require_gpu()
 
 CASES = [
     ([T((5, 7), dt.float32), T((7, 3), dt.float32)], {}),

@@ -20,12 +20,12 @@ import zlib
 import numpy as np
 import pytest
 
-from tests.codegen_cuda.simulated import require_simulator, run_on, simulated_gpu
+from tests.codegen_cuda.simulated import require_gpu, run_on, simulated_gpu
 from tests.ir.op_examples import T, random_array
 from tracejit.ir import OPS, GraphBuilder, interpret
 from tracejit.ir import dtypes as dt
 
-require_simulator()
+require_gpu()
 
 f16, bf16, f32, f64 = dt.float16, dt.bfloat16, dt.float32, dt.float64
 
