@@ -117,28 +117,40 @@ def _accumulate(w: SourceWriter, plan: _Plan, em: PointEmitter, index: Index,
 
 
 def _tree(w: SourceWriter, plan: _Plan, shared: list[tuple[str, str | None]],
-          accs: list[tuple[str, str | None]], block: int) -> None:
-    """Combine the block's accumulators in shared memory, halving strides."""
+          accs: list[tuple[str, str | None]], block: int, simulating: bool) -> None:
+    """Combine the block's accumulators in shared memory, halving strides: block-wide
+    steps (a barrier each) down to one warp, then warp-level steps, where the lanes of
+    warp 0 need only ``__syncwarp`` between them (the simulator has no ``syncwarp``;
+    its blocks are one warp, so its block barrier is the same thing). The combining
+    order is fixed by the block size alone."""
     for (sh, sh_i), (acc, acc_i) in zip(shared, accs, strict=True):
         w.line(f"{sh}[tid] = {acc}")
         if sh_i:
             w.line(f"{sh_i}[tid] = {acc_i}")
     w.line("cuda.syncthreads()")
-    w.line(f"s = {block // 2}")
-    w.line("while s > 0:")
-    with w.indent():
-        w.line("if tid < s:")
+
+    def halving(first: int, sync: str) -> None:
+        w.line(f"s = {first}")
+        w.line(f"while s >= {1 if first <= 16 else 32}:")
         with w.indent():
-            for red, (sh, sh_i) in zip(plan.reducers, shared, strict=True):
-                if red.indexed:
-                    w.line(f"if {red.better(f'{sh}[tid + s]', f'{sh_i}[tid + s]', f'{sh}[tid]', f'{sh_i}[tid]')}:")  # noqa: E501
-                    with w.indent():
-                        w.line(f"{sh}[tid] = {sh}[tid + s]")
-                        w.line(f"{sh_i}[tid] = {sh_i}[tid + s]")
-                else:
-                    w.line(f"{sh}[tid] = {red.combine(f'{sh}[tid]', f'{sh}[tid + s]')}")
-        w.line("cuda.syncthreads()")
-        w.line("s //= 2")
+            w.line("if tid < s:")
+            with w.indent():
+                for red, (sh, sh_i) in zip(plan.reducers, shared, strict=True):
+                    if red.indexed:
+                        w.line(f"if {red.better(f'{sh}[tid + s]', f'{sh_i}[tid + s]', f'{sh}[tid]', f'{sh_i}[tid]')}:")  # noqa: E501
+                        with w.indent():
+                            w.line(f"{sh}[tid] = {sh}[tid + s]")
+                            w.line(f"{sh_i}[tid] = {sh_i}[tid + s]")
+                    else:
+                        w.line(f"{sh}[tid] = {red.combine(f'{sh}[tid]', f'{sh}[tid + s]')}")
+            w.line(sync)
+            w.line("s //= 2")
+
+    if block > 32:
+        halving(block // 2, "cuda.syncthreads()")
+    w.line("if tid < 32:")
+    with w.indent():
+        halving(16, "cuda.syncthreads()" if simulating else "cuda.syncwarp()")
 
 
 def _finish(w: SourceWriter, plan: _Plan, results: list[tuple[str, str | None]],
@@ -221,7 +233,7 @@ def _block_tree(plan: _Plan, block: int, simulating: bool, stem: str, count: int
     with w.indent():
         accs = _init(w, plan)
         fold(w, accs, leaves)
-        _tree(w, plan, shared, accs, block)
+        _tree(w, plan, shared, accs, block, simulating)
         w.line("if tid == 0:")
         with w.indent():
             finish(w, [(sh + "[0]", (shi + "[0]") if shi else None) for sh, shi in shared],
