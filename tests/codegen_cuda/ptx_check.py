@@ -43,6 +43,13 @@ def _extra_graphs():
     x = b.add_input(tensor_type([1 << 20], "f32"))
     out.append(b.build([b.emit1(ops.SUM, [b.emit1(ops.EXP, [x])], {"axes": (0,)}),
                         b.emit1(ops.ARGMAX, [x], {"axis": 0})]))
+    for rows in (1000, 10):           # softmax as one row kernel: a block, a thread a row
+        b = GraphBuilder(f"softmax_{rows}")
+        x = b.add_input(tensor_type([64, rows], "f32"))
+        m = b.emit1(ops.MAX, [x], {"axes": (1,), "keepdims": True})
+        e = b.emit1(ops.EXP, [b.emit1(ops.SUB, [x, m])])
+        s = b.emit1(ops.SUM, [e], {"axes": (1,), "keepdims": True})
+        out.append(b.build([b.emit1(ops.DIV, [e, s]), b.emit1(ops.ARGMAX, [x], {"axis": 1})]))
     b = GraphBuilder("batched_epilogue")
     a = b.add_input(tensor_type([4, 32, 64], "bf16"))
     w = b.add_input(tensor_type([64, 16], "bf16"))
@@ -71,6 +78,7 @@ def main() -> int:
             lowering_errors.append(f"{g.name}: {type(exc).__name__}: {exc}")
     compiler = kernel_compiler()
     report = {"kernels": len(kernels), "kinds": sorted({k.kind for k in kernels}),
+              "names": sorted(k.name for k in kernels),
               "lowering_errors": lowering_errors}
 
     def check(kernel, arch):

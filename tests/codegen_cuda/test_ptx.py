@@ -40,6 +40,8 @@ def test_every_kernel_kind_assembles_for_sm80_and_sm90():
     assert report["lowering_errors"] == []
     assert {"elementwise", "reduction", "matmul", "movement", "nn"} <= set(report["kinds"])
     assert report["kernels"] > 100
+    assert any(name.startswith("tj_rows_") for name in report["names"])
+    assert any(name.startswith("tj_rows_serial_") for name in report["names"])
     for arch in ("sm_80", "sm_90"):
         assert report[arch]["failures"] == {}, (arch, report[arch]["failures"])
         assert report[arch]["passed"] == report["kernels"]

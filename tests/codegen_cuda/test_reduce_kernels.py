@@ -134,3 +134,39 @@ def test_each_case_takes_the_loop_nest_it_is_named_for(gpu):
         names = [s.kernel.name for s in build_steps(gpu.optimize(graph), True)
                  if hasattr(s, "kernel")]
         assert any(n.startswith(f"tj_{stem}_") for n in names), (case, names)
+
+
+def _layer_norm(shape, axes):
+    b = GraphBuilder("layer_norm")
+    x = b.add_input(tensor_type(shape, "f32"))
+    g = b.add_input(tensor_type(shape[-1:], "f32"))
+    mu = b.emit1(ops.MEAN, [x], {"axes": axes, "keepdims": True})
+    d = b.emit1(ops.SUB, [x, mu])
+    var = b.emit1(ops.MEAN, [b.emit1(ops.MUL, [d, d])], {"axes": axes, "keepdims": True})
+    eps = b.emit1(ops.FILL, [], {"shape": (), "value": 1e-5, "dtype": dt.float32})
+    scale = b.emit1(ops.RSQRT, [b.emit1(ops.ADD, [var, eps])])
+    return b.build([b.emit1(ops.MUL, [b.emit1(ops.MUL, [d, scale]), g]), var])
+
+
+def _log_softmax(shape, axes):
+    b = GraphBuilder("log_softmax")
+    x = b.add_input(tensor_type(shape, "f32"))
+    m = b.emit1(ops.MAX, [x], {"axes": axes, "keepdims": True})
+    d = b.emit1(ops.SUB, [x, m])
+    s = b.emit1(ops.SUM, [b.emit1(ops.EXP, [d])], {"axes": axes, "keepdims": True})
+    return b.build([b.emit1(ops.SUB, [d, b.emit1(ops.LOG, [s])]),
+                    b.emit1(ops.ARGMAX, [x], {"axis": axes[0]})])
+
+
+@pytest.mark.parametrize("make", [_softmax_like, _layer_norm, _log_softmax])
+@pytest.mark.parametrize("shape", [(5, 40), (30, 8)], ids=["block_rows", "serial_rows"])
+def test_row_kernels_fuse_phases_into_one_kernel(gpu, make, shape):
+    graph = make(shape, (1,))
+    from tracejit.codegen_cuda.program import build_steps
+    steps = [s for s in build_steps(gpu.optimize(graph), True) if hasattr(s, "kernel")]
+    stem = "tj_rows_" if shape[1] > 16 else "tj_rows_serial_"
+    assert any(s.kernel.name.startswith(stem) for s in steps), [s.kernel.name for s in steps]
+    rng = np.random.default_rng(5)
+    args = [rng.standard_normal(v.shape).astype(np.float32) for v in graph.inputs]
+    for g, w in zip(_run(gpu, graph, args), interpret(graph, args), strict=True):
+        np.testing.assert_allclose(g, w, rtol=2e-5, atol=2e-6)

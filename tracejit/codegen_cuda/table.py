@@ -19,6 +19,7 @@ from .kernels import conv_gemm, matmul, movement, nn
 from .kernels.common import as_body
 from .kernels.elementwise import elementwise_kernel
 from .kernels.reduce import reduction_kernels
+from .kernels.rows import rows_kernels
 from .point import point_supported
 from .steps import AliasStep, ConstStep, KernelStep, RegionStep, Step
 
@@ -47,6 +48,8 @@ def _fused(eqn: Eqn, simulating: bool) -> list[Step]:
         return _kernels(eqn, [elementwise_kernel(body, simulating)])
     if kind == "reduction":
         return _kernels(eqn, reduction_kernels(body, simulating))
+    if kind == "rows":
+        return _kernels(eqn, rows_kernels(body, simulating))
     return matmul.matmul_epilogue_steps(eqn, body, simulating)
 
 

@@ -8,7 +8,11 @@ the eqn's outputs. ``kind`` tells a backend which loop nest to emit:
 * ``"reduction"``: a loop over the kept axes around a loop over the reduced axes, with
   an elementwise prologue inside and an epilogue after the inner loop;
 * ``"matmul_epilogue"``: one matmul (a library call or a loop nest: the backend's
-  choice) followed by an elementwise loop over its result.
+  choice) followed by an elementwise loop over its result;
+* ``"rows"``: reductions over the same rows in phases (a later one may read an earlier
+  one's result), then elementwise values over the rows -- softmax, layer norm. Made only
+  by the GPU's ``fuse_rows`` pass (tracejit/passes/fuse_rows.py), for a backend that can
+  give each row a block of threads.
 
 The precise rules a body of each kind obeys are in docs/passes.md; the fusion pass
 (tracejit/passes/fuse.py) is what makes kernels, and the reference meaning here is
@@ -35,7 +39,7 @@ from .opdef import ParamSpec, declare
 
 __all__ = ["KERNEL", "KERNEL_KINDS"]
 
-KERNEL_KINDS = ("elementwise", "reduction", "matmul_epilogue")
+KERNEL_KINDS = ("elementwise", "reduction", "matmul_epilogue", "rows")
 
 
 def _body_param(value) -> Graph:

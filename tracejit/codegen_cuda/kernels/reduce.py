@@ -31,7 +31,9 @@ from ..source import Arg, GeneratedKernel, Launch, Param, SourceWriter, kernel_s
 from .common import BLOCK, MAX_GRID, SIM_BLOCK, constant_leaves, grid_stride_kernel
 from .reducers import NO_INDEX, reducer_of
 
-__all__ = ["reduction_kernels", "TWO_PASS_MIN", "CHUNK"]
+__all__ = ["reduction_kernels", "ReductionPlan", "fold_reductions", "tree_combine",
+           "reduction_results", "init_accumulators", "declare_shared", "body_leaves",
+           "output_params", "TWO_PASS_MIN", "CHUNK", "SERIAL_MAX", "SIM_SERIAL_MAX"]
 
 SERIAL_MAX = 64             # reduced length up to which a thread per output wins
 COLUMNS_MIN = 1024          # outputs from which leading-axis reductions walk columns
@@ -46,7 +48,7 @@ def _reduced_axes(eqn) -> tuple[int, ...]:
     return (eqn.params["axis"],) if "axis" in eqn.params else tuple(eqn.params["axes"])
 
 
-class _Plan:
+class ReductionPlan:
     def __init__(self, body: Graph):
         self.body = body
         self.reduces = [e for e in body.eqns if e.op.has(Tag.REDUCE)]
@@ -88,7 +90,7 @@ class _Plan:
             self.n_out >= columns_min and len(self.kept) > 0
 
 
-def _leaves(body: Graph, params, args) -> dict:
+def body_leaves(body: Graph, params, args) -> dict:
     leaves = {}
     for k, v in enumerate(body.inputs):
         leaves[id(v)] = Leaf(f"a{k}", v.type.dtype)
@@ -98,10 +100,11 @@ def _leaves(body: Graph, params, args) -> dict:
     return leaves
 
 
-def _accumulate(w: SourceWriter, plan: _Plan, em: PointEmitter, index: Index,
-                r: str, accs: list[tuple[str, str | None]], side_store: str | None) -> None:
-    """Evaluate the prologue at ``index`` and fold each reduction's operand in."""
-    for red, eqn, (acc, acc_index) in zip(plan.reducers, plan.reduces, accs, strict=True):
+def fold_reductions(w: SourceWriter, reducers, reduces, em: PointEmitter, index: Index,
+                    r: str, accs: list[tuple[str, str | None]]) -> None:
+    """Evaluate each reduction's operand at ``index`` (reduced position ``r``) and fold
+    it into its accumulator."""
+    for red, eqn, (acc, acc_index) in zip(reducers, reduces, accs, strict=True):
         value = em.value(eqn.ins[0], index)
         if red.indexed:
             w.line(f"if {red.better(value, r, acc, acc_index)}:")
@@ -110,14 +113,20 @@ def _accumulate(w: SourceWriter, plan: _Plan, em: PointEmitter, index: Index,
                 w.line(f"{acc_index} = {r}")
         else:
             w.line(f"{acc} = {red.combine(acc, value)}")
+
+
+def _accumulate(w: SourceWriter, plan: ReductionPlan, em: PointEmitter, index: Index,
+                r: str, accs: list[tuple[str, str | None]], side_store: str | None) -> None:
+    """Evaluate the prologue at ``index`` and fold each reduction's operand in."""
+    fold_reductions(w, plan.reducers, plan.reduces, em, index, r, accs)
     if side_store is not None:
         for k in plan.side:
             v = plan.body.outputs[k]
             w.line(f"o{k}[{side_store}] = {store_expr(em.value(v, index), v.type.dtype)}")
 
 
-def _tree(w: SourceWriter, plan: _Plan, shared: list[tuple[str, str | None]],
-          accs: list[tuple[str, str | None]], block: int, simulating: bool) -> None:
+def tree_combine(w: SourceWriter, reducers, shared: list[tuple[str, str | None]],
+                 accs: list[tuple[str, str | None]], block: int, simulating: bool) -> None:
     """Combine the block's accumulators in shared memory, halving strides: block-wide
     steps (a barrier each) down to one warp, then warp-level steps, where the lanes of
     warp 0 need only ``__syncwarp`` between them (the simulator has no ``syncwarp``;
@@ -135,7 +144,7 @@ def _tree(w: SourceWriter, plan: _Plan, shared: list[tuple[str, str | None]],
         with w.indent():
             w.line("if tid < s:")
             with w.indent():
-                for red, (sh, sh_i) in zip(plan.reducers, shared, strict=True):
+                for red, (sh, sh_i) in zip(reducers, shared, strict=True):
                     if red.indexed:
                         w.line(f"if {red.better(f'{sh}[tid + s]', f'{sh_i}[tid + s]', f'{sh}[tid]', f'{sh_i}[tid]')}:")  # noqa: E501
                         with w.indent():
@@ -153,21 +162,28 @@ def _tree(w: SourceWriter, plan: _Plan, shared: list[tuple[str, str | None]],
         halving(16, "cuda.syncthreads()" if simulating else "cuda.syncwarp()")
 
 
-def _finish(w: SourceWriter, plan: _Plan, results: list[tuple[str, str | None]],
-            leaves: dict, o: str) -> None:
-    """Epilogue at output ``o`` from the reductions' final accumulators."""
+def reduction_results(w: SourceWriter, reducers, reduces, results, n_red: int) -> dict:
+    """Bind each reduction's final value (a mean divided, an arg index converted, the
+    op's dtype rounded) to a temporary: ``{id(reduction output): temporary}``."""
     known = {}
-    for red, eqn, (acc, acc_i) in zip(plan.reducers, plan.reduces, results, strict=True):
+    for red, eqn, (acc, acc_i) in zip(reducers, reduces, results, strict=True):
         out = eqn.outs[0]
         if red.indexed:
             value = f"{'I32' if out.type.dtype is dt.int32 else 'I64'}({acc_i})"
         elif red.op_name == "mean":
-            value = f"{'F64' if red.acc is dt.float64 else 'F32'}({acc} / {plan.n_red})"
+            value = f"{'F64' if red.acc is dt.float64 else 'F32'}({acc} / {n_red})"
         else:
             value = acc
         name = w.temp("r")
         w.line(f"{name} = {value}")
         known[id(out)] = _rounded(w, name, out)
+    return known
+
+
+def _finish(w: SourceWriter, plan: ReductionPlan, results: list[tuple[str, str | None]],
+            leaves: dict, o: str) -> None:
+    """Epilogue at output ``o`` from the reductions' final accumulators."""
+    known = reduction_results(w, plan.reducers, plan.reduces, results, plan.n_red)
     em = PointEmitter(w, plan.body, leaves, known)
     for k in plan.main:
         v = plan.body.outputs[k]
@@ -182,33 +198,38 @@ def _rounded(w: SourceWriter, name: str, out: Var) -> str:
     return name
 
 
-def _init(w: SourceWriter, plan: _Plan) -> list[tuple[str, str | None]]:
+def init_accumulators(w: SourceWriter, reducers, prefix: str = ""
+                      ) -> list[tuple[str, str | None]]:
+    """Each reducer's accumulator (and index) set to its identity; ``prefix`` keeps the
+    names of different phases apart (a name has one type in a kernel)."""
     accs = []
-    for k, red in enumerate(plan.reducers):
-        w.line(f"acc{k} = {red.identity}")
+    for k, red in enumerate(reducers):
+        w.line(f"{prefix}acc{k} = {red.identity}")
         if red.indexed:
-            w.line(f"acci{k} = I64({NO_INDEX})")
-        accs.append((f"acc{k}", f"acci{k}" if red.indexed else None))
+            w.line(f"{prefix}acci{k} = I64({NO_INDEX})")
+        accs.append((f"{prefix}acc{k}", f"{prefix}acci{k}" if red.indexed else None))
     return accs
 
 
-def _shared(w: SourceWriter, plan: _Plan, block: int) -> list[tuple[str, str | None]]:
+def declare_shared(w: SourceWriter, reducers, block: int, prefix: str = ""
+                   ) -> list[tuple[str, str | None]]:
+    """A shared array per reducer (and one of indices for argmax/argmin)."""
     shared = []
-    for k, red in enumerate(plan.reducers):
-        w.line(f"sh{k} = cuda.shared.array({block}, {type_name(red.acc)})")
+    for k, red in enumerate(reducers):
+        w.line(f"{prefix}sh{k} = cuda.shared.array({block}, {type_name(red.acc)})")
         if red.indexed:
-            w.line(f"shi{k} = cuda.shared.array({block}, TI64)")
-        shared.append((f"sh{k}", f"shi{k}" if red.indexed else None))
+            w.line(f"{prefix}shi{k} = cuda.shared.array({block}, TI64)")
+        shared.append((f"{prefix}sh{k}", f"{prefix}shi{k}" if red.indexed else None))
     return shared
 
 
-def _outputs(body: Graph):
+def output_params(body: Graph):
     params = [Param(f"o{k}", v.type.dtype) for k, v in enumerate(body.outputs)]
     args = [Arg("out", k) for k in range(len(body.outputs))]
     return params, args
 
 
-def _block_tree(plan: _Plan, block: int, simulating: bool, stem: str, count: int,
+def _block_tree(plan: ReductionPlan, block: int, simulating: bool, stem: str, count: int,
                 fold: Callable[[SourceWriter, list, dict], None],
                 finish: Callable[[SourceWriter, list, dict], None],
                 scratch: list | None = None) -> GeneratedKernel:
@@ -216,8 +237,8 @@ def _block_tree(plan: _Plan, block: int, simulating: bool, stem: str, count: int
     block's share into each thread's accumulators, a fixed tree combines them, and
     thread 0 runs ``finish(w, shared, leaves)`` on the block's result. ``scratch``: the
     partials' buffers, passed as ``p<k>`` (and ``pi<k>`` for indices)."""
-    params, args = _outputs(plan.body)
-    leaves = _leaves(plan.body, params, args)
+    params, args = output_params(plan.body)
+    leaves = body_leaves(plan.body, params, args)
     for k, (part, part_i) in enumerate(scratch or ()):
         params.append(Param(f"p{k}", part.key[2]))
         args.append(part)
@@ -227,13 +248,13 @@ def _block_tree(plan: _Plan, block: int, simulating: bool, stem: str, count: int
     w = SourceWriter()
     w.depth = 1
     w.line("tid = cuda.threadIdx.x")
-    shared = _shared(w, plan, block)
+    shared = declare_shared(w, plan.reducers, block)
     w.line("b = cuda.blockIdx.x")
     w.line(f"while b < {count}:")
     with w.indent():
-        accs = _init(w, plan)
+        accs = init_accumulators(w, plan.reducers)
         fold(w, accs, leaves)
-        _tree(w, plan, shared, accs, block, simulating)
+        tree_combine(w, plan.reducers, shared, accs, block, simulating)
         w.line("if tid == 0:")
         with w.indent():
             finish(w, [(sh + "[0]", (shi + "[0]") if shi else None) for sh, shi in shared],
@@ -245,7 +266,7 @@ def _block_tree(plan: _Plan, block: int, simulating: bool, stem: str, count: int
     return GeneratedKernel(name, source, params, args, Launch(grid, block), kind="reduction")
 
 
-def _strided_fold(plan: _Plan, first: str, stop: str, step: int | str, output: str = "b"):
+def _strided_fold(plan: ReductionPlan, first: str, stop: str, step: int | str, output: str = "b"):
     """Fold the prologue's values at reduced positions ``first, first + step, ...`` below
     ``stop`` of output ``output``."""
     def fold(w: SourceWriter, accs: list, leaves: dict) -> None:
@@ -259,25 +280,26 @@ def _strided_fold(plan: _Plan, first: str, stop: str, step: int | str, output: s
     return fold
 
 
-def _block_kernel(plan: _Plan, block: int, simulating: bool) -> GeneratedKernel:
+def _block_kernel(plan: ReductionPlan, block: int, simulating: bool) -> GeneratedKernel:
     return _block_tree(plan, block, simulating, "reduce_rows", plan.n_out,
                        _strided_fold(plan, "tid", str(plan.n_red), block),
                        lambda w, results, leaves: _finish(w, plan, results, leaves, "b"))
 
 
-def _column_kernel(plan: _Plan, simulating: bool) -> GeneratedKernel:
-    params, args = _outputs(plan.body)
-    leaves = _leaves(plan.body, params, args)
+def _column_kernel(plan: ReductionPlan, simulating: bool) -> GeneratedKernel:
+    params, args = output_params(plan.body)
+    leaves = body_leaves(plan.body, params, args)
 
     def item(w: SourceWriter) -> None:
-        accs = _init(w, plan)
+        accs = init_accumulators(w, plan.reducers)
         _strided_fold(plan, "0", str(plan.n_red), 1, output="o")(w, accs, leaves)
         _finish(w, plan, accs, leaves, "o")
     return grid_stride_kernel("reduce_columns", params, args, plan.n_out, simulating, item,
                               kind="reduction", index="o")
 
 
-def _two_pass(plan: _Plan, block: int, chunk: int, simulating: bool) -> list[GeneratedKernel]:
+def _two_pass(plan: ReductionPlan, block: int, chunk: int,
+              simulating: bool) -> list[GeneratedKernel]:
     chunks = math.ceil(plan.n_red / chunk)
     scratch = [(Arg("scratch", (f"part{k}", plan.n_out * chunks, red.acc)),
                 Arg("scratch", (f"parti{k}", plan.n_out * chunks, dt.int64))
@@ -324,7 +346,7 @@ def _two_pass(plan: _Plan, block: int, chunk: int, simulating: bool) -> list[Gen
 
 def reduction_kernels(body: Graph, simulating: bool) -> list[GeneratedKernel]:
     """The kernels computing a reduction body, launched in order."""
-    plan = _Plan(body)
+    plan = ReductionPlan(body)
     block = SIM_BLOCK if simulating else BLOCK
     serial_max, columns_min, two_pass_min, chunk = (
         (SIM_SERIAL_MAX, SIM_COLUMNS_MIN, SIM_TWO_PASS_MIN, SIM_CHUNK) if simulating else
