@@ -107,12 +107,13 @@ def tj_min_float(a, b):
 
 
 def tj_sign_float(x):
+    # NOTE: not x - x + 1: for an infinite x that is NaN (the GPU fuzzer found it)
     if x != x:
         return x
     if x > 0:
-        return x - x + 1
+        return math.copysign(1.0, x)
     if x < 0:
-        return x - x - 1
+        return math.copysign(1.0, x)
     return x - x
 
 

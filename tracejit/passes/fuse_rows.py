@@ -97,7 +97,29 @@ def _groups(graph: Graph) -> list[list[int]]:
     return groups
 
 
-def _merge(graph: Graph, group: list[int], read_outside: set[int]) -> Eqn:
+def _row_safe(body: Graph, geometry) -> bool:
+    """Whether every row-sized value reads the group's per-row values *at its own row*:
+    through an elementwise op over exactly the rows' shape, from exactly the keepdims
+    shape (so broadcasting drops just the reduced axes). A per-row value that is
+    reshaped, or broadcast against another shape (``x[4,4] + mean(x, 1)[4]`` broadcasts
+    along the wrong axis), would need the general index path: such groups stay apart."""
+    shape, axes = geometry
+    size = math.prod(shape)
+    rows = math.prod(d for a, d in enumerate(shape) if a not in axes)
+    keepdims = tuple(1 if a in axes else d for a, d in enumerate(shape))
+    made_here = {id(v) for e in body.eqns for v in e.outs}
+    for eqn in body.eqns:
+        if eqn.op.has(Tag.REDUCE) or math.prod(eqn.outs[0].shape) != size:
+            continue
+        for v in eqn.ins:
+            if id(v) in made_here and rows > 1 and math.prod(v.shape) == rows and \
+                    not (eqn.op.has(Tag.ELEMENTWISE) and tuple(v.shape) == keepdims
+                         and tuple(eqn.outs[0].shape) == tuple(shape)):
+                return False
+    return True
+
+
+def _merge(graph: Graph, group: list[int], read_outside: set[int]) -> Eqn | None:
     eqns = [graph.eqns[i] for i in group]
     made = {id(v) for e in eqns for v in e.outs}
     b = GraphBuilder("rows")
@@ -119,6 +141,8 @@ def _merge(graph: Graph, group: list[int], read_outside: set[int]) -> Eqn:
             value_of[id(v)] = env[id(inner)]
     outer_outs = [v for e in eqns for v in e.outs if id(v) in read_outside]
     merged = b.build([value_of[id(v)] for v in outer_outs], stage="body")
+    if not _row_safe(merged, row_geometry(merged)):
+        return None
     return Eqn(_KERNEL, tuple(outer_ins), tuple(outer_outs),
                _KERNEL.make_params({"body": merged, "kind": "rows"}))
 
@@ -138,13 +162,13 @@ def fuse_rows(graph: Graph) -> Graph:
             source = made_by.get(id(v))
             if source is None or group_of.get(i) != source:
                 outside.add(id(v))
+    merged = {g[0]: _merge(graph, g, outside) for g in groups}
     new_eqns = []
     for i, eqn in enumerate(graph.eqns):
         group = members.get(i)
-        if group is None:
-            new_eqns.append(eqn)
+        if group is None or merged[group[0]] is None:
+            new_eqns.append(eqn)        # not a group, or one that must stay apart
         elif i == group[0]:
-            new_eqns.append(_merge(graph, group, outside))
-    logger.debug("fuse_rows: %d row kernels from %d kernels", len(groups),
-                 sum(len(g) for g in groups))
+            new_eqns.append(merged[i])
+    logger.debug("fuse_rows: %d row kernels", sum(1 for m in merged.values() if m))
     return stamp(graph, new_eqns, graph.outputs, "fuse_rows")

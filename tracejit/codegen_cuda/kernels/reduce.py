@@ -122,7 +122,10 @@ def _accumulate(w: SourceWriter, plan: ReductionPlan, em: PointEmitter, index: I
     if side_store is not None:
         for k in plan.side:
             v = plan.body.outputs[k]
-            w.line(f"o{k}[{side_store}] = {store_expr(em.value(v, index), v.type.dtype)}")
+            # NOTE: a side output has the input's size, not always its shape (a reshape
+            # apart): evaluate it at its own shape's index of the same flat position
+            at = Index(tuple(v.shape), flat=side_store)
+            w.line(f"o{k}[{side_store}] = {store_expr(em.value(v, at), v.type.dtype)}")
 
 
 def tree_combine(w: SourceWriter, reducers, shared: list[tuple[str, str | None]],
