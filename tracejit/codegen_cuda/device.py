@@ -14,6 +14,7 @@ numba's CUDA simulator (mode.py).
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import warnings
 from collections.abc import Sequence
@@ -67,8 +68,8 @@ class CudaDevice(Device):
     @property
     def stream(self):
         if self._stream is None and self.mode == "cuda":
-            self.cuda.select_device(self.index)
-            self._stream = self.cuda.stream()
+            with self.current():
+                self._stream = self.cuda.stream()
         return self._stream
 
     @property
@@ -148,6 +149,10 @@ class CudaDevice(Device):
         outputs = [(tuple(v.shape), v.type.dtype) for v in graph.outputs]
 
         def on_device(arrays):
+            with self.current():
+                return run(arrays)
+
+        def run(arrays):
             uploaded, storages, resident = [], [], False
             try:
                 for a in arrays:
@@ -173,8 +178,21 @@ class CudaDevice(Device):
         on_device.__wrapped__ = program
         return on_device
 
+    def current(self):
+        """This GPU as the calling thread's current CUDA context (numba's contexts are
+        per thread and per device: with several GPUs, work for /gpu:1 must run in its
+        context); nothing to switch in the simulator."""
+        if self.mode == "cuda":
+            return self.cuda.gpus[self.index]
+        return contextlib.nullcontext()
+
     def put(self, array):
-        return self.allocator.to_device(np.asarray(array))
+        with self.current():
+            return self.allocator.to_device(np.asarray(array))
+
+    def get(self, buffer) -> np.ndarray:
+        with self.current():
+            return self.allocator.to_host(buffer)
 
     def synchronize(self) -> None:
         """Wait for the work queued on this device (timing, before reading results)."""

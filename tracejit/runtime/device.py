@@ -154,7 +154,7 @@ class DeviceValue:
         return int(np.prod(self.buffer.shape, dtype=np.int64))
 
     def __array__(self, dtype=None, copy=None):
-        value = self.buffer.device.allocator.to_host(self.buffer)
+        value = self.buffer.device.get(self.buffer)
         return value if dtype is None else value.astype(dtype)
 
     def copy(self) -> np.ndarray:
