@@ -146,3 +146,30 @@ def test_values_committed_to_the_gpu_stay_there_between_calls():
     import gc
     gc.collect()
     assert gpu.allocator.stats()["live_buffers"] == live - 1
+
+
+@simulated
+def test_variables_made_under_the_gpu_scope_live_and_update_there():
+    gpu = get_device("/gpu:0")
+    with tj.device("/gpu:0"):
+        w = tj.Variable(np.ones((3, 2), np.float32), name="gpu_w")
+    v = tj.Variable(np.ones((3, 2), np.float32), name="cpu_w")
+
+    def step_of(var):
+        def step(x):
+            loss = ((x @ var) ** 2).mean()
+            (g,) = tj.gradients(loss, [var])
+            var.assign_sub(0.01 * g)
+            return loss
+        return step
+
+    on_gpu, on_cpu = tj.jit(step_of(w), device="/gpu:0"), tj.jit(step_of(v))
+    x = np.arange(12, dtype=np.float32).reshape(4, 3)
+    live = gpu.allocator.stats()["live_buffers"]
+    for _ in range(3):
+        np.testing.assert_allclose(np.asarray(on_gpu(x)), np.asarray(on_cpu(x)), rtol=1e-5)
+    assert type(w._value).__name__ == "GpuVariable"          # never moved to the host
+    assert gpu.allocator.stats()["live_buffers"] == live     # updated in place, no leak
+    np.testing.assert_allclose(np.asarray(w), np.asarray(v), rtol=1e-5)
+    w.assign(np.zeros((3, 2), np.float32))                   # eager writes stay there too
+    assert type(w._value).__name__ == "GpuVariable" and np.asarray(w).sum() == 0

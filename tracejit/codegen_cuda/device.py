@@ -24,7 +24,15 @@ import numpy as np
 from ..ir import GraphBuilder
 from ..ir.core import Graph
 from ..ir.verifier import verify
-from ..runtime.device import CAN_RUN, Buffer, Device, DeviceValue, UnsupportedOnDevice
+from ..runtime.device import (
+    CAN_RUN,
+    RESIDENT,
+    Buffer,
+    Device,
+    DeviceValue,
+    Resident,
+    UnsupportedOnDevice,
+)
 from .mode import gpu_mode
 from .pipeline import GPU_PASSES
 
@@ -41,8 +49,8 @@ class CudaDevice(Device):
         self.name = "gpu" if self.index == 0 else f"gpu:{self.index}"
         self.mode = gpu_mode()
         self.simulating = self.mode == "sim"
-        self.capabilities = frozenset({CAN_RUN}) if self.mode in ("cuda", "sim") \
-            else frozenset()
+        self.capabilities = frozenset({CAN_RUN, RESIDENT}) \
+            if self.mode in ("cuda", "sim") else frozenset()
         self._lock = threading.RLock()
         self._allocator = None
         self._stream = None
@@ -148,17 +156,19 @@ class CudaDevice(Device):
         allocator = self.allocator
         outputs = [(tuple(v.shape), v.type.dtype) for v in graph.outputs]
 
-        def on_device(arrays):
+        def on_device(arrays, stores=None):
             with self.current():
-                return run(arrays)
+                return run(arrays, stores or {})
 
-        def run(arrays):
+        def run(arrays, stores):
             uploaded, storages, resident = [], [], False
             try:
                 for a in arrays:
                     if isinstance(a, DeviceValue) and a.device is self:
                         storages.append(a.buffer.storage)
                         resident = True
+                    elif isinstance(a, GpuVariable) and a.device is self:
+                        storages.append(a.buffer.storage)      # read in place
                     else:
                         buf = allocator.to_device(np.asarray(a))
                         uploaded.append(buf)
@@ -168,13 +178,18 @@ class CudaDevice(Device):
             finally:
                 for buf in uploaded:
                     allocator.free(buf)
+            for i, variable in stores.items():      # a variable's new value, kept here
+                variable.take(results[i])
+                results[i] = variable
             if resident:
-                return [DeviceValue(r) for r in results]
+                return [r if isinstance(r, GpuVariable) else DeviceValue(r) for r in results]
             try:
-                return [allocator.to_host(r) for r in results]
+                return [r if isinstance(r, GpuVariable) else allocator.to_host(r)
+                        for r in results]
             finally:
                 for r in results:
-                    allocator.free(r)
+                    if not isinstance(r, GpuVariable):
+                        allocator.free(r)
         on_device.__wrapped__ = program
         return on_device
 
@@ -185,6 +200,12 @@ class CudaDevice(Device):
         if self.mode == "cuda":
             return self.cuda.gpus[self.index]
         return contextlib.nullcontext()
+
+    def resident(self, name: str, array: np.ndarray):
+        """A variable made under ``tj.device("/gpu:N")`` lives in this GPU's memory."""
+        if CAN_RUN not in self.capabilities:
+            return None
+        return GpuVariable(self, name, self.put(np.asarray(array)))
 
     def put(self, array):
         with self.current():
@@ -256,3 +277,39 @@ class CudaDevice(Device):
 
     def upload_constant(self, array: np.ndarray):
         return self.allocator.to_device(np.ascontiguousarray(array))
+
+
+class GpuVariable(Resident):
+    """A variable's value kept in a GPU's memory (made under ``tj.device("/gpu:N")``):
+    GPU stages read it in place and store its new value into it without a copy to the
+    host; the host sees a download (``np.asarray(variable)``)."""
+
+    def __init__(self, device: CudaDevice, name: str, buffer: Buffer):
+        self.device, self.name, self.buffer = device, name, buffer
+        self.device_key = str(device.spec)
+        self.shape, self.dtype = buffer.shape, buffer.dtype
+
+    @classmethod
+    def fetch_many(cls, residents) -> list[np.ndarray]:
+        return [r.device.get(r.buffer) for r in residents]
+
+    def store(self, array) -> None:
+        """A new value computed elsewhere (the host, another device)."""
+        with self.device.current():
+            self.device.allocator.upload_into(self.buffer, np.asarray(array).reshape(
+                self.shape).astype(self.dtype.np_dtype, copy=False))
+
+    def take(self, buffer: Buffer) -> None:
+        """Adopt a freshly computed buffer of this device as the new value (the old one
+        goes back to the allocator)."""
+        old, self.buffer = self.buffer, buffer
+        self.device.allocator.free(old)
+
+    def __repr__(self) -> str:
+        return f"<GpuVariable {self.name!r} on {self.device_key}>"
+
+    def __del__(self):
+        try:
+            self.device.allocator.free(self.buffer)
+        except Exception:     # noqa: BLE001 (interpreter shutdown)
+            pass

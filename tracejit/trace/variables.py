@@ -17,6 +17,8 @@ from ..ir import dtypes as dt
 from ..ir.core import TensorType
 from ..ir.errors import DTypeError, ShapeError
 from ..ir.source import user_location
+from ..runtime.device import RESIDENT, Resident
+from ..runtime.devices import DeviceError
 from ..runtime.registry import local_device, resolving
 from .device_scope import current_device
 from .tracing import current_trace, innermost, to_tensor
@@ -73,11 +75,27 @@ class Variable(Tensor):
         # where it lives: the device scope it was made in (None: the default device);
         # jitted code reads it there (passes/place.py)
         self.device = current_device()
-        if self.device is not None and resolving():
-            # inside a cluster: a variable of another task is kept there, by name
-            resident = local_device(self.device)
-            if resident is not None:
-                self._value = resident.resident(self.name, array) or array
+        if self.device is not None:
+            # a device that keeps values itself (a GPU; a task of the cluster, by name)
+            # holds the variable; host-memory devices return None and the host keeps it
+            home = self._home(self.device)
+            if home is not None:
+                self._value = home.resident(self.name, array) or array
+
+    @staticmethod
+    def _home(device: str):
+        """The device a variable made under ``device`` lives on, when that device keeps
+        values itself; None when the host keeps it (or, outside a cluster, when this
+        process lacks the device: placement reports that where the variable is used)."""
+        try:
+            home = local_device(device)
+        except DeviceError:
+            if resolving():
+                raise
+            return None
+        if home is None or (RESIDENT not in home.capabilities and not resolving()):
+            return None
+        return home
 
     @property
     def type(self) -> TensorType:
@@ -89,15 +107,28 @@ class Variable(Tensor):
         trace = current_trace()
         if trace is not None and not trace.closed:
             return trace.read_variable(self)
-        return Array(self._value)
+        return Array(self._host_value())
 
     value = read_value
 
+    def _host_value(self) -> np.ndarray:
+        """The value as host memory (a variable kept on a device is downloaded)."""
+        value = self._value
+        return value.fetch() if isinstance(value, Resident) else value
+
+    def _set(self, array: np.ndarray) -> None:
+        """Replace the value; a variable kept on a device keeps it there."""
+        if isinstance(self._value, Resident):
+            self._value.store(array)
+        else:
+            self._value = array
+
     def numpy(self) -> np.ndarray:
-        return self._value.copy()
+        return np.array(self._host_value(), copy=True)
 
     def __array__(self, dtype=None, copy=None):
-        return self._value if dtype is None else self._value.astype(dtype)
+        value = self._host_value()
+        return value if dtype is None else value.astype(dtype)
 
     def __repr__(self) -> str:
         return f"<tracejit.Variable {self.name!r} {self.type}>"
@@ -131,8 +162,8 @@ class Variable(Tensor):
         if trace is not None and not trace.closed:
             return trace.assign_variable(self, tensor)
         with self._lock:
-            self._value = np.array(tensor.value, copy=True)
-            return Array(self._value) if read_value else None
+            self._set(np.array(tensor.value, copy=True))
+            return Array(self._host_value()) if read_value else None
 
     def _update(self, combine, delta, read_value: bool):
         """``self = combine(self, delta)``: atomic when eager (the read, the arithmetic
@@ -156,4 +187,4 @@ class Variable(Tensor):
         """Set the value from outside any trace (TF1's ``Variable.load``)."""
         value = np.array(self._checked(value).value, copy=True)
         with self._lock:
-            self._value = value
+            self._set(value)
