@@ -121,6 +121,9 @@ def unsupported_reason(eqn: Eqn) -> str | None:
     name = eqn.op.name
     if name == "kernel":
         body, kind = eqn.params["body"], eqn.params["kind"]
+        if kind == "rows":
+            return ("a rows kernel is the GPU's (passes/fuse_rows.py); the CPU pipeline "
+                    "keeps its reductions as separate kernels")
         why = body_supported(body)
         if why:
             return why
