@@ -106,6 +106,7 @@ class RingAllReduce:
         self.bytes_received = 0
         self.messages_sent = 0
         self.late_messages = 0          # dropped: they belonged to an earlier, failed step
+        self.late_bytes = 0             # their bytes (counted in bytes_received too)
         self._step = 1                  # step 0 is the hello
         self._joined = self.size == 1
         self._broken: str | None = None
@@ -396,7 +397,8 @@ class RingAllReduce:
             frames = self._next_frames(max(0, math.ceil(left * 1000))) if left > 0 else None
             if frames is None:
                 raise StepTimeout(waiting())
-            self.bytes_received += sum(len(f.buffer) for f in frames)
+            size = sum(len(f.buffer) for f in frames)
+            self.bytes_received += size
             try:
                 message = decode(frames)
             except WireError as exc:
@@ -405,6 +407,7 @@ class RingAllReduce:
                     from None
             if message.step < step:
                 self.late_messages += 1
+                self.late_bytes += size
                 continue
             if message.step > step or message.kind is not kind:
                 raise AllReduceError(
