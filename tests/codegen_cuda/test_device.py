@@ -173,3 +173,17 @@ def test_variables_made_under_the_gpu_scope_live_and_update_there():
     np.testing.assert_allclose(np.asarray(w), np.asarray(v), rtol=1e-5)
     w.assign(np.zeros((3, 2), np.float32))                   # eager writes stay there too
     assert type(w._value).__name__ == "GpuVariable" and np.asarray(w).sum() == 0
+
+
+@simulated
+def test_eager_ops_on_the_gpu_are_cached_by_their_params_values():
+    from tracejit.ir import ops
+    from tracejit.ir.const_value import ConstValue
+    gpu = get_device("/gpu:0")
+    # two constants of one shape and dtype: a cache keyed by their repr would share
+    first = gpu.run_op(ops.CONSTANT, [], {"value": ConstValue(np.array([1., 2.], np.float32))})
+    second = gpu.run_op(ops.CONSTANT, [], {"value": ConstValue(np.array([3., 4.], np.float32))})
+    np.testing.assert_array_equal(first[0], [1, 2])
+    np.testing.assert_array_equal(second[0], [3, 4])
+    with tj.device("/gpu:0"):
+        np.testing.assert_allclose(np.asarray(tj.exp(np.zeros(3, np.float32))), 1.0)

@@ -123,9 +123,14 @@ class CudaDevice(Device):
 
     def run_op(self, op, args, params) -> tuple:
         arrays = [np.asarray(a) for a in args]
+        # NOTE: params by value (a ConstValue hashes its content; its repr names only
+        # shape and dtype, so two constants would have shared a program)
         key = (op, tuple((a.shape, a.dtype.str) for a in arrays),
-               tuple(sorted((k, repr(v)) for k, v in params.items())))
-        program = self._ops.get(key)
+               tuple(sorted(params.items())))
+        try:
+            program = self._ops.get(key)
+        except TypeError:           # an unhashable param: compile, do not cache
+            key, program = None, None
         if program is None:
             from ..ir.core import tensor_type
             from ..ir.dtypes import as_dtype
@@ -134,7 +139,8 @@ class CudaDevice(Device):
             outs = b.emit(op, ins, dict(params))
             graph = b.build(list(outs))
             program = self.host_program(self.compile(graph), graph)
-            self._ops[key] = program
+            if key is not None:
+                self._ops[key] = program
         return tuple(program(arrays))
 
     def supports(self, op) -> bool:
