@@ -24,7 +24,7 @@ def test_tiny_run_measures_and_cleans_up():
     before = len(dist_launch.SPAWNED)
     modes = ["async", "sync", "allreduce"]
     doc = distributed.run_benchmark(workloads=["W4"], workers=[1, 2], modes=modes, peers=[],
-                                    repeat=1, steps=1, warmup=1, probe=False, timeout_s=50,
+                                    repeat=1, steps=3, warmup=1, probe=False, timeout_s=50,
                                     echo=lambda _: None)
     assert not doc["skipped"], doc["skipped"]
     rows = {(r["mode"], r["workers"]): r for r in doc["results"]}
@@ -40,8 +40,15 @@ def test_tiny_run_measures_and_cleans_up():
             assert 2 * p <= row["sent_per_step"] + row["received_per_step"] < 2.05 * p
             assert row["ps_ms_per_worker_step"] > 0
         if mode == "allreduce" and n == 2:
-            # each worker sends and receives 2 (n - 1) / n of the parameters
-            assert 2 * p <= row["sent_per_step"] + row["received_per_step"] < 2.05 * p
+            # each worker sends and receives 2 (n - 1) / n of the parameters: exactly, in
+            # tracejit's own count of the messages each step consumed; the kernel's socket
+            # counters also see a neighbour's next-step message that ZeroMQ's I/O thread
+            # took in before the window closed (a bucket's chunk at each edge), so over
+            # three steps they get a chunk's slack (two CI runs on a loaded machine saw
+            # one quarter of P extra at one step)
+            assert 2 * p <= row["tracejit_counted_per_step"] < 2.05 * p
+            total = row["sent_per_step"] + row["received_per_step"]
+            assert 1.75 * p <= total < 2.3 * p
     spawned = dist_launch.SPAWNED[before:]
     # local; ps + 1 worker, ps + 2 workers (async, sync); 1 and 2 ring workers
     assert len(spawned) == 1 + 2 * (2 + 3) + 1 + 2
