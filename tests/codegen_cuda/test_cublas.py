@@ -27,15 +27,7 @@ from tracejit.codegen_cuda.cublas import (
     gemm_arguments,
     stream_handle,
 )
-
-
-def _driver_present() -> bool:
-    try:
-        ctypes.CDLL("libcuda.so.1")
-    except OSError:
-        return False
-    return True
-
+from tracejit.codegen_cuda.mode import driver_present
 
 # ---- a column-major gemm in NumPy, as cuBLAS defines it ---------------------------------
 
@@ -277,7 +269,7 @@ def test_the_real_library_binds(monkeypatch):
         pytest.skip("no cuBLAS wheel installed (pip install nvidia-cublas)")
     blas = Cublas(path)
     blas.set_stream(0)                     # before a handle: remembered, no call
-    if _driver_present():
+    if driver_present():
         assert blas.handle != 0
         blas.close()
         return

@@ -56,20 +56,19 @@ def _binop(symbol: str) -> Rule:
     return lambda a, d, out, p: f"({a[0]} {symbol} {a[1]})"
 
 
-def _maximum(a, d, out, p):
-    if d[0].is_float:
-        return f"tj_max_float({a[0]}, {a[1]})"
-    if d[0].is_bool:
-        return f"({a[0]} or {a[1]})"
-    return f"({a[0]} if {a[0]} > {a[1]} else {a[1]})"
+def _extremum(float_helper: str, bool_op: str, compare: str) -> Rule:
+    """maximum/minimum: IEEE (NaN wins, signed zeros) for floats, or/and for bools."""
+    def rule(a, d, out, p):
+        if d[0].is_float:
+            return f"{float_helper}({a[0]}, {a[1]})"
+        if d[0].is_bool:
+            return f"({a[0]} {bool_op} {a[1]})"
+        return f"({a[0]} if {a[0]} {compare} {a[1]} else {a[1]})"
+    return rule
 
 
-def _minimum(a, d, out, p):
-    if d[0].is_float:
-        return f"tj_min_float({a[0]}, {a[1]})"
-    if d[0].is_bool:
-        return f"({a[0]} and {a[1]})"
-    return f"({a[0]} if {a[0]} < {a[1]} else {a[1]})"
+_maximum = _extremum("tj_max_float", "or", ">")
+_minimum = _extremum("tj_min_float", "and", "<")
 
 
 def _sign(a, d, out, p):
@@ -103,29 +102,20 @@ def _clip(a, d, out, p):
     return _minimum([_maximum(a[:2], d, out, p), a[2]], d, out, p)
 
 
-def _pow(a, d, out, p):
-    if d[0].is_float:
-        return f"math.pow({a[0]}, {a[1]})"
-    return f"tj_pow_int({a[0]}, {a[1]})"
-
-
-def _div(a, d, out, p):
-    if d[0].is_float:
-        return f"({a[0]} / {a[1]})"
-    return f"tj_div_int({a[0]}, {a[1]})"
-
-
 def _isfinite(a, d, out, p):
     return f"(not (math.isnan({a[0]}) or math.isinf({a[0]})))"
 
 
 ELEMENTWISE_RULES: dict[OpDef, Rule] = {
-    ops.ADD: _binop("+"), ops.SUB: _binop("-"), ops.MUL: _binop("*"), ops.DIV: _div,
+    ops.ADD: _binop("+"), ops.SUB: _binop("-"), ops.MUL: _binop("*"),
+    ops.DIV: _float_or_int(_binop("/"), lambda a, d, o, p: f"tj_div_int({a[0]}, {a[1]})"),
     ops.FLOORDIV: _float_or_int(lambda a, d, o, p: f"tj_floordiv_float({a[0]}, {a[1]})",
                                 lambda a, d, o, p: f"tj_floordiv_int({a[0]}, {a[1]})"),
     ops.MOD: _float_or_int(lambda a, d, o, p: f"tj_mod_float({a[0]}, {a[1]})",
                            lambda a, d, o, p: f"tj_mod_int({a[0]}, {a[1]})"),
-    ops.POW: _pow, ops.MAXIMUM: _maximum, ops.MINIMUM: _minimum,
+    ops.POW: _float_or_int(lambda a, d, o, p: f"math.pow({a[0]}, {a[1]})",
+                           lambda a, d, o, p: f"tj_pow_int({a[0]}, {a[1]})"),
+    ops.MAXIMUM: _maximum, ops.MINIMUM: _minimum,
     ops.EQUAL: _binop("=="), ops.NOT_EQUAL: _binop("!="), ops.LESS: _binop("<"),
     ops.LESS_EQUAL: _binop("<="), ops.GREATER: _binop(">"), ops.GREATER_EQUAL: _binop(">="),
     ops.LOGICAL_AND: lambda a, d, o, p: f"({a[0]} and {a[1]})",

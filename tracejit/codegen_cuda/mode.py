@@ -29,7 +29,7 @@ import sys
 from ..ir.errors import TracejitError
 
 __all__ = ["GPU_ENV", "MODES", "gpu_mode", "cuda_module", "gpu_count", "can_compile_ptx",
-           "CudaUnavailable", "numba_cuda_installed"]
+           "CudaUnavailable", "numba_cuda_installed", "driver_present"]
 
 GPU_ENV = "TRACEJIT_GPU"
 MODES = ("auto", "cuda", "sim", "null", "off")
@@ -45,7 +45,8 @@ def numba_cuda_installed() -> bool:
         importlib.util.find_spec("numba.cuda") is not None
 
 
-def _driver_present() -> bool:
+def driver_present() -> bool:
+    """Whether the NVIDIA driver library loads (one dlopen; no numba import)."""
     try:
         ctypes.CDLL("libcuda.so.1")
     except OSError:
@@ -60,7 +61,7 @@ def gpu_mode() -> str:
     if raw not in MODES:
         raise CudaUnavailable(f"{GPU_ENV}={raw!r}: expected one of {', '.join(MODES)}")
     if raw == "auto":
-        raw = "cuda" if _driver_present() and numba_cuda_installed() else "off"
+        raw = "cuda" if driver_present() and numba_cuda_installed() else "off"
     if raw in ("cuda", "sim") and not numba_cuda_installed():
         raise CudaUnavailable(f"{GPU_ENV}={raw} needs numba-cuda: pip install "
                               "'tracejit[gpu]'")

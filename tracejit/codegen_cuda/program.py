@@ -41,20 +41,38 @@ class GpuProgram:
             else:
                 self.groups.append([step])
         self._constants: dict[int, tuple] = {}     # id(ConstValue) -> (value, Buffer)
-        self._last_use = self._liveness()
+        self._releases = self._release_plan()
+        counts: dict[int, int] = {}
+        for v in graph.outputs:
+            counts[id(v)] = counts.get(id(v), 0) + 1
+        # an output listed once may be handed over as it is; twice, each gets a copy
+        self._handed_over = {v_id for v_id, n in counts.items() if n == 1}
         for step in steps:      # compile every kernel now, not on the first call
             for kernel in _kernels_of(step):
                 self.compiler.launchable(kernel)
 
-    def _liveness(self) -> dict[int, int]:
-        """id(var) -> index of the last group that reads it (outputs: never freed)."""
+    def _release_plan(self) -> list[list[int]]:
+        """For each group, the buffers (by the id of the Var that owns them) to give back
+        after it: a buffer goes when the last reader of it and of its aliases has been
+        launched (the stream orders any reuse after that reader); graph outputs never.
+        Aliasing is static (AliasSteps), so the plan is made once, not per call."""
+        root: dict[int, int] = {}
         last: dict[int, int] = {}
         for i, group in enumerate(self.groups):
-            for v in group[0].eqn.ins:
-                last[id(v)] = i
+            eqn = group[0].eqn
+            if isinstance(group[0], AliasStep):
+                src = id(eqn.ins[0])
+                root[id(eqn.outs[0])] = root.get(src, src)
+            for v in eqn.ins:
+                r = root.get(id(v), id(v))
+                last[r] = max(last.get(r, -1), i)
         for v in self.graph.outputs:
-            last[id(v)] = len(self.groups)
-        return last
+            last[root.get(id(v), id(v))] = len(self.groups)
+        plan: list[list[int]] = [[] for _ in self.groups]
+        for r, i in last.items():
+            if i < len(self.groups):
+                plan[i].append(r)
+        return plan
 
     # ---- running ------------------------------------------------------------------------
 
@@ -62,15 +80,12 @@ class GpuProgram:
         graph, allocator = self.graph, self.device.allocator
         values = {id(v): a for v, a in zip(graph.inputs, inputs, strict=True)}
         owned: dict[int, object] = {}       # id(var) -> Buffer we allocated
-        alias_of: dict[int, int] = {}       # id(var) -> id(var) whose buffer it shares
         try:
             for i, group in enumerate(self.groups):
                 eqn = group[0].eqn
                 first = group[0]
                 if isinstance(first, AliasStep):
-                    src = eqn.ins[0]
-                    values[id(eqn.outs[0])] = values[id(src)]
-                    alias_of[id(eqn.outs[0])] = alias_of.get(id(src), id(src))
+                    values[id(eqn.outs[0])] = values[id(eqn.ins[0])]
                 elif isinstance(first, ConstStep):
                     values[id(eqn.outs[0])] = self._constant(eqn.params["value"])
                 else:
@@ -79,10 +94,13 @@ class GpuProgram:
                         owned[id(v)] = buf
                         values[id(v)] = buf.storage
                     self._run(group, values)
-                self._release(i, eqn, owned, alias_of)
+                for r in self._releases[i]:
+                    buf = owned.pop(r, None)
+                    if buf is not None:
+                        allocator.free(buf)
             outputs = []
             for v in graph.outputs:
-                if id(v) in owned and sum(1 for o in graph.outputs if o is v) == 1:
+                if id(v) in owned and id(v) in self._handed_over:
                     outputs.append(owned.pop(id(v)).storage)
                 else:   # an input, a constant, an alias: the caller gets its own copy
                     outputs.append(self.device.copy_storage(values[id(v)], v))
@@ -90,17 +108,6 @@ class GpuProgram:
         finally:
             for buf in owned.values():
                 allocator.free(buf)
-
-    def _release(self, i, eqn, owned, alias_of) -> None:
-        # NOTE: a buffer goes back when the last reader of it and of its aliases has
-        # been launched; the stream orders the reuse after that reader
-        for v in eqn.ins:
-            root = alias_of.get(id(v), id(v))
-            if root not in owned:
-                continue
-            sharing = [a for a, r in alias_of.items() if r == root] + [root]
-            if all(self._last_use.get(a, -1) <= i for a in sharing):
-                self.device.allocator.free(owned.pop(root))
 
     def _constant(self, value):
         key = id(value)

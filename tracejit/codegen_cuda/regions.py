@@ -36,8 +36,9 @@ def _scalar(device, storage, var) -> np.ndarray:
                                            storage))
 
 
-def _free(device, storages, graph: Graph) -> None:
-    for storage, var in zip(storages, graph.outputs, strict=True):
+def _free(device, storages, outputs) -> None:
+    """Give back the buffers a region program returned (``outputs``: their Vars)."""
+    for storage, var in zip(storages, outputs, strict=True):
         device.allocator.free(Buffer(device, tuple(var.shape), var.type.dtype, storage))
 
 
@@ -48,7 +49,7 @@ def _copy_into(device, target, source) -> None:
 
 def run_region(device, step, values) -> None:
     eqn = step.eqn
-    cache = step.__dict__.setdefault("programs", {})
+    cache = step.programs
     ins = [values[id(v)] for v in eqn.ins]
     outs = [values[id(v)] for v in eqn.outs]
     name = eqn.op.name
@@ -59,7 +60,7 @@ def run_region(device, step, values) -> None:
         results = _program(device, graph, cache)(ins[1:])
         for target, source in zip(outs, results, strict=True):
             _copy_into(device, target, source)
-        _free(device, results, graph)
+        _free(device, results, graph.outputs)
     elif name == "while_loop":
         _while(device, eqn, ins, outs, cache)
     elif name == "scan":
@@ -77,18 +78,18 @@ def _while(device, eqn, ins, outs, cache) -> None:
     while p["max_trips"] < 0 or trips < p["max_trips"]:
         flag = _program(device, cond, cache)(carried + invariants)
         go = bool(_scalar(device, flag[0], cond.outputs[0]))
-        _free(device, flag, cond)
+        _free(device, flag, cond.outputs)
         if not go:
             break
         results = _program(device, body, cache)(carried + invariants)
         if owned is not None:
-            _free(device, owned, body)
-        owned = carried = list(results[:n]) + []
+            _free(device, owned, body.outputs)
+        owned = carried = list(results[:n])
         trips += 1
     for target, source in zip(outs, carried, strict=True):
         _copy_into(device, target, source)
     if owned is not None:
-        _free(device, owned, body)
+        _free(device, owned, body.outputs)
 
 
 def _scan(device, eqn, ins, outs, cache) -> None:
@@ -108,17 +109,13 @@ def _scan(device, eqn, ins, outs, cache) -> None:
         device.allocator.free(counter)
         for y, size, value in zip(outs[n:], y_sizes, results[n:], strict=True):
             _copy_into(device, y[i * size:(i + 1) * size], value)
-        for value, var in zip(results[n:], body.outputs[n:], strict=True):
-            device.allocator.free(Buffer(device, tuple(var.shape), var.type.dtype, value))
+        _free(device, results[n:], body.outputs[n:])
         if owned is not None:
-            for value, var in zip(owned, body.outputs[:n], strict=True):
-                device.allocator.free(Buffer(device, tuple(var.shape), var.type.dtype,
-                                             value))
+            _free(device, owned, body.outputs[:n])
         owned = carried = list(results[:n])
     for target, source in zip(outs[:n], carried, strict=True):
         _copy_into(device, target, source)
     if owned is not None:
-        for value, var in zip(owned, body.outputs[:n], strict=True):
-            device.allocator.free(Buffer(device, tuple(var.shape), var.type.dtype, value))
+        _free(device, owned, body.outputs[:n])
 
 

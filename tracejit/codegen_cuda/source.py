@@ -14,7 +14,7 @@ import hashlib
 import itertools
 import linecache
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from ..ir.dtypes import DType
 from .scalars import numba_type_name
@@ -74,7 +74,6 @@ class GeneratedKernel:
     args: list[Arg]
     launch: Launch
     kind: str = "elementwise"          # what made it (for listings and tests)
-    _compiled: dict = field(default_factory=dict, repr=False)
 
     def signature(self, numba_module) -> tuple:
         return tuple(eval(p.numba_type(), {"numba": numba_module})  # noqa: S307

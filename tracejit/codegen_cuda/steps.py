@@ -67,6 +67,8 @@ class RegionStep:
 
     eqn: Eqn
     regions: dict[str, Graph] = field(default_factory=dict)
+    # id(region) -> (region, its GpuProgram), compiled on the first run
+    programs: dict = field(default_factory=dict)
 
 
 Step = KernelStep | AliasStep | ConstStep | GemmStep | RegionStep

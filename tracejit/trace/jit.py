@@ -38,64 +38,13 @@ from ..runtime.devices import DeviceError
 from ..runtime.partitions import PartitionedProgram, partitioned_program
 from ..runtime.registry import default_device_name, get_device
 from . import fast_path
+from .arguments import leaf_key, native_dtype, raw_value
 from .device_scope import committed_device, no_device_scope
 from .pytree import flatten, leaf_paths, unflatten
 from .signature import Signature, describe_change
 from .tracing import Trace, to_tensor, tracing
 from .values import Array, DeviceArray, Tracer
 from .variables import update_locks
-
-# NOTE: Python numbers are passed at full precision (float64, int64) and weakly typed, so
-# they take the type of the arrays they meet without losing digits; a result that is
-# still weak when it leaves the function gets the default type (float32, int32).
-_WEAK_FLOAT = ((), np.dtype(np.float64), True)
-_WEAK_INT = ((), np.dtype(np.int64), True)
-_INT64_MIN, _INT64_MAX = -(1 << 63), (1 << 63) - 1
-_WEAK_BOOL = ((), np.dtype(np.bool_), True)
-
-
-def _leaf_key(leaf) -> tuple:
-    """(shape, NumPy dtype, weak) of an argument leaf; raises TypeError for non-tensors."""
-    kind = type(leaf)
-    if kind is np.ndarray:
-        return (leaf.shape, leaf.dtype, False)
-    if kind is Array:
-        return (leaf.value.shape, leaf.value.dtype, leaf.weak)
-    if kind is DeviceArray:
-        return leaf.jit_key()
-    if kind is float:
-        return _WEAK_FLOAT
-    if kind is int:
-        if not _INT64_MIN <= leaf <= _INT64_MAX:
-            raise TypeError("int out of range")
-        return _WEAK_INT
-    if kind is bool:
-        return _WEAK_BOOL
-    if isinstance(leaf, np.generic):
-        return ((), _native(leaf.dtype), False)
-    if isinstance(leaf, np.ndarray):      # np.memmap and other ndarray subclasses
-        return (leaf.shape, _native(leaf.dtype), False)
-    if isinstance(leaf, Array):           # a DeviceArray
-        return (leaf.value.shape, leaf.value.dtype, leaf.weak)
-    raise TypeError(kind.__name__)
-
-
-def _native(dtype: np.dtype) -> np.dtype:
-    """``dtype`` in this machine's byte order (a ``>f4`` array computes as ``float32``)."""
-    return dtype if dtype.isnative else dtype.newbyteorder("=")
-
-
-def _raw(leaf, key) -> np.ndarray:
-    kind = type(leaf)
-    if kind is np.ndarray and key[1].isnative:
-        return leaf
-    if kind is Array:
-        return leaf.value
-    if kind is DeviceArray:
-        return leaf.jit_argument()
-    # NOTE: byte-swapped arrays and ndarray subclasses (memmap) become plain native
-    # arrays here, so compiled code only ever sees the layout it was built for.
-    return np.asarray(leaf, dtype=_native(key[1]))
 
 
 @dataclass
@@ -213,7 +162,7 @@ class JitFunction:
         leaves: list = []
         treedef = flatten(dynamic, leaves)
         try:
-            leaf_keys = tuple(_leaf_key(leaf) for leaf in leaves)
+            leaf_keys = tuple(leaf_key(leaf) for leaf in leaves)
         except TypeError:
             if any(isinstance(leaf, Tracer) for leaf in leaves):
                 return self.fun(*args, **kwargs)    # jit inside jit: trace inline
@@ -235,7 +184,7 @@ class JitFunction:
         if committed is None and entry is not self._fast_entry:
             fast_path.use(self, executor, entry, names, treedef, leaf_keys)
         traced = entry.traced
-        raw = [_raw(leaf, k) for leaf, k in zip(leaves, leaf_keys, strict=True)]
+        raw = [raw_value(leaf, k) for leaf, k in zip(leaves, leaf_keys, strict=True)]
         for i in entry.donated_leaves:
             if any(other is raw[i] for j, other in enumerate(raw) if j != i):
                 raw[i] = raw[i].copy()      # passed twice: the other use must stay intact
@@ -317,7 +266,7 @@ class JitFunction:
     def _bad_argument(self, names, treedef, leaves):
         for path, leaf in zip(self._paths(names, treedef), leaves, strict=True):
             try:
-                _leaf_key(leaf)
+                leaf_key(leaf)
             except TypeError:
                 if type(leaf) is int:
                     return DTypeError(f"argument {path} of {self.__name__} is the Python int "
@@ -348,7 +297,7 @@ class JitFunction:
         leaves: list = []
         treedef = flatten(dynamic, leaves)
         try:
-            leaf_keys = [_leaf_key(leaf) for leaf in leaves]
+            leaf_keys = [leaf_key(leaf) for leaf in leaves]
         except TypeError:
             raise self._bad_argument(names, treedef, leaves) from None
         return self._trace(names, treedef, leaf_keys, static)
@@ -359,7 +308,7 @@ class JitFunction:
         for (shape, npdtype, weak), path in zip(leaf_keys, self._paths(names, treedef),
                                                 strict=True):
             try:
-                dtype = dt.as_dtype(_native(npdtype))
+                dtype = dt.as_dtype(native_dtype(npdtype))
             except TypeError:
                 raise DTypeError(f"argument {path} has dtype {npdtype}, which tracejit does "
                                  "not support", location=user_location()) from None
