@@ -187,3 +187,9 @@ def test_eager_ops_on_the_gpu_are_cached_by_their_params_values():
     np.testing.assert_array_equal(second[0], [3, 4])
     with tj.device("/gpu:0"):
         np.testing.assert_allclose(np.asarray(tj.exp(np.zeros(3, np.float32))), 1.0)
+
+
+def test_jit_refuses_two_different_places_to_run():
+    with pytest.raises(ValueError, match=r"device='/gpu:0', executor='cpu'.*one of them"):
+        tj.jit(lambda x: x, device="/gpu:0", executor="cpu")
+    assert tj.jit(lambda x: x, device="cpu", executor="cpu") is not None
