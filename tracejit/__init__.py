@@ -50,8 +50,9 @@ bool = bool_  # noqa: A001 - tracejit.bool like tf.bool
 
 
 def __getattr__(name: str):
-    # NOTE: tracejit.cluster loads ZeroMQ: only when a program asks for it
-    if name == "cluster":
+    # NOTE: tracejit.cluster loads ZeroMQ, tracejit.summary TensorBoard's protocol
+    # buffers: only when a program asks for them
+    if name in ("cluster", "summary"):
         import importlib
         return importlib.import_module(".cluster", __name__)
     raise AttributeError(f"module 'tracejit' has no attribute {name!r}")
