@@ -54,7 +54,7 @@ def __getattr__(name: str):
     # buffers: only when a program asks for them
     if name in ("cluster", "summary"):
         import importlib
-        return importlib.import_module(".cluster", __name__)
+        return importlib.import_module(f".{name}", __name__)
     raise AttributeError(f"module 'tracejit' has no attribute {name!r}")
 __version__ = "0.1.0"
 # Devices (the CPU backend, the reference interpreter, ...) are made on first use by the
