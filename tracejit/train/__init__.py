@@ -15,6 +15,16 @@ docs/optimizers.md) and works inside ``@tracejit.jit``, in TF1 graphs, and eager
 from .adadelta import AdadeltaOptimizer
 from .adagrad import AdagradDAOptimizer, AdagradOptimizer
 from .adam import AdamOptimizer
+from .checkpoint import Checkpoint, CheckpointManager
+from .checkpoint_files import (
+    CheckpointError,
+    checkpoint_exists,
+    get_checkpoint_state,
+    latest_checkpoint,
+    list_variables,
+    load_checkpoint,
+    load_variable,
+)
 from .ftrl import FtrlOptimizer
 from .global_step import (
     create_global_step,
@@ -31,7 +41,9 @@ __all__ = [
     "Optimizer", "GradientDescentOptimizer", "MomentumOptimizer", "AdagradOptimizer",
     "AdagradDAOptimizer", "AdadeltaOptimizer", "AdamOptimizer", "RMSPropOptimizer",
     "FtrlOptimizer", "create_global_step", "get_global_step", "get_or_create_global_step",
-    "global_step", "reset_global_step",
+    "global_step", "reset_global_step", "Checkpoint", "CheckpointManager", "CheckpointError",
+    "checkpoint_exists", "get_checkpoint_state", "latest_checkpoint", "list_variables",
+    "load_checkpoint", "load_variable",
 ]
 
 

@@ -62,6 +62,9 @@ class Optimizer:
         self._slots: dict[str, dict[int, tuple[Variable, Variable]]] = {}
         self._slot_counts: dict[int, int] = {}
         self._non_slot: dict[str, Variable] = {}
+        # values a checkpoint holds for variables this optimizer has not made yet (slots
+        # are made on the first step): each takes its value when it is made
+        self._deferred_restore: dict[str, np.ndarray] = {}
 
     def get_name(self) -> str:
         return self._name
@@ -126,8 +129,10 @@ class Optimizer:
         self._slot_counts[id(var)] = count + 1
         # TF 1.x naming: "w/Adam", "w/Adam_1", ... in creation order.
         name = f"{var.name}/{self._name}" + (f"_{count}" if count else "")
-        slot = Variable(np.full(var.shape, fill_value, var.dtype.np_dtype), name=name,
-                        trainable=False)
+        initial = self._deferred_restore.pop(name, None)
+        if initial is None or initial.shape != tuple(var.shape):
+            initial = np.full(var.shape, fill_value, var.dtype.np_dtype)
+        slot = Variable(initial.astype(var.dtype.np_dtype), name=name, trainable=False)
         per_var[id(var)] = (var, slot)
         return slot
 
@@ -154,12 +159,20 @@ class Optimizer:
                 raise DTypeError(f"the initial value of {self._name}'s {name!r} must be known "
                                  "when it is created (a number, not a traced value)",
                                  op=self._name, location=user_location()) from None
+            restored = self._deferred_restore.pop(name, None)
+            if restored is not None and restored.shape == value.shape:
+                value = restored.astype(value.dtype)
             existing = Variable(value, name=name, trainable=False)
             self._non_slot[name] = existing
         return existing
 
     def _get_non_slot_variable(self, name: str) -> Variable | None:
         return self._non_slot.get(name)
+
+    def restore_when_created(self, values: dict) -> None:
+        """``{variable name: array}`` for slots and other variables this optimizer makes
+        later (a checkpoint restored before the first step): each starts from its value."""
+        self._deferred_restore.update({name: np.asarray(v) for name, v in values.items()})
 
     def variables(self) -> list[Variable]:
         """The optimizer's own variables: slots and non-slot variables, sorted by name."""

@@ -297,4 +297,17 @@ from .monitored import (  # noqa: E402,F401
     StopAtStepHook,
     Supervisor,
 )
+from .saver import (  # noqa: E402,F401
+    CheckpointSaverListener,
+    NewCheckpointReader,
+    Saver,
+    SaverDef,
+    checkpoint_exists,
+    get_checkpoint_state,
+    init_from_checkpoint,
+    latest_checkpoint,
+    list_variables,
+    load_checkpoint,
+    load_variable,
+)
 from .sync_replicas import SyncReplicasOptimizer  # noqa: E402,F401
