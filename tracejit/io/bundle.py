@@ -204,6 +204,13 @@ class BundleWriter:
         whole.slices += (extents,)
 
     def finish(self) -> None:
+        try:
+            self._finish()
+        except BaseException:
+            self.abort()          # a failed save leaves no temporary files behind
+            raise
+
+    def _finish(self) -> None:
         self._data.flush()
         os.fsync(self._data.fileno())
         self._data.close()
