@@ -1,6 +1,7 @@
 """The ``tracejit`` command line: ``tracejit ir`` prints a function's IR, ``tracejit cache``
 shows or clears the compile cache, ``tracejit bench`` runs the benchmarks,
 ``tracejit compat-report`` counts the TF1 names tracejit.compat.v1 implements,
+``tracejit board`` starts TensorBoard on a log directory,
 ``tracejit cluster`` makes CURVE keys and serves a task of a cluster."""
 
 from __future__ import annotations
@@ -346,6 +347,11 @@ def cluster_serve(cluster_text, job_name, task_index, key_dir):
 from .bench import bench_command  # noqa: E402
 
 main.add_command(bench_command)
+
+# `tracejit board`: TensorBoard on a log directory (tracejit/board.py)
+from .board import board_command  # noqa: E402
+
+main.add_command(board_command)
 
 
 if __name__ == "__main__":

@@ -13,6 +13,8 @@ import numpy as np
 from tensorboard.compat.proto import summary_pb2
 
 from ..ir import dtypes as dt
+from ..ir.errors import DTypeError, ShapeError
+from ..ir.source import user_location
 from ..trace import array_ops, math_ops
 from ..trace.tracing import cast, to_tensor
 from .image import numbered_tags
@@ -23,13 +25,13 @@ def check_audio(audio, tag: str):
     channel), refused (naming ``tag``) unless it is a float tensor of that rank."""
     x = to_tensor(audio)
     if not x.dtype.is_float:
-        raise TypeError(f"audio summary {tag!r}: samples must be float in [-1, 1], got "
-                        f"{x.dtype.name}")
+        raise DTypeError(f"audio summary {tag!r}: samples must be float in [-1, 1], got "
+                         f"{x.dtype.name}", location=user_location())
     if x.ndim == 2:
         x = array_ops.expand_dims(x, 2)
     if x.ndim != 3:
-        raise ValueError(f"audio summary {tag!r}: audio must be [batch, frames, channels] or "
-                         f"[batch, frames], got shape {x.shape}")
+        raise ShapeError(f"audio summary {tag!r}: audio must be [batch, frames, channels] or "
+                         f"[batch, frames], got shape {x.shape}", location=user_location())
     return x
 
 

@@ -29,6 +29,8 @@ from tensorboard.compat.proto import summary_pb2
 
 from ..ir import dtypes as dt
 from ..ir import ops
+from ..ir.errors import DTypeError
+from ..ir.source import user_location
 from ..trace import array_ops, math_ops
 from ..trace.tracing import bind, cast, to_tensor
 
@@ -98,7 +100,8 @@ def histogram_stats(values) -> HistogramStats:
     with tracejit ops: call it inside ``@jit`` to make it part of the compiled step."""
     x = to_tensor(values)
     if not (x.dtype.is_float or x.dtype.is_integer or x.dtype.is_bool):
-        raise TypeError(f"histogram values must be numbers, got {x.dtype.name}")
+        raise DTypeError(f"histogram values must be numbers, got {x.dtype.name}",
+                         location=user_location())
     x = array_ops.reshape(cast(x, dt.float64), (-1,))
     if x.shape[0] == 0:
         # NOTE: TensorFlow's empty histogram: min and max at their initial extremes

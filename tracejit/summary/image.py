@@ -14,6 +14,8 @@ import numpy as np
 from tensorboard.compat.proto import summary_pb2
 
 from ..ir import dtypes as dt
+from ..ir.errors import DTypeError, ShapeError
+from ..ir.source import user_location
 from ..trace import array_ops, math_ops
 from ..trace.tracing import cast, to_tensor
 from .png import encode_png
@@ -23,15 +25,16 @@ _ZERO_THRESHOLD = 1e-6
 
 
 def check_images(images, tag: str):
-    """``images`` as a tensor, refused (naming ``tag``) unless it is 4-D with 1, 3 or 4
-    channels of uint8 or floats, as TensorFlow requires."""
+    """``images`` as a tensor, refused (naming ``tag`` and the user's line) unless it is
+    4-D with 1, 3 or 4 channels of uint8 or floats, as TensorFlow requires."""
     x = to_tensor(images)
     if x.ndim != 4 or x.shape[3] not in (1, 3, 4):
-        raise ValueError(f"image summary {tag!r}: images must be 4-D [batch, height, width, "
-                         f"channels] with 1, 3 or 4 channels, got shape {x.shape}")
+        raise ShapeError(f"image summary {tag!r}: images must be 4-D [batch, height, width, "
+                         f"channels] with 1, 3 or 4 channels, got shape {x.shape}",
+                         location=user_location())
     if x.dtype is not dt.uint8 and not x.dtype.is_float:
-        raise TypeError(f"image summary {tag!r}: images must be uint8 or float, got "
-                        f"{x.dtype.name}")
+        raise DTypeError(f"image summary {tag!r}: images must be uint8 or float, got "
+                         f"{x.dtype.name}", location=user_location())
     return x
 
 
@@ -53,9 +56,8 @@ def image_to_uint8(images, max_outputs: int = 3, tag: str = "image"):
     # NOTE: guard the divisions (an image of zeros or of no finite pixel) with a divisor
     # of 1 where the scale is 0 anyway
     biggest = math_ops.maximum(math_ops.abs(low), math_ops.abs(high))
-    signed_scale = math_ops.where(math_ops.less(biggest, _ZERO_THRESHOLD), 0.0,
-                                  127.0 / math_ops.where(math_ops.less(biggest, _ZERO_THRESHOLD),
-                                                         1.0, biggest))
+    tiny = math_ops.less(biggest, _ZERO_THRESHOLD)
+    signed_scale = math_ops.where(tiny, 0.0, 127.0 / math_ops.where(tiny, 1.0, biggest))
     small = math_ops.less(high, _ZERO_THRESHOLD)
     plain_scale = math_ops.where(small, 0.0, 255.0 / math_ops.where(small, 1.0, high))
     scale = math_ops.where(negative, signed_scale, plain_scale)
@@ -81,6 +83,9 @@ def image_values(tag: str, pixels, max_outputs: int = 3) -> list[summary_pb2.Sum
     if batch.dtype != np.uint8 or batch.ndim != 4:
         raise TypeError(f"image summary {tag!r}: expected uint8 pixels [batch, height, width, "
                         f"channels], got {batch.dtype} of shape {batch.shape}")
+    if batch.shape[3] not in (1, 3, 4) or 0 in batch.shape[1:3]:
+        raise ValueError(f"image summary {tag!r}: images must have 1, 3 or 4 channels and at "
+                         f"least one pixel, got shape {batch.shape}")
     batch = batch[:max_outputs]
     values = []
     for name, image in zip(numbered_tags(tag, "image", len(batch), max_outputs), batch,

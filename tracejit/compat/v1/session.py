@@ -38,6 +38,7 @@ from .errors import (
     UnimplementedError,
 )
 from .graph import Graph, Operation, Tensor, get_default_graph, replay_ops
+from .strings import string
 
 
 class _Plan:
@@ -133,7 +134,30 @@ class Session:
             others = iter(self._run(rest, feed_dict) if rest else [])
             results = [host[i] if i in host else next(others) for i in range(len(targets))]
             return pytree.unflatten(treedef, iter(results))
+        encoded = {i: t for i, t in enumerate(targets)
+                   if isinstance(t, Tensor) and getattr(t.op, "host_encode", None) is not None}
+        if encoded:
+            # NOTE: values the host builds from numeric parts the step computes (a
+            # summary's protocol buffer): the op's inputs are fetched with the other
+            # fetches, in the same step, and its host_encode makes the value from them
+            rest = [t for i, t in enumerate(targets) if i not in encoded]
+            parts = [p for t in encoded.values() for p in t.op.inputs]
+            values = iter(self._run(rest + parts, feed_dict))
+            results = [None if i in encoded else next(values) for i in range(len(targets))]
+            for i, t in encoded.items():
+                results[i] = t.op.host_encode([next(values) for _ in t.op.inputs])
+            return pytree.unflatten(treedef, iter(results))
         fed, arrays = self._feeds(feed_dict or {})
+        if any(t.dtype is string for t in fed):
+            # NOTE: strings never enter the compiled step (no op computes on them): a fed
+            # one comes back as fed, for the host to use (a text summary of it)
+            strings = {id(t): a for t, a in zip(fed, arrays, strict=True) if t.dtype is string}
+            numeric = {k: v for (k, v), t in zip(feed_dict.items(), fed, strict=True)
+                       if t.dtype is not string}
+            rest = [t for t in targets if id(t) not in strings]
+            others = iter(self._run(rest, numeric) if rest else [])
+            results = [strings[id(t)] if id(t) in strings else next(others) for t in targets]
+            return pytree.unflatten(treedef, iter(results))
         key = (tuple(id(t) for t in targets), tuple(id(t) for t in fed))
         plan = self._plans.get(key)
         if plan is None:
@@ -202,7 +226,8 @@ class Session:
                     f"{op.name} ({op.type}) runs a step of its own (it exchanges with other "
                     f"replicas): fetch it with session.run, not as a dependency of "
                     f"'{root}'", location=user_location())
-            if getattr(op, "host_value", None) is not None:
+            if getattr(op, "host_value", None) is not None or \
+                    getattr(op, "host_encode", None) is not None:
                 raise UnimplementedError(
                     f"{op.name} ({op.type}) is known to the session only: fetch it with "
                     f"session.run, do not compute with it (needed by '{root}')",
