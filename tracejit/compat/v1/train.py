@@ -288,14 +288,31 @@ def byte_size_load_fn(op) -> int:
 
 
 # NOTE: imported last: they use the optimizers and the global step defined above
-from .monitored import (  # noqa: E402,F401
-    MonitoredTrainingSession,
+from .hooks import (  # noqa: E402,F401
+    CheckpointSaverHook,
+    FeedFnHook,
+    FinalOpsHook,
+    GlobalStepWaiterHook,
+    LoggingTensorHook,
+    NanLossDuringTrainingError,
+    NanTensorHook,
+    SecondOrStepTimer,
     SessionRunArgs,
     SessionRunContext,
     SessionRunHook,
     SessionRunValues,
+    StepCounterHook,
     StopAtStepHook,
+    SummarySaverHook,
+)
+from .monitored import (  # noqa: E402,F401
+    ChiefSessionCreator,
+    MonitoredSession,
+    MonitoredTrainingSession,
+    Scaffold,
+    SingularMonitoredSession,
     Supervisor,
+    WorkerSessionCreator,
 )
 from .saver import (  # noqa: E402,F401
     CheckpointSaverListener,
