@@ -198,3 +198,21 @@ def test_file_writer_summaries_graph_and_cache(tmp_path):
     assert cached.closed
     assert tf.summary.FileWriterCache.get(str(tmp_path / "cached")) is not cached
     tf.summary.FileWriterCache.clear()
+
+
+def test_tensor_summary_keeps_the_tensor_and_its_metadata():
+    x = tf.placeholder(tf.int32, [None, 2])
+    metadata = tf.summary.SummaryMetadata()
+    metadata.plugin_data.plugin_name = "custom"
+    summary = tf.summary.tensor_summary("raw", x * 2, summary_metadata=metadata,
+                                        display_name="Raw")
+    words = tf.summary.tensor_summary("words", tf.constant(["a", "b"]))
+    with tf.Session() as sess:
+        value = _parse(sess.run(summary, {x: [[1, 2], [3, 4]]})).value[0]
+        strings = _parse(sess.run(words)).value[0]
+    assert value.tag == "raw" and value.metadata.plugin_data.plugin_name == "custom"
+    assert value.metadata.display_name == "Raw"
+    assert value.tensor.dtype == 3 and [d.size for d in value.tensor.tensor_shape.dim] == [2, 2]
+    assert np.frombuffer(value.tensor.tensor_content, "<i4").tolist() == [2, 4, 6, 8]
+    assert list(strings.tensor.string_val) == [b"a", b"b"]
+    assert tf.summary.all_v2_summary_ops() == [] and tf.summary.initialize() is None

@@ -72,6 +72,29 @@ def text_value(tag: str, strings) -> summary_pb2.Summary.Value:
     return summary_pb2.Summary.Value(tag=tag, tensor=tensor, metadata=metadata)
 
 
+def tensor_value(tag: str, value, metadata: summary_pb2.SummaryMetadata | None = None
+                 ) -> summary_pb2.Summary.Value:
+    """A whole tensor (``tf.summary.tensor_summary``): its dtype, shape and bytes."""
+    array = np.asarray(value)
+    if array.dtype == object or array.dtype.kind in "SU":
+        tensor = tensor_pb2.TensorProto(dtype=types_pb2.DT_STRING,
+                                        tensor_shape=shape_proto(array.shape),
+                                        string_val=[_as_bytes(s) for s in array.reshape(-1)])
+    else:
+        name = "bool" if array.dtype == np.bool_ else str(array.dtype)
+        if name not in DATA_TYPES:
+            raise TypeError(f"tensor summary {tag!r}: no TensorFlow dtype for {array.dtype}")
+        # NOTE: tensor_content is the little-endian row-major bytes, as TensorFlow's
+        tensor = tensor_pb2.TensorProto(
+            dtype=DATA_TYPES[name], tensor_shape=shape_proto(array.shape),
+            tensor_content=np.ascontiguousarray(array).astype(
+                array.dtype.newbyteorder("<")).tobytes())
+    out = summary_pb2.Summary.Value(tag=tag, tensor=tensor)
+    if metadata is not None:
+        out.metadata.CopyFrom(metadata)
+    return out
+
+
 def histogram_value(tag: str, histo) -> summary_pb2.Summary.Value:
     return summary_pb2.Summary.Value(tag=tag, histo=histo)
 

@@ -32,7 +32,15 @@ from ...summary.audio import audio_to_pcm16, audio_values
 from ...summary.histogram import HistogramStats, NonFiniteHistogram, histogram_proto
 from ...summary.histogram import histogram_stats as stats_ops
 from ...summary.image import image_to_uint8, image_values
-from ...summary.values import clean_tag, histogram_value, scalar_value, summary_bytes, text_value
+from ...summary.values import (
+    clean_tag,
+    histogram_value,
+    scalar_value,
+    summary_bytes,
+    tensor_value,
+    text_value,
+)
+from ...trace.array_ops import identity
 from ...trace.tracing import cast
 from .errors import InvalidArgumentError
 from .graph import Tensor, get_default_graph
@@ -44,6 +52,7 @@ from .variables import GraphKeys
 
 Summary = summary_pb2.Summary
 SummaryDescription = summary_pb2.SummaryDescription
+SummaryMetadata = summary_pb2.SummaryMetadata
 Event = event_pb2.Event
 SessionLog = event_pb2.SessionLog
 TaggedRunMetadata = event_pb2.TaggedRunMetadata
@@ -183,6 +192,39 @@ def text(name, tensor, collections=None):
         out = _summary_op("TensorSummaryV2", op_name, [tensor],
                           lambda found: summary_bytes([text_value(tag, found[0])]))
     return _add(out, collections)
+
+
+def tensor_summary(name, tensor, summary_description=None, collections=None,
+                   summary_metadata=None, family=None, display_name=None):
+    """A summary holding the whole tensor (dtype, shape and values), with optional
+    ``SummaryMetadata`` (a plugin's data, a description, a display name)."""
+    metadata = summary_pb2.SummaryMetadata()
+    if summary_metadata is not None:
+        metadata.CopyFrom(summary_metadata)
+    if summary_description is not None:
+        metadata.summary_description = summary_description
+    if display_name is not None:
+        metadata.display_name = display_name
+    with _summary_scope(name, family) as (tag, op_name):
+        tensor = convert_to_tensor(tensor)
+        parts = [tensor] if tensor.dtype is string else _parts("Identity", identity, tensor)
+        out = _summary_op("TensorSummaryV2", op_name, parts,
+                          lambda found: summary_bytes([tensor_value(tag, found[0], metadata)]))
+    return _add(out, collections)
+
+
+def get_summary_description(node_def):
+    """The ``SummaryDescription`` of a summary node: tracejit's nodes carry none."""
+    return summary_pb2.SummaryDescription()
+
+
+def all_v2_summary_ops():
+    """TF2 summary ops of the graph: tracejit's TF1 graphs make none."""
+    return []
+
+
+def initialize(graph=None, session=None):
+    """Initializes TF2 summary writers in a TF1 session: there are none to initialize."""
 
 
 def _joined(values) -> bytes:
