@@ -5,11 +5,14 @@ a fixed stratified 80/20 split, and a small net written with tf.contrib.layers:
 conv 3×3×32 → conv 3×3×64 (each batch-normalized before its ReLU) → max-pool 2×2 →
 flatten → fully connected 128 → dropout → linear 10, softmax cross-entropy, Adam (the
 last 10 epochs at a tenth of the rate: tf.train.piecewise_constant on the global step).
-Prints a progress bar, the test accuracy, and saves the trained weights with np.savez;
-`--restore` loads such a file back and only evaluates it.
+Prints a progress bar and the test accuracy. As a TF1 program would, it writes
+TensorBoard logs (loss, accuracy, learning rate, weight histograms, the graph) with
+tf.summary.FileWriter and a checkpoint per epoch with tf.train.Saver, in TensorFlow's
+own format, to `--logdir`; `--restore` loads the latest checkpoint there (or the one
+named) and only evaluates it. `tracejit board results/cnn_digits` shows the logs.
 
-    python examples/cnn_digits.py [--epochs 40] [--out results/cnn_digits.npz]
-    python examples/cnn_digits.py --restore results/cnn_digits.npz
+    python examples/cnn_digits.py [--epochs 40] [--logdir results/cnn_digits]
+    python examples/cnn_digits.py --restore results/cnn_digits
     TRACEJIT_GPU=cuda python examples/cnn_digits.py --device /gpu:0
 
 `--device` pins the network and its training ops with tf.device (soft placement: without
@@ -31,7 +34,8 @@ import tracejit
 import tracejit.compat.v1 as tf
 from tracejit.data.datasets import load_digits, train_test_split
 
-DEFAULT_OUT = Path("results") / "cnn_digits.npz"
+DEFAULT_LOGDIR = Path("results") / "cnn_digits"
+SUMMARY_EVERY = 20          # steps between TensorBoard summaries
 
 
 def digits_split(seed=0):
@@ -69,13 +73,6 @@ class ProgressBar:
         self.stream.flush()
 
 
-def save_weights(path, named_arrays: dict) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    np.savez(path, **named_arrays)
-    return path
-
-
 def parse_args(argv):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=40)
@@ -85,10 +82,12 @@ def parse_args(argv):
                         help="how many of the last epochs use a tenth of the learning "
                              "rate (cnn_digits_jit.py decays it every epoch instead)")
     parser.add_argument("--seed", type=int, default=2016)
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT,
-                        help="where to save the trained weights (.npz)")
+    parser.add_argument("--logdir", type=Path, default=None,
+                        help="where TensorBoard logs and checkpoints go (default "
+                             "results/<example name>)")
     parser.add_argument("--restore", type=Path, default=None,
-                        help="evaluate the weights saved in this .npz instead of training")
+                        help="evaluate this checkpoint (a directory: its latest) instead "
+                             "of training")
     parser.add_argument("--device", default="/cpu:0",
                         help="where the network trains, e.g. /gpu:0 (TRACEJIT_GPU=cuda, or "
                              "sim for numba's CUDA simulator)")
@@ -151,20 +150,24 @@ def _network(x, y_label, is_training, learning_rate, fine_tune_from_step, widths
         train = tf.train.AdamOptimizer(rate).minimize(loss, global_step=global_step)
     correct = tf.equal(tf.argmax(logits, 1, output_type=tf.int32), y_label)
     accuracy = tf.reduce_mean(tf.cast(correct, tf.float32))
+    tf.summary.scalar("loss", loss)
+    tf.summary.scalar("accuracy", accuracy)
+    tf.summary.scalar("learning_rate", rate)
+    for variable in tf.trainable_variables():
+        tf.summary.histogram(variable.op.name, variable)
     return types.SimpleNamespace(x=x, y_label=y_label, is_training=is_training, loss=loss,
-                                 train=train, accuracy=accuracy)
+                                 train=train, accuracy=accuracy, global_step=global_step,
+                                 summaries=tf.summary.merge_all())
 
 
-def variable_values(sess) -> dict:
-    """Every variable the model needs (weights and batch norm's moving averages)."""
-    return {v.name.split(':')[0]: sess.run(v) for v in tf.global_variables()}
-
-
-def load_weights(sess, path) -> None:
-    """Load a file written by ``save_weights(path, variable_values(sess))``."""
-    with np.load(path) as saved:
-        for v in tf.global_variables():
-            v.load(saved[v.name.split(':')[0]], sess)
+def checkpoint_to_restore(path) -> str:
+    """A checkpoint prefix: ``path`` itself, or the latest one in the directory."""
+    if Path(path).is_dir():
+        latest = tf.train.latest_checkpoint(str(path))
+        if latest is None:
+            raise SystemExit(f"no checkpoint in {path}")
+        return latest
+    return str(path)
 
 
 def main(argv=None) -> float:
@@ -185,14 +188,21 @@ def main(argv=None) -> float:
     if args.steps is not None:
         total = min(total, args.steps)
 
+    # every variable inference needs: weights, batch norm's moving averages (and Adam's
+    # state and the global step, so training could resume from a checkpoint)
+    saver = tf.train.Saver(max_to_keep=3)
+    logdir = args.logdir or DEFAULT_LOGDIR
     with tf.Session(config=tf.ConfigProto(allow_soft_placement=True)) as sess:
         if args.restore is not None:
-            load_weights(sess, args.restore)
+            checkpoint = checkpoint_to_restore(args.restore)
+            saver.restore(sess, checkpoint)
             test_accuracy = sess.run(g.accuracy, feed_dict={g.x: x_test, g.y_label: y_test})
             print(f"test accuracy: {test_accuracy:.2%} on {len(x_test)} images "
-                  f"(weights from {args.restore})")
+                  f"(weights from {checkpoint})")
             return float(test_accuracy)
 
+        logdir.mkdir(parents=True, exist_ok=True)
+        writer = tf.summary.FileWriter(str(logdir), sess.graph)
         sess.run(tf.global_variables_initializer())
         rng = np.random.default_rng(args.seed)
         bar = ProgressBar(total)
@@ -202,10 +212,15 @@ def main(argv=None) -> float:
             order = rng.permutation(len(x_train))
             for i in range(steps_per_epoch):
                 batch = order[i * args.batch_size:(i + 1) * args.batch_size]
-                _, batch_loss, batch_acc = sess.run(
-                    [g.train, g.loss, g.accuracy],
-                    feed_dict={g.x: x_train[batch], g.y_label: y_train[batch],
-                               g.is_training: True})
+                feed = {g.x: x_train[batch], g.y_label: y_train[batch], g.is_training: True}
+                if step % SUMMARY_EVERY == 0:
+                    # the summaries are computed by the same compiled step
+                    _, batch_loss, batch_acc, summary = sess.run(
+                        [g.train, g.loss, g.accuracy, g.summaries], feed_dict=feed)
+                    writer.add_summary(summary, step)
+                else:
+                    _, batch_loss, batch_acc = sess.run([g.train, g.loss, g.accuracy],
+                                                        feed_dict=feed)
                 step += 1
                 if args.steps is not None:
                     print(f"step {step} loss {batch_loss:.4f} accuracy {batch_acc:.2%}")
@@ -213,18 +228,21 @@ def main(argv=None) -> float:
                         break
                     continue
                 bar.update(step, epoch, batch_loss, batch_acc, force=i == steps_per_epoch - 1)
+            path = saver.save(sess, str(logdir / "model.ckpt"), global_step=g.global_step)
             if step == total:
                 break
         if args.steps is None:
             bar.close()
         seconds = time.perf_counter() - start
         test_accuracy = sess.run(g.accuracy, feed_dict={g.x: x_test, g.y_label: y_test})
-        weights = variable_values(sess)
+        writer.add_summary(tf.Summary(value=[tf.Summary.Value(
+            tag="test_accuracy", simple_value=float(test_accuracy))]), step)
+        writer.close()
 
-    path = save_weights(args.out, weights)
     print(f"{step} training steps in {seconds:.1f} s ({step / seconds:.0f} steps/s)")
     print(f"test accuracy: {test_accuracy:.2%} on {len(x_test)} images")
-    print(f"saved {len(weights)} weight arrays to {path}")
+    print(f"checkpoint {path} and TensorBoard logs in {logdir} "
+          f"(tracejit board {logdir})")
     return float(test_accuracy)
 
 

@@ -6,8 +6,11 @@ its gradients and the Adam update, moves batch norm's averages, and draws the dr
 mask from the module-level generator (a Variable advanced by the step itself, so no
 retrace). The learning rate is a Variable too, decayed after every epoch.
 
-    python examples/cnn_digits_jit.py [--epochs 40] [--out results/cnn_digits_jit.npz]
-    python examples/cnn_digits_jit.py --restore results/cnn_digits_jit.npz
+    python examples/cnn_digits_jit.py [--epochs 40] [--logdir results/cnn_digits_jit]
+    python examples/cnn_digits_jit.py --restore results/cnn_digits_jit
+
+It saves a tj.train.Checkpoint (TensorFlow's checkpoint format) and writes the loss and
+accuracy for TensorBoard with a tj.summary writer, in `--logdir`.
     TRACEJIT_GPU=cuda python examples/cnn_digits_jit.py --device /gpu:0
 
 `--device` is where the compiled steps run (the jit executor): `/gpu:0` needs
@@ -22,7 +25,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from cnn_digits import ProgressBar, digits_split, parse_args, save_weights
+from cnn_digits import ProgressBar, digits_split, parse_args
 
 import tracejit as tj
 from tracejit import nn
@@ -50,23 +53,16 @@ def build_model(widths=(32, 64, 128)):
     ])
 
 
-def load_weights(model, path) -> None:
-    """Build ``model`` on a dummy batch and load a file written by ``main``."""
-    model(np.zeros((1, 8, 8, 1), np.float32))
-    # NOTE: by position, as Keras's load_weights: layer names are numbered per process
-    # (a second model's first kernel is conv2d_2/kernel), so they cannot be the key.
-    with np.load(path) as saved:
-        for v, key in zip(model.variables, saved.files, strict=True):
-            if saved[key].shape != v.shape:
-                raise ValueError(f"{path}: {key} is {saved[key].shape}, {v.name} {v.shape}")
-            v.load(saved[key])
+def checkpoint_of(model) -> tj.train.Checkpoint:
+    """Every Variable of ``model`` (batch norm's moving averages included: inference needs
+    them), keyed by position. NOTE: not by name, as Keras's load_weights: layer names are
+    numbered per process (a second model's first kernel is conv2d_2/kernel)."""
+    return tj.train.Checkpoint(model={f"{i:02d}": v for i, v in enumerate(model.variables)})
 
 
 def main(argv=None) -> float:
-    argv = sys.argv[1:] if argv is None else argv
-    if not any(a.startswith("--out") for a in argv):
-        argv = [*argv, "--out", str(Path("results") / "cnn_digits_jit.npz")]
-    args = parse_args(argv)
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    logdir = args.logdir or Path("results") / "cnn_digits_jit"
     x_train, y_train, x_test, y_test = digits_split()
     if args.test_images is not None:
         x_test, y_test = x_test[:args.test_images], y_test[:args.test_images]
@@ -99,7 +95,8 @@ def main(argv=None) -> float:
         return loss_and_accuracy(x, labels, training=False)[1]
 
     if args.restore is not None:
-        load_weights(model, args.restore)
+        model(np.zeros((1, 8, 8, 1), np.float32))        # make the Variables
+        checkpoint_of(model).restore(str(args.restore))
         accuracy = float(test_accuracy(x_test, y_test))
         print(f"test accuracy: {accuracy:.2%} on {len(x_test)} images "
               f"(weights from {args.restore})")
@@ -111,6 +108,7 @@ def main(argv=None) -> float:
     if args.steps is not None:
         total = min(total, args.steps)
     bar = ProgressBar(total)
+    writer = tj.summary.create_file_writer(str(logdir))
     step = 0
     start = time.perf_counter()
     for epoch in range(1, args.epochs + 1):
@@ -120,6 +118,9 @@ def main(argv=None) -> float:
             batch = order[i * args.batch_size:(i + 1) * args.batch_size]
             loss, accuracy = train_step(x_train[batch], y_train[batch])
             step += 1
+            if step % 20 == 1:
+                writer.scalar("loss", float(loss), step)
+                writer.scalar("accuracy", float(accuracy), step)
             if args.steps is not None:
                 print(f"step {step} loss {float(loss):.4f} accuracy {float(accuracy):.2%}")
                 if step == total:
@@ -133,13 +134,16 @@ def main(argv=None) -> float:
         bar.close()
     seconds = time.perf_counter() - start
     accuracy = float(test_accuracy(x_test, y_test))
-    # every Variable, batch norm's moving averages included: inference needs them
-    path = save_weights(args.out, {v.name: v.numpy() for v in model.variables})
+    writer.scalar("test_accuracy", accuracy, step)
+    writer.close()
+    manager = tj.train.CheckpointManager(checkpoint_of(model), str(logdir), max_to_keep=3)
+    path = manager.save(checkpoint_number=step)
     print(f"{step} training steps in {seconds:.1f} s ({step / seconds:.0f} steps/s), "
           f"{len(train_step.compile_log)} compile(s)")
     print(f"test accuracy: {accuracy:.2%} on {len(x_test)} images"
           + ("" if args.device == "/cpu:0" else f" (trained on {args.device})"))
-    print(f"saved {len(model.variables)} weight arrays to {path}")
+    print(f"saved {len(model.variables)} weight arrays to checkpoint {path}, TensorBoard logs "
+          f"in {logdir}")
     return accuracy
 
 

@@ -45,8 +45,8 @@ def _finish(proc) -> str:
 @pytest.mark.skipif(not HAVE_SKLEARN, reason="the examples need scikit-learn's digits")
 def test_examples_and_gpu_workloads_run_on_the_simulated_gpu(tmp_path):
     jit = _start(["examples/cnn_digits_jit.py", "--device", "/gpu:0", "--tiny",
-                  "--steps", "2", "--test-images", "4", "--out",
-                  str(tmp_path / "w.npz")], tmp_path)
+                  "--steps", "2", "--test-images", "4", "--logdir",
+                  str(tmp_path / "logs")], tmp_path)
     tf1 = _start(["examples/deep_mnist_tf1.py", "--device", "/gpu:0", "--tiny"], tmp_path)
     bench = _start(["benchmarks/gpu_workloads.py", "--tiny", "--runs", "1",
                     "--out", str(tmp_path / "bench")], tmp_path)

@@ -1,7 +1,8 @@
 """The digits CNN examples, cut to two epochs (the TF1 one's second at its fine-tuning
 rate, through its learning-rate schedule): the progress bar shows loss, accuracy and
-steps/s, the weights are saved with every variable inference needs, and loading them
-back (``--restore``) gives the same test accuracy."""
+steps/s, a checkpoint in TensorFlow's format holds every variable inference needs,
+loading it back (``--restore``) gives the same test accuracy, and TensorBoard reads the
+logs they write."""
 
 from __future__ import annotations
 
@@ -12,6 +13,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from tensorboard.backend.event_processing import event_accumulator
+
+import tracejit.compat.v1 as tf
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 HAVE_SKLEARN = importlib.util.find_spec("sklearn") is not None
@@ -37,26 +41,36 @@ def _check_output(out: str, steps: int) -> None:
 @pytest.mark.parametrize("name", ["cnn_digits", "cnn_digits_jit"])
 def test_short_training_saves_weights_that_load_back(name, examples, tmp_path, capsys):
     module = examples(name)
-    out_file = tmp_path / "weights.npz"
+    logdir = tmp_path / "logs"
     accuracy = module.main(["--epochs", "2", "--fine-tune-epochs", "1", "--seed", "1",
-                            "--out", str(out_file)])
+                            "--logdir", str(logdir)])
     _check_output(capsys.readouterr().out, 2 * (1438 // 32))
     assert accuracy > 0.8                       # far from trained, far from chance
 
-    with np.load(out_file) as saved:
-        names = sorted(saved.files)
-        assert all(np.isfinite(saved[k]).all() for k in names)
-    # the TF1 example also saves its global step (its learning-rate schedule reads it)
-    model = [k for k in names if k != "global_step"]
-    # the TF1 example saves tf.global_variables(), which hold Adam's state too, as in
-    # TensorFlow: m and v for each of the 8 trainable variables, and beta1/2_power
-    adam = [k for k in model if "/Adam" in k or k.endswith("_power")]
-    assert len(adam) == (18 if name == "cnn_digits" else 0), adam
-    params = [k for k in model if k not in adam]
-    assert len(params) == 12 and sum("moving_mean" in k for k in names) == 2, names
-    assert ("global_step" in names) == (name == "cnn_digits")
+    reader = tf.train.load_checkpoint(str(logdir))
+    names = reader.names()
+    assert all(np.isfinite(reader.get_tensor(k)).all() for k in names)
+    if name == "cnn_digits":
+        # tf.train.Saver saves tf.global_variables(), which hold Adam's state too, as in
+        # TensorFlow: m and v for each of the 8 trainable variables, beta1/2_power, and
+        # the global step the learning-rate schedule reads
+        adam = [k for k in names if "/Adam" in k or k.endswith("_power")]
+        assert len(adam) == 18, adam
+        params = [k for k in names if k not in adam and k != "global_step"]
+        assert sum("moving_mean" in k for k in names) == 2, names
+        assert tf.train.latest_checkpoint(str(logdir)).endswith("model.ckpt-88")
+    else:
+        params = [k for k in names if k != "save_counter"]
+    assert len(params) == 12, names
 
-    restored = module.main(["--restore", str(out_file)])
+    acc = event_accumulator.EventAccumulator(str(logdir))
+    acc.Reload()
+    assert {"loss", "accuracy", "test_accuracy"} <= set(acc.Tags()["scalars"])
+    if name == "cnn_digits":
+        assert len(acc.Tags()["histograms"]) == 8 and acc.Graph() is not None
+        assert [e.step for e in acc.Scalars("loss")] == list(range(0, 88, 20))
+
+    restored = module.main(["--restore", str(logdir)])
     assert "weights from" in capsys.readouterr().out
     assert restored == pytest.approx(accuracy, abs=1e-6)
 

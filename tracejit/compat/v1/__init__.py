@@ -93,6 +93,8 @@ from .variables import (  # noqa: F401
 )
 
 globals().update(ops)
+# TF1 code writes its own values as ``tf.Summary(value=[tf.Summary.Value(...)])``
+Summary, Event, SessionLog = summary.Summary, summary.Event, summary.SessionLog
 bool = bool_  # noqa: A001
 tuple = tuple_  # noqa: A001
 
