@@ -18,6 +18,7 @@ import numpy as np
 from tensorboard.compat.proto import event_pb2, summary_pb2
 
 from .graph import Tensor, get_default_graph
+from .saver import write_graph
 from .summary_writer import FileWriterCache
 from .variables import GraphKeys
 
@@ -180,6 +181,8 @@ class CheckpointSaverHook(SessionRunHook):
     def after_create_session(self, session, coord):
         step = int(session.run(self._step))
         if self._save_graph_def:
+            # as TensorFlow's hook: graph.pbtxt beside the checkpoints, and the graph tab
+            write_graph(get_default_graph(), self._dir, "graph.pbtxt")
             self._writer.add_graph(get_default_graph())
         self._save(session, step)
         self._timer.update_last_triggered_step(step)

@@ -35,7 +35,7 @@ from .variables import GraphKeys, Variable
 
 __all__ = ["Saver", "latest_checkpoint", "get_checkpoint_state", "checkpoint_exists",
            "list_variables", "load_checkpoint", "load_variable", "NewCheckpointReader",
-           "init_from_checkpoint", "CheckpointSaverListener", "SaverDef"]
+           "init_from_checkpoint", "CheckpointSaverListener", "SaverDef", "write_graph"]
 
 NewCheckpointReader = load_checkpoint
 
@@ -264,3 +264,23 @@ def init_from_checkpoint(ckpt_dir_or_file, assignment_map) -> None:
                                name=f"{variable.op.name}/checkpoint_value")
             variable.initializer = variable.assign(initial).op
             variable.initial_value = initial
+
+
+def write_graph(graph_or_graph_def, logdir, name, as_text=True) -> str:
+    """``tf.train.write_graph``: the graph's GraphDef as ``logdir/name`` (text protobuf by
+    default, as ``graph.pbtxt`` beside checkpoints); returns the path."""
+    from google.protobuf import text_format
+
+    from .graph_export import export_graph_def
+    graph_def = graph_or_graph_def if hasattr(graph_or_graph_def, "SerializeToString") \
+        else export_graph_def(graph_or_graph_def)
+    logdir = os.fspath(logdir)
+    os.makedirs(logdir, exist_ok=True)
+    path = os.path.join(logdir, name)
+    data = text_format.MessageToString(graph_def).encode() if as_text \
+        else graph_def.SerializeToString()
+    temporary = f"{path}.tmp"
+    with open(temporary, "wb") as file:
+        file.write(data)
+    os.replace(temporary, path)
+    return path

@@ -326,5 +326,6 @@ from .saver import (  # noqa: E402,F401
     list_variables,
     load_checkpoint,
     load_variable,
+    write_graph,
 )
 from .sync_replicas import SyncReplicasOptimizer  # noqa: E402,F401
