@@ -268,3 +268,31 @@ def test_supervisor_chief_initializes_and_another_worker_waits_for_it(cluster):
     other.join(60)
     assert not other.is_alive()
     assert max(results.values()) == 6 and min(results.values()) >= 3
+
+
+def test_chief_checkpoints_the_parameter_servers_and_a_new_cluster_resumes(tmp_path):
+    # the chief saves the ps tasks' variables; a whole new cluster (fresh ps tasks,
+    # nothing initialized) restores them from checkpoint_dir and goes on training
+    for last_step, start in ((4, 0), (7, 4)):
+        spec = tf.train.ClusterSpec({"ps": [f"127.0.0.1:{free_port()}" for _ in range(2)],
+                                     "worker": [f"127.0.0.1:{free_port()}"]})
+        servers = [tf.train.Server(spec, job, task) for job, task, _ in spec.tasks()]
+        try:
+            with tf.Graph().as_default():
+                x, w, b, step, _, train = _linear_model(spec, 0)
+                final = tf.train.FinalOpsHook([w, b, step])
+                hooks = [tf.train.StopAtStepHook(last_step=last_step), final]
+                with tf.train.MonitoredTrainingSession(
+                        master=servers[-1].target, is_chief=True, hooks=hooks,
+                        checkpoint_dir=str(tmp_path), save_checkpoint_steps=2) as sess:
+                    assert sess.run(step) == start
+                    while not sess.should_stop():
+                        sess.run(train, {x: X})
+        finally:
+            for server in servers:
+                server.stop()
+        expected = _one_process_values(last_step)
+        np.testing.assert_allclose(final.final_ops_values[0], expected[0], rtol=1e-5)
+        np.testing.assert_allclose(final.final_ops_values[1], expected[1], rtol=1e-5)
+        assert final.final_ops_values[2] == last_step
+        assert tf.train.latest_checkpoint(str(tmp_path)).endswith(f"model.ckpt-{last_step}")
