@@ -9,7 +9,6 @@ It writes ``model-42.index`` / ``model-42.data-00000-of-00001`` / ``checkpoint``
 the partitioned variable are joined). The tests need neither TensorFlow nor this script.
 """
 
-import os
 
 import numpy as np
 import tensorflow as tf
