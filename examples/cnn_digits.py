@@ -7,7 +7,7 @@ flatten → fully connected 128 → dropout → linear 10, softmax cross-entropy
 last 10 epochs at a tenth of the rate: tf.train.piecewise_constant on the global step).
 Prints a progress bar and the test accuracy. As a TF1 program would, it writes
 TensorBoard logs (loss, accuracy, learning rate, weight histograms, the graph) with
-tf.summary.FileWriter and a checkpoint per epoch with tf.train.Saver, in TensorFlow's
+tf.summary.FileWriter and a checkpoint every 10 epochs with tf.train.Saver, in TensorFlow's
 own format, to `--logdir`; `--restore` loads the latest checkpoint there (or the one
 named) and only evaluates it. `tracejit board results/cnn_digits` shows the logs.
 
@@ -36,6 +36,7 @@ from tracejit.data.datasets import load_digits, train_test_split
 
 DEFAULT_LOGDIR = Path("results") / "cnn_digits"
 SUMMARY_EVERY = 20          # steps between TensorBoard summaries
+CHECKPOINT_EVERY = 10       # epochs between checkpoints (and one at the end)
 
 
 def digits_split(seed=0):
@@ -228,7 +229,8 @@ def main(argv=None) -> float:
                         break
                     continue
                 bar.update(step, epoch, batch_loss, batch_acc, force=i == steps_per_epoch - 1)
-            path = saver.save(sess, str(logdir / "model.ckpt"), global_step=g.global_step)
+            if epoch % CHECKPOINT_EVERY == 0 or epoch == args.epochs or step == total:
+                path = saver.save(sess, str(logdir / "model.ckpt"), global_step=g.global_step)
             if step == total:
                 break
         if args.steps is None:
