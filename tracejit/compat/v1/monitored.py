@@ -292,6 +292,14 @@ class SingularMonitoredSession(MonitoredSession):
         return self._session
 
 
+def _schedule(secs, steps, default: tuple):
+    """(secs, steps) of a periodic hook: TensorFlow's default when neither is given;
+    otherwise what is given, the other off."""
+    if secs is USE_DEFAULT and steps is USE_DEFAULT:
+        return default
+    return (None if secs is USE_DEFAULT else secs), (None if steps is USE_DEFAULT else steps)
+
+
 def MonitoredTrainingSession(master="", is_chief=True, checkpoint_dir=None, scaffold=None,
                              hooks=None, chief_only_hooks=None,
                              save_checkpoint_secs=USE_DEFAULT,
@@ -302,18 +310,10 @@ def MonitoredTrainingSession(master="", is_chief=True, checkpoint_dir=None, scaf
                              summary_dir=None, **unused) -> MonitoredSession:
     """TF1's training session: see the module's docstring. Defaults as TensorFlow's: a
     checkpoint every 600 s, summaries every 100 steps, the step rate every 100 steps."""
-    if save_checkpoint_secs is USE_DEFAULT and save_checkpoint_steps is USE_DEFAULT:
-        save_checkpoint_secs, save_checkpoint_steps = 600, None
-    elif save_checkpoint_secs is USE_DEFAULT:
-        save_checkpoint_secs = None
-    elif save_checkpoint_steps is USE_DEFAULT:
-        save_checkpoint_steps = None
-    if save_summaries_steps is USE_DEFAULT and save_summaries_secs is USE_DEFAULT:
-        save_summaries_steps, save_summaries_secs = 100, None
-    elif save_summaries_steps is USE_DEFAULT:
-        save_summaries_steps = None
-    elif save_summaries_secs is USE_DEFAULT:
-        save_summaries_secs = None
+    save_checkpoint_secs, save_checkpoint_steps = _schedule(
+        save_checkpoint_secs, save_checkpoint_steps, default=(600, None))
+    save_summaries_secs, save_summaries_steps = _schedule(
+        save_summaries_secs, save_summaries_steps, default=(None, 100))
     scaffold = scaffold or Scaffold()
     all_hooks = list(hooks or [])
     if not is_chief:
