@@ -252,3 +252,67 @@ def test_tensorflow_restores_a_tracejit_checkpoint(graph, tmp_path):
     kernel, half, mask, saved_step = json.loads(done.stdout.strip().splitlines()[-1])
     assert kernel == (np.arange(6).reshape(2, 3) * 2).tolist()
     assert half == [0.5, -3.0] and mask == [True, False] and saved_step == 9
+
+
+CRASHING_SAVE = """
+import os, sys
+import numpy as np
+import tracejit.compat.v1 as tf
+from tracejit.io import bundle
+
+directory, step = sys.argv[1], sys.argv[2]
+w = tf.Variable(np.full(3, 1.0, np.float32), name="w")
+saver = tf.train.Saver()
+with tf.Session() as sess:
+    sess.run(tf.global_variables_initializer())
+    saver.save(sess, os.path.join(directory, "m"), global_step=None if step == "-" else 1)
+    sess.run(w.assign(np.full(3, 2.0, np.float32)))
+    real_replace = os.replace
+
+    def crash_at_the_index(source, target):
+        if target.endswith(".index"):
+            os._exit(3)          # the process dies: no cleanup, no state file update
+        real_replace(source, target)
+    bundle.os.replace = crash_at_the_index
+    saver.save(sess, os.path.join(directory, "m"), global_step=None if step == "-" else 2)
+"""
+
+
+@pytest.mark.parametrize("step", ["numbered", "-"])
+def test_a_crash_mid_save_never_leaves_a_latest_checkpoint_that_cannot_restore(tmp_path,
+                                                                               step):
+    script = tmp_path / "crash.py"
+    script.write_text(CRASHING_SAVE)
+    done = subprocess.run([sys.executable, str(script), str(tmp_path), step],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 3, done.stderr[-2000:]
+    latest = tf.train.latest_checkpoint(str(tmp_path))
+    if step == "-":
+        # the second save overwrote the same prefix: its old index went first, so the
+        # state file's checkpoint no longer exists rather than pointing at new data
+        assert latest is None
+        return
+    assert latest == str(tmp_path / "m-1")       # the crashed m-2 has data but no index
+    with tf.Graph().as_default():
+        w = tf.Variable(np.zeros(3, np.float32), name="w")
+        with tf.Session() as sess:
+            tf.train.Saver().restore(sess, latest)
+            np.testing.assert_array_equal(sess.run(w), [1.0, 1.0, 1.0])
+
+
+def test_keep_checkpoint_every_n_hours_preserves_old_ones(graph, tmp_path, monkeypatch):
+    import tracejit.train.checkpoint_files as files
+    clock = [1000.0]
+    monkeypatch.setattr(files.time, "time", lambda: clock[0])
+    _model()
+    saver = tf.train.Saver(max_to_keep=2, keep_checkpoint_every_n_hours=1)
+    with tf.Session() as sess:
+        sess.run(tf.global_variables_initializer())
+        for i in range(6):
+            clock[0] += 1500          # 25 minutes a save: every third passes the hour
+            saver.save(sess, str(tmp_path / "m"), global_step=i)
+    kept = sorted(int(p.name[2:-6]) for p in tmp_path.glob("m-*.index"))
+    # the last two, and of those older the first newer than an hour after the start
+    # (the next keep time then moves an hour on: past every later one here)
+    assert kept == [2, 4, 5]
+    assert saver.last_checkpoints == [str(tmp_path / "m-4"), str(tmp_path / "m-5")]

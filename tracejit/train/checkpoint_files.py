@@ -154,8 +154,10 @@ def remove_checkpoint(prefix: str) -> None:
 
 
 class CheckpointHistory:
-    """The checkpoints a saver keeps: the last ``max_to_keep`` (None or 0: all), plus one
-    every ``keep_every_n_hours`` that is never deleted; the state file lists them."""
+    """The checkpoints a saver keeps: the last ``max_to_keep`` (None or 0: all); with
+    ``keep_every_n_hours``, a checkpoint falling out of that window is kept for ever when
+    it is newer than the next keep time, which then moves on by N hours (TensorFlow's
+    rule). The state file lists the last ones."""
 
     def __init__(self, max_to_keep: int | None = 5, keep_every_n_hours: float | None = None,
                  latest_filename: str | None = None):
@@ -163,7 +165,7 @@ class CheckpointHistory:
         self.keep_every_s = None if keep_every_n_hours is None else keep_every_n_hours * 3600
         self.latest_filename = latest_filename
         self.kept: list[tuple[str, float]] = []
-        self.last_preserved = time.time()
+        self.next_keep_time = time.time() + (self.keep_every_s or 0)
 
     @property
     def paths(self) -> list[str]:
@@ -181,14 +183,14 @@ class CheckpointHistory:
         if self.max_to_keep:
             while len(self.kept) > self.max_to_keep:
                 oldest, stamp = self.kept.pop(0)
-                if self.keep_every_s is not None and stamp - self.last_preserved \
-                        >= self.keep_every_s:
-                    self.last_preserved = stamp        # preserved for ever: not deleted
+                if self.keep_every_s is not None and stamp > self.next_keep_time:
+                    self.next_keep_time += self.keep_every_s     # preserved: not deleted
                     continue
                 remove_checkpoint(oldest)
         if write_state_file:
+            last_preserved = self.next_keep_time - (self.keep_every_s or 0)
             write_state(os.path.dirname(path), path, self.paths,
-                        [t for _, t in self.kept], self.last_preserved, self.latest_filename)
+                        [t for _, t in self.kept], last_preserved, self.latest_filename)
 
 
 # ---- saving and reading named arrays ---------------------------------------------------------
