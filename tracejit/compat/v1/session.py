@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import sys
+import threading
 
 import numpy as np
 
@@ -38,6 +39,7 @@ from .errors import (
     UnimplementedError,
 )
 from .graph import Graph, Operation, Tensor, get_default_graph, replay_ops
+from .host_ops import ancestors_on_host, as_value
 from .strings import string
 
 
@@ -76,6 +78,8 @@ class Session:
                                         timeout_ms=self.config.operation_timeout_in_ms)
         self.graph = graph or get_default_graph()
         self._plans: dict = {}
+        self._host_ops: dict = {}     # (targets, fed) -> the host ops they need
+        self._planning = threading.RLock()
         self._placed: set[int] = set()        # ops whose placement was logged
         self._initialized: set[int] = set()
         self._closed = False
@@ -111,10 +115,21 @@ class Session:
         with _AsTfErrors(), self._cluster.running(self.config.operation_timeout_in_ms):
             return self._run(fetches, feed_dict)
 
-    def _run(self, fetches, feed_dict):
+    def _run(self, fetches, feed_dict, host_done: frozenset = frozenset()):
         leaves: list = []
         treedef = pytree.flatten(fetches, leaves)
         targets = [self._as_target(f) for f in leaves]
+        fed_tensors = {id(self.graph.as_graph_element(k)): v
+                       for k, v in (feed_dict or {}).items()}
+        key = (tuple(id(t) for t in targets), frozenset(fed_tensors))
+        found = self._host_ops.get(key)
+        if found is None:
+            # NOTE: cached: the walk over the graph would otherwise cost every step
+            found = self._host_ops[key] = ancestors_on_host(targets, set(fed_tensors))
+        hosts = [op for op in found if id(op) not in host_done]
+        if hosts:
+            return pytree.unflatten(treedef, iter(
+                self._run_host_ops(targets, hosts, feed_dict or {}, host_done)))
         steps = [i for i, t in enumerate(targets) if getattr(t, "host_run", None) is not None]
         if steps:
             # NOTE: ops whose step the session drives from Python (a synchronous
@@ -161,8 +176,12 @@ class Session:
         key = (tuple(id(t) for t in targets), tuple(id(t) for t in fed))
         plan = self._plans.get(key)
         if plan is None:
-            plan = self._plan(targets, fed)
-            self._plans[key] = plan
+            # NOTE: queue runners' threads run steps of their own on this session
+            with self._planning:
+                plan = self._plans.get(key)
+                if plan is None:
+                    plan = self._plan(targets, fed)
+                    self._plans[key] = plan
         self._check_initialized(plan)
         threads = self.config.intra_op_parallelism_threads
         try:
@@ -179,6 +198,40 @@ class Session:
         results = [np.asarray(next(outputs)) if isinstance(t, Tensor) else None
                    for t in targets]
         return pytree.unflatten(treedef, iter(results))
+
+    def _run_host_ops(self, targets, hosts, feed_dict, host_done) -> list:
+        """Run the host ops ``targets`` need (host_ops.py), in creation order, each once;
+        their inputs come from the feeds, earlier host ops, or a step of their own. Then
+        the rest of the targets, with the host ops' outputs fed."""
+        feeds = dict(feed_dict)
+        fed_values = {id(self.graph.as_graph_element(k)): v for k, v in feed_dict.items()}
+        done = set(host_done)
+        for op in hosts:
+            missing = [t for t in op.inputs if id(t) not in fed_values]
+            controls = [c for c in op.control_inputs if id(c) not in done]
+            computed = iter(self._run(missing + controls, feeds, frozenset(done))
+                            if missing or controls else [])
+            values = [fed_values[id(t)] if id(t) in fed_values else next(computed)
+                      for t in op.inputs]
+            outputs = op.host_compute(self, values)
+            done.add(id(op))
+            for tensor, value in zip(op.outputs, outputs or [], strict=True):
+                value = as_value(tensor.dtype, value)
+                feeds[tensor] = value
+                fed_values[id(tensor)] = value
+        rest = [t for t in targets
+                if not (isinstance(t, Operation) and id(t) in done)
+                and not (isinstance(t, Tensor) and id(t) in fed_values)]
+        others = iter(self._run(rest, feeds, frozenset(done)) if rest else [])
+        results = []
+        for t in targets:
+            if isinstance(t, Operation) and id(t) in done:
+                results.append(None)
+            elif isinstance(t, Tensor) and id(t) in fed_values:
+                results.append(fed_values[id(t)])
+            else:
+                results.append(next(others))
+        return results
 
     def _as_target(self, fetch):
         try:
@@ -219,8 +272,8 @@ class Session:
             stack.append((op, target.name))
         while stack:
             op, root = stack.pop()
-            if id(op) in needed:
-                continue
+            if id(op) in needed or getattr(op, "host_compute", None) is not None:
+                continue        # a host op ran before this step (_run_host_ops)
             if getattr(op, "host_run", None) is not None:
                 raise UnimplementedError(
                     f"{op.name} ({op.type}) runs a step of its own (it exchanges with other "

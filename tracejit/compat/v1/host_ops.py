@@ -1,0 +1,77 @@
+"""Ops the Session runs on the host, in Python, around the compiled step: queues,
+readers, parsers, string ops and dataset iterators -- work that is not arithmetic on
+tensors and that TensorFlow, too, runs as CPU kernels outside the math.
+
+``host_op(type, compute, inputs, outputs)`` records one. When a ``Session.run`` needs
+it, the Session first computes its inputs (fed values, other host ops' outputs, or a
+compiled step of their own), calls ``compute(session, [input values])`` and gives its
+outputs to the rest of the run as if they were fed: the compiled step never waits in
+Python, and a host op that blocks (a dequeue from an empty queue) blocks in a wait that
+releases the GIL, so the threads filling the queue run. Each host op runs at most once
+per ``Session.run``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+from ...ir import dtypes as dt
+from .graph import Operation, Tensor, get_default_graph
+from .shapes import TensorShape
+from .strings import string
+
+
+def host_op(op_type: str, compute: Callable, inputs: Sequence = (),
+            outputs: Sequence[tuple] = (), name: str | None = None,
+            control_inputs: Sequence[Operation] = ()) -> Operation:
+    """An op whose outputs ``compute(session, input_values) -> [values]`` makes on the
+    host; ``outputs`` are ``(dtype, shape)`` pairs (shape entries None when unknown)."""
+    from .ops import convert_to_tensor
+    graph = get_default_graph()
+    tensors = [t if isinstance(t, Tensor) else convert_to_tensor(t) for t in inputs]
+    op = graph.create_op(op_type, None, tuple(tensors), name=name,
+                         extra_control=list(control_inputs))
+    op.outputs = [Tensor(op, i, TensorShape(shape), dtype)
+                  for i, (dtype, shape) in enumerate(outputs)]
+    op.host_compute = compute
+    return op
+
+
+def host_tensor(op_type: str, compute: Callable, inputs: Sequence = (), dtype=string,
+                shape=None, name: str | None = None) -> Tensor:
+    """One-output ``host_op``: ``compute(session, values)`` returns the value itself."""
+    op = host_op(op_type, lambda session, values: [compute(session, values)], inputs,
+                 [(dtype, shape)], name)
+    return op.outputs[0]
+
+
+def as_value(dtype, value) -> np.ndarray:
+    """A host op's output as the Session hands it on: bytes objects for strings, the
+    dtype's NumPy type otherwise."""
+    if dtype is string:
+        array = np.asarray(value, dtype=object)
+        flat = [v.encode() if isinstance(v, str) else bytes(v) for v in array.reshape(-1)]
+        return np.array(flat, dtype=object).reshape(array.shape) if flat else \
+            np.zeros(array.shape, dtype=object)
+    return np.asarray(value, dtype=dt.as_dtype(dtype).np_dtype)
+
+
+def ancestors_on_host(targets, fed_ids: set[int]) -> list[Operation]:
+    """The host ops ``targets`` (tensors or operations) need, in creation order; the
+    walk stops at fed tensors and goes through control inputs."""
+    found: dict[int, Operation] = {}
+    seen: set[int] = set()
+    stack = [t if isinstance(t, Operation) else t.op for t in targets
+             if not (isinstance(t, Tensor) and id(t) in fed_ids)]
+    while stack:
+        op = stack.pop()
+        if id(op) in seen:
+            continue
+        seen.add(id(op))
+        if getattr(op, "host_compute", None) is not None:
+            found[id(op)] = op
+        stack.extend(t.op for t in op.inputs if id(t) not in fed_ids)
+        stack.extend(op.control_inputs)
+    return sorted(found.values(), key=lambda o: o.order)
