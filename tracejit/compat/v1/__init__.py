@@ -61,6 +61,13 @@ from .ops import (  # noqa: F401
     truncated_normal,
     tuple_,
 )
+from .queues import (  # noqa: F401
+    FIFOQueue,
+    PaddingFIFOQueue,
+    PriorityQueue,
+    QueueBase,
+    RandomShuffleQueue,
+)
 from .session import (  # noqa: F401
     FailedPreconditionError,
     InteractiveSession,

@@ -80,6 +80,7 @@ class Session:
         self._plans: dict = {}
         self._host_ops: dict = {}     # (targets, fed) -> the host ops they need
         self._planning = threading.RLock()
+        self._resources: dict = {}    # host resources: queues, readers, iterators
         self._placed: set[int] = set()        # ops whose placement was logged
         self._initialized: set[int] = set()
         self._closed = False
@@ -104,6 +105,11 @@ class Session:
     def close(self) -> None:
         self._closed = True
         self._plans.clear()
+        # NOTE: threads blocked on this session's queues wake and end (TF cancels them)
+        for _, on_close in list(self._resources.values()):
+            if on_close is not None:
+                on_close()
+        self._resources.clear()
 
     # ---- running ----------------------------------------------------------------------------
 
@@ -380,6 +386,19 @@ class Session:
                     f"Attempting to use uninitialized value {variable.name}: run "
                     "tf.global_variables_initializer() (or the variable's initializer) in "
                     "this session first", location=user_location())
+
+    def resource(self, key, make, on_close=None):
+        """The session's own instance of a stateful host resource (a queue, a reader, an
+        iterator): made by ``make()`` the first time ``key`` is asked for, as TensorFlow
+        gives each session its own queues; ``on_close(resource)`` runs when the session
+        closes (a queue cancels its waiting threads)."""
+        with self._planning:
+            found = self._resources.get(key)
+            if found is None:
+                made = make()
+                found = self._resources[key] = \
+                    (made, None if on_close is None else (lambda: on_close(made)))
+            return found[0]
 
     def mark_initialized(self, variable) -> None:
         self._initialized.add(id(variable))

@@ -288,6 +288,13 @@ def byte_size_load_fn(op) -> int:
 
 
 # NOTE: imported last: they use the optimizers and the global step defined above
+from .coordinator import (  # noqa: E402,F401
+    Coordinator,
+    LooperThread,
+    QueueRunner,
+    add_queue_runner,
+    start_queue_runners,
+)
 from .hooks import (  # noqa: E402,F401
     CheckpointSaverHook,
     FeedFnHook,
@@ -304,6 +311,19 @@ from .hooks import (  # noqa: E402,F401
     StepCounterHook,
     StopAtStepHook,
     SummarySaverHook,
+)
+from .input import (  # noqa: E402,F401
+    batch,
+    batch_join,
+    input_producer,
+    limit_epochs,
+    maybe_batch,
+    maybe_shuffle_batch,
+    range_input_producer,
+    shuffle_batch,
+    shuffle_batch_join,
+    slice_input_producer,
+    string_input_producer,
 )
 from .monitored import (  # noqa: E402,F401
     ChiefSessionCreator,
