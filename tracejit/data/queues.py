@@ -4,8 +4,9 @@ An element is a tuple of NumPy arrays (one per component). ``enqueue`` blocks wh
 queue is full, ``dequeue`` while it is empty; waits are on a condition variable, so a
 blocked thread holds no GIL and the threads filling or draining the queue run. After
 ``close()`` enqueues fail and dequeues drain what is left, then fail with
-``QueueClosedError`` (TensorFlow's OutOfRangeError); ``close(cancel_pending_enqueues=
-True)`` also fails the enqueues waiting for room (``QueueCancelledError``).
+``QueueClosedError`` (TensorFlow's OutOfRangeError); an enqueue to a closed queue fails
+with ``QueueCancelledError`` (TensorFlow's CancelledError), and
+``close(cancel_pending_enqueues=True)`` also fails the enqueues waiting for room.
 
 Kinds: first-in first-out; random (``RandomShuffleQueue``: a uniformly chosen element,
 and never fewer than ``min_after_dequeue`` left while the queue is open); padding
@@ -134,8 +135,8 @@ class Queue:
             for element in elements:
                 self._wait(lambda: self._closed or self._size() < self.capacity, deadline)
                 if self._closed:
-                    raise (QueueCancelledError if self._cancelled else QueueClosedError)(
-                        f"{self.kind} '{self.name}' is closed.")
+                    # NOTE: TensorFlow's CancelledError for any enqueue to a closed queue
+                    raise QueueCancelledError(f"{self.kind} '{self.name}' is closed.")
                 self._put(element)
                 self._cond.notify_all()
 
