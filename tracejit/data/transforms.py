@@ -1,0 +1,384 @@
+"""Transformations: nodes (see sources.py) made from another node.
+
+``map`` and ``filter`` apply an ``ElementFunction`` (functions.py); the rest follow
+``tf.data``'s rules: ``batch`` stacks (an error names the component whose shapes
+differ), ``padded_batch`` pads to the largest or the given shape, ``shuffle`` keeps a
+buffer (fill it, hand out a uniformly chosen element, put the next input in its place),
+``repeat`` runs its input again (an input with no elements ends it), ``interleave``
+cycles over datasets made from input elements exactly as TensorFlow's kernel does.
+"""
+
+from __future__ import annotations
+
+import collections
+import itertools
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from functools import cached_property
+
+import numpy as np
+
+from . import structure as st
+from .functions import ElementFunction
+
+__all__ = ["Map", "Filter", "Batch", "PaddedBatch", "Unbatch", "Shuffle", "Repeat", "Take",
+           "Skip", "Shard", "Cache", "Interleave"]
+
+
+class Map:
+    """``function`` applied to every element, in order; with ``threads`` > 0 a pool of
+    that many threads computes up to ``threads`` elements ahead."""
+
+    def __init__(self, input, function: ElementFunction, threads: int = 0):
+        self.input = input
+        self.function = function
+        self.threads = threads
+
+    @cached_property
+    def spec(self):
+        return self.function.output_spec(self.input.spec)
+
+    def elements(self):
+        if not self.threads:
+            for element in self.input.elements():
+                yield self.function(element)
+            return
+        source = self.input.elements()
+        pool = ThreadPoolExecutor(self.threads, thread_name_prefix="tracejit-data-map")
+        pending: collections.deque = collections.deque()
+        try:
+            for element in source:
+                pending.append(pool.submit(self.function, element))
+                if len(pending) > self.threads:
+                    yield pending.popleft().result()
+            while pending:
+                yield pending.popleft().result()
+        finally:
+            for future in pending:
+                future.cancel()
+            pool.shutdown(wait=True, cancel_futures=True)
+            source.close()
+
+
+class Filter:
+    """The elements for which ``predicate`` gives a scalar True."""
+
+    def __init__(self, input, predicate: ElementFunction):
+        self.input = input
+        self.predicate = predicate
+        self.spec = input.spec
+
+    def elements(self):
+        for element in self.input.elements():
+            keep = self.predicate(element)
+            if not (isinstance(keep, np.ndarray) and keep.dtype == np.bool_
+                    and keep.shape == ()):
+                raise TypeError(f"filter: the predicate {self.predicate.name} must return a "
+                                "scalar boolean, got "
+                                f"{st.spec_of(keep)}")
+            if keep:
+                yield element
+
+
+def _batched(spec, size):
+    return st.TensorSpec(None if spec.shape is None else (size,) + spec.shape, spec.dtype)
+
+
+class Batch:
+    """Consecutive elements stacked into batches of ``batch_size`` (the last one smaller,
+    or dropped with ``drop_remainder``)."""
+
+    def __init__(self, input, batch_size: int, drop_remainder: bool = False):
+        self.input = input
+        self.batch_size = _positive(batch_size, "batch_size")
+        self.drop_remainder = bool(drop_remainder)
+
+    @cached_property
+    def spec(self):
+        size = self.batch_size if self.drop_remainder else None
+        return st.map_structure(lambda s: _batched(s, size), self.input.spec)
+
+    def elements(self):
+        source = self.input.elements()
+        try:
+            while True:
+                group = list(itertools.islice(source, self.batch_size))
+                if not group or (self.drop_remainder and len(group) < self.batch_size):
+                    return
+                yield self.combine(group)
+        finally:
+            source.close()
+
+    def combine(self, group):
+        treedef, _ = st.flatten(group[0])
+        columns = list(zip(*(st.flatten(e)[1] for e in group), strict=True))
+        out = []
+        for index, column in enumerate(columns):
+            for i, part in enumerate(column):
+                if part.shape != column[0].shape:
+                    raise st.ElementError(
+                        f"Cannot batch tensors with different shapes in component {index}. "
+                        f"First element had shape {list(column[0].shape)} and element {i} "
+                        f"had shape {list(part.shape)}.")
+            out.append(np.stack(column))
+        return st.unflatten(treedef, out)
+
+
+class PaddedBatch(Batch):
+    """Batches whose components are padded (with ``padding_values``, 0 or b"" by
+    default) to ``padded_shapes``; a None dimension pads to the batch's longest."""
+
+    def __init__(self, input, batch_size, padded_shapes=None, padding_values=None,
+                 drop_remainder=False):
+        super().__init__(input, batch_size, drop_remainder)
+        treedef, specs = st.flatten(input.spec)
+        if padded_shapes is None:
+            shapes = [s.shape for s in specs]
+            if any(s is None for s in shapes):
+                raise ValueError("padded_batch: padded_shapes is needed where a component's "
+                                 "rank is unknown")
+            shapes = [tuple(None for _ in s) for s in shapes]
+        else:
+            shapes = [st.as_shape(s) for s in st.flatten_up_to(
+                treedef, padded_shapes, "padded_batch: padded_shapes does not match the "
+                "dataset's elements")]
+        if padding_values is None:
+            values = [np.array(b"", object) if s.dtype == st.STRING else np.zeros((), s.dtype)
+                      for s in specs]
+        else:
+            values = [st.to_array(v, s.dtype) for v, s in zip(st.flatten_up_to(
+                treedef, padding_values, "padded_batch: padding_values does not match the "
+                "dataset's elements"), specs, strict=True)]
+        for i, (shape, spec) in enumerate(zip(shapes, specs, strict=True)):
+            if spec.shape is not None and shape is not None and len(shape) != len(spec.shape):
+                raise ValueError(f"padded_batch: the padded shape {list(shape)} of component "
+                                 f"{i} does not have the rank of its elements' shape "
+                                 f"{list(spec.shape)}")
+        self.shapes, self.values, self.treedef = shapes, values, treedef
+
+    @cached_property
+    def spec(self):
+        size = self.batch_size if self.drop_remainder else None
+        specs = st.flatten(self.input.spec)[1]
+        return st.unflatten(self.treedef, [st.TensorSpec((size,) + tuple(shape), s.dtype)
+                                           for shape, s in zip(self.shapes, specs,
+                                                               strict=True)])
+
+    def combine(self, group):
+        columns = list(zip(*(st.flatten(e)[1] for e in group), strict=True))
+        out = []
+        for column, shape, value in zip(columns, self.shapes, self.values, strict=True):
+            longest = np.max([p.shape for p in column], axis=0) if column[0].ndim else ()
+            target = tuple(int(m) if d is None else d
+                           for d, m in zip(shape, longest, strict=True))
+            batch = np.full((len(column),) + target, value, dtype=column[0].dtype)
+            for i, part in enumerate(column):
+                if any(p > t for p, t in zip(part.shape, target, strict=True)):
+                    raise st.ElementError("Attempted to pad to a smaller size than the input "
+                                          "element.")
+                batch[(i,) + tuple(slice(0, n) for n in part.shape)] = part
+            out.append(batch)
+        return st.unflatten(self.treedef, out)
+
+
+class Unbatch:
+    """The rows of each element's components (which share their first dimension)."""
+
+    def __init__(self, input):
+        self.input = input
+
+    @cached_property
+    def spec(self):
+        return st.map_structure(
+            lambda s: st.TensorSpec(None if s.shape is None else s.shape[1:], s.dtype),
+            self.input.spec)
+
+    def elements(self):
+        for element in self.input.elements():
+            treedef, leaves = st.flatten(element)
+            rows = {leaf.shape[0] if leaf.ndim else None for leaf in leaves}
+            if None in rows or len(rows) != 1:
+                raise st.ElementError("unbatch: every component needs the same first "
+                                      f"dimension, got shapes {[a.shape for a in leaves]}")
+            for i in range(rows.pop()):
+                yield st.unflatten(treedef, [leaf[i] for leaf in leaves])
+
+
+class Shuffle:
+    """TensorFlow's buffered shuffle. ``seed`` None: a fresh random seed; each iteration
+    (epoch) draws a new order unless ``reshuffle_each_iteration`` is False."""
+
+    def __init__(self, input, buffer_size: int, seed=None, reshuffle_each_iteration=None):
+        self.input = input
+        self.spec = input.spec
+        self.buffer_size = _positive(buffer_size, "buffer_size")
+        self.seed = int(seed) if seed is not None else \
+            int.from_bytes(os.urandom(8), "little")
+        self.reshuffle = True if reshuffle_each_iteration is None else \
+            bool(reshuffle_each_iteration)
+        self._epochs = itertools.count()
+        self._lock = threading.Lock()
+
+    def elements(self):
+        with self._lock:
+            epoch = next(self._epochs) if self.reshuffle else 0
+        rng = np.random.default_rng([self.seed & (2**63 - 1), epoch])
+        buffer: list = []
+        source = self.input.elements()
+        try:
+            for element in source:
+                if len(buffer) < self.buffer_size:
+                    buffer.append(element)
+                    continue
+                pick = int(rng.integers(len(buffer)))
+                yield buffer[pick]
+                buffer[pick] = element
+            while buffer:
+                pick = int(rng.integers(len(buffer)))
+                buffer[pick], buffer[-1] = buffer[-1], buffer[pick]
+                yield buffer.pop()
+        finally:
+            source.close()
+
+
+class Repeat:
+    """The input ``count`` times (None or -1: forever; an empty input ends at once)."""
+
+    def __init__(self, input, count=None):
+        self.input = input
+        self.spec = input.spec
+        self.count = None if count is None or int(count) < 0 else int(count)
+
+    def elements(self):
+        epochs = itertools.count() if self.count is None else range(self.count)
+        for _ in epochs:
+            produced = False
+            for element in self.input.elements():
+                produced = True
+                yield element
+            if not produced:
+                return
+
+
+class Take:
+    def __init__(self, input, count):
+        self.input, self.spec, self.count = input, input.spec, int(count)
+
+    def elements(self):
+        source = self.input.elements()
+        try:
+            yield from (source if self.count < 0 else itertools.islice(source, self.count))
+        finally:
+            source.close()
+
+
+class Skip:
+    def __init__(self, input, count):
+        self.input, self.spec, self.count = input, input.spec, int(count)
+
+    def elements(self):
+        source = self.input.elements()
+        if self.count < 0:
+            for _ in source:
+                pass
+            return
+        yield from itertools.islice(source, self.count, None)
+
+
+class Shard:
+    """Every ``num_shards``-th element, starting at ``index``."""
+
+    def __init__(self, input, num_shards, index):
+        num_shards, index = int(num_shards), int(index)
+        if num_shards < 1 or not 0 <= index < num_shards:
+            raise ValueError(f"shard: need num_shards >= 1 and 0 <= index < num_shards, got "
+                             f"num_shards={num_shards}, index={index}")
+        self.input, self.spec = input, input.spec
+        self.num_shards, self.index = num_shards, index
+
+    def elements(self):
+        yield from itertools.islice(self.input.elements(), self.index, None, self.num_shards)
+
+
+class Cache:
+    """The input's elements, kept in memory by the first iteration that reaches the end;
+    later iterations read them from there."""
+
+    def __init__(self, input):
+        self.input, self.spec = input, input.spec
+        self.kept: list | None = None
+
+    def elements(self):
+        if self.kept is not None:
+            yield from self.kept
+            return
+        seen = []
+        for element in self.input.elements():
+            seen.append(element)
+            yield element
+        if self.kept is None:
+            self.kept = seen
+
+
+class Interleave:
+    """Elements of the datasets ``function`` makes from input elements: ``cycle_length``
+    of them open at once, ``block_length`` elements from each in turn; an ended one is
+    replaced, in its place of the cycle, by the next input element's dataset."""
+
+    def __init__(self, input, function, cycle_length, block_length=1, spec_of_made=None):
+        self.input = input
+        self.function = function            # element -> a dataset (an iterable of elements)
+        self.cycle_length = _positive(cycle_length, "cycle_length")
+        self.block_length = _positive(block_length, "block_length")
+        self.spec_of_made = spec_of_made    # () -> the element spec of the datasets made
+
+    @cached_property
+    def spec(self):
+        if self.spec_of_made is None:
+            raise ValueError("interleave: the element spec of the datasets the function "
+                             "makes is not known")
+        return self.spec_of_made()
+
+    def elements(self):
+        source = self.input.elements()
+        slots: list = [None] * self.cycle_length
+        open_count, index, block, input_done = 0, 0, 0, False
+        try:
+            while not input_done or open_count:
+                current = slots[index]
+                if current is not None:
+                    try:
+                        element = next(current)
+                    except StopIteration:
+                        slots[index] = None
+                        open_count -= 1
+                        index, block = (index + 1) % self.cycle_length, 0
+                        continue
+                    block += 1
+                    if block == self.block_length:
+                        index, block = (index + 1) % self.cycle_length, 0
+                    yield element
+                elif not input_done:
+                    try:
+                        element = next(source)
+                    except StopIteration:
+                        input_done = True
+                        continue
+                    slots[index] = iter(self.function(element))
+                    open_count += 1
+                else:
+                    index, block = (index + 1) % self.cycle_length, 0
+        finally:
+            for slot in slots:
+                close = getattr(slot, "close", None)
+                if close is not None:
+                    close()
+            source.close()
+
+
+def _positive(value, name: str) -> int:
+    number = int(value)
+    if number < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return number
