@@ -56,10 +56,11 @@ def _compilable(leaves) -> bool:
 class ElementFunction:
     """``fn`` as a dataset applies it: ``self(element) -> normalized result``."""
 
-    def __init__(self, fn, what: str, compile: bool = True):
+    def __init__(self, fn, what: str, compile: bool = True, whole_element: bool = False):
         if not callable(fn):
             raise TypeError(f"{what} expects a function, got {type(fn).__name__}")
         self.fn = fn
+        self.whole_element = whole_element      # fn(element), never fn(*element)
         self.what = what
         self.name = getattr(fn, "__name__", type(fn).__name__)
         self.jitted = JitFunction(self._call_user, executor=None) if compile else None
@@ -84,6 +85,8 @@ class ElementFunction:
                     self._seen.add(signature)
             else:
                 result = self._run(element)
+        elif self.whole_element:
+            result = self.fn(element)
         else:
             result = call_with_element(self.fn, element)
         return self._checked(result)

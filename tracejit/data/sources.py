@@ -124,8 +124,10 @@ class GeneratorSource:
                 self.spec)[1], strict=True)):
             try:
                 array = st.to_array(leaf, dtype)
-                if dtype.kind in "iu" and np.asarray(leaf).dtype.kind == "f":
-                    raise ValueError("fractional values cannot become integers")
+                if dtype.kind in "iu":
+                    given = np.asarray(leaf)
+                    if given.dtype.kind == "f" and not np.all(np.mod(given, 1) == 0):
+                        raise ValueError("fractional values cannot become integers")
             except (TypeError, ValueError) as exc:
                 raise TypeError(f"from_generator: component {i} of element {index} "
                                 f"({_short(leaf)}) cannot be converted to the declared "

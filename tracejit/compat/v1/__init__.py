@@ -32,7 +32,7 @@ from ...ir.dtypes import (  # noqa: F401
     uint8,
 )
 from ...runtime.devices import DeviceSpec  # noqa: F401
-from . import contrib, errors, layers, nn, summary, train  # noqa: F401
+from . import contrib, data, errors, layers, nn, summary, train  # noqa: F401
 from .config import ConfigProto, GPUOptions, GraphOptions, RunMetadata, RunOptions  # noqa: F401
 from .control_flow import case, cond, switch_case, while_loop  # noqa: F401
 from .default_session import get_default_session  # noqa: F401
