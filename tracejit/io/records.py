@@ -152,6 +152,14 @@ class _Inflated:
         self._file.close()
 
 
+def open_stream(path, compression=None):
+    """``path`` opened for reading as its uncompressed bytes (``read(n)``, ``close()``);
+    ``compression`` as :func:`compression_name` takes it."""
+    compression = compression_name(compression)
+    file = open(path, "rb")  # noqa: SIM115 -- the caller closes it
+    return _Inflated(file, _WBITS[compression]) if compression else file
+
+
 class RecordReader:
     """Reads the records of ``path`` one at a time, keeping its place: ``read()`` gives
     the next record, or None at the end; ``offset`` is where the next one starts."""
@@ -159,9 +167,7 @@ class RecordReader:
     def __init__(self, path, compression=None):
         self.path = str(path)
         self.compression = compression_name(compression)
-        file = open(self.path, "rb")  # noqa: SIM115 -- closed by close()
-        self._stream = _Inflated(file, _WBITS[self.compression]) if self.compression \
-            else file
+        self._stream = open_stream(self.path, self.compression)
         self.offset = 0
 
     def _fail(self, what: str, offset: int):

@@ -32,11 +32,12 @@ from ...ir.dtypes import (  # noqa: F401
     uint8,
 )
 from ...runtime.devices import DeviceSpec  # noqa: F401
-from . import contrib, data, errors, layers, nn, summary, train  # noqa: F401
+from . import contrib, data, errors, io, layers, nn, python_io, summary, train  # noqa: F401
 from .config import ConfigProto, GPUOptions, GraphOptions, RunMetadata, RunOptions  # noqa: F401
 from .control_flow import case, cond, switch_case, while_loop  # noqa: F401
 from .default_session import get_default_session  # noqa: F401
 from .errors import OpError  # noqa: F401
+from .file_ops import matching_files, read_file, write_file  # noqa: F401
 from .functional import foldl, foldr, map_fn, scan  # noqa: F401
 from .graph import (  # noqa: F401
     Graph,
@@ -61,12 +62,27 @@ from .ops import (  # noqa: F401
     truncated_normal,
     tuple_,
 )
+from .parse_example import (  # noqa: F401
+    FixedLenFeature,
+    VarLenFeature,
+    parse_example,
+    parse_single_example,
+)
+from .parsing import decode_compressed, decode_csv, decode_raw, string_to_number  # noqa: F401
 from .queues import (  # noqa: F401
     FIFOQueue,
     PaddingFIFOQueue,
     PriorityQueue,
     QueueBase,
     RandomShuffleQueue,
+)
+from .readers import (  # noqa: F401
+    FixedLengthRecordReader,
+    IdentityReader,
+    ReaderBase,
+    TextLineReader,
+    TFRecordReader,
+    WholeFileReader,
 )
 from .session import (  # noqa: F401
     FailedPreconditionError,
@@ -75,6 +91,7 @@ from .session import (  # noqa: F401
     Session,
 )
 from .shapes import Dimension, TensorShape  # noqa: F401
+from .sparse import SparseTensor, SparseTensorValue, sparse_tensor_to_dense  # noqa: F401
 from .strings import string  # noqa: F401
 from .variables import (  # noqa: F401
     AUTO_REUSE,

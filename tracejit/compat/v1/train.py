@@ -15,6 +15,17 @@ import numpy as np
 from ... import train as core_train
 from ...cluster.server import Server  # noqa: F401
 from ...cluster.spec import ClusterSpec
+from ...io.example import (  # noqa: F401 -- tf.train.Example and its parts
+    BytesList,
+    Example,
+    Feature,
+    FeatureList,
+    FeatureLists,
+    Features,
+    FloatList,
+    Int64List,
+    SequenceExample,
+)
 from ...ir import dtypes as dt
 from ...ir.errors import TracejitError
 from ...runtime.devices import parse_device
