@@ -28,7 +28,6 @@ class Prefetch:
 
     def __init__(self, input, buffer_size: int):
         self.input = input
-        self.spec = input.spec
         size = int(buffer_size)
         if size == -1:
             size = 2        # AUTOTUNE
@@ -36,6 +35,10 @@ class Prefetch:
             raise ValueError(f"prefetch: buffer_size must be >= 0 or AUTOTUNE (-1), got "
                              f"{buffer_size}")
         self.buffer_size = size
+
+    @property
+    def spec(self):
+        return self.input.spec
 
     def elements(self):
         if self.buffer_size == 0:

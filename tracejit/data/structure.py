@@ -28,7 +28,12 @@ STRING = np.dtype(object)
 
 class ElementError(ValueError):
     """Elements a dataset cannot process as asked: components of different shapes in one
-    batch, a padded shape too small. (``tf.data`` raises InvalidArgumentError.)"""
+    batch, a padded shape too small. (``tf.data`` raises InvalidArgumentError, or
+    DataLossError where ``data_loss``: padding to a smaller size.)"""
+
+    def __init__(self, message: str, data_loss: bool = False):
+        super().__init__(message)
+        self.data_loss = data_loss
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,18 @@ from . import structure as st
 from .functions import ElementFunction
 
 __all__ = ["Map", "Filter", "Batch", "PaddedBatch", "Unbatch", "Shuffle", "Repeat", "Take",
-           "Skip", "Shard", "Cache", "Interleave"]
+           "Skip", "Shard", "Cache", "Interleave", "SameSpec"]
+
+
+class SameSpec:
+    """A transformation whose elements have its input's spec (asked for when needed:
+    finding a map function's spec traces it)."""
+
+    input = None
+
+    @property
+    def spec(self):
+        return self.input.spec
 
 
 class Map:
@@ -61,13 +72,12 @@ class Map:
             source.close()
 
 
-class Filter:
+class Filter(SameSpec):
     """The elements for which ``predicate`` gives a scalar True."""
 
     def __init__(self, input, predicate: ElementFunction):
         self.input = input
         self.predicate = predicate
-        self.spec = input.spec
 
     def elements(self):
         for element in self.input.elements():
@@ -132,54 +142,65 @@ class PaddedBatch(Batch):
     def __init__(self, input, batch_size, padded_shapes=None, padding_values=None,
                  drop_remainder=False):
         super().__init__(input, batch_size, drop_remainder)
-        treedef, specs = st.flatten(input.spec)
-        if padded_shapes is None:
-            shapes = [s.shape for s in specs]
-            if any(s is None for s in shapes):
+        self.padded_shapes = padded_shapes
+        self.padding_values = padding_values
+        self._resolved = None
+
+    def _resolve(self, treedef, dtypes, ranks):
+        """(shapes, values) per component, for elements of ``treedef``."""
+        if self._resolved is not None and self._resolved[0] == treedef:
+            return self._resolved[1:]
+        if self.padded_shapes is None:
+            if any(r is None for r in ranks):
                 raise ValueError("padded_batch: padded_shapes is needed where a component's "
                                  "rank is unknown")
-            shapes = [tuple(None for _ in s) for s in shapes]
+            shapes = [(None,) * r for r in ranks]
         else:
             shapes = [st.as_shape(s) for s in st.flatten_up_to(
-                treedef, padded_shapes, "padded_batch: padded_shapes does not match the "
-                "dataset's elements")]
-        if padding_values is None:
-            values = [np.array(b"", object) if s.dtype == st.STRING else np.zeros((), s.dtype)
-                      for s in specs]
+                treedef, self.padded_shapes, "padded_batch: padded_shapes does not match "
+                "the dataset's elements")]
+        if self.padding_values is None:
+            values = [np.array(b"", object) if d == st.STRING else np.zeros((), d)
+                      for d in dtypes]
         else:
-            values = [st.to_array(v, s.dtype) for v, s in zip(st.flatten_up_to(
-                treedef, padding_values, "padded_batch: padding_values does not match the "
-                "dataset's elements"), specs, strict=True)]
-        for i, (shape, spec) in enumerate(zip(shapes, specs, strict=True)):
-            if spec.shape is not None and shape is not None and len(shape) != len(spec.shape):
+            values = [st.to_array(v, d) for v, d in zip(st.flatten_up_to(
+                treedef, self.padding_values, "padded_batch: padding_values does not match "
+                "the dataset's elements"), dtypes, strict=True)]
+        for i, (shape, rank) in enumerate(zip(shapes, ranks, strict=True)):
+            if rank is not None and shape is not None and len(shape) != rank:
                 raise ValueError(f"padded_batch: the padded shape {list(shape)} of component "
-                                 f"{i} does not have the rank of its elements' shape "
-                                 f"{list(spec.shape)}")
-        self.shapes, self.values, self.treedef = shapes, values, treedef
+                                 f"{i} does not have the rank of its elements ({rank})")
+        self._resolved = (treedef, shapes, values)
+        return shapes, values
 
     @cached_property
     def spec(self):
         size = self.batch_size if self.drop_remainder else None
-        specs = st.flatten(self.input.spec)[1]
-        return st.unflatten(self.treedef, [st.TensorSpec((size,) + tuple(shape), s.dtype)
-                                           for shape, s in zip(self.shapes, specs,
-                                                               strict=True)])
+        treedef, specs = st.flatten(self.input.spec)
+        shapes, _ = self._resolve(treedef, [s.dtype for s in specs],
+                                  [None if s.shape is None else len(s.shape) for s in specs])
+        return st.unflatten(treedef, [st.TensorSpec((size,) + tuple(shape), s.dtype)
+                                      for shape, s in zip(shapes, specs, strict=True)])
 
     def combine(self, group):
+        treedef, first = st.flatten(group[0])
+        shapes, values = self._resolve(treedef, [a.dtype for a in first],
+                                       [a.ndim for a in first])
         columns = list(zip(*(st.flatten(e)[1] for e in group), strict=True))
         out = []
-        for column, shape, value in zip(columns, self.shapes, self.values, strict=True):
+        for column, shape, value in zip(columns, shapes, values, strict=True):
             longest = np.max([p.shape for p in column], axis=0) if column[0].ndim else ()
             target = tuple(int(m) if d is None else d
                            for d, m in zip(shape, longest, strict=True))
             batch = np.full((len(column),) + target, value, dtype=column[0].dtype)
             for i, part in enumerate(column):
-                if any(p > t for p, t in zip(part.shape, target, strict=True)):
+                if part.ndim != len(target) or any(
+                        p > t for p, t in zip(part.shape, target, strict=True)):
                     raise st.ElementError("Attempted to pad to a smaller size than the input "
-                                          "element.")
+                                          "element.", data_loss=True)
                 batch[(i,) + tuple(slice(0, n) for n in part.shape)] = part
             out.append(batch)
-        return st.unflatten(self.treedef, out)
+        return st.unflatten(treedef, out)
 
 
 class Unbatch:
@@ -205,13 +226,12 @@ class Unbatch:
                 yield st.unflatten(treedef, [leaf[i] for leaf in leaves])
 
 
-class Shuffle:
+class Shuffle(SameSpec):
     """TensorFlow's buffered shuffle. ``seed`` None: a fresh random seed; each iteration
     (epoch) draws a new order unless ``reshuffle_each_iteration`` is False."""
 
     def __init__(self, input, buffer_size: int, seed=None, reshuffle_each_iteration=None):
         self.input = input
-        self.spec = input.spec
         self.buffer_size = _positive(buffer_size, "buffer_size")
         self.seed = int(seed) if seed is not None else \
             int.from_bytes(os.urandom(8), "little")
@@ -242,12 +262,11 @@ class Shuffle:
             source.close()
 
 
-class Repeat:
+class Repeat(SameSpec):
     """The input ``count`` times (None or -1: forever; an empty input ends at once)."""
 
     def __init__(self, input, count=None):
         self.input = input
-        self.spec = input.spec
         self.count = None if count is None or int(count) < 0 else int(count)
 
     def elements(self):
@@ -261,9 +280,9 @@ class Repeat:
                 return
 
 
-class Take:
+class Take(SameSpec):
     def __init__(self, input, count):
-        self.input, self.spec, self.count = input, input.spec, int(count)
+        self.input, self.count = input, int(count)
 
     def elements(self):
         source = self.input.elements()
@@ -273,9 +292,9 @@ class Take:
             source.close()
 
 
-class Skip:
+class Skip(SameSpec):
     def __init__(self, input, count):
-        self.input, self.spec, self.count = input, input.spec, int(count)
+        self.input, self.count = input, int(count)
 
     def elements(self):
         source = self.input.elements()
@@ -286,7 +305,7 @@ class Skip:
         yield from itertools.islice(source, self.count, None)
 
 
-class Shard:
+class Shard(SameSpec):
     """Every ``num_shards``-th element, starting at ``index``."""
 
     def __init__(self, input, num_shards, index):
@@ -294,19 +313,19 @@ class Shard:
         if num_shards < 1 or not 0 <= index < num_shards:
             raise ValueError(f"shard: need num_shards >= 1 and 0 <= index < num_shards, got "
                              f"num_shards={num_shards}, index={index}")
-        self.input, self.spec = input, input.spec
+        self.input = input
         self.num_shards, self.index = num_shards, index
 
     def elements(self):
         yield from itertools.islice(self.input.elements(), self.index, None, self.num_shards)
 
 
-class Cache:
+class Cache(SameSpec):
     """The input's elements, kept in memory by the first iteration that reaches the end;
     later iterations read them from there."""
 
     def __init__(self, input):
-        self.input, self.spec = input, input.spec
+        self.input = input
         self.kept: list | None = None
 
     def elements(self):

@@ -185,7 +185,10 @@ class Iterator:
                     raise OutOfRangeError("End of sequence", location=location) from None
                 except RecordError as exc:
                     raise DataLossError(str(exc), location=location) from None
-                except (st.ElementError, TypeError, ValueError) as exc:
+                except st.ElementError as exc:
+                    kind = DataLossError if exc.data_loss else InvalidArgumentError
+                    raise kind(str(exc), location=location) from None
+                except (TypeError, ValueError) as exc:
                     if isinstance(exc, InvalidArgumentError):
                         raise
                     raise InvalidArgumentError(str(exc), location=location) from exc
