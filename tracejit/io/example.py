@@ -14,8 +14,11 @@ The messages (tensorflow/core/example/{example,feature}.proto)::
     SequenceExample { Features context = 1; FeatureLists feature_lists = 2; }
 
 The classes take TensorFlow's constructor arguments, and serialize byte for byte as
-TensorFlow does (packed numbers; map entries in key order). Parsing takes packed and
-unpacked numbers and skips unknown fields, as protobuf does.
+TensorFlow's ``SerializeToString(deterministic=True)`` does: packed numbers, map entries
+in key order. (Without ``deterministic``, TensorFlow writes a map in the order of a hash
+table that differs from process to process; the same message either way.) Parsing takes
+packed and unpacked numbers, map entries in any order, and skips unknown fields, as
+protobuf does.
 
 >>> ex = Example(features=Features(feature={
 ...     "x": Feature(float_list=FloatList(value=[1.5, 2.0]))}))
