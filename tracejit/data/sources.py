@@ -48,7 +48,7 @@ class TensorSlices:
 
     def elements(self):
         for i in range(self.length):
-            yield st.unflatten(self.treedef, [a[i] for a in self.arrays])
+            yield st.unflatten(self.treedef, [a[i, ...] for a in self.arrays])
 
 
 class Tensors:

@@ -136,7 +136,11 @@ def to_array(value, dtype=None) -> np.ndarray:
         return value
     if hasattr(value, "__array__") and not isinstance(value, np.ndarray):
         value = np.asarray(value)
-    if dtype is not None and np.dtype(dtype) == STRING or _is_text(value):
+    if dtype is not None and np.dtype(dtype) == STRING:
+        return _bytes_array(value)
+    if _is_text(value):
+        if dtype is not None:
+            raise TypeError(f"text cannot become {np.dtype(dtype).name}")
         return _bytes_array(value)
     from_python = not isinstance(value, (np.ndarray, np.generic))
     array = np.asarray(value)

@@ -223,7 +223,7 @@ class Unbatch:
                 raise st.ElementError("unbatch: every component needs the same first "
                                       f"dimension, got shapes {[a.shape for a in leaves]}")
             for i in range(rows.pop()):
-                yield st.unflatten(treedef, [leaf[i] for leaf in leaves])
+                yield st.unflatten(treedef, [leaf[i, ...] for leaf in leaves])
 
 
 class Shuffle(SameSpec):
