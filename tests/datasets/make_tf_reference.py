@@ -51,6 +51,7 @@ def main() -> None:
     out = {"tensorflow": tf.__version__, "pipelines": {}, "errors": {}}
     with tempfile.TemporaryDirectory() as folder:
         files = pipelines.write_files(Path(folder))
+        files.update(pipelines.write_records(tf1, Path(folder)))
         for name, build in pipelines.builders(tf1, files).items():
             with tf1.Graph().as_default():
                 dataset = build()

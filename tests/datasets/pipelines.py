@@ -25,6 +25,28 @@ def write_files(folder: Path) -> dict[str, str]:
     return {k: str(v) for k, v in paths.items()}
 
 
+def write_records(tf, folder: Path) -> dict[str, str]:
+    """A TFRecord file of tf.train.Examples and a CSV file, written through ``tf``'s own
+    API (tf.python_io, tf.train.Example)."""
+    records, csv = folder / "examples.tfrecord", folder / "rows.csv"
+    with tf.python_io.TFRecordWriter(str(records)) as writer:
+        for i in range(5):
+            feature = {"x": tf.train.Feature(float_list=tf.train.FloatList(value=[i, i / 4])),
+                       "y": tf.train.Feature(int64_list=tf.train.Int64List(value=[i % 2]))}
+            example = tf.train.Example(features=tf.train.Features(feature=feature))
+            writer.write(example.SerializeToString())
+    csv.write_text("1,2.5,a\n3,4.5,b\n5,,c\n")
+    return {"records": str(records), "csv": str(csv)}
+
+
+def _parse(tf):
+    def parse(serialized):
+        found = tf.parse_single_example(serialized, {
+            "x": tf.FixedLenFeature([2], tf.float32), "y": tf.FixedLenFeature([], tf.int64)})
+        return found["x"] * 2.0, found["y"]
+    return parse
+
+
 def _features():
     return np.arange(12, dtype=np.float32).reshape(6, 2), np.arange(6, dtype=np.int64)
 
@@ -72,6 +94,13 @@ def builders(tf, files: dict[str, str]) -> dict:
             .batch(8).prefetch(2),
         "repeat_empty": lambda: data.range(0).repeat(),
         "cache_repeat": lambda: data.range(4).map(lambda v: v + 1).cache().repeat(3),
+        "tfrecord_parse_batch": lambda: tf.data.TFRecordDataset(files["records"])
+            .map(_parse(tf)).batch(2),
+        "tfrecord_batch_parse": lambda: tf.data.TFRecordDataset([files["records"]])
+            .batch(3).map(lambda s: tf.parse_example(
+                s, {"x": tf.FixedLenFeature([2], tf.float32)})),
+        "csv_lines": lambda: tf.data.TextLineDataset(files["csv"])
+            .map(lambda line: tf.decode_csv(line, [[0], [-1.0], [""]])).batch(2),
         "generator_tuple": lambda: data.from_generator(
             lambda: ((i, [i] * 2) for i in range(3)), (tf.int32, tf.float32),
             (tf.TensorShape([]), tf.TensorShape([2]))).batch(2),

@@ -19,7 +19,10 @@ REFERENCE = json.loads(Path(__file__).with_name("tf_reference.json").read_text()
 
 @pytest.fixture(scope="module")
 def files(tmp_path_factory):
-    return pipelines.write_files(tmp_path_factory.mktemp("text"))
+    folder = tmp_path_factory.mktemp("text")
+    files = pipelines.write_files(folder)
+    files.update(pipelines.write_records(tf, folder))
+    return files
 
 
 @pytest.mark.parametrize("name", sorted(REFERENCE["pipelines"]))

@@ -104,6 +104,8 @@ class GraphFunction:
                 self.outputs = list(result.captured)
                 self.out_tree = None
             else:
+                if isinstance(result, list):
+                    result = tuple(result)      # as tf.data has it: a list is a tuple
                 self.out_tree, leaves = st.flatten(result)
                 self.outputs = [self._as_tensor(leaf, i) for i, leaf in enumerate(leaves)]
         if returns == "predicate":
