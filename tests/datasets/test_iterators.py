@@ -227,3 +227,26 @@ def test_no_threads_left_by_prefetch_and_parallel_map():
             sess.run(element)
         # closing the session (mid-pass) ends them
     assert set(threading.enumerate()) == before
+
+
+def test_sizes_may_be_fed_and_a_damaged_record_file_is_data_loss(tmp_path):
+    path = tmp_path / "cut.tfrecord"
+    with RecordWriter(path) as writer:
+        writer.write(b"hello")
+        writer.write(b"world")
+    path.write_bytes(path.read_bytes()[:-3])
+    with tf.Graph().as_default():
+        size = tf.placeholder(tf.int64, [])
+        iterator = tf.data.Dataset.range(7).batch(size).repeat(size - 2) \
+            .make_initializable_iterator()
+        element = iterator.get_next()
+        record = tf.data.TFRecordDataset(str(path)).make_one_shot_iterator().get_next()
+        with tf.Session() as sess:
+            sess.run(iterator.initializer, {size: 3})
+            assert [b.tolist() for b in _drain(sess, element)] == \
+                [[0, 1, 2], [3, 4, 5], [6]] * 1
+            sess.run(iterator.initializer, {size: 4})
+            assert len(_drain(sess, element)) == 4
+            assert sess.run(record) == b"hello"
+            with pytest.raises(tf.errors.DataLossError, match="truncated record .* offset 21"):
+                sess.run(record)
