@@ -250,3 +250,17 @@ def test_sizes_may_be_fed_and_a_damaged_record_file_is_data_loss(tmp_path):
             assert sess.run(record) == b"hello"
             with pytest.raises(tf.errors.DataLossError, match="truncated record .* offset 21"):
                 sess.run(record)
+
+
+def test_a_session_dropped_without_close_takes_its_pipeline_threads_along():
+    import gc
+    before = set(threading.enumerate())
+    with tf.Graph().as_default():
+        element = tf.data.Dataset.range(10**6).map(lambda v: v + 1, num_parallel_calls=2) \
+            .prefetch(4).make_one_shot_iterator().get_next()
+        sess = tf.Session()
+        assert sess.run(element) == 1
+        assert set(threading.enumerate()) != before
+        del sess
+        gc.collect()
+    assert set(threading.enumerate()) == before

@@ -13,6 +13,7 @@ their values are taken when the iterator is initialized, as TensorFlow captures 
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass
 
 import numpy as np
@@ -157,18 +158,24 @@ class GraphFunction:
         ``session`` with the captured placeholders at ``values``."""
         base = {t: values[id(t)] for t in self.captured}
         placeholders, outputs = self.placeholders, self.outputs
+        # NOTE: weakly: a pipeline's threads must not keep a session nobody closed alive
+        # (dropping the session ends the pipeline and its threads)
+        session_ref = weakref.ref(session)
 
         def run(element):
             feed = dict(base)
             feed.update(zip(placeholders, st.flatten(element)[1], strict=True))
-            return session.run(outputs, feed) if outputs else []
+            running = session_ref()
+            if running is None:
+                raise RuntimeError("the session this dataset ran in is gone")
+            return running.run(outputs, feed) if outputs else []
 
         if self.dataset is not None:
             inner = self.dataset
 
             def make(element):
                 found = dict(zip((id(t) for t in outputs), run(element), strict=True))
-                return iter(inner.build(found, session))
+                return iter(inner.build(found, session_ref()))
             return make
 
         out_tree = self.out_tree
