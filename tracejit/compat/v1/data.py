@@ -277,7 +277,9 @@ class Dataset(Pipeline):
 
 def _cycle(cycle_length) -> int:
     import os
-    return os.cpu_count() or 1 if cycle_length in (None, AUTOTUNE) else int(cycle_length)
+    if cycle_length in (None, AUTOTUNE):
+        return os.cpu_count() or 1
+    return int(cycle_length)
 
 
 def _batched(shape: TensorShape, size) -> TensorShape:
