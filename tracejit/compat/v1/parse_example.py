@@ -98,7 +98,7 @@ class _Spec:
                              f"{int(np.prod(self.shape))}")
         return array.reshape(self.shape)
 
-    def values(self, example: Example, row: int, batch: bool, fail_at):
+    def values(self, example: Example, row: int, fail_at):
         """This feature's values in one example (a flat list), or None when absent."""
         feature = example.features.feature.get(self.key)
         if feature is None:
@@ -130,7 +130,7 @@ def _parse_examples(specs, texts: list[bytes], batch: bool, fail_at) -> list[np.
     examples = [_parse(text, row, fail_at) for row, text in enumerate(texts)]
     outputs = []
     for spec in specs:
-        found = [spec.values(example, row, batch, fail_at)
+        found = [spec.values(example, row, fail_at)
                  for row, example in enumerate(examples)]
         if spec.dense:
             rows = []

@@ -28,6 +28,7 @@ queues and input producers have it).
 
 from __future__ import annotations
 
+import os
 import threading
 
 import numpy as np
@@ -80,13 +81,20 @@ class _Lines(_Source):
 class _FixedLength(_Source):
     def __init__(self, name: bytes, reader: FixedLengthRecordReader):
         self.name = name
-        stream = records.open_stream(_text(name), reader.encoding)
-        try:
-            self._data = _read_all(stream)
-        finally:
-            stream.close()
         self._reader = reader
-        self._end = len(self._data) - reader.footer_bytes
+        self._file = None
+        if reader.encoding:
+            # NOTE: a compressed file cannot seek: its uncompressed bytes are held
+            stream = records.open_stream(_text(name), reader.encoding)
+            try:
+                self._data = _read_all(stream)
+            finally:
+                stream.close()
+            size = len(self._data)
+        else:
+            self._file = open(_text(name), "rb")  # noqa: SIM115 -- closed by close()
+            size = os.fstat(self._file.fileno()).st_size
+        self._end = size - reader.footer_bytes
         self.number = 0
 
     def next(self):
@@ -95,8 +103,16 @@ class _FixedLength(_Source):
         if start + r.record_bytes > self._end:
             return None     # NOTE: a partial record before the footer is dropped, as TF's
         self.number += 1
-        return self.name + b":%d" % (self.number - 1), \
-            self._data[start:start + r.record_bytes]
+        if self._file is None:
+            value = self._data[start:start + r.record_bytes]
+        else:
+            self._file.seek(start)
+            value = self._file.read(r.record_bytes)
+        return self.name + b":%d" % (self.number - 1), value
+
+    def close(self):
+        if self._file is not None:
+            self._file.close()
 
 
 def _read_all(stream) -> bytes:
