@@ -343,7 +343,13 @@ class Graph:
                 ancestors = sorted(ancestor_ops([t.op for t in op.inputs], set()),
                                    key=lambda o: o.order)
                 for source in ancestors:
-                    if source.type == "Placeholder" or getattr(source, "argument", False):
+                    if getattr(source, "host_compute", None) is not None:
+                        # NOTE: a host op's outputs reach the step as fed values do
+                        for t in source.outputs:
+                            if t.dtype.name != "string" and t.shape.dims is not None:
+                                values[id(t)] = trace.new_input(
+                                    TensorType(t.shape.probe(size), t.dtype))
+                    elif source.type == "Placeholder" or getattr(source, "argument", False):
                         t = source.outputs[0]
                         values[id(t)] = trace.new_input(TensorType(t.shape.probe(size),
                                                                    t.dtype))

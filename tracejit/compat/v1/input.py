@@ -128,7 +128,23 @@ def slice_input_producer(tensor_list, num_epochs=None, shuffle=True, seed=None, 
         queue = range_input_producer(sizes.pop(), num_epochs, shuffle, seed, capacity,
                                      shared_name)
         index = queue.dequeue()
-        return [ops["gather"](t, index) for t in tensors]
+        return [_row(t, index) for t in tensors]
+
+
+def _row(tensor: Tensor, index: Tensor) -> Tensor:
+    """``tensor[index]``: taken on the host when ``tensor`` is a constant (the usual
+    in-memory dataset), so a queue runner's enqueue needs no compiled step; a gather op
+    otherwise."""
+    constant = None
+    if tensor.op.type == "Const":
+        host_value = getattr(tensor.op, "host_value", None)
+        constant = host_value(None) if host_value is not None else \
+            next(iter(tensor.probe_known.values()), None)
+    if constant is None:
+        return ops["gather"](tensor, index)
+    constant = np.asarray(constant)
+    return host_tensor("GatherConstant", lambda session, values: constant[int(values[0])],
+                       [index], tensor.dtype, tensor.shape.as_list()[1:])
 
 
 # ---- batching --------------------------------------------------------------------------------

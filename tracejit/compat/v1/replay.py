@@ -35,6 +35,8 @@ def replay_ops(ops, values: dict[int, Any], device_of=None) -> None:
     for op in ops:
         if op.outputs and all(id(t) in values for t in op.outputs):
             continue
+        if getattr(op, "host_compute", None) is not None:
+            continue            # runs on the host, before the step (host_ops.py)
         try:
             with device_scope(device_of(op) if device_of is not None else None):
                 result = op.replay(values)
