@@ -161,14 +161,14 @@ def test_parse_single_example_as_tensorflow():
     got = run(lambda: tf.parse_single_example(E1, features()))
     assert got["x"].tolist() == [1.5, -2.0] and got["x"].dtype == np.float32
     assert got["label"] == 7 and got["label"].dtype == np.int64
-    assert got["name"].item() == b"cat"
+    assert got["name"] == b"cat"      # a string scalar comes back as bytes
     assert got["opt"].tolist() == [0.5, 1.5]
     assert got["tags"].indices.tolist() == [[0], [1], [2]]
     assert got["tags"].values.tolist() == [b"a", b"b", b"c"]
     assert got["tags"].dense_shape.tolist() == [3]
     assert got["ids"].indices.shape == (0, 1) and got["ids"].dense_shape.tolist() == [0]
     second = run(lambda: tf.io.parse_single_example(E2, features()))
-    assert second["name"].item() == b"none"
+    assert second["name"] == b"none"
     assert second["tags"].values.tolist() == [b"d"]
 
 
@@ -282,7 +282,7 @@ def test_files_as_tensors(tmp_path):
         write = tf.write_file(target, "contents")
         with tf.Session() as sess:
             sess.run(write)
-            assert sess.run(tf.read_file(target)).item() == b"contents"
+            assert sess.run(tf.read_file(target)) == b"contents"
             assert sess.run(tf.matching_files(str(tmp_path / "sub" / "*.txt"))).tolist() \
                 == [target.encode()]
             with pytest.raises(tf.errors.NotFoundError, match="missing"):

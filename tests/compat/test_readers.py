@@ -131,7 +131,7 @@ def test_compressed_fixed_length_records(tmp_path):
     with tf.Graph().as_default():
         _, value = tf.FixedLengthRecordReader(4, encoding="GZIP").read(Names(path))
         with tf.Session() as sess:
-            assert [v.item() for v in drain(sess, value)] == [bytes(range(4)),
+            assert list(drain(sess, value)) == [bytes(range(4)),
                                                               bytes(range(4, 8))]
 
 
@@ -190,10 +190,10 @@ def test_place_is_kept_per_session_and_reset(csv_files):
         reset = reader.reset()
         produced = reader.num_records_produced()
         with tf.Session() as first, tf.Session() as second:
-            assert first.run(value).item() == b"1,2.5"
-            assert first.run(value).item() == b"3,4.5"
-            assert second.run(value).item() == b"1,2.5"   # its own place, the next name
-            assert first.run(value).item() == b""
+            assert first.run(value) == b"1,2.5"
+            assert first.run(value) == b"3,4.5"
+            assert second.run(value) == b"1,2.5"   # its own place, the next name
+            assert first.run(value) == b""
             assert first.run(produced) == 3 and second.run(produced) == 1
             first.run(reset)
             assert first.run(produced) == 0
@@ -233,13 +233,13 @@ def test_corrupt_record_names_file_and_offset_then_next_file(tmp_path):
     with tf.Graph().as_default():
         key, value = tf.TFRecordReader().read(Names(bad, good))
         with tf.Session() as sess:
-            assert sess.run(key).item() == str(bad).encode() + b":0"
+            assert sess.run(key) == str(bad).encode() + b":0"
             with pytest.raises(tf.errors.DataLossError) as info:
                 sess.run(value)
             assert str(bad) in str(info.value) and "offset 72" in str(info.value)
             assert "checksum" in str(info.value)
             # the damaged file is given up: the next read starts the next file
-            assert sess.run([key, value])[1].item() == b"fine"
+            assert sess.run([key, value])[1] == b"fine"
 
 
 def test_missing_file_is_not_found_and_the_queue_goes_on(tmp_path, csv_files):
@@ -248,7 +248,7 @@ def test_missing_file_is_not_found_and_the_queue_goes_on(tmp_path, csv_files):
         with tf.Session() as sess:
             with pytest.raises(tf.errors.NotFoundError, match="nowhere.csv"):
                 sess.run(value)
-            assert sess.run(value).item() == b"h1,h2"
+            assert sess.run(value) == b"h1,h2"
 
 
 def test_a_queue_without_dequeue_host_is_refused():

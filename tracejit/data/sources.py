@@ -196,15 +196,20 @@ def file_names(filenames) -> list[str]:
     return names
 
 
-class TextLines:
-    """Each line of each file, without its line ending (``\\n`` or ``\\r\\n``), as a
-    ``bytes`` scalar; files may be GZIP or ZLIB compressed."""
+class FileRecords:
+    """A source of ``bytes`` scalars read from a list of files, each perhaps GZIP or ZLIB
+    compressed (what TextLines and TFRecords share)."""
 
     spec = st.TensorSpec((), st.STRING)
 
     def __init__(self, filenames, compression_type=None):
         self.files = file_names(filenames)
         self.compression = compression_name(compression_type)
+
+
+class TextLines(FileRecords):
+    """Each line of each file, without its line ending (``\\n`` or ``\\r\\n``), as a
+    ``bytes`` scalar; files may be GZIP or ZLIB compressed."""
 
     def elements(self):
         for path in self.files:
@@ -232,14 +237,8 @@ def _read_lines(path: str, compression: str):
             yield line
 
 
-class TFRecords:
+class TFRecords(FileRecords):
     """The records of TFRecord files (``tracejit.io.records``), as ``bytes`` scalars."""
-
-    spec = st.TensorSpec((), st.STRING)
-
-    def __init__(self, filenames, compression_type=None):
-        self.files = file_names(filenames)
-        self.compression = compression_name(compression_type)
 
     def elements(self):
         for path in self.files:

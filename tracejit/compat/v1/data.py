@@ -28,7 +28,7 @@ from ...data.dataset import TFRecordDataset as CoreRecords
 from ...data.functions import AUTOTUNE, ElementFunction
 from ...data.transforms import Interleave
 from . import ops as graph_ops
-from .data_functions import GraphFunction, GraphSpec, Pipeline, tf_dtype
+from .data_functions import GraphFunction, GraphSpec, OutputStructure, Pipeline, tf_dtype
 from .graph import Tensor
 from .iterators import Iterator
 from .ops import graph_arg
@@ -79,7 +79,7 @@ def _to_graph_spec(spec: st.TensorSpec) -> GraphSpec:
     return GraphSpec(tf_dtype(spec.dtype), TensorShape(spec.shape))
 
 
-class Dataset(Pipeline):
+class Dataset(Pipeline, OutputStructure):
     """``tf.data.Dataset`` (TF1): the methods return new datasets; iterate with
     ``make_one_shot_iterator()``/``make_initializable_iterator()`` or
     ``tf.data.Iterator.from_structure``."""
@@ -144,18 +144,6 @@ class Dataset(Pipeline):
                            treedef, [p.build(values, session) for p in parts])))
 
     # ---- what it holds ----------------------------------------------------------------------
-
-    @property
-    def output_types(self):
-        return st.map_structure(lambda s: s.dtype, self.structure)
-
-    @property
-    def output_shapes(self):
-        return st.map_structure(lambda s: s.shape, self.structure)
-
-    @property
-    def output_classes(self):
-        return st.map_structure(lambda s: Tensor, self.structure)
 
     def make_one_shot_iterator(self) -> Iterator:
         return Iterator.one_shot(self)

@@ -57,6 +57,23 @@ def tensor_spec(tensor: Tensor) -> GraphSpec:
     return GraphSpec(tensor.dtype, tensor.shape)
 
 
+class OutputStructure:
+    """TF1's ``output_types`` / ``output_shapes`` / ``output_classes`` of whatever holds a
+    ``structure`` of GraphSpecs (datasets and iterators)."""
+
+    @property
+    def output_types(self):
+        return st.map_structure(lambda s: s.dtype, self.structure)
+
+    @property
+    def output_shapes(self):
+        return st.map_structure(lambda s: s.shape, self.structure)
+
+    @property
+    def output_classes(self):
+        return st.map_structure(lambda s: Tensor, self.structure)
+
+
 class Pipeline:
     """What every graph dataset is: ``structure`` (its element's GraphSpecs), the graph
     tensors it needs (``captured``, evaluated when an iterator is initialized), and

@@ -17,9 +17,8 @@ import threading
 from ...data import structure as st
 from ...io.records import RecordError
 from ...ir.source import user_location
-from .data_functions import GraphSpec, Pipeline, tf_dtype
+from .data_functions import GraphSpec, OutputStructure, Pipeline, tf_dtype
 from .errors import DataLossError, FailedPreconditionError, InvalidArgumentError, OutOfRangeError
-from .graph import Tensor
 from .host_ops import host_op
 from .shapes import TensorShape
 
@@ -63,7 +62,7 @@ class _Named:
         return self.text
 
 
-class Iterator:
+class Iterator(OutputStructure):
     """``tf.data.Iterator``: ``get_next()``, ``initializer`` (initializable iterators),
     ``make_initializer(dataset)`` (iterators made ``from_structure``)."""
 
@@ -96,18 +95,6 @@ class Iterator:
             for t, s in zip(types, shapes, strict=True)]))
 
     # ---- what it holds ----------------------------------------------------------------------
-
-    @property
-    def output_types(self):
-        return st.map_structure(lambda s: s.dtype, self.structure)
-
-    @property
-    def output_shapes(self):
-        return st.map_structure(lambda s: s.shape, self.structure)
-
-    @property
-    def output_classes(self):
-        return st.map_structure(lambda s: Tensor, self.structure)
 
     @property
     def initializer(self):

@@ -117,9 +117,9 @@ class Session:
         if self._closed:
             raise RuntimeError("Attempted to use a closed Session.")
         if self._cluster is None:
-            return self._run(fetches, feed_dict)
+            return _string_scalars_as_bytes(self._run(fetches, feed_dict))
         with _AsTfErrors(), self._cluster.running(self.config.operation_timeout_in_ms):
-            return self._run(fetches, feed_dict)
+            return _string_scalars_as_bytes(self._run(fetches, feed_dict))
 
     def _run(self, fetches, feed_dict, host_done: frozenset = frozenset()):
         leaves: list = []
@@ -456,6 +456,19 @@ class _AsTfErrors:
         if isinstance(exc, ClusterError):
             raise InvalidArgumentError(exc.bare_message, location=user_location()) from None
         return False
+
+
+def _string_scalars_as_bytes(results):
+    """A fetched tf.string scalar is ``bytes``, as TensorFlow returns it (not a 0-d
+    object array)."""
+    leaves: list = []
+    treedef = pytree.flatten(results, leaves)
+    if not any(isinstance(v, np.ndarray) and v.dtype == object and v.ndim == 0
+               for v in leaves):
+        return results
+    return pytree.unflatten(treedef, iter(
+        v.item() if isinstance(v, np.ndarray) and v.dtype == object and v.ndim == 0 else v
+        for v in leaves))
 
 
 def _outside_regions(element, what: str) -> None:
