@@ -30,7 +30,12 @@ import tempfile
 import threading
 import time
 
-import numpy as np
+# NOTE: before NumPy loads OpenBLAS: its spinning worker threads starve the pipelines'
+# Python threads on a 2-core machine (the tf.data mode fell to 30-60 steps/s with them),
+# as examples/demo.py sets it for the same reason
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+import numpy as np  # noqa: E402
 
 MODES = ("memory", "feed_dict", "queue", "dataset")
 BATCH = 32

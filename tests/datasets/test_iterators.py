@@ -6,6 +6,7 @@ test data, OutOfRange at the end, per-session state, threads that end with the s
 from __future__ import annotations
 
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -226,6 +227,9 @@ def test_no_threads_left_by_prefetch_and_parallel_map():
             sess.run(iterator.initializer, {data: np.arange(40, dtype=np.float32)})
             sess.run(element)
         # closing the session (mid-pass) ends them
+    deadline = time.monotonic() + 10
+    while set(threading.enumerate()) != before and time.monotonic() < deadline:
+        time.sleep(0.02)
     assert set(threading.enumerate()) == before
 
 
@@ -263,4 +267,9 @@ def test_a_session_dropped_without_close_takes_its_pipeline_threads_along():
         assert set(threading.enumerate()) != before
         del sess
         gc.collect()
+    # NOTE: the threads are told to stop at once but end on their own time (a loaded
+    # machine: a moment later); they must be gone within a bounded wait
+    deadline = time.monotonic() + 10
+    while set(threading.enumerate()) != before and time.monotonic() < deadline:
+        time.sleep(0.02)
     assert set(threading.enumerate()) == before

@@ -121,17 +121,23 @@ class Batch:
             source.close()
 
     def combine(self, group):
-        treedef, _ = st.flatten(group[0])
-        columns = list(zip(*(st.flatten(e)[1] for e in group), strict=True))
+        treedef, first = st.flatten(group[0])
+        columns = zip(first, *(st.flatten(e)[1] for e in group[1:]), strict=True) \
+            if len(first) > 1 else [[first[0]] + [st.flatten(e)[1][0] for e in group[1:]]]
         out = []
         for index, column in enumerate(columns):
-            for i, part in enumerate(column):
-                if part.shape != column[0].shape:
-                    raise st.ElementError(
-                        f"Cannot batch tensors with different shapes in component {index}. "
-                        f"First element had shape {list(column[0].shape)} and element {i} "
-                        f"had shape {list(part.shape)}.")
-            out.append(np.stack(column))
+            try:
+                # NOTE: np.stack checks the shapes itself (no Python loop per element
+                # on the path every batch takes); TF's message is made only on failure
+                out.append(np.stack(column))
+            except ValueError:
+                for i, part in enumerate(column):
+                    if part.shape != column[0].shape:
+                        raise st.ElementError(
+                            f"Cannot batch tensors with different shapes in component "
+                            f"{index}. First element had shape {list(column[0].shape)} "
+                            f"and element {i} had shape {list(part.shape)}.") from None
+                raise
         return st.unflatten(treedef, out)
 
 
