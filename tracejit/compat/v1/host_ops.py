@@ -75,3 +75,39 @@ def ancestors_on_host(targets, fed_ids: set[int]) -> list[Operation]:
         stack.extend(t.op for t in op.inputs if id(t) not in fed_ids)
         stack.extend(op.control_inputs)
     return sorted(found.values(), key=lambda o: o.order)
+
+
+def run_host_ops(session, run: Callable, targets, hosts, feed_dict, host_done) -> list:
+    """One ``Session.run`` of ``targets`` that needs the host ops ``hosts``: each runs
+    once, in creation order, its inputs from the feeds, earlier host ops, or a step of
+    their own (``run(fetches, feeds, done)``, the session's own); then the rest of the
+    targets run with the host ops' outputs fed. Returns the targets' values."""
+    feeds = dict(feed_dict)
+    fed_values = {id(session.graph.as_graph_element(k)): v for k, v in feed_dict.items()}
+    done = set(host_done)
+    for op in hosts:
+        missing = [t for t in op.inputs if id(t) not in fed_values]
+        controls = [c for c in op.control_inputs if id(c) not in done]
+        computed = iter(run(missing + controls, feeds, frozenset(done))
+                        if missing or controls else [])
+        values = [fed_values[id(t)] if id(t) in fed_values else next(computed)
+                  for t in op.inputs]
+        outputs = op.host_compute(session, values)
+        done.add(id(op))
+        for tensor, value in zip(op.outputs, outputs or [], strict=True):
+            value = as_value(tensor.dtype, value)
+            feeds[tensor] = value
+            fed_values[id(tensor)] = value
+    rest = [t for t in targets
+            if not (isinstance(t, Operation) and id(t) in done)
+            and not (isinstance(t, Tensor) and id(t) in fed_values)]
+    others = iter(run(rest, feeds, frozenset(done)) if rest else [])
+    results = []
+    for t in targets:
+        if isinstance(t, Operation) and id(t) in done:
+            results.append(None)
+        elif isinstance(t, Tensor) and id(t) in fed_values:
+            results.append(fed_values[id(t)])
+        else:
+            results.append(next(others))
+    return results

@@ -39,7 +39,7 @@ from .errors import (
     UnimplementedError,
 )
 from .graph import Graph, Operation, Tensor, get_default_graph, replay_ops
-from .host_ops import ancestors_on_host, as_value
+from .host_ops import ancestors_on_host, run_host_ops
 from .strings import string
 
 
@@ -134,8 +134,8 @@ class Session:
             found = self._host_ops[key] = ancestors_on_host(targets, set(fed_tensors))
         hosts = [op for op in found if id(op) not in host_done]
         if hosts:
-            return pytree.unflatten(treedef, iter(
-                self._run_host_ops(targets, hosts, feed_dict or {}, host_done)))
+            return pytree.unflatten(treedef, iter(run_host_ops(
+                self, self._run, targets, hosts, feed_dict or {}, host_done)))
         steps = [i for i, t in enumerate(targets) if getattr(t, "host_run", None) is not None]
         if steps:
             # NOTE: ops whose step the session drives from Python (a synchronous
@@ -205,40 +205,6 @@ class Session:
                    for t in targets]
         return pytree.unflatten(treedef, iter(results))
 
-    def _run_host_ops(self, targets, hosts, feed_dict, host_done) -> list:
-        """Run the host ops ``targets`` need (host_ops.py), in creation order, each once;
-        their inputs come from the feeds, earlier host ops, or a step of their own. Then
-        the rest of the targets, with the host ops' outputs fed."""
-        feeds = dict(feed_dict)
-        fed_values = {id(self.graph.as_graph_element(k)): v for k, v in feed_dict.items()}
-        done = set(host_done)
-        for op in hosts:
-            missing = [t for t in op.inputs if id(t) not in fed_values]
-            controls = [c for c in op.control_inputs if id(c) not in done]
-            computed = iter(self._run(missing + controls, feeds, frozenset(done))
-                            if missing or controls else [])
-            values = [fed_values[id(t)] if id(t) in fed_values else next(computed)
-                      for t in op.inputs]
-            outputs = op.host_compute(self, values)
-            done.add(id(op))
-            for tensor, value in zip(op.outputs, outputs or [], strict=True):
-                value = as_value(tensor.dtype, value)
-                feeds[tensor] = value
-                fed_values[id(tensor)] = value
-        rest = [t for t in targets
-                if not (isinstance(t, Operation) and id(t) in done)
-                and not (isinstance(t, Tensor) and id(t) in fed_values)]
-        others = iter(self._run(rest, feeds, frozenset(done)) if rest else [])
-        results = []
-        for t in targets:
-            if isinstance(t, Operation) and id(t) in done:
-                results.append(None)
-            elif isinstance(t, Tensor) and id(t) in fed_values:
-                results.append(fed_values[id(t)])
-            else:
-                results.append(next(others))
-        return results
-
     def _as_target(self, fetch):
         try:
             element = self.graph.as_graph_element(fetch)
@@ -279,7 +245,7 @@ class Session:
         while stack:
             op, root = stack.pop()
             if id(op) in needed or getattr(op, "host_compute", None) is not None:
-                continue        # a host op ran before this step (_run_host_ops)
+                continue        # a host op ran before this step (host_ops.run_host_ops)
             if getattr(op, "host_run", None) is not None:
                 raise UnimplementedError(
                     f"{op.name} ({op.type}) runs a step of its own (it exchanges with other "
