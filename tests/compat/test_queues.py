@@ -312,3 +312,27 @@ def test_closing_the_session_ends_blocked_runner_threads(graph):
     for thread in threads:
         thread.join(5)
     assert not any(t.is_alive() for t in threads)
+
+
+def test_input_queues_report_how_full_they_are_as_tensorflow_names_it(graph):
+    images = np.arange(24, dtype=np.float32).reshape(12, 2)
+    labels = np.arange(12, dtype=np.int32)
+    image, label = tf.train.slice_input_producer([images, labels], seed=1)
+    _, batch_labels = tf.train.shuffle_batch([image, label], batch_size=4, capacity=20,
+                                             min_after_dequeue=6, seed=2)
+    tf.train.batch([image], batch_size=3, capacity=10)
+    tf.train.string_input_producer(["a"])
+    # the names TensorFlow 2.21 gives these summaries in the same program
+    assert [t.op.name for t in tf.get_collection(tf.GraphKeys.SUMMARIES)] == [
+        "input_producer/input_producer/fraction_of_32_full",
+        "shuffle_batch/fraction_over_6_of_14_full", "batch/fraction_of_10_full",
+        "input_producer_1/fraction_of_32_full"]
+    merged = tf.summary.merge_all()
+    with tf.Session() as sess:
+        coord, threads = _runners(sess)
+        sess.run(batch_labels)
+        values = {v.tag: v.simple_value for v in tf.Summary.FromString(sess.run(merged)).value}
+        coord.request_stop()
+        coord.join(threads, stop_grace_period_secs=10)
+    assert set(values) == {t.op.name for t in tf.get_collection(tf.GraphKeys.SUMMARIES)}
+    assert all(0.0 <= v <= 1.0 for v in values.values())

@@ -17,6 +17,7 @@ import itertools
 
 import numpy as np
 
+from ...ir import dtypes as dt
 from .coordinator import QueueRunner, add_queue_runner
 from .errors import OutOfRangeError
 from .graph import Tensor, get_default_graph
@@ -86,7 +87,17 @@ def input_producer(input_tensor, element_shape=None, num_epochs=None, shuffle=Tr
         queue = FIFOQueue(capacity, [input_tensor.dtype], shapes=[list(element_shape)])
         enqueue = queue.enqueue_many([input_tensor])
         add_queue_runner(QueueRunner(queue, [enqueue], cancel_op=cancel_op))
+        _fullness(summary_name or f"fraction_of_{capacity}_full", queue.size(), capacity)
         return queue
+
+
+def _fullness(name: str, size: Tensor, capacity: int, floor: int = 0) -> None:
+    """TensorFlow's summary of how full an input queue is (in SUMMARIES, so
+    ``merge_all`` and MonitoredTrainingSession's summaries include it):
+    ``max(0, size - floor) / (capacity - floor)``, computed in the step."""
+    from .summary import scalar
+    filled = ops["maximum"](size - floor, 0) if floor else size
+    scalar(name, ops["cast"](filled, dt.float32) * (1.0 / (capacity - floor)))
 
 
 def string_input_producer(string_tensor, num_epochs=None, shuffle=True, seed=None,
@@ -195,6 +206,12 @@ def _batch(tensors_list, batch_size, capacity, enqueue_many, shapes, make_queue,
             else:
                 enqueues.append(queue.enqueue(tensors))
         add_queue_runner(QueueRunner(queue, enqueues))
+        if isinstance(queue, RandomShuffleQueue):
+            floor = queue.min_after_dequeue
+            _fullness(f"fraction_over_{floor}_of_{queue.capacity - floor}_full",
+                      queue.size(), queue.capacity, floor)
+        else:
+            _fullness(f"fraction_of_{capacity}_full", queue.size(), capacity)
         take = queue.dequeue_up_to if allow_smaller_final_batch else queue.dequeue_many
         out = take(batch_size)
         out = out if isinstance(out, list) else [out]

@@ -256,6 +256,8 @@ class RandomShuffleQueue(QueueBase):
         if min_after_dequeue >= capacity:
             raise ValueError(f"min_after_dequeue ({min_after_dequeue}) must be less than "
                              f"capacity ({capacity})")
+        self.capacity = capacity
+        self.min_after_dequeue = min_after_dequeue
         super().__init__(dtypes, shapes, names, name,
                          lambda d, s: core.RandomShuffleQueue(capacity, min_after_dequeue,
                                                               d, s, seed, self.name))
