@@ -9,6 +9,9 @@
 [3.0, 5.0]
 """
 
+import sys as _sys
+import types as _types
+
 from ...initializers import Constant as constant_initializer  # noqa: F401
 from ...initializers import GlorotNormal as glorot_normal_initializer  # noqa: F401
 from ...initializers import GlorotUniform as glorot_uniform_initializer  # noqa: F401
@@ -149,3 +152,8 @@ def get_collection(key, scope=None):
 def add_to_collection(name, value):
     get_default_graph().add_to_collection(name, value)
 
+
+
+# TF1 code written against TensorFlow 1.15+/2.x spells names ``tf.compat.v1.X``; with
+# ``import tracejit.compat.v1 as tf`` that is this module itself.
+compat = _types.SimpleNamespace(v1=_sys.modules[__name__])
