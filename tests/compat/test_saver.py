@@ -121,15 +121,17 @@ def test_restore_mismatch_names_the_variable_and_changes_nothing(graph, tmp_path
             sess.run(tf.global_variables_initializer())
             with pytest.raises(InvalidArgumentError,
                                match=r"dense/kernel: the checkpoint's shape \[2, 3\] does "
-                                     r"not match the variable's shape \[3, 2\]"):
+                                     r"not match the variable's shape \[3, 2\]") as caught:
                 saver.restore(sess, path)
+            assert caught.value.location.file == __file__      # the user's line
             np.testing.assert_array_equal(sess.run(b2), [7.0, 7.0, 7.0])   # untouched
             np.testing.assert_array_equal(sess.run(w2), np.ones((3, 2)))
     with tf.Graph().as_default():
         tf.Variable(np.zeros(3, np.float32), name="other")
         with tf.Session() as sess:
-            with pytest.raises(NotFoundError, match="Key other not found"):
+            with pytest.raises(NotFoundError, match="Key other not found") as caught:
                 tf.train.Saver().restore(sess, path)
+            assert caught.value.location.file == __file__
 
 
 def test_restore_and_save_refusals(graph, tmp_path):

@@ -57,8 +57,9 @@ def test_restore_mismatch_changes_nothing(tmp_path):
                                                     r"does not match the variable's shape \[3\]"):
         train.Checkpoint(a=a2, b=b2).restore(path)
     np.testing.assert_array_equal(a2.numpy(), [5.0, 5.0])
-    with pytest.raises(train.CheckpointError, match="Key c not found"):
+    with pytest.raises(train.CheckpointError, match="Key c not found") as caught:
         train.Checkpoint(c=a2).restore(path)
+    assert caught.value.location.file == __file__ and isinstance(caught.value, ValueError)
     with pytest.raises(train.CheckpointError, match="dtype"):
         train.Checkpoint(a=tj.Variable(np.ones(2, np.float64))).restore(path)
 

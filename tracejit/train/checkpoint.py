@@ -30,7 +30,6 @@ from .checkpoint_files import (
     CheckpointReader,
     latest_checkpoint,
     read_for_restore,
-    read_state,
     save_arrays,
 )
 from .optimizer import Optimizer
@@ -77,7 +76,8 @@ class Checkpoint:
         the latest checkpoint in its directory's state file."""
         self.save_counter += 1
         path = self.write(f"{os.fspath(file_prefix)}-{self.save_counter}")
-        _history_of(os.path.dirname(path) or ".").record(path)
+        # NOTE: a bare save keeps every checkpoint (CheckpointManager deletes old ones)
+        CheckpointHistory(max_to_keep=None).resume(os.path.dirname(path) or ".").record(path)
         return path
 
     def restore(self, save_path: str) -> Checkpoint:
@@ -114,14 +114,6 @@ def _check_trackable(key: str, value) -> None:
                         f"or a list or dict of Variables, got {type(value).__name__}")
 
 
-def _history_of(directory: str) -> CheckpointHistory:
-    """A history resumed from the directory's state file, keeping every checkpoint (a
-    bare Checkpoint.save deletes nothing; CheckpointManager does)."""
-    history = CheckpointHistory(max_to_keep=None)
-    state = read_state(directory)
-    if state is not None:
-        history.recover(state.all_model_checkpoint_paths, state.all_model_checkpoint_timestamps)
-    return history
 
 
 class CheckpointManager:
@@ -139,11 +131,8 @@ class CheckpointManager:
         self.directory = os.fspath(directory)
         os.makedirs(self.directory, exist_ok=True)
         self._prefix = os.path.join(self.directory, checkpoint_name)
-        self._history = CheckpointHistory(max_to_keep, keep_checkpoint_every_n_hours)
-        state = read_state(self.directory)
-        if state is not None:
-            self._history.recover(state.all_model_checkpoint_paths,
-                                  state.all_model_checkpoint_timestamps)
+        self._history = CheckpointHistory(max_to_keep, keep_checkpoint_every_n_hours) \
+            .resume(self.directory)
 
     @property
     def latest_checkpoint(self) -> str | None:

@@ -21,12 +21,18 @@ import numpy as np
 
 from ..io.bundle import BundleError, BundleReader, BundleWriter, index_file, sync_directory
 from ..ir import dtypes as dt
+from ..ir.errors import TracejitError
+from ..ir.source import user_location
 
 STATE_FILE = "checkpoint"
 
 
-class CheckpointError(ValueError):
-    """A checkpoint that cannot be found, read, or restored into these variables."""
+class CheckpointError(TracejitError, ValueError):
+    """A checkpoint that cannot be found, read, or restored into these variables; it
+    names the user's line (the first frame outside tracejit) where it was raised."""
+
+    def __init__(self, message: str, *, location=None):
+        super().__init__(message, location=location or user_location())
 
 
 # ---- the state file --------------------------------------------------------------------------
@@ -170,6 +176,15 @@ class CheckpointHistory:
     @property
     def paths(self) -> list[str]:
         return [path for path, _ in self.kept]
+
+    def resume(self, directory: str) -> CheckpointHistory:
+        """Go on from the checkpoints the state file in ``directory`` lists (an earlier
+        run's); returns self."""
+        state = read_state(directory, self.latest_filename)
+        if state is not None:
+            self.recover(state.all_model_checkpoint_paths,
+                         state.all_model_checkpoint_timestamps)
+        return self
 
     def recover(self, paths, timestamps=None) -> None:
         """Resume from checkpoints an earlier run kept (the state file's list)."""

@@ -78,12 +78,13 @@ def ancestors_on_host(targets, fed_ids: set[int]) -> list[Operation]:
 
 
 def run_host_ops(session, run: Callable, targets, hosts, feed_dict, host_done) -> list:
-    """One ``Session.run`` of ``targets`` that needs the host ops ``hosts``: each runs
+    """One ``Session.run`` of ``targets`` (``feed_dict`` keyed by Tensors) that needs the
+    host ops ``hosts``: each runs
     once, in creation order, its inputs from the feeds, earlier host ops, or a step of
     their own (``run(fetches, feeds, done)``, the session's own); then the rest of the
     targets run with the host ops' outputs fed. Returns the targets' values."""
     feeds = dict(feed_dict)
-    fed_values = {id(session.graph.as_graph_element(k)): v for k, v in feed_dict.items()}
+    fed_values = {id(tensor): v for tensor, v in feed_dict.items()}
     done = set(host_done)
     for op in hosts:
         missing = [t for t in op.inputs if id(t) not in fed_values]

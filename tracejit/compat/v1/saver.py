@@ -15,6 +15,8 @@ import os
 
 import numpy as np
 
+from ...ir.source import user_location
+from ...summary.graph_def import meta_graph_def
 from ...train.checkpoint_files import (
     CheckpointError,
     CheckpointHistory,
@@ -157,7 +159,7 @@ class Saver:
         try:
             save_arrays(save_path, dict(zip(names, values, strict=True)))
         except CheckpointError as exc:
-            raise InvalidArgumentError(str(exc)) from None
+            raise InvalidArgumentError(exc.bare_message, location=exc.location) from None
         if write_meta_graph:
             self.export_meta_graph(f"{save_path}.{meta_graph_suffix}")
         self._history.latest_filename = latest_filename
@@ -177,22 +179,20 @@ class Saver:
         missing = [n for n in sorted(self._variables) if not reader.has_tensor(n)]
         if missing:
             raise NotFoundError(f"Key {missing[0]} not found in checkpoint {save_path}"
-                                + (f" (nor {missing[1:]})" if len(missing) > 1 else ""))
+                                + (f" (nor {missing[1:]})" if len(missing) > 1 else ""),
+                                location=user_location())
         wanted = {name: (tuple(v.shape.as_list()), v.dtype.np_dtype)
                   for name, v in self._variables.items()}
         try:
             values = read_for_restore(reader, wanted)
         except CheckpointError as exc:
-            raise InvalidArgumentError(str(exc)) from None
+            raise InvalidArgumentError(exc.bare_message, location=exc.location) from None
         sess.run(self._restore_op, {self._feeds[n]: values[n] for n in self._variables})
 
     def export_meta_graph(self, filename=None, collection_list=None, as_text=False,
                           **unused):
-        """Write the graph as a MetaGraphDef (when the GraphDef exporter is present)."""
-        try:
-            from ...summary.graph_def import meta_graph_def
-        except ImportError:
-            return None
+        """Write the graph as a MetaGraphDef (its GraphDef only: no saver_def and no
+        collections yet)."""
         meta = meta_graph_def(get_default_graph())
         if filename:
             with open(filename, "wb") as file:

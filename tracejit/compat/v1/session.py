@@ -125,13 +125,13 @@ class Session:
         leaves: list = []
         treedef = pytree.flatten(fetches, leaves)
         targets = [self._as_target(f) for f in leaves]
-        fed_tensors = {id(self.graph.as_graph_element(k)): v
-                       for k, v in (feed_dict or {}).items()}
-        key = (tuple(id(t) for t in targets), frozenset(fed_tensors))
+        feed_dict = self._resolved_feeds(feed_dict)
+        fed_ids = frozenset(map(id, feed_dict))
+        key = (tuple(id(t) for t in targets), fed_ids)
         found = self._host_ops.get(key)
         if found is None:
             # NOTE: cached: the walk over the graph would otherwise cost every step
-            found = self._host_ops[key] = ancestors_on_host(targets, set(fed_tensors))
+            found = self._host_ops[key] = ancestors_on_host(targets, set(fed_ids))
         hosts = [op for op in found if id(op) not in host_done]
         if hosts:
             return pytree.unflatten(treedef, iter(run_host_ops(
@@ -217,20 +217,30 @@ class Session:
         _outside_regions(element, "fetch")
         return element
 
-    def _feeds(self, feed_dict) -> tuple[list[Tensor], list[np.ndarray]]:
-        fed, arrays = [], []
-        for key, value in feed_dict.items():
-            try:
-                tensor = self.graph.as_graph_element(key)
-            except (KeyError, ValueError, TypeError) as exc:
-                raise TypeError(f"Cannot interpret feed_dict key {key!r} as a Tensor: {exc}") \
-                    from None
-            if not isinstance(tensor, Tensor):
-                raise TypeError(f"Cannot feed {key!r}: it is an Operation, not a Tensor")
+    def _resolved_feeds(self, feed_dict) -> dict:
+        """``feed_dict`` keyed by this graph's Tensors (names and Tensors accepted); a
+        key that is not one of its tensors is a clear TypeError."""
+        resolved = {}
+        for key, value in (feed_dict or {}).items():
+            if isinstance(key, Tensor) and key.graph is self.graph:
+                tensor = key         # the usual key, and every key of a nested run
+            else:
+                try:
+                    tensor = self.graph.as_graph_element(key)
+                except (KeyError, ValueError, TypeError) as exc:
+                    raise TypeError(f"Cannot interpret feed_dict key {key!r} as a Tensor: "
+                                    f"{exc}") from None
+                if not isinstance(tensor, Tensor):
+                    raise TypeError(f"Cannot feed {key!r}: it is an Operation, not a Tensor")
             _outside_regions(tensor, "feed")
-            arrays.append(_fed_array(tensor, value))
-            fed.append(tensor)
-        return fed, arrays
+            resolved[tensor] = value
+        return resolved
+
+    def _feeds(self, feed_dict) -> tuple[list[Tensor], list[np.ndarray]]:
+        """The fed tensors (``feed_dict`` resolved by ``_resolved_feeds``) and their values
+        as arrays of their dtypes."""
+        fed = list(feed_dict)
+        return fed, [_fed_array(tensor, value) for tensor, value in feed_dict.items()]
 
     def _plan(self, targets, fed) -> _Plan:
         fed_ids = {id(t) for t in fed}
