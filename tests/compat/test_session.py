@@ -198,3 +198,18 @@ def test_tf_gradients_is_always_a_list_as_in_tf1():
     np.testing.assert_allclose(dx, 2 * z @ np.ones((2, 3), np.float32))
     np.testing.assert_allclose(dx2, dx)
     np.testing.assert_allclose(dw, 2 * feed.T @ z)
+
+
+def test_a_feed_key_that_is_not_a_tensor_of_the_graph_is_a_clear_error():
+    with tf.Graph().as_default():
+        x = tf.placeholder(tf.float32, [])
+        y = x * 2.0
+        with tf.Session() as sess:
+            assert sess.run(y, {"Placeholder:0": 2.0}) == 4.0        # by name
+            with pytest.raises(TypeError, match="Cannot interpret feed_dict key 'nope:0'"):
+                sess.run(y, {"nope:0": 1.0})
+            with pytest.raises(TypeError, match="Cannot interpret feed_dict key 3"):
+                sess.run(y, {3: 1.0})
+            with pytest.raises(TypeError, match="it is an Operation"):
+                sess.run(y, {y.op: 1.0})
+            assert sess.run(y, {x: 3.0}) == 6.0                      # the session goes on
