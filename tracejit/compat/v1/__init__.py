@@ -36,6 +36,12 @@ from ...ir.dtypes import (  # noqa: F401
 )
 from ...runtime.devices import DeviceSpec  # noqa: F401
 from . import contrib, data, errors, io, layers, nn, python_io, summary, train  # noqa: F401
+from .clip_ops import (  # noqa: F401
+    clip_by_average_norm,
+    clip_by_global_norm,
+    clip_by_norm,
+    global_norm,
+)
 from .config import ConfigProto, GPUOptions, GraphOptions, RunMetadata, RunOptions  # noqa: F401
 from .control_flow import case, cond, switch_case, while_loop  # noqa: F401
 from .default_session import get_default_session  # noqa: F401
