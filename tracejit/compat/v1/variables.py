@@ -36,6 +36,7 @@ class GraphKeys:
     QUEUE_RUNNERS = "queue_runners"
     TRAIN_OP = "train_op"
     MOVING_AVERAGE_VARIABLES = "moving_average_variables"
+    METRIC_VARIABLES = "metric_variables"
 
 
 class Variable:
