@@ -35,8 +35,19 @@ from ...ir.dtypes import (  # noqa: F401
     uint8,
 )
 from ...runtime.devices import DeviceSpec  # noqa: F401
-from . import contrib, data, errors, io, layers, nn, python_io, summary, train  # noqa: F401
-from . import losses, metrics  # noqa: F401
+from . import (  # noqa: F401
+    contrib,
+    data,
+    errors,
+    io,
+    layers,
+    losses,
+    metrics,
+    nn,
+    python_io,
+    summary,
+    train,
+)
 from .clip_ops import (  # noqa: F401
     clip_by_average_norm,
     clip_by_global_norm,
