@@ -162,14 +162,44 @@ def split(value, num_or_size_splits, axis=0, name=None) -> list[Tensor]:
 
 def pad(tensor, paddings, mode="CONSTANT", constant_values=0, name=None) -> Tensor:
     """TensorFlow's pad: ``paddings`` is ``[[before, after], ...]`` per dimension."""
-    if str(mode).upper() != "CONSTANT":
-        _fail(ParamError, f"mode {mode!r} is not supported yet; only CONSTANT", "pad")
+    mode = str(mode).upper()
+    if mode not in ("CONSTANT", "REFLECT", "SYMMETRIC"):
+        _fail(ParamError, f"mode must be CONSTANT, REFLECT or SYMMETRIC, got {mode!r}", "pad")
     x = to_tensor(tensor)
     pairs = np.asarray(static_ints(paddings, "paddings", "pad")).reshape(-1, 2)
+    if mode != "CONSTANT":
+        return _mirror_pad(x, pairs, mode == "REFLECT")
     value = cast(to_tensor(constant_values), x.dtype)
     return bind(_op("pad"), [x, value], {"low": tuple(int(p) for p in pairs[:, 0]),
                                          "high": tuple(int(p) for p in pairs[:, 1])},
                 weak=x.weak)
+
+
+def _mirror_pad(x: Tensor, pairs, reflect: bool) -> Tensor:
+    """Mirror padding as slices, reversals and a concat per axis: REFLECT mirrors
+    around the edge element (``[1, 2, 3]`` by 2: ``3 2 | 1 2 3 | 2 1``), SYMMETRIC
+    repeats it (``2 1 | 1 2 3 | 3 2``)."""
+    skip = 1 if reflect else 0
+    for axis, (low, high) in enumerate(pairs.tolist()):
+        size = x.shape[axis]
+        if min(low, high) < 0 or max(low, high) > size - skip:
+            _fail(ShapeError, f"paddings {pairs.tolist()} must be at most {size - skip} on "
+                  f"axis {axis} of {x.type} for mode {'REFLECT' if reflect else 'SYMMETRIC'}",
+                  "pad")
+        if not low and not high:
+            continue
+        before = [_reversed_band(x, axis, skip, skip + low)] if low else []
+        after = [_reversed_band(x, axis, size - high - skip, size - skip)] if high else []
+        x = concat(before + [x] + after, axis)
+    return x
+
+
+def _reversed_band(x: Tensor, axis: int, start: int, stop: int) -> Tensor:
+    """``x[start:stop]`` along ``axis``, reversed along it."""
+    begin = [0] * x.ndim
+    size = list(x.shape)
+    begin[axis], size[axis] = start, stop - start
+    return reverse(slice(x, begin, size), [axis])
 
 
 def tile(input, multiples, name=None) -> Tensor:

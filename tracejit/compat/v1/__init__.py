@@ -67,6 +67,7 @@ from .graph import (  # noqa: F401
     get_default_graph,
     reset_default_graph,
 )
+from .graph_import import import_graph_def  # noqa: F401
 from .ops import (  # noqa: F401
     constant,
     convert_to_tensor,

@@ -30,9 +30,15 @@ def graph_arg(value):
     return value
 
 
+def recorded_type(fn) -> str:
+    """The op type ``graph_op(fn)`` records: the function's name in CamelCase
+    (``reduce_mean``: ``ReduceMean``; graph_def_ops.py maps it to TensorFlow's)."""
+    return "".join(p.capitalize() for p in fn.__name__.split("_"))
+
+
 def graph_op(fn, op_type: str | None = None):
     """A TF1 op constructor recording ``fn`` (a tracejit function) in the default graph."""
-    kind = op_type or "".join(p.capitalize() for p in fn.__name__.split("_"))
+    kind = op_type or recorded_type(fn)
 
     @functools.wraps(fn)
     def op(*args, name=None, **kwargs):

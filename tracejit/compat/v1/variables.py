@@ -101,6 +101,27 @@ class Variable:
                          collections or [GraphKeys.GLOBAL_VARIABLES])
         return self
 
+    @classmethod
+    def without_initializer(cls, name: str, shape, dtype, op_type: str = "VariableV2",
+                            trainable: bool = True) -> Variable:
+        """A variable whose op is named ``name`` exactly and which has no initializer
+        yet (a graph read from a GraphDef assigns its initial value with its own op; see
+        graph_def_nodes.py). It joins no collection."""
+        graph = get_default_graph()
+        self = cls.__new__(cls)
+        dtype = dt.as_dtype(dtype)
+        core = CoreVariable(np.zeros(tuple(shape), dtype.np_dtype), name=name,
+                            trainable=trainable)
+        with graph.outside_regions():
+            self.graph, self.name, self.core = graph, name + ":0", core
+            read = graph.create_op(op_type, core.read_value, name=name, absolute=True)
+            read.reads = self
+            core.device = _local_or_none(read.device)
+            self._value, self.op = read.outputs[0], read
+        self.initial_value = self.initializer = None
+        self.trainable = trainable
+        return self
+
     # ---- as a tensor ------------------------------------------------------------------------
 
     def _graph_element(self) -> Tensor:
@@ -112,8 +133,12 @@ class Variable:
         a loop reads the value its body last assigned (as resource variables do)."""
         if not self.graph.in_control_scope() and not self.graph.in_region():
             return self._value
-        read = self.graph.create_op("ReadVariableOp", self.core.read_value,
-                                    name=f"{self.op.name}/read")
+        return self.new_read(f"{self.op.name}/read")
+
+    def new_read(self, name: str, absolute: bool = False) -> Tensor:
+        """A new op reading the variable where it runs (after its control inputs)."""
+        read = self.graph.create_op("ReadVariableOp", self.core.read_value, name=name,
+                                    absolute=absolute)
         read.reads = self
         return read.outputs[0]
 

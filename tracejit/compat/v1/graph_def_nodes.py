@@ -1,0 +1,111 @@
+"""GraphDef nodes that are not computations: placeholders, constants, variables and their
+assignments, no-ops. Each maker builds the node with the ``tf.*`` function a user would
+call, inside ``graph_import.py``'s exact name scope (so the op gets the node's name); the
+computing op types are graph_def_ops.py's table.
+
+Variables: a TF1 reference variable is a ``VariableV2`` node that ``Assign`` nodes
+write; a resource variable (TensorFlow 2's default, also under ``tf.compat.v1``) is a
+``VarHandleOp`` that ``ReadVariableOp`` / ``AssignVariableOp`` nodes use. Both become
+one tracejit ``tf.Variable`` whose op is the variable node; the handle a node passes is
+resolved while importing, so an assignment or read uses the variable itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from .graph import Graph, Tensor
+from .graph_def_ops import Attrs
+from .ops import constant, no_op, placeholder, placeholder_with_default
+from .strings import string
+from .variables import Variable, is_variable_initialized
+
+
+@dataclass
+class NodeContext:
+    """What a maker needs: the graph, the op's name inside the current (exact) scope,
+    the node's full name, its data inputs as graph tensors, its attributes."""
+    graph: Graph
+    leaf: str
+    full_name: str
+    op_type: str
+    inputs: list[Tensor]
+    attrs: Attrs
+
+
+def variable_of(tensor: Tensor, ctx: NodeContext) -> Variable:
+    """The variable a ref or handle input stands for."""
+    found = getattr(tensor.op, "reads", None)
+    if not isinstance(found, Variable):
+        raise ValueError(f"{ctx.attrs.where}: its input {tensor.name} is not a variable "
+                         f"(a {tensor.op.type}); {ctx.op_type} needs a VariableV2 or "
+                         "VarHandleOp")
+    return found
+
+
+def _placeholder(ctx: NodeContext):
+    return placeholder(ctx.attrs.get("dtype"), ctx.attrs.get("shape"), name=ctx.leaf)
+
+
+def _placeholder_with_default(ctx: NodeContext):
+    return placeholder_with_default(ctx.inputs[0], ctx.attrs.get("shape"), name=ctx.leaf)
+
+
+def _const(ctx: NodeContext):
+    value = ctx.attrs.get("value")
+    dtype = ctx.attrs.get("dtype")
+    if dtype is string:
+        return constant(value, dtype=string, name=ctx.leaf)
+    return constant(value.astype(dtype.np_dtype, copy=False), dtype=dtype, name=ctx.leaf)
+
+
+def _variable(ctx: NodeContext):
+    shape = ctx.attrs.get("shape")
+    if shape is None or None in shape:
+        raise ValueError(f"{ctx.attrs.where}: a variable needs a fully defined shape, got "
+                         f"{shape}")
+    return Variable.without_initializer(ctx.full_name, shape, ctx.attrs.get("dtype"),
+                                        ctx.op_type)
+
+
+def _assign(method: str):
+    def make(ctx: NodeContext):
+        variable = variable_of(ctx.inputs[0], ctx)
+        return getattr(variable, method)(ctx.inputs[1], name=ctx.leaf)
+    return make
+
+
+def _read(ctx: NodeContext):
+    return variable_of(ctx.inputs[0], ctx).new_read(ctx.full_name, absolute=True)
+
+
+def _is_initialized(ctx: NodeContext):
+    return is_variable_initialized(variable_of(ctx.inputs[0], ctx), name=ctx.leaf)
+
+
+def _no_op(ctx: NodeContext):
+    return no_op(name=ctx.leaf)
+
+
+#: Makers by TensorFlow op type (the node is made with the graph's current control
+#: dependencies, which are the node's ``^inputs``).
+NODE_MAKERS: dict[str, Callable[[NodeContext], object]] = {
+    "Placeholder": _placeholder,
+    "PlaceholderV2": _placeholder,
+    "PlaceholderWithDefault": _placeholder_with_default,
+    "Const": _const,
+    "VariableV2": _variable,
+    "Variable": _variable,
+    "VarHandleOp": _variable,
+    "Assign": _assign("assign"),
+    "AssignAdd": _assign("assign_add"),
+    "AssignSub": _assign("assign_sub"),
+    "AssignVariableOp": _assign("assign"),
+    "AssignAddVariableOp": _assign("assign_add"),
+    "AssignSubVariableOp": _assign("assign_sub"),
+    "ReadVariableOp": _read,
+    "VarIsInitializedOp": _is_initialized,
+    "IsVariableInitialized": _is_initialized,
+    "NoOp": _no_op,
+}

@@ -1,0 +1,223 @@
+"""``tf.import_graph_def``: a GraphDef (TensorFlow's, or one tracejit wrote) becomes
+operations of the default graph.
+
+Every node becomes one Operation with the node's name (under the ``name`` prefix), its
+TensorFlow op type, its data inputs and its control inputs (``^node``); a computing node
+records the tracejit function graph_def_ops.py's table names, the others are made as
+graph_def_nodes.py says. Nodes are imported in an order where each comes after its
+inputs (a GraphDef need not list them so). The import is checked first (every op type
+known, every input present, no cycle) and undone if a node fails, so a graph is never
+left half imported.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+
+from tensorboard.compat.proto import graph_pb2
+
+from ...ir.errors import TracejitError
+from ...ir.source import user_location
+from .graph import Graph, Operation, Tensor, get_default_graph
+from .graph_def_nodes import NODE_MAKERS, NodeContext
+from .graph_def_ops import COMPUTE_ROWS, Attrs
+from .ops import graph_arg
+
+_TENSOR_NAME = re.compile(r"(\^?)(.+?)(?::(\d+))?")
+
+
+def importable_types() -> set[str]:
+    """The TensorFlow op types import_graph_def can read."""
+    return set(COMPUTE_ROWS) | set(NODE_MAKERS)
+
+
+def parse_input(text: str) -> tuple[str, int, bool]:
+    """(node name, output index, is a control input) of a NodeDef input string:
+    ``name``, ``name:1``, ``^name``."""
+    match = _TENSOR_NAME.fullmatch(text)
+    if not match:
+        raise ValueError(f"malformed NodeDef input {text!r}")
+    control, name, index = match.groups()
+    return name, int(index or 0), bool(control)
+
+
+def _canonical(text: str) -> str:
+    name, index, control = parse_input(text)
+    return f"^{name}" if control else f"{name}:{index}"
+
+
+def _topological(nodes: dict) -> list:
+    """The nodes ordered so that every node comes after the nodes it reads."""
+    order, state = [], {}          # state: 1 visiting, 2 done
+    for start in nodes:
+        if state.get(start) == 2:
+            continue
+        stack = [(start, iter(nodes[start].input))]
+        state[start] = 1
+        while stack:
+            name, pending = stack[-1]
+            for text in pending:
+                source = parse_input(text)[0]
+                if source not in nodes:
+                    raise ValueError(f"import_graph_def: node {name!r} has an input "
+                                     f"{text!r} that is not a node of graph_def")
+                if state.get(source) == 1:
+                    raise ValueError(f"import_graph_def: the graph has a cycle through node "
+                                     f"{source!r} ({nodes[source].op}); loops written as "
+                                     "TF1 control-flow nodes cannot be imported")
+                if state.get(source) is None:
+                    state[source] = 1
+                    stack.append((source, iter(nodes[source].input)))
+                    break
+            else:
+                stack.pop()
+                state[name] = 2
+                order.append(nodes[name])
+    return order
+
+
+@contextlib.contextmanager
+def exact_name(graph: Graph, full_name: str):
+    """Make ops so that one named ``leaf`` (yielded) gets the name ``full_name``."""
+    scope, _, leaf = full_name.rpartition("/")
+    with graph.name_scope(scope + "/" if scope else None):
+        yield leaf
+
+
+def _mapped_inputs(input_map) -> dict[str, object]:
+    mapped = {}
+    for key, value in (input_map or {}).items():
+        if not isinstance(key, str):
+            raise TypeError(f"input_map keys must be tensor names (strings), got {key!r}")
+        value = graph_arg(value)
+        canonical = _canonical(key)
+        if canonical.startswith("^"):
+            if not isinstance(value, Operation):
+                raise TypeError(f"input_map maps the control input {key!r} to {value!r}, "
+                                "not an Operation")
+        elif not isinstance(value, Tensor):
+            raise TypeError(f"input_map maps {key!r} to {value!r}, not a tf.Tensor")
+        mapped[canonical] = value
+    return mapped
+
+
+def import_graph_def(graph_def, input_map=None, return_elements=None, name=None,
+                     op_dict=None, producer_op_list=None):
+    """``tf.import_graph_def``: add ``graph_def``'s nodes to the default graph under the
+    name scope ``name`` (``"import"`` when None; ``""`` for none). ``input_map`` maps
+    tensor names of ``graph_def`` (``"x:0"``) to tensors of this graph that replace
+    them; ``return_elements`` names the operations (``"y"``) and tensors (``"y:0"``) to
+    return, in that order (None: return None)."""
+    if isinstance(graph_def, (bytes, bytearray)):
+        graph_def = graph_pb2.GraphDef.FromString(bytes(graph_def))
+    if not isinstance(graph_def, graph_pb2.GraphDef):
+        raise TypeError(f"import_graph_def takes a GraphDef, got {type(graph_def).__name__}")
+    nodes = {}
+    for node in graph_def.node:
+        if node.name in nodes:
+            raise ValueError(f"import_graph_def: graph_def has two nodes named {node.name!r}")
+        nodes[node.name] = node
+    known = importable_types()
+    for node in graph_def.node:
+        if node.op not in known:
+            raise ValueError(f"import_graph_def: node {node.name!r} has op type {node.op!r}, "
+                             "which tracejit does not implement") from None
+    mapped = _mapped_inputs(input_map)
+    missing = sorted(k for k in mapped if parse_input(k)[0] not in nodes)
+    if missing:
+        raise ValueError(f"Attempted to map inputs that were not found in graph_def: "
+                         f"{missing}")
+    wanted = list(return_elements or [])
+    for element in wanted:
+        if not isinstance(element, str) or parse_input(element)[0] not in nodes:
+            raise ValueError(f"Requested return_element {element!r} not found in graph_def.")
+    order = _topological(nodes)
+
+    graph = get_default_graph()
+    before = set(map(id, graph.get_operations()))
+    created: dict[str, Operation] = {}
+    prefix_scope = "import" if name is None else name
+    try:
+        with graph.name_scope(prefix_scope or None) as prefix:
+            for node in order:
+                created[node.name] = _import_node(graph, node, prefix, created, mapped)
+    except BaseException:
+        graph.discard([op for op in graph.get_operations() if id(op) not in before])
+        raise
+    if return_elements is None:
+        return None
+    results = []
+    for element in wanted:
+        source, index, _ = parse_input(element)
+        op = created[source]
+        if ":" not in element:
+            results.append(op)
+        elif index >= len(op.outputs):
+            raise ValueError(f"Requested return_element {element!r}: node {source!r} has "
+                             f"{len(op.outputs)} outputs")
+        else:
+            results.append(op.outputs[index])
+    return results
+
+
+def _import_node(graph: Graph, node, prefix: str, created: dict, mapped: dict) -> Operation:
+    full_name = prefix + node.name
+    where = f"node {full_name!r} ({node.op})"
+    data, controls = [], []
+    for text in node.input:
+        key = _canonical(text)
+        source, index, control = parse_input(text)
+        if control:
+            controls.append(mapped.get(key, created[source]))
+        elif key in mapped:
+            data.append(mapped[key])
+        else:
+            outputs = created[source].outputs
+            if index >= len(outputs):
+                raise ValueError(f"import_graph_def: {where} reads {text!r}, but "
+                                 f"{source!r} has {len(outputs)} outputs")
+            data.append(outputs[index])
+    with contextlib.suppress(KeyError):
+        graph.get_operation_by_name(full_name)
+        raise ValueError(f"import_graph_def: an operation named {full_name!r} already "
+                         "exists in the graph (import under another name=)")
+    attrs = Attrs(node, where)
+    device = graph.device(node.device) if node.device else contextlib.nullcontext()
+    try:
+        with graph.control_dependencies(controls), device:
+            if controls and node.op not in NODE_MAKERS:
+                data = [_read_after_controls(graph, t) for t in data]
+            with exact_name(graph, full_name) as leaf:
+                if node.op in NODE_MAKERS:
+                    NODE_MAKERS[node.op](NodeContext(graph, leaf, full_name, node.op, data,
+                                                     attrs))
+                else:
+                    row = COMPUTE_ROWS[node.op]
+                    graph.create_op(node.op, lambda *xs: row.compute(list(xs), attrs),
+                                    tuple(data), name=leaf)
+    except TracejitError as err:
+        raise type(err)(_naming(where, err.bare_message), location=user_location()) from None
+    except (TypeError, ValueError, KeyError) as err:
+        raise type(err)(_naming(where, str(err))) from None
+    try:
+        return graph.get_operation_by_name(full_name)
+    except KeyError:
+        raise ValueError(f"import_graph_def: {where} could not be made under its own name "
+                         "(the name is taken)") from None
+
+
+def _read_after_controls(graph: Graph, tensor: Tensor) -> Tensor:
+    """A TF1 reference variable read by a node with control inputs is read when that
+    node runs (after them), so it sees what they assigned: a new read op, made in the
+    control scope, as ``tf.identity(v)`` inside ``control_dependencies`` makes one."""
+    variable = getattr(tensor.op, "reads", None)
+    if variable is None or tensor.op is not variable.op:
+        return tensor
+    with graph.name_scope(None):
+        return variable.new_read(f"{variable.op.name}/read")
+
+
+def _naming(where: str, message: str) -> str:
+    return f"import_graph_def: {message}" if where in message else \
+        f"import_graph_def: {where}: {message}"
