@@ -115,6 +115,7 @@ from .session import (  # noqa: F401
 from .shapes import Dimension, TensorShape  # noqa: F401
 from .sparse import SparseTensor, SparseTensorValue, sparse_tensor_to_dense  # noqa: F401
 from .strings import string  # noqa: F401
+from .tensor_array import TensorArray  # noqa: F401
 from .variables import (  # noqa: F401
     AUTO_REUSE,
     GraphKeys,

@@ -32,6 +32,7 @@ from ...trace.math_ops import cast, logical_and, where
 from ...trace.tracing import current_trace, to_tensor
 from ...trace.values import Tracer
 from .graph import Operation, Tensor, get_default_graph, known_value
+from .loop_arrays import LoopArrays
 from .ops import convert_to_tensor, graph_arg
 from .regions import (
     Region,
@@ -279,12 +280,15 @@ def while_loop(cond, body, loop_vars, shape_invariants=None, parallel_iterations
     top = list(loop_vars) if isinstance(loop_vars, (list, tuple)) else [loop_vars]
     if not top:
         raise ValueError("No loop variables provided")
-    leaves: list = []
-    in_def = pytree.flatten(top, leaves)
     graph = get_default_graph()
     with graph.name_scope(name or "while") as scope:
+        # NOTE: a TensorArray is carried as its flows (loop_arrays.py)
+        arrays = LoopArrays(top, maximum_iterations)
+        leaves: list = []
+        in_def = pytree.flatten(arrays.expanded, leaves)
         inits = [convert_to_tensor(graph_arg(v)) for v in leaves]
-        relaxed = _shape_invariants(shape_invariants, top, in_def, inits)
+        relaxed = _shape_invariants(arrays.expand_like(shape_invariants), arrays.expanded,
+                                    in_def, inits)
         limit = None
         if maximum_iterations is not None:
             limit = convert_to_tensor(graph_arg(maximum_iterations), dtype=dt.int32)
@@ -295,9 +299,11 @@ def while_loop(cond, body, loop_vars, shape_invariants=None, parallel_iterations
 
         def splat(fn, wrap):
             def call(args):
-                result = fn(*pytree.unflatten(in_def, iter(args)))
-                return [result] if wrap and not isinstance(result, (list, tuple)) \
-                    else result
+                result = fn(*arrays.join(args))
+                if not wrap:
+                    return result
+                return arrays.expand(result if isinstance(result, (list, tuple))
+                                     else [result])
             return call
         test = record(graph, "the cond of tf.while_loop", splat(cond, False), specs)
         step = record(graph, "the body of tf.while_loop", splat(body, True), specs)
@@ -313,7 +319,7 @@ def while_loop(cond, body, loop_vars, shape_invariants=None, parallel_iterations
 
         def body_fn(carried):
             return step.run(outer, carried)
-        init = list(values[:n])
+        init = arrays.resolve(list(values[:n]), outer, step.run)
         bound = None if limit is None else known_value(values[-1])
         if limit is None or bound is not None:
             # NOTE: a bound known when tracing is the loop's own (its gradient stores
@@ -329,10 +335,16 @@ def while_loop(cond, body, loop_vars, shape_invariants=None, parallel_iterations
     inputs = inits + externals + ([limit] if limit is not None else [])
     created = create_control_op(graph, "While", scope, inputs, [test, step], replay,
                                 [t.dtype for t in inits])
-    outs = created.outputs
-    if not return_same_structure and len(outs) == 1:
-        return outs[0]
-    return pytree.unflatten(step.treedef, iter(outs))
+    result = arrays.join(created.outputs, outputs=True)
+    if not return_same_structure and len(arrays.templates) == 1:
+        return _only_leaf(result)
+    return result
+
+
+def _only_leaf(tree):
+    leaves: list = []
+    pytree.flatten(tree, leaves)
+    return leaves[0]
 
 
 def _shape_invariants(invariants, top, in_def, inits: list[Tensor]) -> list[bool]:

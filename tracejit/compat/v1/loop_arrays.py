@@ -1,0 +1,160 @@
+"""TensorArrays as ``tf.while_loop`` variables.
+
+A loop carries tensors, so each TensorArray among the loop variables stands in the loop
+as its flows (its buffer, and a dynamic array's element count: tensor_array.py); the
+``cond`` and ``body`` functions get TensorArrays again, and so does the caller.
+
+Two things need the shapes only the traced step knows:
+
+* an array whose element shape is not fully known enters the loop as a stand-in buffer;
+  when the Session traces the loop, the body is first traced on stand-in values (as
+  the graph probes any op's shapes) to learn the shape of what it writes, and the loop
+  starts from zeros of that shape;
+* a ``dynamic_size`` array cannot grow inside a compiled loop (its buffer is a loop
+  variable of one shape): it enters with room for ``maximum_iterations`` more elements.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from ...ir.core import TensorType
+from ...ir.errors import ShapeError
+from ...ir.source import user_location
+from ...trace import array_ops, pytree
+from ...trace.tracing import Trace, to_tensor, tracing
+from ...trace.values import Tracer
+from .graph import known_value
+from .ops import graph_op
+from .regions import same_structure
+from .shapes import TensorShape
+from .tensor_array import TensorArray, is_unwritten, static_value
+
+__all__ = ["LoopArrays"]
+
+
+def _grow_rows(buffer, rows: int):
+    extra = rows - buffer.shape[0] if buffer.ndim else 0   # rank 0: a shape probe's
+    if extra <= 0:                                          # stand-in for unknown rank
+        return buffer
+    return array_ops.pad(buffer, [[0, extra]] + [[0, 0]] * (buffer.ndim - 1))
+
+
+def _entering(array: TensorArray, maximum_iterations) -> TensorArray:
+    """A dynamic array with room for the loop's writes: ``maximum_iterations`` more."""
+    if not array.dynamic_size:
+        return array
+    bound = static_value(maximum_iterations) if maximum_iterations is not None else None
+    count = static_value(array.flows()[1])
+    dims = array.flow.shape.dims
+    capacity = dims[0] if dims is not None else None
+    if bound is None or count is None:
+        if capacity:
+            return array
+        raise ShapeError("a dynamic_size TensorArray with no room enters this tf.while_loop: "
+                         "tracejit compiles a loop with static shapes, so its elements must "
+                         "be counted before it runs; give the loop maximum_iterations= (a "
+                         "number known while the graph is built) or the TensorArray a size=",
+                         op="while_loop", location=user_location())
+    rows = int(count) + int(bound)
+    if capacity is not None and capacity >= rows:
+        return array
+    buffer = graph_op(_grow_rows, "TensorArrayGrow")(array.flow, rows)
+    elements = array.element_shape.dims
+    buffer._shape = TensorShape(None if elements is None else [rows, *elements])
+    return array.with_flows([buffer] + array.flows()[1:], capacity=rows)
+
+
+class LoopArrays:
+    """The loop variables ``top`` with each TensorArray replaced by a tuple of its flows
+    (``expanded``), and the way back."""
+
+    def __init__(self, top, maximum_iterations=None):
+        leaves: list = []
+        self.treedef = pytree.flatten(top, leaves)
+        self.templates = [_entering(leaf, maximum_iterations)
+                          if isinstance(leaf, TensorArray) else None for leaf in leaves]
+        flat = [tuple(t.flows()) if t is not None else leaf
+                for t, leaf in zip(self.templates, leaves, strict=True)]
+        self.expanded = pytree.unflatten(self.treedef, iter(flat))
+        self.returned: list = list(self.templates)   # the arrays the body returns
+        self.result_treedef = self.treedef           # the structure it returns them in
+
+    def join(self, flat: Sequence, outputs: bool = False):
+        """The loop variables' structure, with TensorArrays, from the expanded flat
+        values (a body's arguments; with ``outputs``, the loop's results)."""
+        found = iter(flat)
+        leaves = []
+        for template, returned in zip(self.templates, self.returned, strict=True):
+            if template is None:
+                leaves.append(next(found))
+                continue
+            flows = [next(found) for _ in template.flows()]
+            if outputs:
+                leaves.append(returned.with_flows(flows, lazy=returned.lazy))
+            else:
+                leaves.append(template.with_flows(flows))
+        return pytree.unflatten(self.result_treedef if outputs else self.treedef, iter(leaves))
+
+    def expand(self, result):
+        """A body's result with each TensorArray replaced by its flows (where the loop
+        variables have TensorArrays; a structure that differs is left for the loop's
+        structure check to report)."""
+        leaves: list = []
+        treedef = pytree.flatten(result, leaves)
+        if same_structure(treedef, self.treedef):
+            self.result_treedef = treedef
+            self.returned = [leaf if isinstance(leaf, TensorArray) and t is not None else t
+                             for leaf, t in zip(leaves, self.templates, strict=True)]
+        flat = [tuple(leaf.flows()) if isinstance(leaf, TensorArray) else leaf
+                for leaf in leaves]
+        return pytree.unflatten(treedef, iter(flat))
+
+    def expand_like(self, tree):
+        """``tree`` (shape invariants, in the loop variables' structure) with the shapes
+        of each TensorArray's flows where it has a TensorArray."""
+        if tree is None:
+            return None
+        leaves: list = []
+        treedef = pytree.flatten(tree, leaves)
+        if not same_structure(treedef, self.treedef) or all(t is None for t in self.templates):
+            return tree
+        flat = [tuple(f.shape for f in t.flows()) if t is not None else leaf
+                for t, leaf in zip(self.templates, leaves, strict=True)]
+        return pytree.unflatten(treedef, iter(flat))
+
+    def lazy_positions(self) -> list[int]:
+        """Flat positions (in the expanded loop variables) of the stand-in buffers."""
+        positions, k = [], 0
+        for template in self.templates:
+            if template is not None and template.lazy:
+                positions.append(k)
+            k += len(template.flows()) if template is not None else 1
+        return positions
+
+    def resolve(self, init: list, outer: dict, step: Callable) -> list:
+        """``init`` with each stand-in buffer replaced by zeros of the shape the body
+        writes into it, found by tracing ``step(outer, carried)`` on stand-in values."""
+        lazy = [k for k in self.lazy_positions() if is_unwritten(to_tensor(init[k]))]
+        if not lazy:
+            return init
+        probe = Trace(name="tensor_array_probe")
+        with tracing(probe):
+            outer_in = {key: _stand_in(probe, value) for key, value in outer.items()}
+            written = step(outer_in, [_stand_in(probe, value) for value in init])
+        probe.closed = True
+        init = list(init)
+        for k in lazy:
+            shape = tuple(written[k].shape)
+            if shape != tuple(init[k].shape):
+                init[k] = array_ops.zeros(shape, init[k].dtype)
+        return init
+
+
+def _stand_in(trace: Trace, value):
+    """A value of ``trace`` with ``value``'s type (and known value, where it has one)."""
+    if not isinstance(value, Tracer):
+        return value
+    stand_in = trace.new_input(TensorType(tuple(value.shape), value.dtype), weak=value.weak)
+    stand_in.known = known_value(value)
+    return stand_in
