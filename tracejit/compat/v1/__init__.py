@@ -91,6 +91,11 @@ from .parse_example import (  # noqa: F401
     parse_single_example,
 )
 from .parsing import decode_compressed, decode_csv, decode_raw, string_to_number  # noqa: F401
+from .partitioned import (  # noqa: F401
+    fixed_size_partitioner,
+    min_max_variable_partitioner,
+    variable_axis_size_partitioner,
+)
 from .queues import (  # noqa: F401
     FIFOQueue,
     PaddingFIFOQueue,

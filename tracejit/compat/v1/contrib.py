@@ -19,10 +19,19 @@ from __future__ import annotations
 import types
 
 from ... import initializers as init
+from . import arg_scope as arg_scopes
+from .arg_scope import add_arg_scope
 from .layers import batch_norm_core, conv_core, dense_core, dropout_core, layer_scope
 from .layers import flatten as _layers_flatten
 from .ops import nn_ops_table
-from .variables import GraphKeys
+from .regularizers import (
+    apply_regularization,
+    l1_l2_regularizer,
+    l1_regularizer,
+    l2_regularizer,
+    sum_regularizer,
+)
+from .variables import GraphKeys, variable_scope
 
 __all__ = ["conv2d", "convolution2d", "max_pool2d", "avg_pool2d", "fully_connected", "linear",
            "dropout", "flatten", "batch_norm", "xavier_initializer",
@@ -50,19 +59,13 @@ def variance_scaling_initializer(factor=2.0, mode="FAN_IN", uniform=False, seed=
                                 "uniform" if uniform else "truncated_normal", seed, **kwargs)
 
 
-def l2_regularizer(scale, scope=None):
-    """A regularizer ``scale * sum(w ** 2) / 2`` for ``weights_regularizer=``."""
-    def regularize(weights):
-        return _nn["l2_loss"](weights) * float(scale)
-    return regularize
-
-
 def _normalizer(normalizer_fn, normalizer_params):
     if normalizer_fn is None:
         return None
     return lambda x: normalizer_fn(x, **(normalizer_params or {}))
 
 
+@add_arg_scope
 def conv2d(inputs, num_outputs, kernel_size, stride=1, padding="SAME", data_format=None,
            rate=1, activation_fn=_nn["relu"], normalizer_fn=None, normalizer_params=None,
            weights_initializer=None, weights_regularizer=None,
@@ -93,10 +96,11 @@ def _pool(kind, default_name):
     return pool
 
 
-max_pool2d = _pool("max_pool2d", "MaxPool2D")
-avg_pool2d = _pool("avg_pool2d", "AvgPool2D")
+max_pool2d = add_arg_scope(_pool("max_pool2d", "MaxPool2D"))
+avg_pool2d = add_arg_scope(_pool("avg_pool2d", "AvgPool2D"))
 
 
+@add_arg_scope
 def fully_connected(inputs, num_outputs, activation_fn=_nn["relu"], normalizer_fn=None,
                     normalizer_params=None, weights_initializer=None, weights_regularizer=None,
                     biases_initializer=init.zeros(), biases_regularizer=None, reuse=None,
@@ -115,6 +119,7 @@ def linear(inputs, num_outputs, **kwargs):
     return fully_connected(inputs, num_outputs, activation_fn=None, **kwargs)
 
 
+@add_arg_scope
 def dropout(inputs, keep_prob=0.5, noise_shape=None, is_training=True, outputs_collections=None,
             scope=None, seed=None):
     """Keep each element with probability ``keep_prob`` (a number or a tensor) and scale
@@ -123,11 +128,13 @@ def dropout(inputs, keep_prob=0.5, noise_shape=None, is_training=True, outputs_c
                         noise_shape=noise_shape, seed=seed, name=scope or "Dropout")
 
 
+@add_arg_scope
 def flatten(inputs, outputs_collections=None, scope=None):
     """[batch, ...] -> [batch, k]."""
     return _layers_flatten(inputs, name=scope or "Flatten")
 
 
+@add_arg_scope
 def batch_norm(inputs, decay=0.999, center=True, scale=False, epsilon=0.001, activation_fn=None,
                param_initializers=None, param_regularizers=None,
                updates_collections=GraphKeys.UPDATE_OPS, is_training=True, reuse=None,
@@ -158,9 +165,46 @@ def __getattr__(name: str):
     raise AttributeError(f"module 'tf.contrib' has no attribute {name!r}")
 
 
+def repeat(inputs, repetitions, layer, *args, **kwargs):
+    """``layer`` applied ``repetitions`` times, in scopes ``<scope>/<scope>_1``, ``_2``..."""
+    scope = kwargs.pop("scope", None)
+    with variable_scope(scope, "Repeat"):
+        scope = scope or getattr(layer, "__name__", None) or \
+            getattr(getattr(layer, "func", None), "__name__", "repeat")
+        outputs = inputs
+        for i in range(repetitions):
+            outputs = layer(outputs, *args, **{**kwargs, "scope": f"{scope}_{i + 1}"})
+        return outputs
+
+
+def stack(inputs, layer, stack_args, **kwargs):
+    """``layer`` applied once per entry of ``stack_args`` (a tuple is spread as
+    positional arguments), in scopes ``<scope>/<scope>_1``, ``_2``..."""
+    scope = kwargs.pop("scope", None)
+    with variable_scope(scope, "Stack"):
+        scope = scope or getattr(layer, "__name__", None) or \
+            getattr(getattr(layer, "func", None), "__name__", "stack")
+        outputs = inputs
+        for i, arg in enumerate(stack_args):
+            extra = arg if isinstance(arg, (list, tuple)) else (arg,)
+            outputs = layer(outputs, *extra, **{**kwargs, "scope": f"{scope}_{i + 1}"})
+        return outputs
+
+
+framework = types.SimpleNamespace(
+    arg_scope=arg_scopes.arg_scope, add_arg_scope=add_arg_scope,
+    has_arg_scope=arg_scopes.has_arg_scope,
+    arg_scoped_arguments=arg_scopes.arg_scoped_arguments,
+    current_arg_scope=arg_scopes.current_arg_scope)
 layers = types.SimpleNamespace(
     conv2d=conv2d, convolution2d=convolution2d, max_pool2d=max_pool2d, avg_pool2d=avg_pool2d,
     fully_connected=fully_connected, linear=linear, dropout=dropout, flatten=flatten,
     batch_norm=batch_norm, xavier_initializer=xavier_initializer,
     xavier_initializer_conv2d=xavier_initializer_conv2d,
-    variance_scaling_initializer=variance_scaling_initializer, l2_regularizer=l2_regularizer)
+    variance_scaling_initializer=variance_scaling_initializer, l2_regularizer=l2_regularizer,
+    l1_regularizer=l1_regularizer, l1_l2_regularizer=l1_l2_regularizer,
+    sum_regularizer=sum_regularizer, apply_regularization=apply_regularization,
+    arg_scope=arg_scopes.arg_scope, repeat=repeat, stack=stack)
+# tf.contrib.slim: the layers, regularizers and arg_scope under one name
+slim = types.SimpleNamespace(**vars(layers), **{k: v for k, v in vars(framework).items()
+                                                if k != "arg_scope"})

@@ -19,7 +19,7 @@ from ...ir import dtypes as dt
 from ...trace import array_ops, math_ops, nn_ops
 from .graph import get_default_graph
 from .ops import graph_op, nn_ops_table, op_seed_of, ops, rng_counter
-from .variables import GraphKeys, get_variable, get_variable_scope, variable_scope
+from .variables import GraphKeys, get_variable, unique_scope_name, variable_scope
 
 __all__ = ["conv2d", "dense", "max_pooling2d", "average_pooling2d", "dropout", "flatten",
            "batch_normalization"]
@@ -33,17 +33,7 @@ def layer_scope(scope, default_name: str, reuse=None):
     """``variable_scope(scope)``, or a fresh ``default_name`` (``Conv``, ``Conv_1``, ...)
     numbered per enclosing scope, as TensorFlow numbers layers created without a name."""
     if scope is None:
-        graph = get_default_graph()
-        counts = graph.__dict__.setdefault("_layer_scope_counts", {})
-        parent = get_variable_scope().name
-        prefix = f"{parent}/" if parent else ""
-        while True:
-            n = counts.get(prefix + default_name, 0)
-            counts[prefix + default_name] = n + 1
-            scope = default_name if n == 0 else f"{default_name}_{n}"
-            taken = any(k.startswith(f"{prefix}{scope}/") for k in graph.variable_store)
-            if not taken or reuse:
-                break
+        scope = unique_scope_name(default_name, reuse)
     return variable_scope(scope, reuse=reuse)
 
 
