@@ -38,6 +38,7 @@ from .trace.array_ops import range, slice  # noqa: F401,A004
 from .trace.autodiff import custom_gradient, grad, gradients, value_and_grad  # noqa: F401
 from .trace.control_flow import case, cond, fori_loop, scan, switch, while_loop  # noqa: F401
 from .trace.device_scope import device, device_put  # noqa: F401
+from .trace.indexed_slices import IndexedSlices  # noqa: F401
 from .trace.indexing import IndexingError, strided_slice  # noqa: F401
 from .trace.jit import JitFunction, jit, make_ir  # noqa: F401
 from .trace.math_ops import *  # noqa: F401,F403

@@ -113,6 +113,12 @@ class OpDef:
     # swaps in for ``eqn``; it then calls ``vjp(..., saved=saved)``. Loops record
     # per-iteration values this way. None: ``vjp`` needs nothing more.
     with_residuals: Callable | None = None
+    # ``(g, ins, outs, cts, params) -> (rows, row_indices) | None``: the cotangent of the
+    # first input as the rows it receives and their indices along axis 0, without the
+    # dense zeros around them (gather's: the rows it read). Autodiff uses it where asked
+    # for row-sparse gradients (TensorFlow's IndexedSlices); None from the rule, or no
+    # rule, means dense.
+    sparse_vjp: Callable | None = None
     doc: str = ""
 
     def __hash__(self) -> int:
@@ -161,12 +167,13 @@ OPS: dict[str, OpDef] = {}
 
 
 def declare(name: str, *, infer, impl, arity: int | None, params=None, tags=(), vjp=None,
-            doc: str = "", with_residuals=None) -> OpDef:
+            doc: str = "", with_residuals=None, sparse_vjp=None) -> OpDef:
     """Add an op to the table. Each name may be declared once."""
     if name in OPS:
         raise ValueError(f"op {name!r} declared twice")
     op = OpDef(name=name, infer=infer, impl=impl, arity=arity, params=dict(params or {}),
-               tags=frozenset(tags), vjp=vjp, doc=doc, with_residuals=with_residuals)
+               tags=frozenset(tags), vjp=vjp, doc=doc, with_residuals=with_residuals,
+               sparse_vjp=sparse_vjp)
     OPS[name] = op
     return op
 

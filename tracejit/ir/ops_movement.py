@@ -323,7 +323,7 @@ def _gather_impl(x, indices, axis):
 
 
 GATHER = declare("gather", vjp=vjp_rules.gather_vjp, arity=2, infer=_gather_infer,
-                 impl=_gather_impl,
+                 impl=_gather_impl, sparse_vjp=vjp_rules.gather_rows_vjp,
                  params={"axis": ParamSpec(int_param)}, tags=MOVE,
                  doc="gather[axis](x, indices) = take(x, indices, axis); negative indices "
                      "wrap once, out-of-range ones are clamped")

@@ -152,6 +152,16 @@ def gather_vjp(g, ins, outs, cts, params):
     return g.op("scatter_add", zeros, indices, ct, axis=params["axis"]), None
 
 
+def gather_rows_vjp(g, ins, outs, cts, params):
+    """Gather along axis 0 as rows: the cotangent rows, one per index (flattened), and the
+    indices themselves. Other axes have no row form (None: dense)."""
+    if params["axis"] != 0:
+        return None
+    (x, indices), ct = ins, cts[0]
+    count = math.prod(indices.shape)
+    return g.reshape(ct, (count,) + x.shape[1:]), g.reshape(indices, (count,))
+
+
 def scatter_add_vjp(g, ins, outs, cts, params):
     (_, indices, _), ct = ins, cts[0]
     return ct, None, g.op("gather", ct, indices, axis=params["axis"])

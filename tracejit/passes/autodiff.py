@@ -12,7 +12,9 @@ Only float values carry gradients: integer and bool inputs get none, as in Tenso
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
+from ..ir import dtypes
 from ..ir.builder import GraphBuilder
 from ..ir.core import Graph, Var, VarMeta
 from ..ir.errors import TracejitError
@@ -27,13 +29,25 @@ def _differentiable(var: Var) -> bool:
     return var.dtype.is_float
 
 
+@dataclass(frozen=True)
+class RowSlices:
+    """A row-sparse gradient (TensorFlow's IndexedSlices): the dense gradient is zero
+    except that ``values[i]`` is added to row ``indices[i]`` (repeated indices add up)."""
+
+    values: Var
+    indices: Var
+
+
 def add_gradients(builder: GraphBuilder, ys: Sequence[Var], xs: Sequence[Var],
                   grad_ys: Sequence[Var | None] | None = None,
-                  meta: VarMeta | None = None) -> list[Var | None]:
+                  meta: VarMeta | None = None,
+                  sparse: Sequence[bool] = ()) -> list[Var | RowSlices | None]:
     """Append the equations computing d(sum of ys * grad_ys)/d(xs) to ``builder``.
 
     ``grad_ys`` defaults to ones. Returns one Var per x, or None where no
-    differentiable path leads from that x to any y.
+    differentiable path leads from that x to any y. An x marked in ``sparse`` whose
+    every use on the way to the ys is an op with a row rule (``sparse_vjp``: a gather of
+    rows) gets its gradient as ``RowSlices`` instead of a dense Var.
     """
     g = SymBuilder(builder, meta)
     g.differentiate = add_gradients     # control-flow rules differentiate their regions
@@ -45,6 +59,9 @@ def add_gradients(builder: GraphBuilder, ys: Sequence[Var], xs: Sequence[Var],
     eqns = list(builder.eqns)     # the forward computation, before any gradient eqns
 
     cotangents: dict[int, Sym] = {}
+    wants_rows = {id(x) for x, rows in zip(xs, sparse, strict=False)
+                  if rows and id(x) in reaches_from_x}
+    row_parts: dict[int, list[tuple[Sym, Sym]]] = {}
 
     def accumulate(var: Var, ct: Sym) -> None:
         known = cotangents.get(id(var))
@@ -70,19 +87,51 @@ def add_gradients(builder: GraphBuilder, ys: Sequence[Var], xs: Sequence[Var],
         cts = [cotangents.get(id(o)) or g.zeros(o.shape, o.dtype) for o in eqn.outs]
         ins = [g.wrap(v) for v in eqn.ins]
         outs = [g.wrap(v) for v in eqn.outs]
+        rows = _rows_of_first_input(g, eqn, ins, outs, cts, wants_rows)
+        if rows is not None:
+            row_parts.setdefault(id(eqn.ins[0]), []).append(rows)
+            if not any(id(v) in reaches_from_x for v in eqn.ins[1:]):
+                continue
         if id(eqn) in saved:
             in_cts = eqn.op.vjp(g, ins, outs, cts, eqn.params, saved=saved[id(eqn)])
         else:
             in_cts = eqn.op.vjp(g, ins, outs, cts, eqn.params)
-        for var, ct in zip(eqn.ins, in_cts, strict=True):
-            if ct is None or id(var) not in reaches_from_x:
+        for position, (var, ct) in enumerate(zip(eqn.ins, in_cts, strict=True)):
+            if ct is None or id(var) not in reaches_from_x or (rows is not None and position == 0):
                 continue
             if ct.shape != var.shape or ct.dtype is not var.dtype:
                 raise GradientError(f"gradient rule returned {ct.var.type} for an input of "
                                     f"type {var.type}", op=eqn.op.name)
             accumulate(var, ct)
 
-    return [cotangents[id(x)].var if id(x) in cotangents else None for x in xs]
+    return [_gradient_of(g, cotangents.get(id(x)), row_parts.get(id(x))) for x in xs]
+
+
+def _rows_of_first_input(g: SymBuilder, eqn, ins, outs, cts, wants_rows: set[int]):
+    """The op's row rule for its first input where that input wants rows (and is not
+    also another input of the op), else None."""
+    if not eqn.ins or id(eqn.ins[0]) not in wants_rows or eqn.op.sparse_vjp is None:
+        return None
+    if any(v is eqn.ins[0] for v in eqn.ins[1:]):
+        return None
+    return eqn.op.sparse_vjp(g, ins, outs, cts, eqn.params)
+
+
+def _gradient_of(g: SymBuilder, dense: Sym | None, parts) -> Var | RowSlices | None:
+    """One x's gradient from its dense cotangent and its row parts: rows alone stay
+    rows (joined); rows beside a dense part are added into it, as TensorFlow's
+    aggregation densifies a mix of IndexedSlices and tensors."""
+    if not parts:
+        return None if dense is None else dense.var
+    values = [v for v, _ in parts]
+    indices = [i for _, i in parts]
+    if len({i.dtype for i in indices}) > 1:
+        indices = [g.cast(i, dtypes.int64) for i in indices]
+    if len(parts) > 1:
+        values, indices = [g.op("concat", *values, axis=0)], [g.op("concat", *indices, axis=0)]
+    if dense is None:
+        return RowSlices(values[0].var, indices[0].var)
+    return g.op("scatter_add", dense, indices[0], values[0], axis=0).var
 
 
 def _record_residuals(builder: GraphBuilder, ys: Sequence[Var], reaches_from_x: set[int]

@@ -14,9 +14,10 @@ from ..ir.core import VarMeta
 from ..ir.errors import DTypeError, ShapeError, TracejitError
 from ..ir.ops_autodiff import CUSTOM_VJP, register_custom_vjp
 from ..ir.source import user_location
-from ..passes.autodiff import add_gradients
+from ..passes.autodiff import RowSlices, add_gradients
 from . import pytree
 from .array_ops import zeros_like
+from .indexed_slices import IndexedSlices, dense_shape_tensor
 from .jit import JitFunction
 from .math_ops import cast
 from .tracing import bind, current_trace, to_tensor
@@ -34,11 +35,15 @@ def _trace_of(values):
     return None
 
 
-def gradients(ys, xs, grad_ys=None, unconnected_gradients="none", name=None):
+def gradients(ys, xs, grad_ys=None, unconnected_gradients="none", name=None,
+              indexed_slices=False):
     """d(sum(ys * grad_ys))/d(x) for each x, as new ops in the graph being traced.
 
     Works inside ``@jit`` and in TF1 graphs. An x that no y depends on gets ``None``
-    (``unconnected_gradients="zero"`` gives zeros instead), as in TensorFlow."""
+    (``unconnected_gradients="zero"`` gives zeros instead), as in TensorFlow. With
+    ``indexed_slices``, an x read only through ``gather`` along axis 0 on the way to the
+    ys (an embedding table) gets an :class:`IndexedSlices` of the rows read, as
+    TensorFlow's ``tf.gradients`` gives it."""
     single = not isinstance(xs, (list, tuple))
     ys = [to_tensor(y) for y in (ys if isinstance(ys, (list, tuple)) else [ys])]
     xs = [to_tensor(x) for x in ([xs] if single else xs)]
@@ -55,12 +60,16 @@ def gradients(ys, xs, grad_ys=None, unconnected_gradients="none", name=None):
     meta = VarMeta(source=user_location())
     try:
         grads = add_gradients(trace.builder, [trace.var_of(y) for y in ys],
-                              [trace.var_of(x) for x in xs], gy_vars, meta)
+                              [trace.var_of(x) for x in xs], gy_vars, meta,
+                              sparse=[indexed_slices] * len(xs))
     except TracejitError as err:
         raise err.at(meta.source) from None
     out = []
     for x, gvar in zip(xs, grads, strict=True):
-        if gvar is not None:
+        if isinstance(gvar, RowSlices):
+            out.append(IndexedSlices(Tracer(gvar.values, trace), Tracer(gvar.indices, trace),
+                                     dense_shape_tensor(x.shape)))
+        elif gvar is not None:
             out.append(Tracer(gvar, trace))
         elif unconnected_gradients == "zero" and x.dtype.is_float:
             out.append(zeros_like(x))

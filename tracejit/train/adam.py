@@ -44,20 +44,40 @@ class AdamOptimizer(Optimizer):
             self._zeros_slot(var, "v")
 
     def _apply_dense(self, grad, var):
-        dtype = var.dtype
-        beta1_power, beta2_power = (m.cast(p.read_value(), dtype)
-                                    for p in self._get_beta_accumulators())
-        lr = self._get_hyper("learning_rate", dtype)
-        beta1 = self._get_hyper("beta1", dtype)
-        beta2 = self._get_hyper("beta2", dtype)
-        epsilon = self._get_hyper("epsilon", dtype)
-        alpha = lr * m.sqrt(1.0 - beta2_power) / (1.0 - beta1_power)
+        alpha, beta1, beta2, epsilon = self._step_hypers(var.dtype)
         m_slot, v_slot = self.get_slot(var, "m"), self.get_slot(var, "v")
         m_t = m_slot.read_value()
         m_t = m_slot.assign(m_t + (grad - m_t) * (1.0 - beta1))
         v_t = v_slot.read_value()
         v_t = v_slot.assign(v_t + (m.square(grad) - v_t) * (1.0 - beta2))
         return var.assign_sub(m_t * alpha / (m.sqrt(v_t) + epsilon))
+
+    def _apply_sparse(self, summed, touched, var):
+        """TF 1.x's sparse Adam: m and v decay on EVERY row, the summed gradient rows are
+        added to the rows they name, and every row of the variable moves (it is not
+        lazy Adam):
+
+            m    = m * beta1 + scatter((1 - beta1) * rows)
+            v    = v * beta2 + scatter((1 - beta2) * rows ** 2)
+            var -= lr_t * m / (sqrt(v) + epsilon)
+        """
+        dtype = var.dtype
+        alpha, beta1, beta2, epsilon = self._step_hypers(dtype)
+        m_slot, v_slot = self.get_slot(var, "m"), self.get_slot(var, "v")
+        # NOTE: zero rows of `summed` add exactly nothing, so adding it whole is the
+        # scatter_add of the touched rows
+        m_t = m_slot.assign(m_slot.read_value() * beta1 + summed * (1.0 - beta1))
+        v_t = v_slot.assign(v_slot.read_value() * beta2 + (summed * summed) * (1.0 - beta2))
+        return var.assign_sub(alpha * m_t / (m.sqrt(v_t) + epsilon))
+
+    def _step_hypers(self, dtype):
+        """(lr_t, beta1, beta2, epsilon) of this step, in ``dtype``."""
+        beta1_power, beta2_power = (m.cast(p.read_value(), dtype)
+                                    for p in self._get_beta_accumulators())
+        lr = self._get_hyper("learning_rate", dtype)
+        alpha = lr * m.sqrt(1.0 - beta2_power) / (1.0 - beta1_power)
+        return (alpha, self._get_hyper("beta1", dtype), self._get_hyper("beta2", dtype),
+                self._get_hyper("epsilon", dtype))
 
     def _finish(self, updates):
         for name in ("beta1", "beta2"):

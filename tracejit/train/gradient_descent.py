@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from ..trace.array_ops import reshape
+from ..trace.indexed_slices import in_range, scatter_add
+from ..trace.math_ops import where
 from .optimizer import Optimizer
 
 
@@ -15,6 +18,14 @@ class GradientDescentOptimizer(Optimizer):
     def _apply_dense(self, grad, var):
         lr = self._get_hyper("learning_rate", var.dtype)
         return var.assign_sub(grad * lr)
+
+    def _apply_sparse_duplicate_indices(self, grad, var):
+        # NOTE: TF 1.x's scatter_sub of the scaled rows: a repeated index subtracts each
+        # of its rows in turn, with no summing first (the update is linear)
+        lr = self._get_hyper("learning_rate", var.dtype)
+        keep = reshape(in_range(grad), grad.indices.shape + (1,) * (len(var.shape) - 1))
+        rows = where(keep, -(grad.values * lr), 0.0)
+        return var.assign(scatter_add(var.read_value(), grad.indices, rows))
 
 
 class MomentumOptimizer(Optimizer):

@@ -33,8 +33,9 @@ from ..ir import dtypes as dt
 from ..ir.errors import DTypeError, ShapeError, TracejitError
 from ..ir.source import user_location
 from ..trace.autodiff import gradients
+from ..trace.indexed_slices import IndexedSlices, dense_shape_of, dense_shape_tensor, summed_rows
 from ..trace.jit import JitFunction
-from ..trace.math_ops import cast
+from ..trace.math_ops import cast, where
 from ..trace.tracing import current_trace, to_tensor
 from ..trace.values import Array, Tensor, Tracer
 from ..trace.variables import Variable
@@ -42,7 +43,10 @@ from ..trace.variables import Variable
 
 class Optimizer:
     """Base class. Subclasses define ``_create_slots(var_list)``, ``_apply_dense(grad,
-    var)`` (returning the variable's new value) and optionally ``_finish(updates)``."""
+    var)`` (returning the variable's new value) and optionally ``_finish(updates)``;
+    ``_apply_sparse`` where their row-sparse rule is not the dense rule on the touched
+    rows (Adam), ``_apply_sparse_duplicate_indices`` where repeated rows need no summing
+    first (gradient descent)."""
 
     # NOTE: TF 1.x's gating constants; one traced graph has no intra-step races, so every
     # value behaves like GATE_GRAPH. Kept so TF1 code that passes them runs unchanged.
@@ -276,7 +280,9 @@ class Optimizer:
                              "them through differentiable ops")
         self._create_slots([v for _, v in to_apply])
         self._prepare()
-        updates = [self._apply_dense(grad, var) for grad, var in to_apply]
+        updates = [self._apply_sparse_duplicate_indices(grad, var)
+                   if isinstance(grad, IndexedSlices) else self._apply_dense(grad, var)
+                   for grad, var in to_apply]
         self._finish(updates)
         if global_step is not None:
             global_step.assign_add(1)
@@ -310,6 +316,26 @@ class Optimizer:
     def _finish(self, updates: list[Tensor]) -> None:
         """Runs after every variable is updated (Adam advances its beta powers here)."""
 
+    def _apply_sparse_duplicate_indices(self, grad: IndexedSlices, var: Variable) -> Tensor:
+        """A row-sparse gradient: the rows of repeated indices are summed first (TF 1.x's
+        rule: summing squares instead of squaring the sum would be wrong), then
+        ``_apply_sparse``."""
+        summed, touched = summed_rows(grad)
+        return self._apply_sparse(summed, touched, var)
+
+    def _apply_sparse(self, summed: Tensor, touched: Tensor, var: Variable) -> Tensor:
+        """The dense rule on the rows ``touched`` marks; every other row of the variable
+        and of its slots keeps its value. That is what TF 1.x's sparse training kernels
+        do (momentum is not applied and accumulators do not decay on rows the gradient
+        does not name). ``summed`` is the dense gradient, zero off those rows."""
+        state = [var] + [slot for per_var in self._slots.values()
+                         for owner, slot in per_var.values() if owner is var]
+        before = [v.read_value() for v in state]
+        self._apply_dense(summed, var)
+        for variable, old in zip(state, before, strict=True):
+            variable.assign(where(touched, variable.read_value(), old))
+        return var.read_value()
+
 
 def _check_global_step(global_step) -> None:
     if global_step is None or isinstance(global_step, Variable):
@@ -321,17 +347,36 @@ def _check_global_step(global_step) -> None:
                     f"{type(global_step).__name__}{hint}")
 
 
-def _checked_gradient(grad, var: Variable) -> Tensor:
-    """The gradient as a tensor of the variable's dtype and shape."""
-    tensor = to_tensor(grad)
-    if tensor.dtype is not var.dtype:
-        if not tensor.weak:
-            raise DTypeError(f"gradient of type {tensor.type} for variable {var.name!r} of "
-                             f"type {var.type}", op="apply_gradients",
-                             location=user_location())
-        tensor = cast(tensor, var.dtype)
+def _checked_gradient(grad, var: Variable) -> Tensor | IndexedSlices:
+    """The gradient as a tensor of the variable's dtype and shape (or as rows of it)."""
+    if isinstance(grad, IndexedSlices):
+        return _checked_slices(grad, var)
+    tensor = _in_dtype_of(var, to_tensor(grad), "gradient")
     if tensor.shape != var.shape:
         raise ShapeError(f"gradient of shape {list(tensor.shape)} for variable {var.name!r} "
                          f"of shape {list(var.shape)}", op="apply_gradients",
                          location=user_location())
     return tensor
+
+
+def _checked_slices(grad: IndexedSlices, var: Variable) -> IndexedSlices:
+    """A row gradient whose dense shape is the variable's (taken from it if absent)."""
+    if grad.dense_shape is not None:
+        shape = dense_shape_of(grad, "apply_gradients")
+        if shape != tuple(var.shape):
+            raise ShapeError(f"IndexedSlices gradient of dense shape {list(shape)} for "
+                             f"variable {var.name!r} of shape {list(var.shape)}",
+                             op="apply_gradients", location=user_location())
+    values = _in_dtype_of(var, to_tensor(grad.values), "gradient rows")
+    return IndexedSlices(values, to_tensor(grad.indices), dense_shape_tensor(var.shape))
+
+
+def _in_dtype_of(var: Variable, tensor: Tensor, what: str) -> Tensor:
+    """``tensor`` in the variable's dtype: a Python number converts, a typed tensor of
+    another dtype is a DTypeError."""
+    if tensor.dtype is var.dtype:
+        return tensor
+    if not tensor.weak:
+        raise DTypeError(f"{what} of type {tensor.type} for variable {var.name!r} of "
+                         f"type {var.type}", op="apply_gradients", location=user_location())
+    return cast(tensor, var.dtype)

@@ -301,6 +301,14 @@ class Graph:
         # NOTE: an input whose known value depends on the probe size (tf.shape of an
         # unknown dimension) makes the result depend on it too.
         unknown = any(t.shape.has_unknown or len(t.probe_known) > 1 for t in op.inputs)
+        if op.type == "Gradients" and not unknown:
+            # NOTE: the rows of a gathered table's gradient (IndexedSlices) are as many as
+            # the ids, which an unknown dimension of a fed value far upstream may size
+            unknown = any(t.shape.has_unknown for source in
+                          ancestor_ops([t.op for t in op.inputs], set())
+                          if source.type == "Placeholder" or getattr(source, "argument", False)
+                          or getattr(source, "host_compute", None) is not None
+                          for t in source.outputs)
         sizes = list(_PROBE_SIZES if unknown else _PROBE_SIZES[:1])
         try:
             results = [self._probe(op, size) for size in sizes]

@@ -1,6 +1,7 @@
 """``tf.nn`` in a TF1 graph."""
 
+from .embeddings import embedding_lookup
 from .ops import dropout, nn_ops_table
 
 globals().update(nn_ops_table)
-__all__ = sorted(nn_ops_table) + ["dropout"]
+__all__ = sorted(nn_ops_table) + ["dropout", "embedding_lookup"]

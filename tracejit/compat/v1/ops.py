@@ -13,8 +13,9 @@ import numpy as np
 
 from ... import trace as _trace  # noqa: F401  (initializes the front end)
 from ...ir import dtypes as dt
-from ...trace import array_ops, indexing, math_ops, nn_ops, random_ops, tracing
+from ...trace import array_ops, indexing, math_ops, nn_ops, pytree, random_ops, tracing
 from ...trace.autodiff import gradients as _gradients
+from ...trace.indexed_slices import IndexedSlices, to_dense
 from . import legacy
 from .coverage import tensorflow_names
 from .graph import Tensor, as_operation, get_default_graph
@@ -22,7 +23,11 @@ from .legacy import canonical_kwargs
 
 
 def graph_arg(value):
-    """Compat Variables stand for their value tensor inside ops."""
+    """Compat Variables stand for their value tensor inside ops; an IndexedSlices for
+    its dense tensor (TensorFlow's implicit conversion)."""
+    if isinstance(value, IndexedSlices):
+        return get_default_graph().create_op("IndexedSlicesToDense", to_dense, (value,),
+                                             name="IndexedSlicesToDense").structured_outputs()
     if hasattr(value, "_graph_element"):
         return value._graph_element()
     if isinstance(value, (list, tuple)) and any(hasattr(v, "_graph_element") for v in value):
@@ -152,13 +157,20 @@ def placeholder_with_default(input, shape, name=None):
 
 def gradients(ys, xs, grad_ys=None, name="gradients", stop_gradients=None, **unused):
     """TF1's ``tf.gradients``: always a list, one gradient per ``x`` (a single ``x``
-    gives a one-element list, so ``tf.gradients(y, x)[0]`` is the gradient)."""
+    gives a one-element list, so ``tf.gradients(y, x)[0]`` is the gradient). An ``x``
+    read only through gathers of rows (an embedding) gets an ``IndexedSlices``."""
     xs_list = [graph_arg(x) for x in (xs if isinstance(xs, (list, tuple)) else [xs])]
     ys_list = ys if isinstance(ys, (list, tuple)) else [ys]
+    layout = []     # how the op's flat outputs group into gradients (IndexedSlices, None)
+
+    def differentiate(ys, xs, gys):
+        leaves: list = []
+        layout[:] = [pytree.flatten(_gradients(ys, xs, gys, indexed_slices=True), leaves)]
+        return leaves
+
     created = get_default_graph().create_op(
-        "Gradients", lambda ys, xs, gys: _gradients(ys, xs, gys), (ys_list, xs_list, grad_ys),
-        name=name)
-    return list(created.structured_outputs())
+        "Gradients", differentiate, (ys_list, xs_list, grad_ys), name=name)
+    return list(pytree.unflatten(layout[0], iter(created.outputs)))
 
 
 def group(*inputs, name=None):

@@ -19,7 +19,7 @@ from ...cluster.sync_client import SyncReplicas
 from .errors import FailedPreconditionError
 from .graph import get_default_graph
 from .monitored import SessionRunHook
-from .ops import placeholder
+from .ops import convert_to_tensor, placeholder
 
 __all__ = ["SyncReplicasOptimizer"]
 
@@ -56,7 +56,9 @@ class SyncReplicasOptimizer:
             apply = self._opt.apply_gradients(list(zip(fed, [v for _, v in pairs],
                                                        strict=True)),
                                               global_step=global_step)
-        grads = [g for g, _ in pairs]
+        # NOTE: the replicas exchange dense gradients: an embedding's IndexedSlices is
+        # made dense here (the parameter servers sum and average whole tensors)
+        grads = [convert_to_tensor(g) for g, _ in pairs]
         variables = [v for _, v in pairs]
 
         def step(session, feed_dict) -> None:

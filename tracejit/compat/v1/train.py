@@ -113,7 +113,13 @@ class Optimizer:
         return self.apply_gradients(self.compute_gradients(loss, var_list), global_step, name)
 
     def get_slot(self, var, name):
-        return self._core.get_slot(var.core, name)
+        """The slot as a graph Variable (``sess.run`` fetches it), or None."""
+        core = self._core.get_slot(var.core, name)
+        if core is None:
+            return None
+        if id(core) not in self._wrapped:
+            self._wrapped[id(core)] = Variable.from_core(core)
+        return self._wrapped[id(core)]
 
     def get_slot_names(self):
         return self._core.get_slot_names()
