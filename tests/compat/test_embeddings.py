@@ -187,6 +187,34 @@ def test_jit_gradients_with_indexed_slices_match_finite_differences():
     np.testing.assert_allclose(np.asarray(dense), numeric, rtol=1e-6, atol=1e-8)
 
 
+def test_clipping_keeps_indexed_slices_and_measures_their_rows():
+    # TensorFlow 2.21 (tf.compat.v1), same program: the norm counts each row of the
+    # IndexedSlices as it is (the repeated id 1 twice), and the clipped gradient stays
+    # an IndexedSlices with the same indices
+    table = np.arange(12, dtype=np.float32).reshape(4, 3) / 4.0
+    emb = tf.Variable(table)
+    w = tf.Variable(np.array([1.0, -2.0], np.float32))
+    rows = tf.nn.embedding_lookup(emb, [1, 1, 3])
+    grads = tf.gradients(tf.reduce_sum(rows * rows) + tf.reduce_sum(w * w), [emb, w])
+    clipped, norm = tf.clip_by_global_norm(grads, 3.0)
+    one = tf.clip_by_norm(grads[0], 2.0)
+    assert isinstance(clipped[0], tf.IndexedSlices) and isinstance(one, tf.IndexedSlices)
+    with tf.Session() as sess:
+        sess.run(tf.global_variables_initializer())
+        got, got_norm, got_one = sess.run([clipped, norm, one])
+    np.testing.assert_allclose(got_norm, 10.977249145507812, rtol=1e-6)
+    np.testing.assert_array_equal(got[0].indices, [1, 1, 3])
+    np.testing.assert_allclose(got[0].values, [
+        [0.4099387526512146, 0.5465850234031677, 0.6832312941551208],
+        [0.4099387526512146, 0.5465850234031677, 0.6832312941551208],
+        [1.2298163175582886, 1.3664625883102417, 1.5031088590621948]], rtol=1e-6)
+    np.testing.assert_allclose(got[1], [0.5465850234031677, -1.0931700468063354], rtol=1e-6)
+    np.testing.assert_allclose(got_one.values, [
+        [0.29925277829170227, 0.3990037143230438, 0.4987546503543854],
+        [0.29925277829170227, 0.3990037143230438, 0.4987546503543854],
+        [0.8977583646774292, 0.9975093007087708, 1.0972602367401123]], rtol=1e-6)
+
+
 def test_user_mistakes_are_clear_errors():
     emb = tf.Variable(TABLE)
     with pytest.raises(DTypeError, match="ids must be integers"):

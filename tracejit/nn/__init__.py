@@ -1,7 +1,8 @@
 """Neural networks: functions (``tracejit.nn.relu``, ``conv2d``, ``softmax``, losses, ...)
 and Keras-like layers (``Dense``, ``Conv2D``, ``Sequential``, ...)."""
 
-from ..trace.embedding_ops import clip_by_norm, embedding_lookup  # noqa: F401
+from ..trace.clip_ops import clip_by_norm  # noqa: F401
+from ..trace.embedding_ops import embedding_lookup  # noqa: F401
 from ..trace.nn_ops import (  # noqa: F401
     avg_pool,
     avg_pool2d,

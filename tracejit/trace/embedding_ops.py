@@ -21,27 +21,13 @@ from __future__ import annotations
 from ..ir.errors import DTypeError, ParamError, ShapeError
 from ..ir.source import user_location
 from . import math_ops as m
-from .array_ops import gather, ones_like, reshape
+from .array_ops import gather, reshape
+from .clip_ops import clip_by_norm
 from .tracing import to_tensor
 
 
 def _fail(error, message: str, op: str = "embedding_lookup"):
     raise error(message, op=op, location=user_location())
-
-
-def clip_by_norm(t, clip_norm, axes=None, name=None):
-    """``t * clip_norm / max(l2norm(t), clip_norm)`` with the norm over ``axes`` (all by
-    default): values whose norm is at most ``clip_norm`` are unchanged. A zero norm
-    gives no NaN, in the value or its gradient (TensorFlow's two-``where`` form)."""
-    t = to_tensor(t)
-    # NOTE: no axes (a lookup of scalar rows) clips each element, as TensorFlow's empty
-    # reduction does; reduce_sum's axis=() would sum everything
-    squares = t * t if axes == () else m.reduce_sum(t * t, axis=axes, keepdims=True)
-    positive = m.greater(squares, 0.0)
-    safe = m.where(positive, squares, ones_like(squares))
-    norm = m.where(positive, m.sqrt(safe), squares)
-    clip_norm = m.cast(to_tensor(clip_norm), t.dtype)
-    return t * clip_norm / m.maximum(norm, clip_norm)
 
 
 def _partition_of(flat_ids, sizes: list[int], strategy: str):

@@ -145,7 +145,7 @@ from .variables import (  # noqa: F401
 )
 
 globals().update(ops)
-from .embeddings import IndexedSlices, IndexedSlicesValue, clip_by_norm, gather  # noqa: E402,F401
+from .embeddings import IndexedSlices, IndexedSlicesValue, gather  # noqa: E402,F401
 
 # TF1 code writes its own values as ``tf.Summary(value=[tf.Summary.Value(...)])``
 Summary, Event, SessionLog = summary.Summary, summary.Event, summary.SessionLog

@@ -19,6 +19,8 @@ from ...ir import dtypes as dt
 from ...ir.errors import DTypeError
 from ...ir.source import user_location
 from ...trace import array_ops, math_ops, nn_ops
+from ...trace import clip_ops as trace_clip_ops
+from ...trace.indexed_slices import IndexedSlices
 from .graph import Tensor
 from .ops import convert_to_tensor, graph_arg, graph_op
 
@@ -26,13 +28,30 @@ __all__ = ["clip_by_global_norm", "clip_by_norm", "clip_by_average_norm", "globa
 
 
 def _tensor_list(t_list, op: str) -> list:
-    """``t_list`` as a list of graph tensors (None entries kept); a single tensor is the
-    user's mistake TensorFlow rejects too."""
-    if isinstance(t_list, (Tensor, str, bytes)) or not hasattr(t_list, "__iter__") \
-            or hasattr(t_list, "_graph_element"):
+    """``t_list`` as a list of graph tensors (None entries kept, an IndexedSlices kept
+    whole); a single tensor is the user's mistake TensorFlow rejects too."""
+    if isinstance(t_list, (Tensor, str, bytes, IndexedSlices)) or \
+            not hasattr(t_list, "__iter__") or hasattr(t_list, "_graph_element"):
         raise TypeError(f"{op}: `t_list` should be a sequence of tensors. Received "
                         f"{type(t_list).__name__} (at {user_location()})")
-    return [None if t is None else convert_to_tensor(graph_arg(t)) for t in t_list]
+    return [None if t is None else _as_tensor_or_slices(t) for t in t_list]
+
+
+def _as_tensor_or_slices(t):
+    if isinstance(t, IndexedSlices):
+        return IndexedSlices(convert_to_tensor(t.values), t.indices, t.dense_shape)
+    return convert_to_tensor(graph_arg(t))
+
+
+def _values_of(t):
+    """What is clipped and measured: an IndexedSlices' rows as they are (repeated
+    indices not summed), as in TensorFlow."""
+    return t.values if isinstance(t, IndexedSlices) else t
+
+
+def _like(t, clipped):
+    return IndexedSlices(clipped, t.indices, t.dense_shape) \
+        if isinstance(t, IndexedSlices) else clipped
 
 
 def _check_one_dtype(tensors: list, op: str) -> None:
@@ -51,7 +70,7 @@ def _norm_of(values):
 
 def global_norm(t_list, name=None):
     """sqrt(sum(l2norm(t)**2 for t in t_list)), None entries skipped."""
-    present = [t for t in _tensor_list(t_list, "global_norm") if t is not None]
+    present = [_values_of(t) for t in _tensor_list(t_list, "global_norm") if t is not None]
     _check_one_dtype(present, "global_norm")
     return graph_op(_norm_of, "GlobalNorm")(present, name=name or "global_norm")
 
@@ -79,33 +98,25 @@ def clip_by_global_norm(t_list, clip_norm, use_norm=None, name=None):
     else:
         use_norm = convert_to_tensor(graph_arg(use_norm))
     outs = graph_op(_clip_by_global_norm_fn, "ClipByGlobalNorm")(
-        present, graph_arg(clip_norm), use_norm, name=name or "clip_by_global_norm")
+        [_values_of(t) for t in present], graph_arg(clip_norm), use_norm,
+        name=name or "clip_by_global_norm")
     clipped = iter(outs[:-1])
-    return [None if t is None else next(clipped) for t in tensors], outs[-1]
+    return [None if t is None else _like(t, next(clipped)) for t in tensors], outs[-1]
 
 
 def _clip_by_norm_fn(t, clip_norm, axes=None):
-    t = array_ops.identity(t)
-    l2sum = math_ops.reduce_sum(t * t, axes, keepdims=True)
-    positive = math_ops.greater(l2sum, 0)
-    # NOTE: TensorFlow's two-where trick: sqrt never sees 0, so the gradient of an
-    # all-zero tensor is 0, not NaN.
-    safe = math_ops.where(positive, l2sum, array_ops.ones_like(l2sum))
-    l2norm = math_ops.where(positive, math_ops.sqrt(safe), l2sum)
-    clip = math_ops.cast(clip_norm, t.dtype)
-    return (t * clip) / math_ops.maximum(l2norm, clip)
-
+    return trace_clip_ops.clip_by_norm(t, clip_norm, axes)
 
 
 def clip_by_norm(t, clip_norm, axes=None, name=None):
     """``t * clip_norm / max(l2norm(t, axes), clip_norm)``: the L2 norm over ``axes``
     (all axes when None) is at most ``clip_norm``."""
-    t = convert_to_tensor(graph_arg(t))
+    t = _as_tensor_or_slices(t)
     if not t.dtype.is_float:
         raise DTypeError(f"clip_by_norm needs a floating-point tensor, got {t.dtype.name}",
                          op="clip_by_norm", location=user_location())
-    return graph_op(_clip_by_norm_fn, "ClipByNorm")(t, graph_arg(clip_norm), axes=axes,
-                                                    name=name or "clip_by_norm")
+    return _like(t, graph_op(_clip_by_norm_fn, "ClipByNorm")(
+        _values_of(t), graph_arg(clip_norm), axes=axes, name=name or "clip_by_norm"))
 
 
 def _clip_by_average_norm_fn(t, clip_norm):

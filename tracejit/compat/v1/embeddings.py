@@ -1,5 +1,5 @@
 """Embeddings in a TF1 graph: ``tf.nn.embedding_lookup`` (a table or a list of its
-partitions), ``tf.gather`` with TF1's signature, ``tf.clip_by_norm``, and
+partitions), ``tf.gather`` with TF1's signature, and
 ``tf.IndexedSlices``, the row-sparse gradient ``tf.gradients`` gives a table read only
 through lookups (see docs/embeddings.md)."""
 
@@ -11,8 +11,7 @@ from ...trace import array_ops, embedding_ops
 from ...trace.indexed_slices import IndexedSlices
 from .ops import graph_op
 
-__all__ = ["IndexedSlices", "IndexedSlicesValue", "clip_by_norm", "embedding_lookup",
-           "gather"]
+__all__ = ["IndexedSlices", "IndexedSlicesValue", "embedding_lookup", "gather"]
 
 # NOTE: Session.run of an IndexedSlices gives one of NumPy arrays, TF's IndexedSlicesValue
 IndexedSlicesValue = IndexedSlices
@@ -31,10 +30,5 @@ def _gather(params, indices, validate_indices=None, name=None, axis=None, batch_
     return array_ops.gather(params, indices, 0 if axis is None else axis)
 
 
-def _clip_by_norm(t, clip_norm, axes=None, name=None):
-    return embedding_ops.clip_by_norm(t, clip_norm, axes)
-
-
 embedding_lookup = graph_op(_embedding_lookup, "EmbeddingLookup")
 gather = graph_op(_gather, "GatherV2")
-clip_by_norm = graph_op(_clip_by_norm, "ClipByNorm")
