@@ -5,7 +5,7 @@ tensors it reads, ``name`` for a node's first output and ``name:i`` for the othe
 ``^name`` for a control input), a device and attributes. ``node_def`` builds one with
 the attributes TensorBoard shows: ``_output_shapes`` (drawn on the edges) and the
 output ``dtype``. ``ir_graph_def`` turns a traced tracejit graph into one;
-``operations_graph_def`` a TF1 graph's operations (``compat/v1/graph_export.py``).
+``compat/v1/graph_export.py`` a TF1 graph's operations.
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ from collections.abc import Sequence
 from tensorboard.compat.proto import (
     attr_value_pb2,
     graph_pb2,
-    meta_graph_pb2,
     node_def_pb2,
     versions_pb2,
 )
@@ -99,28 +98,3 @@ def ir_graph_def(graph) -> graph_pb2.GraphDef:
                               [source] if source else [], output_shapes=shapes_of([var]),
                               dtype=var.dtype.name))
     return graph_def(nodes)
-
-
-def operations_graph_def(operations) -> graph_pb2.GraphDef:
-    """A TF1 graph's operations as a GraphDef, in the order given (creation order is a
-    topological one). NOTE: read by their attributes (``name``, ``type``, ``inputs``,
-    ``control_inputs``, ``device``, ``outputs`` with ``shape.dims`` and ``dtype.name``),
-    so this layer does not import the TF1 front end above it."""
-    nodes = []
-    for op in operations:
-        inputs = [tensor_ref(t.op.name, t.value_index) for t in op.inputs]
-        inputs += [f"^{control.name}" for control in op.control_inputs]
-        shapes = [None if t.shape.dims is None else list(t.shape.dims) for t in op.outputs]
-        dtype = op.outputs[0].dtype.name if op.outputs else None
-        nodes.append(node_def(op.name, op.type, inputs, op.device,
-                              shapes if op.outputs else None, dtype))
-    return graph_def(nodes)
-
-
-def meta_graph_def(graph) -> meta_graph_pb2.MetaGraphDef:
-    """A MetaGraphDef holding the GraphDef of a TF1 graph (``graph.get_operations()``);
-    what ``Saver.export_meta_graph`` writes beside a checkpoint."""
-    operations = sorted(graph.get_operations(), key=lambda op: op.order)
-    return meta_graph_pb2.MetaGraphDef(
-        meta_info_def=meta_graph_pb2.MetaGraphDef.MetaInfoDef(tensorflow_version="tracejit"),
-        graph_def=operations_graph_def(operations))

@@ -39,6 +39,7 @@ from . import (  # noqa: F401
     contrib,
     data,
     errors,
+    graph_util,
     io,
     layers,
     losses,
@@ -67,7 +68,9 @@ from .graph import (  # noqa: F401
     get_default_graph,
     reset_default_graph,
 )
+from .graph_export import export_graph_def  # noqa: F401  (also Graph.as_graph_def)
 from .graph_import import import_graph_def  # noqa: F401
+from .meta_graph_messages import AttrValue, GraphDef, MetaGraphDef, NodeDef  # noqa: F401
 from .ops import (  # noqa: F401
     constant,
     convert_to_tensor,

@@ -75,6 +75,15 @@ class Operation:
         call_args, call_kwargs = pytree.unflatten(treedef, iter(args))
         return self._fn(*call_args, **call_kwargs)
 
+    def recorded_call(self):
+        """``(function, args, kwargs)`` as recorded, graph tensors among the arguments;
+        None for an op that calls no function (a placeholder, a no-op)."""
+        if self._fn is None:
+            return None
+        treedef, leaves = self._args_tree
+        args, kwargs = pytree.unflatten(treedef, iter(leaves))
+        return self._fn, args, kwargs
+
     def run(self, feed_dict=None, session=None):
         (session or get_default_session()).run(self, feed_dict)
 

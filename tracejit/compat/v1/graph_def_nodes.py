@@ -15,11 +15,18 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from .errors import UnimplementedError
 from .graph import Graph, Tensor
 from .graph_def_ops import Attrs
+from .host_ops import host_op
 from .ops import constant, no_op, placeholder, placeholder_with_default
 from .strings import string
 from .variables import Variable, is_variable_initialized
+
+#: A node tracejit wrote for an op it cannot describe (graph_export.py), and the
+#: dtypes of its outputs.
+OPAQUE_ATTR = "_tracejit_opaque"
+OUTPUT_TYPES_ATTR = "_tracejit_output_types"
 
 
 @dataclass
@@ -86,6 +93,21 @@ def _is_initialized(ctx: NodeContext):
 
 def _no_op(ctx: NodeContext):
     return no_op(name=ctx.leaf)
+
+
+def opaque_node(ctx: NodeContext):
+    """An op tracejit wrote without saying how it computes (a gradient, an optimizer's
+    update, a random op, a branch or loop): it keeps its place, inputs and outputs, and
+    running it is an error naming it; the ops that do not need it run."""
+    def refuse(session, values):
+        raise UnimplementedError(
+            f"{ctx.full_name} ({ctx.op_type}) was imported from a graph tracejit wrote, "
+            "which records what it computes only for tf.* function calls, placeholders, "
+            "constants and variables; build this op again in Python")
+    dtypes = ctx.attrs.get(OUTPUT_TYPES_ATTR) or []
+    shapes = ctx.attrs.get("_output_shapes") or [None] * len(dtypes)
+    return host_op(ctx.op_type, refuse, ctx.inputs, list(zip(dtypes, shapes, strict=True)),
+                   name=ctx.leaf)
 
 
 #: Makers by TensorFlow op type (the node is made with the graph's current control

@@ -20,7 +20,8 @@ from tensorboard.compat.proto import graph_pb2
 from ...ir.errors import TracejitError
 from ...ir.source import user_location
 from .graph import Graph, Operation, Tensor, get_default_graph
-from .graph_def_nodes import NODE_MAKERS, NodeContext
+from .graph_def_calls import CALL_ATTR, decode_call
+from .graph_def_nodes import NODE_MAKERS, OPAQUE_ATTR, NodeContext, opaque_node
 from .graph_def_ops import COMPUTE_ROWS, Attrs
 from .ops import graph_arg
 
@@ -109,6 +110,29 @@ def import_graph_def(graph_def, input_map=None, return_elements=None, name=None,
     tensor names of ``graph_def`` (``"x:0"``) to tensors of this graph that replace
     them; ``return_elements`` names the operations (``"y"``) and tensors (``"y:0"``) to
     return, in that order (None: return None)."""
+    _, created = import_nodes(graph_def, input_map, "import" if name is None else name,
+                              return_elements)
+    if return_elements is None:
+        return None
+    results = []
+    for element in return_elements:
+        source, index, _ = parse_input(element)
+        op = created[source]
+        if ":" not in element:
+            results.append(op)
+        elif index >= len(op.outputs):
+            raise ValueError(f"Requested return_element {element!r}: node {source!r} has "
+                             f"{len(op.outputs)} outputs")
+        else:
+            results.append(op.outputs[index])
+    return results
+
+
+def import_nodes(graph_def, input_map, scope: str, return_elements=None
+                 ) -> tuple[str, dict[str, Operation]]:
+    """Check and import ``graph_def`` (see import_graph_def); returns the scope its
+    nodes got (``scope`` made unique, with ``/``; ``""`` for none) and the operation of
+    each node by its name in ``graph_def``."""
     if isinstance(graph_def, (bytes, bytearray)):
         graph_def = graph_pb2.GraphDef.FromString(bytes(graph_def))
     if not isinstance(graph_def, graph_pb2.GraphDef):
@@ -120,45 +144,33 @@ def import_graph_def(graph_def, input_map=None, return_elements=None, name=None,
         nodes[node.name] = node
     known = importable_types()
     for node in graph_def.node:
-        if node.op not in known:
+        if node.op not in known and CALL_ATTR not in node.attr and \
+                OPAQUE_ATTR not in node.attr:
             raise ValueError(f"import_graph_def: node {node.name!r} has op type {node.op!r}, "
-                             "which tracejit does not implement") from None
+                             "which tracejit does not implement")
     mapped = _mapped_inputs(input_map)
     missing = sorted(k for k in mapped if parse_input(k)[0] not in nodes)
     if missing:
         raise ValueError(f"Attempted to map inputs that were not found in graph_def: "
                          f"{missing}")
-    wanted = list(return_elements or [])
-    for element in wanted:
+    for element in return_elements or []:
         if not isinstance(element, str) or parse_input(element)[0] not in nodes:
             raise ValueError(f"Requested return_element {element!r} not found in graph_def.")
-    order = _topological(nodes)
+    return _import_nodes(_topological(nodes), mapped, scope)
 
+
+def _import_nodes(order, mapped: dict, scope: str) -> tuple[str, dict[str, Operation]]:
     graph = get_default_graph()
     before = set(map(id, graph.get_operations()))
     created: dict[str, Operation] = {}
-    prefix_scope = "import" if name is None else name
     try:
-        with graph.name_scope(prefix_scope or None) as prefix:
+        with graph.name_scope(scope or None) as prefix:
             for node in order:
                 created[node.name] = _import_node(graph, node, prefix, created, mapped)
     except BaseException:
         graph.discard([op for op in graph.get_operations() if id(op) not in before])
         raise
-    if return_elements is None:
-        return None
-    results = []
-    for element in wanted:
-        source, index, _ = parse_input(element)
-        op = created[source]
-        if ":" not in element:
-            results.append(op)
-        elif index >= len(op.outputs):
-            raise ValueError(f"Requested return_element {element!r}: node {source!r} has "
-                             f"{len(op.outputs)} outputs")
-        else:
-            results.append(op.outputs[index])
-    return results
+    return prefix, created
 
 
 def _import_node(graph: Graph, node, prefix: str, created: dict, mapped: dict) -> Operation:
@@ -186,16 +198,23 @@ def _import_node(graph: Graph, node, prefix: str, created: dict, mapped: dict) -
     device = graph.device(node.device) if node.device else contextlib.nullcontext()
     try:
         with graph.control_dependencies(controls), device:
-            if controls and node.op not in NODE_MAKERS:
+            if controls and (node.op not in NODE_MAKERS or CALL_ATTR in node.attr):
                 data = [_read_after_controls(graph, t) for t in data]
             with exact_name(graph, full_name) as leaf:
-                if node.op in NODE_MAKERS:
-                    NODE_MAKERS[node.op](NodeContext(graph, leaf, full_name, node.op, data,
-                                                     attrs))
+                context = NodeContext(graph, leaf, full_name, node.op, data, attrs)
+                if CALL_ATTR in node.attr:
+                    fn, args, kwargs = decode_call(attrs.get(CALL_ATTR), data, where)
+                    graph.create_op(node.op, fn, args, kwargs, name=leaf)
+                elif OPAQUE_ATTR in node.attr:
+                    opaque_node(context)
+                elif node.op in NODE_MAKERS:
+                    NODE_MAKERS[node.op](context)
                 else:
                     row = COMPUTE_ROWS[node.op]
-                    graph.create_op(node.op, lambda *xs: row.compute(list(xs), attrs),
-                                    tuple(data), name=leaf)
+                    made = graph.create_op(node.op, lambda *xs: row.compute(list(xs), attrs),
+                                           tuple(data), name=leaf)
+                    # NOTE: its attributes, for writing it out again (graph_export.py)
+                    made.node_attrs = node.attr
     except TracejitError as err:
         raise type(err)(_naming(where, err.bare_message), location=user_location()) from None
     except (TypeError, ValueError, KeyError) as err:

@@ -83,18 +83,21 @@ ops = {name: graph_op(next(getattr(m, name) for m in _FRONT_END if hasattr(m, na
 nn_ops_table = {name: graph_op(getattr(nn_ops, name)) for name in tf1_names("tf.nn", nn_ops)}
 
 
-def _argmax_tf1(kind):
-    core = getattr(math_ops, kind)
-
-    def fn(input, axis=None, name=None, dimension=None, output_type=dt.int64):
-        axis = dimension if axis is None else axis     # TF1's deprecated spelling
-        return core(input, axis, output_type)
-    fn.__name__ = kind
-    return graph_op(fn)
+def tf1_argmax(input, axis=None, name=None, dimension=None, output_type=dt.int64):
+    """TF1's ``tf.argmax``: ``dimension`` is the deprecated spelling of ``axis``."""
+    return math_ops.argmax(input, dimension if axis is None else axis, output_type)
 
 
-ops["argmax"] = _argmax_tf1("argmax")
-ops["argmin"] = _argmax_tf1("argmin")
+def tf1_argmin(input, axis=None, name=None, dimension=None, output_type=dt.int64):
+    """TF1's ``tf.argmin``: ``dimension`` is the deprecated spelling of ``axis``."""
+    return math_ops.argmin(input, dimension if axis is None else axis, output_type)
+
+
+# NOTE: recorded as Argmax/Argmin; module-level functions, so a graph written with them
+# can name them (graph_def_calls.py)
+tf1_argmax.__name__, tf1_argmin.__name__ = "argmax", "argmin"
+ops["argmax"] = graph_op(tf1_argmax)
+ops["argmin"] = graph_op(tf1_argmin)
 legacy.install(ops)
 
 
@@ -283,10 +286,11 @@ def _install_operators() -> None:
     Tensor.__neg__ = lambda self: ops["negative"](self)
     Tensor.__abs__ = lambda self: ops["abs"](self)
     Tensor.__invert__ = lambda self: ops["logical_not"](self)
-    Tensor.__getitem__ = lambda self, index: graph_op(_getitem, "StridedSlice")(self, index)
+    Tensor.__getitem__ = lambda self, index: graph_op(getitem, "StridedSlice")(self, index)
 
 
-def _getitem(x, index):
+def getitem(x, index):
+    """``x[index]`` (what a graph tensor's ``[]`` records, as a StridedSlice)."""
     return x[index]
 
 

@@ -14,9 +14,9 @@ from __future__ import annotations
 import os
 
 import numpy as np
+from tensorboard.compat.proto import saver_pb2
 
 from ...ir.source import user_location
-from ...summary.graph_def import meta_graph_def
 from ...train.checkpoint_files import (
     CheckpointError,
     CheckpointHistory,
@@ -32,6 +32,7 @@ from ...train.checkpoint_files import (
 )
 from .errors import InvalidArgumentError, NotFoundError
 from .graph import Tensor, get_default_graph
+from .meta_graph_export import export_meta_graph
 from .ops import constant, group, placeholder
 from .variables import GraphKeys, Variable
 
@@ -42,9 +43,8 @@ __all__ = ["Saver", "latest_checkpoint", "get_checkpoint_state", "checkpoint_exi
 NewCheckpointReader = load_checkpoint
 
 
-class SaverDef:
-    """The save/restore format marker TF1 code passes around (``write_version``)."""
-    V1, V2 = 1, 2
+# NOTE: TensorFlow's message (``SaverDef.V2`` is its format enum), which the .meta holds
+SaverDef = saver_pb2.SaverDef
 
 
 def _named_variables(var_list) -> dict[str, Variable]:
@@ -92,7 +92,8 @@ class Saver:
         self._variables: dict[str, Variable] | None = None
         self._restore_op = None
         self._feeds: dict[str, Tensor] = {}
-        self.saver_def = SaverDef()
+        self.saver_def = SaverDef(max_to_keep=max_to_keep or 0, version=SaverDef.V2,
+                                  keep_checkpoint_every_n_hours=keep_checkpoint_every_n_hours)
         if not defer_build:
             self.build()
 
@@ -117,6 +118,8 @@ class Saver:
                 self._feeds[name] = fed
                 assigns.append(variable.assign(fed, name="restore_assign"))
             self._restore_op = group(*assigns, name="restore_all")
+        # NOTE: the restore op's scope tells import_meta_graph which nodes are the saver's
+        self.saver_def.restore_op_name = self._restore_op.name
 
     # ---- the checkpoints it keeps --------------------------------------------------------------
 
@@ -190,14 +193,14 @@ class Saver:
         sess.run(self._restore_op, {self._feeds[n]: values[n] for n in self._variables})
 
     def export_meta_graph(self, filename=None, collection_list=None, as_text=False,
-                          **unused):
-        """Write the graph as a MetaGraphDef (its GraphDef only: no saver_def and no
-        collections yet)."""
-        meta = meta_graph_def(get_default_graph())
-        if filename:
-            with open(filename, "wb") as file:
-                file.write(meta.SerializeToString())
-        return meta
+                          export_scope=None, clear_devices=False,
+                          clear_extraneous_savers=False, strip_default_attrs=False,
+                          save_debug_info=False):
+        """Write the graph, its collections and this Saver's SaverDef as a MetaGraphDef
+        (what ``tf.train.import_meta_graph`` reads back)."""
+        return export_meta_graph(filename, saver_def=self.as_saver_def(),
+                                 collection_list=collection_list, as_text=as_text,
+                                 export_scope=export_scope, clear_devices=clear_devices)
 
     def as_saver_def(self) -> SaverDef:
         return self.saver_def

@@ -342,6 +342,8 @@ from .input import (  # noqa: E402,F401
     slice_input_producer,
     string_input_producer,
 )
+from .meta_graph_export import export_meta_graph  # noqa: E402,F401
+from .meta_graph_import import import_meta_graph  # noqa: E402,F401
 from .monitored import (  # noqa: E402,F401
     ChiefSessionCreator,
     MonitoredSession,
