@@ -19,7 +19,7 @@ from .errors import UnimplementedError
 from .graph import Graph, Tensor
 from .graph_def_ops import Attrs
 from .host_ops import host_op
-from .ops import constant, no_op, placeholder, placeholder_with_default
+from .ops import constant, gradients, no_op, placeholder, placeholder_with_default
 from .strings import string
 from .variables import Variable, is_variable_initialized
 
@@ -27,6 +27,9 @@ from .variables import Variable, is_variable_initialized
 #: dtypes of its outputs.
 OPAQUE_ATTR = "_tracejit_opaque"
 OUTPUT_TYPES_ATTR = "_tracejit_output_types"
+#: A ``tf.gradients`` op: how many of its inputs are ``ys``, ``xs`` and ``grad_ys``
+#: (-1: grad_ys was None), in that order.
+GRADIENT_COUNTS_ATTR = "_tracejit_gradient_counts"
 
 
 @dataclass
@@ -91,6 +94,17 @@ def _is_initialized(ctx: NodeContext):
     return is_variable_initialized(variable_of(ctx.inputs[0], ctx), name=ctx.leaf)
 
 
+def _gradients(ctx: NodeContext):
+    counts = ctx.attrs.get(GRADIENT_COUNTS_ATTR)
+    if counts is None or len(counts) != 3 or \
+            counts[0] + counts[1] + max(counts[2], 0) != len(ctx.inputs):
+        raise ValueError(f"a Gradients node needs {GRADIENT_COUNTS_ATTR} (the numbers of "
+                         "ys, xs and grad_ys among its inputs)")
+    ys, xs = ctx.inputs[:counts[0]], ctx.inputs[counts[0]:counts[0] + counts[1]]
+    grad_ys = None if counts[2] < 0 else ctx.inputs[counts[0] + counts[1]:]
+    return gradients(ys, xs, grad_ys, name=ctx.leaf)
+
+
 def _no_op(ctx: NodeContext):
     return no_op(name=ctx.leaf)
 
@@ -130,4 +144,5 @@ NODE_MAKERS: dict[str, Callable[[NodeContext], object]] = {
     "VarIsInitializedOp": _is_initialized,
     "IsVariableInitialized": _is_initialized,
     "NoOp": _no_op,
+    "Gradients": _gradients,
 }

@@ -14,7 +14,8 @@ dimensions are -1) and what importing needs:
   input, as TF1's ``Assign`` does;
 - an op recorded as a call of a tracejit function: that call (graph_def_calls.py); an
   op import_graph_def made from a node: that node's attributes;
-- any other op (a gradient, an optimizer's update, a random op, a branch or loop, a
+- a ``tf.gradients`` op: how many of its inputs are ys, xs and grad_ys;
+- any other op (an optimizer's update, a random op, a branch or loop, a
   queue): ``_tracejit_opaque`` and its output types. Importing makes an op that fails
   when run, naming it; the rest of the graph works.
 """
@@ -25,9 +26,9 @@ import numpy as np
 from tensorboard.compat.proto import attr_value_pb2, graph_pb2
 
 from ...summary.graph_def import graph_def, node_def, tensor_ref
-from .graph import Graph, Operation, get_default_graph
+from .graph import Graph, Operation, Tensor, get_default_graph
 from .graph_def_calls import CALL_ATTR, NotEncodable, encode_call
-from .graph_def_nodes import OPAQUE_ATTR, OUTPUT_TYPES_ATTR
+from .graph_def_nodes import GRADIENT_COUNTS_ATTR, OPAQUE_ATTR, OUTPUT_TYPES_ATTR
 from .graph_def_ops import TF_TYPE_OF_RECORDED
 from .graph_def_values import attr_value, dtype_enum, shape_attr, tensor_proto
 
@@ -66,6 +67,9 @@ def operation_node(op: Operation):
             tensor=tensor_proto(value, op.outputs[0].dtype))
     elif first or op.type == "NoOp" and not op.outputs:
         pass
+    elif op.type == "Gradients" and _gradient_inputs(op) is not None:
+        inputs[:], counts = _gradient_inputs(op)
+        attrs[GRADIENT_COUNTS_ATTR] = attr_value(counts)
     else:
         _call_or_opaque(op, inputs, attrs)
     node = node_def(op.name, TF_TYPE_OF_RECORDED.get(op.type, op.type),
@@ -77,6 +81,20 @@ def operation_node(op: Operation):
     for key, value in attrs.items():
         node.attr[key].CopyFrom(value)
     return node
+
+
+def _gradient_inputs(op: Operation):
+    """A ``tf.gradients`` op's inputs as ys, xs, grad_ys, with their numbers (-1 for no
+    grad_ys); None when its arguments are not lists of tensors."""
+    _, (ys, xs, grad_ys), _ = op.recorded_call()
+    lists = [ys, xs] + ([] if grad_ys is None else [grad_ys])
+    if not all(isinstance(part, (list, tuple)) and all(isinstance(t, Tensor) for t in part)
+               for part in lists):
+        return None
+    flat = [t for part in lists for t in part]
+    if len(flat) != len(op.inputs):
+        return None
+    return flat, [len(ys), len(xs), -1 if grad_ys is None else len(grad_ys)]
 
 
 def _call_or_opaque(op: Operation, inputs: list, attrs: dict) -> None:
