@@ -282,16 +282,18 @@ class _Builder:
             # 75 MB of source, and the worker timed out: seed 4000 #61409)
             if any(t.size > MAX_SIZE for t in in_types):
                 continue
-            out = self.infer(opdef, in_types, params)
-            if out is None:
+            outs = self.infer_all(opdef, in_types, params)
+            if outs is None:
                 continue
             if arity > 1 and self.rng.random() < 0.7:
                 operands = self.share(opdef, operands, params)
-                out = self.infer(opdef, [o[-1] for o in operands], params)
+                outs = self.infer_all(opdef, [o[-1] for o in operands], params)
+            out = outs[0]
             if out.size > MAX_SIZE or out.ndim > 5 or max(out.shape, default=1) > 96:
                 continue
             names = [self.materialize(o) for o in operands]
-            self.emit(opdef.name, names, params, out)
+            # NOTE: an op of several results (top_k) is one step naming them all
+            self.emit_many(opdef.name, names, params, list(outs))
             return True
         return False
 
@@ -308,12 +310,17 @@ class _Builder:
         operands[slot] = ("leaf", TensorType(out.shape, operands[0][-1].dtype))
         return operands
 
-    def infer(self, opdef: OpDef, in_types, params) -> TensorType | None:
+    def infer_all(self, opdef: OpDef, in_types, params) -> tuple[TensorType, ...] | None:
+        """The types of every result, or None where the op refuses the proposal."""
         try:
             outs = opdef.infer_types(in_types, opdef.make_params(params))
         except (TracejitError, TypeError, ValueError, ZeroDivisionError):
             return None
-        return outs[0] if len(outs) == 1 else None
+        return outs if outs else None
+
+    def infer(self, opdef: OpDef, in_types, params) -> TensorType | None:
+        outs = self.infer_all(opdef, in_types, params)
+        return outs[0] if outs is not None and len(outs) == 1 else None
 
     def share(self, opdef: OpDef, operands, params):
         """Replace leaf operands by existing values where the op accepts them."""

@@ -210,6 +210,11 @@ PROPOSERS = {
     "transpose_b": lambda rng, *a: bool(rng.random() < 0.3),
     "ksize": _window, "strides": _pair, "dilations": _pair, "pads": _pads,
     "dimension": _dimension, "value": _value,
+    "exclusive": lambda rng, *a: bool(rng.random() < 0.5),
+    "reverse": lambda rng, *a: bool(rng.random() < 0.5),
+    "descending": lambda rng, *a: bool(rng.random() < 0.7),
+    "k": lambda rng, in_types, *a: int(rng.integers(0, in_types[0].shape[-1] + 1))
+    if in_types and in_types[0].shape else 0,
 }
 # NOTE: proposed after the others, because they depend on them (iota's dimension on its
 # shape, fill's value on its dtype); slice's "limits" and "strides" come with "starts".

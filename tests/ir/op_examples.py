@@ -85,6 +85,14 @@ OP_EXAMPLES.update({
     ops.ONE_HOT: [([T((3,), i32), T((), f32), T((), f32)], {"depth": 4, "dtype": f32}),
                 ([T((2, 2), u8), T((), b1), T((), b1)], {"depth": 3, "axis": 0,
                                                          "dtype": b1})],
+    # scans and sorting (ops_cumulative.py, ops_sort.py)
+    ops.CUMSUM: [([T((2, 3), f32)], {"axis": 1}),
+               ([T((3, 2, 4), i32)], {"axis": 0, "exclusive": True, "reverse": True}),
+               ([T((5,), bf16)], {"axis": 0, "reverse": True})],
+    ops.CUMPROD: [([T((2, 3), f64)], {"axis": 0, "exclusive": True}),
+                ([T((4,), i8)], {"axis": 0})],
+    ops.TOP_K: [([T((2, 5), f32)], {"k": 3}), ([T((3,), u8)], {"k": 3, "descending": False}),
+              ([T((2, 2, 4), f16)], {"k": 0})],
     # linalg
     ops.MATMUL: [([T((2, 3), f32), T((3, 4), f32)], {}),
                ([T((5, 1, 2, 3), bf16), T((4, 3, 2), bf16)], {}),
@@ -219,15 +227,16 @@ def random_array(rng: np.random.Generator, shape, dtype, *, low: float = -5.0,
         return x.astype(dtype.np_dtype)
 
 
-def run_op(op: OpDef, args, params=None) -> np.ndarray:
+def run_op(op: OpDef, args, params=None):
     """Evaluate a one-equation graph ``op(*args)`` with the reference interpreter, checking
-    the result's shape and dtype against the op's shape rule."""
+    the result's shape and dtype against the op's shape rule. An op with several outputs
+    (top_k) gives a tuple of them."""
     builder = GraphBuilder()
     arrays = [np.asarray(a) for a in args]
     ins = [builder.add_input(T(a.shape, a.dtype)) for a in arrays]
-    out = builder.emit1(op, ins, params or {})
-    (result,) = interpret(builder.build([out]), arrays, check=True)
-    return result
+    outs = builder.emit(op, ins, params or {})
+    results = interpret(builder.build(list(outs)), arrays, check=True)
+    return results[0] if len(results) == 1 else tuple(results)
 
 
 def infer(op: OpDef, types, params=None) -> TensorType:

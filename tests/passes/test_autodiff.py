@@ -34,7 +34,8 @@ POSITIVE = {"log", "log1p", "sqrt", "rsqrt"}
 
 
 def _emit(b, name, *ins, **params):
-    return b.emit1(OPS[name], list(ins), params)
+    """The op's (first) output: top_k's values; its indices have no gradient."""
+    return b.emit(OPS[name], list(ins), params)[0]
 
 
 def _to_f64(t: TensorType, everything: bool) -> TensorType:

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from ..ir import ops
 from ..ir.core import Eqn
 from ..ir.opdef import OpDef, Tag
-from .kernels import conv_gemm, matmul, movement, nn
+from .kernels import conv_gemm, matmul, movement, nn, scan_sort
 from .kernels.common import as_body
 from .kernels.elementwise import elementwise_kernel
 from .kernels.reduce import reduction_kernels
@@ -83,6 +83,7 @@ def _build() -> dict[OpDef, Rule]:
     table[ops.MATMUL] = matmul.matmul_steps
     table.update(_rules_of_kernels(movement.RULES))
     table.update(_rules_of_kernels(nn.RULES))
+    table.update(_rules_of_kernels(scan_sort.RULES))
     table.update(conv_gemm.STEP_RULES)      # convolutions: im2col + GEMM where it pays
     return table
 
