@@ -43,6 +43,7 @@ from .trace.indexing import IndexingError, strided_slice  # noqa: F401
 from .trace.jit import JitFunction, jit, make_ir  # noqa: F401
 from .trace.math_ops import *  # noqa: F401,F403
 from .trace.math_ops import abs, pow, round  # noqa: F401,A004
+from .trace.sort_ops import argsort, cumprod, cumsum, in_top_k, sort, top_k  # noqa: F401
 from .trace.tracing import cast  # noqa: F401
 from .trace.values import Array, DeviceArray, Tensor, Tracer  # noqa: F401
 from .trace.variables import Variable  # noqa: F401

@@ -49,6 +49,7 @@ from . import (  # noqa: F401
     summary,
     train,
 )
+from . import math_namespace as math  # noqa: F401
 from .clip_ops import (  # noqa: F401
     clip_by_average_norm,
     clip_by_global_norm,
@@ -121,6 +122,7 @@ from .session import (  # noqa: F401
     Session,
 )
 from .shapes import Dimension, TensorShape  # noqa: F401
+from .sort_ops import argsort, cumprod, cumsum, sort  # noqa: F401
 from .sparse import SparseTensor, SparseTensorValue, sparse_tensor_to_dense  # noqa: F401
 from .strings import string  # noqa: F401
 from .tensor_array import TensorArray  # noqa: F401
