@@ -131,8 +131,9 @@ def test_bad_arguments_are_clear_errors():
             tf.import_graph_def({"node": []})
         count = len(graph.get_operations())
         bad = graph_of(placeholder("a", [2]), node("b", "Frobnicate", ["a"]))
-        with pytest.raises(ValueError, match="node 'b' has op type 'Frobnicate'"):
+        with pytest.raises(ValueError, match="node 'b' has op type 'Frobnicate'") as info:
             tf.import_graph_def(bad)
+        assert "test_import_graph_def.py" in str(info.value)      # the user's line
         dangling = graph_of(node("b", "Relu", ["a"], T=dtype_attr()))
         with pytest.raises(ValueError, match="node 'b' has an input 'a'"):
             tf.import_graph_def(dangling)

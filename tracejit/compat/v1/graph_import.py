@@ -17,13 +17,22 @@ import re
 
 from tensorboard.compat.proto import graph_pb2
 
-from ...ir.errors import TracejitError
+from ...ir.errors import ParamError, TracejitError
 from ...ir.source import user_location
 from .graph import Graph, Operation, Tensor, get_default_graph
 from .graph_def_calls import CALL_ATTR, decode_call
 from .graph_def_nodes import NODE_MAKERS, OPAQUE_ATTR, NodeContext, opaque_node
 from .graph_def_ops import COMPUTE_ROWS, Attrs
 from .ops import graph_arg
+
+
+class GraphDefError(ParamError):
+    """A GraphDef that cannot be imported, or an argument of the import that does not fit
+    it (a ValueError, as TensorFlow raises; it names the user's line)."""
+
+    def __init__(self, message: str, *, op=None, location=None):
+        super().__init__(message, op=op, location=location or user_location())
+
 
 _TENSOR_NAME = re.compile(r"(\^?)(.+?)(?::(\d+))?")
 
@@ -61,10 +70,10 @@ def _topological(nodes: dict) -> list:
             for text in pending:
                 source = parse_input(text)[0]
                 if source not in nodes:
-                    raise ValueError(f"import_graph_def: node {name!r} has an input "
+                    raise GraphDefError(f"import_graph_def: node {name!r} has an input "
                                      f"{text!r} that is not a node of graph_def")
                 if state.get(source) == 1:
-                    raise ValueError(f"import_graph_def: the graph has a cycle through node "
+                    raise GraphDefError(f"import_graph_def: the graph has a cycle through node "
                                      f"{source!r} ({nodes[source].op}); loops written as "
                                      "TF1 control-flow nodes cannot be imported")
                 if state.get(source) is None:
@@ -121,7 +130,7 @@ def import_graph_def(graph_def, input_map=None, return_elements=None, name=None,
         if ":" not in element:
             results.append(op)
         elif index >= len(op.outputs):
-            raise ValueError(f"Requested return_element {element!r}: node {source!r} has "
+            raise GraphDefError(f"Requested return_element {element!r}: node {source!r} has "
                              f"{len(op.outputs)} outputs")
         else:
             results.append(op.outputs[index])
@@ -140,22 +149,22 @@ def import_nodes(graph_def, input_map, scope: str, return_elements=None
     nodes = {}
     for node in graph_def.node:
         if node.name in nodes:
-            raise ValueError(f"import_graph_def: graph_def has two nodes named {node.name!r}")
+            raise GraphDefError(f"import_graph_def: graph_def has two nodes named {node.name!r}")
         nodes[node.name] = node
     known = importable_types()
     for node in graph_def.node:
         if node.op not in known and CALL_ATTR not in node.attr and \
                 OPAQUE_ATTR not in node.attr:
-            raise ValueError(f"import_graph_def: node {node.name!r} has op type {node.op!r}, "
+            raise GraphDefError(f"import_graph_def: node {node.name!r} has op type {node.op!r}, "
                              "which tracejit does not implement")
     mapped = _mapped_inputs(input_map)
     missing = sorted(k for k in mapped if parse_input(k)[0] not in nodes)
     if missing:
-        raise ValueError(f"Attempted to map inputs that were not found in graph_def: "
+        raise GraphDefError(f"Attempted to map inputs that were not found in graph_def: "
                          f"{missing}")
     for element in return_elements or []:
         if not isinstance(element, str) or parse_input(element)[0] not in nodes:
-            raise ValueError(f"Requested return_element {element!r} not found in graph_def.")
+            raise GraphDefError(f"Requested return_element {element!r} not found in graph_def.")
     return _import_nodes(_topological(nodes), mapped, scope)
 
 
@@ -187,12 +196,12 @@ def _import_node(graph: Graph, node, prefix: str, created: dict, mapped: dict) -
         else:
             outputs = created[source].outputs
             if index >= len(outputs):
-                raise ValueError(f"import_graph_def: {where} reads {text!r}, but "
+                raise GraphDefError(f"import_graph_def: {where} reads {text!r}, but "
                                  f"{source!r} has {len(outputs)} outputs")
             data.append(outputs[index])
     with contextlib.suppress(KeyError):
         graph.get_operation_by_name(full_name)
-        raise ValueError(f"import_graph_def: an operation named {full_name!r} already "
+        raise GraphDefError(f"import_graph_def: an operation named {full_name!r} already "
                          "exists in the graph (import under another name=)")
     attrs = Attrs(node, where)
     device = graph.device(node.device) if node.device else contextlib.nullcontext()
@@ -222,7 +231,7 @@ def _import_node(graph: Graph, node, prefix: str, created: dict, mapped: dict) -
     try:
         return graph.get_operation_by_name(full_name)
     except KeyError:
-        raise ValueError(f"import_graph_def: {where} could not be made under its own name "
+        raise GraphDefError(f"import_graph_def: {where} could not be made under its own name "
                          "(the name is taken)") from None
 
 
