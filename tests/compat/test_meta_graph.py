@@ -34,9 +34,18 @@ def test_tensorflows_meta_graph_and_checkpoint(prefix):
             step = sess.run(tf.train.get_global_step())
             np.testing.assert_allclose(y, GOLDEN[f"{prefix}/y"], rtol=1e-6, atol=1e-7)
             assert step == 7            # make_golden.py assigns 7 before saving
-            # TensorFlow's own initializer op (zeros) is there too
+            # TensorFlow's own initializer op is there too (zeros for layer 1, so the
+            # glorot-uniform kernel2, drawn by tracejit, cannot change the output)
             sess.run("init")
             np.testing.assert_allclose(sess.run("y:0", {"x:0": GOLDEN["x"]}), 0.5)
+            kernel2 = sess.run("kernel2:0")
+            limit = np.sqrt(6 / (4 + 2))
+            assert np.all(np.abs(kernel2) <= limit) and np.unique(kernel2).size == 8
+            # the training op's gradient and update nodes (ReluGrad, ApplyGradientDescent,
+            # ...) are not implemented: they import, and running them is the error
+            with pytest.raises(tf.errors.UnimplementedError, match="does not implement op"):
+                sess.run(tf.get_collection(tf.GraphKeys.TRAIN_OP)[0], {"x:0": GOLDEN["x"]})
+            assert sess.run(tf.train.get_global_step()) == 0     # nothing ran
 
 
 def _train_and_save(path):

@@ -13,8 +13,9 @@ It writes:
 - ``op_zoo.pb``: one graph with every op type the importer maps, each result a named
   node; ``op_zoo.npz`` holds the fed inputs (``feed/<placeholder>``) and TensorFlow's
   value of each fetched tensor (``fetch/<tensor name>``).
-- ``resource_model.ckpt.*`` and ``ref_model.ckpt.*``: a two-layer model saved by
-  ``tf.train.Saver`` (meta graph + V2 checkpoint), once with resource variables
+- ``resource_model.ckpt.*`` and ``ref_model.ckpt.*``: a two-layer model with a
+  gradient-descent training op, saved by ``tf.train.Saver`` (meta graph + V2
+  checkpoint), once with resource variables
   (TensorFlow 2's default under ``tf.compat.v1``) and once with TF1's reference
   variables; ``saved_models.npz`` holds the fed ``x`` and TensorFlow's ``y`` after
   restoring.
@@ -198,11 +199,14 @@ def saved_models():
                 k1 = tf1.get_variable("kernel", initializer=tf1.zeros_initializer(),
                                       shape=[3, 4])
                 b1 = tf1.get_variable("bias", shape=[4], initializer=tf1.zeros_initializer())
-            k2 = tf1.get_variable("kernel2", shape=[4, 2],
-                                  initializer=tf1.zeros_initializer())
+            k2 = tf1.get_variable("kernel2", shape=[4, 2])       # glorot_uniform
             step = tf1.train.get_or_create_global_step()
             h = tf1.nn.relu(tf1.matmul(x, k1) + b1)
-            tf1.nn.softmax(tf1.matmul(h, k2), name="y")
+            y = tf1.nn.softmax(tf1.matmul(h, k2), name="y")
+            # a training op: its gradient and update nodes are in the .meta too
+            loss = tf1.reduce_mean(-tf1.log(y[:, 0]), name="loss")
+            tf1.train.GradientDescentOptimizer(0.1).minimize(loss, global_step=step,
+                                                             name="train")
             saver = tf1.train.Saver()
             with tf1.Session(graph=graph) as sess:
                 sess.run(tf1.global_variables_initializer())

@@ -15,11 +15,21 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from ...ir.dtypes import DType, float32
 from .errors import UnimplementedError
 from .graph import Graph, Tensor
 from .graph_def_ops import Attrs
 from .host_ops import host_op
-from .ops import constant, gradients, no_op, placeholder, placeholder_with_default
+from .ops import (
+    constant,
+    gradients,
+    no_op,
+    placeholder,
+    placeholder_with_default,
+    random_normal,
+    random_uniform,
+    truncated_normal,
+)
 from .strings import string
 from .variables import Variable, is_variable_initialized
 
@@ -109,19 +119,39 @@ def _no_op(ctx: NodeContext):
     return no_op(name=ctx.leaf)
 
 
-def opaque_node(ctx: NodeContext):
-    """An op tracejit wrote without saying how it computes (a gradient, an optimizer's
-    update, a random op, a branch or loop): it keeps its place, inputs and outputs, and
-    running it is an error naming it; the ops that do not need it run."""
+def opaque_node(ctx: NodeContext, outputs: int | None = None):
+    """An op that keeps its place, inputs and outputs but whose running is an error
+    naming it; the ops that do not need it run. Two kinds: an op tracejit wrote without
+    saying how it computes (an optimizer's update, a random op, a branch or loop: its
+    node has OPAQUE_ATTR), and, in a meta graph, an op type tracejit does not implement
+    (``outputs``: how many the graph reads), or one reading such an op."""
+    if OPAQUE_ATTR in ctx.attrs:
+        reason = ("was imported from a graph tracejit wrote, which records what it "
+                  "computes only for tf.* function calls, placeholders, constants and "
+                  "variables")
+        dtypes = ctx.attrs.get(OUTPUT_TYPES_ATTR) or []
+    else:
+        reason = (f"was imported from a meta graph, and tracejit does not implement op type "
+                  f"{ctx.op_type!r} (or this op reads one that it does not implement)")
+        dtype = next((ctx.attrs.get(key) for key in ("T", "dtype", "DstT", "out_type")
+                      if key in ctx.attrs), float32)
+        dtypes = [dtype if isinstance(dtype, DType) else float32] * (outputs or 0)
+    shapes = ctx.attrs.get("_output_shapes") or []
+    shapes = (list(shapes) + [None] * len(dtypes))[:len(dtypes)]
+
     def refuse(session, values):
-        raise UnimplementedError(
-            f"{ctx.full_name} ({ctx.op_type}) was imported from a graph tracejit wrote, "
-            "which records what it computes only for tf.* function calls, placeholders, "
-            "constants and variables; build this op again in Python")
-    dtypes = ctx.attrs.get(OUTPUT_TYPES_ATTR) or []
-    shapes = ctx.attrs.get("_output_shapes") or [None] * len(dtypes)
+        raise UnimplementedError(f"{ctx.full_name} ({ctx.op_type}) {reason}; build this op "
+                                 "again in Python")
     return host_op(ctx.op_type, refuse, ctx.inputs, list(zip(dtypes, shapes, strict=True)),
                    name=ctx.leaf)
+
+
+def _random(fn):
+    def make(ctx: NodeContext):
+        seed = ctx.attrs.get("seed2", 0) or ctx.attrs.get("seed", 0)
+        return fn(ctx.inputs[0], dtype=ctx.attrs.get("dtype"), seed=seed or None,
+                  name=ctx.leaf)
+    return make
 
 
 #: Makers by TensorFlow op type (the node is made with the graph's current control
@@ -145,4 +175,8 @@ NODE_MAKERS: dict[str, Callable[[NodeContext], object]] = {
     "IsVariableInitialized": _is_initialized,
     "NoOp": _no_op,
     "Gradients": _gradients,
+    # NOTE: tracejit's random numbers, not TensorFlow's: the same distributions
+    "RandomUniform": _random(random_uniform),
+    "RandomStandardNormal": _random(random_normal),
+    "TruncatedNormal": _random(truncated_normal),
 }

@@ -137,11 +137,14 @@ def import_graph_def(graph_def, input_map=None, return_elements=None, name=None,
     return results
 
 
-def import_nodes(graph_def, input_map, scope: str, return_elements=None
-                 ) -> tuple[str, dict[str, Operation]]:
+def import_nodes(graph_def, input_map, scope: str, return_elements=None,
+                 unknown_runs_as_error: bool = False) -> tuple[str, dict[str, Operation]]:
     """Check and import ``graph_def`` (see import_graph_def); returns the scope its
     nodes got (``scope`` made unique, with ``/``; ``""`` for none) and the operation of
-    each node by its name in ``graph_def``."""
+    each node by its name in ``graph_def``. ``unknown_runs_as_error``: a node of an op
+    type tracejit does not implement, or reading one, becomes an op whose running is the
+    error (import_meta_graph: a training graph's gradient and update nodes), instead of
+    failing the import."""
     if isinstance(graph_def, (bytes, bytearray)):
         graph_def = graph_pb2.GraphDef.FromString(bytes(graph_def))
     if not isinstance(graph_def, graph_pb2.GraphDef):
@@ -154,7 +157,7 @@ def import_nodes(graph_def, input_map, scope: str, return_elements=None
     known = importable_types()
     for node in graph_def.node:
         if node.op not in known and CALL_ATTR not in node.attr and \
-                OPAQUE_ATTR not in node.attr:
+                OPAQUE_ATTR not in node.attr and not unknown_runs_as_error:
             raise GraphDefError(f"import_graph_def: node {node.name!r} has op type {node.op!r}, "
                              "which tracejit does not implement")
     mapped = _mapped_inputs(input_map)
@@ -165,24 +168,50 @@ def import_nodes(graph_def, input_map, scope: str, return_elements=None
     for element in return_elements or []:
         if not isinstance(element, str) or parse_input(element)[0] not in nodes:
             raise GraphDefError(f"Requested return_element {element!r} not found in graph_def.")
-    return _import_nodes(_topological(nodes), mapped, scope)
+    unknown = _unknown_and_readers(graph_def, nodes, known) if unknown_runs_as_error \
+        else {}
+    return _import_nodes(_topological(nodes), mapped, scope, unknown)
 
 
-def _import_nodes(order, mapped: dict, scope: str) -> tuple[str, dict[str, Operation]]:
+def _unknown_and_readers(graph_def, nodes: dict, known: set) -> dict[str, int]:
+    """The nodes of op types tracejit lacks and the nodes reading them (through data
+    inputs), each with how many outputs the graph reads of it."""
+    outputs: dict[str, int] = {}
+    for node in graph_def.node:
+        for text in node.input:
+            source, index, control = parse_input(text)
+            if not control:
+                outputs[source] = max(outputs.get(source, 0), index + 1)
+    found: dict[str, int] = {}
+    for node in _topological(nodes):
+        lacking = node.op not in known and CALL_ATTR not in node.attr and \
+            OPAQUE_ATTR not in node.attr
+        reads = any(parse_input(t)[0] in found for t in node.input if not t.startswith("^"))
+        if lacking or reads:
+            shapes = len(node.attr["_output_shapes"].list.shape) \
+                if "_output_shapes" in node.attr else 0
+            found[node.name] = max(outputs.get(node.name, 0), shapes)
+    return found
+
+
+def _import_nodes(order, mapped: dict, scope: str, unknown: dict[str, int]
+                  ) -> tuple[str, dict[str, Operation]]:
     graph = get_default_graph()
     before = set(map(id, graph.get_operations()))
     created: dict[str, Operation] = {}
     try:
         with graph.name_scope(scope or None) as prefix:
             for node in order:
-                created[node.name] = _import_node(graph, node, prefix, created, mapped)
+                created[node.name] = _import_node(graph, node, prefix, created, mapped,
+                                                  unknown.get(node.name))
     except BaseException:
         graph.discard([op for op in graph.get_operations() if id(op) not in before])
         raise
     return prefix, created
 
 
-def _import_node(graph: Graph, node, prefix: str, created: dict, mapped: dict) -> Operation:
+def _import_node(graph: Graph, node, prefix: str, created: dict, mapped: dict,
+                 unknown_outputs: int | None) -> Operation:
     full_name = prefix + node.name
     where = f"node {full_name!r} ({node.op})"
     data, controls = [], []
@@ -211,7 +240,9 @@ def _import_node(graph: Graph, node, prefix: str, created: dict, mapped: dict) -
                 data = [_read_after_controls(graph, t) for t in data]
             with exact_name(graph, full_name) as leaf:
                 context = NodeContext(graph, leaf, full_name, node.op, data, attrs)
-                if CALL_ATTR in node.attr:
+                if unknown_outputs is not None:
+                    opaque_node(context, unknown_outputs)
+                elif CALL_ATTR in node.attr:
                     fn, args, kwargs = decode_call(attrs.get(CALL_ATTR), data, where)
                     graph.create_op(node.op, fn, args, kwargs, name=leaf)
                 elif OPAQUE_ATTR in node.attr:

@@ -119,7 +119,8 @@ def import_meta_graph(meta_graph_or_file, clear_devices=False, import_scope=None
     meta = read_meta_graph(meta_graph_or_file)
     graph = get_default_graph()
     prefix, _ = import_nodes(_graph_def_to_import(meta, clear_devices), input_map,
-                             import_scope.rstrip("/") if import_scope else "")
+                             import_scope.rstrip("/") if import_scope else "",
+                             unknown_runs_as_error=True)
     _restore_collections(graph, meta, prefix)
     variables = graph.get_collection(GraphKeys.GLOBAL_VARIABLES)
     variables = [v for v in variables if v.op.name.startswith(prefix)]
