@@ -169,6 +169,12 @@ def _pair(value, what: str, channels_first: bool, op: str, default=1) -> tuple[i
     return values[0], values[1]
 
 
+def same_padding(size: int, window: int, stride: int, dilation: int = 1) -> list[int]:
+    """TensorFlow's "SAME" padding of one axis: [before, after], the extra one after."""
+    total = max((math.ceil(size / stride) - 1) * stride + (window - 1) * dilation + 1 - size, 0)
+    return [total // 2, total - total // 2]
+
+
 def _pads(padding, hw, windows, strides, dilations, channels_first, op):
     """(top, bottom, left, right) from "SAME", "VALID", an int, [[t, b], [l, r]], or
     TF's explicit 4 pairs in the data format's order."""
@@ -181,8 +187,7 @@ def _pads(padding, hw, windows, strides, dilations, channels_first, op):
                   op)
         pads = []
         for size, k, s, d in zip(hw, windows, strides, dilations, strict=True):
-            total = max((math.ceil(size / s) - 1) * s + (k - 1) * d + 1 - size, 0)
-            pads += [total // 2, total - total // 2]
+            pads += same_padding(size, k, s, d)
         return tuple(pads)
     if padding is None:
         _fail(ParamError, "padding is required: 'SAME', 'VALID' or explicit pads", op)

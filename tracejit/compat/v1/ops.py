@@ -13,7 +13,16 @@ import numpy as np
 
 from ... import trace as _trace  # noqa: F401  (initializes the front end)
 from ...ir import dtypes as dt
-from ...trace import array_ops, indexing, math_ops, nn_ops, pytree, random_ops, tracing
+from ...trace import (
+    array_ops,
+    conv_ops,
+    indexing,
+    math_ops,
+    nn_ops,
+    pytree,
+    random_ops,
+    tracing,
+)
 from ...trace.autodiff import gradients as _gradients
 from ...trace.indexed_slices import IndexedSlices, to_dense
 from . import legacy
@@ -80,7 +89,8 @@ def tf1_names(namespace: str, *modules) -> list[str]:
 _FRONT_END = (math_ops, array_ops, indexing, tracing)
 ops = {name: graph_op(next(getattr(m, name) for m in _FRONT_END if hasattr(m, name)))
        for name in tf1_names("tf", *_FRONT_END)}
-nn_ops_table = {name: graph_op(getattr(nn_ops, name)) for name in tf1_names("tf.nn", nn_ops)}
+nn_ops_table = {name: graph_op(getattr(nn_ops, name, None) or getattr(conv_ops, name))
+                for name in tf1_names("tf.nn", nn_ops, conv_ops)}
 
 
 def tf1_argmax(input, axis=None, name=None, dimension=None, output_type=dt.int64):
