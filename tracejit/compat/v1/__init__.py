@@ -41,6 +41,7 @@ from . import (  # noqa: F401
     errors,
     graph_util,
     io,
+    layer_classes,
     layers,
     losses,
     metrics,
@@ -150,6 +151,10 @@ from .variables import (  # noqa: F401
 )
 
 globals().update(ops)
+# tf.layers: the functions of layers.py and the classes (and newer functions) of
+# layer_classes.py, which builds on layers.py and so cannot be imported by it
+for _name in layer_classes.__all__:
+    setattr(layers, _name, getattr(layer_classes, _name))
 from .embeddings import IndexedSlices, IndexedSlicesValue, gather  # noqa: E402,F401
 
 # TF1 code writes its own values as ``tf.Summary(value=[tf.Summary.Value(...)])``
