@@ -158,15 +158,19 @@ def test_const_values_from_repeated_fields():
         half_val=np.array([1.5, -2.0], np.float16).view(np.uint16).tolist())
     zeros = tensor_pb2.TensorProto(dtype=types_pb2.DT_DOUBLE, tensor_shape=shape_proto([3]))
     scalar = tensor_pb2.TensorProto(dtype=types_pb2.DT_BOOL, bool_val=[True])
+    text = tensor_pb2.TensorProto(dtype=types_pb2.DT_STRING, tensor_shape=shape_proto([2]),
+                                  string_val=[b"model.ckpt", b"\xff"])
     nodes = [node(n, "Const", value=attr_value_pb2.AttrValue(tensor=t), dtype=dtype_attr(t.dtype))
              for n, t in (("filled", filled), ("halves", halves), ("zeros", zeros),
-                          ("scalar", scalar))]
+                          ("scalar", scalar), ("text", text))]
     with tf.Graph().as_default():
         tensors = tf.import_graph_def(graph_of(*nodes), name="",
                                       return_elements=["filled:0", "halves:0", "zeros:0",
-                                                       "scalar:0"])
+                                                       "scalar:0", "text:0"])
+        assert tensors[-1].dtype == tf.string
         with tf.Session() as sess:
-            a, b, c, d = sess.run(tensors)
+            a, b, c, d, e = sess.run(tensors)
+    assert e.tolist() == [b"model.ckpt", b"\xff"]
     np.testing.assert_array_equal(a, [[4, 5, 5], [5, 5, 5]])
     assert a.dtype == np.int32
     np.testing.assert_array_equal(b, np.array([1.5, -2.0], np.float16))

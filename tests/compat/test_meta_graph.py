@@ -123,7 +123,8 @@ def test_graph_def_round_trip_keeps_every_recorded_call():
         y = tf.reduce_sum(tf.tanh(tf.matmul(x, w)) ** 2, axis=1, keepdims=True, name="y")
         parts = tf.concat([x[:, ::2], x[..., 1:2], tf.expand_dims(x[:, -1], -1)], axis=1)
         grad = tf.gradients(tf.reduce_sum(y * parts[:, :1]), x)[0]
-        fetches = [y, parts, grad, tf.shape(x)[0] * 2, tf.cast(x > 0.5, tf.int32)]
+        names = tf.constant(["first", "second"], name="names")
+        fetches = [y, parts, grad, tf.shape(x)[0] * 2, tf.cast(x > 0.5, tf.int32), names]
         with tf.Session() as sess:
             expected = sess.run(fetches, {x: x_value})
         graph_def = graph.as_graph_def()
@@ -131,6 +132,7 @@ def test_graph_def_round_trip_keeps_every_recorded_call():
         imported = tf.import_graph_def(graph_def, return_elements=[t.name for t in fetches])
         with tf.Session() as sess:
             values = sess.run(imported, {"import/x:0": x_value})
+    assert values.pop().tolist() == expected.pop().tolist() == [b"first", b"second"]
     for value, reference in zip(values, expected, strict=True):
         np.testing.assert_allclose(value, reference, rtol=1e-6)
     types = {node.name: node.op for node in graph_def.node}

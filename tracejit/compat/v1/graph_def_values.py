@@ -96,8 +96,7 @@ def _filled(values: np.ndarray, shape: tuple, np_type) -> np.ndarray:
 def tensor_proto(value, dtype=None) -> tensor_pb2.TensorProto:
     """A NumPy array (or anything ``np.asarray`` takes) as a TensorProto, numbers in
     ``tensor_content`` as TensorFlow writes them, strings in ``string_val``."""
-    if dtype is not None and dtype is string or \
-            np.asarray(value, dtype=object if dtype is string else None).dtype.kind in "OSU":
+    if dtype is string or (dtype is None and np.asarray(value).dtype.kind in "OSU"):
         array = np.asarray(value, dtype=object)
         items = [v.encode() if isinstance(v, str) else bytes(v) for v in array.reshape(-1)]
         return tensor_pb2.TensorProto(dtype=types_pb2.DT_STRING,
