@@ -146,6 +146,26 @@ def test_div_partitions_of_uneven_sizes_address_every_row():
         np.testing.assert_array_equal(sess.run(every), table)
 
 
+def test_partitioned_variable_is_looked_up_by_its_parts():
+    # hand-derived: fixed_size_partitioner(3) cuts 10 rows into 4, 3 and 3 (TF's "div"
+    # layout); each part's gradient is an IndexedSlices of the rows it holds
+    table = tf.get_variable("table", initializer=tf.constant(TABLE),
+                            partitioner=tf.fixed_size_partitioner(3))
+    assert [p.shape.as_list() for p in table] == [[4, 3], [3, 3], [3, 3]]
+    rows = tf.nn.embedding_lookup(table, IDS, partition_strategy="div")
+    grads = tf.gradients(tf.reduce_sum(rows), list(table))
+    assert all(isinstance(g, tf.IndexedSlices) for g in grads)
+    dense = [tf.convert_to_tensor(g) for g in grads]
+    with tf.Session() as sess:
+        sess.run(tf.global_variables_initializer())
+        got_rows, got_dense = sess.run([rows, dense])
+    np.testing.assert_array_equal(got_rows, TABLE[IDS])
+    counts = np.bincount(IDS.reshape(-1), minlength=10).astype(np.float32)[:, None]
+    whole = np.repeat(counts, 3, axis=1)
+    for got, want in zip(got_dense, [whole[0:4], whole[4:7], whole[7:10]], strict=True):
+        np.testing.assert_array_equal(got, want)
+
+
 def test_sgd_updates_only_the_rows_looked_up():
     # hand-derived: loss = sum(rows ** 2) / 2 has row gradient = the row; a repeated id
     # is updated once per repeat (scatter_sub), other rows keep their values
