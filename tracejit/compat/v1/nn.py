@@ -1,8 +1,19 @@
 """``tf.nn`` in a TF1 graph."""
 
+from .candidate_sampling import (
+    all_candidate_sampler,
+    fixed_unigram_candidate_sampler,
+    log_uniform_candidate_sampler,
+    nce_loss,
+    sampled_softmax_loss,
+    uniform_candidate_sampler,
+)
 from .embeddings import embedding_lookup
 from .ops import dropout, nn_ops_table
 from .sort_ops import in_top_k, top_k
 
 globals().update(nn_ops_table)
-__all__ = sorted(nn_ops_table) + ["dropout", "embedding_lookup", "in_top_k", "top_k"]
+__all__ = sorted(nn_ops_table) + [
+    "dropout", "embedding_lookup", "in_top_k", "top_k", "nce_loss", "sampled_softmax_loss",
+    "log_uniform_candidate_sampler", "uniform_candidate_sampler",
+    "fixed_unigram_candidate_sampler", "all_candidate_sampler"]
