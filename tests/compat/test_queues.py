@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 import tracejit.compat.v1 as tf
+from tracejit.compat.v1.coordinator import RUNNER_BATCH
 from tracejit.data import queues as core
 
 
@@ -227,6 +228,56 @@ def test_shuffle_batch_over_slice_input_producer(graph):
     assert sorted(seen) == sorted(list(range(12)) * 2)
     assert [len(b[1]) for b in batches][:-1] == [5] * (len(batches) - 1)
     assert batch_images.shape.as_list() == [None, 2]
+
+
+def _enqueue_ops(queue_name_part):
+    return [op for qr in tf.get_collection(tf.GraphKeys.QUEUE_RUNNERS)
+            if queue_name_part in qr.name for op in qr.enqueue_ops]
+
+
+def test_queue_runners_move_in_memory_rows_in_batches(graph):
+    # slice_input_producer -> batch: the runner's enqueue has a batched form, so one
+    # Session.run_batched moves up to RUNNER_BATCH rows; in order (one thread, no
+    # shuffling), each row once per epoch, each image with its label
+    images = np.arange(100, dtype=np.float32).reshape(50, 2)
+    labels = np.arange(50, dtype=np.int32)
+    image, label = tf.train.slice_input_producer([images, labels], num_epochs=2,
+                                                 shuffle=False)
+    xs, ys = tf.train.batch([image, label], batch_size=8, capacity=64,
+                            allow_smaller_final_batch=True)
+    [enqueue] = _enqueue_ops("batch/")
+    with tf.Session() as sess:
+        sess.run(tf.local_variables_initializer())
+        coord, threads = _runners(sess)
+        assert sess.run_batched(enqueue, RUNNER_BATCH) is True
+        batches = _drain(sess, [xs, ys])
+        coord.request_stop()
+        coord.join(threads, stop_grace_period_secs=10)
+    got_x = np.concatenate([b[0] for b in batches])
+    got_y = np.concatenate([b[1] for b in batches])
+    assert sorted(got_y.tolist()) == sorted(list(range(50)) * 2)
+    np.testing.assert_array_equal(got_x, images[got_y])
+    # the one batched run above took its rows ahead of the runner: order is kept per run
+    assert got_y.tolist()[:50] == sorted(got_y.tolist()[:50])
+
+
+def test_a_chain_with_a_compiled_op_runs_one_element_at_a_time(graph):
+    images = np.arange(20, dtype=np.float32).reshape(10, 2)
+    image, label = tf.train.slice_input_producer([images, np.arange(10, dtype=np.int32)],
+                                                 num_epochs=1, shuffle=False)
+    xs, ys = tf.train.batch([image * 2.0, label], batch_size=4,
+                            allow_smaller_final_batch=True)
+    [enqueue] = _enqueue_ops("batch/")
+    with tf.Session() as sess:
+        sess.run(tf.local_variables_initializer())
+        assert sess.run_batched(enqueue, RUNNER_BATCH) is False   # nothing ran
+        coord, threads = _runners(sess)
+        batches = _drain(sess, [xs, ys])
+        coord.request_stop()
+        coord.join(threads, stop_grace_period_secs=10)
+    got_y = np.concatenate([b[1] for b in batches])
+    assert got_y.tolist() == list(range(10))
+    np.testing.assert_array_equal(np.concatenate([b[0] for b in batches]), images * 2)
 
 
 def test_batch_dict_enqueue_many_and_dynamic_pad(graph):

@@ -18,7 +18,10 @@ def _sgd(v):
 
 def test_an_unshared_variable_keeps_its_array():
     v = tj.Variable(np.ones(1000, np.float32))
-    step = _sgd(v)
+
+    @tj.jit
+    def step(g):
+        v.assign_sub(0.5 * g)
     g = np.ones(1000, np.float32)
     step(g)
     where = id(v._value)
@@ -26,6 +29,23 @@ def test_an_unshared_variable_keeps_its_array():
         step(g)
         assert id(v._value) == where           # written over, not replaced
     np.testing.assert_array_equal(v.numpy(), -1.0)
+
+
+def test_a_new_value_made_beside_a_reduction_is_not_copied_each_step():
+    # the update is fused with a sum that reads it, so it lands in a result array of
+    # its own: the variable then alternates between the program's two pooled result
+    # arrays (the old value is only read, so it is neither donated nor copied)
+    v = tj.Variable(np.ones(1000, np.float32))
+    step = _sgd(v)
+    g = np.ones(1000, np.float32)
+    arrays = set()
+    for _ in range(6):
+        step(g)
+        arrays.add(id(v._value))
+    assert len(arrays) <= 2
+    np.testing.assert_array_equal(v.numpy(), -2.0)
+    entry = next(iter(step._cache.values()))
+    assert entry.donated == frozenset()
 
 
 def test_an_array_the_caller_holds_never_changes():

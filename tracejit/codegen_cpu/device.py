@@ -62,6 +62,9 @@ class CpuDevice(Device):
     def dispatcher(self, program, slow, wrapper, returns: str, weak):
         return self.compiler.dispatcher(program, slow, wrapper, returns, weak)
 
+    def overwritten_arguments(self, program):
+        return self.compiler.overwritten_arguments(program)
+
     def clear_caches(self) -> None:
         if self._compiler is not None:
             self._compiler.clear_caches()

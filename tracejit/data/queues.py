@@ -38,9 +38,16 @@ class QueueTimeoutError(Exception):
 
 class Queue:
     """First-in first-out. ``dtypes``: NumPy dtypes of the components; ``shapes``: their
-    shapes (None entries for unknown dimensions; None for no checking)."""
+    shapes (None entries for unknown dimensions; None for no checking).
+
+    Elements move in batches: an enqueue puts as many as there is room for, then waits
+    for more room; a dequeue takes its ``n`` at once. Where every component has a fixed
+    shape and a numeric dtype, the elements live in arrays of up to ``capacity`` rows
+    (a ring for FIFO order), so a batch moves with one copy per component, not one
+    per element -- what keeps a training step's ``dequeue_many`` cheap."""
 
     kind = "FIFOQueue"
+    columnar = True         # fixed-shape numeric elements may live in columns
 
     def __init__(self, capacity: int, dtypes, shapes=None, name: str = "queue"):
         if capacity is None or capacity <= 0:
@@ -54,15 +61,73 @@ class Queue:
         self._closed = False
         self._cancelled = False
         self._items: list = []
+        self._columns: list[np.ndarray] | None = None
+        if self._fixed_rows():
+            # NOTE: grown on demand (doubling, up to capacity): a large capacity of large
+            # elements must not reserve its memory before it is used
+            self._columns = [np.empty((0,) + shape, dtype)
+                             for shape, dtype in zip(self.shapes, self.dtypes, strict=True)]
         self._init_storage()
+
+    def _fixed_rows(self) -> bool:
+        return (self.columnar and self.shapes is not None
+                and all(s is not None and None not in s for s in self.shapes)
+                and all(d.kind != "O" for d in self.dtypes))
 
     # ---- storage (what the kinds change) -------------------------------------------------
 
     def _init_storage(self) -> None:
         self._items = []
+        self._head = self._count = 0        # the ring of columns: first row, rows held
 
     def _size(self) -> int:
-        return len(self._items)
+        return self._count if self._columns is not None else len(self._items)
+
+    def _put_rows(self, batch: tuple, start: int, stop: int) -> None:
+        """Store rows ``start:stop`` of ``batch`` (one array per component)."""
+        if self._columns is None:
+            for i in range(start, stop):
+                self._put(tuple(array[i] for array in batch))
+            return
+        self._reserve(self._count + stop - start)
+        for lo, hi, at in self._ring_spans(self._head + self._count, stop - start):
+            for column, array in zip(self._columns, batch, strict=True):
+                column[lo:hi] = array[start + at:start + at + hi - lo]
+        self._count += stop - start
+
+    def _reserve(self, rows: int) -> None:
+        """Columns of at least ``rows`` rows, the rows held moved to the front in order."""
+        have = len(self._columns[0])
+        if rows <= have:
+            return
+        size = min(self.capacity, max(rows, 2 * have, 16))
+        spans = self._ring_spans(self._head, self._count)
+        self._columns = [np.concatenate([column[lo:hi] for lo, hi, _ in spans] + [
+            np.empty((size - self._count,) + column.shape[1:], column.dtype)])
+            for column in self._columns]
+        self._head = 0
+
+    def _take_rows(self, n: int) -> tuple:
+        """Remove ``n`` elements; one array of ``n`` rows per component."""
+        if self._columns is None:
+            return self._stack([self._take() for _ in range(n)])
+        parts = self._ring_spans(self._head, n)
+        out = tuple(np.concatenate([column[lo:hi] for lo, hi, _ in parts])
+                    if len(parts) > 1 else column[parts[0][0]:parts[0][1]].copy()
+                    for column in self._columns) if n else self._stack([])
+        self._head = (self._head + n) % max(len(self._columns[0]), 1)
+        self._count -= n
+        return out
+
+    def _ring_spans(self, first: int, n: int) -> list[tuple[int, int, int]]:
+        """The slices ``(lo, hi, offset)`` of the ring holding ``n`` rows from ``first``."""
+        rows = len(self._columns[0])
+        lo = first % rows if rows else 0
+        head = min(n, rows - lo)
+        spans = [(lo, lo + head, 0)] if head else []
+        if n > head:
+            spans.append((0, n - head, head))
+        return spans
 
     def _put(self, element: tuple) -> None:
         self._items.append(element)
@@ -71,7 +136,11 @@ class Queue:
         return self._items.pop(0)
 
     def _can_take(self, n: int) -> bool:
-        return self._size() >= n
+        return self._takeable() >= n
+
+    def _takeable(self) -> int:
+        """How many elements a dequeue may take now without waiting."""
+        return self._size()
 
     # ---- the public operations ------------------------------------------------------------
 
@@ -83,24 +152,33 @@ class Queue:
     def closed(self) -> bool:
         return self._closed
 
-    def _checked(self, components) -> tuple:
+    def _checked_batch(self, components, batched: bool) -> tuple[tuple, int]:
+        """The components as arrays of the queue's dtypes with a leading batch axis
+        (added when not ``batched``), their element shapes checked; and the count."""
         if len(components) != len(self.dtypes):
             raise ValueError(f"{self.name}: expected {len(self.dtypes)} components, got "
                              f"{len(components)}")
         out = []
         for i, (value, dtype) in enumerate(zip(components, self.dtypes, strict=True)):
-            array = np.asarray(value)
-            if dtype.kind == "O":
-                array = array.astype(object)
-            elif array.dtype != dtype:
+            array = np.asarray(value, dtype=object) if dtype.kind == "O" else \
+                np.asarray(value)
+            if dtype.kind != "O" and array.dtype != dtype:
                 array = array.astype(dtype)
+            if batched and array.ndim == 0:
+                raise ValueError(f"{self.name}: enqueue_many needs components with a batch "
+                                 "dimension")
+            element = array.shape[1:] if batched else array.shape
             shape = None if self.shapes is None else self.shapes[i]
-            if shape is not None and (len(shape) != array.ndim or any(
-                    s is not None and s != d for s, d in zip(shape, array.shape, strict=True))):
-                raise ValueError(f"{self.name}: component {i} has shape {list(array.shape)}, "
+            if shape is not None and (len(shape) != len(element) or any(
+                    s is not None and s != d for s, d in zip(shape, element, strict=True))):
+                raise ValueError(f"{self.name}: component {i} has shape {list(element)}, "
                                  f"the queue's is {list(shape)}")
-            out.append(array)
-        return tuple(out)
+            out.append(array if batched else array[None])
+        counts = {a.shape[0] for a in out}
+        if len(counts) != 1:
+            raise ValueError(f"{self.name}: enqueue_many components have different batch "
+                             f"sizes {sorted(counts)}")
+        return tuple(out), counts.pop()
 
     def _wait(self, ready, deadline) -> None:
         while not ready():
@@ -110,63 +188,68 @@ class Queue:
             self._cond.wait(remaining)
 
     def enqueue(self, components, timeout: float | None = None) -> None:
-        self._put_all([self._checked(list(components))], timeout)
+        self._put_all(*self._checked_batch(list(components), False), timeout)
 
     def enqueue_many(self, components, timeout: float | None = None) -> None:
         """Enqueue the elements of ``components`` split along their first dimension."""
-        if len(components) != len(self.dtypes):
-            raise ValueError(f"{self.name}: expected {len(self.dtypes)} components, got "
-                             f"{len(components)}")
-        arrays = [np.asarray(c, dtype=object) if d.kind == "O" else np.asarray(c)
-                  for c, d in zip(components, self.dtypes, strict=True)]
-        if any(a.ndim == 0 for a in arrays):
-            raise ValueError(f"{self.name}: enqueue_many needs components with a batch "
-                             "dimension")
-        counts = {a.shape[0] for a in arrays}
-        if len(counts) != 1:
-            raise ValueError(f"{self.name}: enqueue_many components have different batch "
-                             f"sizes {sorted(counts)}")
-        self._put_all([self._checked([a[i] for a in arrays]) for i in range(counts.pop())],
-                      timeout)
+        self._put_all(*self._checked_batch(list(components), True), timeout)
 
-    def _put_all(self, elements: list[tuple], timeout) -> None:
+    def _put_all(self, batch: tuple, count: int, timeout) -> None:
         deadline = None if timeout is None else time.monotonic() + timeout
+        done = 0
         with self._cond:
-            for element in elements:
+            while done < count:
                 self._wait(lambda: self._closed or self._size() < self.capacity, deadline)
                 if self._closed:
                     # NOTE: TensorFlow's CancelledError for any enqueue to a closed queue
                     raise QueueCancelledError(f"{self.kind} '{self.name}' is closed.")
-                self._put(element)
+                room = min(self.capacity - self._size(), count - done)
+                self._put_rows(batch, done, done + room)
+                done += room
                 self._cond.notify_all()
 
-    def _dequeue_n(self, n: int, up_to: bool, timeout) -> list[tuple]:
+    def _dequeue_n(self, n: int, up_to: bool, timeout, at_least: int | None = None) -> tuple:
+        """``n`` elements (fewer with ``up_to`` once closed; with ``at_least``, as many
+        up to ``n`` as are there once ``at_least`` are), as one array per component."""
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._cond:
-            self._wait(lambda: self._closed or self._can_take(n), deadline)
+            self._wait(lambda: self._closed or self._can_take(at_least or n), deadline)
+            if at_least is not None:
+                n = max(1, min(n, self._takeable()))
             if not self._can_take(n):
                 available = self._size()
-                if not (up_to and available > 0):
+                if not ((up_to or at_least is not None) and available > 0):
                     raise QueueClosedError(
                         f"{self.kind} '{self.name}' is closed and has insufficient "
                         f"elements (requested {n}, current size {available})")
                 n = available
-            taken = [self._take() for _ in range(n)]
+            taken = self._take_rows(n)
             self._cond.notify_all()
             return taken
 
     def dequeue(self, timeout: float | None = None) -> tuple:
-        return self._dequeue_n(1, False, timeout)[0]
+        return tuple(c[0] for c in self._dequeue_n(1, False, timeout))
 
     def dequeue_many(self, n: int, timeout: float | None = None) -> tuple:
-        return self._stack(self._dequeue_n(int(n), False, timeout))
+        return self._dequeue_n(int(n), False, timeout)
 
     def dequeue_up_to(self, n: int, timeout: float | None = None) -> tuple:
-        return self._stack(self._dequeue_n(int(n), True, timeout))
+        return self._dequeue_n(int(n), True, timeout)
+
+    def dequeue_available(self, n: int, timeout: float | None = None) -> tuple:
+        """Between 1 and ``n`` elements: waits for one, then takes as many as ``n``
+        single dequeues in a row would get without waiting again (a queue runner's
+        batched run; QueueClosedError once closed and empty)."""
+        return self._dequeue_n(int(n), False, timeout, at_least=1)
 
     def _stack(self, elements: list[tuple]) -> tuple:
         return tuple(np.stack([e[i] for e in elements]) if elements else
-                     np.zeros((0,), self.dtypes[i]) for i in range(len(self.dtypes)))
+                     np.zeros((0,) + (self._row_shape(i) or ()), self.dtypes[i])
+                     for i in range(len(self.dtypes)))
+
+    def _row_shape(self, i: int) -> tuple | None:
+        shape = None if self.shapes is None else self.shapes[i]
+        return shape if shape is not None and None not in shape else None
 
     def close(self, cancel_pending_enqueues: bool = False) -> None:
         with self._cond:
@@ -189,9 +272,37 @@ class RandomShuffleQueue(Queue):
         self._rng = np.random.default_rng(seed)
         super().__init__(capacity, dtypes, shapes, name)
 
-    def _can_take(self, n: int) -> bool:
-        keep = 0 if self._closed else self.min_after_dequeue
-        return self._size() - n >= keep
+    def _takeable(self) -> int:
+        return self._size() - (0 if self._closed else self.min_after_dequeue)
+
+    def _put_rows(self, batch: tuple, start: int, stop: int) -> None:
+        if self._columns is None:
+            super()._put_rows(batch, start, stop)
+            return
+        # unordered: the rows held are always 0 .. count-1
+        self._reserve(self._count + stop - start)
+        for column, array in zip(self._columns, batch, strict=True):
+            column[self._count:self._count + stop - start] = array[start:stop]
+        self._count += stop - start
+
+    def _take_rows(self, n: int) -> tuple:
+        if self._columns is None:
+            return super()._take_rows(n)
+        # n distinct rows, each uniformly chosen among those left: the draws of n single
+        # dequeues; the last rows not drawn then fill the holes the drawn ones leave
+        count = self._count
+        picked = self._rng.choice(count, size=n, replace=False) if n else \
+            np.zeros(0, np.int64)
+        out = tuple(column[picked] for column in self._columns)
+        keep = count - n
+        holes = np.sort(picked[picked < keep])
+        tail = np.ones(count - keep, bool)
+        tail[picked[picked >= keep] - keep] = False
+        fillers = keep + np.flatnonzero(tail)
+        for column in self._columns:
+            column[holes] = column[fillers]
+        self._count = keep
+        return out
 
     def _take(self) -> tuple:
         i = int(self._rng.integers(len(self._items)))
@@ -204,6 +315,7 @@ class PaddingFIFOQueue(Queue):
     shape in the batch (unknown dimensions may differ between elements)."""
 
     kind = "PaddingFIFOQueue"
+    columnar = False
 
     def _stack(self, elements: list[tuple]) -> tuple:
         out = []
@@ -227,6 +339,7 @@ class PriorityQueue(Queue):
     order)."""
 
     kind = "PriorityQueue"
+    columnar = False
 
     def _init_storage(self) -> None:
         self._items = []

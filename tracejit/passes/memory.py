@@ -72,6 +72,9 @@ class MemoryPlan:
     bytes_without_reuse: int            # every eqn output in a buffer of its own
     bytes_with_reuse: int               # the arena and output buffers this plan allocates
     peak_live_bytes: int                # most eqn-output bytes alive at once
+    # donated inputs whose buffer the program writes (an eqn's value lands there, or a
+    # result is that array); the others are only read, so the caller keeps them intact
+    written_inputs: frozenset[int] = frozenset()
     _by_var: dict[int, ValuePlan] = field(default_factory=dict, repr=False, compare=False)
 
     def value(self, var: Var) -> ValuePlan:
@@ -204,6 +207,9 @@ class _Planner:
             b = self.holder.get(id(var))
             if b is not None and b in self.donated_buffers:
                 aliases[k] = self.buffers[b].input_index
+        written = set(aliases.values())
+        written.update(self.buffers[vp.buffer].input_index for vp in values
+                       if vp.first >= 0 and vp.buffer in self.donated_buffers)
         outs = [vp for vp in values if vp.first >= 0]
         delta = [0] * (len(graph.eqns) + 2)
         for vp in outs:
@@ -215,7 +221,7 @@ class _Planner:
             peak = max(peak, live)
         allocated = sum(b.nbytes for b in self.buffers if b.kind != "donated")
         return MemoryPlan(tuple(values), tuple(self.buffers), tuple(inplace), aliases,
-                          sum(vp.nbytes for vp in outs), allocated, peak,
+                          sum(vp.nbytes for vp in outs), allocated, peak, frozenset(written),
                           {id(vp.var): vp for vp in values})
 
 

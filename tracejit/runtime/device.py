@@ -248,6 +248,12 @@ class Device:
         ``donated`` inputs' buffers may be overwritten, and returned as results."""
         raise NotImplementedError
 
+    def overwritten_arguments(self, program: Program) -> frozenset[int] | None:
+        """Of the arguments donated to :meth:`compile`, those ``program`` really writes
+        (the others it only reads, so their owners need not give them up); None when the
+        device cannot tell, and every donated argument may be written."""
+        return None
+
     def run_op(self, op: OpDef, args: Sequence[np.ndarray], params: Params) -> tuple:
         """Run one op at once on host arrays (eager mode)."""
         raise NotImplementedError

@@ -351,9 +351,14 @@ class JitFunction:
         if is_pinned(traced.graph):     # placed over devices: stages, no donation
             program = partitioned_program(traced.graph, device)
         else:
-            program = device.host_program(device.compile(
-                traced.graph, donated=[*given_up, *sorted(len(leaf_keys) + i for i in donated)]),
-                traced.graph)
+            compiled = device.compile(
+                traced.graph, donated=[*given_up, *sorted(len(leaf_keys) + i for i in donated)])
+            written = device.overwritten_arguments(compiled)
+            if written is not None:
+                # a variable the program only reads (its new value is a fresh result)
+                # needs no private copy before each call
+                donated = frozenset(i for i in donated if len(leaf_keys) + i in written)
+            program = device.host_program(compiled, traced.graph)
         seconds = time.perf_counter() - started
         fallback = getattr(program, "fallback_reason", None)
         if fallback:

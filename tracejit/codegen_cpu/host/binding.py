@@ -17,9 +17,12 @@ Both take the arrays as arguments or as one list/tuple, and return a list of arr
 wraps its results (entry.py's dispatcher), for ``@jit``'s native ``__call__``.
 
 **Threads.** The arena is shared by all calls of one program, so a program is not
-re-entrant. Both paths hold the GIL for the whole native call (the trampoline never
-releases it; ctypes ``PYFUNCTYPE`` functions keep it), so calls from several Python
-threads run one after another and never share the arena.
+re-entrant, and all programs share one thread pool. The trampoline runs every program
+under one process-wide mutex, and a long program (``Layout.release_gil``) with the GIL
+released, so Python threads (input pipelines) run beside it; the ctypes path holds the
+GIL for the whole call (``PYFUNCTYPE``). Calls from several Python threads thus run one
+after another and never share the arena. (A process uses one kind of entry; mixing a
+forced ctypes entry with trampolines that release the GIL is not supported.)
 """
 
 from __future__ import annotations
@@ -190,7 +193,8 @@ class CompiledProgram:
             _c_address("Py_IncRef"), _c_address("Py_DecRef"),
             _c_address("PyObject_Vectorcall"),
             0, _c_address("PyType_GenericAlloc"), 0, 0, E.RETURN_LIST,
-            _c_address("PyTuple_New"), id(False)]
+            _c_address("PyTuple_New"), id(False), int(layout.release_gil),
+            _c_address("PyEval_SaveThread"), _c_address("PyEval_RestoreThread")]
         # NOTE: the dtype objects and the slow path must outlive the words that point at
         # them: NumPy keeps builtin descriptors forever, self keeps the rest.
         self._dtype_objects = [np.dtype(d) for _, d in self._args + self._results]

@@ -54,7 +54,7 @@ __all__ = ["ArgSpec", "Layout", "ResultSpec", "TRAMPOLINE", "trampoline_module",
 PTR = ir.PointerType()
 I1, I8, I32, I64 = ir.IntType(1), ir.IntType(8), ir.IntType(32), ir.IntType(64)
 TRAMPOLINE, TRAMPOLINE_KW = "tj_entry_call", "tj_entry_call_kw"
-TRAMPOLINE_VERSION = 2          # part of the trampoline's compile-cache key
+TRAMPOLINE_VERSION = 3          # part of the trampoline's compile-cache key
 
 # A program's own table (global <prefix>_rt), filled at load: the arena and constants.
 RT_ARENA, RT_CONSTS, RT_SIZE = 0, 1, 2
@@ -64,8 +64,11 @@ RT_ARENA, RT_CONSTS, RT_SIZE = 0, 1, 2
  D_INCREF, D_DECREF, D_VECTORCALL,
  # the dispatcher's: the wrapper type (0: none), PyType_GenericAlloc, the wrapper's slot
  # offsets, what to return (RETURN_*), PyTuple_New, and the False object.
- D_WRAP, D_ALLOC, D_VALUE_AT, D_WEAK_AT, D_RETURN, D_TUPLE_NEW, D_FALSE) = range(19)
-HEADER = 19
+ D_WRAP, D_ALLOC, D_VALUE_AT, D_WEAK_AT, D_RETURN, D_TUPLE_NEW, D_FALSE,
+ # whether the program runs without the GIL (Layout.release_gil), PyEval_SaveThread and
+ # PyEval_RestoreThread
+ D_RELEASE, D_SAVE_THREAD, D_RESTORE_THREAD) = range(22)
+HEADER = 22
 RETURN_LIST, RETURN_ONE, RETURN_TUPLE, RETURN_WRAPPED_LIST = range(4)
 A_NDIM, A_DIMS, A_DESCR, A_TYPE, A_FLAGS = range(5)      # argument record
 ARG_WORDS = 5
@@ -109,6 +112,7 @@ class Layout:
     results: tuple[ResultSpec, ...]
     arena_bytes: int
     const_bytes: int
+    release_gil: bool = False   # long enough to run with the GIL released (see emit_run)
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -120,7 +124,14 @@ class Layout:
         results = tuple(ResultSpec(tuple(r["shape"]), r["dtype"], r["alias"])
                         for r in data["results"])
         return cls(data["name"], data["prefix"], args, results, data["arena_bytes"],
-                   data["const_bytes"])
+                   data["const_bytes"], data.get("release_gil", False))
+
+
+def _libc(module: ir.Module, name: str, fnty: ir.FunctionType) -> ir.Function:
+    """A C library function, declared once in ``module`` (libc symbols resolve by name;
+    only CPython's are passed in the descriptor)."""
+    existing = module.globals.get(name)
+    return existing if existing is not None else ir.Function(module, fnty, name)
 
 
 def _call(b: ir.IRBuilder, fnptr, fnty: ir.FunctionType, args) -> ir.Value:
@@ -129,6 +140,8 @@ def _call(b: ir.IRBuilder, fnptr, fnty: ir.FunctionType, args) -> ir.Value:
 
 
 _UNARY = ir.FunctionType(ir.VoidType(), [PTR])
+_SAVE_THREAD = ir.FunctionType(PTR, [])
+MUTEX_BYTES = 64        # pthread_mutex_t is 40 bytes on x86-64 and aarch64 glibc
 _LIST_NEW = ir.FunctionType(PTR, [I64])
 _VECTORCALL = ir.FunctionType(PTR, [PTR, PTR, I64, PTR])
 _NEW_DESCR = ir.FunctionType(PTR, [PTR, PTR, I32, PTR, PTR, PTR, I32, PTR])
@@ -254,7 +267,7 @@ class _Trampoline:
             b.store(self.load(arr, ARR_DATA),
                     b.gep(io, [b.add(n_args, k)], inbounds=True, source_etype=PTR))
         self.loop(n_res, result, "results")
-        _call(b, self.word(d, D_RUN), _UNARY, [io])
+        self.emit_run(io)
         self.emit_return(results_at, n_res)
         self.emit_exits(args, nargs, kwnames, n_res)
         return self.fn
@@ -277,6 +290,50 @@ class _Trampoline:
         arr.add_incoming(obj, start)
         arr.add_incoming(inner, inner_block)
         return arr
+
+    def emit_run(self, io) -> None:
+        """Call ``<prefix>_run(io)`` holding the process's one execution mutex: programs
+        share tracejit's thread pool (one job at a time) and each its own arena, so two
+        never run at once. A long program (``D_RELEASE``) runs with the GIL released,
+        so Python threads -- input pipelines, queue runners -- go on meanwhile. A short
+        one keeps the GIL (giving it up and getting it back costs more than it runs, and
+        invites another thread to hold it for a whole switch interval), unless the mutex
+        is taken: then it gives up the GIL before waiting, because the mutex's holder
+        may need the GIL to finish."""
+        b, d = self.b, self.d
+        module = self.fn.module
+        mutex = module.globals.get("tj_execution_mutex")
+        if mutex is None:
+            # NOTE: all-zero bytes are PTHREAD_MUTEX_INITIALIZER (glibc and musl).
+            storage = ir.ArrayType(I8, MUTEX_BYTES)
+            mutex = ir.GlobalVariable(module, storage, "tj_execution_mutex")
+            mutex.initializer = storage(None)
+            mutex.align = 16
+            mutex.linkage = "internal"
+        lock_type = ir.FunctionType(I32, [PTR])
+        trylock, lock, unlock = (_libc(module, name, lock_type) for name in (
+            "pthread_mutex_trylock", "pthread_mutex_lock", "pthread_mutex_unlock"))
+        busy = b.icmp_signed("!=", b.call(trylock, [mutex]), I32(0))
+        release = b.or_(busy, b.icmp_signed("!=", self.word(d, D_RELEASE, I64), I64(0)))
+        holding, released, done = (self.block(n) for n in ("run_gil", "run_nogil", "ran"))
+        b.cbranch(release, released, holding)
+        b.position_at_end(holding)
+        _call(b, self.word(d, D_RUN), _UNARY, [io])
+        b.call(unlock, [mutex])
+        b.branch(done)
+        b.position_at_end(released)
+        state = _call(b, self.word(d, D_SAVE_THREAD), _SAVE_THREAD, [])
+        wait, got = self.block("run_wait"), self.block("run_locked")
+        b.cbranch(busy, wait, got)
+        b.position_at_end(wait)
+        b.call(lock, [mutex])
+        b.branch(got)
+        b.position_at_end(got)
+        _call(b, self.word(d, D_RUN), _UNARY, [io])
+        b.call(unlock, [mutex])
+        _call(b, self.word(d, D_RESTORE_THREAD), _UNARY, [state])
+        b.branch(done)
+        b.position_at_end(done)
 
     def emit_return(self, results_at, n_res) -> None:
         """Return the results as the descriptor's D_RETURN says."""

@@ -53,7 +53,7 @@ from .compile_worker import CompileTimeout
 from .entry import RETURN_ONE, RETURN_TUPLE, RETURN_WRAPPED_LIST
 from .program import LoweringError, Unsupported, build_program
 
-__all__ = ["CompileWarning", "CpuExecutor", "STRICT_ENV"]
+__all__ = ["CompileWarning", "CpuExecutor", "STRICT_ENV", "loaded_program"]
 
 log = logging.getLogger("tracejit.codegen_cpu")
 
@@ -147,13 +147,22 @@ class CpuExecutor:
             self._eager.clear()
             self.cache.clear_memory()
 
+    def overwritten_arguments(self, program) -> frozenset[int] | None:
+        """The arguments ``program`` (from :meth:`compile`) writes: its layout's donated
+        ones (the memory plan drops a donated argument it never writes); None for an
+        interpreted fallback."""
+        compiled = loaded_program(program)
+        if compiled is None:
+            return None
+        return frozenset(i for i, arg in enumerate(compiled.layout.args) if arg.donated)
+
     def dispatcher(self, program, slow, wrapper, returns: str, weak):
         """A native callable running ``program`` (from :meth:`compile`) on arrays or
         non-weak wrappers and returning its results wrapped, or None where there is no
         trampoline (see ``CompiledProgram.dispatcher``). ``returns`` is ``"one"``,
         ``"tuple"`` or ``"list"``; other calls go to ``slow``."""
-        compiled = getattr(getattr(program, "__self__", None), "program", None)
-        if not isinstance(compiled, CompiledProgram):
+        compiled = loaded_program(program)
+        if compiled is None:
             return None
         how = {"one": RETURN_ONE, "tuple": RETURN_TUPLE, "list": RETURN_WRAPPED_LIST}[returns]
         return compiled.dispatcher(slow, wrapper, how, tuple(weak))
@@ -235,6 +244,16 @@ class CpuExecutor:
             arrays = args[0] if len(args) == 1 and type(args[0]) in (list, tuple) else args
             return interpret(graph, arrays)
         return program
+
+
+def loaded_program(program) -> CompiledProgram | None:
+    """The loaded program behind a callable :meth:`CpuExecutor.compile` returned: the
+    trampoline builtin's descriptor knows it; the ctypes entry is its bound method."""
+    owner = getattr(program, "__self__", None)
+    if isinstance(owner, CompiledProgram):
+        return owner
+    compiled = getattr(owner, "program", None)
+    return compiled if isinstance(compiled, CompiledProgram) else None
 
 
 def _one_op_graph(op: OpDef, arrays, params: Params) -> Graph:

@@ -150,10 +150,14 @@ class _Builder:
     def layout(self) -> Layout:
         args = []
         for i, var in enumerate(self.graph.inputs):
+            # NOTE: a donated argument the plan never writes is declared as not donated:
+            # the caller need not give it up (a variable whose new value is a fresh
+            # result then needs no private copy before the call).
             args.append(ArgSpec(var.shape, var.dtype.name, var.meta.name or "",
-                                i in self.donated))
+                                i in self.plan.written_inputs))
         return Layout(self.graph.name, self.prefix, tuple(args), tuple(self.results),
-                      self.shared.arena_bytes, len(self.blob))
+                      self.shared.arena_bytes, len(self.blob),
+                      release_gil=runs_long(self.graph))
 
     # ---- addresses ---------------------------------------------------------------------------
 
@@ -350,6 +354,23 @@ def _check_supported(graph: Graph, lowering) -> None:
         elif not lowering.supports(eqn):
             reason = getattr(lowering, "unsupported_reason", lambda e: None)(eqn)
             raise Unsupported(eqn, reason)
+
+
+# Elements read and written by a program's equations from which it runs with the GIL
+# released: ~30 us of work and up, where releasing and retaking it (~0.2 us alone, but
+# up to a switch interval when another thread has taken it meanwhile) is worth it.
+RELEASE_GIL_ELEMENTS = 1 << 15
+
+
+def runs_long(graph: Graph) -> bool:
+    """Whether ``graph`` is worth running with the GIL released: it loops, or its
+    equations touch at least ``RELEASE_GIL_ELEMENTS`` elements."""
+    touched = 0
+    for eqn in graph.eqns:
+        if eqn.op.has(Tag.LOOP):
+            return True
+        touched += sum(v.type.size for v in (*eqn.ins, *eqn.outs))
+    return touched >= RELEASE_GIL_ELEMENTS
 
 
 def build_program(graph: Graph, *, donated=(), prefix: str = "tj", lowering=None) -> Built:

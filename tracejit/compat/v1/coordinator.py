@@ -7,6 +7,12 @@ when its last thread ends, so the consumer drains it and then sees OutOfRangeErr
 itself), when the coordinator is asked to stop (a cancel thread closes the queue with
 ``cancel_pending_enqueues``, waking enqueues blocked on a full queue), or with any
 other error, which it reports to the coordinator: ``Coordinator.join`` re-raises it.
+
+Where the enqueue op is fed by a dequeue through host ops that have batched forms (the
+rows of in-memory data that ``slice_input_producer`` gathers by a dequeued index, into
+``batch`` or ``shuffle_batch``), a thread runs up to ``RUNNER_BATCH`` of its runs as one
+(``Session.run_batched``): the same elements reach the queue, moved by one Python call
+per op instead of one ``Session.run`` per element.
 """
 
 from __future__ import annotations
@@ -21,7 +27,11 @@ from .graph import get_default_graph
 from .variables import GraphKeys
 
 __all__ = ["Coordinator", "QueueRunner", "add_queue_runner", "start_queue_runners",
-           "LooperThread"]
+           "LooperThread", "RUNNER_BATCH"]
+
+# The most runs of its enqueue op a queue runner's thread makes as one batch: a typical
+# training batch, so one call refills what one step takes.
+RUNNER_BATCH = 32
 
 
 class Coordinator:
@@ -156,9 +166,15 @@ class QueueRunner:
     def _run(self, sess, enqueue_op, coord) -> None:
         decremented = False
         try:
+            batched = getattr(sess, "run_batched", None)
             while coord is None or not coord.should_stop():
                 try:
-                    sess.run(enqueue_op)
+                    # NOTE: a chain with a batched form moves up to RUNNER_BATCH elements
+                    # per Python call, where one run moves one: what lets a queue feed a
+                    # compiled step from Python threads without stalling it
+                    if batched is None or not batched(enqueue_op, RUNNER_BATCH):
+                        batched = None
+                        sess.run(enqueue_op)
                 except self._closed_types:
                     # this input ran out: the last thread to end closes the queue
                     with self._lock:

@@ -25,9 +25,15 @@ from .strings import string
 
 def host_op(op_type: str, compute: Callable, inputs: Sequence = (),
             outputs: Sequence[tuple] = (), name: str | None = None,
-            control_inputs: Sequence[Operation] = ()) -> Operation:
+            control_inputs: Sequence[Operation] = (),
+            batched: Callable | None = None) -> Operation:
     """An op whose outputs ``compute(session, input_values) -> [values]`` makes on the
-    host; ``outputs`` are ``(dtype, shape)`` pairs (shape entries None when unknown)."""
+    host; ``outputs`` are ``(dtype, shape)`` pairs (shape entries None when unknown).
+
+    ``batched(session, input_batches, limit) -> [output batches]``, where it is given,
+    does what up to ``limit`` runs of ``compute`` in a row would, on inputs and outputs
+    with a leading axis of one row per run (an op without inputs chooses how many runs,
+    at least one, up to ``limit``): see :func:`batch_plan`."""
     from .ops import convert_to_tensor
     graph = get_default_graph()
     tensors = [t if isinstance(t, Tensor) else convert_to_tensor(t) for t in inputs]
@@ -36,6 +42,7 @@ def host_op(op_type: str, compute: Callable, inputs: Sequence = (),
     op.outputs = [Tensor(op, i, TensorShape(shape), dtype)
                   for i, (dtype, shape) in enumerate(outputs)]
     op.host_compute = compute
+    op.host_batch = batched
     return op
 
 
@@ -112,3 +119,35 @@ def run_host_ops(session, run: Callable, targets, hosts, feed_dict, host_done) -
         else:
             results.append(next(others))
     return results
+
+
+def batch_plan(op: Operation) -> list[Operation] | None:
+    """The host ops to run, in order, for ``op`` run many times at once -- a queue
+    runner's enqueue fed by a dequeue through per-element host ops (a dequeued index
+    gathering rows of in-memory data, say) -- or None where that cannot be: an op of
+    the chain has no ``batched`` rule, reads a tensor the host does not make, has
+    control inputs, or the chain has other than one source (the op choosing how many
+    runs there are). Running the plan's batched rules in order does what that many
+    ``Session.run(op)`` calls in a row would, with one Python call per op, not per
+    element."""
+    if op.outputs:
+        return None
+    chain = ancestors_on_host([op], set())
+    made = {id(o) for o in chain}
+    sources = 0
+    for host in chain:
+        if getattr(host, "host_batch", None) is None or host.control_inputs:
+            return None
+        if any(id(t.op) not in made for t in host.inputs):
+            return None
+        sources += not host.inputs
+    return chain if sources == 1 and chain and chain[-1] is op else None
+
+
+def run_batch_plan(session, plan: list[Operation], limit: int) -> None:
+    """Run ``plan`` (from :func:`batch_plan`) for up to ``limit`` elements."""
+    values: dict[int, object] = {}
+    for op in plan:
+        outputs = op.host_batch(session, [values[id(t)] for t in op.inputs], limit)
+        for tensor, value in zip(op.outputs, outputs or [], strict=True):
+            values[id(tensor)] = value

@@ -21,7 +21,7 @@ from ...ir import dtypes as dt
 from .coordinator import QueueRunner, add_queue_runner
 from .errors import OutOfRangeError
 from .graph import Tensor, get_default_graph
-from .host_ops import host_tensor
+from .host_ops import host_op, host_tensor
 from .ops import convert_to_tensor, ops
 from .queues import FIFOQueue, PaddingFIFOQueue, RandomShuffleQueue
 from .variables import GraphKeys, Variable
@@ -154,8 +154,11 @@ def _row(tensor: Tensor, index: Tensor) -> Tensor:
     if constant is None:
         return ops["gather"](tensor, index)
     constant = np.asarray(constant)
-    return host_tensor("GatherConstant", lambda session, values: constant[int(values[0])],
-                       [index], tensor.dtype, tensor.shape.as_list()[1:])
+    op = host_op("GatherConstant", lambda session, values: [constant[int(values[0])]],
+                 [index], [(tensor.dtype, tensor.shape.as_list()[1:])],
+                 batched=lambda session, batches, limit: [
+                     constant[np.asarray(batches[0], dtype=np.int64)]])
+    return op.outputs[0]
 
 
 # ---- batching --------------------------------------------------------------------------------

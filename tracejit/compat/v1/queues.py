@@ -138,7 +138,13 @@ class QueueBase:
                                                                  _timeout_s(session)),
                           location)
             return []
-        return host_op("QueueEnqueueV2", compute, tensors, (), name or f"{self.name}_enqueue")
+
+        def batched(session, batches, limit):
+            _as_tf_errors(lambda: self.instance(session).enqueue_many(
+                batches, _timeout_s(session)), location)
+            return []
+        return host_op("QueueEnqueueV2", compute, tensors, (), name or f"{self.name}_enqueue",
+                       batched=batched)
 
     def enqueue_if(self, keep_input, vals, many=False, name=None):
         """An enqueue that happens only when the bool ``keep_input`` is true when it runs
@@ -152,8 +158,15 @@ class QueueBase:
                 put = queue.enqueue_many if many else queue.enqueue
                 _as_tf_errors(lambda: put(values[1:], _timeout_s(session)), location)
             return []
+
+        def batched(session, batches, limit):
+            keep = np.asarray(batches[0], dtype=bool)
+            _as_tf_errors(lambda: self.instance(session).enqueue_many(
+                [np.asarray(b)[keep] for b in batches[1:]], _timeout_s(session)), location)
+            return []
         return host_op("QueueEnqueueIf", compute, tensors, (),
-                       name or f"{self.name}_maybe_enqueue")
+                       name or f"{self.name}_maybe_enqueue",
+                       batched=None if many else batched)
 
     def enqueue_many(self, vals, name=None):
         tensors = self._flatten(vals)
@@ -175,6 +188,10 @@ class QueueBase:
             n = int(values[0]) if values else None
             return list(_as_tf_errors(lambda: take(self.instance(session), n,
                                                    _timeout_s(session)), location))
+        def batched(session, batches, limit):
+            # one dequeue's runs in a row: as many elements as are there, at least one
+            return list(_as_tf_errors(lambda: self.instance(session).dequeue_available(
+                limit, _timeout_s(session)), location))
         inputs = [] if count is None else [convert_to_tensor(count, dtype=dt.int32)]
         outputs = []
         for i, d in enumerate(self._dtypes):
@@ -182,7 +199,8 @@ class QueueBase:
             if count is not None:
                 shape = None if shape is None else [batch_dim] + shape
             outputs.append((d, shape))
-        op = host_op(kind, compute, inputs, outputs, name or f"{self.name}_{kind[5:-2]}")
+        op = host_op(kind, compute, inputs, outputs, name or f"{self.name}_{kind[5:-2]}",
+                     batched=batched if count is None else None)
         return self._structured(op.outputs)
 
     def dequeue(self, name=None):

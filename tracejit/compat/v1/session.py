@@ -39,7 +39,7 @@ from .errors import (
     UnimplementedError,
 )
 from .graph import Graph, Operation, Tensor, get_default_graph, replay_ops
-from .host_ops import ancestors_on_host, run_host_ops
+from .host_ops import ancestors_on_host, batch_plan, run_batch_plan, run_host_ops
 from .strings import string
 
 
@@ -79,6 +79,7 @@ class Session:
         self.graph = graph or get_default_graph()
         self._plans: dict = {}
         self._host_ops: dict = {}     # (targets, fed) -> the host ops they need
+        self._batch_plans: dict = {}  # id(op) -> (op, host_ops.batch_plan(op))
         self._planning = threading.RLock()
         self._resources: dict = {}    # host resources: queues, readers, iterators
         self._placed: set[int] = set()        # ops whose placement was logged
@@ -120,6 +121,22 @@ class Session:
             return _string_scalars_as_bytes(self._run(fetches, feed_dict))
         with _AsTfErrors(), self._cluster.running(self.config.operation_timeout_in_ms):
             return _string_scalars_as_bytes(self._run(fetches, feed_dict))
+
+    def run_batched(self, op, limit: int) -> bool:
+        """Run the host op ``op`` up to ``limit`` times in a row as one batch, as a
+        queue runner runs its enqueue (see ``host_ops.batch_plan``); False, having run
+        nothing, where its chain has no batched form (the caller then uses ``run``)."""
+        if self._closed:
+            raise RuntimeError("Attempted to use a closed Session.")
+        if self._cluster is not None:
+            return False            # ops placed on other tasks run through the cluster
+        found = self._batch_plans.get(id(op))
+        if found is None:
+            found = self._batch_plans[id(op)] = (op, batch_plan(op))
+        if found[1] is None:
+            return False
+        run_batch_plan(self, found[1], limit)
+        return True
 
     def _run(self, fetches, feed_dict, host_done: frozenset = frozenset()):
         leaves: list = []

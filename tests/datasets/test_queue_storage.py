@@ -1,0 +1,137 @@
+"""The queues' batch storage (tracejit/data/queues.py): fixed-shape numeric elements in
+columns (a ring for FIFO order, a compact set for the random queue), other elements in
+a list; both give the same elements in the same order a one-at-a-time queue would."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+
+from tracejit.data.queues import (
+    PaddingFIFOQueue,
+    PriorityQueue,
+    Queue,
+    QueueClosedError,
+    QueueTimeoutError,
+    RandomShuffleQueue,
+)
+
+
+def _rows(start, stop):
+    ids = np.arange(start, stop, dtype=np.int32)
+    return [ids, np.stack([np.full((2, 3), i, np.float32) for i in ids])]
+
+
+@pytest.mark.parametrize("shapes", [[[], [2, 3]], None], ids=["columns", "list"])
+def test_fifo_order_survives_wrapping_and_growing(shapes):
+    q = Queue(7, [np.int32, np.float32], shapes)
+    assert (q._columns is not None) == (shapes is not None)
+    seen = []
+    nxt = 0
+    for step in range(40):                 # puts and takes of varying sizes: the ring wraps
+        room = 7 - q.size()
+        put = min(room, 1 + step % 5)
+        q.enqueue_many(_rows(nxt, nxt + put))
+        nxt += put
+        ids, blocks = q.dequeue_many(min(q.size(), 1 + step % 3))
+        assert blocks.shape[1:] == (2, 3)
+        np.testing.assert_array_equal(blocks[:, 0, 0], ids)
+        seen += ids.tolist()
+    seen += q.dequeue_many(q.size())[0].tolist()
+    assert seen == list(range(nxt))
+
+
+def test_single_elements_and_empty_batches_keep_the_element_shape():
+    q = Queue(4, [np.float32], [[2, 3]])
+    q.enqueue([np.ones((2, 3))])
+    (row,) = q.dequeue()
+    assert row.shape == (2, 3) and row.dtype == np.float32
+    (empty,) = q.dequeue_many(0)
+    assert empty.shape == (0, 2, 3) and empty.dtype == np.float32
+    q.close()
+    with pytest.raises(QueueClosedError):
+        q.dequeue_up_to(5)
+
+
+def test_the_random_queue_gives_each_element_once_and_keeps_its_floor():
+    q = RandomShuffleQueue(100, 20, [np.int32, np.float32], [[], [2, 3]], seed=5)
+    q.enqueue_many(_rows(0, 100))
+    taken = []
+    while q.size() - 10 >= 20:
+        ids, blocks = q.dequeue_many(10)
+        np.testing.assert_array_equal(blocks[:, 1, 2], ids)
+        taken += ids.tolist()
+    with pytest.raises(QueueTimeoutError):
+        q.dequeue_many(10, timeout=0.05)    # would leave fewer than min_after_dequeue
+    q.close()
+    taken += q.dequeue_up_to(1000)[0].tolist()
+    assert sorted(taken) == list(range(100))
+    assert taken != sorted(taken)             # shuffled (1 in 100! to fail by chance)
+
+
+def test_the_random_queue_is_uniform():
+    # each position of the first dequeue of 1 from 10 held elements: about 1/10 each
+    counts = np.zeros(10)
+    q = RandomShuffleQueue(10, 0, [np.int32], [[]], seed=11)
+    for _ in range(2000):
+        q.enqueue_many([np.arange(10, dtype=np.int32)])
+        (first,) = q.dequeue()
+        counts[int(first)] += 1
+        q.dequeue_many(9)
+    assert counts.min() > 150 and counts.max() < 250     # 200 expected, 4.7 sigma bounds
+
+
+def test_a_seeded_random_queue_repeats_its_order():
+    def order():
+        q = RandomShuffleQueue(50, 0, [np.int32], [[]], seed=3)
+        q.enqueue_many([np.arange(50, dtype=np.int32)])
+        return q.dequeue_many(50)[0].tolist()
+    assert order() == order()
+
+
+def test_dequeue_available_takes_what_is_there_without_waiting_for_more():
+    q = Queue(10, [np.int32], [[]])
+    q.enqueue_many([np.arange(3, dtype=np.int32)])
+    assert q.dequeue_available(8)[0].tolist() == [0, 1, 2]
+    got = []
+    thread = threading.Thread(target=lambda: got.append(q.dequeue_available(8)))
+    thread.start()
+    q.enqueue([7])                            # wakes the waiting dequeue with one
+    thread.join(timeout=10)
+    assert not thread.is_alive()
+    assert got[0][0].tolist() == [7]
+    r = RandomShuffleQueue(10, 4, [np.int32], [[]], seed=0)
+    r.enqueue_many([np.arange(6, dtype=np.int32)])
+    assert len(r.dequeue_available(8)[0]) == 2          # leaves min_after_dequeue
+    q.close()
+    with pytest.raises(QueueClosedError):
+        q.dequeue_available(8)
+
+
+def test_an_enqueue_larger_than_the_room_fills_as_room_frees():
+    q = Queue(4, [np.int32], [[]])
+    thread = threading.Thread(target=q.enqueue_many, args=([np.arange(10, dtype=np.int32)],))
+    thread.start()
+    got = []
+    while len(got) < 10:
+        got += q.dequeue_many(2, timeout=10)[0].tolist()
+    thread.join(timeout=10)
+    assert not thread.is_alive()
+    assert got == list(range(10))
+
+
+def test_queues_that_order_or_pad_keep_elements_in_a_list():
+    assert PriorityQueue(5, [np.int64], [[]])._columns is None
+    assert PaddingFIFOQueue(5, [np.float32], [[None]])._columns is None
+    assert Queue(5, [object], [[]])._columns is None
+    p = PriorityQueue(5, [np.int64, np.int32], [[], []])
+    p.enqueue_many([np.array([3, 1, 2]), np.array([30, 10, 20], np.int32)])
+    assert p.dequeue_many(3)[1].tolist() == [10, 20, 30]
+
+
+def test_a_large_capacity_reserves_memory_only_as_it_fills():
+    q = Queue(10**6, [np.float32], [[256, 256]])
+    q.enqueue([np.zeros((256, 256), np.float32)])
+    assert len(q._columns[0]) < 100
