@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+import tracejit as tj
 import tracejit.compat.v1 as tf
 from tracejit.ir.errors import ParamError, ShapeError
 from tracejit.trace import candidate_sampling as cs
@@ -246,3 +247,21 @@ def test_all_candidate_sampler_and_mistakes():
     with pytest.raises(ShapeError, match="labels must be"):
         tf.nn.nce_loss(tf.constant(W), tf.constant(BIASES), tf.constant([[1, 2]]),
                        tf.constant(INPUTS), 2, 10)
+
+
+def test_core_nce_loss_in_jit_draws_from_its_key():
+    # the same key gives the same classes (and loss), another key others; with
+    # sampled_values given the loss is TF_LOSSES["nce"] (TensorFlow 2.21)
+    @tj.jit
+    def loss(key):
+        return tj.nn.nce_loss(W, BIASES, LABELS, INPUTS, 4, 10, num_true=2, key=key)
+
+    first, again, other = (np.asarray(loss(tj.random.key(k))) for k in (1, 1, 2))
+    np.testing.assert_array_equal(first, again)
+    assert first.shape == (3,) and np.all(np.isfinite(first))
+    assert not np.array_equal(first, other)
+    given = tj.nn.nce_loss(W, BIASES, LABELS, INPUTS, 4, 10, num_true=2,
+                           sampled_values=SAMPLED)
+    np.testing.assert_allclose(np.asarray(given), TF_LOSSES["nce"], rtol=2e-6)
+    with pytest.raises(ParamError, match="sampled_values"):
+        tj.nn.nce_loss(W, BIASES, LABELS, INPUTS, 4, 10, num_true=2)
