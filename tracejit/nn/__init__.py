@@ -3,7 +3,6 @@ and Keras-like layers (``Dense``, ``Conv2D``, ``Sequential``, ...)."""
 
 from ..trace.clip_ops import clip_by_norm  # noqa: F401
 from ..trace.embedding_ops import embedding_lookup  # noqa: F401
-from ..trace.sampled_losses import nce_loss, sampled_softmax_loss  # noqa: F401
 from ..trace.nn_ops import (  # noqa: F401
     avg_pool,
     avg_pool2d,
@@ -37,6 +36,7 @@ from ..trace.nn_ops import (  # noqa: F401
     swish,
     tanh,
 )
+from ..trace.sampled_losses import nce_loss, sampled_softmax_loss  # noqa: F401
 from .layers import (  # noqa: F401
     Activation,
     AveragePooling2D,
