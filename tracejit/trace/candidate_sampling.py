@@ -61,7 +61,8 @@ def log_uniform(range_max: int) -> Distribution:
         return m.log((k + 2.0) / (k + 1.0)) / log_range
 
     def draw(u):
-        return m.cast(m.exp(u * log_range), dt.int64) - 1
+        # NOTE: exp of u's largest values may round up to range_max + 1 exactly
+        return m.minimum(m.cast(m.exp(u * log_range), dt.int64) - 1, range_max - 1)
 
     return Distribution(int(range_max), probability, draw)
 
