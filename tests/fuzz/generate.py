@@ -45,6 +45,7 @@ from .proposals import (
 EXCLUDED = {
     "kernel": "made by the fusion pass, never written by users",
     "custom_vjp": "needs a gradient rule registered in the process",
+    "host_callback": "needs a Python function registered in the process",
     "conv2d_backprop_input": "reached through tj.grad of programs with conv2d",
     "conv2d_backprop_filter": "reached through tj.grad of programs with conv2d",
     "avg_pool2d_backprop": "reached through tj.grad of programs with avg_pool2d",

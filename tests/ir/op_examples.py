@@ -14,6 +14,7 @@ import numpy as np
 from tracejit.ir import OPS, ConstValue, GraphBuilder, TensorType, interpret, ops
 from tracejit.ir import dtypes as dt
 from tracejit.ir.opdef import OpDef
+from tracejit.ir.ops_host import register_host_callback
 
 Example = tuple[list[TensorType], dict]
 
@@ -129,6 +130,10 @@ OP_EXAMPLES.update({
     ops.AVG_POOL2D_BACKPROP: [([T((2, 3, 3, 3), f32)],
                              {"input_shape": (2, 5, 5, 3), "ksize": (3, 3), "strides": (2, 2),
                               "pads": (1, 1, 1, 1)})],
+    # host_callback (ops_host.py): a function registered here, doing nothing
+    ops.HOST_CALLBACK: [([T((2, 3), f32), T((), i32), T((2,), b1)],
+                         {"callback": register_host_callback(lambda *arrays: None)}),
+                        ([T((4,), bf16)], {"callback": register_host_callback(print)})],
     # autodiff (declared in ops_autodiff.py): inputs are xs then ys; outputs equal ys
     ops.CUSTOM_VJP: [([T((3,), f32), T((2, 3), f32)], {"num_outputs": 1, "rule": 1})],
 })

@@ -14,7 +14,8 @@ import math
 from collections.abc import Sequence
 
 from ..ir.core import Graph
-from .steps import AliasStep, ConstStep, GemmStep, KernelStep, RegionStep, Step
+from .kernels.host_callback import run_host_step
+from .steps import AliasStep, ConstStep, GemmStep, HostStep, KernelStep, RegionStep, Step
 
 __all__ = ["GpuProgram", "build_steps"]
 
@@ -149,6 +150,8 @@ class GpuProgram:
                         self._launch(step.fallback, eqn, values, scratch)
                 elif isinstance(step, RegionStep):
                     self.device.run_region(step, values)
+                elif isinstance(step, HostStep):
+                    run_host_step(self.device, step, values)
         finally:
             for buf in scratch.values():
                 self.device.allocator.free(buf)

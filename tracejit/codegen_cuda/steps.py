@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from ..ir.core import Eqn, Graph
 from .source import GeneratedKernel
 
-__all__ = ["KernelStep", "AliasStep", "ConstStep", "GemmStep", "RegionStep", "Step"]
+__all__ = ["KernelStep", "AliasStep", "ConstStep", "GemmStep", "RegionStep", "HostStep",
+           "Step"]
 
 
 @dataclass
@@ -71,4 +72,12 @@ class RegionStep:
     programs: dict = field(default_factory=dict)
 
 
-Step = KernelStep | AliasStep | ConstStep | GemmStep | RegionStep
+@dataclass
+class HostStep:
+    """A Python function called between kernels with the arguments' values
+    (host_callback; kernels/host_callback.py)."""
+
+    eqn: Eqn
+
+
+Step = KernelStep | AliasStep | ConstStep | GemmStep | RegionStep | HostStep

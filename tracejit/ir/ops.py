@@ -11,6 +11,7 @@ from .ops_control import *  # noqa: F401,F403
 from .ops_creation import *  # noqa: F401,F403
 from .ops_cumulative import *  # noqa: F401,F403
 from .ops_elementwise import *  # noqa: F401,F403
+from .ops_host import *  # noqa: F401,F403
 from .ops_kernel import *  # noqa: F401,F403
 from .ops_linalg import *  # noqa: F401,F403
 from .ops_movement import *  # noqa: F401,F403

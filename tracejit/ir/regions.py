@@ -16,7 +16,7 @@ from .builder import GraphBuilder
 from .core import Eqn, Graph, Var
 from .opdef import Tag
 
-__all__ = ["inline", "regions_of", "map_regions", "has_regions", "region_from"]
+__all__ = ["inline", "regions_of", "map_regions", "has_regions", "region_from", "has_effect"]
 
 
 def inline(builder: GraphBuilder, graph: Graph, ins: Sequence[Var]) -> list[Var]:
@@ -46,6 +46,21 @@ def regions_of(eqn: Eqn) -> Iterator[Graph]:
         for item in value if isinstance(value, tuple) else (value,):
             if isinstance(item, Graph):
                 yield item
+
+
+def has_effect(op, params) -> bool:
+    """Whether an equation of ``op`` with ``params`` has an effect: the op is STATEFUL,
+    or one of its regions (at any depth) holds such an equation (a loop whose body
+    prints). Such an equation is never evaluated early, merged or removed."""
+    if op.has(Tag.STATEFUL):
+        return True
+    if not op.has(Tag.CONTROL_FLOW):
+        return False
+    for value in params.values():
+        for item in value if isinstance(value, tuple) else (value,):
+            if isinstance(item, Graph) and any(has_effect(e.op, e.params) for e in item.eqns):
+                return True
+    return False
 
 
 def map_regions(eqn: Eqn, rewrite: Callable[[Graph], Graph]) -> Eqn:

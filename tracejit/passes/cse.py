@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from ..ir.core import Eqn, Graph, Var
 from ..ir.opdef import Tag
+from ..ir.regions import has_effect
 from .common import logger, renamer, stamp
 
 __all__ = ["eliminate_common_subexpressions"]
@@ -37,7 +38,7 @@ def eliminate_common_subexpressions(graph: Graph) -> Graph:
         ins = tuple(rename(v) for v in eqn.ins)
         if ins != eqn.ins:
             eqn = Eqn(eqn.op, ins, eqn.outs, eqn.params)
-        if eqn.op.has(Tag.STATEFUL):
+        if has_effect(eqn.op, eqn.params):
             eqns.append(eqn)
             continue
         operands = tuple(id(v) for v in ins)

@@ -19,7 +19,7 @@ stay even when unused.
 from __future__ import annotations
 
 from ..ir.core import Graph
-from ..ir.opdef import Tag
+from ..ir.regions import has_effect
 from .common import logger, stamp
 
 __all__ = ["eliminate_dead_code"]
@@ -29,7 +29,7 @@ def eliminate_dead_code(graph: Graph) -> Graph:
     needed = {id(v) for v in graph.outputs}
     kept = []
     for eqn in reversed(graph.eqns):
-        if eqn.op.has(Tag.STATEFUL) or any(id(v) in needed for v in eqn.outs):
+        if has_effect(eqn.op, eqn.params) or any(id(v) in needed for v in eqn.outs):
             kept.append(eqn)
             needed.update(id(v) for v in eqn.ins)
     removed = len(graph.eqns) - len(kept)

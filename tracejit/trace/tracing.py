@@ -19,6 +19,7 @@ from ..ir.const_value import ConstValue
 from ..ir.core import TensorType, Var, VarMeta
 from ..ir.errors import DTypeError, ParamError, TracejitError
 from ..ir.opdef import OpDef, Tag, get_op
+from ..ir.regions import has_effect
 from ..ir.source import user_location
 from ..runtime.registry import get_device, local_device
 from .device_scope import committed_device, current_device
@@ -220,7 +221,7 @@ def _known_value(arg) -> np.ndarray | None:
 def _known_results(op: OpDef, args, params, outs) -> list:
     """The results' values when they can be known while tracing, else Nones."""
     nothing = [None] * len(outs)
-    if op.has(Tag.STATEFUL) or op.has(Tag.RANDOM) or \
+    if has_effect(op, params or {}) or op.has(Tag.RANDOM) or \
             any(v.type.size > KNOWN_LIMIT for v in outs):
         return nothing
     values = [_known_value(a) for a in args]

@@ -44,6 +44,8 @@ from ...passes.pipeline import dump_stages, optimize
 from ..gemm.onednn import SGEMM, ensure_onednn
 from ..gemm.openblas import ensure_blas
 from ..gemm.tile_kernel import ensure_tile_gemm
+from ..kernels.host_callback import SYMBOL as HOST_CALLBACK_SYMBOL
+from ..kernels.host_callback import ensure_host_callback
 from ..parallel.pool import ensure_pool
 from ..pipeline import CPU_PASSES
 from . import cache as cache_mod
@@ -78,6 +80,8 @@ def provide_program_symbols(obj: bytes) -> None:
     ensure_tile_gemm()
     if SGEMM.encode() in obj:
         ensure_onednn()
+    if HOST_CALLBACK_SYMBOL.encode() in obj:
+        ensure_host_callback()
 
 
 class CpuExecutor:

@@ -74,7 +74,7 @@ from ..gemm.blas import lower_matmul_body
 from ..loops.body import INDEX_MAP_RULES, body_supported, is_generator
 from ..loops.pointwise import FnContext
 from ..parallel.settings import parallel_settings
-from . import conv, movement, pool, reduce, scan_sort
+from . import conv, host_callback, movement, pool, reduce, scan_sort
 from .elementwise import lower_elementwise_body
 from .elementwise_ops import supported_elementwise
 
@@ -99,7 +99,8 @@ def _lower_matmul(ctx: FnContext, eqn: Eqn) -> None:
 # The ops with a loop nest of their own, keyed by op; every other op is a one-equation
 # body of the elementwise or reduction kernel (rule_kind says which).
 KERNEL_RULES = {ops.KERNEL: _lower_kernel, ops.MATMUL: _lower_matmul, **conv.RULES,
-                **pool.RULES, **movement.RULES, **scan_sort.RULES}
+                **pool.RULES, **movement.RULES, **scan_sort.RULES,
+                **host_callback.RULES}
 
 
 def rule_kind(op: OpDef) -> str | None:

@@ -101,6 +101,8 @@ from .partitioned import (  # noqa: F401
     min_max_variable_partitioner,
     variable_axis_size_partitioner,
 )
+from .printing import Print, print_v2  # noqa: F401
+from .py_funcs import numpy_function, py_func  # noqa: F401
 from .queues import (  # noqa: F401
     FIFOQueue,
     PaddingFIFOQueue,
@@ -160,6 +162,7 @@ from .embeddings import IndexedSlices, IndexedSlicesValue, gather  # noqa: E402,
 # TF1 code writes its own values as ``tf.Summary(value=[tf.Summary.Value(...)])``
 Summary, Event, SessionLog = summary.Summary, summary.Event, summary.SessionLog
 bool = bool_  # noqa: A001
+print = print_v2  # noqa: A001 - tf.print
 tuple = tuple_  # noqa: A001
 
 

@@ -361,9 +361,10 @@ class Graph:
                                    key=lambda o: o.order)
                 for source in ancestors:
                     if getattr(source, "host_compute", None) is not None:
-                        # NOTE: a host op's outputs reach the step as fed values do
+                        # NOTE: a host op's outputs reach the step as fed values do (of
+                        # unknown rank, a py_func's: a 0-d stand-in, as a placeholder's)
                         for t in source.outputs:
-                            if t.dtype.name != "string" and t.shape.dims is not None:
+                            if t.dtype.name != "string":
                                 values[id(t)] = trace.new_input(
                                     TensorType(t.shape.probe(size), t.dtype))
                     elif source.type == "Placeholder" or getattr(source, "argument", False):
