@@ -3,7 +3,8 @@
 The thread pulls from the input (running everything upstream: reads, maps, batches)
 while the consumer works on earlier elements. It stops cleanly: when the consumer's
 iterator ends, is closed or is garbage-collected, the thread is told to stop, the buffer
-is drained so a blocked ``put`` returns, the input is closed and the thread joined. An
+is drained so a blocked ``put`` returns, the input is closed and the thread joined (by
+the consumer's thread: a pipeline another thread drops is only told to stop). An
 error upstream is handed to the consumer at the place of the element it stopped.
 """
 
@@ -49,6 +50,7 @@ class Prefetch:
         thread = threading.Thread(target=_produce, args=(self.input, buffer, stop),
                                   name="tracejit-data-prefetch", daemon=True)
         thread.start()
+        owner = threading.current_thread()
         try:
             while True:
                 item = buffer.get()
@@ -59,7 +61,11 @@ class Prefetch:
                 yield item
         finally:
             stop.set()
-            while thread.is_alive():
+            # NOTE: only the consumer waits for the producer to end. A pipeline dropped
+            # by another thread -- one of its own map workers letting go of the last
+            # reference, say -- is only told to stop: the producer may be waiting on
+            # that very thread, and ends by itself once it sees `stop`.
+            while thread.is_alive() and threading.current_thread() is owner:
                 try:
                     buffer.get_nowait()
                 except queue.Empty:

@@ -68,7 +68,10 @@ class Map:
         finally:
             for future in pending:
                 future.cancel()
-            pool.shutdown(wait=True, cancel_futures=True)
+            # NOTE: without waiting: the thread closing this pipeline may be one of the
+            # pool's own (the last to let go of a dropped session); the workers end once
+            # their current call returns
+            pool.shutdown(wait=False, cancel_futures=True)
             source.close()
 
 

@@ -11,6 +11,7 @@ steps are a dictionary lookup and one program call.
 from __future__ import annotations
 
 import contextlib
+import functools
 import sys
 import threading
 
@@ -61,6 +62,20 @@ class _Plan:
         values = {id(t): v for t, v in zip(self.fed, fed_values, strict=True)}
         replay_ops(self.ops, values, self.device_of)
         return [values[id(t)] for t in self.targets if isinstance(t, Tensor)]
+
+
+def placed_device(op: Operation, soft: bool) -> str | None:
+    """Where ``op`` runs: the device it is pinned to when this process has it; with soft
+    placement, an absent one means the default (None)."""
+    if not op.device:
+        return None
+    try:
+        device = local_device(op.device)
+    except DeviceError:
+        if soft:
+            return None
+        raise
+    return None if device is None else str(device.spec)
 
 
 class Session:
@@ -305,7 +320,11 @@ class Session:
                        if getattr(op, "initializes", None) is not None}
         plan = _Plan(ordered, fed, targets, initializes,
                      executor=self._cluster.default if self._cluster else None)
-        plan.device_of = self._device_of
+        # NOTE: not the bound method: a plan the session keeps must not refer back to
+        # it (a cycle would keep a session nobody closed, and its pipelines, alive until
+        # the garbage collector happens to run)
+        plan.device_of = functools.partial(placed_device,
+                                           soft=self.config.allow_soft_placement)
         plan.reads = [op.reads for op in ordered if getattr(op, "reads", None) is not None]
         plan.reads += [v for op in ordered for v in getattr(op, "inner_reads", ())]
         if self._cluster is not None:
@@ -350,17 +369,7 @@ class Session:
                     op=op, location=op.location) from None
 
     def _device_of(self, op: Operation) -> str | None:
-        """Where ``op`` runs: the device it is pinned to when this process has it; with
-        soft placement, an absent one means the default (None)."""
-        if not op.device:
-            return None
-        try:
-            device = local_device(op.device)
-        except DeviceError:
-            if self.config.allow_soft_placement:
-                return None
-            raise
-        return None if device is None else str(device.spec)
+        return placed_device(op, self.config.allow_soft_placement)
 
     def _log_placement(self, ops: list[Operation]) -> None:
         """``log_device_placement``: one line an op, the first time the session places it,
