@@ -118,6 +118,7 @@ from .readers import (  # noqa: F401
     TFRecordReader,
     WholeFileReader,
 )
+from .rnn import reverse_sequence, sequence_mask  # noqa: F401
 from .session import (  # noqa: F401
     FailedPreconditionError,
     InteractiveSession,

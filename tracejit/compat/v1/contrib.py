@@ -31,6 +31,7 @@ from .regularizers import (
     l2_regularizer,
     sum_regularizer,
 )
+from .rnn import contrib_rnn as rnn  # noqa: F401  (tf.contrib.rnn)
 from .variables import GraphKeys, variable_scope
 
 __all__ = ["conv2d", "convolution2d", "max_pool2d", "avg_pool2d", "fully_connected", "linear",

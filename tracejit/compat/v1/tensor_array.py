@@ -40,7 +40,7 @@ from ...ir.ops import OPS
 from ...ir.source import user_location
 from ...trace import array_ops, math_ops
 from ...trace.tracing import bind, to_tensor
-from .graph import Tensor, get_default_graph, known_value
+from .graph import Tensor, ancestor_ops, get_default_graph, known_value
 from .ops import convert_to_tensor, graph_arg, graph_op
 from .ops import ops as tf_ops
 from .shapes import TensorShape
@@ -54,6 +54,8 @@ def static_value(value):
     value = graph_arg(value)
     if not isinstance(value, Tensor):
         return None if value is None else np.asarray(value)
+    if any(op.type == "PlaceholderWithDefault" for op in ancestor_ops([value.op], set())):
+        return None      # its default, unless it is fed
     found = list(value.probe_known.values())
     if found and all(np.array_equal(found[0], other) for other in found[1:]):
         return np.asarray(found[0])
