@@ -152,6 +152,17 @@ def static_bidirectional(tf, x):
     return {"outputs": outputs, "fw": fw, "bw": bw}
 
 
+def numeric_gradient(sess, loss, x, value: np.ndarray, eps: float = 1e-6) -> np.ndarray:
+    """Central differences of the fetched scalar ``loss`` in the fed ``x`` at ``value``."""
+    out = np.zeros_like(value)
+    for idx in np.ndindex(value.shape):
+        up, down = value.copy(), value.copy()
+        up[idx] += eps
+        down[idx] -= eps
+        out[idx] = (sess.run(loss, {x: up}) - sess.run(loss, {x: down})) / (2 * eps)
+    return out
+
+
 # ---- the runner ----------------------------------------------------------------------------
 
 def flatten(value, prefix: str, out: dict) -> None:

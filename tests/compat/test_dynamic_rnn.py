@@ -16,7 +16,7 @@ import pytest
 import tracejit.compat.v1 as tf
 from tracejit.compat.v1 import rnn as rnn_module
 
-from .rnn_programs import PROGRAMS, fixed
+from .rnn_programs import PROGRAMS, fixed, numeric_gradient
 from .test_rnn_cells import assert_matches_tensorflow
 
 rnn = tf.nn.rnn_cell
@@ -116,12 +116,7 @@ def test_dynamic_rnn_gradients_with_lengths_match_finite_differences():
     with tf.Session() as sess:
         init_fixed(sess)
         got = sess.run(grads, {x: value})
-        numeric = np.zeros_like(value)
-        for idx in np.ndindex(value.shape):
-            up, down = value.copy(), value.copy()
-            up[idx] += 1e-6
-            down[idx] -= 1e-6
-            numeric[idx] = (sess.run(loss, {x: up}) - sess.run(loss, {x: down})) / 2e-6
+        numeric = numeric_gradient(sess, loss, x, value)
         kernel = variables[0]
         base = sess.run(kernel)
         numeric_kernel = np.zeros_like(base)

@@ -20,7 +20,7 @@ import pytest
 import tracejit.compat.v1 as tf
 from tracejit.compat.v1 import rnn_cell, rnn_cell_wrappers
 
-from .rnn_programs import BATCH, DEPTH, PROGRAMS, TIME, fixed, run_program
+from .rnn_programs import BATCH, DEPTH, PROGRAMS, TIME, fixed, numeric_gradient, run_program
 
 REFERENCE = json.loads((Path(__file__).parent / "rnn_tf_reference.json").read_text())
 CELL_PROGRAMS = sorted(name for name in PROGRAMS if name.startswith("cell_"))
@@ -253,10 +253,5 @@ def test_lstm_gradients_match_finite_differences():
         for k, v in enumerate(tf.trainable_variables()):
             sess.run(v.assign(fixed(v.shape.as_list(), k + 1.0).astype(np.float64)))
         got = sess.run(grad, {x: value})
-        numeric = np.zeros_like(value)
-        for idx in np.ndindex(value.shape):
-            up, down = value.copy(), value.copy()
-            up[idx] += 1e-6
-            down[idx] -= 1e-6
-            numeric[idx] = (sess.run(loss, {x: up}) - sess.run(loss, {x: down})) / 2e-6
+        numeric = numeric_gradient(sess, loss, x, value)
     np.testing.assert_allclose(got, numeric, rtol=1e-6, atol=1e-9)

@@ -194,12 +194,10 @@ def _activation(activation):
     return activation if activation is not None else ops["tanh"]
 
 
-class BasicRNNCell(RNNCell):
-    """``output = new_state = activation(W [inputs, state] + b)``: ``kernel``
-    [depth + num_units, num_units] and ``bias`` [num_units]."""
+class _OutputIsState(RNNCell):
+    """A cell whose state is its output: ``num_units`` wide."""
 
-    def __init__(self, num_units, activation=None, reuse=None, name=None, dtype=None,
-                 **kwargs):
+    def __init__(self, num_units, activation, reuse, name, dtype, **kwargs):
         super().__init__(name=name, dtype=dtype, reuse=reuse, **kwargs)
         self._num_units = int(num_units)
         self._activation = _activation(activation)
@@ -211,6 +209,15 @@ class BasicRNNCell(RNNCell):
     @property
     def output_size(self):
         return self._num_units
+
+
+class BasicRNNCell(_OutputIsState):
+    """``output = new_state = activation(W [inputs, state] + b)``: ``kernel``
+    [depth + num_units, num_units] and ``bias`` [num_units]."""
+
+    def __init__(self, num_units, activation=None, reuse=None, name=None, dtype=None,
+                 **kwargs):
+        super().__init__(num_units, activation, reuse, name, dtype, **kwargs)
 
     def build(self, inputs_shape):
         depth = input_depth_of(inputs_shape, self)
@@ -347,26 +354,16 @@ class LSTMCell(RNNCell):
         return m, new_state
 
 
-class GRUCell(RNNCell):
+class GRUCell(_OutputIsState):
     """The GRU of Cho et al. (2014), TF's ``GRUCell``: ``gates/kernel`` computes the
     reset gate r and update gate u (bias initialized to 1), ``candidate/kernel`` the
     candidate from ``[inputs, r * state]``; ``new_h = u * state + (1 - u) * candidate``."""
 
     def __init__(self, num_units, activation=None, reuse=None, kernel_initializer=None,
                  bias_initializer=None, name=None, dtype=None, **kwargs):
-        super().__init__(name=name, dtype=dtype, reuse=reuse, **kwargs)
-        self._num_units = int(num_units)
-        self._activation = _activation(activation)
+        super().__init__(num_units, activation, reuse, name, dtype, **kwargs)
         self._kernel_initializer = kernel_initializer
         self._bias_initializer = bias_initializer
-
-    @property
-    def state_size(self):
-        return self._num_units
-
-    @property
-    def output_size(self):
-        return self._num_units
 
     def build(self, inputs_shape):
         depth = input_depth_of(inputs_shape, self)
