@@ -7,7 +7,9 @@ tracejit beside TensorFlow in the same run.
 - ``dataset``: ``tf.data`` ``from_tensor_slices().shuffle().repeat().batch().prefetch()``.
 
 Each mode reports steps/s as the median of ``--windows`` timed windows of ``--steps``
-steps after a warm-up, and its ratio to ``memory`` of the same framework. The network
+steps after a warm-up, and its ratio to ``memory`` of the same framework. The modes'
+windows are interleaved (all four sessions live at once), so a change in the machine's
+load during the run falls on every mode alike. The network
 is written with raw ops (conv2d, max_pool, matmul) so the same file runs on
 ``tracejit.compat.v1`` and on TensorFlow's ``tf.compat.v1``:
 
@@ -103,32 +105,43 @@ def build(tf, mode: str, images, labels):
     return network(tf, x, y), None, False
 
 
-def measure(framework: str, mode: str, steps: int, windows: int, warmup: int,
-            data=None) -> dict:
+def measure(framework: str, modes, steps: int, windows: int, warmup: int,
+            data=None) -> list[dict]:
+    """Steps/s of each mode, its windows interleaved with the other modes' (memory,
+    feed_dict, queue, dataset, memory, ...): every mode's graph and session live at
+    once, an idle pipeline's threads wait on a full buffer, and a drift in the machine's
+    load (other processes) falls on every mode alike instead of on whichever ran last."""
     tf = load_tf(framework)
     images, labels = digits(data)
-    with tf.Graph().as_default():
-        train, feed, runners = build(tf, mode, images, labels)
-        with tf.Session() as sess:
-            sess.run(tf.global_variables_initializer())
-            sess.run(tf.local_variables_initializer())
-            coord = tf.train.Coordinator()
-            threads = tf.train.start_queue_runners(sess, coord) if runners else []
-            try:
-                for _ in range(warmup):
+    runs = {}
+    try:
+        for mode in modes:
+            graph = tf.Graph()
+            with graph.as_default():
+                train, feed, runners = build(tf, mode, images, labels)
+                sess = tf.Session(graph=graph)
+                sess.run(tf.global_variables_initializer())
+                sess.run(tf.local_variables_initializer())
+                coord = tf.train.Coordinator()
+                threads = tf.train.start_queue_runners(sess, coord) if runners else []
+            runs[mode] = (sess, train, feed, coord, threads, [])
+            for _ in range(warmup):
+                sess.run(train, feed() if feed else None)
+        for _ in range(windows):
+            for mode in modes:
+                sess, train, feed, _, _, rates = runs[mode]
+                start = time.perf_counter()
+                for _ in range(steps):
                     sess.run(train, feed() if feed else None)
-                rates = []
-                for _ in range(windows):
-                    start = time.perf_counter()
-                    for _ in range(steps):
-                        sess.run(train, feed() if feed else None)
-                    rates.append(steps / (time.perf_counter() - start))
-            finally:
-                coord.request_stop()
-                if threads:
-                    coord.join(threads, stop_grace_period_secs=10)
-    return {"framework": framework, "mode": mode, "steps_per_s": statistics.median(rates),
-            "windows": [round(r, 1) for r in rates]}
+                rates.append(steps / (time.perf_counter() - start))
+    finally:
+        for sess, _, _, coord, threads, _ in runs.values():
+            coord.request_stop()
+            if threads:
+                coord.join(threads, stop_grace_period_secs=10)
+            sess.close()
+    return [{"framework": framework, "mode": mode, "steps_per_s": statistics.median(
+        runs[mode][5]), "windows": [round(r, 1) for r in runs[mode][5]]} for mode in modes]
 
 
 def tensorflow_python() -> str | None:
@@ -139,13 +152,12 @@ def tensorflow_python() -> str | None:
 
 def run_framework(framework: str, args) -> list[dict]:
     if framework == "tracejit" or args.child:
-        results = []
-        for mode in args.modes:
-            start = time.perf_counter()
-            results.append(measure(framework, mode, args.steps, args.windows, args.warmup,
-                                   args.data))
-            print(f"{framework} {mode}: {results[-1]['steps_per_s']:.1f} steps/s "
-                  f"({time.perf_counter() - start:.0f} s)", file=sys.stderr, flush=True)
+        start = time.perf_counter()
+        results = measure(framework, args.modes, args.steps, args.windows, args.warmup,
+                          args.data)
+        print(f"{framework}: " + ", ".join(f"{r['mode']} {r['steps_per_s']:.1f}"
+                                           for r in results)
+              + f" steps/s ({time.perf_counter() - start:.0f} s)", file=sys.stderr, flush=True)
         return results
     python = tensorflow_python()
     if python is None:

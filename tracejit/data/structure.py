@@ -62,9 +62,21 @@ def _is_structure(value) -> bool:
         isinstance(value, tuple) and hasattr(type(value), "_fields"))
 
 
+def _flat_tuple_treedef(n: int):
+    return (tuple, (pytree.LEAF,) * n)
+
+
+_FLAT_TUPLES = [_flat_tuple_treedef(n) for n in range(9)]
+
+
 def flatten(element) -> tuple[Any, list]:
     """(treedef, leaves): tuples, namedtuples and dicts are structure; anything else
     (arrays, numbers, strings, lists) is a leaf."""
+    if type(element) is tuple and len(element) < len(_FLAT_TUPLES) \
+            and not any(map(_is_structure, element)):
+        # NOTE: the usual element, (features, label): a pipeline flattens every element
+        # it batches, and the general walk cost more than the stacking
+        return _FLAT_TUPLES[len(element)], list(element)
     leaves: list = []
 
     def walk(value):
@@ -118,6 +130,9 @@ def as_shape(value) -> tuple | None:
 
 
 def unflatten(treedef, leaves) -> Any:
+    if type(treedef) is tuple and treedef[0] is tuple and len(treedef[1]) < len(
+            _FLAT_TUPLES) and treedef == _FLAT_TUPLES[len(treedef[1])]:
+        return tuple(leaves)
     return pytree.unflatten(treedef, iter(leaves))
 
 

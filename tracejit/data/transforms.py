@@ -252,7 +252,7 @@ class Shuffle(SameSpec):
     def elements(self):
         with self._lock:
             epoch = next(self._epochs) if self.reshuffle else 0
-        rng = np.random.default_rng([self.seed & (2**63 - 1), epoch])
+        uniforms = _uniforms(np.random.default_rng([self.seed & (2**63 - 1), epoch]))
         buffer: list = []
         source = self.input.elements()
         try:
@@ -260,15 +260,22 @@ class Shuffle(SameSpec):
                 if len(buffer) < self.buffer_size:
                     buffer.append(element)
                     continue
-                pick = int(rng.integers(len(buffer)))
-                yield buffer[pick]
-                buffer[pick] = element
+                at = int(next(uniforms) * len(buffer))
+                yield buffer[at]
+                buffer[at] = element
             while buffer:
-                pick = int(rng.integers(len(buffer)))
-                buffer[pick], buffer[-1] = buffer[-1], buffer[pick]
+                at = int(next(uniforms) * len(buffer))
+                buffer[at], buffer[-1] = buffer[-1], buffer[at]
                 yield buffer.pop()
         finally:
             source.close()
+
+
+def _uniforms(rng, block: int = 1024):
+    """Uniform doubles in [0, 1), drawn ``block`` at a time: ``int(u * n)`` is a uniform
+    index below ``n`` (one generator call per element cost more than the shuffle)."""
+    while True:
+        yield from rng.random(block).tolist()
 
 
 class Repeat(SameSpec):
