@@ -199,3 +199,54 @@ def test_mistakes_are_clear_errors():
         tf.nn.static_rnn(cell, tf.zeros([2, 3, 4]), dtype=tf.float32)
     with pytest.raises(ValueError, match="inputs must not be empty"):
         tf.nn.static_rnn(cell, [], dtype=tf.float32)
+
+
+# ---- sequence losses (hand-derived with NumPy) ---------------------------------------------------
+
+def _crossent(logits, targets):
+    shifted = logits - logits.max(-1, keepdims=True)
+    log_probs = shifted - np.log(np.exp(shifted).sum(-1, keepdims=True))
+    return -np.take_along_axis(log_probs, targets[..., None], -1)[..., 0]
+
+
+def test_sequence_loss_reductions():
+    logits = fixed((2, 3, 5), 2.0) * 4
+    targets = np.array([[1, 4, 0], [2, 2, 3]], np.int32)
+    weights = np.array([[1.0, 0.5, 0.0], [1.0, 1.0, 2.0]], np.float32)
+    ce = _crossent(logits.astype(np.float64), targets) * weights
+    loss = tf.contrib.seq2seq.sequence_loss
+    cases = {
+        (True, True, False, False): ce.sum() / weights.sum(),
+        (False, True, False, False): ce.sum(0) / weights.sum(0),
+        (True, False, False, False): ce.sum(1) / weights.sum(1),
+        (False, False, False, False): ce,
+        (False, False, True, True): ce.sum() / (weights != 0).sum(),
+        (False, False, True, False): ce.sum(1) / (weights != 0).sum(1),
+    }
+    fetches = {key: loss(logits, targets, weights, *key) for key in cases}
+    with tf.Session() as sess:
+        got = sess.run(fetches)
+    for key, want in cases.items():
+        np.testing.assert_allclose(got[key], want, rtol=1e-5, err_msg=str(key))
+    with pytest.raises(ValueError, match="cannot be set to True at same time"):
+        loss(logits, targets, weights, True, True, True, False)
+    with pytest.raises(ValueError, match="Logits must be a"):
+        loss(logits[0], targets, weights)
+
+
+def test_legacy_sequence_loss_by_example_and_xw_plus_b():
+    x = fixed((4, 3), 1.0)
+    w, b = fixed((3, 5), 2.0), fixed((5,), 3.0)
+    logits = [tf.nn.xw_plus_b(x, w, b), tf.nn.xw_plus_b(x * 2.0, w, b)]
+    targets = [np.array([0, 1, 2, 3], np.int32), np.array([4, 4, 0, 1], np.int32)]
+    weights = [np.ones(4, np.float32), np.array([1.0, 0.0, 1.0, 1.0], np.float32)]
+    per_example = tf.contrib.legacy_seq2seq.sequence_loss_by_example(logits, targets, weights)
+    total = tf.contrib.legacy_seq2seq.sequence_loss(logits, targets, weights)
+    with tf.Session() as sess:
+        got_logits, got_example, got_total = sess.run([logits[0], per_example, total])
+    np.testing.assert_allclose(got_logits, x @ w + b, rtol=1e-5)
+    ces = [_crossent(x.astype(np.float64) @ w + b, targets[0]) * weights[0],
+           _crossent(2.0 * x.astype(np.float64) @ w + b, targets[1]) * weights[1]]
+    want = (ces[0] + ces[1]) / (weights[0] + weights[1] + 1e-12)
+    np.testing.assert_allclose(got_example, want, rtol=1e-5)
+    np.testing.assert_allclose(got_total, want.sum() / 4, rtol=1e-5)

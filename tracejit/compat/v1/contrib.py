@@ -32,6 +32,7 @@ from .regularizers import (
     sum_regularizer,
 )
 from .rnn import contrib_rnn as rnn  # noqa: F401  (tf.contrib.rnn)
+from .seq2seq import legacy_seq2seq, seq2seq  # noqa: F401
 from .variables import GraphKeys, variable_scope
 
 __all__ = ["conv2d", "convolution2d", "max_pool2d", "avg_pool2d", "fully_connected", "linear",
