@@ -210,7 +210,8 @@ class PTBModel:
                                           config.max_grad_norm)
         optimizer = tf.train.GradientDescentOptimizer(self._lr)
         self._train_op = optimizer.apply_gradients(
-            zip(grads, tvars), global_step=tf.train.get_or_create_global_step())
+            zip(grads, tvars, strict=True),
+            global_step=tf.train.get_or_create_global_step())
         self._new_lr = tf.placeholder(tf.float32, shape=[], name="new_learning_rate")
         self._lr_update = tf.assign(self._lr, self._new_lr)
 
@@ -247,9 +248,9 @@ def run_epoch(session, model, data, eval_op=None, verbose=False):
         costs += cost
         iters += model.num_steps
         if verbose and epoch_size >= 10 and step % (epoch_size // 10) == 10:
-            print("%.3f perplexity: %.3f speed: %.0f wps" %
-                  (step * 1.0 / epoch_size, np.exp(costs / iters),
-                   iters * model.batch_size / (time.time() - start_time)))
+            speed = iters * model.batch_size / (time.time() - start_time)
+            print(f"{step / epoch_size:.3f} perplexity: {np.exp(costs / iters):.3f} "
+                  f"speed: {speed:.0f} wps")
     return np.exp(costs / iters)
 
 
@@ -272,8 +273,8 @@ def main(argv=None):
     words = args.words or max(4000, 200 * config.vocab_size)
     train_data, valid_data, test_data, chain_perplexity = markov_corpus(
         config.vocab_size, words, args.seed)
-    print("corpus: %d words, vocabulary %d; the chain's own perplexity is %.2f" %
-          (words, config.vocab_size, chain_perplexity))
+    print(f"corpus: {words} words, vocabulary {config.vocab_size}; the chain's own "
+          f"perplexity is {chain_perplexity:.2f}")
 
     with tf.Graph().as_default():
         tf.set_random_seed(args.seed)
@@ -295,16 +296,16 @@ def main(argv=None):
             for i in range(config.max_max_epoch):
                 lr_decay = config.lr_decay ** max(i + 1 - config.max_epoch, 0.0)
                 m.assign_lr(session, config.learning_rate * lr_decay)
-                print("Epoch: %d Learning rate: %.3f" % (i + 1, session.run(m.lr)))
+                print(f"Epoch: {i + 1} Learning rate: {session.run(m.lr):.3f}")
                 train_perplexity = run_epoch(session, m, train_data, eval_op=m.train_op,
                                              verbose=True)
-                print("Epoch: %d Train Perplexity: %.3f" % (i + 1, train_perplexity))
+                print(f"Epoch: {i + 1} Train Perplexity: {train_perplexity:.3f}")
                 valid_perplexity = run_epoch(session, mvalid, valid_data)
-                print("Epoch: %d Valid Perplexity: %.3f" % (i + 1, valid_perplexity))
+                print(f"Epoch: {i + 1} Valid Perplexity: {valid_perplexity:.3f}")
                 results["train"].append(float(train_perplexity))
                 results["valid"].append(float(valid_perplexity))
             test_perplexity = run_epoch(session, mtest, test_data)
-            print("Test Perplexity: %.3f" % test_perplexity)
+            print(f"Test Perplexity: {test_perplexity:.3f}")
         results["test"] = float(test_perplexity)
         results["chain"] = chain_perplexity
         return results
