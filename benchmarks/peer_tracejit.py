@@ -247,6 +247,53 @@ def w9(inp, size):
     return Case(run, check=float, style="step")
 
 
+def _tf1_gate_order(w: np.ndarray) -> np.ndarray:
+    """W9's gate columns (i, f, g, o) in TensorFlow's LSTM order (i, j=g, f, o)."""
+    i, f, g, o = np.split(w, 4, axis=-1)
+    return np.concatenate([i, g, f, o], axis=-1)
+
+
+def w9_tf1(inp, size):
+    """The same step as TF1 tutorial code through ``tracejit.compat.v1``: an embedding
+    lookup, ``tf.nn.dynamic_rnn`` over a ``MultiRNNCell`` of ``BasicLSTMCell``s
+    (``forget_bias=0``; W9's weights loaded in TF's gate order), ``sequence_loss``,
+    ``tf.gradients``, ``tf.clip_by_global_norm`` and SGD, one ``Session.run`` a step."""
+    hidden, layers = size["hidden"], size["layers"]
+    batch, seq = inp["x"].shape
+    params = inp["params"]
+    graph = tf1.Graph()
+    with graph.as_default():
+        x = tf1.placeholder(tf1.int32, [batch, seq])
+        y = tf1.placeholder(tf1.int32, [batch, seq])
+        embedding = tf1.get_variable("embedding", initializer=params[0])
+        cell = tf1.nn.rnn_cell.MultiRNNCell([tf1.nn.rnn_cell.BasicLSTMCell(
+            hidden, forget_bias=0.0) for _ in range(layers)])
+        outputs, _ = tf1.nn.dynamic_rnn(cell, tf1.nn.embedding_lookup(embedding, x),
+                                        dtype=tf1.float32)
+        softmax_w = tf1.get_variable("softmax_w", initializer=params[-2])
+        softmax_b = tf1.get_variable("softmax_b", initializer=params[-1])
+        logits = tf1.nn.xw_plus_b(tf1.reshape(outputs, [-1, hidden]), softmax_w, softmax_b)
+        loss = tf1.contrib.seq2seq.sequence_loss(tf1.reshape(logits, [batch, seq, -1]), y,
+                                                 tf1.ones([batch, seq]))
+        tvars = tf1.trainable_variables()
+        grads, _ = tf1.clip_by_global_norm(tf1.gradients(loss, tvars), W9_CLIP_NORM)
+        train = tf1.train.GradientDescentOptimizer(W9_LEARNING_RATE).apply_gradients(
+            zip(grads, tvars, strict=True))
+        sess = tf1.Session()
+        sess.run(tf1.global_variables_initializer())
+        for layer in range(layers):
+            scope = f"rnn/multi_rnn_cell/cell_{layer}/basic_lstm_cell/"
+            for name, value in (("kernel", params[1 + 2 * layer]),
+                                ("bias", params[2 + 2 * layer])):
+                variable = next(v for v in tvars if v.op.name == scope + name)
+                variable.load(_tf1_gate_order(value), sess)
+    feed = {x: inp["x"], y: inp["y"]}
+
+    def run():
+        return sess.run([loss, train], feed)[0]
+    return Case(run, check=float)
+
+
 VARIANTS = {
     "W1": {"tracejit": w1},
     "W2": {"tracejit": w2},
@@ -257,5 +304,5 @@ VARIANTS = {
     "W7": {"tracejit": w7},
     "W8": {"tracejit Session.run": w8_session, "tracejit jit step": w8_jit,
            "tracejit in-graph loop": w8_in_graph},
-    "W9": {"tracejit": w9},
+    "W9": {"tracejit": w9, "tracejit TF1 dynamic_rnn": w9_tf1},
 }

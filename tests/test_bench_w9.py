@@ -83,3 +83,19 @@ def test_tracejit_w9_step_matches_the_numpy_peer(monkeypatch, clip):
         assert float(loss) == pytest.approx(theirs.step(), rel=1e-5)
     for ours, want in zip(params, theirs.params, strict=True):
         np.testing.assert_allclose(np.asarray(ours), want, rtol=1e-4, atol=1e-6)
+
+
+def test_w9_tf1_variant_is_the_same_step_as_the_jit_one():
+    # the TF1 graph (dynamic_rnn over BasicLSTMCells with W9's weights in TF's gate
+    # order) must start from W9's reference loss and update the weights exactly as
+    # the tj.scan step does: their second losses agree too
+    from benchmarks import peer_tracejit
+    inp = make_inputs("W9", TINY)
+    tf1_case = peer_tracejit.w9_tf1(inp, TINY)
+    jit_case = peer_tracejit.w9(make_inputs("W9", TINY), TINY)
+    first = float(tf1_case.run())
+    np.testing.assert_allclose(first, workloads.lstm_lm_loss(inp["params"], inp["x"],
+                                                             inp["y"], TINY["layers"]),
+                               rtol=1e-5)
+    np.testing.assert_allclose(first, float(jit_case.run()), rtol=1e-5)
+    np.testing.assert_allclose(float(tf1_case.run()), float(jit_case.run()), rtol=1e-5)
