@@ -53,8 +53,8 @@ bool = bool_  # noqa: A001 - tracejit.bool like tf.bool
 
 def __getattr__(name: str):
     # NOTE: tracejit.cluster loads ZeroMQ, tracejit.summary TensorBoard's protocol
-    # buffers: only when a program asks for them
-    if name in ("cluster", "summary", "data"):
+    # buffers, tracejit.aot the CPU backend: only when a program asks for them
+    if name in ("cluster", "summary", "data", "aot"):
         import importlib
         return importlib.import_module(f".{name}", __name__)
     raise AttributeError(f"module 'tracejit' has no attribute {name!r}")

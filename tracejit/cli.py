@@ -1,4 +1,5 @@
-"""The ``tracejit`` command line: ``tracejit ir`` prints a function's IR, ``tracejit cache``
+"""The ``tracejit`` command line: ``tracejit ir`` prints a function's IR, ``tracejit aot``
+builds one ahead of time into a C library, ``tracejit cache``
 shows or clears the compile cache, ``tracejit bench`` runs the benchmarks,
 ``tracejit compat-report`` counts the TF1 names tracejit.compat.v1 implements,
 ``tracejit board`` starts TensorBoard on a log directory,
@@ -8,29 +9,22 @@ from __future__ import annotations
 
 import ast
 import importlib.util
-import re
 import sys
 from pathlib import Path
 
 import click
 import numpy as np
 
-from .ir.dtypes import as_dtype
-
-_TYPE_SPEC = re.compile(r"^\s*(\w+)\s*\[\s*([0-9,\s]*)\]\s*$")
+from .ir.core import parse_tensor_type
 
 
 def parse_type_spec(spec: str) -> np.ndarray:
     """``f32[128,784]`` -> a zero array of that type (only its type matters to tracing)."""
-    match = _TYPE_SPEC.match(spec)
-    if not match:
-        raise click.BadParameter(f"{spec!r} is not a type like f32[128,784] or i32[]")
     try:
-        dtype = as_dtype(match.group(1))
-    except TypeError as exc:
+        type_ = parse_tensor_type(spec)
+    except ValueError as exc:
         raise click.BadParameter(str(exc)) from None
-    dims = tuple(int(d) for d in match.group(2).replace(" ", "").split(",") if d)
-    return np.zeros(dims, dtype=dtype.np_dtype)
+    return np.zeros(type_.shape, dtype=type_.dtype.np_dtype)
 
 
 def load_function(target: str):
@@ -52,6 +46,20 @@ def load_function(target: str):
         return getattr(module, name)
     except AttributeError:
         raise click.BadParameter(f"{path} has no function {name!r}") from None
+
+
+def parse_statics(statics) -> dict:
+    """``--static NAME=VALUE`` options -> ``{NAME: the Python literal VALUE}``."""
+    values = {}
+    for item in statics:
+        name, sep, literal = item.partition("=")
+        if not sep:
+            raise click.BadParameter(f"{item!r} should look like NAME=VALUE")
+        try:
+            values[name] = ast.literal_eval(literal)
+        except (ValueError, SyntaxError):
+            raise click.BadParameter(f"{literal!r} is not a Python literal") from None
+    return values
 
 
 def _cpu_passes():
@@ -108,12 +116,19 @@ def main():
     """tracejit: a tracing JIT compiler for tensor programs."""
 
 
+def function_and_arguments(command):
+    """The FILE.py:FUNCTION argument and the --arg / --static options of a command."""
+    command = click.option("--static", "statics", multiple=True, metavar="NAME=VALUE",
+                           help="A static argument as a Python literal, e.g. --static "
+                                "n=3.")(command)
+    command = click.option("--arg", "args", multiple=True, metavar="TYPE",
+                           help="An argument type such as f32[128,784]; once per "
+                                "positional argument.")(command)
+    return click.argument("target")(command)
+
+
 @main.command("ir")
-@click.argument("target")
-@click.option("--arg", "args", multiple=True, metavar="TYPE",
-              help="An argument type such as f32[128,784]; once per positional argument.")
-@click.option("--static", "statics", multiple=True, metavar="NAME=VALUE",
-              help="A static argument as a Python literal, e.g. --static n=3.")
+@function_and_arguments
 @click.option("--stage", default="traced", show_default=True,
               type=click.Choice(stage_choices()),
               help="Which stage to print: traced, optimized, fused, a pass name, all; "
@@ -133,15 +148,7 @@ def ir_command(target, args, statics, stage, locations, arch):
 
     fun = load_function(target)
     arrays = [parse_type_spec(a) for a in args]
-    static_values = {}
-    for item in statics:
-        name, sep, literal = item.partition("=")
-        if not sep:
-            raise click.BadParameter(f"{item!r} should look like NAME=VALUE")
-        try:
-            static_values[name] = ast.literal_eval(literal)
-        except (ValueError, SyntaxError):
-            raise click.BadParameter(f"{literal!r} is not a Python literal") from None
+    static_values = parse_statics(statics)
     jitted = fun if isinstance(fun, JitFunction) else JitFunction(
         fun, static_argnames=tuple(static_values))
     graph = jitted.trace(*arrays, **static_values).graph
@@ -194,6 +201,40 @@ def ir_command(target, args, statics, stage, locations, arch):
         if len(stages) > 1:
             click.echo(("\n" if i else "") + f"# ---- stage: {name}")
         click.echo(print_graph(g, locations=locations))
+
+
+@main.command("aot")
+@function_and_arguments
+@click.option("-o", "--out", required=True, metavar="DIR/NAME",
+              help="Where the files go and the library's name: build/digits writes "
+                   "build/digits.o, .so, .h, build/main.c and build/README.")
+@click.option("--target", "machine", default="host", show_default=True,
+              help="host, x86-64, x86-64-v2, x86-64-v3, x86-64-v4, aarch64-linux-gnu, "
+                   "aarch64-linux-android.")
+@click.option("--cpu", default=None, help="A core for an aarch64 target (cortex-a72, ...).")
+@click.option("--weights", type=click.Choice(["embed", "file"]), default="embed",
+              show_default=True, help="Bake the weights into the library, or write them "
+                                      "to NAME.weights, loaded at run time.")
+def aot_command(target, args, statics, out, machine, cpu, weights):
+    """Build FILE.py:FUNCTION ahead of time into a C library (see docs/aot.md)."""
+    from .aot import AotError, FreezeError, LinkError, compile, parse_target
+    try:
+        parse_target(machine, cpu)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--target") from None
+    if not args:
+        raise click.UsageError("give the type of each argument: --arg f32[1,8,8,1] ...")
+    fun = load_function(target)
+    arrays = [parse_type_spec(a) for a in args]
+    try:
+        library = compile(fun, *arrays, out=out, target=machine, cpu=cpu, weights=weights,
+                          **parse_statics(statics))
+    except (AotError, FreezeError, LinkError) as exc:
+        raise click.ClickException(str(exc)) from None
+    for path in library.files.values():
+        click.echo(f"wrote {path} ({path.stat().st_size} bytes)")
+    if library.note:
+        click.echo(library.note)
 
 
 def _megabytes(n: int) -> str:

@@ -11,6 +11,7 @@ key on that.
 from __future__ import annotations
 
 import math
+import re
 import struct
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -187,3 +188,24 @@ class Graph:
 def tensor_type(shape, dtype) -> TensorType:
     """A TensorType from any int sequence and anything :func:`as_dtype` accepts."""
     return TensorType(tuple(int(d) for d in shape), as_dtype(dtype))
+
+
+_TYPE_TEXT = re.compile(r"^\s*(\w+)\s*\[\s*([0-9,\s]*)\]\s*$")
+
+
+def parse_tensor_type(text: str) -> TensorType:
+    """A type in its printed form, ``f32[128,784]`` or ``i32[]`` (what command lines
+    and ahead-of-time builds take for an argument); ValueError for anything else.
+
+    >>> parse_tensor_type("f32[2, 3]")
+    TensorType(shape=(2, 3), dtype=tracejit.float32)
+    """
+    match = _TYPE_TEXT.match(text)
+    if not match:
+        raise ValueError(f"{text!r} is not a type like f32[128,784] or i32[]")
+    try:
+        dtype = as_dtype(match.group(1))
+    except TypeError as exc:
+        raise ValueError(f"{text!r}: {exc}") from None
+    return TensorType(tuple(int(d) for d in match.group(2).replace(" ", "").split(",") if d),
+                      dtype)

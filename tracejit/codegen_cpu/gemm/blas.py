@@ -34,6 +34,7 @@ from llvmlite import ir
 from ...ir import dtypes as dt
 from ...ir.core import Graph
 from ...ir.opdef import Tag
+from ..host.standalone import standalone
 from ..kernels.elementwise_ops import fm
 from ..loops import index as ix
 from ..loops.body import Leaf
@@ -45,6 +46,7 @@ from ..parallel.settings import parallel_config, should_parallelize
 from .choice import threaded_gemm, use_tiles
 from .onednn import call_onednn_sgemm
 from .openblas import GEMM, GET_THREADS, SET_THREADS, blas_on_shared_pool, ensure_blas
+from .own_gemm import call_own_gemm
 from .tile_kernel import call_tile_gemm
 
 __all__ = ["emit_matmul",
@@ -69,7 +71,11 @@ def call_gemm(b: ir.IRBuilder, dtype, m, n, k, a, lda, trans_a, bp, ldb, trans_b
               beta: float = 0.0) -> None:
     """``C = op(A) @ op(B) + beta*C`` through cblas (row-major; op = transpose or not).
     With static sizes and enough work it is split across the OpenMP threads: by blocks
-    of C's rows (A's rows, C's rows), or of its columns when C is short and wide."""
+    of C's rows (A's rows, C's rows), or of its columns when C is short and wide.
+    Standalone code (host/standalone.py) calls the module's own gemm instead."""
+    if standalone() is not None:
+        call_own_gemm(b, dtype, m, n, k, a, lda, trans_a, bp, ldb, trans_b, c, ldc, beta)
+        return
     ensure_blas()
     if not all(isinstance(x, int) for x in (m, n, k)):
         _gemm(b, dtype, m, n, k, a, lda, trans_a, bp, ldb, trans_b, c, ldc, beta)

@@ -33,6 +33,7 @@ import numpy as np
 
 from ...ir import dtypes as dt
 from ..host import tuning
+from ..host.standalone import standalone
 from .onednn import onednn_available, onednn_sgemm_callable, unavailable_reason
 from .openblas import GEMM, GET_THREADS, SET_THREADS, blas_library, ensure_blas
 from .tile_kernel import TILE_GEMM, ensure_tile_gemm
@@ -68,6 +69,9 @@ def use_tiles(dtype: dt.DType, m: int, n: int, k: int, trans_a: bool) -> bool:
     force = forced()            # a bad value is an error on every host
     if not tile_gemm_exists(dtype):
         return False
+    if standalone() is not None:
+        # NOTE: built ahead of time, maybe for another machine: nothing to measure on
+        return True
     rows = min(m, MEASURE_ROWS)
     key = (f"gemm/{dtype.name}/{'T' if trans_a else 'N'}/"
            f"{_bucket(rows)}x{_bucket(n)}x{_bucket(k)}")

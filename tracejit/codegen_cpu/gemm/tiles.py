@@ -48,8 +48,10 @@ def tile_gemm_exists(dtype) -> bool:
     is measured (gemm_choice.use_tiles)."""
     if dtype not in (dt.float32, dt.float64):
         return False
+    from ..host.standalone import standalone
     from ..host.target import target_vector_isa
-    return target_vector_isa() == "avx512"
+    code = standalone()
+    return (code.vector_isa if code is not None else target_vector_isa()) == "avx512"
 
 
 def rows_for(nv: int) -> int:

@@ -45,6 +45,7 @@ from . import cache_budget, target
 from .cache_budget import CACHE_ENV, cache_dir
 from .entry import Layout
 from .machine import LLVM_LOCK
+from .standalone import standalone
 
 __all__ = ["Artifact", "CACHE_ENV", "ProgramCache", "cache_dir", "compile_object",
            "load_object", "program_key"]
@@ -103,6 +104,9 @@ def _codegen_settings() -> str:
     parts = [f"target {target.target_id()}", f"fastmath {target.fast_math_flags()}"]
     config = parallel_config()
     parts.append(f"threads {config.threads} min_work {config.min_work}")
+    code = standalone()
+    if code is not None:
+        parts.append(f"standalone {code.vector_isa}")
     return " ".join(parts)
 
 

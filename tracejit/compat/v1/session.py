@@ -237,6 +237,22 @@ class Session:
                    for t in targets]
         return pytree.unflatten(treedef, iter(results))
 
+    def step_function(self, fetches, fed) -> tuple[JitFunction, list[Tensor]]:
+        """``(function, fed tensors)``: the jitted step a run of ``fetches`` (a list of
+        tensors or names) with the tensors ``fed`` fed calls. It takes the fed values in
+        that order, reads the session's variables and returns the fetches' values; an
+        ahead-of-time build traces it (tracejit.aot.compile_session)."""
+        targets = [self._as_target(f) for f in fetches]
+        tensors = list(self._resolved_feeds(dict.fromkeys(fed)))
+        hosts = ancestors_on_host(targets, {id(t) for t in tensors})
+        if hosts:
+            raise UnimplementedError(f"{hosts[0].name} ({hosts[0].type}) runs in Python on "
+                                     "the host: feed its result instead",
+                                     location=user_location())
+        plan = self._plan(targets, tensors)
+        self._check_initialized(plan)
+        return plan.program, tensors
+
     def _as_target(self, fetch):
         try:
             element = self.graph.as_graph_element(fetch)
