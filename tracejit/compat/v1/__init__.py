@@ -63,6 +63,7 @@ from .default_session import get_default_session  # noqa: F401
 from .errors import OpError  # noqa: F401
 from .file_ops import matching_files, read_file, write_file  # noqa: F401
 from .functional import foldl, foldr, map_fn, scan  # noqa: F401
+from .gradient_override import NotDifferentiable, RegisterGradient, no_gradient  # noqa: F401
 from .graph import (  # noqa: F401
     Graph,
     Operation,

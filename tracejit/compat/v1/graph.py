@@ -58,6 +58,10 @@ class Operation:
         # The control-flow region (compat/v1/regions.py) it was created in: a branch or
         # loop body replays it, the outer graph never does. None: the graph itself.
         self.region = graph._regions[-1] if graph._regions else None
+        # the gradient_override_map in force when it was made (None: none), and the rule
+        # that replays it with the overriding gradient (gradient_override.py)
+        self.gradient_overrides: dict[str, str] | None = graph.gradient_overrides()
+        self.gradient_rule: Callable | None = None
 
     def structured_outputs(self):
         """The op's outputs shaped like its function's result (a tensor or a list)."""
@@ -73,6 +77,8 @@ class Operation:
         treedef, leaves = self._args_tree
         args = [values[id(leaf)] if isinstance(leaf, Tensor) else leaf for leaf in leaves]
         call_args, call_kwargs = pytree.unflatten(treedef, iter(args))
+        if self.gradient_rule is not None:
+            return self.gradient_rule(lambda: self._fn(*call_args, **call_kwargs), values)
         return self._fn(*call_args, **call_kwargs)
 
     def recorded_call(self):
@@ -166,6 +172,7 @@ class Graph:
         self.variable_scope_stack: list = []
         self.finalized = False
         self._regions: list = []            # the branch / loop bodies being recorded
+        self._gradient_overrides: dict[str, str] = {}
 
     # ---- names and scopes -------------------------------------------------------------------
 
@@ -238,6 +245,24 @@ class Graph:
                 yield
         finally:
             self._regions = saved
+
+    @contextlib.contextmanager
+    def gradient_override_map(self, op_type_map: dict):
+        """Ops of a type in ``op_type_map`` created inside use the gradient function
+        registered (``tf.RegisterGradient``) under the name it maps to."""
+        if not isinstance(op_type_map, dict) or not all(
+                isinstance(k, str) and isinstance(v, str) for k, v in op_type_map.items()):
+            raise TypeError("op_type_map must be a dictionary mapping strings to strings")
+        saved = dict(self._gradient_overrides)
+        self._gradient_overrides.update(op_type_map)
+        try:
+            yield
+        finally:
+            self._gradient_overrides = saved
+
+    def gradient_overrides(self) -> dict[str, str] | None:
+        """The op type -> gradient name map in force now (None when there is none)."""
+        return dict(self._gradient_overrides) if self._gradient_overrides else None
 
     def device(self, device_name_or_function):
         """``tf.device``: see device_scopes.py."""

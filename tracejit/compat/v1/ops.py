@@ -176,13 +176,18 @@ def gradients(ys, xs, grad_ys=None, name="gradients", stop_gradients=None, **unu
     ys_list = ys if isinstance(ys, (list, tuple)) else [ys]
     layout = []     # how the op's flat outputs group into gradients (IndexedSlices, None)
 
-    def differentiate(ys, xs, gys):
+    def differentiate(ys, xs, gys, overrides=None):
         leaves: list = []
         layout[:] = [pytree.flatten(_gradients(ys, xs, gys, indexed_slices=True), leaves)]
         return leaves
 
+    # NOTE: what overriding gradients read comes in as an unused argument, so the step
+    # computes it; the host ops among them run first (gradient_override.py)
+    from .gradient_override import prepare_overrides
+    needed, hosts = prepare_overrides(ys_list)
     created = get_default_graph().create_op(
-        "Gradients", differentiate, (ys_list, xs_list, grad_ys), name=name)
+        "Gradients", differentiate, (ys_list, xs_list, grad_ys),
+        {"overrides": needed} if needed else None, name=name, extra_control=hosts)
     return list(pytree.unflatten(layout[0], iter(created.outputs)))
 
 

@@ -33,6 +33,15 @@ def replay_ops(ops, values: dict[int, Any], device_of=None) -> None:
     ``device_of(op)``: the device each op is traced on (None: no pin), as the Session
     places it."""
     for op in ops:
+        if getattr(op, "host_compute", None) is not None and \
+                getattr(op, "gradient_rule", None) is not None and \
+                all(id(t) in values for t in op.outputs):
+            # NOTE: a host op ran before the step (host_ops.py) and its results are fed;
+            # an overriding gradient (gradient_override.py) ties them to its inputs
+            fed = [values[id(t)] for t in op.outputs]
+            tied = op.gradient_rule(lambda fed=fed: fed, values)
+            values.update(zip(map(id, op.outputs), tied, strict=True))
+            continue
         if op.outputs and all(id(t) in values for t in op.outputs):
             continue
         if getattr(op, "host_compute", None) is not None:

@@ -302,8 +302,11 @@ class Session:
             stack.append((op, target.name))
         while stack:
             op, root = stack.pop()
-            if id(op) in needed or getattr(op, "host_compute", None) is not None:
+            if id(op) in needed or (getattr(op, "host_compute", None) is not None
+                                    and getattr(op, "gradient_rule", None) is None):
                 continue        # a host op ran before this step (host_ops.run_host_ops)
+            # NOTE: one with an overriding gradient is replayed: that ties its fed results
+            # to its inputs (gradient_override.py)
             if getattr(op, "host_run", None) is not None:
                 raise UnimplementedError(
                     f"{op.name} ({op.type}) runs a step of its own (it exchanges with other "
