@@ -27,7 +27,7 @@ from ...trace import pytree
 from ...trace.autodiff import custom_gradient
 from .graph import Operation, Tensor
 from .graph_def_ops import TF_TYPE_OF_RECORDED
-from .ops import graph_arg, ops
+from .ops import BEFORE_GRADIENTS, graph_arg, ops
 from .regions import Region, record
 from .replay import ancestor_ops
 
@@ -162,3 +162,6 @@ def prepare_overrides(ys) -> tuple[list[Tensor], list[Operation]]:
         if getattr(op, "host_compute", None) is not None:
             hosts.append(op)
     return needed, hosts
+
+
+BEFORE_GRADIENTS.append(prepare_overrides)

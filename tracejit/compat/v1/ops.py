@@ -168,6 +168,11 @@ def placeholder_with_default(input, shape, name=None):
     return out
 
 
+# fn(ys) -> (tensors the gradients op must read, host ops it must follow), called by
+# tf.gradients before it records the op; gradient_override.py installs its own
+BEFORE_GRADIENTS: list = []
+
+
 def gradients(ys, xs, grad_ys=None, name="gradients", stop_gradients=None, **unused):
     """TF1's ``tf.gradients``: always a list, one gradient per ``x`` (a single ``x``
     gives a one-element list, so ``tf.gradients(y, x)[0]`` is the gradient). An ``x``
@@ -183,8 +188,11 @@ def gradients(ys, xs, grad_ys=None, name="gradients", stop_gradients=None, **unu
 
     # NOTE: what overriding gradients read comes in as an unused argument, so the step
     # computes it; the host ops among them run first (gradient_override.py)
-    from .gradient_override import prepare_overrides
-    needed, hosts = prepare_overrides(ys_list)
+    needed, hosts = [], []
+    for prepare in BEFORE_GRADIENTS:
+        more, more_hosts = prepare(ys_list)
+        needed += more
+        hosts += more_hosts
     created = get_default_graph().create_op(
         "Gradients", differentiate, (ys_list, xs_list, grad_ys),
         {"overrides": needed} if needed else None, name=name, extra_control=hosts)
