@@ -156,7 +156,8 @@ def _network(x, y_label, is_training, learning_rate, fine_tune_from_step, widths
     tf.summary.scalar("learning_rate", rate)
     for variable in tf.trainable_variables():
         tf.summary.histogram(variable.op.name, variable)
-    return types.SimpleNamespace(x=x, y_label=y_label, is_training=is_training, loss=loss,
+    return types.SimpleNamespace(x=x, y_label=y_label, is_training=is_training,
+                                 logits=logits, loss=loss,
                                  train=train, accuracy=accuracy, global_step=global_step,
                                  summaries=tf.summary.merge_all())
 

@@ -13,10 +13,13 @@ from pathlib import Path
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 HERE = Path(__file__).resolve().parent
-PARTS = ["linear_regression.py", "cnn_digits.py", "jit_tour.py"]
+# aot_digits.py builds the CNN cnn_digits.py trained ahead of time and classifies an image
+# from C (it reads the checkpoint cnn_digits.py saved).
+PARTS = ["linear_regression.py", "cnn_digits.py", "aot_digits.py", "jit_tour.py"]
 
 
 def main() -> int:
+    sys.path.insert(0, str(HERE))       # the parts import each other by bare name
     for part in PARTS:
         print(f"\n=== examples/{part} ===", flush=True)
         runpy.run_path(str(HERE / part), run_name="__main__")

@@ -149,16 +149,33 @@ def test_embedded_weights_are_data_of_the_object(tmp_path):
     assert w.numpy().tobytes() not in filed.object.read_bytes()
 
 
-def test_a_function_that_assigns_a_variable_is_refused(tmp_path):
+def test_a_function_whose_results_read_a_variable_it_assigns_is_refused(tmp_path):
     counter = tj.Variable(np.float32(0), name="counter")
 
     @tj.jit
     def step(x):
         counter.assign_add(1.0)
-        return x * 2.0
+        return x * counter
 
     with pytest.raises(tj.aot.FreezeError, match="assigns the variable.*counter"):
         tj.aot.compile(step, "f32[3]", out=tmp_path / "step")
+
+
+@needs_cc
+def test_an_assignment_no_result_reads_is_dropped(tmp_path):
+    """As dropout's random counter in an inference graph: advanced, never read."""
+    counter = tj.Variable(np.float32(5), name="counter")
+    scale = tj.Variable(np.float32(3), name="scale")
+
+    @tj.jit
+    def step(x):
+        counter.assign_add(1.0)
+        return x * scale
+
+    library = tj.aot.compile(step, "f32[3]", out=tmp_path / "step")
+    status, (got,) = call_shared(library, [np.array([1, 2, 3], np.float32)])
+    assert status == 0 and got.tolist() == [3.0, 6.0, 9.0]
+    assert counter.numpy() == 5.0           # building ran nothing
 
 
 def test_bad_arguments_get_clear_errors(tmp_path):
