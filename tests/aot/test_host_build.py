@@ -194,3 +194,26 @@ def test_cc_is_what_links(tmp_path):
     library = tj.aot.compile(dense_model()[0], "f32[1,16]", out=tmp_path / "linked")
     assert CC is not None and library.shared is not None and library.note == ""
     assert "linked with" in library.files["readme"].read_text()
+
+
+def test_loops_conditions_and_other_dtypes(tmp_path):
+    """A fori_loop and a cond compiled into the library; int32, float64 and bool
+    buffers in the C API."""
+    def f(x, n, y):
+        shift = tj.cast(tj.reduce_sum(n), tj.float32)
+        total = tj.fori_loop(0, 5, lambda i, acc: acc * 0.5 + shift, x)
+        picked = tj.cond(tj.reduce_sum(total) > 0, lambda: total + 1.0, lambda: total - 1.0)
+        return picked, n * 3, y > 0.5
+
+    jitted = tj.jit(f)
+    x = RNG.standard_normal(6).astype(np.float32)
+    n = np.array([1, -2, 3], np.int32)
+    y = RNG.random(4)
+    library = tj.aot.compile(jitted, x, n, y, out=tmp_path / "mixed")
+    assert [r.c_type for r in library.results] == ["float", "int32_t", "uint8_t"]
+    assert ("int mixed_run(const float *x, const int32_t *n, const double *y, float *result0, "
+            "int32_t *result1, uint8_t *result2);") in library.files["header"].read_text()
+    status, got = call_shared(library, [x, n, y])
+    assert status == 0
+    for mine, jit in zip(got, jitted(x, n, y), strict=True):
+        np.testing.assert_allclose(mine, np.asarray(jit), rtol=1e-6)
