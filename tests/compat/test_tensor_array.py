@@ -15,7 +15,6 @@ import pytest
 
 import tracejit.compat.v1 as tf
 from tracejit.compat.v1 import tensor_array
-from tracejit.ir.errors import ShapeError
 
 
 @pytest.fixture(autouse=True)
@@ -248,11 +247,32 @@ def test_a_dynamic_array_in_a_loop_has_room_for_maximum_iterations():
     assert stacked.tolist() == [0, 1, 4, 9] and int(size) == 4
 
 
-def test_a_dynamic_array_with_no_room_and_no_bound_is_a_clear_error():
+def test_a_dynamic_array_in_a_loop_without_a_bound_gets_a_room_per_iteration():
+    # TF: [0, 1, 2, 3] and size 4 (TensorFlow grows the array as the loop runs; tracejit
+    # counts the iterations when the step is traced: the predicate is a counter against
+    # a constant)
     ta = tf.TensorArray(tf.float32, size=0, dynamic_size=True)
-    with pytest.raises(ShapeError, match="maximum_iterations"):
-        tf.while_loop(lambda i, ta: i < 4,
-                      lambda i, ta: (i + 1, ta.write(i, tf.cast(i, tf.float32))), [0, ta])
+    _, ta = tf.while_loop(lambda i, ta: i < 4,
+                          lambda i, ta: (i + 1, ta.write(i, tf.cast(i, tf.float32))), [0, ta])
+    x = tf.placeholder(tf.float32, [None, 2])
+    rows = tf.TensorArray(tf.float32, size=0, dynamic_size=True)
+    _, rows = tf.while_loop(lambda i, r: i < tf.shape(x)[0],
+                            lambda i, r: (i + 1, r.write(i, x[i] * 2.0)), [0, rows])
+    stacked, size, doubled = run([ta.stack(), ta.size(), rows.stack()],
+                                 {x: [[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]]})
+    assert stacked.tolist() == [0, 1, 2, 3] and int(size) == 4
+    assert doubled.tolist() == [[2, 4], [6, 8], [10, 12]]
+
+
+def test_a_dynamic_array_in_a_loop_that_only_the_run_can_count_is_a_clear_error():
+    # (found when the step is traced: the graph does not know the element's rank)
+    n = tf.placeholder(tf.int32, [])
+    ta = tf.TensorArray(tf.float32, size=0, dynamic_size=True)
+    _, ta = tf.while_loop(lambda i, ta: i < n,
+                          lambda i, ta: (i + 1, ta.write(i, tf.cast(i, tf.float32))), [0, ta])
+    with pytest.raises(tf.errors.InvalidArgumentError,
+                       match="known only when it runs.*maximum_iterations"):
+        run(ta.stack(), {n: 3})
 
 
 def test_nested_loops_fill_a_matrix_row_by_row():

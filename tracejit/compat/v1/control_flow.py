@@ -335,12 +335,13 @@ def _while(cond, body, loop_vars, shape_invariants, back_prop, name, maximum_ite
 
         def body_fn(carried):
             return step.run(outer, carried)
-        init = arrays.resolve(list(values[:n]), outer, step.run)
-        bound = None if limit is None else known_value(values[-1])
+        init, trips = arrays.sized(list(values[:n]), outer, step.run, test.run)
+        init = arrays.resolve(init, outer, step.run)
+        bound = trips if limit is None else known_value(values[-1])
         if counted and bound is not None:
             return list(core.fori_loop(0, max(int(np.asarray(bound)), 0),
                                        lambda _, carried: body_fn(carried), init))
-        if limit is None or bound is not None:
+        if limit is None or bound is not None:   # trips: counted by arrays.sized
             # NOTE: a bound known when tracing is the loop's own (its gradient stores
             # each iteration's values instead of recomputing them).
             out = core.while_loop(test_fn, body_fn, init, max_iterations=None if bound is None

@@ -11,15 +11,20 @@ Two things need the shapes only the traced step knows:
   the graph probes any op's shapes) to learn the shape of what it writes, and the loop
   starts from zeros of that shape;
 * a ``dynamic_size`` array cannot grow inside a compiled loop (its buffer is a loop
-  variable of one shape): it enters with room for ``maximum_iterations`` more elements.
+  variable of one shape): it enters with room for ``maximum_iterations`` more elements;
+  without a bound known while the graph is built, the loop's iterations are counted when
+  the step is traced, where its predicate depends only on known values (a counter
+  against a constant or a shape), and the loop gets that many rooms and that bound.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
+import numpy as np
+
 from ...ir.core import TensorType
-from ...ir.errors import ShapeError
+from ...ir.errors import ShapeError, TracejitError
 from ...ir.source import user_location
 from ...trace import array_ops, pytree
 from ...trace.tracing import Trace, to_tensor, tracing
@@ -40,29 +45,63 @@ def _grow_rows(buffer, rows: int):
     return array_ops.pad(buffer, [[0, extra]] + [[0, 0]] * (buffer.ndim - 1))
 
 
-def _entering(array: TensorArray, maximum_iterations) -> TensorArray:
-    """A dynamic array with room for the loop's writes: ``maximum_iterations`` more."""
+def _entering(array: TensorArray, maximum_iterations) -> tuple[TensorArray, bool]:
+    """A dynamic array with room for the loop's writes: ``maximum_iterations`` more; and
+    whether its room is found only when the step is traced (no bound is known now)."""
     if not array.dynamic_size:
-        return array
+        return array, False
     bound = static_value(maximum_iterations) if maximum_iterations is not None else None
     count = static_value(array.flows()[1])
     dims = array.flow.shape.dims
     capacity = dims[0] if dims is not None else None
     if bound is None or count is None:
         if capacity:
-            return array
-        raise ShapeError("a dynamic_size TensorArray with no room enters this tf.while_loop: "
-                         "tracejit compiles a loop with static shapes, so its elements must "
-                         "be counted before it runs; give the loop maximum_iterations= (a "
-                         "number known while the graph is built) or the TensorArray a size=",
-                         op="while_loop", location=user_location())
+            return array, False
+        # NOTE: sized when the step is traced, by counting the loop's iterations
+        # (LoopArrays.resolve); its first dimension is unknown until then
+        buffer = graph_op(array_ops.identity, "TensorArrayGrow")(array.flow)
+        elements = array.element_shape.dims
+        buffer._shape = TensorShape(None if elements is None else [None, *elements])
+        return array.with_flows([buffer] + array.flows()[1:], capacity=None), True
     rows = int(count) + int(bound)
     if capacity is not None and capacity >= rows:
-        return array
+        return array, False
     buffer = graph_op(_grow_rows, "TensorArrayGrow")(array.flow, rows)
     elements = array.element_shape.dims
     buffer._shape = TensorShape(None if elements is None else [rows, *elements])
-    return array.with_flows([buffer] + array.flows()[1:], capacity=rows)
+    return array.with_flows([buffer] + array.flows()[1:], capacity=rows), False
+
+
+def _fail_unsized(why: str):
+    raise ShapeError("a dynamic_size TensorArray with no room enters this tf.while_loop, "
+                     f"and {why}: tracejit compiles a loop with static shapes, so the "
+                     "array's elements must be counted before the loop runs. Give the loop "
+                     "maximum_iterations= (a number known while the graph is built) or the "
+                     "TensorArray a size=", op="while_loop", location=user_location())
+
+
+def count_iterations(test: Callable, step: Callable, outer: dict, init: list,
+                     limit: int = 100_000):
+    """How many times the loop runs, where its predicate depends only on values known
+    when the step is traced (a counter against a constant or a shape): the loop is
+    followed on stand-in values (as the graph probes shapes); None where it is not."""
+    probe = Trace(name="trip_count_probe")
+    try:
+        with tracing(probe):
+            outer_in = {key: _stand_in(probe, value) for key, value in outer.items()}
+            carried = [_stand_in(probe, value) for value in init]
+            for trips in range(limit):
+                flag = known_value(to_tensor(test(outer_in, carried)[0]))
+                if flag is None:
+                    return None
+                if not bool(flag):
+                    return trips
+                carried = step(outer_in, carried)
+    except TracejitError:
+        return None
+    finally:
+        probe.closed = True
+    return None
 
 
 class LoopArrays:
@@ -72,8 +111,12 @@ class LoopArrays:
     def __init__(self, top, maximum_iterations=None):
         leaves: list = []
         self.treedef = pytree.flatten(top, leaves)
-        self.templates = [_entering(leaf, maximum_iterations)
-                          if isinstance(leaf, TensorArray) else None for leaf in leaves]
+        entered = [_entering(leaf, maximum_iterations) if isinstance(leaf, TensorArray)
+                   else (None, False) for leaf in leaves]
+        self.templates = [template for template, _ in entered]
+        # flat positions of (buffer, count) of the dynamic arrays sized when traced
+        self.sized_when_traced = [pair for pair, (_, later) in
+                                  zip(self._flow_positions(), entered, strict=True) if later]
         flat = [tuple(t.flows()) if t is not None else leaf
                 for t, leaf in zip(self.templates, leaves, strict=True)]
         self.expanded = pytree.unflatten(self.treedef, iter(flat))
@@ -122,6 +165,36 @@ class LoopArrays:
         flat = [tuple(f.shape for f in t.flows()) if t is not None else leaf
                 for t, leaf in zip(self.templates, leaves, strict=True)]
         return pytree.unflatten(treedef, iter(flat))
+
+    def _flow_positions(self) -> list:
+        """Per loop variable: (buffer, count) flat positions for an array, else None."""
+        positions, k = [], 0
+        for template in self.templates:
+            if template is None:
+                positions.append(None)
+                k += 1
+                continue
+            flows = len(template.flows())
+            positions.append((k, k + 1) if flows == 2 else (k, None))
+            k += flows
+        return positions
+
+    def sized(self, init: list, outer: dict, step: Callable, test: Callable):
+        """``init`` with the dynamic arrays sized when traced given room for every
+        iteration, and the loop's iteration count (None where no array needs it)."""
+        if not self.sized_when_traced:
+            return init, None
+        trips = count_iterations(test, step, outer, init)
+        if trips is None:
+            _fail_unsized("its predicate depends on values known only when it runs")
+        init = list(init)
+        for buffer, count in self.sized_when_traced:
+            written = known_value(to_tensor(init[count]))
+            if written is None:
+                _fail_unsized("its element count is known only when it runs")
+            init[buffer] = _grow_rows(to_tensor(init[buffer]),
+                                      int(np.asarray(written)) + trips)
+        return init, trips
 
     def lazy_positions(self) -> list[int]:
         """Flat positions (in the expanded loop variables) of the stand-in buffers."""

@@ -103,7 +103,8 @@ def _unwritten_buffer(size, dtype):
 def _ready(buffer, rows_shape: tuple, lazy: bool, size):
     """``buffer``, or zeros for ``rows_shape`` elements where it is still the stand-in."""
     if lazy and is_unwritten(buffer):
-        capacity = buffer.shape[0] if buffer.ndim else _known_int(size, "size")
+        # NOTE: rank 0 only while the graph probes shapes; write() sets the static shape
+        capacity = buffer.shape[0] if buffer.ndim else max(_known_int(size, "size"), 1)
         return array_ops.zeros((capacity,) + tuple(rows_shape), buffer.dtype)
     return buffer
 
@@ -225,6 +226,9 @@ _OPS = {name: graph_op(fn, kind) for name, fn, kind in [
     ("unstack", _unstack, "TensorArrayScatterV3"), ("split", _split, "TensorArraySplitV3")]}
 
 
+_KEEP = object()     # with_flows: the capacity stays
+
+
 # ---- the TensorArray ---------------------------------------------------------------------------
 
 class TensorArray:
@@ -294,12 +298,12 @@ class TensorArray:
         """What a loop carries: the buffer, and a dynamic array's element count."""
         return [self._buffer] + ([self._count] if self._dynamic else [])
 
-    def with_flows(self, flows, lazy=None, capacity=None) -> TensorArray:
+    def with_flows(self, flows, lazy=None, capacity=_KEEP) -> TensorArray:
         """This array holding ``flows`` (a loop's results) instead of its own; a grown
-        buffer has ``capacity`` rows."""
+        buffer has ``capacity`` rows (None: known only when the step is traced)."""
         flows = list(flows)
         out = self._derive(flows[0], flows[1] if self._dynamic else None, lazy=lazy)
-        if capacity is not None:
+        if capacity is not _KEEP:
             out._capacity = capacity
         return out
 
@@ -376,7 +380,7 @@ class TensorArray:
         self._check_index(index, "write to")
         buffer, count = _OPS["write"](self._buffer, self._count, index, value, self._rows(),
                                       self._lazy, self._dynamic, name=name)
-        return self._grown_to(index, self._derive(buffer, count, shape))
+        return self._grown_to(index, self._derive(self._static(buffer, shape), count, shape))
 
     def scatter(self, indices, value, name=None) -> TensorArray:
         """Elements ``indices[k]`` set to ``value[k]``."""
@@ -388,7 +392,15 @@ class TensorArray:
         self._check_index(indices, "write to")
         buffer, count = _OPS["scatter"](self._buffer, self._count, indices, value,
                                         self._rows(), self._lazy, self._dynamic, name=name)
-        return self._grown_to(indices, self._derive(buffer, count, shape))
+        return self._grown_to(indices, self._derive(self._static(buffer, shape), count,
+                                                    shape))
+
+    def _static(self, buffer: Tensor, element_shape: TensorShape) -> Tensor:
+        """``buffer`` with its static shape, where this array's was unknown (the probe of
+        a buffer of unknown rank does not know it)."""
+        if self._lazy and self._buffer.shape.dims is None and element_shape.dims is not None:
+            buffer._shape = TensorShape([self._capacity, *element_shape.dims])
+        return buffer
 
     def _rows(self):
         """The buffer's number of rows: static where known, else the size tensor."""
