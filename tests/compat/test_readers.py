@@ -273,3 +273,36 @@ def test_with_tf_trains_own_producer_and_batch(tmp_path):
             coord.join(threads)
     assert [a.tolist() for a, _ in got] == [[1, 3], [5, 1], [3, 5]]
     assert [b.tolist() for _, b in got] == [[5.0, 9.0], [13.0, 5.0], [9.0, 13.0]]
+
+
+def test_a_csv_chain_into_batch_moves_records_in_batches(tmp_path, monkeypatch):
+    # read -> decode_csv -> batch: every op of the runner's chain has a batched form,
+    # so a runner moves a file's records per call; the batches are those TensorFlow
+    # gave for the same program above (y not doubled here)
+    from tracejit.compat.v1 import host_ops, session
+    batched_runs = []
+
+    def counted(sess, plan, limit):
+        batched_runs.append(limit)
+        return host_ops.run_batch_plan(sess, plan, limit)
+    monkeypatch.setattr(session, "run_batch_plan", counted)
+    path = tmp_path / "clean.csv"
+    path.write_text("x,y\n1,2.5\n3,4.5\n5,6.5\n")
+    with tf.Graph().as_default():
+        queue = tf.train.string_input_producer([str(path)], num_epochs=2, shuffle=False)
+        _, line = tf.TextLineReader(skip_header_lines=1).read(queue)
+        x, y = tf.decode_csv(line, [[0], [0.0]])
+        xs, ys = tf.train.batch([x, y], batch_size=2)
+        [enqueue] = [op for qr in tf.get_collection(tf.GraphKeys.QUEUE_RUNNERS)
+                     if qr.name.startswith("batch") for op in qr.enqueue_ops]
+        with tf.Session() as sess:
+            sess.run(tf.local_variables_initializer())
+            coord = tf.train.Coordinator()
+            threads = tf.train.start_queue_runners(sess, coord)
+            got = drain(sess, [xs, ys])
+            coord.request_stop()
+            coord.join(threads)
+    assert [a.tolist() for a, _ in got] == [[1, 3], [5, 1], [3, 5]]
+    assert [b.tolist() for _, b in got] == [[2.5, 4.5], [6.5, 2.5], [4.5, 6.5]]
+    assert host_ops.batch_plan(enqueue) is not None
+    assert 2 <= len(batched_runs) <= 3       # a file's records each, then the end

@@ -160,9 +160,12 @@ def decode_csv(records, record_defaults, field_delim=",", use_quote_delim=True, 
                     outs[col][row] = number
         return [out.reshape(texts.shape) for out in outs]
 
+    # NOTE: compute parses records of any shape, so a batch of scalar records (a queue
+    # runner's batched run) is one call
     op = host_op("DecodeCSV", compute, inputs,
                  [(dtype, records.shape.dims) for dtype, _, _ in columns],
-                 name=name or "DecodeCSV")
+                 name=name or "DecodeCSV",
+                 batched=lambda session, batches, limit: compute(session, batches))
     return list(op.outputs)
 
 

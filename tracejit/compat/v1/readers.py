@@ -245,8 +245,13 @@ class ReaderBase:
             keys, records_ = self._read(session, queue, 1)
             return [np.array(keys[0], dtype=object), np.array(records_[0], dtype=object)]
 
+        def batched(session, batches, limit):
+            # the next records of one file: what reads in a row give until it ends
+            keys, records_ = self._read(session, queue, limit)
+            return [_strings(keys), _strings(records_)]
+
         op = host_op("ReaderReadV2", compute, (), [(string, []), (string, [])],
-                     name=name or f"{self.name}_read")
+                     name=name or f"{self.name}_read", batched=batched)
         op.reader = self
         return op.outputs[0], op.outputs[1]
 
