@@ -264,7 +264,7 @@ def test_queue_runners_move_in_memory_rows_in_batches(graph, monkeypatch):
     got_y = np.concatenate([b[1] for b in batches])
     assert sorted(got_y.tolist()) == sorted(list(range(50)) * 2)
     np.testing.assert_array_equal(got_x, images[got_y])
-    assert batched_runs and set(batched_runs) == {RUNNER_BATCH}   # no single runs
+    assert batched_runs and set(batched_runs) == {RUNNER_BATCH}   # the runner's calls
 
 
 def test_a_chain_with_a_compiled_op_runs_one_element_at_a_time(graph):
