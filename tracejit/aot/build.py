@@ -3,7 +3,7 @@
 1. the CPU device's passes (``passes.pipeline.optimize`` with ``CPU_PASSES``), as for
    the JIT -- constant folding now sees the weights;
 2. ``program.build_program`` under ``standalone_code`` (own gemm kernels, no BLAS, no
-   measurement) and one thread (no pool): ``<name>_program_run`` over an arena;
+   measurement, one thread: no pool): ``<name>_program_run`` over an arena;
 3. the C API around it (c_api.py), the module retargeted to the build's triple;
 4. LLVM's O3 pipeline and ``emit_object`` with the target's machine (PIC), checked with
    the ELF reader: its machine, its exports, and that it calls nothing beyond the C
@@ -21,7 +21,6 @@ from pathlib import Path
 from ..codegen_cpu.host.machine import LLVM_LOCK, parse, run_pipeline
 from ..codegen_cpu.host.program import Unsupported, build_program
 from ..codegen_cpu.host.standalone import standalone_code
-from ..codegen_cpu.parallel.settings import parallel_settings
 from ..codegen_cpu.pipeline import CPU_PASSES
 from ..ir import dtypes as dt
 from ..ir.core import Graph
@@ -96,7 +95,7 @@ def build_library(graph: Graph, out: str | Path, target: AotTarget, *,
     fused = optimize(graph, device_passes=CPU_PASSES)
     prefix = f"{name}_program"
     try:
-        with standalone_code(target.vector_isa), parallel_settings(threads=1):
+        with standalone_code(target.vector_isa):
             built = build_program(fused, prefix=prefix)
     except Unsupported as exc:
         raise AotError(f"{source} cannot be built ahead of time: {exc} (it would run on "

@@ -10,10 +10,11 @@ library and libm, possibly on another machine, so inside :func:`standalone_code`
 * whether a product uses the register-tiled code is decided by the *target's* vector
   ISA alone (``vector_isa``), never measured: the build host may not be the target, and
   may not even be able to run its code;
+* it runs on one thread: ``parallel.settings.parallel_config()`` says so, and no call
+  of the pool is emitted.
 
-Threads are the caller's to turn off (``parallel_settings(threads=1)``): no pool call
-is then emitted. The setting is a context variable, so a JIT compile on another thread
-meanwhile is unaffected; it is part of the compile cache key all the same.
+The setting is a context variable, so a JIT compile on another thread meanwhile is
+unaffected; it is part of the compile cache key all the same.
 """
 
 from __future__ import annotations

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 from ...config import config as settings
 from ...config import on_change
+from ..host.standalone import standalone
 
 __all__ = ["THREADS_ENV", "MIN_WORK_ENV", "ParallelConfig", "parallel_config",
            "parallel_settings", "should_parallelize"]
@@ -62,6 +63,10 @@ def parallel_config() -> ParallelConfig:
     global _CONFIG
     if _CONFIG is None:
         _CONFIG = ParallelConfig(settings.threads or _default_threads(), _default_min_work())
+    if standalone() is not None:
+        # NOTE: standalone code (ahead-of-time builds) has no pool: one thread. A copy,
+        # so that JIT compiles on other threads meanwhile keep theirs.
+        return ParallelConfig(1, _CONFIG.min_work)
     return _CONFIG
 
 
