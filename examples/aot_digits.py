@@ -3,8 +3,8 @@
 It restores the checkpoint cnn_digits.py saved, builds the network's inference -- the
 softmax of the logits of one 8×8 image -- with ``tj.aot.compile_session`` into
 ``build/aot_digits/`` (``digits.o``, ``digits.so``, ``digits.h``, ``main.c``, a README),
-compiles ``examples/aot/classify_digit.c`` against it with ``cc`` and runs it on a test
-image: the C program prints the digit. Then the library classifies the whole test set
+compiles ``examples/aot/classify_digit.c`` against it with ``cc`` and runs it on the
+first test images: the C program prints each digit. Then the library classifies the whole test set
 (through ctypes) beside the session, its size is reported, and the same network is built
 for ``aarch64-linux-gnu`` (Raspberry Pi 4/5) and checked with tracejit's ELF reader; where
 qemu-aarch64 and an aarch64 C compiler are installed, the ARM program runs too.
@@ -31,6 +31,7 @@ from tracejit.aot.link import allowed_symbol
 
 HERE = Path(__file__).resolve().parent
 PROGRAM = HERE / "aot" / "classify_digit.c"
+SHOWN = 3           # test images the C program classifies
 
 
 def parse_args(argv):
@@ -70,12 +71,16 @@ def classify_all(library, images) -> np.ndarray:
     return out
 
 
-def compile_and_run(compiler: str, library, image_file: Path, runner=(), static=False) -> str:
+def compile_and_run(compiler: str, library, image_file: Path, runner=(), static=False,
+                    build=True) -> str:
+    """Compile classify_digit.c against ``library``'s object (unless ``build`` is
+    False: done already) and run it on ``image_file``: what it prints."""
     program = library.object.parent / "classify_digit"
     command = [compiler, "-O2", *(["-static"] if static else []), "-I",
                str(library.object.parent), str(PROGRAM), str(library.object), "-lm",
                "-o", str(program)]
-    subprocess.run(command, check=True)
+    if build:
+        subprocess.run(command, check=True)
     done = subprocess.run([*runner, str(program), str(image_file)], check=True,
                           capture_output=True, text=True)
     return done.stdout.strip()
@@ -107,14 +112,17 @@ def main(argv=None) -> int:
     print(f"built {', '.join(p.name for p in host.files.values())} in {args.out} "
           f"(weights from {checkpoint})")
 
-    image_file = args.out / "digit.bin"
-    x_test[0].astype(np.float32).tofile(image_file)
+    image_files = []
+    for i in range(SHOWN):
+        image_files.append(args.out / f"digit{i}.bin")
+        x_test[i].astype(np.float32).tofile(image_files[-1])
     compiler = shutil.which("cc") or shutil.which("gcc")
     if compiler is None:
         print("no C compiler (cc): the C program is not built")
     else:
-        said = compile_and_run(compiler, host, image_file)
-        print(f"C program on test image 0 (label {y_test[0]}): {said}")
+        for i, image_file in enumerate(image_files):
+            said = compile_and_run(compiler, host, image_file, build=i == 0)
+            print(f"C program on test image {i} (label {y_test[i]}): {said}")
     if host.shared is not None:
         got = classify_all(host, x_test)
         agree = np.mean(got.argmax(1) == expected.argmax(1))
@@ -128,7 +136,7 @@ def main(argv=None) -> int:
     check_arm(arm)
     qemu, arm_cc = shutil.which("qemu-aarch64"), shutil.which("aarch64-linux-gnu-gcc")
     if qemu and arm_cc:
-        said = compile_and_run(arm_cc, arm, image_file, runner=[qemu], static=True)
+        said = compile_and_run(arm_cc, arm, image_files[0], runner=[qemu], static=True)
         print(f"aarch64 C program under qemu-aarch64 on test image 0: {said}")
     return 0
 
