@@ -51,6 +51,7 @@ from . import (  # noqa: F401
     train,
 )
 from . import math_namespace as math  # noqa: F401
+from . import sparse_namespace as sparse  # noqa: F401
 from .clip_ops import (  # noqa: F401
     clip_by_average_norm,
     clip_by_global_norm,
@@ -129,6 +130,13 @@ from .session import (  # noqa: F401
 from .shapes import Dimension, TensorShape  # noqa: F401
 from .sort_ops import argsort, cumprod, cumsum, sort  # noqa: F401
 from .sparse import SparseTensor, SparseTensorValue, sparse_tensor_to_dense  # noqa: F401
+from .sparse_ops import (  # noqa: F401
+    sparse_add,
+    sparse_placeholder,
+    sparse_reduce_sum,
+    sparse_tensor_dense_matmul,
+    sparse_to_dense,
+)
 from .strings import string  # noqa: F401
 from .tensor_array import TensorArray  # noqa: F401
 from .variables import (  # noqa: F401

@@ -269,7 +269,11 @@ class Session:
         """``feed_dict`` keyed by this graph's Tensors (names and Tensors accepted); a
         key that is not one of its tensors is a clear TypeError."""
         resolved = {}
-        for key, value in (feed_dict or {}).items():
+        # NOTE: a SparseTensor key feeds its parts (sparse.py)
+        items = [pair for key, value in (feed_dict or {}).items()
+                 for pair in (key.feed_items(value) if hasattr(key, "feed_items")
+                              else [(key, value)])]
+        for key, value in items:
             if isinstance(key, Tensor) and key.graph is self.graph:
                 tensor = key         # the usual key, and every key of a nested run
             else:

@@ -46,6 +46,30 @@ class SparseTensor(NamedTuple):
     def graph(self):
         return self.values.graph
 
+    def feed_items(self, value) -> list[tuple]:
+        """What feeding ``value`` (a SparseTensorValue or an ``(indices, values,
+        dense_shape)`` tuple) to this sparse tensor feeds: its parts; a
+        sparse_placeholder's dense shape as the shape of an empty array (sparse_ops.py),
+        a constant one is checked instead."""
+        if not isinstance(value, tuple) or len(value) != 3:
+            raise TypeError(f"a SparseTensor is fed a SparseTensorValue or an (indices, "
+                            f"values, dense_shape) tuple, not {type(value).__name__}")
+        indices, values, shape = value
+        shape = [int(d) for d in np.asarray(shape).reshape(-1)]
+        items = [(self.indices, indices), (self.values, values)]
+        carrier = getattr(self.dense_shape, "shape_carrier", None)
+        known = getattr(self.dense_shape, "probe_known", {})
+        if carrier is not None:
+            items.append((carrier, np.zeros([0] + shape, bool)))
+        elif len(known) == 1:
+            fixed = [int(d) for d in np.asarray(next(iter(known.values()))).reshape(-1)]
+            if fixed != shape:
+                raise ValueError(f"fed a dense shape {shape} to a SparseTensor of dense "
+                                 f"shape {fixed}")
+        else:
+            items.append((self.dense_shape, shape))
+        return items
+
 
 def sparse_tensor_to_dense(sp_input, default_value=0, validate_indices=True, name=None):
     """The dense tensor of a :class:`SparseTensor`: ``default_value`` where no entry is
