@@ -99,18 +99,24 @@ def test_named_cpus_compile_to_their_vector_isa(cpu, isa):
 def test_named_cpu_features_are_read_off_llvms_code():
     # What LLVM gives each CPU (its X86.td), seen through the probes: the facts the
     # runnable check stands on. sapphirerapids has AVX512-FP16, Zen 4/5 do not; AMD's
-    # cores have SSE4A, Intel's do not.
+    # cores have SSE4A, Intel's do not. VNNI: AVX-512's from Cascade Lake and Zen 4 on,
+    # the VEX form (AVX-VNNI) on Alder Lake, Sapphire Rapids and Zen 5.
     common = {"popcnt", "lzcnt", "bmi", "bmi2", "avx", "avx2", "fma", "f16c"}
-    icelake = common | {"avx512f", "avx512bw", "avx512vpopcntdq", "avx512bitalg", "gfni"}
+    icelake = common | {"avx512f", "avx512bw", "avx512vpopcntdq", "avx512bitalg", "gfni",
+                        "avx512vnni"}
     assert target.code_features("x86-64", "") == set()
     assert target.code_features("haswell", "") == common
     assert target.code_features("znver3", "") == common | {"sse4a"}
     assert target.code_features("skylake-avx512", "") == common | {"avx512f", "avx512bw"}
     assert target.code_features("znver4", "") == icelake | {"avx512bf16", "sse4a"}
-    assert target.code_features("znver5", "") == icelake | {"avx512bf16", "sse4a"}
+    assert target.code_features("znver5", "") == icelake | {"avx512bf16", "sse4a", "avxvnni"}
     assert target.code_features("sapphirerapids", "") == icelake | {"avx512bf16",
-                                                                     "avx512fp16"}
-    assert target.code_features("sapphirerapids", "-avx512fp16") == icelake | {"avx512bf16"}
+                                                                     "avx512fp16", "avxvnni"}
+    assert target.code_features("sapphirerapids", "-avx512fp16,-avxvnni") == \
+        icelake | {"avx512bf16"}
+    assert target.code_features("cascadelake", "") == common | {"avx512f", "avx512bw",
+                                                                "avx512vnni"}
+    assert target.code_features("alderlake", "") >= common | {"avxvnni"}
     assert target.code_features("znver4", "-sse4a") == icelake | {"avx512bf16"}
     assert "avx512f" in target.code_features("haswell", "+avx512f")
 
@@ -142,7 +148,7 @@ def test_an_unknown_cpu_name_is_an_error():
 
 @pytest.mark.parametrize("host,cpu,missing", [
     ("haswell", "skylake-avx512", "avx512bw, avx512f"),
-    ("znver4", "sapphirerapids", "avx512fp16"),
+    ("znver4", "sapphirerapids", "avx512fp16, avxvnni"),
     ("sapphirerapids", "znver4", "sse4a"),
     ("x86-64", "haswell", "avx, avx2, bmi, bmi2, f16c, fma, lzcnt, popcnt")])
 def test_code_for_a_cpu_the_host_lacks_is_refused_at_load(monkeypatch, host, cpu, missing):

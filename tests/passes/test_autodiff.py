@@ -22,7 +22,8 @@ from tracejit.passes.autodiff import GradientError, add_gradients, gradient_grap
 EPS, RTOL, ATOL = 1e-6, 1e-5, 1e-6
 
 # Ops whose result is not a float function of float inputs, so they need no rule.
-NOT_DIFFERENTIABLE = {"argmax", "argmin", "any", "all", "isnan", "isfinite", "logical_not"}
+NOT_DIFFERENTIABLE = {"argmax", "argmin", "any", "all", "isnan", "isfinite", "logical_not",
+                      "int8_matmul"}
 # Examples beyond OP_EXAMPLES: other axes; random indices repeat, which is fine.
 EXTRA_EXAMPLES = {
     "scatter_add": [([T((2, 4), f64), T((3,), i32), T((2, 3), f64)], {"axis": 1})],

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from ..ir import ops
 from ..ir.core import Eqn
 from ..ir.opdef import OpDef, Tag
-from .kernels import conv_gemm, host_callback, matmul, movement, nn, scan_sort
+from .kernels import conv_gemm, host_callback, int8, matmul, movement, nn, scan_sort
 from .kernels.common import as_body
 from .kernels.elementwise import elementwise_kernel
 from .kernels.reduce import reduction_kernels
@@ -86,6 +86,8 @@ def _build() -> dict[OpDef, Rule]:
     table.update(_rules_of_kernels(scan_sort.RULES))
     table.update(host_callback.RULES)
     table.update(conv_gemm.STEP_RULES)      # convolutions: im2col + GEMM where it pays
+    table.update(_rules_of_kernels(int8.RULES))     # quantized models' 8-bit products
+    table.update(int8.STEP_RULES)
     return table
 
 

@@ -19,6 +19,11 @@ stride + 1``.
   (TensorFlow's SAME semantics: padding is not counted); ``avg_pool2d_backprop`` is its
   transpose.
 
+``int8_conv2d`` is conv2d of 8-bit integers (int8 or uint8) with exact int32 sums, for
+quantized models: its padding holds ``pad_value`` (the input's zero point, so that a
+padded position stands for the real value 0 as TensorFlow Lite's quantized convolution
+pads), and it has no gradient.
+
 The references use im2col and one matrix product for convolutions, and one vectorized
 pass per window offset for pooling. Halves compute in float32 and round once.
 """
@@ -31,12 +36,21 @@ from . import dtypes as dt
 from . import vjp_nn
 from .core import TensorType
 from .errors import ParamError, ShapeError
-from .opdef import ParamSpec, declare, ints_param, require_dtype, require_same_dtype
+from .opdef import (
+    ParamSpec,
+    declare,
+    int_param,
+    ints_param,
+    require_dtype,
+    require_same_dtype,
+)
 from .ops_elementwise import signed_maximum
+from .ops_linalg import EIGHT_BIT_DTYPES
 
 __all__ = [
     "CONV2D", "CONV2D_BACKPROP_INPUT", "CONV2D_BACKPROP_FILTER", "MAX_POOL2D",
     "MAX_POOL2D_BACKPROP", "MAX_POOL2D_SELECT", "AVG_POOL2D", "AVG_POOL2D_BACKPROP",
+    "INT8_CONV2D",
 ]
 
 
@@ -99,6 +113,21 @@ def _conv2d_infer(types, params):
     _image("conv2d", x)
     _image("conv2d", w, "an HWIO filter")
     return (TensorType(_conv_out("conv2d", x.shape, w.shape, params), dtype),)
+
+
+def _int8_conv2d_infer(types, params):
+    x, w = types
+    op = "int8_conv2d"
+    dtype = require_same_dtype(op, types)
+    require_dtype(op, x, EIGHT_BIT_DTYPES, "int8 or uint8 operands")
+    for t, what in ((x, "an NHWC image"), (w, "an HWIO filter")):
+        if t.ndim != 4:
+            raise ShapeError(f"expects {what} of rank 4, got {t}", op=op)
+    info = np.iinfo(dtype.np_dtype)
+    if not info.min <= params["pad_value"] <= info.max:
+        raise ParamError(f"pad_value {params['pad_value']} is outside the range of "
+                         f"{dtype.name} [{info.min}, {info.max}]", op=op)
+    return (TensorType(_conv_out(op, x.shape, w.shape, params), dt.int32),)
 
 
 def _check_out(op: str, given: TensorType, expected: tuple[int, ...], what: str) -> None:
@@ -243,6 +272,16 @@ def _conv2d_impl(x, w, strides, pads, dilations):
     return _result((cols @ wc.reshape(kh * kw * ci, co)).reshape(out), x)
 
 
+def _int8_conv2d_impl(x, w, strides, pads, dilations, pad_value):
+    """Exact sums in int64 over the image padded with ``pad_value``, wrapped to int32."""
+    kh, kw, ci, co = w.shape
+    out = _conv_out("int8_conv2d", x.shape, w.shape, {"strides": strides, "pads": pads,
+                                                      "dilations": dilations})
+    xp = _pad(x.astype(np.int64), pads, pad_value)
+    cols = _im2col(xp, kh, kw, out[1:3], strides, (0, 0, 0, 0), dilations)
+    return (cols @ w.astype(np.int64).reshape(kh * kw * ci, co)).reshape(out).astype(np.int32)
+
+
 @_quiet
 def _backprop_input_impl(ct, w, input_shape, strides, pads, dilations):
     ctc, wc = _compute(ct, w)
@@ -383,3 +422,9 @@ AVG_POOL2D_BACKPROP = declare(
     vjp=vjp_nn.avg_pool2d_backprop_vjp,
     doc="avg_pool2d_backprop[input_shape, ksize, strides, pads](ct): each window's "
         "cotangent spread evenly over its image elements")
+INT8_CONV2D = declare(
+    "int8_conv2d", arity=2, infer=_int8_conv2d_infer, impl=_int8_conv2d_impl,
+    params={**_CONV_PARAMS, "pad_value": ParamSpec(int_param, 0)},
+    doc="int8_conv2d[strides, pads, dilations, pad_value](x: NHWC, w: HWIO) -> int32 NHWC: "
+        "conv2d of int8 or uint8 operands (one dtype) with exact int32 sums (wrapping past "
+        "int32), the padding filled with pad_value (the input's zero point)")

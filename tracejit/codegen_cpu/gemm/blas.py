@@ -11,7 +11,8 @@ The BLAS is the OpenBLAS NumPy loaded (openblas.py).
 * small float matmuls (``M*N*K <= SMALL_GEMM``) and every integer matmul: generated
   ``i, k, j`` loops (the ``j`` loop vectorizes), integers wrapping in their own type;
 * float16/bfloat16: operands converted to float32 scratch, one float32 gemm, the
-  result rounded once (what the reference does).
+  result rounded once (what the reference does);
+* int8_matmul (8-bit operands, int32 sums): the packed integer kernels of int8_gemm.py.
 
 One thread pool: inside a program OpenBLAS runs on the calling thread only (the entry
 pins its thread count to 1 and restores it on return, :func:`pin_blas_threads`), and a
@@ -34,16 +35,17 @@ from llvmlite import ir
 from ...ir import dtypes as dt
 from ...ir.core import Graph
 from ...ir.opdef import Tag
+from ...ir.ops_linalg import INT8_MATMUL
 from ..host.standalone import standalone
 from ..kernels.elementwise_ops import fm
-from ..loops import index as ix
 from ..loops.body import Leaf
-from ..loops.loops import c64, counted_loop
+from ..loops.loops import c64, counted_loop, each_batch_matrix, one_tall_product
 from ..loops.pointwise import FnContext, convert_copy
 from ..loops.types import F32, F64, I32, I64, PTR, VOID, compute_type, declare, load, store, zero
 from ..parallel.parallel_for import RANGE_SUFFIX, emit_parallel_for, inside_parallel_body
 from ..parallel.settings import parallel_config, should_parallelize
 from .choice import threaded_gemm, use_tiles
+from .int8_gemm import emit_int8_matmul
 from .onednn import call_onednn_sgemm
 from .openblas import GEMM, GET_THREADS, SET_THREADS, blas_on_shared_pool, ensure_blas
 from .own_gemm import call_own_gemm
@@ -227,9 +229,6 @@ def emit_matmul(ctx: FnContext, dtype, a, a_shape, bp, b_shape, c, c_shape,
         counted_loop(b, c64(0), c64(size),
                      lambda i: store(b, zero(compute_type(dtype)), c, i, dtype), name="z")
         return
-    pad = len(batch)
-    a_batch = (1,) * (pad - len(a_shape[:-2])) + tuple(a_shape[:-2])
-    b_batch = (1,) * (pad - len(b_shape[:-2])) + tuple(b_shape[:-2])
     use_blas = dtype.is_float and m * n * k > SMALL_GEMM
 
     def gemm(mm, a_ptr, b_ptr, c_ptr):
@@ -239,28 +238,12 @@ def emit_matmul(ctx: FnContext, dtype, a, a_shape, bp, b_shape, c, c_shape,
         else:
             loops_gemm(ctx, dtype, mm, n, k, a_ptr, lda, trans_a, b_ptr, ldb, trans_b, c_ptr, n)
 
-    if all(x == 1 for x in b_batch) and a_batch == batch and not trans_a:
+    if one_tall_product(a_shape, b_shape, batch, trans_a):
         gemm(m * math.prod(batch), a, bp, c)      # one tall gemm
         return
-    a_size, b_size = a_shape[-1] * a_shape[-2], b_shape[-1] * b_shape[-2]
-    a_strides = [0 if x == 1 else s * a_size for x, s in zip(a_batch, ix.strides(a_batch),
-                                                            strict=True)]
-    b_strides = [0 if x == 1 else s * b_size for x, s in zip(b_batch, ix.strides(b_batch),
-                                                            strict=True)]
-
-    def one(t):
-        a_off, b_off, rem = c64(0), c64(0), t
-        for axis in reversed(range(pad)):
-            i = b.urem(rem, c64(batch[axis]))
-            rem = b.udiv(rem, c64(batch[axis]))
-            if a_strides[axis]:
-                a_off = b.add(a_off, b.mul(i, c64(a_strides[axis])))
-            if b_strides[axis]:
-                b_off = b.add(b_off, b.mul(i, c64(b_strides[axis])))
-        gemm(m, _gep(b, a, a_off, dtype), _gep(b, bp, b_off, dtype),
-             _gep(b, c, b.mul(t, c64(m * n)), dtype))
-
-    counted_loop(b, c64(0), c64(math.prod(batch)), one, name="batch")
+    each_batch_matrix(b, a_shape, b_shape, batch, lambda t, a_off, b_off: gemm(
+        m, _gep(b, a, a_off, dtype), _gep(b, bp, b_off, dtype),
+        _gep(b, c, b.mul(t, c64(m * n)), dtype)))
 
 
 def lower_matmul_body(ctx: FnContext, body: Graph, epilogue: Callable[..., None]) -> None:
@@ -305,8 +288,11 @@ def lower_matmul_body(ctx: FnContext, body: Graph, epilogue: Callable[..., None]
         extra["C"] = c_ptr
     else:
         c_ptr = ctx.ptrs(c_key)
-    emit_matmul(ctx, compute, a_ptr, a.shape, b_ptr, bv.shape, c_ptr, c.shape,
-                mm.params.get("transpose_a", False), mm.params.get("transpose_b", False))
+    # NOTE: int8_matmul's operands are 8-bit, its product int32 (int8_gemm.py)
+    product = emit_int8_matmul if mm.op is INT8_MATMUL else emit_matmul
+    product(ctx, a.dtype if product is emit_int8_matmul else compute, a_ptr, a.shape, b_ptr,
+            bv.shape, c_ptr, c.shape, mm.params.get("transpose_a", False),
+            mm.params.get("transpose_b", False))
     leaves = {id(v): Leaf(position[id(v)], v.dtype) for v in body.inputs}
     leaves[id(c)] = Leaf(c_key, compute)
     epilogue(ctx, body, leaves=leaves, skip=skip, extra=extra, shape=c.shape)

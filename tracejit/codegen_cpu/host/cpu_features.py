@@ -8,7 +8,9 @@ the assembly; target.py compares the result with the host's features.
 
 Each probe is (IR type, body computing ``%w`` from the loaded ``%v`` and ``%u``, a
 pattern the assembly matches exactly when the target has the feature). Features LLVM
-does not emit unasked from such IR (AMX, VNNI, ...) are not probed.
+does not emit unasked from such IR (AMX, ...) are not probed. VNNI is: LLVM folds an
+int16 multiply-add of pairs (``pmaddwd``) and the add after it into ``vpdpwssd``, and
+the 8-bit kernels (gemm/int8_tiles.py) write exactly that IR.
 
 >>> import llvmlite.binding as llvm
 >>> llvm.initialize_native_target(); llvm.initialize_native_asmprinter()
@@ -29,6 +31,27 @@ __all__ = ["PROBES", "features_in", "probe_source"]
 # rocketlake, sapphirerapids, znver3-5 and bdver4 (tests/codegen_cpu/test_target.py).
 # AMD's SSE4A is among them: znver4 code for a max reduction used insertq, and stopped
 # an Intel host with an illegal instruction.
+
+def _pairs_probe(lanes: int) -> str:
+    """IR adding the products of ``%v``'s and ``%u``'s int16 pairs to ``%v`` seen as
+    ``lanes`` int32 lanes (the shape of the 8-bit kernels' step)."""
+    pairs = 2 * lanes
+    lines = []
+    for first in (0, 1):
+        picks = "<" + ", ".join(f"i32 {2 * i + first}" for i in range(lanes)) + ">"
+        for operand in ("v", "u"):
+            lines += [f"%{operand}{first} = shufflevector <{pairs} x i16> %{operand}, "
+                      f"<{pairs} x i16> poison, <{lanes} x i32> {picks}",
+                      f"%{operand}{first}x = sext <{lanes} x i16> %{operand}{first} to "
+                      f"<{lanes} x i32>"]
+        lines.append(f"%m{first} = mul <{lanes} x i32> %v{first}x, %u{first}x")
+    lines += [f"%s = add <{lanes} x i32> %m0, %m1",
+              f"%acc = bitcast <{pairs} x i16> %v to <{lanes} x i32>",
+              f"%t = add <{lanes} x i32> %acc, %s",
+              f"%w = bitcast <{lanes} x i32> %t to <{pairs} x i16>"]
+    return "\n  ".join(lines)
+
+
 PROBES: dict[str, tuple[str, str, str]] = {
     "popcnt": ("i64", "%w = call i64 @llvm.ctpop.i64(i64 %v)", r"\bpopcntq"),
     "lzcnt": ("i64", "%w = call i64 @llvm.ctlz.i64(i64 %v, i1 false)", r"\blzcntq"),
@@ -57,6 +80,10 @@ PROBES: dict[str, tuple[str, str, str]] = {
                         r"vpopcntd"),
     "avx512bitalg": ("<64 x i8>", "%w = call <64 x i8> @llvm.ctpop.v64i8(<64 x i8> %v)",
                      r"vpopcntb"),
+    # sum of products of int16 pairs added to int32 lanes: vpdpwssd with VNNI; AVX-VNNI's
+    # VEX form prints as "{vex} vpdpwssd", AVX-512 VNNI's (zmm) without it.
+    "avx512vnni": ("<32 x i16>", _pairs_probe(16), r"vpdpwssd\s.*%zmm"),
+    "avxvnni": ("<16 x i16>", _pairs_probe(8), r"\{vex\}\s*vpdpwssd"),
     "gfni": ("<64 x i8>", "%w = call <64 x i8> @llvm.bitreverse.v64i8(<64 x i8> %v)",
              r"gf2p8affine"),
 }

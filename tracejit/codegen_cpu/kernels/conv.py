@@ -17,7 +17,9 @@ machines; ``TILE_ELEMENTS`` of scratch, in L2), else a BLAS gemm (``IM2COL_ELEME
   multiple of the threads, or at least four per thread); otherwise each thread adds
   into a zeroed private copy of the gradient and the copies are summed at the end;
 * ``conv2d_backprop_filter``: per block, ``dW_t += cols^T @ ct`` into the thread's own
-  partial filter gradient (thread 0's is the result), then the partials are summed.
+  partial filter gradient (thread 0's is the result), then the partials are summed;
+* ``int8_conv2d``: as conv2d, with 8-bit im2col blocks (padding = ``pad_value``) and the
+  packed integer kernels of :mod:`..gemm.int8_gemm` (int32 sums).
 
 im2col and col2im move one window row (``kw * c`` contiguous elements) at a time when
 it lies inside the image (no dilation), and element groups of ``c`` at the borders.
@@ -37,9 +39,12 @@ from llvmlite import ir
 from ...ir import ops
 from ..gemm.blas import call_gemm
 from ..gemm.choice import use_tiles
+from ..gemm.int8_gemm import emit_int8_rows
+from ..gemm.int8_kernels import choose_variant, emit_gemm_call, emit_pack_call
+from ..gemm.int8_tiles import packed_bytes
 from ..gemm.tiles import emit_tile_gemm
 from ..loops.loops import c64, counted_loop
-from ..loops.types import I1, compute_type
+from ..loops.types import I1, I8, I32, compute_type
 from ..parallel.parallel_for import emit_parallel_for
 from ..parallel.settings import parallel_config, should_parallelize
 from .nhwc import (
@@ -190,9 +195,9 @@ def _window_rows(b, g: Geometry, p, row_op, elem_op):
     counted_loop(b, c64(0), c64(g.kh), row, name="wi")
 
 
-def _im2col(b, g: Geometry, x, cols, p0, rows, ty, itemsize):
-    """``cols[q, :]`` = the window of output pixel ``p0 + q`` for q < rows, zeros for
-    padding, in (kh, kw, c) order like the HWIO filter."""
+def _im2col(b, g: Geometry, x, cols, p0, rows, ty, itemsize, fill: int = 0):
+    """``cols[q, :]`` = the window of output pixel ``p0 + q`` for q < rows, ``fill``
+    bytes (zeros) for padding, in (kh, kw, c) order like the HWIO filter."""
     row_elems = g.kw * g.c
 
     def pixel(q):
@@ -208,7 +213,7 @@ def _im2col(b, g: Geometry, x, cols, p0, rows, ty, itemsize):
                 with then:
                     memcpy(b, dst, elem(b, x, src, ty), g.c * itemsize)
                 with otherwise:
-                    memset0(b, dst, g.c * itemsize)
+                    memset0(b, dst, g.c * itemsize, fill)
 
         _window_rows(b, g, b.add(p0, q), row, position)
 
@@ -406,6 +411,46 @@ def _conv2d_backprop_filter(ctx, eqn):
     with_float32(ctx, eqn, body)
 
 
+def _int8_conv2d(ctx, eqn):
+    """int8_conv2d: the filter packed once for the 8-bit kernel (int8_gemm.py), then per
+    block of output pixels im2col (padding holds ``pad_value``) and the integer product
+    straight into the int32 output rows."""
+    x, w = (ctx.ptrs(1 + i) for i in range(2))
+    out = ctx.ptrs(0)
+    dtype = eqn.ins[0].dtype
+    g = Geometry(eqn.ins[0].shape, eqn.ins[1].shape[:2], eqn.outs[0].shape[1:3], eqn.params)
+    co, k_cols = eqn.ins[1].shape[3], g.k_cols
+    b = ctx.builder
+    if g.pixels * co == 0:
+        return
+    v = choose_variant(dtype, g.pixels, co, k_cols)
+    packed = ctx.malloc(packed_bytes(v, k_cols, co))
+    emit_pack_call(b, v, dtype, k_cols, co, w, co, 1, packed)
+    if g.pointwise:
+        emit_int8_rows(ctx, v, dtype, g.pixels, co, g.c, x, g.c, 1, packed, out, co)
+        return
+    work = g.pixels * k_cols * co
+    # NOTE: TILE_ELEMENTS bytes of im2col per block: a quarter of the float32 tiles' L2
+    # share, the panels of A and the packed filter beside it.
+    plan = _pixel_blocks(g, work, True)
+    scratch = ctx.malloc(plan.team * plan.block * k_cols)
+    fill = eqn.params["pad_value"]
+
+    def run(rb, lo, hi, tid, cap):
+        xp, pp, op, sp = cap
+        cols = elem(rb, sp, rb.mul(tid, c64(plan.block * k_cols)), I8)
+
+        def step(p0, rows):
+            _im2col(rb, g, xp, cols, p0, rows, I8, 1, fill)
+            emit_gemm_call(rb, v, dtype, rows, co, k_cols, cols, k_cols, 1, pp,
+                           elem(rb, op, rb.mul(p0, c64(co)), I32), co)
+
+        _each_block(rb, plan.block, rb.mul(lo, c64(plan.block)),
+                    smin(rb, rb.mul(hi, c64(plan.block)), c64(g.pixels)), step)
+
+    _run_blocks(ctx, "i8conv", plan.count, work, plan.team, [x, packed, out, scratch], run)
+
+
 # This module's kernel rules, keyed by op (lower_kernels.KERNEL_RULES joins them).
 RULES = {ops.CONV2D: _conv2d, ops.CONV2D_BACKPROP_INPUT: _conv2d_backprop_input,
-         ops.CONV2D_BACKPROP_FILTER: _conv2d_backprop_filter}
+         ops.CONV2D_BACKPROP_FILTER: _conv2d_backprop_filter, ops.INT8_CONV2D: _int8_conv2d}

@@ -43,9 +43,10 @@ def elem(b, ptr, offset, ty):
     return b.gep(ptr, [offset], inbounds=True, source_etype=ty)
 
 
-def memset0(b, ptr, nbytes):
+def memset0(b, ptr, nbytes, byte: int = 0):
+    """``nbytes`` bytes at ``ptr`` set to ``byte`` (zero unless given)."""
     fn = declare(b.module, "llvm.memset.p0.i64", ir.FunctionType(VOID, [PTR, I8, I64, I1]))
-    b.call(fn, [ptr, ir.Constant(I8, 0), nbytes if isinstance(nbytes, ir.Value)
+    b.call(fn, [ptr, ir.Constant(I8, byte & 0xFF), nbytes if isinstance(nbytes, ir.Value)
                 else c64(nbytes), ir.Constant(I1, 0)])
 
 

@@ -98,7 +98,8 @@ def _lower_matmul(ctx: FnContext, eqn: Eqn) -> None:
 
 # The ops with a loop nest of their own, keyed by op; every other op is a one-equation
 # body of the elementwise or reduction kernel (rule_kind says which).
-KERNEL_RULES = {ops.KERNEL: _lower_kernel, ops.MATMUL: _lower_matmul, **conv.RULES,
+KERNEL_RULES = {ops.KERNEL: _lower_kernel, ops.MATMUL: _lower_matmul,
+                ops.INT8_MATMUL: _lower_matmul, **conv.RULES,
                 **pool.RULES, **movement.RULES, **scan_sort.RULES,
                 **host_callback.RULES}
 

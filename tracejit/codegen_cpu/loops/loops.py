@@ -16,10 +16,11 @@ from collections.abc import Callable, Sequence
 from llvmlite import ir
 from llvmlite.ir.values import MDValue
 
-from .index import Affine, Dim, Expr
+from .index import Affine, Dim, Expr, strides
 from .types import I64
 
-__all__ = ["Loops", "emit_expr", "counted_loop", "work_items", "block_size"]
+__all__ = ["Loops", "emit_expr", "counted_loop", "work_items", "block_size",
+           "each_batch_matrix", "one_tall_product"]
 
 
 class _DistinctMD(MDValue):
@@ -119,6 +120,42 @@ def counted_loop(builder: ir.IRBuilder, start: ir.Value, stop: ir.Value,
     elif rolled is not None:
         rolled.keep_rolled(br)
     builder.position_at_end(done)
+
+
+def one_tall_product(a_shape, b_shape, batch, trans_a: bool) -> bool:
+    """Whether a batched product is one tall one: B has no batch, A's batch is the
+    result's, A is not transposed (its matrices stacked are one matrix of more rows)."""
+    pad = len(batch)
+    a_batch = (1,) * (pad - len(a_shape[:-2])) + tuple(a_shape[:-2])
+    return all(x == 1 for x in b_shape[:-2]) and a_batch == tuple(batch) and not trans_a
+
+
+def each_batch_matrix(builder: ir.IRBuilder, a_shape, b_shape, batch,
+                      body: Callable[[ir.Value, ir.Value, ir.Value], None]) -> None:
+    """``body(t, a_offset, b_offset)`` for each matrix ``t`` of a batched product whose
+    result has batch shape ``batch``: the element offsets of the operands' matrices,
+    their batch axes broadcast as np.matmul does (size-1 or missing axes repeat)."""
+    pad = len(batch)
+    a_batch = (1,) * (pad - len(a_shape[:-2])) + tuple(a_shape[:-2])
+    b_batch = (1,) * (pad - len(b_shape[:-2])) + tuple(b_shape[:-2])
+    a_size, b_size = a_shape[-1] * a_shape[-2], b_shape[-1] * b_shape[-2]
+    a_strides = [0 if x == 1 else s * a_size for x, s in zip(a_batch, strides(a_batch),
+                                                            strict=True)]
+    b_strides = [0 if x == 1 else s * b_size for x, s in zip(b_batch, strides(b_batch),
+                                                            strict=True)]
+
+    def one(t):
+        a_off, b_off, rem = c64(0), c64(0), t
+        for axis in reversed(range(pad)):
+            i = builder.urem(rem, c64(batch[axis]))
+            rem = builder.udiv(rem, c64(batch[axis]))
+            if a_strides[axis]:
+                a_off = builder.add(a_off, builder.mul(i, c64(a_strides[axis])))
+            if b_strides[axis]:
+                b_off = builder.add(b_off, builder.mul(i, c64(b_strides[axis])))
+        body(t, a_off, b_off)
+
+    counted_loop(builder, c64(0), c64(math.prod(batch)), one, name="batch")
 
 
 def nest(builder: ir.IRBuilder, dims: Sequence[Dim], env: dict[int, ir.Value],

@@ -52,7 +52,7 @@ from ..scalars import convert_name, literal, load_expr, store_expr
 from ..source import Arg, GeneratedKernel, Param, SourceWriter
 from .common import grid_stride_kernel, split_flat
 
-__all__ = ["RULES", "Geometry", "geometry"]
+__all__ = ["RULES", "Geometry", "geometry", "conv_window_terms"]
 
 
 # ---- shared pieces ---------------------------------------------------------------------------
@@ -124,6 +124,27 @@ def _load_or_zero(w: SourceWriter, name: str, array: str, at: str, ok: str,
 
 # ---- convolutions ----------------------------------------------------------------------------
 
+def conv_window_terms(w: SourceWriter, g: Geometry, ci: int, co: int,
+                      term: Callable[[SourceWriter], None]) -> None:
+    """The loops of a direct convolution's thread over output element ``i``: its
+    coordinates ``b, oy, ox, co``, then for each window offset (row-major) and input
+    channel ``c``: ``ok`` (the position is inside the image), ``xb + c`` (the image
+    element's index, when ``ok``) and ``fb + c * co`` (the filter's), and ``term(w)``."""
+    split_flat(w, "i", [("b", g.n), ("oy", g.oh), ("ox", g.ow), ("co", co)])
+    w.line(f"for ki in range({g.kh}):")
+    with w.indent():
+        w.line(f"y = oy * {g.sh} + ki * {g.dh} - {g.pt}")
+        w.line(f"for kj in range({g.kw}):")
+        with w.indent():
+            w.line(f"xx = ox * {g.sw} + kj * {g.dw} - {g.pl}")
+            w.line(f"ok = {_inside('y', g.h)} and {_inside('xx', g.w)}")
+            w.line(f"xb = ((b * {g.h} + y) * {g.w} + xx) * {g.c}")
+            w.line(f"fb = (ki * {g.kw} + kj) * {ci * co} + co")
+            w.line(f"for c in range({ci}):")
+            with w.indent():
+                term(w)
+
+
 def _conv2d(eqn: Eqn, simulating: bool) -> list[GeneratedKernel]:
     x, f = eqn.ins
     out = eqn.outs[0]
@@ -134,22 +155,14 @@ def _conv2d(eqn: Eqn, simulating: bool) -> list[GeneratedKernel]:
     conv = convert_name(acc)
 
     def body(w: SourceWriter) -> None:
-        split_flat(w, "i", [("b", g.n), ("oy", g.oh), ("ox", g.ow), ("co", co)])
         w.line(f"acc = {literal(0.0, acc)}")
-        w.line(f"for ki in range({g.kh}):")
-        with w.indent():
-            w.line(f"y = oy * {g.sh} + ki * {g.dh} - {g.pt}")
-            w.line(f"for kj in range({g.kw}):")
-            with w.indent():
-                w.line(f"xx = ox * {g.sw} + kj * {g.dw} - {g.pl}")
-                w.line(f"ok = {_inside('y', g.h)} and {_inside('xx', g.w)}")
-                w.line(f"xb = ((b * {g.h} + y) * {g.w} + xx) * {g.c}")
-                w.line(f"fb = (ki * {g.kw} + kj) * {ci * co} + co")
-                w.line(f"for c in range({ci}):")
-                with w.indent():
-                    _load_or_zero(w, "xv", "a0", "xb + c", "ok", dtype, acc)
-                    fv = load_expr("a1", f"fb + c * {co}", dtype)
-                    w.line(f"acc = {conv}(acc + xv * {conv}({fv}))")
+
+        def term(w: SourceWriter) -> None:
+            _load_or_zero(w, "xv", "a0", "xb + c", "ok", dtype, acc)
+            fv = load_expr("a1", f"fb + c * {co}", dtype)
+            w.line(f"acc = {conv}(acc + xv * {conv}({fv}))")
+
+        conv_window_terms(w, g, ci, co, term)
         w.line(f"o0[i] = {store_expr('acc', dtype)}")
 
     size = math.prod(out.shape)

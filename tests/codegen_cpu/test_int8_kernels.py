@@ -1,0 +1,195 @@
+"""The 8-bit integer kernels (gemm/int8_tiles.py, int8_kernels.py) called directly, and
+the ops int8_matmul / int8_conv2d through the CPU backend, against exact NumPy sums.
+
+Every variant this host can run is run here: the x86 ``pmaddwd`` kernels of its widths
+and the portable one. The VNNI kernels' byte-quad layout (A offset by 128, the column
+corrections) runs with the quad step written in plain IR (``dot="generic"``); only the
+``vpdpbusd`` instruction itself is checked in the assembly, compiled for CPUs that have
+it (this host may not)."""
+
+from __future__ import annotations
+
+import ctypes
+
+import numpy as np
+import pytest
+
+from tests.ir.op_examples import T
+from tracejit.codegen_cpu.gemm import int8_kernels as kernels
+from tracejit.codegen_cpu.gemm.int8_tiles import Variant, packed_bytes
+from tracejit.codegen_cpu.host import target
+from tracejit.ir import GraphBuilder, interpret, ops
+from tracejit.ir import dtypes as dt
+from tracejit.passes import optimize
+from tracejit.runtime.registry import get_device
+
+_PACK = ctypes.CFUNCTYPE(None, *([ctypes.c_int64] * 2), ctypes.c_void_p, ctypes.c_int64,
+                         ctypes.c_int64, ctypes.c_void_p)
+_GEMM = ctypes.CFUNCTYPE(None, *([ctypes.c_int64] * 3), ctypes.c_void_p, ctypes.c_int64,
+                         ctypes.c_int64, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64)
+
+# what this host runs: the x86 kernels its target has, the portable ones, and the VNNI
+# layout with its step in plain IR
+QUADS = [Variant("quads8", group=4, lanes=8, rows=6, vectors=2),
+         Variant("quads16", group=4, lanes=16, rows=6, vectors=4)]
+
+
+def _runnable() -> list[Variant]:
+    here = [v for v in kernels.available_variants() if v.dot != "vnni"]
+    return [kernels.VARIANTS["generic4"], Variant("generic8", 2, 8, 3, 2), *QUADS,
+            *(v for v in here if v.name != "generic4")]
+
+
+@pytest.fixture(scope="module")
+def compiled():
+    variants = _runnable()
+    module = kernels.int8_kernel_module(target.new_module("int8_test"), variants)
+    engine, addresses = target.compile_module(module)
+    yield {v.name: v for v in variants}, addresses
+    del engine
+
+
+def _operands(rng, dtype, shape):
+    info = np.iinfo(dtype.np_dtype)
+    return rng.integers(info.min, info.max, shape, endpoint=True).astype(dtype.np_dtype)
+
+
+@pytest.mark.parametrize("name", [v.name for v in _runnable()])
+@pytest.mark.parametrize("dtype", [dt.int8, dt.uint8])
+def test_every_variant_sums_exactly(compiled, name, dtype):
+    variants, addresses = compiled
+    v = variants[name]
+    if not v.supports(dtype):
+        pytest.skip("byte quads take int8 operands only")
+    pack = _PACK(addresses[kernels.pack_name(v, dtype)])
+    gemm = _GEMM(addresses[kernels.gemm_name(v, dtype)])
+    rng = np.random.default_rng(7)
+    # row and column remainders of every tile, odd k (a partial group), empty sizes,
+    # extreme values (every product -128 * -128 or 255 * 255)
+    for m, n, k in [(1, 1, 1), (7, 13, 3), (13, 33, 17), (25, 64, 288), (3, 10, 1030),
+                    (0, 5, 5), (4, 0, 3), (4, 5, 0)]:
+        a, b = _operands(rng, dtype, (m, k)), _operands(rng, dtype, (k, n))
+        want = (a.astype(np.int64) @ b.astype(np.int64)).astype(np.int32)
+        packed = np.zeros(packed_bytes(v, k, n), np.uint8)
+        for a_t, b_t in ((False, False), (True, True)):
+            # transposed operands through the strides; C's rows wider than n (ldc)
+            bs = np.ascontiguousarray(b.T) if b_t else b
+            a_s = np.ascontiguousarray(a.T) if a_t else a
+            pack(k, n, bs.ctypes.data, 1 if b_t else n, k if b_t else 1, packed.ctypes.data)
+            c = np.full((m, n + 3), -5, np.int32)
+            gemm(m, n, k, a_s.ctypes.data, 1 if a_t else k, m if a_t else 1,
+                 packed.ctypes.data, c.ctypes.data, n + 3)
+            np.testing.assert_array_equal(c[:, :n], want, err_msg=f"{m}x{n}x{k} {a_t}")
+            assert (c[:, n:] == -5).all()       # nothing stored past the row's n
+    extreme = np.full((9, 40), dtype.np_dtype.type(np.iinfo(dtype.np_dtype).min
+                                                   if dtype is dt.int8 else 255))
+    packed = np.zeros(packed_bytes(v, 40, 9), np.uint8)
+    pack(40, 9, extreme.T.copy().ctypes.data, 9, 1, packed.ctypes.data)
+    c = np.zeros((9, 9), np.int32)
+    gemm(9, 9, 40, extreme.ctypes.data, 40, 1, packed.ctypes.data, c.ctypes.data, 9)
+    np.testing.assert_array_equal(c, extreme.astype(np.int64) @ extreme.T.astype(np.int64))
+
+
+@pytest.mark.parametrize("cpu, lanes, instruction", [
+    ("cascadelake", 16, r"vpdpbusd\s.*%zmm"), ("alderlake", 8, r"\{vex\}\s*vpdpbusd"),
+    ("znver4", 16, r"vpdpbusd\s.*%zmm")])
+def test_vnni_kernels_use_vpdpbusd_where_the_cpu_has_it(cpu, lanes, instruction):
+    import re
+    with target.compiling_for(cpu):
+        names = [v.name for v in kernels.available_variants()]
+        assert f"vnni{lanes}" in names, names
+        v = kernels.VARIANTS[f"vnni{lanes}"]
+        asm = target.assembly(kernels.int8_kernel_module(target.new_module("vnni"), [v]))
+    assert re.search(instruction, asm)
+
+
+def test_variants_follow_the_target():
+    import re
+    with target.compiling_for("haswell"):
+        assert [v.name for v in kernels.available_variants()] == ["pairs8"]
+        asm = target.assembly(kernels.int8_kernel_module(
+            target.new_module("h"), [kernels.VARIANTS["pairs8"]]))
+        assert re.search(r"vpmaddwd\s.*%ymm", asm) and "vpmulld" not in asm
+    with target.compiling_for("skylake-avx512"):
+        assert [v.name for v in kernels.available_variants()] == ["pairs16"]
+    with target.compiling_for("x86-64"):
+        assert [v.name for v in kernels.available_variants()] == ["pairs4"]
+    with target.compiling_for("cascadelake"):
+        assert [v.name for v in kernels.available_variants()] == ["pairs16", "vnni16"]
+        # with VNNI, LLVM folds the pairs' pmaddwd and add into vpdpwssd
+        asm = target.assembly(kernels.int8_kernel_module(
+            target.new_module("c"), [kernels.VARIANTS["pairs16"]]))
+        assert re.search(r"vpdpwssd\s.*%zmm", asm)
+
+
+def test_a_forced_kernel_the_target_lacks_is_an_error(monkeypatch):
+    monkeypatch.setenv(kernels.INT8_GEMM_ENV, "vnni")
+    with target.compiling_for("haswell"):
+        with pytest.raises(RuntimeError, match="TRACEJIT_INT8_GEMM=vnni, but the compile "
+                                               "target has no such kernel"):
+            kernels.choose_variant(dt.int8, 64, 64, 64)
+    monkeypatch.setenv(kernels.INT8_GEMM_ENV, "pairs")
+    with target.compiling_for("cascadelake"):
+        assert kernels.choose_variant(dt.int8, 64, 64, 64).name == "pairs16"
+    monkeypatch.setenv(kernels.INT8_GEMM_ENV, "fast")
+    with pytest.raises(ValueError, match="expected pairs, vnni or auto"):
+        kernels.choose_variant(dt.int8, 64, 64, 64)
+
+
+def _run_cpu(graph, args):
+    device = get_device("cpu")
+    return device.host_program(device.compile(graph), graph)(args)
+
+
+@pytest.mark.parametrize("op, types, params", [
+    # threaded blocks of pixels, padding with a zero point
+    (ops.INT8_CONV2D, [T((16, 8, 8, 32), dt.int8), T((3, 3, 32, 64), dt.int8)],
+     {"pads": (1, 1, 1, 1), "pad_value": -3}),
+    (ops.INT8_CONV2D, [T((3, 9, 7, 5), dt.uint8), T((2, 3, 5, 6), dt.uint8)],
+     {"strides": (2, 1), "pads": (0, 1, 2, 0), "dilations": (1, 2), "pad_value": 255}),
+    (ops.INT8_CONV2D, [T((4, 8, 8, 16), dt.uint8), T((1, 1, 16, 8), dt.uint8)], {}),
+    (ops.INT8_MATMUL, [T((300, 200), dt.int8), T((200, 70), dt.int8)], {}),  # threaded
+    (ops.INT8_MATMUL, [T((3, 30, 20), dt.int8), T((3, 20, 7), dt.int8)], {}),  # batched B
+    (ops.INT8_MATMUL, [T((2, 1, 20, 30), dt.uint8), T((4, 7, 20), dt.uint8)],
+     {"transpose_a": True, "transpose_b": True}),
+])
+def test_the_ops_on_the_cpu(op, types, params):
+    b = GraphBuilder(op.name)
+    ins = [b.add_input(t) for t in types]
+    graph = b.build([b.emit1(op, ins, params)])
+    rng = np.random.default_rng(3)
+    args = [_operands(rng, t.dtype, t.shape) for t in types]
+    np.testing.assert_array_equal(_run_cpu(graph, args)[0], interpret(graph, args)[0])
+
+
+def test_requantization_fuses_into_the_products_epilogue():
+    """int32 sums -> float32, per-column scale and bias, ReLU, the next layer's int8: one
+    matmul_epilogue kernel around int8_matmul, equal to the reference."""
+    b = GraphBuilder("dense")
+    x, w = b.add_input(T((37, 64), dt.int8)), b.add_input(T((64, 24), dt.int8))
+    scale, bias = b.add_input(T((24,), dt.float32)), b.add_input(T((24,), dt.float32))
+    acc = b.emit1(ops.INT8_MATMUL, [x, w])
+    y = b.emit1(ops.ADD, [b.emit1(ops.MUL, [b.emit1(ops.CAST, [acc], {"dtype": dt.float32}),
+                                            scale]), bias])
+    y = b.emit1(ops.RELU, [y])
+    q = b.emit1(ops.CAST, [b.emit1(ops.CLIP, [b.emit1(ops.ROUND, [y]), _const(b, -128.0),
+                                              _const(b, 127.0)])], {"dtype": dt.int8})
+    graph = b.build([q, y])
+    from tracejit.codegen_cpu.pipeline import CPU_PASSES
+    fused = optimize(graph, device_passes=CPU_PASSES)
+    kernel_bodies = [e.params["body"] for e in fused.eqns if e.op is ops.KERNEL
+                     and e.params["kind"] == "matmul_epilogue"]
+    assert len(kernel_bodies) == 1
+    assert any(e.op is ops.INT8_MATMUL for e in kernel_bodies[0].eqns)
+    rng = np.random.default_rng(5)
+    args = [_operands(rng, dt.int8, (37, 64)), _operands(rng, dt.int8, (64, 24)),
+            rng.uniform(0.001, 0.01, 24).astype(np.float32),
+            rng.uniform(-20, 20, 24).astype(np.float32)]
+    got, want = _run_cpu(graph, args), interpret(graph, args)
+    np.testing.assert_array_equal(got[0], want[0])
+    np.testing.assert_array_equal(got[1], want[1])
+
+
+def _const(b, value):
+    from tracejit.ir import ConstValue
+    return b.emit1(ops.CONSTANT, [], {"value": ConstValue(np.float32(value))})
