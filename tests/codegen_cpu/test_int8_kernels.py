@@ -193,3 +193,31 @@ def test_requantization_fuses_into_the_products_epilogue():
 def _const(b, value):
     from tracejit.ir import ConstValue
     return b.emit1(ops.CONSTANT, [], {"value": ConstValue(np.float32(value))})
+
+
+@pytest.mark.parametrize("isa, variant", [("avx2", "pairs8"), ("neon", "generic4")])
+def test_standalone_code_carries_its_own_kernels(isa, variant):
+    """Ahead-of-time code links no runtime library: the kernels are the module's own
+    (internal), the variant follows the target's ISA; the avx2 build runs here."""
+    import ctypes as c
+
+    from tracejit.codegen_cpu.host.standalone import standalone_code
+    from tracejit.codegen_cpu.kernels.table import lower_equation
+    b = GraphBuilder("conv")
+    ins = [b.add_input(T((2, 6, 6, 3), dt.int8)), b.add_input(T((3, 3, 3, 5), dt.int8))]
+    graph = b.build([b.emit1(ops.INT8_CONV2D, ins, {"pads": (1, 1, 1, 1), "pad_value": 9})])
+    module = target.new_module("standalone_int8")
+    with standalone_code(isa):
+        lower_equation(module, graph.eqns[0], "conv")
+    text = str(module)
+    assert f'define internal void @"tj_i8_gemm_{variant}_i8"' in text, text[:2000]
+    assert "declare void @\"tj_i8" not in text
+    if isa != "avx2":
+        return
+    _, addresses = target.compile_module(module)
+    rng = np.random.default_rng(6)
+    args = [_operands(rng, dt.int8, v.shape) for v in graph.inputs]
+    out = np.zeros(graph.outputs[0].shape, np.int32)
+    buffers = (c.c_void_p * 3)(out.ctypes.data, *(a.ctypes.data for a in args))
+    c.CFUNCTYPE(None, c.c_void_p)(addresses["conv"])(c.addressof(buffers))
+    np.testing.assert_array_equal(out, interpret(graph, args)[0])
