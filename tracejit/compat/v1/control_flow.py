@@ -46,7 +46,7 @@ from .regions import (
 )
 from .shapes import TensorShape
 
-__all__ = ["cond", "case", "switch_case", "while_loop", "counted_while_loop"]
+__all__ = ["cond", "case", "switch_case", "while_loop"]
 
 
 # ---- the one Operation a branch or loop becomes ---------------------------------------------
@@ -277,22 +277,6 @@ def while_loop(cond, body, loop_vars, shape_invariants=None, parallel_iterations
         raise TypeError("body must be callable.")
     if int(parallel_iterations) < 1:
         raise TypeError("parallel_iterations must be a positive integer.")
-    return _while(cond, body, loop_vars, shape_invariants, back_prop, name,
-                  maximum_iterations, return_same_structure, counted=False)
-
-
-def counted_while_loop(body, loop_vars, steps, name=None):
-    """``tf.while_loop(lambda t, *v: t < steps, body, (0, *loop_vars),
-    maximum_iterations=steps)`` for a body whose first loop variable is that counter
-    (dynamic_rnn's time, incremented by 1): the same op, replayed as a scan of ``steps``
-    iterations where ``steps`` is known when the step is traced (no predicate to
-    evaluate, and the scan's gradient over stored residuals)."""
-    return _while(lambda t, *_: t < steps, body, [0, *loop_vars], None, True, name, steps,
-                  True, counted=True)
-
-
-def _while(cond, body, loop_vars, shape_invariants, back_prop, name, maximum_iterations,
-           return_same_structure, counted: bool):
     top = list(loop_vars) if isinstance(loop_vars, (list, tuple)) else [loop_vars]
     if not top:
         raise ValueError("No loop variables provided")
@@ -338,9 +322,6 @@ def _while(cond, body, loop_vars, shape_invariants, back_prop, name, maximum_ite
         init, trips = arrays.sized(list(values[:n]), outer, step.run, test.run)
         init = arrays.resolve(init, outer, step.run)
         bound = trips if limit is None else known_value(values[-1])
-        if counted and bound is not None:
-            return list(core.fori_loop(0, max(int(np.asarray(bound)), 0),
-                                       lambda _, carried: body_fn(carried), init))
         if limit is None or bound is not None:   # trips: counted by arrays.sized
             # NOTE: a bound known when tracing is the loop's own (its gradient stores
             # each iteration's values instead of recomputing them).

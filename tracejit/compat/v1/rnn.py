@@ -1,13 +1,14 @@
 """``tf.nn.dynamic_rnn``, ``tf.nn.static_rnn``, their bidirectional forms, and the
 sequence ops they use (``tf.reverse_sequence``, ``tf.sequence_mask``).
 
-``dynamic_rnn`` is TensorFlow 1's: a ``tf.while_loop`` over time that reads each step's
-input from a TensorArray and writes each output into another (tensor_array.py), with
-``maximum_iterations`` the number of steps, so the whole sequence compiles to one
-native loop and its gradient stores one step's residuals per iteration. With
+``dynamic_rnn`` computes what TensorFlow 1's does (a ``tf.while_loop`` over time reading
+each step's input from a TensorArray and writing each output into another) as one op
+replayed as the IR's ``scan``: the inputs' steps are its xs and the outputs its ys, so
+each step's slice is read and written in place, the sequence compiles to one native
+loop, and the gradient stores one step's residuals per iteration. With
 ``sequence_length``, an example's outputs past its length are zeros and its state is
-carried through unchanged, and the loop stops after the longest sequence, exactly as
-TF computes them. ``static_rnn`` unrolls the steps in Python (the PTB tutorial's form).
+carried through unchanged, exactly as TF computes them. ``static_rnn`` unrolls the
+steps in Python (the PTB tutorial's form).
 
 >>> import numpy as np, tracejit.compat.v1 as tf
 >>> with tf.Graph().as_default():
@@ -31,14 +32,15 @@ from ...ir import dtypes as dt
 from ...ir.errors import ShapeError
 from ...ir.source import user_location
 from ...trace import array_ops, math_ops, pytree
+from ...trace import control_flow as core
 from ...trace.tracing import to_tensor
 from . import rnn_cell_wrappers
-from .control_flow import counted_while_loop, while_loop
+from .control_flow import create_control_op, outer_values
 from .graph import Tensor, get_default_graph, known_value
 from .ops import convert_to_tensor, graph_arg, graph_op, ops
+from .regions import record
 from .rnn_cell import state_leaves, zeros_of
 from .shapes import TensorShape
-from .tensor_array import TensorArray
 from .variables import variable_scope
 
 __all__ = ["dynamic_rnn", "static_rnn", "bidirectional_dynamic_rnn",
@@ -208,51 +210,72 @@ def dynamic_rnn(cell, inputs, sequence_length=None, initial_state=None, dtype=No
 
 
 def _dynamic_loop(cell, in_def, flat, state, lengths, dtype, batch_size):
+    """The cell over time as one op: the IR's ``scan`` with the inputs' steps as its xs
+    and the outputs as its ys (what TF's input and output TensorArrays amount to: each
+    step's slice is read and written in place, and the gradient flows back the same
+    way), carrying the time and the state. It runs every step; past the longest
+    sequence the copy-through makes a step change nothing, so the results are those of
+    TF's loop, which stops there."""
     for x in flat:
         if x.shape.dims is None or any(d is None for d in x.shape.dims[2:]):
             raise ValueError("Input size (depth of inputs) must be accessible via shape "
                              f"inference, but saw value None (inputs of shape {x.shape})")
-    steps = ops["shape"](flat[0])[0]
-    static_steps = flat[0].shape.dims[0]
-    static_batch = batch_size if isinstance(batch_size, int) else None
-    output_sizes = state_leaves(cell.output_size)
-    zero_output = None
-    with get_default_graph().name_scope("dynamic_rnn"):
-        if lengths is not None:
-            zero_output = zeros_of(cell.output_size, batch_size, dtype)
-            loop_bound = ops["minimum"](steps, ops["maximum"](1, ops["reduce_max"](lengths)))
-        else:
-            loop_bound = steps
-        input_arrays = [TensorArray(x.dtype, size=steps, element_shape=x.shape[1:])
-                        .unstack(x) for x in flat]
-        output_arrays = tuple(
-            TensorArray(dtype, size=steps,
-                        element_shape=[static_batch, *TensorShape(size).dims])
-            for size in output_sizes)
+    graph = get_default_graph()
+    state_def = pytree.flatten(state, [])
+    states = [convert_to_tensor(graph_arg(v)) for v in state_leaves(state)]
+    with graph.name_scope("dynamic_rnn"):
+        zero_output = None if lengths is None else \
+            zeros_of(cell.output_size, batch_size, dtype)
+    n = len(states)
 
-    def body(time, output_arrays, state):
-        step_inputs = [ta.read(time) for ta in input_arrays]
-        for x, ta in zip(step_inputs, flat, strict=True):
-            x.set_shape(ta.shape[1:])
-        output, new_state = _step(cell, pytree.unflatten(in_def, iter(step_inputs)), state,
-                                  time, lengths, zero_output)
-        written = tuple(ta.write(time, y) for ta, y in
-                        zip(output_arrays, state_leaves(output), strict=True))
-        return time + 1, written, new_state
+    def call(args):
+        time, carried, step_inputs = args[0], args[1:1 + n], args[1 + n:]
+        for x, whole in zip(step_inputs, flat, strict=True):
+            x.set_shape(whole.shape[1:])
+        output, new_state = _step(cell, pytree.unflatten(in_def, iter(step_inputs)),
+                                  pytree.unflatten(state_def, iter(carried)), time, lengths,
+                                  zero_output)
+        return [time + 1, *state_leaves(new_state), *state_leaves(output)]
 
-    if lengths is None:
-        _, output_arrays, final_state = counted_while_loop(body, (output_arrays, state), steps,
-                                                           name="while")
-    else:
-        _, output_arrays, final_state = while_loop(
-            lambda time, *_: time < loop_bound, body, (0, output_arrays, state),
-            maximum_iterations=steps, name="while")
-    outputs = []
-    for ta, size in zip(output_arrays, output_sizes, strict=True):
-        stacked = ta.stack()
-        stacked.set_shape([static_steps, static_batch, *TensorShape(size).dims])
-        outputs.append(stacked)
-    return outputs, final_state
+    specs = [(TensorShape([]), dt.int32, "time")] + \
+        [(v.shape, v.dtype, "state") for v in states] + \
+        [(x.shape[1:], x.dtype, "input") for x in flat]
+    with graph.name_scope("while") as scope:
+        region = record(graph, "the cell's step in tf.nn.dynamic_rnn", call, specs)
+    _check_state(region.leaves[1:1 + n], states)
+    externals = region.externals
+
+    def replay(values):
+        outer = outer_values(externals, values[n + len(flat):])
+
+        def step(carry, xs):
+            found = region.run(outer, [*carry, *xs])
+            return found[:1 + n], found[1 + n:]
+        carry, ys = core.scan(step, [np.int32(0), *values[:n]], list(values[n:n + len(flat)]))
+        return [*carry[1:], *ys]
+
+    created = create_control_op(graph, "While", scope, states + flat + externals, [region],
+                                replay, [t.dtype for t in region.leaves[1:]])
+    final = pytree.unflatten(state_def, iter(created.outputs[:n]))
+    outputs = created.outputs[n:]
+    static_steps, static_batch = flat[0].shape.dims[0], \
+        batch_size if isinstance(batch_size, int) else None
+    for y, size in zip(outputs, state_leaves(cell.output_size), strict=True):
+        y.set_shape([static_steps, static_batch, *TensorShape(size).dims])
+    return outputs, final
+
+
+def _check_state(new: list, old: list) -> None:
+    """The cell's new state must be its state's kind: tracejit's loop carries it."""
+    if len(new) != len(old):
+        raise ValueError(f"the cell returned a state of {len(new)} tensors for a state of "
+                         f"{len(old)}")
+    for k, (after, before) in enumerate(zip(new, old, strict=True)):
+        if after.dtype is not before.dtype or not after.shape.is_compatible_with(
+                before.shape):
+            raise ValueError(f"the cell's new state {k} is {after.dtype.name} {after.shape}, "
+                             f"its state {before.dtype.name} {before.shape}: the state must "
+                             "keep its shape and type from step to step")
 
 
 # ---- static_rnn --------------------------------------------------------------------------------
