@@ -47,11 +47,12 @@ from . import (  # noqa: F401
     metrics,
     nn,
     python_io,
+    sparse_namespace,  # noqa: F401
+    strings_namespace,  # noqa: F401
     summary,
     train,
 )
 from . import math_namespace as math  # noqa: F401
-from . import sparse_namespace as sparse  # noqa: F401
 from .clip_ops import (  # noqa: F401
     clip_by_average_norm,
     clip_by_global_norm,
@@ -74,6 +75,8 @@ from .graph import (  # noqa: F401
 )
 from .graph_export import export_graph_def  # noqa: F401  (also Graph.as_graph_def)
 from .graph_import import import_graph_def  # noqa: F401
+from .lookup_ops import lookup_namespace as lookup  # noqa: F401
+from .lookup_ops import tables_initializer  # noqa: F401
 from .meta_graph_messages import AttrValue, GraphDef, MetaGraphDef, NodeDef  # noqa: F401
 from .ops import (  # noqa: F401
     constant,
@@ -137,6 +140,13 @@ from .sparse_ops import (  # noqa: F401
     sparse_tensor_dense_matmul,
     sparse_to_dense,
 )
+from .string_ops import (  # noqa: F401
+    as_string,
+    string_join,
+    string_split,
+    string_to_hash_bucket_fast,
+    substr,
+)
 from .strings import string  # noqa: F401
 from .tensor_array import TensorArray  # noqa: F401
 from .variables import (  # noqa: F401
@@ -172,6 +182,9 @@ from .embeddings import IndexedSlices, IndexedSlicesValue, gather  # noqa: E402,
 # TF1 code writes its own values as ``tf.Summary(value=[tf.Summary.Value(...)])``
 Summary, Event, SessionLog = summary.Summary, summary.Event, summary.SessionLog
 bool = bool_  # noqa: A001
+# NOTE: the namespaces, not the submodules of the same names (strings.py: the dtype)
+strings = strings_namespace
+sparse = sparse_namespace
 print = print_v2  # noqa: A001 - tf.print
 tuple = tuple_  # noqa: A001
 

@@ -164,6 +164,9 @@ def __getattr__(name: str):
     # NOTE: tf.contrib.training needs train.py, which imports this module's neighbours
     if name == "training":
         return _training()
+    if name == "lookup":
+        from .lookup_ops import contrib_lookup
+        return contrib_lookup
     raise AttributeError(f"module 'tf.contrib' has no attribute {name!r}")
 
 

@@ -31,6 +31,7 @@ from .hooks import (
     StopAtStepHook,
     SummarySaverHook,
 )
+from .lookup_ops import tables_initializer
 from .saver import Saver
 from .session import Session
 from .summary import merge_all
@@ -89,6 +90,10 @@ class Scaffold:
             self.ready_op = _get_or_default(graph, "ready_op", report_uninitialized_variables)
         if self.summary_op is None:
             self.summary_op = _get_or_default(graph, "summary_op", merge_all)
+        if self.local_init_op is None and graph.get_collection(GraphKeys.TABLE_INITIALIZERS):
+            # NOTE: as TensorFlow's default local_init_op: lookup tables are filled per
+            # session (lookup_ops.py)
+            self.local_init_op = _get_or_default(graph, "local_init_op", tables_initializer)
         if self.saver is None:
             savers = graph.get_collection("savers")
             if len(savers) > 1:

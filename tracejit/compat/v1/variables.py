@@ -42,6 +42,7 @@ class GraphKeys:
     WEIGHTS = "weights"
     BIASES = "biases"
     MODEL_VARIABLES = "model_variables"
+    TABLE_INITIALIZERS = "table_initializer"
 
 
 class Variable:
