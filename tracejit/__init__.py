@@ -32,6 +32,7 @@ from .ir.errors import (  # noqa: F401
     TracejitError,
     TracerError,
 )
+from .quant import quantize, quantize_session  # noqa: F401
 from .runtime.registry import clear_caches, devices  # noqa: F401
 from .trace.array_ops import *  # noqa: F401,F403
 from .trace.array_ops import range, slice  # noqa: F401,A004

@@ -42,11 +42,12 @@ from ..loops.loops import c64
 from ..loops.types import I64, PTR, VOID, declare
 from .int8_tiles import Variant, emit_gemm, emit_pack, packed_bytes
 
-__all__ = ["INT8_GEMM_ENV", "VARIANTS", "available_variants", "choose_variant",
-           "int8_kernel_module", "ensure_int8_kernels", "kernel_callables", "emit_pack_call",
-           "emit_gemm_call", "pack_name", "gemm_name"]
+__all__ = ["INT8_GEMM_ENV", "INT8_SYMBOL_PREFIX", "VARIANTS", "available_variants",
+           "choose_variant", "int8_kernel_module", "ensure_int8_kernels", "kernel_callables",
+           "emit_pack_call", "emit_gemm_call", "pack_name", "gemm_name"]
 
 INT8_GEMM_ENV = "TRACEJIT_INT8_GEMM"
+INT8_SYMBOL_PREFIX = "tj_i8_"       # of every function of the library
 VERSION = 1
 DTYPES = (dt.int8, dt.uint8)
 MEASURE_ROWS = 256          # rows of the products timed for a decision, at most
@@ -72,11 +73,11 @@ _C_GEMM = ctypes.CFUNCTYPE(None, *([ctypes.c_int64] * 3), ctypes.c_void_p, ctype
 
 
 def pack_name(v: Variant, dtype) -> str:
-    return f"tj_i8_pack_{v.name}_{dtype.short}"
+    return f"{INT8_SYMBOL_PREFIX}pack_{v.name}_{dtype.short}"
 
 
 def gemm_name(v: Variant, dtype) -> str:
-    return f"tj_i8_gemm_{v.name}_{dtype.short}"
+    return f"{INT8_SYMBOL_PREFIX}gemm_{v.name}_{dtype.short}"
 
 
 def available_variants() -> list[Variant]:

@@ -41,6 +41,7 @@ from ...ir.interpret import interpret
 from ...ir.opdef import OpDef
 from ...ir.printer import print_graph
 from ...passes.pipeline import dump_stages, optimize
+from ..gemm.int8_kernels import INT8_SYMBOL_PREFIX, ensure_int8_kernels
 from ..gemm.onednn import SGEMM, ensure_onednn
 from ..gemm.openblas import ensure_blas
 from ..gemm.tile_kernel import ensure_tile_gemm
@@ -73,8 +74,9 @@ class CompileWarning(UserWarning):
 
 def provide_program_symbols(obj: bytes) -> None:
     """Make what a program's object code may call resolvable in this process: OpenBLAS,
-    the thread pool, the tiled gemm, and oneDNN where the object names it (loading it
-    costs milliseconds). A program loaded from disk was never lowered here."""
+    the thread pool, the tiled gemm, and oneDNN and the 8-bit kernels where the object
+    names them (loading them costs milliseconds). A program loaded from disk was never
+    lowered here."""
     ensure_blas()
     ensure_pool()
     ensure_tile_gemm()
@@ -82,6 +84,8 @@ def provide_program_symbols(obj: bytes) -> None:
         ensure_onednn()
     if HOST_CALLBACK_SYMBOL.encode() in obj:
         ensure_host_callback()
+    if INT8_SYMBOL_PREFIX.encode() in obj:
+        ensure_int8_kernels()
 
 
 class CpuExecutor:
