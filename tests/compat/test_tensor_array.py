@@ -303,3 +303,28 @@ def test_a_dynamic_array_takes_all_the_rows_unstacked_into_it():
     stacked, size = run([ta.stack(), ta.size()])
     assert stacked.tolist() == [[1], [2], [3]] and int(size) == 3
     assert ta.stack().shape.as_list() == [3, 1]
+
+
+def test_cond_branches_may_return_arrays_inside_and_outside_loops():
+    # hand-derived: the taken branch's write, and its gradient
+    p = tf.placeholder(tf.bool, [])
+    x = tf.placeholder(tf.float32, [2])
+    ta = tf.TensorArray(tf.float32, size=3, element_shape=[2])
+    out = tf.cond(p, lambda: ta.write(0, x * 2.0), lambda: ta.write(1, x))
+    assert isinstance(out, tf.TensorArray)
+    stacked = out.stack()
+    g = tf.gradients(tf.reduce_sum(stacked * tf.constant([[1.0, 2.0], [3.0, 4.0],
+                                                          [5.0, 6.0]])), x)[0]
+
+    def body(i, ta):
+        return i + 1, tf.cond(tf.equal(i % 2, 0),
+                              lambda: ta.write(i, tf.fill([2], tf.cast(i, tf.float32))),
+                              lambda: ta)
+    _, evens = tf.while_loop(lambda i, ta: i < 3, body,
+                             [0, tf.TensorArray(tf.float32, size=3, element_shape=[2])])
+    with tf.Session() as sess:
+        taken, grad_taken = sess.run([stacked, g], {p: True, x: [1.0, -1.0]})
+        other, grad_other = sess.run([stacked, g], {p: False, x: [1.0, -1.0]})
+        assert sess.run(evens.stack()).tolist() == [[0, 0], [0, 0], [2, 2]]
+    assert taken.tolist() == [[2, -2], [0, 0], [0, 0]] and grad_taken.tolist() == [2, 4]
+    assert other.tolist() == [[0, 0], [1, -1], [0, 0]] and grad_other.tolist() == [3, 4]

@@ -32,7 +32,7 @@ from ...trace.math_ops import cast, logical_and, where
 from ...trace.tracing import current_trace, to_tensor
 from ...trace.values import Tracer
 from .graph import Operation, Tensor, get_default_graph, known_value
-from .loop_arrays import LoopArrays
+from .loop_arrays import BranchArrays, LoopArrays
 from .ops import convert_to_tensor, graph_arg
 from .regions import (
     Region,
@@ -118,13 +118,16 @@ def _predicate(pred, op: str, python_bool: str) -> Tensor:
     return pred
 
 
-def _branches(graph, op: str, fns: list[tuple[str, Callable]], strict: bool) -> list[Region]:
+def _branches(graph, op: str, fns: list[tuple[str, Callable]], strict: bool,
+              arrays: BranchArrays) -> list[Region]:
     regions = []
     for label, fn in fns:
         if not callable(fn):
             fail(DTypeError, op, f"'{label}' must be callable, got {fn!r}")
+        # NOTE: a TensorArray a branch returns is returned as its flows (loop_arrays.py)
         region = record(graph, f"the {label} of tf.{op}",
-                        lambda _, fn=fn: _unpack(fn(), strict), allow_ops=True)
+                        lambda _, fn=fn: arrays.expand(_unpack(fn(), strict)),
+                        allow_ops=True)
         if region.treedef is None and not region.leaves:
             fail(ShapeError, op, f"'{label}' must have a return value.")
         regions.append(region)
@@ -134,7 +137,7 @@ def _branches(graph, op: str, fns: list[tuple[str, Callable]], strict: bool) -> 
 
 
 def _select(graph, op_type: str, scope: str, selectors: list[Tensor], regions: list[Region],
-            op_values: list[bool], choose: Callable, strict: bool):
+            op_values: list[bool], choose: Callable, strict: bool, arrays: BranchArrays):
     """One op running the branch ``choose(selector values, branch functions)`` picks."""
     externals = union([r.externals for r in regions])
     n = len(selectors)
@@ -150,7 +153,8 @@ def _select(graph, op_type: str, scope: str, selectors: list[Tensor], regions: l
     dtypes = [leaf.dtype if isinstance(leaf, Tensor) else dt.bool_ for leaf in first.leaves]
     created = create_control_op(graph, op_type, scope, selectors + externals, regions, replay,
                                 dtypes)
-    return _unpack(pytree.unflatten(first.treedef, iter(created.outputs)), strict)
+    return _unpack(arrays.join(pytree.unflatten(first.treedef, iter(created.outputs))),
+                   strict)
 
 
 # ---- tf.cond, tf.case, tf.switch_case --------------------------------------------------------
@@ -167,10 +171,11 @@ def cond(pred, true_fn=None, false_fn=None, strict=False, name=None, fn1=None, f
     pred = _predicate(pred, "cond", "'pred' must not be a Python bool.")
     graph = get_default_graph()
     with graph.name_scope(name or "cond") as scope:
+        arrays = BranchArrays()
         regions = _branches(graph, "cond", [("true_fn", true_fn), ("false_fn", false_fn)],
-                            strict)
+                            strict, arrays)
     return _select(graph, "Cond", scope, [pred], regions, [True, False],
-                   lambda sel, fns: core.cond(sel[0], fns[0], fns[1]), strict)
+                   lambda sel, fns: core.cond(sel[0], fns[0], fns[1]), strict, arrays)
 
 
 def _old_name(value, old, name: str, old_name: str):
@@ -210,7 +215,8 @@ def case(pred_fn_pairs, default=None, exclusive=False, strict=False, name="case"
         fns.append(("default", default))
     graph = get_default_graph()
     with graph.name_scope(name or "case") as scope:
-        regions = _branches(graph, "case", fns, strict)
+        arrays = BranchArrays()
+        regions = _branches(graph, "case", fns, strict, arrays)
     n = len(pairs)
 
     def choose(sel, branch_fns):
@@ -221,7 +227,7 @@ def case(pred_fn_pairs, default=None, exclusive=False, strict=False, name="case"
             index = where(sel[k], np.int32(k), index)
         return core.switch(index, branch_fns)
     op_values = [True] * n + ([False] if default is not None else [])
-    return _select(graph, "Case", scope, preds, regions, op_values, choose, strict)
+    return _select(graph, "Case", scope, preds, regions, op_values, choose, strict, arrays)
 
 
 def switch_case(branch_index, branch_fns, default=None, name="switch_case"):
@@ -247,7 +253,8 @@ def switch_case(branch_index, branch_fns, default=None, name="switch_case"):
         labelled.append(("default", default))
     graph = get_default_graph()
     with graph.name_scope(name or "switch_case") as scope:
-        regions = _branches(graph, "switch_case", labelled, strict=True)
+        arrays = BranchArrays()
+        regions = _branches(graph, "switch_case", labelled, True, arrays)
     fallback = len(labelled) - 1
 
     def choose(sel, branch_fns):
@@ -255,7 +262,7 @@ def switch_case(branch_index, branch_fns, default=None, name="switch_case"):
         inside = logical_and(k >= 0, k < len(fns))
         return core.switch(where(inside, k, np.int32(fallback)), branch_fns)
     return _select(graph, "Case", scope, [index], regions, [True] * len(labelled), choose,
-                   strict=True)
+                   True, arrays)
 
 
 # ---- tf.while_loop ---------------------------------------------------------------------------

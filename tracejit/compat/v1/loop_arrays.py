@@ -33,9 +33,10 @@ from .graph import known_value
 from .ops import graph_op
 from .regions import same_structure
 from .shapes import TensorShape
-from .tensor_array import TensorArray, is_unwritten, static_value
+from .tensor_array import TensorArray, static_value
+from .tensor_array_ops import is_unwritten
 
-__all__ = ["LoopArrays"]
+__all__ = ["LoopArrays", "BranchArrays"]
 
 
 def _grow_rows(buffer, rows: int):
@@ -231,3 +232,41 @@ def _stand_in(trace: Trace, value):
     stand_in = trace.new_input(TensorType(tuple(value.shape), value.dtype), weak=value.weak)
     stand_in.known = known_value(value)
     return stand_in
+
+
+class BranchArrays:
+    """The TensorArrays among what the branches of a ``tf.cond`` (``tf.case``,
+    ``tf.switch_case``) return: each is returned as its flows; the results are
+    TensorArrays again, where the first branch returned them."""
+
+    def __init__(self):
+        self.returned: list[tuple] = []     # per branch: (structure, its arrays or None)
+
+    def expand(self, result):
+        leaves: list = []
+        treedef = pytree.flatten(result, leaves)
+        self.returned.append((treedef, [leaf if isinstance(leaf, TensorArray) else None
+                                        for leaf in leaves]))
+        flat = [tuple(leaf.flows()) if isinstance(leaf, TensorArray) else leaf
+                for leaf in leaves]
+        return pytree.unflatten(treedef, iter(flat))
+
+    def join(self, result):
+        """The op's results (flows where arrays were) in the first branch's structure."""
+        if not self.returned or not any(self.returned[0][1]):
+            return result
+        treedef, first = self.returned[0]
+        found: list = []
+        pytree.flatten(result, found)
+        values = iter(found)
+        leaves = []
+        for k, template in enumerate(first):
+            if template is None:
+                leaves.append(next(values))
+                continue
+            # NOTE: still the stand-in only where every branch returns it unwritten
+            lazy = all(getattr(arrays[k], "lazy", False) for _, arrays in self.returned
+                       if k < len(arrays))
+            leaves.append(template.with_flows([next(values) for _ in template.flows()],
+                                              lazy=lazy))
+        return pytree.unflatten(treedef, iter(leaves))
