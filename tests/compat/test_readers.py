@@ -306,3 +306,45 @@ def test_a_csv_chain_into_batch_moves_records_in_batches(tmp_path, monkeypatch):
     assert [b.tolist() for _, b in got] == [[2.5, 4.5], [6.5, 2.5], [4.5, 6.5]]
     assert host_ops.batch_plan(enqueue) is not None
     assert 2 <= len(batched_runs) <= 3       # a file's records each, then the end
+
+
+def test_tfrecords_parsed_into_shuffle_batch_move_in_batches(tmp_path, monkeypatch):
+    # TFRecordReader.read -> parse_single_example (dense features) -> shuffle_batch: the
+    # runners' chains are batched; every example arrives once per epoch, its image with
+    # its label (hand-derived: image = [i, -i], label = i)
+    from tracejit.compat.v1 import host_ops, session
+    batched_runs = []
+
+    def counted(sess, plan, limit):
+        batched_runs.append(limit)
+        return host_ops.run_batch_plan(sess, plan, limit)
+    monkeypatch.setattr(session, "run_batch_plan", counted)
+    path = str(tmp_path / "train.tfrecord")
+    with tf.python_io.TFRecordWriter(path) as writer:
+        for i in range(40):
+            writer.write(tf.train.Example(features=tf.train.Features(feature={
+                "image": tf.train.Feature(float_list=tf.train.FloatList(value=[i, -i])),
+                "label": tf.train.Feature(int64_list=tf.train.Int64List(value=[i])),
+            })).SerializeToString())
+    with tf.Graph().as_default():
+        files = tf.train.string_input_producer([path], num_epochs=2)
+        _, serialized = tf.TFRecordReader().read(files)
+        parsed = tf.parse_single_example(serialized, {
+            "image": tf.FixedLenFeature([2], tf.float32),
+            "label": tf.FixedLenFeature([], tf.int64)})
+        images, labels = tf.train.shuffle_batch(
+            [parsed["image"], parsed["label"]], batch_size=8, capacity=50,
+            min_after_dequeue=10, num_threads=2, seed=4, allow_smaller_final_batch=True)
+        with tf.Session() as sess:
+            sess.run(tf.local_variables_initializer())
+            coord = tf.train.Coordinator()
+            threads = tf.train.start_queue_runners(sess, coord)
+            got = drain(sess, [images, labels], limit=30)
+            coord.request_stop()
+            coord.join(threads, stop_grace_period_secs=10)
+    all_images = np.concatenate([g[0] for g in got])
+    all_labels = np.concatenate([g[1] for g in got])
+    assert sorted(all_labels.tolist()) == sorted(list(range(40)) * 2)
+    np.testing.assert_array_equal(all_images[:, 0], all_labels)
+    np.testing.assert_array_equal(all_images[:, 1], -all_labels)
+    assert batched_runs

@@ -203,8 +203,21 @@ def _parse_op(serialized, features, batch: bool, name):
             fail(message, op, location, keys, row)
         return _parse_examples(specs, list(texts.reshape(-1)), batch, fail_at)
 
+    def compute_batch(session, batches, limit):
+        # a queue runner's batched run of parse_single_example: parse_example's rows
+        texts = byte_strings(batches[0])
+        keys = record_keys(tensor, session, batches[0])
+
+        def fail_at(message, row):
+            fail(message, op, location, keys, row)
+        return _parse_examples(specs, list(texts.reshape(-1)), True, fail_at)
+
+    # NOTE: only dense features batch: a batch's sparse parts would index examples
+    # where each single run's index its own
+    batchable = not batch and all(spec.dense for spec in specs)
     op = host_op("ParseExample" if batch else "ParseSingleExample", compute, [tensor],
-                 outputs, name=name or ("ParseExample" if batch else "ParseSingleExample"))
+                 outputs, name=name or ("ParseExample" if batch else "ParseSingleExample"),
+                 batched=compute_batch if batchable else None)
     parsed, position = {}, 0
     for spec in specs:
         if spec.dense:
