@@ -3,13 +3,16 @@ as TF1 code wrote it, on a synthetic corpus.
 
 Only the import differs from a TensorFlow 1.x script: ``PTBModel`` stacks
 ``BasicLSTMCell``s (``forget_bias=0``) in a ``MultiRNNCell`` (with ``DropoutWrapper``
-where ``keep_prob < 1``), looks the words up in an embedding, unrolls the steps itself in
-``variable_scope("RNN")`` as the tutorial does (or, ``--rnn_mode dynamic``, calls
-``tf.nn.dynamic_rnn``), scores them with ``tf.contrib.seq2seq.sequence_loss``, clips the
-gradients with ``tf.clip_by_global_norm`` and applies SGD whose learning rate decays by
-``lr_decay`` each epoch after ``max_epoch``. The training, validation and test models
-share their variables (``variable_scope("Model", reuse=True)``); each epoch carries the
-LSTM state from one batch to the next by feeding the final state back as the initial one.
+where ``keep_prob < 1``), looks the words up in an embedding, runs the steps with
+``tf.nn.dynamic_rnn`` (``--rnn_mode static``: unrolled in ``variable_scope("RNN")`` as
+the tutorial's own loop writes it; the same numbers, but straight-line code for every
+step, which takes much longer to compile at the tutorial's sizes), scores them with
+``tf.contrib.seq2seq.sequence_loss``, clips the gradients with ``tf.clip_by_global_norm``
+and applies SGD whose learning rate decays by ``lr_decay`` each epoch after
+``max_epoch``. The training, validation and test models share their variables
+(``variable_scope("Model", reuse=True)``; the names are those of the tutorial's
+checkpoints either way); each epoch carries the LSTM state from one batch to the next by
+feeding the final state back as the initial one.
 
 The Penn Treebank is not available offline, so the corpus is text drawn from a Markov
 chain over ``vocab_size`` words (each word is followed by one of a few likely words): a
@@ -17,7 +20,7 @@ model that learns the chain reaches a perplexity near the chain's own (printed),
 below ``vocab_size``.
 
     python examples/ptb_lstm_tf1.py [--model small|medium|large|test|tiny]
-        [--rnn_mode static|dynamic] [--max_max_epoch N] [--words N] [--seed 0]
+        [--rnn_mode dynamic|static] [--max_max_epoch N] [--words N] [--seed 0]
 """
 
 from __future__ import annotations
@@ -151,7 +154,7 @@ def ptb_iterator(raw_data, batch_size, num_steps):
 class PTBModel:
     """The PTB model."""
 
-    def __init__(self, is_training, config, rnn_mode="static"):
+    def __init__(self, is_training, config, rnn_mode="dynamic"):
         self.batch_size = batch_size = config.batch_size
         self.num_steps = num_steps = config.num_steps
         size = config.hidden_size
@@ -177,8 +180,10 @@ class PTBModel:
             inputs = tf.nn.dropout(inputs, config.keep_prob)
 
         if rnn_mode == "dynamic":
+            # NOTE: scope "RNN", so the variables have the static loop's names (those of
+            # the tutorial's checkpoints)
             outputs, state = tf.nn.dynamic_rnn(cell, inputs,
-                                               initial_state=self._initial_state)
+                                               initial_state=self._initial_state, scope="RNN")
             output = tf.reshape(outputs, [-1, size])
         else:
             # Simplified version of tf.nn.static_rnn(), as the tutorial writes it.
@@ -257,7 +262,7 @@ def run_epoch(session, model, data, eval_op=None, verbose=False):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--model", default="small", choices=sorted(CONFIGS))
-    parser.add_argument("--rnn_mode", default="static", choices=["static", "dynamic"])
+    parser.add_argument("--rnn_mode", default="dynamic", choices=["dynamic", "static"])
     parser.add_argument("--max_max_epoch", type=int, default=None)
     parser.add_argument("--words", type=int, default=None,
                         help="corpus length (default: 200 per vocabulary word, at least 4000)")

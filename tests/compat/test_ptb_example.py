@@ -9,6 +9,7 @@ import importlib
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
@@ -16,7 +17,7 @@ EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 def test_the_ptb_model_learns_the_chain(monkeypatch, capsys):
     monkeypatch.syspath_prepend(str(EXAMPLES))
     ptb = importlib.import_module("ptb_lstm_tf1")
-    results = ptb.main(["--model", "tiny", "--rnn_mode", "dynamic"])
+    results = ptb.main(["--model", "tiny"])
     np.testing.assert_allclose(results["chain"], np.exp(-(0.6 * np.log(0.6) + 0.25 *
                                                           np.log(0.25) + 0.15 *
                                                           np.log(0.15))))
@@ -28,16 +29,17 @@ def test_the_ptb_model_learns_the_chain(monkeypatch, capsys):
     assert "Epoch: 6 Learning rate: 0.250" in printed and "Test Perplexity" in printed
 
 
-def test_the_tutorials_variables_are_shared_by_its_three_models(monkeypatch):
+@pytest.mark.parametrize("rnn_mode", ["dynamic", "static"])
+def test_the_tutorials_variables_are_shared_by_its_models(monkeypatch, rnn_mode):
     monkeypatch.syspath_prepend(str(EXAMPLES))
     ptb = importlib.import_module("ptb_lstm_tf1")
     import tracejit.compat.v1 as tf
     with tf.Graph().as_default():
         config = ptb.TinyConfig()
         with tf.variable_scope("Model", reuse=None):
-            ptb.PTBModel(is_training=True, config=config)
+            ptb.PTBModel(is_training=True, config=config, rnn_mode=rnn_mode)
         with tf.variable_scope("Model", reuse=True):
-            ptb.PTBModel(is_training=False, config=config)
+            ptb.PTBModel(is_training=False, config=config, rnn_mode=rnn_mode)
         names = [v.name for v in tf.trainable_variables()]
     # the names TensorFlow's tutorial checkpoints have
     assert names == ["Model/embedding:0"] + [
