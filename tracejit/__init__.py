@@ -9,7 +9,7 @@ and run.
 (3, 2)
 """
 
-from . import initializers, nn, random, train  # noqa: F401
+from . import initializers, mixed_precision, nn, random, train  # noqa: F401
 from .config import config, forbid_recompiles, settings  # noqa: F401
 from .ir.dtypes import (  # noqa: F401
     DType,

@@ -22,6 +22,7 @@ from ..ir.opdef import OpDef, Tag, get_op
 from ..ir.regions import has_effect
 from ..ir.source import user_location
 from ..runtime.registry import get_device, local_device
+from .autocast import autocast_dtype
 from .device_scope import committed_device, current_device
 from .values import Array, DeviceArray, Tensor, Tracer
 
@@ -239,7 +240,12 @@ def bind(op: OpDef, args: Sequence[Tensor], params: Mapping[str, Any] | None = N
          *, weak: bool = False):
     """Apply ``op`` to tensors: record it in the active trace if any argument is traced,
     otherwise run it now. Returns one tensor, or a tuple for multi-output ops.
-    Errors are re-raised pointing at the user's line."""
+    Errors are re-raised pointing at the user's line. Under a mixed-precision policy
+    (autocast.py) the float arguments are cast first to the dtype it gives for ``op``."""
+    cast_to = autocast_dtype(op)
+    if cast_to is not None:
+        target, sources = cast_to
+        args = [cast(a, target) if a.dtype in sources else a for a in args]
     trace = None
     for arg in args:
         if isinstance(arg, Tracer):

@@ -34,13 +34,15 @@ from .global_step import (
     reset_global_step,
 )
 from .gradient_descent import GradientDescentOptimizer, MomentumOptimizer
+from .loss_scale import LossScaleOptimizer
 from .optimizer import Optimizer
 from .rmsprop import RMSPropOptimizer
 
 __all__ = [
     "Optimizer", "GradientDescentOptimizer", "MomentumOptimizer", "AdagradOptimizer",
     "AdagradDAOptimizer", "AdadeltaOptimizer", "AdamOptimizer", "RMSPropOptimizer",
-    "FtrlOptimizer", "create_global_step", "get_global_step", "get_or_create_global_step",
+    "FtrlOptimizer", "LossScaleOptimizer", "create_global_step", "get_global_step",
+    "get_or_create_global_step",
     "global_step", "reset_global_step", "Checkpoint", "CheckpointManager", "CheckpointError",
     "checkpoint_exists", "get_checkpoint_state", "latest_checkpoint", "list_variables",
     "load_checkpoint", "load_variable",
