@@ -94,6 +94,11 @@ def run_host_ops(session, run: Callable, targets, hosts, feed_dict, host_done) -
     fed_values = {id(tensor): v for tensor, v in feed_dict.items()}
     done = set(host_done)
     for op in hosts:
+        for t in op.inputs:
+            if id(t) not in fed_values and t.op.type == "Const" and len(t.probe_known) == 1:
+                # NOTE: a constant input (dequeue_many's count) is known from the graph:
+                # no step of its own each run
+                fed_values[id(t)] = as_value(t.dtype, next(iter(t.probe_known.values())))
         missing = [t for t in op.inputs if id(t) not in fed_values]
         controls = [c for c in op.control_inputs if id(c) not in done]
         computed = iter(run(missing + controls, feeds, frozenset(done))
