@@ -51,6 +51,15 @@ def w3(inp, size):
     return Case(lambda: gemm(a, b), check=_mean)
 
 
+def w3_bf16(inp, size):
+    """W3 on bfloat16 operands (float32 sums, a bfloat16 result): the operands are
+    given in bfloat16, as a bf16 model holds them."""
+    gemm = tj.jit(lambda a, b: a @ b)
+    a, b = (inp[k].astype(tj.bfloat16.np_dtype) for k in ("a", "b"))
+    return Case(lambda: gemm(a, b), check=_mean,
+                note="operands in bfloat16")
+
+
 def mlp_loss(params, x, y):
     w1_, b1, w2_, b2, w3_, b3 = params
     h = tj.nn.relu(x @ w1_ + b1)
@@ -83,26 +92,67 @@ def _conv_relu_pool(h, w, b):
     return tj.nn.max_pool2d(h, ksize=2, strides=2, padding="SAME")
 
 
-def w5(inp, size):
-    """The TF tutorial's CNN step as a TF2 user would write it: Variables, the loss's
-    gradients, ``assign_sub``, all in one jitted function (dropout's key is a captured
-    variable, so every call draws a fresh mask without retracing)."""
+def _w5_logits(params, x, training: bool):
+    c1, cb1, c2, cb2, f1, fb1, f2, fb2 = params
+    h = _conv_relu_pool(_conv_relu_pool(x, c1, cb1), c2, cb2)
+    h = tj.nn.relu(tj.reshape(h, [-1, 7 * 7 * 64]) @ f1 + fb1)
+    if training:
+        h = tj.nn.dropout(h, rate=1.0 - DROPOUT_KEEP)
+    return h @ f2 + fb2
+
+
+def _w5_step(inp, policy: str):
     tj.nn.set_dropout_seed(0)
     params = [tj.Variable(p, name=f"w5/p{i}") for i, p in enumerate(inp["params"])]
     x, y = inp["x"], inp["y"]
 
     @tj.jit
     def step(x, y):
-        c1, cb1, c2, cb2, f1, fb1, f2, fb2 = params
-        h = _conv_relu_pool(_conv_relu_pool(x, c1, cb1), c2, cb2)
-        h = tj.nn.relu(tj.reshape(h, [-1, 7 * 7 * 64]) @ f1 + fb1)
-        h = tj.nn.dropout(h, rate=1.0 - DROPOUT_KEEP)
-        logits = h @ f2 + fb2
+        logits = tj.cast(_w5_logits(params, x, training=True), tj.float32)
         loss = tj.reduce_mean(tj.nn.softmax_cross_entropy_with_logits(labels=y, logits=logits))
         for p, g in zip(params, tj.gradients(loss, params), strict=True):
             p.assign_sub(LEARNING_RATE * g)
         return loss
-    return Case(lambda: step(x, y), check=lambda loss: float(np.asarray(loss)))
+
+    def run():
+        # NOTE: the policy is read while the step is traced (its first call)
+        with tj.mixed_precision.autocast(policy):
+            return step(x, y)
+    return Case(run, check=lambda loss: float(np.asarray(loss)))
+
+
+def w5(inp, size):
+    """The TF tutorial's CNN step as a TF2 user would write it: Variables, the loss's
+    gradients, ``assign_sub``, all in one jitted function (dropout's key is a captured
+    variable, so every call draws a fresh mask without retracing)."""
+    return _w5_step(inp, "float32")
+
+
+def w5_bf16(inp, size):
+    """W5 under the mixed_bfloat16 policy: convolutions and products on bfloat16
+    operands with float32 sums, float32 weights and loss (tj.mixed_precision)."""
+    return _w5_step(inp, "mixed_bfloat16")
+
+
+def _w10(inp, size, int8: bool):
+    params = [tj.Variable(p, name=f"w10/p{i}") for i, p in enumerate(inp["params"])]
+    x = inp["x"]
+
+    def predict(images):
+        return _w5_logits(params, images, training=False)
+    # NOTE: calibrated on the timed batch itself: the figure is the int8 program's speed
+    run = tj.quantize(predict, x) if int8 else tj.jit(predict)
+    return Case(lambda: run(x), check=lambda out: float(np.mean(np.abs(np.asarray(out)))))
+
+
+def w10_f32(inp, size):
+    return _w10(inp, size, int8=False)
+
+
+def w10_int8(inp, size):
+    """W5's net for inference, quantized to int8 by tj.quantize (per-channel int8
+    weights, affine int8 activations, int32 sums)."""
+    return _w10(inp, size, int8=True)
 
 
 def w6(inp, size):
@@ -297,12 +347,13 @@ def w9_tf1(inp, size):
 VARIANTS = {
     "W1": {"tracejit": w1},
     "W2": {"tracejit": w2},
-    "W3": {"tracejit": w3},
+    "W3": {"tracejit": w3, "tracejit bf16": w3_bf16},
     "W4": {"tracejit": w4},
-    "W5": {"tracejit": w5},
+    "W5": {"tracejit": w5, "tracejit bf16": w5_bf16},
     "W6": {"tracejit": w6},
     "W7": {"tracejit": w7},
     "W8": {"tracejit Session.run": w8_session, "tracejit jit step": w8_jit,
            "tracejit in-graph loop": w8_in_graph},
     "W9": {"tracejit": w9, "tracejit TF1 dynamic_rnn": w9_tf1},
+    "W10": {"tracejit": w10_f32, "tracejit int8": w10_int8},
 }

@@ -32,6 +32,10 @@ WORKLOADS: dict[str, Workload] = {w.id: w for w in [
     Workload("W7", "compile: first W4 step minus a warm one", "s", 0.0),
     Workload("W8", "TF1 linear regression, per 1000 steps", "ms", 0.02),
     Workload("W9", "recurrent LM train step: 2-layer LSTM, BPTT, clipped SGD", "ms", 1e-4),
+    # NOTE: int8 logits differ from float32's by the quantization error: mean |logit|
+    # agrees within a few percent.
+    Workload("W10", "CNN inference (W5's net, trained weights absent): f32 vs int8", "ms",
+             0.05),
 ]}
 
 # Full sizes are BENCHMARKS.md's; --quick shrinks them so the whole suite takes a minute
@@ -40,11 +44,13 @@ SIZES = {
     "full": {"W1": {"n": 1 << 24}, "W2": {"n": 1 << 24}, "W3": {"n": 1024},
              "W4": {"batch": 128}, "W5": {"batch": 64}, "W6": {"n": 16},
              "W7": {"batch": 128}, "W8": {"steps": 1000, "batch": 100},
-             "W9": {"seq": 35, "batch": 20, "hidden": 256, "vocab": 1000, "layers": 2}},
+             "W9": {"seq": 35, "batch": 20, "hidden": 256, "vocab": 1000, "layers": 2},
+             "W10": {"batch": 64}},
     "quick": {"W1": {"n": 1 << 20}, "W2": {"n": 1 << 20}, "W3": {"n": 256},
               "W4": {"batch": 32}, "W5": {"batch": 8}, "W6": {"n": 16},
               "W7": {"batch": 32}, "W8": {"steps": 200, "batch": 100},
-              "W9": {"seq": 10, "batch": 4, "hidden": 32, "vocab": 50, "layers": 2}},
+              "W9": {"seq": 10, "batch": 4, "hidden": 32, "vocab": 50, "layers": 2},
+              "W10": {"batch": 8}},
 }
 
 MLP_DIMS = (784, 512, 512, 10)
@@ -169,7 +175,7 @@ def make_inputs(workload: str, size: dict) -> dict:
         params = mlp_params(rng)
         return {"params": params, "x": _normal(rng, (batch, MLP_DIMS[0])),
                 "y": _one_hot(rng, batch)}
-    if workload == "W5":
+    if workload in ("W5", "W10"):
         batch = size["batch"]
         params = cnn_params(rng)
         x = rng.random((batch, 28, 28, 1)).astype(F32)     # NHWC, pixels in [0, 1)

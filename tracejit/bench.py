@@ -40,7 +40,7 @@ def _split(value: str | None, known, what: str) -> list[str] | None:
 
 
 @click.command("bench")
-@click.option("--only", metavar="W1,W3", help="Run only these workloads (default: W1-W9).")
+@click.option("--only", metavar="W1,W3", help="Run only these workloads (default: W1-W10).")
 @click.option("--peers", metavar="numpy,jax,...",
               help="Peers to run beside tracejit (default: all; missing ones are reported).")
 @click.option("--repeat", type=click.IntRange(1), default=10, show_default=True,
