@@ -1,5 +1,6 @@
-"""The 8-bit integer kernels (gemm/int8_tiles.py, int8_kernels.py) called directly, and
-the ops int8_matmul / int8_conv2d through the CPU backend, against exact NumPy sums.
+"""The packed kernels (gemm/int8_tiles.py, int8_kernels.py) called directly, and the ops
+int8_matmul / int8_conv2d through the CPU backend, against exact NumPy sums; the
+bfloat16 kernels against float64 sums.
 
 Every variant this host can run is run here: the x86 ``pmaddwd`` kernels of its widths
 and the portable one. The VNNI kernels' byte-quad layout (A offset by 128, the column
@@ -35,9 +36,10 @@ QUADS = [Variant("quads8", group=4, lanes=8, rows=6, vectors=2),
 
 
 def _runnable() -> list[Variant]:
-    here = [v for v in kernels.available_variants() if v.dot != "vnni"]
+    here = [v for v in kernels.available_variants() if v.dot not in ("vnni", "bf16")]
     return [kernels.VARIANTS["generic4"], Variant("generic8", 2, 8, 3, 2), *QUADS,
-            *(v for v in here if v.name != "generic4")]
+            kernels.VARIANTS["bf16pairs4"], kernels.VARIANTS["bf16pairs8"],
+            *(v for v in here if v.name not in ("generic4", "bf16pairs4", "bf16pairs8"))]
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +56,7 @@ def _operands(rng, dtype, shape):
     return rng.integers(info.min, info.max, shape, endpoint=True).astype(dtype.np_dtype)
 
 
-@pytest.mark.parametrize("name", [v.name for v in _runnable()])
+@pytest.mark.parametrize("name", [v.name for v in _runnable() if v.operands == "int8"])
 @pytest.mark.parametrize("dtype", [dt.int8, dt.uint8])
 def test_every_variant_sums_exactly(compiled, name, dtype):
     variants, addresses = compiled
@@ -90,6 +92,66 @@ def test_every_variant_sums_exactly(compiled, name, dtype):
     np.testing.assert_array_equal(c, extreme.astype(np.int64) @ extreme.T.astype(np.int64))
 
 
+@pytest.mark.parametrize("name", ["bf16pairs4", "bf16pairs8"])
+def test_bfloat16_kernels_sum_in_float32(compiled, name):
+    variants, addresses = compiled
+    v = variants[name]
+    pack = _PACK(addresses[kernels.pack_name(v, dt.bfloat16)])
+    gemm = _GEMM(addresses[kernels.gemm_name(v, dt.bfloat16)])
+    rng = np.random.default_rng(8)
+    for m, n, k in [(1, 1, 1), (7, 13, 3), (13, 33, 17), (25, 64, 288), (0, 5, 5), (4, 5, 0)]:
+        a = rng.normal(size=(m, k)).astype(dt.bfloat16.np_dtype)
+        b = rng.normal(size=(k, n)).astype(dt.bfloat16.np_dtype)
+        packed = np.zeros(packed_bytes(v, k, n), np.uint8)
+        pack(k, n, b.ctypes.data, n, 1, packed.ctypes.data)
+        c = np.full((m, n + 2), -5.0, np.float32)
+        gemm(m, n, k, a.ctypes.data, k, 1, packed.ctypes.data, c.ctypes.data, n + 2)
+        want = a.astype(np.float64) @ b.astype(np.float64)      # products of bf16 exact
+        np.testing.assert_allclose(c[:, :n], want, rtol=1e-5, atol=1e-5 * max(1, k))
+        assert (c[:, n:] == -5.0).all()
+
+
+@pytest.mark.parametrize("cpu", ["cooperlake", "znver4", "sapphirerapids"])
+def test_the_bfloat16_kernel_uses_vdpbf16ps_where_the_cpu_has_it(cpu):
+    import re
+    with target.compiling_for(cpu):
+        assert "bf16dot16" in [v.name for v in kernels.available_variants()]
+        asm = target.assembly(kernels.int8_kernel_module(target.new_module("bf16"),
+                                                         [kernels.VARIANTS["bf16dot16"]]))
+    assert re.search(r"vdpbf16ps\s.*%zmm", asm)
+
+
+def test_a_bfloat16_matmul_through_the_kernel(monkeypatch):
+    """The code a bfloat16 product gets when the host measured the bfloat16 kernel faster
+    (AVX512-BF16 hosts), forced here with the portable kernel: lowered (not read from the
+    compile cache), it calls the kernel, and the bias add is its epilogue."""
+    import ctypes as c
+
+    from tracejit.codegen_cpu.gemm import blas
+    from tracejit.codegen_cpu.kernels.table import lower_equation
+    from tracejit.codegen_cpu.pipeline import CPU_PASSES
+    monkeypatch.setattr(blas, "choose_bf16_variant",
+                        lambda m, n, k: kernels.VARIANTS["bf16pairs8"])
+    b = GraphBuilder("bf16mm")
+    x, w = b.add_input(T((2, 37, 64), dt.bfloat16)), b.add_input(T((24, 64), dt.bfloat16))
+    bias = b.add_input(T((24,), dt.bfloat16))
+    y = b.emit1(ops.ADD, [b.emit1(ops.MATMUL, [x, w], {"transpose_b": True}), bias])
+    graph = b.build([y])
+    (kernel,) = optimize(graph, device_passes=CPU_PASSES).eqns
+    module = target.new_module("bf16mm")
+    lower_equation(module, kernel, "bf16mm")
+    assert "tj_pk_gemm_bf16pairs8_bf16" in str(module)
+    _, addresses = target.compile_module(module)
+    rng = np.random.default_rng(9)
+    args = [rng.normal(size=v.shape).astype(dt.bfloat16.np_dtype) for v in graph.inputs]
+    out = np.zeros(y.shape, dt.bfloat16.np_dtype)
+    buffers = (c.c_void_p * 4)(out.ctypes.data, *(a.ctypes.data for a in args))
+    c.CFUNCTYPE(None, c.c_void_p)(addresses["bf16mm"])(c.addressof(buffers))
+    want = interpret(graph, args)[0].astype(np.float64)
+    # float32 sums in another order: at most one bfloat16 rounding step apart
+    np.testing.assert_allclose(out.astype(np.float64), want, rtol=2 ** -7, atol=1e-6)
+
+
 @pytest.mark.parametrize("cpu, lanes, instruction", [
     ("cascadelake", 16, r"vpdpbusd\s.*%zmm"), ("alderlake", 8, r"\{vex\}\s*vpdpbusd"),
     ("znver4", 16, r"vpdpbusd\s.*%zmm")])
@@ -105,17 +167,19 @@ def test_vnni_kernels_use_vpdpbusd_where_the_cpu_has_it(cpu, lanes, instruction)
 
 def test_variants_follow_the_target():
     import re
+    def int8_names():
+        return [v.name for v in kernels.available_variants() if v.operands == "int8"]
     with target.compiling_for("haswell"):
-        assert [v.name for v in kernels.available_variants()] == ["pairs8"]
+        assert int8_names() == ["pairs8"]
         asm = target.assembly(kernels.int8_kernel_module(
             target.new_module("h"), [kernels.VARIANTS["pairs8"]]))
         assert re.search(r"vpmaddwd\s.*%ymm", asm) and "vpmulld" not in asm
     with target.compiling_for("skylake-avx512"):
-        assert [v.name for v in kernels.available_variants()] == ["pairs16"]
+        assert int8_names() == ["pairs16"]
     with target.compiling_for("x86-64"):
-        assert [v.name for v in kernels.available_variants()] == ["pairs4"]
+        assert int8_names() == ["pairs4"]
     with target.compiling_for("cascadelake"):
-        assert [v.name for v in kernels.available_variants()] == ["pairs16", "vnni16"]
+        assert int8_names() == ["pairs16", "vnni16"]
         # with VNNI, LLVM folds the pairs' pmaddwd and add into vpdpwssd
         asm = target.assembly(kernels.int8_kernel_module(
             target.new_module("c"), [kernels.VARIANTS["pairs16"]]))
@@ -210,8 +274,8 @@ def test_standalone_code_carries_its_own_kernels(isa, variant):
     with standalone_code(isa):
         lower_equation(module, graph.eqns[0], "conv")
     text = str(module)
-    assert f'define internal void @"tj_i8_gemm_{variant}_i8"' in text, text[:2000]
-    assert "declare void @\"tj_i8" not in text
+    assert f'define internal void @"tj_pk_gemm_{variant}_i8"' in text, text[:2000]
+    assert "declare void @\"tj_pk" not in text
     if isa != "avx2":
         return
     _, addresses = target.compile_module(module)

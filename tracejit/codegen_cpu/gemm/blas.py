@@ -12,7 +12,9 @@ The BLAS is the OpenBLAS NumPy loaded (openblas.py).
   ``i, k, j`` loops (the ``j`` loop vectorizes), integers wrapping in their own type;
 * float16/bfloat16: operands converted to float32 scratch, one float32 gemm, the
   result rounded once (what the reference does);
-* int8_matmul (8-bit operands, int32 sums): the packed integer kernels of int8_gemm.py.
+* int8_matmul (8-bit operands, int32 sums): the packed integer kernels of int8_gemm.py;
+  a bfloat16 product may use their bfloat16 sibling (AVX512-BF16's vdpbf16ps) instead
+  of float32 copies, where the host measured it faster.
 
 One thread pool: inside a program OpenBLAS runs on the calling thread only (the entry
 pins its thread count to 1 and restores it on return, :func:`pin_blas_threads`), and a
@@ -45,7 +47,8 @@ from ..loops.types import F32, F64, I32, I64, PTR, VOID, compute_type, declare, 
 from ..parallel.parallel_for import RANGE_SUFFIX, emit_parallel_for, inside_parallel_body
 from ..parallel.settings import parallel_config, should_parallelize
 from .choice import threaded_gemm, use_tiles
-from .int8_gemm import emit_int8_matmul
+from .int8_gemm import emit_int8_matmul, emit_packed_matmul
+from .int8_kernels import choose_bf16_variant
 from .onednn import call_onednn_sgemm
 from .openblas import GEMM, GET_THREADS, SET_THREADS, blas_on_shared_pool, ensure_blas
 from .own_gemm import call_own_gemm
@@ -262,7 +265,14 @@ def lower_matmul_body(ctx: FnContext, body: Graph, epilogue: Callable[..., None]
     compute = dt.float32 if dtype.is_half else dtype
     extra = {}
     a_ptr, b_ptr = ctx.ptrs(position[id(a)]), ctx.ptrs(position[id(bv)])
-    if dtype.is_half:
+    trans_a, trans_b = mm.params.get("transpose_a", False), mm.params.get("transpose_b", False)
+    # NOTE: a bfloat16 product may run a kernel of its own on the bfloat16 operands (the
+    # host measured it faster than float32 copies and the float32 gemm: int8_kernels.py)
+    bf16_kernel = None
+    if dtype is dt.bfloat16 and mm.op is not INT8_MATMUL:
+        k = a.shape[-2] if trans_a else a.shape[-1]
+        bf16_kernel = choose_bf16_variant(c.type.size // c.shape[-1], c.shape[-1], k)
+    if dtype.is_half and bf16_kernel is None:
         for key, var in (("A", a), ("B", bv)):
             scratch = ctx.malloc(var.type.size * 4)
             convert_copy(ctx, var.shape, position[id(var)], dtype, key, compute,
@@ -289,10 +299,15 @@ def lower_matmul_body(ctx: FnContext, body: Graph, epilogue: Callable[..., None]
     else:
         c_ptr = ctx.ptrs(c_key)
     # NOTE: int8_matmul's operands are 8-bit, its product int32 (int8_gemm.py)
-    product = emit_int8_matmul if mm.op is INT8_MATMUL else emit_matmul
-    product(ctx, a.dtype if product is emit_int8_matmul else compute, a_ptr, a.shape, b_ptr,
-            bv.shape, c_ptr, c.shape, mm.params.get("transpose_a", False),
-            mm.params.get("transpose_b", False))
+    if mm.op is INT8_MATMUL:
+        emit_int8_matmul(ctx, a.dtype, a_ptr, a.shape, b_ptr, bv.shape, c_ptr, c.shape,
+                         trans_a, trans_b)
+    elif bf16_kernel is not None:
+        emit_packed_matmul(ctx, bf16_kernel, dtype, a_ptr, a.shape, b_ptr, bv.shape, c_ptr,
+                           c.shape, trans_a, trans_b)
+    else:
+        emit_matmul(ctx, compute, a_ptr, a.shape, b_ptr, bv.shape, c_ptr, c.shape, trans_a,
+                    trans_b)
     leaves = {id(v): Leaf(position[id(v)], v.dtype) for v in body.inputs}
     leaves[id(c)] = Leaf(c_key, compute)
     epilogue(ctx, body, leaves=leaves, skip=skip, extra=extra, shape=c.shape)

@@ -39,7 +39,8 @@ from .openblas import GEMM, GET_THREADS, SET_THREADS, blas_library, ensure_blas
 from .tile_kernel import TILE_GEMM, ensure_tile_gemm
 from .tiles import tile_gemm_exists
 
-__all__ = ["use_tiles", "threaded_gemm", "MEASURE_ROWS", "MEASURE_ROWS_THREADED"]
+__all__ = ["use_tiles", "threaded_gemm", "MEASURE_ROWS", "MEASURE_ROWS_THREADED", "openblas_gemm",
+           "size_class"]
 
 MEASURE_ROWS = 512
 MEASURE_ROWS_THREADED = 1024
@@ -51,7 +52,7 @@ _TILE_SIGNATURE = ctypes.CFUNCTYPE(None, *([ctypes.c_int64] * 3), ctypes.c_void_
                                    ctypes.c_int64)
 
 
-def _bucket(n: int) -> int:
+def size_class(n: int) -> int:
     return 1 << max(0, int(n) - 1).bit_length()
 
 
@@ -74,7 +75,7 @@ def use_tiles(dtype: dt.DType, m: int, n: int, k: int, trans_a: bool) -> bool:
         return True
     rows = min(m, MEASURE_ROWS)
     key = (f"gemm/{dtype.name}/{'T' if trans_a else 'N'}/"
-           f"{_bucket(rows)}x{_bucket(n)}x{_bucket(k)}")
+           f"{size_class(rows)}x{size_class(n)}x{size_class(k)}")
     if force is not None:
         return force == "tiles"
     return tuning.choose(key, _candidates(dtype, rows, n, k, trans_a), "tiles") == "tiles"
@@ -96,7 +97,7 @@ def threaded_gemm(dtype: dt.DType, m: int, n: int, k: int, trans_a: bool, trans_
         return "blas"
     rows = min(m, MEASURE_ROWS_THREADED)
     key = (f"gemm-threaded/{dtype.name}/{'T' if trans_a else 'N'}{'T' if trans_b else 'N'}/"
-           f"{threads}/{_bucket(rows)}x{_bucket(n)}x{_bucket(k)}")
+           f"{threads}/{size_class(rows)}x{size_class(n)}x{size_class(k)}")
     return tuning.choose(key, _threaded_candidates(rows, n, k, trans_a, trans_b, threads),
                          "blas")
 
@@ -110,7 +111,7 @@ def _operands(dtype: dt.DType, m: int, n: int, k: int, trans_a: bool, trans_b: b
     return a, b, c, (m if trans_a else k), (k if trans_b else n)
 
 
-def _openblas(dtype: dt.DType, threads: int):
+def openblas_gemm(dtype: dt.DType, threads: int):
     """OpenBLAS's gemm through ctypes, run with ``threads`` threads as a program runs
     it (1: a row block inside a share; more: threaded on tracejit's pool)."""
     ensure_blas()
@@ -138,7 +139,7 @@ def _openblas(dtype: dt.DType, threads: int):
 def _threaded_candidates(m: int, n: int, k: int, trans_a: bool, trans_b: bool,
                          threads: int) -> dict:
     operands = _operands(dt.float32, m, n, k, trans_a, trans_b)
-    blas, onednn = _openblas(dt.float32, threads), onednn_sgemm_callable(threads)
+    blas, onednn = openblas_gemm(dt.float32, threads), onednn_sgemm_callable(threads)
 
     def timed(gemm):
         # NOTE: the callable holds `operands`: with only their addresses kept, NumPy
@@ -154,7 +155,7 @@ def _candidates(dtype: dt.DType, m: int, n: int, k: int, trans_a: bool) -> dict:
     """Each way to compute one ``m x n x k`` product, as a callable (single-threaded)."""
     ensure_tile_gemm()
     a, b, c, lda, ldb = _operands(dtype, m, n, k, trans_a, False)
-    blas = _openblas(dtype, 1)
+    blas = openblas_gemm(dtype, 1)
     tile = _TILE_SIGNATURE(llvm.address_of_symbol(TILE_GEMM[dtype]))
 
     def tiles():

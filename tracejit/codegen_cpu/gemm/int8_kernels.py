@@ -1,4 +1,5 @@
-"""The 8-bit products' kernels (int8_tiles.py) as one runtime library, and which one runs.
+"""The packed kernels (int8_tiles.py) as one runtime library, and which one runs: the
+8-bit products', and bfloat16 products with float32 sums.
 
 For each kernel variant the compile target can run and each operand dtype, the library
 holds ``tj_i8_pack_<variant>_<dtype>`` and ``tj_i8_gemm_<variant>_<dtype>`` (compiled
@@ -11,7 +12,13 @@ Variants, by what the target has (read off LLVM's code for it, host/cpu_features
   with VNNI), 16 lanes where the target has AVX-512BW, 8 with AVX2, 4 otherwise (SSE2);
   ``generic<lanes>`` elsewhere (plain IR, 4 lanes);
 * ``vnni<lanes>`` -- int8 only, where the target has AVX-512 VNNI (16 lanes) or
-  AVX-VNNI (8): byte quads through ``vpdpbusd``, twice the pairs' work per instruction.
+  AVX-VNNI (8): byte quads through ``vpdpbusd``, twice the pairs' work per instruction;
+* ``bf16dot16`` -- bfloat16, where the target has AVX512-BF16: ``vdpbf16ps``;
+  ``bf16pairs<lanes>`` everywhere (the pairs widened by bit shifts, two multiply-adds).
+
+A bfloat16 matmul runs one of the bfloat16 kernels or converts its operands to float32
+and calls the float32 gemm (blas.py), whichever measured faster on the host
+(:func:`choose_bf16_variant`; the float32 gemm is timed without the conversion).
 
 Which of those a product uses is measured on the host for each class of problem (the
 dtype and each of M, N, K rounded up to a power of two; host/tuning.py), never assumed
@@ -40,16 +47,18 @@ from ..host.cache import runtime_library
 from ..host.standalone import standalone
 from ..loops.loops import c64
 from ..loops.types import I64, PTR, VOID, declare
+from .choice import openblas_gemm, size_class
 from .int8_tiles import Variant, emit_gemm, emit_pack, packed_bytes
 
 __all__ = ["INT8_GEMM_ENV", "INT8_SYMBOL_PREFIX", "VARIANTS", "available_variants",
-           "choose_variant", "int8_kernel_module", "ensure_int8_kernels", "kernel_callables",
-           "emit_pack_call", "emit_gemm_call", "pack_name", "gemm_name"]
+           "choose_variant", "choose_bf16_variant", "int8_kernel_module",
+           "ensure_int8_kernels", "kernel_callables", "emit_pack_call", "emit_gemm_call",
+           "pack_name", "gemm_name"]
 
 INT8_GEMM_ENV = "TRACEJIT_INT8_GEMM"
-INT8_SYMBOL_PREFIX = "tj_i8_"       # of every function of the library
+INT8_SYMBOL_PREFIX = "tj_pk_"       # of every function of the library
 VERSION = 1
-DTYPES = (dt.int8, dt.uint8)
+DTYPES = (dt.int8, dt.uint8, dt.bfloat16)
 MEASURE_ROWS = 256          # rows of the products timed for a decision, at most
 
 # NOTE: tiles sized to the registers: pairs16/vnni16 (32 zmm) keep 6 x 4 sums, a vector
@@ -63,6 +72,10 @@ VARIANTS = {v.name: v for v in (
     Variant("pairs16", group=2, lanes=16, rows=6, vectors=4, dot="x86"),
     Variant("vnni8", group=4, lanes=8, rows=6, vectors=2, dot="vnni"),
     Variant("vnni16", group=4, lanes=16, rows=6, vectors=4, dot="vnni"),
+    Variant("bf16pairs4", group=2, lanes=4, rows=6, vectors=2, operands="bfloat16"),
+    Variant("bf16pairs8", group=2, lanes=8, rows=6, vectors=2, operands="bfloat16"),
+    Variant("bf16dot16", group=2, lanes=16, rows=6, vectors=4, dot="bf16",
+            operands="bfloat16"),
 )}
 _PACK_SIGNATURE = ir.FunctionType(VOID, [I64, I64, PTR, I64, I64, PTR])
 _GEMM_SIGNATURE = ir.FunctionType(VOID, [I64, I64, I64, PTR, I64, I64, PTR, PTR, I64])
@@ -84,7 +97,7 @@ def available_variants() -> list[Variant]:
     """The variants the compile target can run, narrowest first."""
     from ..host.target import code_features, target_cpu, target_machine
     if not target_machine().triple.startswith("x86_64"):
-        return [VARIANTS["generic4"]]
+        return [VARIANTS["generic4"], VARIANTS["bf16pairs4"]]
     features = code_features(*target_cpu())
     found = [VARIANTS["pairs16" if "avx512bw" in features else "pairs8" if "avx2" in features
                       else "pairs4"]]
@@ -92,6 +105,9 @@ def available_variants() -> list[Variant]:
         found.append(VARIANTS["vnni16"])
     elif "avxvnni" in features:
         found.append(VARIANTS["vnni8"])
+    found.append(VARIANTS["bf16pairs8" if "avx" in features else "bf16pairs4"])
+    if "avx512bf16" in features:
+        found.append(VARIANTS["bf16dot16"])
     return found
 
 
@@ -135,10 +151,6 @@ def kernel_callables(v: Variant, dtype):
             _C_GEMM(llvm.address_of_symbol(gemm_name(v, dtype))))
 
 
-def _bucket(n: int) -> int:
-    return 1 << max(0, int(n) - 1).bit_length()
-
-
 def _forced(candidates: dict) -> str | None:
     value = os.environ.get(INT8_GEMM_ENV, "").strip().lower()
     if value in ("", "auto"):
@@ -167,19 +179,26 @@ def choose_variant(dtype, m: int, n: int, k: int) -> Variant:
     if len(usable) == 1 or not tuning.tuning_enabled():
         return usable[default]
     rows = min(m, MEASURE_ROWS)
-    key = f"int8-gemm/{dtype.name}/{_bucket(rows)}x{_bucket(n)}x{_bucket(k)}"
+    key = f"int8-gemm/{dtype.name}/{size_class(rows)}x{size_class(n)}x{size_class(k)}"
     candidates = {name: _timed(v, dtype, rows, n, k) for name, v in usable.items()}
     return usable[tuning.choose(key, candidates, default)]
 
 
+def _operands(dtype, m: int, n: int, k: int):
+    rng = np.random.default_rng(0)
+    if dtype.is_float:
+        return (rng.standard_normal((m, k)).astype(dtype.np_dtype),
+                rng.standard_normal((k, n)).astype(dtype.np_dtype))
+    info = np.iinfo(dtype.np_dtype)
+    return tuple(rng.integers(info.min, info.max, shape, endpoint=True).astype(dtype.np_dtype)
+                 for shape in ((m, k), (k, n)))
+
+
 def _timed(v: Variant, dtype, m: int, n: int, k: int):
     """One product (the packing included) of random operands, as a callable."""
-    rng = np.random.default_rng(0)
-    info = np.iinfo(dtype.np_dtype)
-    a = rng.integers(info.min, info.max, (m, k), endpoint=True).astype(dtype.np_dtype)
-    b = rng.integers(info.min, info.max, (k, n), endpoint=True).astype(dtype.np_dtype)
+    a, b = _operands(dtype, m, n, k)
     packed = np.zeros(packed_bytes(v, k, n), np.uint8)
-    c = np.zeros((m, n), np.int32)
+    c = np.zeros((m, n), np.float32 if dtype.is_float else np.int32)
     pack, gemm = kernel_callables(v, dtype)
 
     def run():
@@ -187,6 +206,29 @@ def _timed(v: Variant, dtype, m: int, n: int, k: int):
         pack(k, n, b.ctypes.data, n, 1, packed.ctypes.data)
         gemm(m, n, k, a.ctypes.data, k, 1, packed.ctypes.data, c.ctypes.data, n)
     return run
+
+
+def choose_bf16_variant(m: int, n: int, k: int) -> Variant | None:
+    """The bfloat16 kernel a ``[m, k] @ [k, n]`` bfloat16 product uses, or None for
+    float32 copies of the operands and the float32 gemm: measured per problem class;
+    without measuring (``TRACEJIT_TUNE=off``), the AVX512-BF16 kernel where the target has
+    it. Standalone code converts (its float32 gemm is its own)."""
+    if standalone() is not None:
+        return None
+    usable = {v.name: v for v in available_variants() if v.supports(dt.bfloat16)}
+    hardware = [name for name, v in usable.items() if v.dot == "bf16"]
+    if not tuning.tuning_enabled():
+        return usable[hardware[0]] if hardware else None
+    rows = min(m, MEASURE_ROWS)
+    key = f"bf16-gemm/{size_class(rows)}x{size_class(n)}x{size_class(k)}"
+    candidates = {name: _timed(v, dt.bfloat16, rows, n, k) for name, v in usable.items()}
+    a, b = (x.astype(np.float32) for x in _operands(dt.bfloat16, rows, n, k))
+    c = np.zeros((rows, n), np.float32)
+    sgemm = openblas_gemm(dt.float32, 1)
+    candidates["blas"] = lambda: sgemm(rows, n, k, a.ctypes.data, k, False, b.ctypes.data, n,
+                                       False, c.ctypes.data, n)
+    choice = tuning.choose(key, candidates, hardware[0] if hardware else "blas")
+    return usable.get(choice)
 
 
 def _i64(x):

@@ -21,6 +21,11 @@ Two layouts, each a *variant* of fixed vector width:
   same step in plain IR, so the layout, the offset and its correction are tested on any
   host; only the one instruction needs the hardware.
 
+The same tiles serve **bfloat16** operands with float32 sums (``dtype`` bfloat16, pairs
+only): a lane's step is ``acc += a0 * b0 + a1 * b1`` on bfloat16 pairs, one
+``vdpbf16ps`` where the target has AVX512-BF16 (``dot="bf16"``), else (``generic``) each
+pair widened to float32 by shifting its bits into place and two multiply-adds.
+
 B is packed once per product (``pack``: columns in tiles of ``W = vectors * lanes``, for
 each group of ``k`` the ``W`` columns' groups side by side, zeros past the edges), and
 each tile of ``rows`` rows of A is packed into a small panel (a group of one row is one
@@ -37,9 +42,10 @@ from llvmlite import ir
 
 from ...ir import dtypes as dt
 from ..loops.loops import c64, counted_loop
-from ..loops.types import I1, I8, I16, I32, I64, PTR, VOID, declare
+from ..loops.types import F32, I1, I8, I16, I32, I64, PTR, VOID, declare
 
-__all__ = ["Variant", "emit_pack", "emit_gemm", "packed_bytes", "panel_bytes"]
+__all__ = ["Variant", "emit_pack", "emit_gemm", "packed_bytes", "panel_bytes", "source_type",
+           "BFloatType"]
 
 
 @dataclass(frozen=True)
@@ -52,8 +58,10 @@ class Variant:
     lanes: int
     rows: int
     vectors: int
-    # the step: "generic" (plain IR), "x86" (pairs: pmaddwd), "vnni" (quads: vpdpbusd)
+    # the step: "generic" (plain IR), "x86" (int8 pairs: pmaddwd), "vnni" (quads:
+    # vpdpbusd), "bf16" (bfloat16 pairs: vdpbf16ps)
     dot: str = "generic"
+    operands: str = "int8"          # "int8" (int8/uint8, int32 sums) or "bfloat16"
 
     @property
     def width(self) -> int:
@@ -61,7 +69,9 @@ class Variant:
         return self.vectors * self.lanes
 
     def supports(self, dtype) -> bool:
-        return self.group == 2 or dtype is dt.int8
+        if self.operands == "bfloat16":
+            return dtype is dt.bfloat16
+        return dtype is dt.int8 or (self.group == 2 and dtype is dt.uint8)
 
 
 def _groups(k: int, group: int) -> int:
@@ -85,9 +95,35 @@ def _gep(b, ptr, offset, ty):
     return b.gep(ptr, [offset], inbounds=True, source_etype=ty)
 
 
-def _widen(b, x, dtype):
-    """An 8-bit element as int16 (int8 signed, uint8 unsigned)."""
-    return b.sext(x, I16) if dtype is dt.int8 else b.zext(x, I16)
+class BFloatType(ir.Type):
+    """LLVM's ``bfloat`` (llvmlite's IR has no such type): vdpbf16ps's operands."""
+
+    def __str__(self) -> str:
+        return "bfloat"
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, BFloatType)
+
+    def __hash__(self) -> int:
+        return hash("bfloat")
+
+
+def source_type(dtype):
+    """How an element of A or B is read: 16 bits for bfloat16, else 8."""
+    return I16 if dtype is dt.bfloat16 else I8
+
+
+def _stored(b, x, v: Variant, dtype):
+    """An element (or a small vector of them) of A or B as the packed layout holds it:
+    8-bit integers widened to int16 for pairs (int8 signed, uint8 unsigned) or offset
+    by 128 for quads (int8 -> uint8); bfloat16 bits as they are."""
+    if dtype is dt.bfloat16:
+        return x
+    vector = isinstance(x.type, ir.VectorType)
+    if v.group == 4:
+        return b.xor(x, ir.Constant(x.type, [0x80] * x.type.count if vector else 0x80))
+    wide = ir.VectorType(I16, x.type.count) if vector else I16
+    return b.sext(x, wide) if dtype is dt.int8 else b.zext(x, wide)
 
 
 def _shuffle(b, vec, indices):
@@ -105,11 +141,16 @@ def _element_type(v: Variant):
     return I16 if v.group == 2 else I8
 
 
+def _sum_type(dtype):
+    return F32 if dtype is dt.bfloat16 else I32
+
+
 # ---- packing B -------------------------------------------------------------------------------
 
 def emit_pack(module: ir.Module, name: str, v: Variant, dtype) -> ir.Function:
     """``void name(i64 k, i64 n, ptr b, i64 b_k, i64 b_j, ptr out)``: B[kk, j] at
-    ``b + kk * b_k + j * b_j`` packed into ``out`` (packed_bytes(v, k, n) bytes)."""
+    element ``kk * b_k + j * b_j`` of ``b`` packed into ``out`` (packed_bytes(v, k, n)
+    bytes)."""
     fn = ir.Function(module, ir.FunctionType(VOID, [I64, I64, PTR, I64, I64, PTR]), name)
     k, n, src, b_k, b_j, out = fn.args
     b = ir.IRBuilder(fn.append_basic_block("entry"))
@@ -128,8 +169,9 @@ def emit_pack(module: ir.Module, name: str, v: Variant, dtype) -> ir.Function:
                     at = b.add(b.mul(kk, b_k), b.mul(j, b_j))
                     # NOTE: the address is only formed where it is inside B.
                     at = b.select(ok, at, c64(0))
-                    x = b.load(_gep(b, src, at, I8), typ=I8)
-                    x = _widen(b, x, dtype) if g == 2 else x
+                    source = source_type(dtype)
+                    x = b.load(_gep(b, src, at, source), typ=source)
+                    x = x if g == 4 else _stored(b, x, v, dtype)      # B stays signed
                     x = b.select(ok, x, ir.Constant(et, 0))
                     dst = b.add(b.mul(b.add(b.mul(t, groups), kg), c64(w * g)),
                                 b.add(b.mul(jj, c64(g)), c64(q)))
@@ -170,7 +212,9 @@ class _Gemm:
         (self.m, self.n, self.k, self.a, self.a_row, self.a_k, self.packed, self.c,
          self.ldc) = self.fn.args
         self.b = b = ir.IRBuilder(self.fn.append_basic_block("entry"))
-        self.vt = ir.VectorType(I32, v.lanes)
+        self.sum = _sum_type(dtype)
+        self.vt = ir.VectorType(self.sum, v.lanes)
+        self.lane_bits = ir.VectorType(I32, v.lanes)      # a packed lane: one group
         g = v.group
         self.groups = b.udiv(b.add(self.k, c64(g - 1)), c64(g))
         self.tiles = b.udiv(b.add(self.n, c64(v.width - 1)), c64(v.width))
@@ -179,7 +223,8 @@ class _Gemm:
         size = b.add(b.mul(b.udiv(b.mul(self.groups, c64(v.rows * 4)), c64(64)), c64(64)),
                      c64(64))
         self.panel = b.call(alloc, [c64(64), size])
-        self.mstore = declare(module, f"llvm.masked.store.v{v.lanes}i32.p0", ir.FunctionType(
+        suffix = "f32" if self.sum is F32 else "i32"
+        self.mstore = declare(module, f"llvm.masked.store.v{v.lanes}{suffix}.p0", ir.FunctionType(
             VOID, [self.vt, PTR, I32, ir.VectorType(I1, v.lanes)]))
 
     def emit(self) -> ir.Function:
@@ -202,22 +247,18 @@ class _Gemm:
         small vectors; what is left (the last partial group, the rows past ``m``, a
         strided A) goes element by element, zeros outside A."""
         b, v, g = self.b, self.v, self.v.group
-        et = _element_type(v)
+        et, source = _element_type(v), source_type(self.dtype)
         whole = b.udiv(self.k, c64(g))
         fast = b.and_(b.icmp_signed("==", self.a_k, c64(1)),
                       b.icmp_signed("<=", b.add(i0, c64(v.rows)), self.m))
         with b.if_then(fast):
             for r in range(v.rows):
-                row = _gep(b, self.a, b.mul(b.add(i0, c64(r)), self.a_row), I8)
+                row = _gep(b, self.a, b.mul(b.add(i0, c64(r)), self.a_row), source)
 
                 def copy(kg, r=r, row=row):
-                    x = b.load(_gep(b, row, b.mul(kg, c64(g)), I8),
-                               typ=ir.VectorType(I8, g), align=1)
-                    if g == 2:
-                        x = b.sext(x, ir.VectorType(I16, g)) if self.dtype is dt.int8 \
-                            else b.zext(x, ir.VectorType(I16, g))
-                    else:
-                        x = b.xor(x, ir.Constant(ir.VectorType(I8, g), [0x80] * g))
+                    x = b.load(_gep(b, row, b.mul(kg, c64(g)), source),
+                               typ=ir.VectorType(source, g), align=1)
+                    x = _stored(b, x, v, self.dtype)
                     dst = b.add(b.mul(kg, c64(v.rows)), c64(r))
                     b.store(x, _gep(b, self.panel, dst, I32), align=4)
                 counted_loop(b, c64(0), whole, copy, name="pv")
@@ -230,11 +271,8 @@ class _Gemm:
                     kk = b.add(b.mul(kg, c64(g)), c64(q))
                     ok = b.and_(b.icmp_signed("<", i, self.m), b.icmp_signed("<", kk, self.k))
                     at = b.select(ok, b.add(b.mul(i, self.a_row), b.mul(kk, self.a_k)), c64(0))
-                    x = b.load(_gep(b, self.a, at, I8), typ=I8)
-                    if g == 2:
-                        x = _widen(b, x, self.dtype)
-                    else:
-                        x = b.xor(x, ir.Constant(I8, 0x80))     # int8 -> uint8 + 128
+                    x = _stored(b, b.load(_gep(b, self.a, at, source), typ=source), v,
+                                self.dtype)
                     x = b.select(ok, x, ir.Constant(et, 0))
                     dst = b.add(b.mul(b.add(b.mul(kg, c64(v.rows)), c64(r)), c64(g)), c64(q))
                     b.store(x, _gep(b, self.panel, dst, et))
@@ -248,6 +286,22 @@ class _Gemm:
             fnty = ir.FunctionType(self.vt, [self.vt] * 3)
             fn = declare(b.module, f"llvm.x86.avx512.vpdpbusd.{lanes * 32}", fnty)
             return b.call(fn, [acc, a, bv])
+        if v.dot == "bf16":
+            pairs = ir.VectorType(BFloatType(), 2 * lanes)
+            fn = declare(b.module, f"llvm.x86.avx512bf16.dpbf16ps.{lanes * 32}",
+                         ir.FunctionType(self.vt, [self.vt, pairs, pairs]))
+            return b.call(fn, [acc, b.bitcast(a, pairs), b.bitcast(bv, pairs)])
+        if v.operands == "bfloat16":
+            # a pair's first value is the lane's low 16 bits, its second the high ones: as
+            # float32, the bits shifted up, and the bits with the low half cleared
+            fma = declare(b.module, f"llvm.fmuladd.v{lanes}f32",
+                          ir.FunctionType(self.vt, [self.vt] * 3))
+            high = ir.Constant(self.lane_bits, [-0x10000] * lanes)    # 0xFFFF0000
+            shift = ir.Constant(self.lane_bits, [16] * lanes)
+            for part in (lambda x: b.shl(x, shift), lambda x: b.and_(x, high)):
+                acc = b.call(fma, [b.bitcast(part(a), self.vt), b.bitcast(part(bv), self.vt),
+                                   acc])
+            return acc
         if v.dot == "x86":
             pairs = ir.VectorType(I16, 2 * lanes)
             name = {4: "llvm.x86.sse2.pmadd.wd", 8: "llvm.x86.avx2.pmadd.wd",
@@ -279,7 +333,7 @@ class _Gemm:
         pre = b.block
         loop = fn.append_basic_block("tile.k")
         done = fn.append_basic_block("tile.done")
-        zero = ir.Constant(self.vt, [0] * v.lanes)
+        zero = ir.Constant(self.vt, [0.0 if self.sum is F32 else 0] * v.lanes)
         b.cbranch(b.icmp_signed(">", self.groups, c64(0)), loop, done)
         b.position_at_end(loop)
         kg = b.phi(I64, name="kg")
@@ -290,7 +344,7 @@ class _Gemm:
                 s.add_incoming(zero, pre)
         base = b.mul(b.add(b.mul(ct, self.groups), kg), c64(v.width))     # int32 lanes
         cols = [b.load(_gep(b, self.packed, b.add(base, c64(j * v.lanes)), I32),
-                       typ=self.vt, align=4) for j in range(v.vectors)]
+                       typ=self.lane_bits, align=4) for j in range(v.vectors)]
         new = []
         for r in range(v.rows):
             at = b.add(b.mul(kg, c64(v.rows)), c64(r))
@@ -321,7 +375,7 @@ class _Gemm:
             tiles_data = b.mul(b.mul(self.tiles, self.groups), c64(v.width))
             corr_at = b.add(tiles_data, j0)
             corrections = [b.load(_gep(b, self.packed, b.add(corr_at, c64(j * v.lanes)),
-                                       I32), typ=self.vt, align=4)
+                                       I32), typ=self.lane_bits, align=4)
                            for j in range(v.vectors)]
             totals = [[b.sub(t, corr) for t, corr in zip(row, corrections, strict=True)]
                       for row in totals]
@@ -337,11 +391,11 @@ class _Gemm:
                 with b.if_else(whole) as (full, part):
                     with full:
                         for j, total in enumerate(row):
-                            ptr = _gep(b, self.c, b.add(c_row, c64(j * v.lanes)), I32)
+                            ptr = _gep(b, self.c, b.add(c_row, c64(j * v.lanes)), self.sum)
                             b.store(total, ptr, align=4)
                     with part:
                         for j, total in enumerate(row):
-                            ptr = _gep(b, self.c, b.add(c_row, c64(j * v.lanes)), I32)
+                            ptr = _gep(b, self.c, b.add(c_row, c64(j * v.lanes)), self.sum)
                             b.call(self.mstore, [total, ptr, ir.Constant(I32, 4), masks[j]])
 
 
