@@ -179,6 +179,11 @@ def gradients(ys, xs, grad_ys=None, name="gradients", stop_gradients=None, **unu
     read only through gathers of rows (an embedding) gets an ``IndexedSlices``."""
     xs_list = [graph_arg(x) for x in (xs if isinstance(xs, (list, tuple)) else [xs])]
     ys_list = ys if isinstance(ys, (list, tuple)) else [ys]
+    for x in xs_list:
+        if isinstance(x, Tensor):
+            # NOTE: an x the step would compute eagerly (a tf.constant, a default not
+            # fed) is replayed as a traced value, so the ys computed from it are traced
+            x.op.differentiated = True
     layout = []     # how the op's flat outputs group into gradients (IndexedSlices, None)
 
     def differentiate(ys, xs, gys, overrides=None):

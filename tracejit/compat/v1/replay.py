@@ -9,6 +9,8 @@ import numpy as np
 
 from ...ir.errors import TracejitError
 from ...trace.device_scope import device as device_scope
+from ...trace.tracing import current_trace, to_tensor
+from ...trace.values import Tracer
 
 
 def ancestor_ops(roots, fed_ids: set[int], control: bool = False) -> list:
@@ -56,8 +58,20 @@ def replay_ops(ops, values: dict[int, Any], device_of=None) -> None:
         if op.outputs:
             flat = result if isinstance(result, (list, tuple)) else [result]
             flat = [r for r in flat if r is not None]
+            if getattr(op, "differentiated", False):
+                flat = [_traced(r) for r in flat]
             for tensor, value in zip(op.outputs, flat, strict=True):
                 values.setdefault(id(tensor), value)
+
+
+def _traced(value):
+    """``value`` as a value of the active trace: a concrete one (a constant) becomes a
+    traced constant, so what is computed from it is traced too and ``tf.gradients`` with
+    respect to it has a path to follow."""
+    trace = current_trace()
+    if trace is None or isinstance(value, Tracer):
+        return value
+    return Tracer(trace.constant_var(to_tensor(value)), trace)
 
 
 def known_value(value):
