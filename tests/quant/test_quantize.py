@@ -155,3 +155,26 @@ def test_docstring_examples():
     result = doctest.testmod(importlib.import_module("tracejit.quant.api"))
     assert result.attempted >= 8
     assert not result.failed
+
+
+def test_the_int8_program_builds_ahead_of_time(tmp_path):
+    """A quantized function is an ordinary program: tj.aot builds it into a library with
+    its own 8-bit kernels (no runtime library), whose results are the JIT's."""
+    import shutil
+    import subprocess
+
+    import tracejit.aot
+    from tests.aot.helpers import call_shared, small_cnn
+    rng = np.random.default_rng(5)
+    cnn = small_cnn(rng)
+    x = rng.uniform(0, 1, (16, 8, 8, 1)).astype(np.float32)
+    q = tj.quantize(cnn, x)
+    library = tracejit.aot.compile(q, x[:2], out=tmp_path / "qcnn")
+    status, (got,) = call_shared(library, [x[:2]])
+    assert status == 0
+    np.testing.assert_allclose(got, np.asarray(q(x[:2])), rtol=1e-5, atol=1e-6)
+    assert b"tj_pk_gemm_" in library.object.read_bytes()   # the kernel, in the object
+    if shutil.which("nm"):
+        undefined = subprocess.run(["nm", "-u", str(library.shared)], capture_output=True,
+                                   text=True, check=True).stdout
+        assert "tj_pk_" not in undefined
