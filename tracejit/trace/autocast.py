@@ -105,9 +105,10 @@ def current_policy() -> Policy:
 def autocast_dtype(op: OpDef) -> tuple[dt.DType, tuple[dt.DType, ...]] | None:
     """``(target, sources)``: cast ``op``'s float arguments of a dtype in ``sources`` to
     ``target`` under the policy in force; None: record it as it is."""
-    compute = (_SCOPE.get() or _GLOBAL[0]).compute_dtype
-    if compute is dt.float32:
+    policy = _SCOPE.get() or _GLOBAL[0]
+    if policy.name == "float32":        # NOTE: every op recorded asks: the cheap test first
         return None
+    compute = policy.compute_dtype
     if op.has(Tag.LINALG) or op in _PRODUCTS:
         return compute, (dt.float32,)
     if op.has(Tag.REDUCE) or op.has(Tag.TRANSCENDENTAL):
