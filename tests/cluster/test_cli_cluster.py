@@ -73,6 +73,15 @@ def test_serve_without_a_keys_folder_names_the_file(tmp_path):
     assert f"cannot read CURVE keys {tmp_path / 'server'}.key_secret" in result.output
 
 
+def _signal_state(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            return ", ".join(line.strip() for line in status
+                             if line.startswith(("SigBlk", "SigIgn", "SigCgt", "State")))
+    except OSError as exc:
+        return f"(unreadable: {exc})"
+
+
 class Serving:
     """``tracejit cluster serve`` in a subprocess, up once it says so."""
 
@@ -90,7 +99,14 @@ class Serving:
     def interrupt(self) -> tuple[int, str]:
         """Ctrl-C, then its exit status and what it wrote to stderr."""
         self.process.send_signal(signal.SIGINT)
-        _, err = self.process.communicate(timeout=30)
+        try:
+            _, err = self.process.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            # NOTE: say how signals stood (a SIGINT ignored or blocked is inherited
+            # from the process that started the server)
+            raise AssertionError(f"Ctrl-C did not stop the server: server "
+                                 f"{_signal_state(self.process.pid)}; this process "
+                                 f"{_signal_state(os.getpid())}") from None
         return self.process.returncode, err
 
     def kill(self) -> None:
