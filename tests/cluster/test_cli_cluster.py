@@ -73,6 +73,10 @@ def test_serve_without_a_keys_folder_names_the_file(tmp_path):
     assert f"cannot read CURVE keys {tmp_path / 'server'}.key_secret" in result.output
 
 
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _signal_state(pid: int) -> str:
     try:
         with open(f"/proc/{pid}/status") as status:
@@ -86,9 +90,12 @@ class Serving:
     """``tracejit cluster serve`` in a subprocess, up once it says so."""
 
     def __init__(self, *options: str):
+        # NOTE: Ctrl-C as at a terminal: a test run started in the background by a
+        # non-interactive shell ignores SIGINT, and a child would inherit that
         self.process = subprocess.Popen(
             [sys.executable, "-m", "tracejit.cli", "cluster", "serve", *options], cwd=REPO,
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            preexec_fn=_default_sigint)
         found: list[str] = []
         reader = threading.Thread(target=lambda: found.append(self.process.stdout.readline()),
                                   daemon=True)
