@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import tracejit.compat.v1 as tf
-from tracejit.compat.v1 import host_ops, session
+from tracejit.compat.v1 import host_ops
 from tracejit.compat.v1.coordinator import RUNNER_BATCH
 from tracejit.data import queues as core
 
@@ -236,7 +236,7 @@ def _enqueue_ops(queue_name_part):
             if queue_name_part in qr.name for op in qr.enqueue_ops]
 
 
-def test_queue_runners_move_in_memory_rows_in_batches(graph, monkeypatch):
+def test_queue_runners_move_in_memory_rows_in_batches(graph, batched_runs):
     # slice_input_producer -> batch: the runner's enqueue has a batched form, so one
     # Session.run_batched moves up to RUNNER_BATCH rows; each row once per epoch, each
     # image with its label (the order between the test's run and the runner's is open)
@@ -248,12 +248,6 @@ def test_queue_runners_move_in_memory_rows_in_batches(graph, monkeypatch):
                             allow_smaller_final_batch=True)
     [enqueue] = _enqueue_ops("batch/")
     assert host_ops.batch_plan(enqueue) is not None
-    batched_runs = []
-
-    def counted(sess, plan, limit):
-        batched_runs.append(limit)
-        return host_ops.run_batch_plan(sess, plan, limit)
-    monkeypatch.setattr(session, "run_batch_plan", counted)
     with tf.Session() as sess:
         sess.run(tf.local_variables_initializer())
         coord, threads = _runners(sess)

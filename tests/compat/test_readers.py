@@ -275,17 +275,11 @@ def test_with_tf_trains_own_producer_and_batch(tmp_path):
     assert [b.tolist() for _, b in got] == [[5.0, 9.0], [13.0, 5.0], [9.0, 13.0]]
 
 
-def test_a_csv_chain_into_batch_moves_records_in_batches(tmp_path, monkeypatch):
+def test_a_csv_chain_into_batch_moves_records_in_batches(tmp_path, batched_runs):
     # read -> decode_csv -> batch: every op of the runner's chain has a batched form,
     # so a runner moves a file's records per call; the batches are those TensorFlow
     # gave for the same program above (y not doubled here)
-    from tracejit.compat.v1 import host_ops, session
-    batched_runs = []
-
-    def counted(sess, plan, limit):
-        batched_runs.append(limit)
-        return host_ops.run_batch_plan(sess, plan, limit)
-    monkeypatch.setattr(session, "run_batch_plan", counted)
+    from tracejit.compat.v1 import host_ops
     path = tmp_path / "clean.csv"
     path.write_text("x,y\n1,2.5\n3,4.5\n5,6.5\n")
     with tf.Graph().as_default():
@@ -308,17 +302,10 @@ def test_a_csv_chain_into_batch_moves_records_in_batches(tmp_path, monkeypatch):
     assert 2 <= len(batched_runs) <= 3       # a file's records each, then the end
 
 
-def test_tfrecords_parsed_into_shuffle_batch_move_in_batches(tmp_path, monkeypatch):
+def test_tfrecords_parsed_into_shuffle_batch_move_in_batches(tmp_path, batched_runs):
     # TFRecordReader.read -> parse_single_example (dense features) -> shuffle_batch: the
     # runners' chains are batched; every example arrives once per epoch, its image with
     # its label (hand-derived: image = [i, -i], label = i)
-    from tracejit.compat.v1 import host_ops, session
-    batched_runs = []
-
-    def counted(sess, plan, limit):
-        batched_runs.append(limit)
-        return host_ops.run_batch_plan(sess, plan, limit)
-    monkeypatch.setattr(session, "run_batch_plan", counted)
     path = str(tmp_path / "train.tfrecord")
     with tf.python_io.TFRecordWriter(path) as writer:
         for i in range(40):
