@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import tracejit as tj
-from tracejit.codegen_cpu.host.entry import trampoline_support
+from tracejit.codegen_cpu.host.entry_checks import trampoline_support
 from tracejit.codegen_cpu.host.executor import CpuExecutor, loaded_program
 from tracejit.codegen_cpu.host.program import RELEASE_GIL_ELEMENTS, runs_long
 from tracejit.ir import GraphBuilder, ops

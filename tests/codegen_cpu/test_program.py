@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from tracejit.codegen_cpu.host.binding import CompiledProgram
-from tracejit.codegen_cpu.host.entry import trampoline_support
+from tracejit.codegen_cpu.host.entry_checks import trampoline_support
 from tracejit.ir import interpret
 
 from . import standin_lowering

@@ -38,7 +38,8 @@ import numpy as np
 from ...ir import dtypes as dt
 from . import cache as cache_mod
 from . import entry as E
-from .entry import Layout, numpy_api, trampoline_support
+from .entry import Layout
+from .entry_checks import numpy_api, trampoline_support
 
 __all__ = ["CompiledProgram", "ENTRY_ENV", "HUGE_PAGE", "entry_kind"]
 

@@ -34,22 +34,18 @@ Nothing process-specific is baked into code (it is cached on disk and loaded by 
 processes), and CPython globals are never referenced by symbol name (a process with
 numba loaded resolves such names wrongly). The offsets used are CPython's (3.11+,
 64-bit) object header, list and tuple layouts and NumPy's ``PyArrayObject_fields`` /
-``PyArray_Descr``; :func:`trampoline_support` checks them on live objects first.
+``PyArray_Descr``; :func:`.entry_checks.trampoline_support` checks them on live objects
+first.
 """
 
 from __future__ import annotations
 
-import ctypes
-import functools
-import sys
-import sysconfig
 from dataclasses import asdict, dataclass
 
-import numpy as np
 from llvmlite import ir
 
 __all__ = ["ArgSpec", "Layout", "ResultSpec", "TRAMPOLINE", "trampoline_module",
-           "trampoline_support", "POOL", "RT_ARENA", "RT_CONSTS", "RT_SIZE"]
+           "POOL", "RT_ARENA", "RT_CONSTS", "RT_SIZE"]
 
 PTR = ir.PointerType()
 I1, I8, I32, I64 = ir.IntType(1), ir.IntType(8), ir.IntType(32), ir.IntType(64)
@@ -483,53 +479,3 @@ def trampoline_module(module: ir.Module) -> ir.Module:
         kwnames = fn.args[3] if len(fn.args) == 4 else PTR(None)
         b.ret(b.call(core, [*fn.args[:3], kwnames]))
     return module
-
-
-# ---- checking the layouts the trampoline relies on --------------------------------------------
-
-def _word(address: int) -> int:
-    return ctypes.c_uint64.from_address(address).value
-
-
-def numpy_api(index: int) -> int:
-    """Address of entry ``index`` of NumPy's C-API table."""
-    core = getattr(np, "_core", None) or np.core
-    capsule = core._multiarray_umath._ARRAY_API
-    get = ctypes.pythonapi.PyCapsule_GetPointer
-    get.restype, get.argtypes = ctypes.c_void_p, [ctypes.py_object, ctypes.c_char_p]
-    return _word(get(capsule, None) + 8 * index)
-
-
-@functools.cache
-def trampoline_support() -> str | None:
-    """``None`` when the trampoline's assumptions hold in this process, else why not."""
-    if sys.implementation.name != "cpython" or sys.version_info < (3, 11):
-        return f"needs CPython 3.11+, this is {sys.implementation.name} {sys.version}"
-    if ctypes.sizeof(ctypes.c_void_p) != 8 or sys.byteorder != "little":
-        return "needs a 64-bit little-endian process"
-    if sysconfig.get_config_var("Py_GIL_DISABLED"):
-        return "the free-threaded build has another object layout"
-    try:
-        a = np.zeros((3, 5), np.float32)[:, :4]
-        ref = a.base
-        lst, tup = [a], (a,)
-        checks = [
-            _word(id(lst) + SEQ_ITEMS) and _word(_word(id(lst) + SEQ_ITEMS)) == id(a),
-            _word(id(lst) + OB_SIZE) == 1 and _word(id(tup) + OB_SIZE) == 1,
-            _word(id(tup) + SEQ_ITEMS) == id(a),
-            _word(id(a) + OB_TYPE) == id(np.ndarray),
-            _word(id(a) + ARR_DATA) == a.ctypes.data,
-            ctypes.c_int32.from_address(id(a) + ARR_ND).value == 2,
-            _word(_word(id(a) + ARR_DIMS) + 8) == 4,
-            _word(id(a) + ARR_DESCR) == id(a.dtype),
-            ctypes.c_int32.from_address(id(ref) + ARR_FLAGS).value & 0x501 == 0x501,
-            ctypes.c_int32.from_address(id(a) + ARR_FLAGS).value & C_CONTIGUOUS == 0,
-            _word(id(np.dtype("f4")) + DESCR_TYPEOBJ) == id(np.float32),
-            ctypes.c_char.from_address(id(np.dtype(">f4")) + DESCR_BYTEORDER).value == b">",
-            numpy_api(NEW_FROM_DESCR_INDEX) != 0,
-        ]
-    except Exception as exc:            # any surprise means: do not trust the layout
-        return f"probing object layouts failed: {exc!r}"
-    if not all(checks):
-        return f"unexpected CPython/NumPy object layout (checks: {checks})"
-    return None
