@@ -29,13 +29,21 @@ PEERS = {
 }
 
 
+def python_variable(peer: str) -> str:
+    """The environment variable that may name another Python (a virtual environment of
+    its own) to run this peer's child: TRACEJIT_TORCH_PYTHON, TRACEJIT_TF_PYTHON, ..."""
+    return f"TRACEJIT_{'TF' if peer == 'tensorflow' else peer.upper()}_PYTHON"
+
+
 def _load(peer: str):
     module_name, library = PEERS[peer]
     try:
         return importlib.import_module(f"benchmarks.{module_name}"), None
     except ModuleNotFoundError as exc:
         if (exc.name or "").split(".")[0] == library:
-            return None, ("not installed", f"not installed (import {library} failed)")
+            return None, ("not installed", f"not installed (import {library} failed; "
+                                           f"{python_variable(peer)} may name a Python "
+                                           "that has it)")
         return None, ("failed", harness.error_reason(exc))
     except Exception as exc:        # noqa: BLE001 - a broken install is a result too
         return None, ("failed", harness.error_reason(exc))

@@ -40,6 +40,9 @@ class Case:
     check: Callable[[Any], float] | None = None    # first output -> a number to compare
     style: str | None = None                       # W8: "session", "step" or "loop"
     note: str = ""
+    # NOTE: None is the workload's own dtype (float32); "bfloat16" marks a variant whose
+    # products compute on bfloat16 operands. Ratios and checks compare like with like.
+    precision: str | None = None
 
 
 @dataclass
@@ -62,6 +65,7 @@ class Result:
     check: float | None = None
     style: str | None = None
     note: str = ""
+    precision: str | None = None
 
     def to_json(self) -> dict:
         out = {"type": "result", **self.__dict__}
@@ -134,7 +138,7 @@ def run_variant(peer: str, workload: str, variant: str, builder, inputs: dict, s
             result.note = case.note
             result.times_s = time_compile(case, repeat)
         else:
-            result.note, result.style = case.note, case.style
+            result.note, result.style, result.precision = case.note, case.style, case.precision
             result.times_s, result.inner, result.check = time_case(case, repeat)
     except NotSupported as exc:
         result.status, result.reason = "not supported", str(exc)

@@ -1,6 +1,9 @@
 """PyTorch as its experts use it, in two variants: eager (``inference_mode`` for the
 forward-only workloads; ``nn.Module`` + ``loss.backward()`` + ``optim.SGD`` for training)
-and ``torch.compile`` of the same functions and modules."""
+and ``torch.compile`` of the same functions and modules. W3 and W5 also in bfloat16
+(`` bf16``), beside tracejit's: W3 on ``torch.bfloat16`` operands, W5's forward under
+``torch.autocast`` with float32 master weights -- the policy of tracejit's
+``mixed_bfloat16``."""
 
 from __future__ import annotations
 
@@ -19,6 +22,7 @@ from .workloads import (
 )
 
 EAGER, COMPILED = "torch eager", "torch.compile"
+BF16 = " bf16"      # the suffix of the bfloat16 variants' names
 
 
 def versions() -> dict:
@@ -92,10 +96,24 @@ class TutorialCNN(nn.Module):
         return self.fc2(x)
 
 
-def _trainer(model: nn.Module, x, y, variant, lr=LEARNING_RATE):
-    """One SGD step per call: forward, softmax cross-entropy, backward, update."""
+def _autocast(forward, dtype):
+    """``forward`` under ``torch.autocast``: its products on ``dtype`` operands, the
+    parameters kept in float32 (master weights that the optimizer updates); the logits
+    come back in float32 for the loss, as tracejit's mixed policy casts them."""
+    def run(x):
+        with torch.autocast("cpu", dtype=dtype):
+            return forward(x).float()
+    return run
+
+
+def _trainer(model: nn.Module, x, y, variant, lr=LEARNING_RATE, autocast=None):
+    """One SGD step per call: forward, softmax cross-entropy, backward, update; the
+    forward under ``torch.autocast(dtype=autocast)`` when given (backward outside it, as
+    PyTorch's AMP recipe has it)."""
     model.train()
     forward = _maybe_compile(model, variant)
+    if autocast is not None:
+        forward = _autocast(forward, autocast)
     optimizer = torch.optim.SGD(model.parameters(), lr=lr)
 
     def run():
@@ -107,9 +125,9 @@ def _trainer(model: nn.Module, x, y, variant, lr=LEARNING_RATE):
     return run
 
 
-def _variants(builder):
-    return {EAGER: lambda inp, size: builder(inp, size, EAGER),
-            COMPILED: lambda inp, size: builder(inp, size, COMPILED)}
+def _variants(builder, suffix=""):
+    return {EAGER + suffix: lambda inp, size: builder(inp, size, EAGER),
+            COMPILED + suffix: lambda inp, size: builder(inp, size, COMPILED)}
 
 
 def w1(inp, size, variant):
@@ -124,16 +142,31 @@ def w3(inp, size, variant):
     return _inference(torch.matmul, variant, _t(inp["a"]), _t(inp["b"]))
 
 
+def w3_bf16(inp, size, variant):
+    a, b = (_t(inp[k]).to(torch.bfloat16) for k in ("a", "b"))    # rounded to nearest
+    case = _inference(torch.matmul, variant, a, b)
+    case.note, case.precision = "operands in bfloat16", "bfloat16"
+    return case
+
+
 def w4(inp, size, variant):
     run = _trainer(_mlp(inp["params"]), _t(inp["x"]), _t(inp["y"]), variant)
     return Case(run, check=float)
 
 
-def w5(inp, size, variant):
+def _w5_step(inp, variant, autocast=None):
     torch.manual_seed(0)
     x = _t(inp["x"].transpose(0, 3, 1, 2))      # NHWC -> NCHW
-    run = _trainer(TutorialCNN(inp["params"]), x, _t(inp["y"]), variant)
-    return Case(run, check=float)
+    return _trainer(TutorialCNN(inp["params"]), x, _t(inp["y"]), variant, autocast=autocast)
+
+
+def w5(inp, size, variant):
+    return Case(_w5_step(inp, variant), check=float)
+
+
+def w5_bf16(inp, size, variant):
+    return Case(_w5_step(inp, variant, autocast=torch.bfloat16), check=float,
+                note="torch.autocast bfloat16, float32 weights", precision="bfloat16")
 
 
 def w6(inp, size, variant):
@@ -240,9 +273,9 @@ def w9(inp, size, variant):
 VARIANTS = {
     "W1": _variants(w1),
     "W2": _variants(w2),
-    "W3": _variants(w3),
+    "W3": {**_variants(w3), **_variants(w3_bf16, BF16)},
     "W4": _variants(w4),
-    "W5": _variants(w5),
+    "W5": {**_variants(w5), **_variants(w5_bf16, BF16)},
     "W6": _variants(w6),
     "W7": {COMPILED: w7},
     "W8": {f"{EAGER} step": lambda inp, size: w8(inp, size, EAGER),

@@ -56,8 +56,8 @@ def w3_bf16(inp, size):
     given in bfloat16, as a bf16 model holds them."""
     gemm = tj.jit(lambda a, b: a @ b)
     a, b = (inp[k].astype(tj.bfloat16.np_dtype) for k in ("a", "b"))
-    return Case(lambda: gemm(a, b), check=_mean,
-                note="operands in bfloat16")
+    return Case(lambda: gemm(a, b), check=_mean, note="operands in bfloat16",
+                precision="bfloat16")
 
 
 def mlp_loss(params, x, y):
@@ -101,7 +101,7 @@ def _w5_logits(params, x, training: bool):
     return h @ f2 + fb2
 
 
-def _w5_step(inp, policy: str):
+def _w5_step(inp, policy: str, precision: str | None = None):
     tj.nn.set_dropout_seed(0)
     params = [tj.Variable(p, name=f"w5/p{i}") for i, p in enumerate(inp["params"])]
     x, y = inp["x"], inp["y"]
@@ -118,7 +118,8 @@ def _w5_step(inp, policy: str):
         # NOTE: the policy is read while the step is traced (its first call)
         with tj.mixed_precision.autocast(policy):
             return step(x, y)
-    return Case(run, check=lambda loss: float(np.asarray(loss)))
+    return Case(run, check=lambda loss: float(np.asarray(loss)),
+                precision=precision)
 
 
 def w5(inp, size):
@@ -131,7 +132,7 @@ def w5(inp, size):
 def w5_bf16(inp, size):
     """W5 under the mixed_bfloat16 policy: convolutions and products on bfloat16
     operands with float32 sums, float32 weights and loss (tj.mixed_precision)."""
-    return _w5_step(inp, "mixed_bfloat16")
+    return _w5_step(inp, "mixed_bfloat16", precision="bfloat16")
 
 
 def _w10(inp, size, int8: bool):

@@ -25,6 +25,8 @@ def _row_cells(row: dict, unit: str) -> list[str]:
                 "", "", "", "", "", ""]
     ratio = row.get("ratio")
     notes = [row.get("note", "")]
+    if row.get("precision") and ratio is not None and row["peer"] != "tracejit":
+        notes.append(f"ratio to {row['ratio_to']}")     # like with like: bf16 to bf16
     if row.get("check_ok") is False:
         notes.insert(0, f"CHECK MISMATCH ({row['check']:.6g})")
     return [row["workload"], name, _number(row["median"]), _number(row["min"]),
@@ -72,7 +74,8 @@ def summary(doc: dict) -> str:
             versions = ", ".join(f"{k} {v}" for k, v in info.get("versions", {}).items())
             load = info.get("load")
             lines.append(f"  {info['peer']}: {versions}" +
-                         (f" (load {load[0]:.2f} -> {load[1]:.2f})" if load else ""))
+                         (f" (load {load[0]:.2f} -> {load[1]:.2f})" if load else "") +
+                         (f", run by {info['python']}" if info.get("python") else ""))
         else:
             lines.append(f"  {info['peer']}: {info['status']} — {info.get('reason', '')}")
     return "\n".join(lines)

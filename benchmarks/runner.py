@@ -7,6 +7,7 @@ could not say, and adds the ratio peer / tracejit and a cross-check of each resu
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import platform
@@ -21,8 +22,10 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 
+from .child import PEERS as PEER_MODULES
+from .child import python_variable
 from .harness import MARKER, SCHEMA_VERSION
-from .workloads import SIZES, WORKLOADS, figure, throughput
+from .workloads import SIZES, WORKLOADS, check_rtol, figure, throughput
 
 ROOT = Path(__file__).resolve().parent.parent
 PEERS = ["numpy", "numba", "jax", "torch", "tensorflow"]
@@ -102,10 +105,23 @@ def _last_line(text: str) -> str:
     return lines[-1][:300] if lines else ""
 
 
+def peer_python(peer: str) -> str | None:
+    """The Python that runs a peer's child: this one when it can import the peer's
+    library, else the one its variable names (``child.python_variable``: PyTorch or
+    TensorFlow kept in a virtual environment of their own), else None."""
+    library = PEER_MODULES[peer][1]
+    if importlib.util.find_spec(library) is not None:
+        return sys.executable
+    return os.environ.get(python_variable(peer)) or None
+
+
 def run_peer(peer: str, workloads: list[str], repeat: int, size: str, timeout_s: float,
              echo: Callable[[str], None]) -> tuple[dict, list[dict]]:
     """Run one peer's child process; returns (peer record, result rows)."""
-    command = [sys.executable, "-m", "benchmarks.child", "--peer", peer,
+    # NOTE: with no Python that has the library, this one runs the child, which reports
+    # "not installed" as a row of the table.
+    python = peer_python(peer) or sys.executable
+    command = [python, "-m", "benchmarks.child", "--peer", peer,
                "--only", ",".join(workloads), "--repeat", str(repeat), "--size", size]
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(
         [str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]))
@@ -139,6 +155,8 @@ def run_peer(peer: str, workloads: list[str], repeat: int, size: str, timeout_s:
                     continue
                 if record.get("type") == "peer":
                     info = {k: v for k, v in record.items() if k != "type"}
+                    if python != sys.executable:
+                        info["python"] = python
                     if info["status"] != "ok":
                         echo(f"  {peer}: {info['reason']}")
                 elif record.get("type") == "result":
@@ -188,12 +206,8 @@ def add_derived(rows: list[dict], size: str) -> None:
     for workload in WORKLOADS:
         ok = [r for r in rows if r["workload"] == workload and r["status"] == "ok"]
         ours = [r for r in ok if r["peer"] == "tracejit"]
-        best = min(ours, key=lambda r: r["median_s"], default=None)
         for row in ok:
-            # NOTE: W8 compares like with like where tracejit has the same style
-            # (Session.run against Session.run); otherwise against tracejit's fastest.
-            same = [r for r in ours if r.get("style") and r.get("style") == row.get("style")]
-            ref = min(same, key=lambda r: r["median_s"]) if same else best
+            ref = _reference(row, ours)
             # NOTE: W7 is a difference of two timings; when compiling costs less than a
             # warm call varies, it can come out at or below zero, and no ratio means much.
             meaningful = ref is not None and ref["median_s"] > 0 and row["median_s"] > 0
@@ -202,20 +216,33 @@ def add_derived(rows: list[dict], size: str) -> None:
             if row["median_s"] <= 0:
                 row["note"] = "; ".join(filter(None, [
                     row.get("note"), "below the noise: warm calls vary more than this"]))
-        _cross_check(ok, WORKLOADS[workload].check_rtol)
+        _cross_check(ok)
 
 
-def _cross_check(rows: list[dict], rtol: float) -> None:
-    """Compare each row's check value with NumPy's (else the median of all): a fast but
-    wrong implementation must not pass unnoticed."""
-    values = [r["check"] for r in rows if r.get("check") is not None]
-    if not values:
+def _reference(row: dict, ours: list[dict]) -> dict | None:
+    """The tracejit row a row's ratio is taken to: tracejit's fastest of the same
+    precision (bfloat16 against bfloat16, float32 against float32), and of the same style
+    where tracejit has it (W8: Session.run against Session.run)."""
+    alike = [r for r in ours if r.get("precision") == row.get("precision")]
+    same_style = [r for r in alike if r.get("style") and r.get("style") == row.get("style")]
+    return min(same_style or alike, key=lambda r: r["median_s"], default=None)
+
+
+def _cross_check(rows: list[dict]) -> None:
+    """Compare each row's check value with NumPy's (else the median of the rows in the
+    workload's own precision), within the workload's tolerance for the row's precision:
+    a fast but wrong implementation must not pass unnoticed."""
+    checked = [r for r in rows if r.get("check") is not None]
+    if not checked:
         return
-    numpy = [r["check"] for r in rows if r["peer"] == "numpy" and r.get("check") is not None]
-    reference = numpy[0] if numpy else statistics.median(values)
+    # NOTE: bfloat16 rows are off by their rounding; they must not pull the reference.
+    full = [r for r in checked if r.get("precision") is None] or checked
+    numpy = [r["check"] for r in full if r["peer"] == "numpy"]
+    reference = numpy[0] if numpy else statistics.median(r["check"] for r in full)
     for row in rows:
         if row.get("check") is not None:
             scale = max(abs(reference), 1e-6)
+            rtol = check_rtol(row["workload"], row.get("precision"))
             row["check_ok"] = abs(row["check"] - reference) <= rtol * scale
 
 
