@@ -7,7 +7,8 @@ tracejit beside TensorFlow in the same run.
 - ``dataset``: ``tf.data`` ``from_tensor_slices().shuffle().repeat().batch().prefetch()``.
 
 Each mode reports steps/s as the median of ``--windows`` timed windows of ``--steps``
-steps after a warm-up, and its ratio to ``memory`` of the same framework. The modes'
+steps after a warm-up, and its ratio to ``memory`` of the same framework (the median of
+the ratios of windows timed in the same round). The modes'
 windows are interleaved (all four sessions live at once), so a change in the machine's
 load during the run falls on every mode alike. The network
 is written with raw ops (conv2d, max_pool, matmul) so the same file runs on
@@ -144,6 +145,13 @@ def measure(framework: str, modes, steps: int, windows: int, warmup: int,
         runs[mode][5]), "windows": [round(r, 1) for r in runs[mode][5]]} for mode in modes]
 
 
+def paired_ratio(windows: list[float], memory: list[float]) -> float:
+    """The median over windows of a mode's rate over the ``memory`` window of the same
+    round: the rounds' windows ran back to back, so a drift in the machine's speed between
+    rounds (other processes) cancels, where a ratio of two medians would keep it."""
+    return statistics.median(w / m for w, m in zip(windows, memory, strict=True))
+
+
 def tensorflow_python() -> str | None:
     if importlib.util.find_spec("tensorflow") is not None:
         return sys.executable
@@ -198,11 +206,11 @@ def main(argv=None) -> int:
     if args.child:
         print(json.dumps(results))
         return 0
-    base = {r["framework"]: r["steps_per_s"] for r in results if r["mode"] == "memory"}
+    base = {r["framework"]: r["windows"] for r in results if r["mode"] == "memory"}
     print(f"{'framework':<11} {'mode':<10} {'steps/s':>9} {'vs memory':>10}")
     for r in results:
-        ratio = r["steps_per_s"] / base[r["framework"]] if r["framework"] in base else \
-            float("nan")
+        ratio = paired_ratio(r["windows"], base[r["framework"]]) \
+            if r["framework"] in base else float("nan")
         r["vs_memory"] = ratio
         print(f"{r['framework']:<11} {r['mode']:<10} {r['steps_per_s']:9.1f} {ratio:10.3f}")
     if args.json:

@@ -17,6 +17,7 @@ import numpy as np
 
 from ..io.records import RecordReader, compression_name
 from . import structure as st
+from .rows import CHUNK
 
 __all__ = ["TensorSlices", "Tensors", "Range", "GeneratorSource", "Zip", "Concatenate",
            "TextLines", "TFRecords", "file_names"]
@@ -45,6 +46,13 @@ class TensorSlices:
     def spec(self):
         return st.unflatten(self.treedef, [st.TensorSpec(a.shape[1:], a.dtype)
                                            for a in self.arrays])
+
+    def row_table(self):
+        return self.treedef, self.arrays
+
+    def row_chunks(self):
+        for start in range(0, self.length, CHUNK):
+            yield np.arange(start, min(start + CHUNK, self.length), dtype=np.int64)
 
     def elements(self):
         for i in range(self.length):

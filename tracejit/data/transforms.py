@@ -19,6 +19,7 @@ from functools import cached_property
 
 import numpy as np
 
+from . import rows
 from . import structure as st
 from .functions import ElementFunction
 
@@ -113,6 +114,11 @@ class Batch:
         return st.map_structure(lambda s: _batched(s, size), self.input.spec)
 
     def elements(self):
+        table = rows.row_table(self.input)
+        if table is not None and type(self) is Batch:
+            yield from rows.batches_of_rows(table, self.input.row_chunks(), self.batch_size,
+                                            self.drop_remainder)
+            return
         source = self.input.elements()
         try:
             while True:
@@ -249,10 +255,21 @@ class Shuffle(SameSpec):
         self._epochs = itertools.count()
         self._lock = threading.Lock()
 
-    def elements(self):
+    def _uniforms(self) -> rows.UniformStream:
+        """The draws of one iteration (epoch)."""
         with self._lock:
             epoch = next(self._epochs) if self.reshuffle else 0
-        uniforms = _uniforms(np.random.default_rng([self.seed & (2**63 - 1), epoch]))
+        return rows.UniformStream(np.random.default_rng([self.seed & (2**63 - 1), epoch]))
+
+    def row_table(self):
+        return rows.row_table(self.input)
+
+    def row_chunks(self):
+        yield from rows.shuffled_rows(self.input.row_chunks(), self.buffer_size,
+                                      self._uniforms())
+
+    def elements(self):
+        uniforms = self._uniforms()
         buffer: list = []
         source = self.input.elements()
         try:
@@ -260,22 +277,15 @@ class Shuffle(SameSpec):
                 if len(buffer) < self.buffer_size:
                     buffer.append(element)
                     continue
-                at = int(next(uniforms) * len(buffer))
+                at = int(uniforms.next() * len(buffer))
                 yield buffer[at]
                 buffer[at] = element
             while buffer:
-                at = int(next(uniforms) * len(buffer))
+                at = int(uniforms.next() * len(buffer))
                 buffer[at], buffer[-1] = buffer[-1], buffer[at]
                 yield buffer.pop()
         finally:
             source.close()
-
-
-def _uniforms(rng, block: int = 1024):
-    """Uniform doubles in [0, 1), drawn ``block`` at a time: ``int(u * n)`` is a uniform
-    index below ``n`` (one generator call per element cost more than the shuffle)."""
-    while True:
-        yield from rng.random(block).tolist()
 
 
 class Repeat(SameSpec):
@@ -285,13 +295,22 @@ class Repeat(SameSpec):
         self.input = input
         self.count = None if count is None or int(count) < 0 else int(count)
 
+    def row_table(self):
+        return rows.row_table(self.input)
+
+    def row_chunks(self):
+        yield from self._epochs(lambda: (c for c in self.input.row_chunks() if len(c)))
+
     def elements(self):
+        yield from self._epochs(self.input.elements)
+
+    def _epochs(self, iteration):
         epochs = itertools.count() if self.count is None else range(self.count)
         for _ in epochs:
             produced = False
-            for element in self.input.elements():
+            for item in iteration():
                 produced = True
-                yield element
+                yield item
             if not produced:
                 return
 
@@ -299,6 +318,24 @@ class Repeat(SameSpec):
 class Take(SameSpec):
     def __init__(self, input, count):
         self.input, self.count = input, int(count)
+
+    def row_table(self):
+        return rows.row_table(self.input)
+
+    def row_chunks(self):
+        source = self.input.row_chunks()
+        left = self.count
+        try:
+            for chunk in source:
+                if left < 0:
+                    yield chunk
+                    continue
+                if left == 0:
+                    return
+                yield chunk[:left]
+                left -= min(left, len(chunk))
+        finally:
+            source.close()
 
     def elements(self):
         source = self.input.elements()
@@ -311,6 +348,17 @@ class Take(SameSpec):
 class Skip(SameSpec):
     def __init__(self, input, count):
         self.input, self.count = input, int(count)
+
+    def row_table(self):
+        return rows.row_table(self.input)
+
+    def row_chunks(self):
+        left = self.count
+        for chunk in self.input.row_chunks():
+            if left < 0:
+                continue
+            yield chunk[left:]
+            left = max(0, left - len(chunk))
 
     def elements(self):
         source = self.input.elements()
