@@ -23,7 +23,6 @@ this one, when it can import tensorflow).
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import os
 import statistics
@@ -39,6 +38,8 @@ import time
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import numpy as np  # noqa: E402
+
+from .runner import peer_python  # noqa: E402
 
 MODES = ("memory", "feed_dict", "queue", "dataset")
 BATCH = 32
@@ -152,12 +153,6 @@ def paired_ratio(windows: list[float], memory: list[float]) -> float:
     return statistics.median(w / m for w, m in zip(windows, memory, strict=True))
 
 
-def tensorflow_python() -> str | None:
-    if importlib.util.find_spec("tensorflow") is not None:
-        return sys.executable
-    return os.environ.get("TRACEJIT_TF_PYTHON")
-
-
 def run_framework(framework: str, args) -> list[dict]:
     if framework == "tracejit" or args.child:
         start = time.perf_counter()
@@ -167,7 +162,7 @@ def run_framework(framework: str, args) -> list[dict]:
                                            for r in results)
               + f" steps/s ({time.perf_counter() - start:.0f} s)", file=sys.stderr, flush=True)
         return results
-    python = tensorflow_python()
+    python = peer_python("tensorflow")
     if python is None:
         print("tensorflow: not installed (set TRACEJIT_TF_PYTHON)", file=sys.stderr)
         return []
