@@ -122,6 +122,48 @@ def test_an_enqueue_larger_than_the_room_fills_as_room_frees():
     assert got == list(range(10))
 
 
+@pytest.mark.parametrize("queue", [lambda: Queue(2, [np.int32], [[]]),
+                                   lambda: RandomShuffleQueue(2, 0, [np.int32], [[]], seed=1)],
+                         ids=["fifo", "random"])
+def test_room_wakes_enqueuers_one_after_another_until_it_is_used(queue):
+    # a take wakes one waiting enqueuer; one that leaves room wakes the next: three
+    # blocked enqueuers of one element each, room for two made at once, two get in
+    q = queue()
+    q.enqueue_many([np.array([0, 1], np.int32)])
+    done = []
+    threads = [threading.Thread(target=lambda i=i: (q.enqueue([np.int32(10 + i)], timeout=20),
+                                                    done.append(i)))
+               for i in range(3)]
+    for thread in threads:
+        thread.start()
+    while len(q._room._waiters) < 3:        # all three waiting for room
+        threading.Event().wait(0.005)
+    assert sorted(q.dequeue_many(2, timeout=10)[0].tolist()) == [0, 1]
+    for _ in range(2000):
+        if len(done) == 2:
+            break
+        threading.Event().wait(0.005)
+    assert len(done) == 2 and q.size() == 2
+    q.dequeue(timeout=10)                   # and the last one gets the next room
+    for thread in threads:
+        thread.join(timeout=10)
+    assert len(done) == 3 and not any(t.is_alive() for t in threads)
+
+
+def test_an_enqueuer_that_timed_out_leaves_the_room_to_the_next():
+    q = Queue(1, [np.int32], [[]])
+    q.enqueue([np.int32(0)])
+    late = threading.Thread(target=lambda: q.enqueue([np.int32(2)], timeout=20))
+    with pytest.raises(QueueTimeoutError):
+        q.enqueue([np.int32(1)], timeout=0.05)
+    late.start()
+    while len(q._room._waiters) < 1:
+        threading.Event().wait(0.005)
+    assert q.dequeue(timeout=10)[0] == 0
+    late.join(timeout=10)
+    assert not late.is_alive() and q.dequeue(timeout=10)[0] == 2
+
+
 def test_queues_that_order_or_pad_keep_elements_in_a_list():
     assert PriorityQueue(5, [np.int64], [[]])._columns is None
     assert PaddingFIFOQueue(5, [np.float32], [[None]])._columns is None

@@ -57,7 +57,13 @@ class Queue:
         self.shapes = None if shapes is None else [None if s is None else tuple(s)
                                                    for s in shapes]
         self.name = name
-        self._cond = threading.Condition()
+        # NOTE: one lock, two conditions: a take wakes one waiting enqueuer (any of them can
+        # use the room; it wakes the next while room is left), a put wakes the dequeuers.
+        # One condition for both woke every thread at each move -- the producers of a
+        # pipeline woke each other, and most of them found nothing to do.
+        lock = threading.RLock()
+        self._cond = threading.Condition(lock)      # dequeuers wait here
+        self._room = threading.Condition(lock)      # enqueuers wait here
         self._closed = False
         self._cancelled = False
         self._items: list = []
@@ -180,12 +186,13 @@ class Queue:
                              f"sizes {sorted(counts)}")
         return tuple(out), counts.pop()
 
-    def _wait(self, ready, deadline) -> None:
+    def _wait(self, ready, deadline, condition=None) -> None:
+        condition = condition or self._cond
         while not ready():
             remaining = None if deadline is None else deadline - time.monotonic()
             if remaining is not None and remaining <= 0:
                 raise QueueTimeoutError(f"{self.name}: timed out")
-            self._cond.wait(remaining)
+            condition.wait(remaining)
 
     def enqueue(self, components, timeout: float | None = None) -> None:
         self._put_all(*self._checked_batch(list(components), False), timeout)
@@ -199,7 +206,12 @@ class Queue:
         done = 0
         with self._cond:
             while done < count:
-                self._wait(lambda: self._closed or self._size() < self.capacity, deadline)
+                try:
+                    self._wait(lambda: self._closed or self._size() < self.capacity,
+                               deadline, self._room)
+                except QueueTimeoutError:
+                    self._room.notify()         # a wake-up this thread took goes on
+                    raise
                 if self._closed:
                     # NOTE: TensorFlow's CancelledError for any enqueue to a closed queue
                     raise QueueCancelledError(f"{self.kind} '{self.name}' is closed.")
@@ -207,6 +219,8 @@ class Queue:
                 self._put_rows(batch, done, done + room)
                 done += room
                 self._cond.notify_all()
+            if self._size() < self.capacity:
+                self._room.notify()             # room left: the next enqueuer's turn
 
     def _dequeue_n(self, n: int, up_to: bool, timeout, at_least: int | None = None) -> tuple:
         """``n`` elements (fewer with ``up_to`` once closed; with ``at_least``, as many
@@ -224,7 +238,7 @@ class Queue:
                         f"elements (requested {n}, current size {available})")
                 n = available
             taken = self._take_rows(n)
-            self._cond.notify_all()
+            self._room.notify()
             return taken
 
     def dequeue(self, timeout: float | None = None) -> tuple:
@@ -256,6 +270,7 @@ class Queue:
             self._closed = True
             self._cancelled = self._cancelled or cancel_pending_enqueues
             self._cond.notify_all()
+            self._room.notify_all()
 
 
 class RandomShuffleQueue(Queue):
@@ -288,19 +303,25 @@ class RandomShuffleQueue(Queue):
     def _take_rows(self, n: int) -> tuple:
         if self._columns is None:
             return super()._take_rows(n)
-        # n distinct rows, each uniformly chosen among those left: the draws of n single
-        # dequeues; the last rows not drawn then fill the holes the drawn ones leave
+        # n single dequeues, each taking a row uniformly chosen among those left, the last
+        # row moving into its place (a partial Fisher-Yates shuffle of the rows held). It
+        # is followed on row numbers, the arrays are touched once: the picked rows
+        # gathered, then each hole filled by the row that ended up there.
         count = self._count
-        picked = self._rng.choice(count, size=n, replace=False) if n else \
-            np.zeros(0, np.int64)
-        out = tuple(column[picked] for column in self._columns)
         keep = count - n
-        holes = np.sort(picked[picked < keep])
-        tail = np.ones(count - keep, bool)
-        tail[picked[picked >= keep] - keep] = False
-        fillers = keep + np.flatnonzero(tail)
-        for column in self._columns:
-            column[holes] = column[fillers]
+        at: dict[int, int] = {}            # slot -> the row now there, where it moved
+        picked = []
+        for step, u in enumerate(self._rng.random(n).tolist()):
+            last = count - 1 - step
+            slot = int(u * (last + 1))
+            picked.append(at.get(slot, slot))
+            at[slot] = at.get(last, last)
+        out = tuple(column[picked] for column in self._columns)
+        holes = [slot for slot, row in at.items() if slot < keep and row != slot]
+        if holes:
+            fillers = [at[slot] for slot in holes]
+            for column in self._columns:
+                column[holes] = column[fillers]
         self._count = keep
         return out
 
