@@ -78,3 +78,15 @@ def test_a_forked_child_runs_parallel_programs():
         pytest.fail("the forked child hung")
     assert os.read(read, 8) == b"ok"
     np.testing.assert_allclose(np.asarray(f(x)[0]), _want(x)[0], rtol=1e-5, atol=1e-6)
+
+
+def test_an_idle_worker_gives_its_core_away_while_it_spins():
+    # what the pool's spin must do (its effect, a pipeline's thread running beside a
+    # spinning worker, is timing, measured by benchmarks/input_pipeline.py): the
+    # worker's wait loop calls sched_yield
+    from llvmlite import ir
+
+    from tracejit.codegen_cpu.parallel.pool import pool_module
+    module = pool_module(ir.Module("pool"))
+    worker = str(module.get_global("tj_pool_worker"))
+    assert "call i32 @\"sched_yield\"()" in worker or "@sched_yield()" in worker
