@@ -21,7 +21,6 @@ from ...cluster.remote import RemoteError
 from ...cluster.session import connect
 from ...cluster.spec import ClusterError
 from ...config import settings
-from ...ir import dtypes as dt
 from ...ir.errors import DTypeError, ShapeError
 from ...ir.source import user_location
 from ...runtime.device import Resident
@@ -39,6 +38,7 @@ from .errors import (
     InvalidArgumentError,
     UnimplementedError,
 )
+from .feeds import fed_array, outside_regions
 from .graph import Graph, Operation, Tensor, get_default_graph, replay_ops
 from .host_ops import ancestors_on_host, batch_plan, run_batch_plan, run_host_ops
 from .strings import string
@@ -94,6 +94,7 @@ class Session:
         self.graph = graph or get_default_graph()
         self._plans: dict = {}
         self._host_ops: dict = {}     # (targets, fed) -> the host ops they need
+        self._special: dict = {}      # (targets, fed) -> whether _run_with_host must run
         self._batch_plans: dict = {}  # id(op) -> (op, host_ops.batch_plan(op))
         self._planning = threading.RLock()
         self._resources: dict = {}    # host resources: queues, readers, iterators
@@ -121,6 +122,7 @@ class Session:
     def close(self) -> None:
         self._closed = True
         self._plans.clear()
+        self._special.clear()
         # NOTE: threads blocked on this session's queues wake and end (TF cancels them)
         for _, on_close in list(self._resources.values()):
             if on_close is not None:
@@ -168,6 +170,15 @@ class Session:
         if hosts:
             return pytree.unflatten(treedef, iter(run_host_ops(
                 self, self._run, targets, hosts, feed_dict or {}, host_done)))
+        special = self._special.get(key)
+        if special is None:
+            special = self._special[key] = _needs_host(targets, feed_dict)
+        if special:
+            return self._run_with_host(treedef, targets, feed_dict)
+        return self._run_step(treedef, targets, feed_dict)
+
+    def _run_with_host(self, treedef, targets, feed_dict):
+        """A run whose fetches or feeds need the host beside the compiled step."""
         steps = [i for i, t in enumerate(targets) if getattr(t, "host_run", None) is not None]
         if steps:
             # NOTE: ops whose step the session drives from Python (a synchronous
@@ -211,6 +222,11 @@ class Session:
             others = iter(self._run(rest, numeric) if rest else [])
             results = [strings[id(t)] if id(t) in strings else next(others) for t in targets]
             return pytree.unflatten(treedef, iter(results))
+        return self._run_step(treedef, targets, feed_dict, (fed, arrays))
+
+    def _run_step(self, treedef, targets, feed_dict, converted=None):
+        """The compiled step alone: ``targets`` from the fed values."""
+        fed, arrays = converted or self._feeds(feed_dict or {})
         key = (tuple(id(t) for t in targets), tuple(id(t) for t in fed))
         plan = self._plans.get(key)
         if plan is None:
@@ -262,7 +278,7 @@ class Session:
         if element.graph is not self.graph:
             raise ValueError(f"Fetch {element.name!r} is not an element of this session's "
                              "graph")
-        _outside_regions(element, "fetch")
+        outside_regions(element, "fetch")
         return element
 
     def _resolved_feeds(self, feed_dict) -> dict:
@@ -284,7 +300,7 @@ class Session:
                                     f"{exc}") from None
                 if not isinstance(tensor, Tensor):
                     raise TypeError(f"Cannot feed {key!r}: it is an Operation, not a Tensor")
-            _outside_regions(tensor, "feed")
+            outside_regions(tensor, "feed")
             resolved[tensor] = value
         return resolved
 
@@ -292,7 +308,7 @@ class Session:
         """The fed tensors (``feed_dict`` resolved by ``_resolved_feeds``) and their values
         as arrays of their dtypes."""
         fed = list(feed_dict)
-        return fed, [_fed_array(tensor, value) for tensor, value in feed_dict.items()]
+        return fed, [fed_array(tensor, value) for tensor, value in feed_dict.items()]
 
     def _plan(self, targets, fed) -> _Plan:
         fed_ids = {id(t) for t in fed}
@@ -496,40 +512,11 @@ def _string_scalars_as_bytes(results):
         for v in leaves))
 
 
-def _outside_regions(element, what: str) -> None:
-    """Tensors made inside a tf.cond branch or tf.while_loop body exist only there."""
-    op = element if isinstance(element, Operation) else element.op
-    if op.region is not None:
-        raise ValueError(f"Cannot {what} '{element.name}': it was created inside "
-                         f"{op.region.what} (at {op.region.location}) and exists only there;"
-                         " fetch or feed the tf.cond / tf.while_loop results instead")
-
-
-def _fed_array(tensor: Tensor, value) -> np.ndarray:
-    """Convert a fed value to the tensor's dtype; reject ones whose shape does not fit."""
-    if isinstance(value, Tensor):
-        raise TypeError(f"The value of a feed cannot be a tf.Tensor object ({value.name}). "
-                        "Acceptable feed values include Python scalars, strings, lists, "
-                        "NumPy ndarrays")
-    target = tensor.dtype.np_dtype
-    try:
-        array = np.asarray(value)
-        if array.dtype != target:
-            if array.dtype.kind == "f" and tensor.dtype.is_integer and array.size \
-                    and not np.all(np.mod(array, 1) == 0):
-                raise ValueError("fractional values")
-            array = array.astype(target)
-    except (ValueError, TypeError) as exc:
-        raise DTypeError(f"Cannot feed value {_short(value)} to tensor '{tensor.name}' of "
-                         f"dtype {dt.as_dtype(target).name}: {exc}",
-                         location=user_location()) from None
-    if not tensor.shape.is_compatible_with(array.shape):
-        raise ShapeError(f"Cannot feed value of shape {array.shape} for Tensor "
-                         f"'{tensor.name}', which has shape '{tensor.shape}'",
-                         location=user_location())
-    return array
-
-
-def _short(value) -> str:
-    text = repr(value)
-    return text if len(text) < 60 else text[:57] + "..."
+def _needs_host(targets, feed_dict) -> bool:
+    """Whether a run of ``targets`` needs work on the host beside the compiled step (a
+    fetch the session drives, knows or encodes; a fed string): known from the graph, so
+    asked once per kind of run, not every step."""
+    return any(getattr(t, "host_run", None) is not None
+               or (isinstance(t, Tensor) and (getattr(t.op, "host_value", None) is not None
+                                              or getattr(t.op, "host_encode", None) is not None))
+               for t in targets) or any(t.dtype is string for t in (feed_dict or {}))
