@@ -12,14 +12,23 @@ session closes the pipeline (its prefetch and map threads end).
 
 from __future__ import annotations
 
+import itertools
 import threading
+
+import numpy as np
 
 from ...data import structure as st
 from ...io.records import RecordError
 from ...ir.source import user_location
 from .data_functions import GraphSpec, OutputStructure, Pipeline, tf_dtype
-from .errors import DataLossError, FailedPreconditionError, InvalidArgumentError, OutOfRangeError
-from .host_ops import host_op
+from .errors import (
+    DataLossError,
+    FailedPreconditionError,
+    InvalidArgumentError,
+    NotFoundError,
+    OutOfRangeError,
+)
+from .host_ops import host_op, host_tensor
 from .shapes import TensorShape
 
 __all__ = ["Iterator"]
@@ -68,6 +77,8 @@ class Iterator(OutputStructure):
 
     def __init__(self, structure, dataset=None, one_shot: bool = False):
         self.structure = structure
+        self._handle = None             # the fed handle's tensor (from_string_handle)
+        self._handle_bytes = _HANDLE_PREFIX + str(next(_HANDLE_NUMBERS)).encode()
         self._one_shot = dataset if one_shot else None
         self._initializer = None
         if dataset is not None and not one_shot:
@@ -144,51 +155,106 @@ class Iterator(OutputStructure):
 
     def get_next(self, name=None):
         """The next element, as graph tensors of the iterator's structure; each run
-        that needs them advances the iterator once."""
+        that needs them advances the iterator once. An iterator made
+        ``from_string_handle`` advances the iterator whose handle the run feeds."""
         treedef, specs = st.flatten(self.structure)
         location = user_location()
 
         def next_element(session, values):
-            state = self._state(session)
-            with state.lock:
-                if state.elements is None and self._one_shot is not None and \
-                        not state.ended:
-                    dataset = self._one_shot
-                    found = session.run(dataset.captured) if dataset.captured else []
-                    state.elements = iter(dataset.build(dict(zip(
-                        (id(t) for t in dataset.captured), found, strict=True)), session))
-                if state.elements is None:
-                    if state.ended:
-                        raise OutOfRangeError("End of sequence", location=location)
-                    raise FailedPreconditionError(
-                        "GetNext() failed because the iterator has not been initialized. "
-                        "Ensure that you have run the initializer operation for this "
-                        "iterator before getting the next element.", location=location)
-                try:
-                    element = next(state.elements)
-                except StopIteration:
-                    state.close_pass()
-                    state.ended = True
-                    raise OutOfRangeError("End of sequence", location=location) from None
-                except RecordError as exc:
-                    raise DataLossError(str(exc), location=location) from None
-                except st.ElementError as exc:
-                    kind = DataLossError if exc.data_loss else InvalidArgumentError
-                    raise kind(str(exc), location=location) from None
-                except (TypeError, ValueError) as exc:
-                    if isinstance(exc, InvalidArgumentError):
-                        raise
-                    raise InvalidArgumentError(str(exc), location=location) from exc
-            return _checked(st.flatten(element), treedef, specs)
+            source = self if self._handle is None else \
+                self._fed_iterator(session, values[0], location)
+            return _checked(source._next_leaves(session, location), treedef, specs)
 
-        op = host_op("IteratorGetNext", next_element, (),
+        op = host_op("IteratorGetNext", next_element,
+                     () if self._handle is None else (self._handle,),
                      [(s.dtype, s.shape.dims) for s in specs], name=name or "IteratorGetNext")
         return st.unflatten(treedef, op.outputs)
 
+    def _next_leaves(self, session, location) -> tuple:
+        """``(treedef, leaves)`` of this iterator's next element in ``session``."""
+        state = self._state(session)
+        with state.lock:
+            if state.elements is None and self._one_shot is not None and \
+                    not state.ended:
+                dataset = self._one_shot
+                found = session.run(dataset.captured) if dataset.captured else []
+                state.elements = iter(dataset.build(dict(zip(
+                    (id(t) for t in dataset.captured), found, strict=True)), session))
+            if state.elements is None:
+                if state.ended:
+                    raise OutOfRangeError("End of sequence", location=location)
+                raise FailedPreconditionError(
+                    "GetNext() failed because the iterator has not been initialized. "
+                    "Ensure that you have run the initializer operation for this "
+                    "iterator before getting the next element.", location=location)
+            try:
+                element = next(state.elements)
+            except StopIteration:
+                state.close_pass()
+                state.ended = True
+                raise OutOfRangeError("End of sequence", location=location) from None
+            except RecordError as exc:
+                raise DataLossError(str(exc), location=location) from None
+            except st.ElementError as exc:
+                kind = DataLossError if exc.data_loss else InvalidArgumentError
+                raise kind(str(exc), location=location) from None
+            except (TypeError, ValueError) as exc:
+                if isinstance(exc, InvalidArgumentError):
+                    raise
+                raise InvalidArgumentError(str(exc), location=location) from exc
+        return st.flatten(element)
+
+    # ---- feedable iterators -----------------------------------------------------------------
+
+    @staticmethod
+    def from_string_handle(string_handle, output_types, output_shapes=None,
+                           output_classes=None) -> Iterator:
+        """An iterator whose ``get_next`` advances the iterator whose ``string_handle()``
+        value the run feeds to ``string_handle`` (a scalar tf.string placeholder): one
+        ``next_element`` for training and validation iterators alike."""
+        iterator = Iterator.from_structure(output_types, output_shapes)
+        iterator._handle = string_handle
+        return iterator
+
     def string_handle(self, name=None):
-        raise NotImplementedError("feedable iterators (string_handle/from_string_handle) "
-                                  "are not supported: use Iterator.from_structure and "
-                                  "make_initializer to switch datasets")
+        """A scalar tf.string tensor: this iterator's handle in the session that runs it,
+        to feed an iterator made ``from_string_handle``."""
+        def register(session, values):
+            session.resource(_HANDLES, dict)[self._handle_bytes] = self
+            return self._handle_bytes
+        return host_tensor("IteratorToStringHandle", register, (), shape=(),
+                           name=name or "IteratorToStringHandle")
+
+    def _fed_iterator(self, session, fed, location) -> Iterator:
+        """The iterator the fed handle names, checked against this one's structure."""
+        handle = fed.item() if isinstance(fed, np.ndarray) else fed
+        handle = handle.encode() if isinstance(handle, str) else handle
+        found = session.resource(_HANDLES, dict).get(handle)
+        if found is None:
+            if isinstance(handle, bytes) and handle.startswith(_HANDLE_PREFIX):
+                raise NotFoundError(f"Resource {handle.decode()} does not exist in this "
+                                    "session: a handle is valid only in the session that "
+                                    "ran its string_handle()", location=location)
+            raise InvalidArgumentError(f"Could not parse string handle {handle!r}: feed the "
+                                       "value a run of iterator.string_handle() gave",
+                                       location=location)
+        mine, theirs = st.flatten(self.structure), st.flatten(found.structure)
+        if mine[0] != theirs[0]:
+            raise InvalidArgumentError(
+                f"Number of components does not match: the fed iterator's elements are "
+                f"{st.describe(theirs[0])}, this one's {st.describe(mine[0])}",
+                location=location)
+        for i, (want, got) in enumerate(zip(mine[1], theirs[1], strict=True)):
+            if want.dtype is not got.dtype:
+                raise InvalidArgumentError(f"Data type mismatch at component {i}: expected "
+                                           f"{want.dtype.name} but got {got.dtype.name}.",
+                                           location=location)
+        return found
+
+
+_HANDLES = ("tf.data.Iterator", "string handles")   # a session's handle -> Iterator
+_HANDLE_PREFIX = b"tracejit-iterator:"
+_HANDLE_NUMBERS = itertools.count()
 
 
 def _checked(found, treedef, specs) -> list:
