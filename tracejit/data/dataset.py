@@ -20,6 +20,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import structure as st
+from .file_cache import FileCache
 from .functions import AUTOTUNE, ElementFunction, call_with_element, parallelism
 from .prefetch import Prefetch
 from .sources import (
@@ -163,10 +164,15 @@ class Dataset:
         return Dataset(Prefetch(self.node, buffer_size))
 
     def cache(self, filename: str = "") -> Dataset:
-        """Elements kept in memory after the first complete pass."""
+        """Elements kept after the first complete pass: in memory, or with a
+        ``filename`` in the file ``filename + ".tjcache"``, which later passes and later
+        runs of the program read instead of the input (file_cache.py)."""
+        if isinstance(filename, np.ndarray):
+            filename = filename.item()
+        if isinstance(filename, bytes):
+            filename = filename.decode()
         if filename:
-            raise NotImplementedError(f"cache({filename!r}): only the in-memory cache "
-                                      "(no file name) is supported")
+            return Dataset(FileCache(self.node, filename))
         return Dataset(Cache(self.node))
 
     def interleave(self, map_func, cycle_length=None, block_length=None,
