@@ -96,6 +96,7 @@ from .ops import (  # noqa: F401
 )
 from .parse_example import (  # noqa: F401
     FixedLenFeature,
+    FixedLenSequenceFeature,
     VarLenFeature,
     parse_example,
     parse_single_example,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from .file_ops import matching_files, read_file, write_file  # noqa: F401
 from .parse_example import (  # noqa: F401
     FixedLenFeature,
+    FixedLenSequenceFeature,
     VarLenFeature,
     parse_example,
     parse_single_example,

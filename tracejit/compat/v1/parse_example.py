@@ -1,7 +1,8 @@
 """``tf.parse_single_example`` and ``tf.parse_example``: serialized ``tf.train.Example``
 protos into tensors, run as host ops. A ``tf.FixedLenFeature`` gives a dense tensor of its
-shape (its default where an example lacks it), a ``tf.VarLenFeature`` a
-:class:`SparseTensor` of the values each example has.
+shape (its default where an example lacks it), a ``tf.FixedLenSequenceFeature`` a dense
+tensor of as many items of its shape as the example has (padded in a batch), a
+``tf.VarLenFeature`` a :class:`SparseTensor` of the values each example has.
 
 >>> import tracejit.compat.v1 as tf
 >>> ex = tf.train.Example(features=tf.train.Features(feature={
@@ -45,6 +46,18 @@ class VarLenFeature(NamedTuple):
     dtype: Any
 
 
+class FixedLenSequenceFeature(NamedTuple):
+    """A feature with any number of items of ``shape`` per example: a dense tensor of
+    ``[items] + shape`` (``parse_example``: ``[batch, most items] + shape``, shorter
+    examples padded with ``default_value``, 0 or b"" when None). For Examples TensorFlow
+    requires ``allow_missing=True`` (a missing feature has no items)."""
+
+    shape: Any
+    dtype: Any
+    allow_missing: bool = False
+    default_value: Any = None
+
+
 _LISTS = {"float32": ("float_list", "float"), "int64": ("int64_list", "int64"),
           "string": ("bytes_list", "string")}
 _KIND_NAMES = {kind: name for kind, name in _LISTS.values()}
@@ -63,26 +76,46 @@ class _Spec:
 
     def __init__(self, key: str, feature):
         self.key = key
+        # dense: one fixed shape per example; sequence: items of a fixed shape
+        self.dense = self.sequence = False
         if isinstance(feature, VarLenFeature):
-            self.dense = False
             self.dtype_name = _dtype_name(feature.dtype)
-        elif isinstance(feature, FixedLenFeature):
-            self.dense = True
+        elif isinstance(feature, (FixedLenFeature, FixedLenSequenceFeature)):
+            self.sequence = isinstance(feature, FixedLenSequenceFeature)
+            self.dense = not self.sequence
+            kind = type(feature).__name__
+            if self.sequence and not feature.allow_missing:
+                raise ValueError("Unsupported: FixedLenSequenceFeature requires "
+                                 "allow_missing to be True.")
             self.dtype_name = _dtype_name(feature.dtype)
             shape = feature.shape
             shape = [] if shape is None else [shape] if isinstance(shape, int) else \
                 list(getattr(shape, "dims", shape))
             if any(d is None or int(d) < 0 for d in shape):
-                raise ValueError(f"Feature {key!r}: FixedLenFeature needs a fully defined "
+                raise ValueError(f"Feature {key!r}: {kind} needs a fully defined "
                                  f"shape, not {shape}")
             self.shape = tuple(int(d) for d in shape)
-            self.default = None if feature.default_value is None else \
-                self._default(feature.default_value)
+            if self.sequence:
+                self.default = self._padding(feature.default_value)
+            else:
+                self.default = None if feature.default_value is None else \
+                    self._default(feature.default_value)
         else:
-            raise TypeError(f"Feature {key!r}: {feature!r} is not a FixedLenFeature or a "
-                            "VarLenFeature")
+            raise TypeError(f"Feature {key!r}: {feature!r} is not a FixedLenFeature, "
+                            "FixedLenSequenceFeature or VarLenFeature")
         self.list_name, self.type_text = _LISTS[self.dtype_name]
         self.dtype = string if self.dtype_name == "string" else dt.as_dtype(self.dtype_name)
+
+    def _padding(self, value):
+        """A sequence feature's padding value (one scalar)."""
+        if value is None:
+            return b"" if self.dtype_name == "string" else 0
+        array = byte_strings(value) if self.dtype_name == "string" else np.asarray(value)
+        if array.size != 1:
+            raise ValueError(f"Feature {self.key!r}: the default_value of a "
+                             "FixedLenSequenceFeature pads shorter examples: one scalar, "
+                             f"not {array.size} values")
+        return array.reshape(-1)[0]
 
     def _default(self, value) -> np.ndarray:
         if self.dtype_name == "string":
@@ -108,7 +141,7 @@ class _Spec:
             return []
         if kind != self.list_name:
             actual = _KIND_NAMES[kind]
-            if self.dense:
+            if self.dense or self.sequence:
                 fail_at(f"Key: {self.key}.  Data types don't match. Data type: {actual} "
                         f"but expected type: {self.type_text}", row)
             fail_at(f"Key: {self.key}.  Data types don't match. Expected type: "
@@ -151,6 +184,8 @@ def _parse_examples(specs, texts: list[bytes], batch: bool, fail_at) -> list[np.
             stacked = np.stack(rows) if rows else np.zeros((0,) + spec.shape,
                                                            _np_type(spec))
             outputs.append(stacked if batch else stacked[0])
+        elif spec.sequence:
+            outputs.append(_sequences(spec, found, batch, fail_at))
         else:
             lists = [values or [] for values in found]
             width = max((len(v) for v in lists), default=0)
@@ -161,6 +196,27 @@ def _parse_examples(specs, texts: list[bytes], batch: bool, fail_at) -> list[np.
                         _array(flat, spec),
                         np.array([len(texts), width] if batch else [width], np.int64)]
     return outputs
+
+
+def _sequences(spec, found, batch: bool, fail_at) -> np.ndarray:
+    """A FixedLenSequenceFeature's items, ``[items] + shape`` (batched: every example
+    padded to the most items)."""
+    size = int(np.prod(spec.shape))
+    rows = []
+    for row, values in enumerate(found):
+        values = values or []
+        if len(values) % size:
+            fail_at(f"Error while parsing feature with key {spec.key}: number of elements "
+                    f"should be divisible by {size}, found {len(values)} instead", row)
+        rows.append(_array(values, spec).reshape((len(values) // size,) + spec.shape))
+    if not batch:
+        return rows[0]
+    longest = max((len(r) for r in rows), default=0)
+    out = np.empty((len(rows), longest) + spec.shape, _np_type(spec))
+    out[...] = spec.default
+    for row, items in enumerate(rows):
+        out[row, :len(items)] = items
+    return out
 
 
 def _np_type(spec):
@@ -191,6 +247,8 @@ def _parse_op(serialized, features, batch: bool, name):
     for spec in specs:
         if spec.dense:
             outputs.append((spec.dtype, ([size] if batch else []) + list(spec.shape)))
+        elif spec.sequence:
+            outputs.append((spec.dtype, ([size] if batch else []) + [None] + list(spec.shape)))
         else:
             rank = 2 if batch else 1
             outputs += [(dt.int64, [None, rank]), (spec.dtype, [None]), (dt.int64, [rank])]
@@ -220,7 +278,7 @@ def _parse_op(serialized, features, batch: bool, name):
                  batched=compute_batch if batchable else None)
     parsed, position = {}, 0
     for spec in specs:
-        if spec.dense:
+        if spec.dense or spec.sequence:
             parsed[spec.key] = op.outputs[position]
             position += 1
         else:
