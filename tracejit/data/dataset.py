@@ -22,6 +22,7 @@ import numpy as np
 from . import structure as st
 from .file_cache import FileCache
 from .functions import AUTOTUNE, ElementFunction, call_with_element, parallelism
+from .grouping import GroupByWindow, WindowElements, window_sizes
 from .prefetch import Prefetch
 from .sources import (
     Concatenate,
@@ -189,6 +190,25 @@ class Dataset:
         """The elements of each dataset ``map_func`` makes, one dataset after another."""
         return Dataset(Interleave(self.node, _dataset_function(map_func, "flat_map"), 1, 1,
                                   lambda: _made_spec(map_func, self.element_spec)))
+
+    def group_by_window(self, key_func, reduce_func, window_size=None,
+                        window_size_func=None) -> Dataset:
+        """Elements gathered by ``key_func(element)`` (an int64 scalar) into windows of
+        ``window_size`` (or ``window_size_func(key)``); each full window, and at the end
+        each partial one in key order, becomes the elements of
+        ``reduce_func(key, window_dataset)`` (grouping.py)."""
+        sizes = window_sizes(window_size, window_size_func)
+        spec = self.element_spec
+
+        def reduce(key, elements):
+            made = reduce_func(np.int64(key), Dataset(WindowElements(elements, spec)))
+            if not isinstance(made, Dataset):
+                raise TypeError(f"group_by_window: reduce_func must return a Dataset, got "
+                                f"{type(made).__name__}")
+            return made.node.elements()
+        out_spec = reduce_func(np.int64(0), Dataset(WindowElements([], spec))).element_spec
+        return Dataset(GroupByWindow(self.node, lambda e: call_with_element(key_func, e),
+                                     reduce, sizes, out_spec))
 
     def apply(self, transformation_func) -> Dataset:
         return transformation_func(self)

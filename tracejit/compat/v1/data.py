@@ -29,6 +29,7 @@ from ...data.functions import AUTOTUNE, ElementFunction
 from ...data.transforms import Interleave
 from . import ops as graph_ops
 from .data_functions import GraphFunction, GraphSpec, OutputStructure, Pipeline, tf_dtype
+from .data_grouping import group_by_window
 from .graph import Tensor
 from .iterators import Iterator
 from .ops import graph_arg
@@ -189,6 +190,11 @@ class Dataset(Pipeline, OutputStructure):
     def flat_map(self, map_func) -> Dataset:
         return self.interleave(map_func, cycle_length=1, block_length=1)
 
+    def group_by_window(self, key_func, reduce_func, window_size=None,
+                        window_size_func=None) -> Dataset:
+        return group_by_window(self, key_func, reduce_func, window_size, window_size_func,
+                               make_dataset=Dataset)
+
     def batch(self, batch_size, drop_remainder=False) -> Dataset:
         static = batch_size if drop_remainder and isinstance(batch_size, int) else None
         structure = st.map_structure(lambda s: GraphSpec(s.dtype, _batched(s.shape, static)),
@@ -323,4 +329,10 @@ def get_output_classes(dataset_or_iterator):
     return dataset_or_iterator.output_classes
 
 
-experimental = types.SimpleNamespace(AUTOTUNE=AUTOTUNE)
+def _group_by_window(key_func, reduce_func, window_size=None, window_size_func=None):
+    """``tf.data.experimental.group_by_window``: a transformation for ``apply``."""
+    return lambda dataset: dataset.group_by_window(key_func, reduce_func, window_size,
+                                                   window_size_func)
+
+
+experimental = types.SimpleNamespace(AUTOTUNE=AUTOTUNE, group_by_window=_group_by_window)
