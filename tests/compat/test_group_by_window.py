@@ -83,3 +83,65 @@ def test_on_tracejit_data():
     with pytest.raises(TypeError, match="int64 scalar"):
         list(Dataset.range(3).group_by_window(lambda x: np.float32(x), lambda k, w: w,
                                               window_size=2))
+
+
+LENGTHS = [1, 5, 2, 6, 3, 7, 1, 9, 4, 2]
+
+
+def _sequences():
+    return tf.data.Dataset.from_generator(
+        lambda: (np.full([n], n, np.int64) for n in LENGTHS), tf.int64, tf.TensorShape([None]))
+
+
+def _bucketed(**options):
+    with tf.Graph().as_default():
+        if callable(options.get("padding_values")):     # a graph tensor, made in the graph
+            options["padding_values"] = options["padding_values"]()
+        ds = _sequences().apply(tf.data.experimental.bucket_by_sequence_length(
+            lambda x: tf.shape(x)[0], options.pop("boundaries", [3, 6]), [2, 2, 3],
+            **options))
+        assert ds.output_shapes.as_list() == [None, None]
+        return [b.tolist() for b in _drain(ds)]
+
+
+def test_bucket_by_sequence_length():
+    # TensorFlow 2.21, same elements
+    assert _bucketed() == [
+        [[1, 0], [2, 2]], [[5, 5, 5, 5, 5], [3, 3, 3, 0, 0]],
+        [[6, 6, 6, 6, 6, 6, 0, 0, 0], [7, 7, 7, 7, 7, 7, 7, 0, 0], [9] * 9],
+        [[1, 0], [2, 2]], [[4, 4, 4, 4]]]
+    assert _bucketed(drop_remainder=True) == [
+        [[1, 0], [2, 2]], [[5, 5, 5, 5, 5], [3, 3, 3, 0, 0]],
+        [[6, 6, 6, 6, 6, 6, 0, 0, 0], [7, 7, 7, 7, 7, 7, 7, 0, 0], [9] * 9],
+        [[1, 0], [2, 2]]]
+    assert _bucketed(boundaries=[3, 10], pad_to_bucket_boundary=True,
+                     padding_values=lambda: tf.constant(-1, tf.int64)) == [
+        [[1, -1], [2, 2]], [[5, 5, 5, 5, 5, -1, -1, -1, -1], [6, 6, 6, 6, 6, 6, -1, -1, -1]],
+        [[3, 3, 3, -1, -1, -1, -1, -1, -1], [7, 7, 7, 7, 7, 7, 7, -1, -1]],
+        [[9] * 9, [4, 4, 4, 4, -1, -1, -1, -1, -1]], [[1, -1], [2, 2]]]
+    with pytest.raises(tf.errors.InvalidArgumentError, match="length < max"):
+        _bucketed(pad_to_bucket_boundary=True)       # 7 and 9 reach the last bucket
+    with pytest.raises(ValueError, match="len\\(bucket_boundaries\\) \\+ 1"):
+        tf.data.experimental.bucket_by_sequence_length(lambda x: 1, [3, 6], [2, 2])(
+            tf.data.Dataset.range(3))
+
+
+def test_the_fused_transformations_give_what_they_fuse():
+    # TensorFlow 2.21: map_and_batch, parallel_interleave and unbatch as below;
+    # shuffle_and_repeat as shuffle().repeat() with the same seed (TF's own order
+    # differs from ours: another generator)
+    with tf.Graph().as_default():
+        ds = tf.data.Dataset.range(10)
+        fused = _drain(ds.apply(tf.data.experimental.shuffle_and_repeat(4, count=2, seed=1)))
+        plain = _drain(ds.shuffle(4, seed=1).repeat(2))
+        assert [int(v) for v in fused] == [int(v) for v in plain]
+        assert sorted(int(v) for v in fused[:10]) == list(range(10))
+        assert [b.tolist() for b in _drain(ds.apply(
+            tf.data.experimental.map_and_batch(lambda x: x * 2, 3)))] == \
+            [[0, 2, 4], [6, 8, 10], [12, 14, 16], [18]]
+        assert [int(v) for v in _drain(tf.data.Dataset.range(3).apply(
+            tf.data.experimental.parallel_interleave(
+                lambda x: tf.data.Dataset.range(x * 10, x * 10 + 3), cycle_length=2)))] == \
+            [0, 10, 1, 11, 2, 12, 20, 21, 22]
+        assert [int(v) for v in _drain(tf.data.Dataset.range(6).batch(4).apply(
+            tf.data.experimental.unbatch()))] == [0, 1, 2, 3, 4, 5]

@@ -29,7 +29,7 @@ from ...data.functions import AUTOTUNE, ElementFunction
 from ...data.transforms import Interleave
 from . import ops as graph_ops
 from .data_functions import GraphFunction, GraphSpec, OutputStructure, Pipeline, tf_dtype
-from .data_grouping import group_by_window
+from .data_grouping import bucket_by_sequence_length, group_by_window
 from .graph import Tensor
 from .iterators import Iterator
 from .ops import graph_arg
@@ -335,4 +335,28 @@ def _group_by_window(key_func, reduce_func, window_size=None, window_size_func=N
                                                    window_size_func)
 
 
-experimental = types.SimpleNamespace(AUTOTUNE=AUTOTUNE, group_by_window=_group_by_window)
+def _bucket_by_sequence_length(element_length_func, bucket_boundaries, bucket_batch_sizes,
+                               padded_shapes=None, padding_values=None,
+                               pad_to_bucket_boundary=False, no_padding=False,
+                               drop_remainder=False):
+    return lambda dataset: bucket_by_sequence_length(
+        dataset, element_length_func, bucket_boundaries, bucket_batch_sizes, padded_shapes,
+        padding_values, pad_to_bucket_boundary, no_padding, drop_remainder,
+        make_dataset=Dataset, resolve=_resolve)
+
+
+# NOTE: TF 1.x's fused transformations (tf.contrib.data, then tf.data.experimental): each
+# gives what the plain transformations it fuses give, in the same order
+experimental = types.SimpleNamespace(
+    AUTOTUNE=AUTOTUNE, group_by_window=_group_by_window,
+    bucket_by_sequence_length=_bucket_by_sequence_length,
+    shuffle_and_repeat=lambda buffer_size, count=None, seed=None:
+        lambda dataset: dataset.shuffle(buffer_size, seed).repeat(count),
+    map_and_batch=lambda map_func, batch_size, num_parallel_batches=None,
+        drop_remainder=False, num_parallel_calls=None:
+        lambda dataset: dataset.map(map_func, num_parallel_calls).batch(batch_size,
+                                                                        drop_remainder),
+    parallel_interleave=lambda map_func, cycle_length, block_length=1, sloppy=False,
+        buffer_output_elements=None, prefetch_input_elements=None:
+        lambda dataset: dataset.interleave(map_func, cycle_length, block_length),
+    unbatch=lambda: lambda dataset: dataset.unbatch())

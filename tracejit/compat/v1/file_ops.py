@@ -65,16 +65,35 @@ def write_file(filename, contents, name=None):
     return host_op("WriteFile", compute, [target, data], [], name=name or "WriteFile")
 
 
+def _matches(patterns) -> np.ndarray:
+    """The sorted, distinct files matching any of the glob ``patterns`` (bytes)."""
+    found = sorted({os.fsencode(match) for p in byte_strings(patterns).reshape(-1)
+                    for match in glob.glob(_path(p))})
+    out = np.empty(len(found), dtype=object)
+    out[:] = found
+    return out
+
+
 def matching_files(pattern, name=None):
     """The sorted names of the files that match the glob pattern(s) (a vector)."""
     tensor = string_input(pattern, "matching_files")
+    return host_op("MatchingFiles", lambda session, values: [_matches(values[0])], [tensor],
+                   [(string, [None])], name=name or "MatchingFiles").outputs[0]
+
+
+def match_filenames_once(pattern, name=None):
+    """``tf.train.match_filenames_once``: the sorted files matching ``pattern``, matched
+    once per session (TensorFlow keeps them in a local variable that
+    ``local_variables_initializer`` fills; here the first run that needs them matches,
+    and later runs of that session see the same list, as they would the variable's)."""
+    tensor = string_input(pattern, "match_filenames_once")
+    key = ("match_filenames_once", object())
 
     def compute(session, values):
-        found = sorted({os.fsencode(match) for p in byte_strings(values[0]).reshape(-1)
-                        for match in glob.glob(_path(p))})
-        out = np.empty(len(found), dtype=object)
-        out[:] = found
-        return [out]
+        kept = session.resource(key, dict)
+        if "files" not in kept:
+            kept["files"] = _matches(values[0])
+        return [kept["files"]]
 
     return host_op("MatchingFiles", compute, [tensor], [(string, [None])],
-                   name=name or "MatchingFiles").outputs[0]
+                   name=name or "matching_filenames").outputs[0]

@@ -28,7 +28,8 @@ from .variables import GraphKeys, Variable
 
 __all__ = ["limit_epochs", "input_producer", "string_input_producer", "range_input_producer",
            "slice_input_producer", "batch", "shuffle_batch", "batch_join",
-           "shuffle_batch_join", "maybe_batch", "maybe_shuffle_batch"]
+           "shuffle_batch_join", "maybe_batch", "maybe_shuffle_batch", "maybe_batch_join",
+           "maybe_shuffle_batch_join"]
 
 _SEEDS = itertools.count(87654321)
 
@@ -283,3 +284,21 @@ def shuffle_batch_join(tensors_list, batch_size, capacity, min_after_dequeue, se
     return _batch(list(tensors_list), batch_size, capacity, enqueue_many, shapes,
                   _shuffling(capacity, min_after_dequeue, seed), allow_smaller_final_batch,
                   False, name or "shuffle_batch_join")
+
+
+def maybe_batch_join(tensors_list, keep_input, batch_size, capacity=32, enqueue_many=False,
+                     shapes=None, dynamic_pad=False, allow_smaller_final_batch=False,
+                     shared_name=None, name=None):
+    """``batch_join`` of only the elements for which the bool ``keep_input`` is true."""
+    return _batch(list(tensors_list), batch_size, capacity, enqueue_many, shapes,
+                  _padding_or_fifo(capacity, dynamic_pad), allow_smaller_final_batch,
+                  dynamic_pad, name or "batch_join", keep_input=keep_input)
+
+
+def maybe_shuffle_batch_join(tensors_list, batch_size, capacity, min_after_dequeue,
+                             keep_input, seed=None, enqueue_many=False, shapes=None,
+                             allow_smaller_final_batch=False, shared_name=None, name=None):
+    """``shuffle_batch_join`` of only the elements for which ``keep_input`` is true."""
+    return _batch(list(tensors_list), batch_size, capacity, enqueue_many, shapes,
+                  _shuffling(capacity, min_after_dequeue, seed), allow_smaller_final_batch,
+                  False, name or "shuffle_batch_join", keep_input=keep_input)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import inspect
 import itertools
+import types
 
 import numpy as np
 
@@ -312,6 +313,7 @@ from .coordinator import (  # noqa: E402,F401
     add_queue_runner,
     start_queue_runners,
 )
+from .file_ops import match_filenames_once  # noqa: E402,F401
 from .hooks import (  # noqa: E402,F401
     CheckpointSaverHook,
     FeedFnHook,
@@ -335,7 +337,9 @@ from .input import (  # noqa: E402,F401
     input_producer,
     limit_epochs,
     maybe_batch,
+    maybe_batch_join,
     maybe_shuffle_batch,
+    maybe_shuffle_batch_join,
     range_input_producer,
     shuffle_batch,
     shuffle_batch_join,
@@ -368,3 +372,7 @@ from .saver import (  # noqa: E402,F401
     write_graph,
 )
 from .sync_replicas import SyncReplicasOptimizer  # noqa: E402,F401
+
+# tf.train.queue_runner: the module TF 1.x kept them in (tf.train.queue_runner.QueueRunner)
+queue_runner = types.SimpleNamespace(QueueRunner=QueueRunner, add_queue_runner=add_queue_runner,
+                                     start_queue_runners=start_queue_runners)
