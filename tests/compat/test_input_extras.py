@@ -19,7 +19,7 @@ def _drain(sess, fetches):
     try:
         while True:
             a, b = sess.run(fetches)
-            got += list(zip(a.tolist(), b.tolist()))
+            got += list(zip(a.tolist(), b.tolist(), strict=True))
     except tf.errors.OutOfRangeError:
         pass
     finally:
