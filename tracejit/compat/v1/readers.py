@@ -37,7 +37,8 @@ from ...io import records
 from ...ir import dtypes as dt
 from ...ir.source import user_location
 from .errors import DataLossError, NotFoundError, UnimplementedError
-from .host_ops import host_op
+from .host_ops import host_op, host_tensor
+from .reader_state import ReaderState, decode_state, encode_state
 from .strings import string
 
 
@@ -47,6 +48,8 @@ def _text(path) -> str:
 
 class _Source:
     """One open file's records: ``next()`` -> ``(key, value)`` or None at its end."""
+
+    whole = False               # one record per work item (the file, or its name)
 
     def next(self) -> tuple[bytes, bytes] | None:
         raise NotImplementedError
@@ -137,6 +140,8 @@ class _Records(_Source):
 
 
 class _WholeFile(_Source):
+    whole = True
+
     def __init__(self, name: bytes, identity: bool = False):
         self.name, self._identity, self._done = name, identity, False
 
@@ -158,6 +163,7 @@ class _State:
         self.source: _Source | None = None
         self.produced = 0
         self.completed = 0
+        self.current = b""              # the name of the last work item started
 
     def close(self) -> None:
         """The session closed: the open file is closed."""
@@ -178,9 +184,11 @@ class ReaderBase:
         self._key = ("reader", object())     # NOTE: this reader's state in a session
         self._recent = threading.local()
 
+    _serializable = False           # whole-item readers: see reader_state.py
+
     @property
     def supports_serialize(self) -> bool:
-        return False
+        return self._serializable
 
     def _open(self, name: bytes) -> _Source:
         raise NotImplementedError
@@ -191,8 +199,12 @@ class ReaderBase:
     def _next_file(self, state: _State, queue, session) -> None:
         name = queue.dequeue_host(session)
         name = name.encode() if isinstance(name, str) else bytes(name)
+        self._start(state, name)
+
+    def _start(self, state: _State, name: bytes) -> None:
         try:
             state.source = self._open(name)
+            state.current = name
         except FileNotFoundError:
             raise NotFoundError(f"{_text(name)}; No such file or directory (read by "
                                 f"{self.name})") from None
@@ -223,6 +235,11 @@ class ReaderBase:
                             break
                         keys.append(record[0])
                         values.append(record[1])
+                        if state.source.whole:
+                            # NOTE: one record is the whole work item: it is finished
+                            # now, as TensorFlow counts it (num_work_units_completed)
+                            self._finish(state)
+                            break
                 except records.RecordError as exc:
                     # NOTE: nothing after a bad record can be found again: the file is
                     # given up and the next read starts the queue's next file
@@ -299,12 +316,46 @@ class ReaderBase:
         return host_op("ReaderResetV2", compute, (), [], name=name)
 
     def serialize_state(self, name=None):
-        raise UnimplementedError(f"{self.name} does not support serializing its state",
-                                 location=user_location())
+        """A scalar string: this reader's place in the session (TensorFlow's
+        ReaderBaseState proto), for ``restore_state``."""
+        if not self._serializable:
+            raise UnimplementedError(f"{self.name} does not support serializing its state",
+                                     location=user_location())
+
+        def compute(session, values):
+            state = self._state(session)
+            with state.lock:
+                started = state.completed + (state.source is not None)
+                return encode_state(ReaderState(started, state.completed, state.produced,
+                                                state.current))
+        return host_tensor("ReaderSerializeStateV2", compute, (), shape=(),
+                           name=name or "ReaderSerializeStateV2")
 
     def restore_state(self, state, name=None):
-        raise UnimplementedError(f"{self.name} does not support restoring its state",
-                                 location=user_location())
+        """An op that puts this reader where ``state`` (a ``serialize_state`` value) says;
+        the queue of work items keeps its own place."""
+        if not self._serializable:
+            raise UnimplementedError(f"{self.name} does not support restoring its state",
+                                     location=user_location())
+        location = user_location()
+        described = f"{type(self).__name__} '{self.name}'"
+
+        def compute(session, values):
+            text = values[0].item() if isinstance(values[0], np.ndarray) else values[0]
+            text = text.encode() if isinstance(text, str) else text
+            found = decode_state(text, described, location)
+            current = self._state(session)
+            with current.lock:
+                if current.source is not None:
+                    current.source.close()
+                current.source = None
+                current.produced, current.completed = found.produced, found.finished
+                current.current = found.current
+                if found.started > found.finished:      # in the middle of a work item
+                    self._start(current, found.current)
+            return []
+        return host_op("ReaderRestoreStateV2", compute, [state], [],
+                       name=name or "ReaderRestoreStateV2")
 
     def recent_keys(self, session, values) -> list[bytes] | None:
         """The keys of the records ``values`` (an array of them), when they are what this
@@ -393,6 +444,7 @@ class WholeFileReader(ReaderBase):
     """Each file as one record: key the file's name, value its contents."""
 
     _type = "WholeFileReaderV2"
+    _serializable = True
 
     def _open(self, name):
         return _WholeFile(name)
@@ -402,6 +454,7 @@ class IdentityReader(ReaderBase):
     """Each queued name as one record: key and value both the name itself."""
 
     _type = "IdentityReaderV2"
+    _serializable = True
 
     def _open(self, name):
         return _WholeFile(name, identity=True)
