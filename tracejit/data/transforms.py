@@ -323,17 +323,21 @@ class Take(SameSpec):
         return rows.row_table(self.input)
 
     def row_chunks(self):
-        source = self.input.row_chunks()
         left = self.count
+        if left == 0:
+            return
+        source = self.input.row_chunks()
         try:
             for chunk in source:
                 if left < 0:
                     yield chunk
                     continue
-                if left == 0:
-                    return
                 yield chunk[:left]
                 left -= min(left, len(chunk))
+                if left == 0:
+                    # NOTE: not one chunk more: asking would start the input's next
+                    # pass (a shuffle's next epoch), which the element path never does
+                    return
         finally:
             source.close()
 
