@@ -200,15 +200,15 @@ class Dataset:
         sizes = window_sizes(window_size, window_size_func)
         spec = self.element_spec
 
-        def reduce(key, elements):
-            made = reduce_func(np.int64(key), Dataset(WindowElements(elements, spec)))
-            if not isinstance(made, Dataset):
+        def made(key, elements) -> Dataset:
+            out = reduce_func(np.int64(key), Dataset(WindowElements(elements, spec)))
+            if not isinstance(out, Dataset):
                 raise TypeError(f"group_by_window: reduce_func must return a Dataset, got "
-                                f"{type(made).__name__}")
-            return made.node.elements()
-        out_spec = reduce_func(np.int64(0), Dataset(WindowElements([], spec))).element_spec
+                                f"{type(out).__name__}")
+            return out
         return Dataset(GroupByWindow(self.node, lambda e: call_with_element(key_func, e),
-                                     reduce, sizes, out_spec))
+                                     lambda key, elements: made(key, elements).node.elements(),
+                                     sizes, made(0, []).element_spec))
 
     def apply(self, transformation_func) -> Dataset:
         return transformation_func(self)
