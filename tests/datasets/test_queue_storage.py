@@ -1,6 +1,8 @@
 """The queues' batch storage (tracejit/data/queues.py): fixed-shape numeric elements in
-columns (a ring for FIFO order, a compact set for the random queue), other elements in
-a list; both give the same elements in the same order a one-at-a-time queue would."""
+the CPU device's native storage (codegen_cpu/host/queue_ring.py) or, with
+TRACEJIT_NATIVE_QUEUES=off, in NumPy columns (a ring for FIFO order, a compact set for the
+random queue); other elements in a list. Every test runs on both kinds of storage for
+rows: they give the same elements in the same order a one-at-a-time queue would."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ import numpy as np
 import pytest
 
 from tracejit.data.queues import (
+    NATIVE_ENV,
     PaddingFIFOQueue,
     PriorityQueue,
     Queue,
@@ -19,15 +22,22 @@ from tracejit.data.queues import (
 )
 
 
+@pytest.fixture(params=["native", "columns"], autouse=True)
+def storage(request, monkeypatch):
+    if request.param == "columns":
+        monkeypatch.setenv(NATIVE_ENV, "off")
+    return request.param
+
+
 def _rows(start, stop):
     ids = np.arange(start, stop, dtype=np.int32)
     return [ids, np.stack([np.full((2, 3), i, np.float32) for i in ids])]
 
 
 @pytest.mark.parametrize("shapes", [[[], [2, 3]], None], ids=["columns", "list"])
-def test_fifo_order_survives_wrapping_and_growing(shapes):
+def test_fifo_order_survives_wrapping_and_growing(shapes, storage):
     q = Queue(7, [np.int32, np.float32], shapes)
-    assert (q._columns is not None) == (shapes is not None)
+    assert q.storage == (storage if shapes is not None else "list")
     seen = []
     nxt = 0
     for step in range(40):                 # puts and takes of varying sizes: the ring wraps
@@ -136,7 +146,7 @@ def test_room_wakes_enqueuers_one_after_another_until_it_is_used(queue):
                for i in range(3)]
     for thread in threads:
         thread.start()
-    while len(q._room._waiters) < 3:        # all three waiting for room
+    while q.waiting_enqueuers() < 3:        # all three waiting for room
         threading.Event().wait(0.005)
     assert sorted(q.dequeue_many(2, timeout=10)[0].tolist()) == [0, 1]
     for _ in range(2000):
@@ -157,7 +167,7 @@ def test_an_enqueuer_that_timed_out_leaves_the_room_to_the_next():
     with pytest.raises(QueueTimeoutError):
         q.enqueue([np.int32(1)], timeout=0.05)
     late.start()
-    while len(q._room._waiters) < 1:
+    while q.waiting_enqueuers() < 1:
         threading.Event().wait(0.005)
     assert q.dequeue(timeout=10)[0] == 0
     late.join(timeout=10)
@@ -165,9 +175,9 @@ def test_an_enqueuer_that_timed_out_leaves_the_room_to_the_next():
 
 
 def test_queues_that_order_or_pad_keep_elements_in_a_list():
-    assert PriorityQueue(5, [np.int64], [[]])._columns is None
-    assert PaddingFIFOQueue(5, [np.float32], [[None]])._columns is None
-    assert Queue(5, [object], [[]])._columns is None
+    assert PriorityQueue(5, [np.int64], [[]]).storage == "list"
+    assert PaddingFIFOQueue(5, [np.float32], [[None]]).storage == "list"
+    assert Queue(5, [object], [[]]).storage == "list"
     p = PriorityQueue(5, [np.int64, np.int32], [[], []])
     p.enqueue_many([np.array([3, 1, 2]), np.array([30, 10, 20], np.int32)])
     assert p.dequeue_many(3)[1].tolist() == [10, 20, 30]
@@ -176,4 +186,4 @@ def test_queues_that_order_or_pad_keep_elements_in_a_list():
 def test_a_large_capacity_reserves_memory_only_as_it_fills():
     q = Queue(10**6, [np.float32], [[256, 256]])
     q.enqueue([np.zeros((256, 256), np.float32)])
-    assert len(q._columns[0]) < 100
+    assert q.allocated_rows() < 100

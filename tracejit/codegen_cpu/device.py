@@ -65,6 +65,12 @@ class CpuDevice(Device):
     def overwritten_arguments(self, program):
         return self.compiler.overwritten_arguments(program)
 
+    def queue_storage(self, capacity, dtypes, shapes, random=False, min_after=0):
+        from .host.queue_storage import MAX_COLUMNS, NativeRing
+        if len(dtypes) > MAX_COLUMNS:
+            return None
+        return NativeRing(capacity, dtypes, shapes, random, min_after)
+
     def clear_caches(self) -> None:
         if self._compiler is not None:
             self._compiler.clear_caches()

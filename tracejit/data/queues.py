@@ -18,10 +18,18 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import os
 import threading
 import time
 
 import numpy as np
+
+# NOTE: "off" keeps every queue's rows in Python (the storage the native one is tested
+# against); otherwise fixed-shape numeric rows live in the CPU device's native storage
+NATIVE_ENV = "TRACEJIT_NATIVE_QUEUES"
+# The longest a native wait runs before Python looks at its signals (Ctrl-C) and its own
+# deadline, then waits again
+WAIT_SLICE_S = 0.1
 
 
 class QueueClosedError(Exception):
@@ -68,12 +76,49 @@ class Queue:
         self._cancelled = False
         self._items: list = []
         self._columns: list[np.ndarray] | None = None
+        self._ring = None
         if self._fixed_rows():
-            # NOTE: grown on demand (doubling, up to capacity): a large capacity of large
-            # elements must not reserve its memory before it is used
-            self._columns = [np.empty((0,) + shape, dtype)
-                             for shape, dtype in zip(self.shapes, self.dtypes, strict=True)]
+            self._ring = self._native_storage()
+            if self._ring is None:
+                # NOTE: grown on demand (doubling, up to capacity): a large capacity of
+                # large elements must not reserve its memory before it is used
+                self._columns = [np.empty((0,) + shape, dtype) for shape, dtype in
+                                 zip(self.shapes, self.dtypes, strict=True)]
         self._init_storage()
+
+    def _native_storage(self):
+        """The CPU device's native storage for these rows, or None (switched off, or no
+        native code on this machine: the rows then live in NumPy columns)."""
+        if os.environ.get(NATIVE_ENV, "").strip().lower() in ("off", "0", "no", "false"):
+            return None
+        from ..runtime.registry import get_device
+        try:
+            return get_device("cpu").queue_storage(self.capacity, self.dtypes, self.shapes,
+                                                   **self._native_kind())
+        except (RuntimeError, OSError, ImportError):
+            return None
+
+    def _native_kind(self) -> dict:
+        return {}
+
+    @property
+    def storage(self) -> str:
+        """Where the elements live: "native" (the CPU device's storage), "columns"
+        (NumPy arrays of rows) or "list" (one tuple per element)."""
+        return "native" if self._ring is not None else \
+            "columns" if self._columns is not None else "list"
+
+    def allocated_rows(self) -> int | None:
+        """Rows of storage reserved so far (None where elements live in a list)."""
+        if self._ring is not None:
+            return self._ring.allocated_rows()
+        return None if self._columns is None else len(self._columns[0])
+
+    def waiting_enqueuers(self) -> int:
+        """How many enqueues are waiting for room."""
+        if self._ring is not None:
+            return self._ring.waiting_enqueuers()
+        return len(self._room._waiters)
 
     def _fixed_rows(self) -> bool:
         return (self.columnar and self.shapes is not None
@@ -151,6 +196,8 @@ class Queue:
     # ---- the public operations ------------------------------------------------------------
 
     def size(self) -> int:
+        if self._ring is not None:
+            return self._ring.size()
         with self._cond:
             return self._size()
 
@@ -203,6 +250,9 @@ class Queue:
 
     def _put_all(self, batch: tuple, count: int, timeout) -> None:
         deadline = None if timeout is None else time.monotonic() + timeout
+        if self._ring is not None:
+            self._native_put(batch, count, deadline)
+            return
         done = 0
         with self._cond:
             while done < count:
@@ -222,10 +272,58 @@ class Queue:
             if self._size() < self.capacity:
                 self._room.notify()             # room left: the next enqueuer's turn
 
+    # ---- native storage: one call per batch, waiting in slices ------------------------------
+
+    @staticmethod
+    def _slice_end(deadline) -> int:
+        """The end of the next native wait, on the clock the native code waits on."""
+        wait = WAIT_SLICE_S if deadline is None else \
+            max(0.0, min(WAIT_SLICE_S, deadline - time.monotonic()))
+        return time.time_ns() + int(wait * 1e9)
+
+    def _timed_out(self, deadline) -> bool:
+        return deadline is not None and time.monotonic() >= deadline
+
+    def _native_put(self, batch: tuple, count: int, deadline) -> None:
+        batch = tuple(np.ascontiguousarray(a) for a in batch)
+        done = 0
+        while True:
+            status, done = self._ring.put(batch, done, count, self._slice_end(deadline))
+            if status == 0:
+                return
+            if status == 1:
+                raise QueueCancelledError(f"{self.kind} '{self.name}' is closed.")
+            if status != 2:
+                raise MemoryError(f"{self.name}: no memory for {count - done} more rows")
+            if self._timed_out(deadline):
+                raise QueueTimeoutError(f"{self.name}: timed out")
+
+    def _uniforms(self, n: int) -> np.ndarray | None:
+        return None
+
+    def _native_take(self, n: int, mode: int, deadline) -> tuple:
+        # NOTE: drawn once per dequeue, not per wait: a seeded queue's order must not
+        # depend on how long it waited
+        uniforms = self._uniforms(n)
+        while True:
+            status, taken, held = self._ring.take(n, mode, uniforms,
+                                                  self._slice_end(deadline))
+            if status == 0:
+                return taken
+            if status == 1:
+                raise QueueClosedError(
+                    f"{self.kind} '{self.name}' is closed and has insufficient elements "
+                    f"(requested {1 if mode == 2 else n}, current size {held})")
+            if self._timed_out(deadline):
+                raise QueueTimeoutError(f"{self.name}: timed out")
+
     def _dequeue_n(self, n: int, up_to: bool, timeout, at_least: int | None = None) -> tuple:
         """``n`` elements (fewer with ``up_to`` once closed; with ``at_least``, as many
         up to ``n`` as are there once ``at_least`` are), as one array per component."""
         deadline = None if timeout is None else time.monotonic() + timeout
+        if self._ring is not None:
+            # modes of tjq_take: exact, up to n once closed, what is there (at least 1)
+            return self._native_take(n, 2 if at_least is not None else int(up_to), deadline)
         with self._cond:
             self._wait(lambda: self._closed or self._can_take(at_least or n), deadline)
             if at_least is not None:
@@ -266,6 +364,8 @@ class Queue:
         return shape if shape is not None and None not in shape else None
 
     def close(self, cancel_pending_enqueues: bool = False) -> None:
+        if self._ring is not None:
+            self._ring.close(cancel_pending_enqueues)
         with self._cond:
             self._closed = True
             self._cancelled = self._cancelled or cancel_pending_enqueues
@@ -286,6 +386,12 @@ class RandomShuffleQueue(Queue):
         self.min_after_dequeue = int(min_after_dequeue)
         self._rng = np.random.default_rng(seed)
         super().__init__(capacity, dtypes, shapes, name)
+
+    def _native_kind(self) -> dict:
+        return {"random": True, "min_after": self.min_after_dequeue}
+
+    def _uniforms(self, n: int) -> np.ndarray:
+        return self._rng.random(n)
 
     def _takeable(self) -> int:
         return self._size() - (0 if self._closed else self.min_after_dequeue)

@@ -270,6 +270,13 @@ class Device:
     def clear_caches(self) -> None:
         """Forget compiled programs kept in memory."""
 
+    def queue_storage(self, capacity: int, dtypes, shapes, random: bool = False,
+                      min_after: int = 0):
+        """Native storage for an input queue's fixed-shape numeric rows (put and take
+        a batch in one call, waiting without the GIL: tracejit/data/queues.py), or None
+        where this device has none and the queue keeps its rows in Python."""
+        return None
+
     def resident(self, name: str, array: np.ndarray) -> Resident | None:
         """With the ``resident-values`` capability: keep ``array`` on this device as the
         value of the variable ``name`` and return its handle; None where the host keeps
