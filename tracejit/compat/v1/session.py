@@ -40,7 +40,7 @@ from .errors import (
 )
 from .feeds import fed_array, outside_regions
 from .graph import Graph, Operation, Tensor, get_default_graph, replay_ops
-from .host_ops import ancestors_on_host, batch_plan, run_batch_plan, run_host_ops
+from .host_ops import HostRun, ancestors_on_host, batch_plan, run_batch_plan
 from .strings import string
 
 
@@ -94,6 +94,7 @@ class Session:
         self.graph = graph or get_default_graph()
         self._plans: dict = {}
         self._host_ops: dict = {}     # (targets, fed) -> the host ops they need
+        self._host_runs: dict = {}    # (targets, fed) -> HostRun, where there are some
         self._special: dict = {}      # (targets, fed) -> whether _run_with_host must run
         self._batch_plans: dict = {}  # id(op) -> (op, host_ops.batch_plan(op))
         self._planning = threading.RLock()
@@ -123,6 +124,7 @@ class Session:
         self._closed = True
         self._plans.clear()
         self._special.clear()
+        self._host_runs.clear()
         # NOTE: threads blocked on this session's queues wake and end (TF cancels them)
         for _, on_close in list(self._resources.values()):
             if on_close is not None:
@@ -168,8 +170,18 @@ class Session:
             found = self._host_ops[key] = ancestors_on_host(targets, set(fed_ids))
         hosts = [op for op in found if id(op) not in host_done]
         if hosts:
-            return pytree.unflatten(treedef, iter(run_host_ops(
-                self, self._run, targets, hosts, feed_dict or {}, host_done)))
+            run = self._host_runs.get(key)
+            if run is None:
+                run = self._host_runs[key] = HostRun(targets, found, fed_ids)
+            results = run.run(self, self._run, self._step_values, feed_dict or {}, host_done)
+            if run.direct is None and not host_done:
+                # NOTE: known after one run: the fed tensors are the same every time
+                fed = {id(t) for t in feed_dict or {}} | {
+                    id(t) for op in found for t in op.outputs}
+                fed_tensors = [*(feed_dict or {}), *(t for op in found for t in op.outputs)]
+                run.direct = not run.rest or not (
+                    ancestors_on_host(run.rest, fed) or _needs_host(run.rest, fed_tensors))
+            return pytree.unflatten(treedef, iter(results))
         special = self._special.get(key)
         if special is None:
             special = self._special[key] = _needs_host(targets, feed_dict)
@@ -223,6 +235,10 @@ class Session:
             results = [strings[id(t)] if id(t) in strings else next(others) for t in targets]
             return pytree.unflatten(treedef, iter(results))
         return self._run_step(treedef, targets, feed_dict, (fed, arrays))
+
+    def _step_values(self, targets, feed_dict) -> list:
+        """The compiled step alone: the values of the list ``targets``."""
+        return self._run_step(pytree.flatten(targets, []), targets, feed_dict)
 
     def _run_step(self, treedef, targets, feed_dict, converted=None):
         """The compiled step alone: ``targets`` from the fed values."""
@@ -324,7 +340,7 @@ class Session:
             op, root = stack.pop()
             if id(op) in needed or (getattr(op, "host_compute", None) is not None
                                     and getattr(op, "gradient_rule", None) is None):
-                continue        # a host op ran before this step (host_ops.run_host_ops)
+                continue        # a host op ran before this step (host_ops.HostRun)
             # NOTE: one with an overriding gradient is replayed: that ties its fed results
             # to its inputs (gradient_override.py)
             if getattr(op, "host_run", None) is not None:
