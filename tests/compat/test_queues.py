@@ -236,10 +236,23 @@ def _enqueue_ops(queue_name_part):
             if queue_name_part in qr.name for op in qr.enqueue_ops]
 
 
-def test_queue_runners_move_in_memory_rows_in_batches(graph, batched_runs):
+@pytest.mark.parametrize("storage", ["native", "columns"])
+def test_queue_runners_move_in_memory_rows_in_batches(graph, batched_runs, storage,
+                                                      monkeypatch):
     # slice_input_producer -> batch: the runner's enqueue has a batched form, so one
-    # Session.run_batched moves up to RUNNER_BATCH rows; each row once per epoch, each
-    # image with its label (the order between the test's run and the runner's is open)
+    # Session.run_batched moves up to RUNNER_BATCH rows -- or, where both queues keep
+    # their rows in native storage, a native pump moves them until the input closes;
+    # each row once per epoch, each image with its label (the order between the test's
+    # run and the runner's is open)
+    if storage == "columns":
+        monkeypatch.setenv(core.NATIVE_ENV, "off")
+    pumped = []
+    pump_rows = core.Queue.pump_rows
+
+    def counted(self, *args):
+        pumped.append(self.storage)
+        return pump_rows(self, *args)
+    monkeypatch.setattr(core.Queue, "pump_rows", counted)
     images = np.arange(100, dtype=np.float32).reshape(50, 2)
     labels = np.arange(50, dtype=np.int32)
     image, label = tf.train.slice_input_producer([images, labels], num_epochs=2,
@@ -258,7 +271,11 @@ def test_queue_runners_move_in_memory_rows_in_batches(graph, batched_runs):
     got_y = np.concatenate([b[1] for b in batches])
     assert sorted(got_y.tolist()) == sorted(list(range(50)) * 2)
     np.testing.assert_array_equal(got_x, images[got_y])
-    assert batched_runs and set(batched_runs) == {RUNNER_BATCH}   # the runner's calls
+    assert host_ops.pump_plan(enqueue) is not None
+    if storage == "native":
+        assert pumped == ["native"] and not batched_runs      # one pump, to the end
+    else:
+        assert batched_runs and set(batched_runs) == {RUNNER_BATCH}   # the runner's calls
 
 
 def test_a_chain_with_a_compiled_op_runs_one_element_at_a_time(graph):

@@ -16,6 +16,7 @@ from tracejit.data.queues import (
     PaddingFIFOQueue,
     PriorityQueue,
     Queue,
+    QueueCancelledError,
     QueueClosedError,
     QueueTimeoutError,
     RandomShuffleQueue,
@@ -187,3 +188,65 @@ def test_a_large_capacity_reserves_memory_only_as_it_fills():
     q = Queue(10**6, [np.float32], [[256, 256]])
     q.enqueue([np.zeros((256, 256), np.float32)])
     assert q.allocated_rows() < 100
+
+
+def _pump_queues(capacity=100):
+    source = Queue(8, [np.int32], [[]])
+    sink = Queue(capacity, [np.float32, np.int32], [[2], []])
+    table = np.arange(20, dtype=np.float32).reshape(10, 2)
+    return source, sink, [table, np.arange(10, dtype=np.int32) * 10]
+
+
+def _pump_in_thread(source, sink, tables, **kwargs):
+    outcome = []
+
+    def pump():
+        try:
+            outcome.append(source.pump_rows(sink, tables, 4, **kwargs))
+        except Exception as exc:        # noqa: BLE001 - the test looks at it
+            outcome.append(exc)
+    thread = threading.Thread(target=pump)
+    thread.start()
+    return thread, outcome
+
+
+def test_a_pump_moves_the_rows_its_indices_pick_until_its_input_closes(storage):
+    # what a queue runner's loop of dequeue -> row gathers -> enqueue_many does
+    source, sink, tables = _pump_queues()
+    if storage != "native":
+        assert source.pump_rows(sink, tables, 4) is False       # nothing moved
+        return
+    thread, outcome = _pump_in_thread(source, sink, tables)
+    order = [3, 1, 4, 1, 5, 9, 2, 6, 5, 3, 5, 8, 9, 7]
+    for start in range(0, len(order), 5):                        # in several puts
+        source.enqueue_many([np.array(order[start:start + 5], np.int32)])
+    source.close()
+    thread.join(timeout=20)
+    assert not thread.is_alive() and isinstance(outcome[0], QueueClosedError)
+    rows, scaled = sink.dequeue_many(len(order))
+    assert scaled.tolist() == [10 * i for i in order]            # in order, FIFO to FIFO
+    np.testing.assert_array_equal(rows, tables[0][order])
+    assert sink.size() == 0
+
+
+def test_a_pump_ends_when_its_output_closes_and_on_a_bad_index(storage):
+    if storage != "native":
+        return
+    source, sink, tables = _pump_queues(capacity=3)
+    thread, outcome = _pump_in_thread(source, sink, tables)
+    source.enqueue_many([np.arange(6, dtype=np.int32)])         # more than fits: it waits
+    while sink.waiting_enqueuers() < 1:
+        threading.Event().wait(0.005)
+    sink.close(cancel_pending_enqueues=True)                    # a coordinator's stop
+    thread.join(timeout=20)
+    assert not thread.is_alive() and isinstance(outcome[0], QueueCancelledError)
+    source, sink, tables = _pump_queues()
+    source.enqueue_many([np.array([2, 10], np.int32)])
+    with pytest.raises(ValueError, match=r"indices\[0\] = 10 is not in \[0, 10\)"):
+        source.pump_rows(sink, tables, 4)
+    thread, outcome = _pump_in_thread(source, sink, tables, timeout=0.1)
+    thread.join(timeout=20)
+    assert isinstance(outcome[0], QueueTimeoutError)            # nothing came in time
+    # tables that do not fit the output queue: no pump, nothing taken
+    assert source.pump_rows(sink, [tables[0].astype(np.float64), tables[1]], 4) is False
+    assert source.pump_rows(sink, tables[:1], 4) is False

@@ -298,6 +298,37 @@ class Queue:
             if self._timed_out(deadline):
                 raise QueueTimeoutError(f"{self.name}: timed out")
 
+    def pump_rows(self, sink: Queue, tables, limit: int, timeout: float | None = None
+                  ) -> bool:
+        """A queue runner's loop run without Python: take indices from this queue (up to
+        ``limit`` at a time, as many as are there), put those rows of ``tables`` (one
+        per component of ``sink``) into ``sink``; again, until this queue is closed and
+        empty (QueueClosedError), ``sink`` is closed (QueueCancelledError) or an index
+        is out of range (ValueError). What the same loop of ``dequeue_available``,
+        row gathers and ``enqueue_many`` does. False, having moved nothing, where
+        either queue keeps its rows in Python or the tables do not fit ``sink``."""
+        if self._ring is None or sink._ring is None or len(self.dtypes) != 1 or \
+                self.dtypes[0].kind != "i" or self.dtypes[0].itemsize not in (4, 8):
+            return False
+        tables = [np.asarray(t) for t in tables]
+        if len(tables) != len(sink.dtypes) or len({len(t) for t in tables}) != 1 or any(
+                t.dtype != d or t.shape[1:] != s
+                for t, d, s in zip(tables, sink.dtypes, sink.shapes, strict=True)):
+            return False
+        tables = [np.ascontiguousarray(t) for t in tables]
+        end = 2 ** 62 if timeout is None else time.time_ns() + int(timeout * 1e9)
+        status, info = self._ring.pump_rows(sink._ring, tables, int(limit), end)
+        if status == 1 and info == 0:
+            raise QueueClosedError(f"{self.kind} '{self.name}' is closed and has "
+                                   "insufficient elements (requested 1, current size 0)")
+        if status == 1:
+            raise QueueCancelledError(f"{sink.kind} '{sink.name}' is closed.")
+        if status == 4:
+            raise ValueError(f"indices[0] = {info} is not in [0, {len(tables[0])})")
+        if status == 2:
+            raise QueueTimeoutError(f"{self.name}: timed out")
+        raise MemoryError(f"{sink.name}: no memory for more rows")
+
     def _uniforms(self, n: int) -> np.ndarray | None:
         return None
 

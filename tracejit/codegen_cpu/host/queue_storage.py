@@ -100,10 +100,30 @@ class NativeRing:
             outputs = [a[:got].copy() for a in outputs]
         return status, tuple(outputs), got
 
+    def pump_rows(self, sink: NativeRing, tables, limit: int, deadline_ns: int
+                  ) -> tuple[int, int]:
+        """A queue runner's loop, without the GIL: indices (this one-column ring's rows,
+        up to ``limit`` at a time) gather rows of ``tables`` (C-contiguous, one per
+        column of ``sink``, of its dtypes and row shapes) into ``sink``, until a ring
+        closes, an index is out of range or ``deadline_ns`` passes. ``(status, info)``:
+        CLOSED with info 0 (this ring, closed and empty) or 1 (``sink``); BAD_INDEX with
+        the index; TIMEOUT."""
+        index = np.empty(limit, self.dtypes[0])
+        rows = [np.empty((limit,) + s, d) for s, d in zip(sink.shapes, sink.dtypes,
+                                                          strict=True)]
+        pointers = (ctypes.c_void_p * len(rows))(*map(_address, rows))
+        sources = (ctypes.c_void_p * len(tables))(*map(_address, tables))
+        info = ctypes.c_int64(0)
+        status = self._fn.pump(self._at, sink._at, sources, len(tables[0]),
+                               self.dtypes[0].itemsize, limit, _address(index), pointers,
+                               deadline_ns, ctypes.byref(info))
+        return status, info.value
+
     def close(self, cancel: bool) -> None:
         self._fn.close(self._at, int(cancel))
 
 
 # the statuses and take modes, for the caller
-OK, CLOSED, TIMEOUT, NO_MEMORY = ring.OK, ring.CLOSED, ring.TIMEOUT, ring.NO_MEMORY
+OK, CLOSED, TIMEOUT, NO_MEMORY, BAD_INDEX = (ring.OK, ring.CLOSED, ring.TIMEOUT,
+                                             ring.NO_MEMORY, ring.BAD_INDEX)
 EXACT, UP_TO, AVAILABLE = ring.EXACT, ring.UP_TO, ring.AVAILABLE

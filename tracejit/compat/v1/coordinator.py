@@ -167,11 +167,17 @@ class QueueRunner:
         decremented = False
         try:
             batched = getattr(sess, "run_batched", None)
+            pump = getattr(sess, "run_pump", None)
             while coord is None or not coord.should_stop():
                 try:
-                    # NOTE: a chain with a batched form moves up to RUNNER_BATCH elements
-                    # per Python call, where one run moves one: what lets a queue feed a
-                    # compiled step from Python threads without stalling it
+                    # NOTE: a chain native code can run moves rows without Python until a
+                    # queue closes (a coordinator's stop closes them); a chain with a
+                    # batched form moves up to RUNNER_BATCH elements per Python call, where
+                    # one run moves one: what lets a queue feed a compiled step from
+                    # threads without stalling it
+                    if pump is not None and pump(enqueue_op, RUNNER_BATCH):
+                        continue
+                    pump = None
                     if batched is None or not batched(enqueue_op, RUNNER_BATCH):
                         batched = None
                         sess.run(enqueue_op)

@@ -185,6 +185,29 @@ def batch_plan(op: Operation) -> list[Operation] | None:
     return chain if sources == 1 and chain and chain[-1] is op else None
 
 
+def pump_plan(op: Operation) -> tuple | None:
+    """``(source queue, tables)`` where ``op`` is an enqueue fed by one-element dequeue
+    from ``source`` through row gathers of constant ``tables`` (one per component, the
+    chain ``slice_input_producer`` makes into ``batch``/``shuffle_batch``): its runs can
+    go on in native code, without Python (``op.host_pump``); else None."""
+    chain = batch_plan(op)
+    if chain is None or len(chain) < 3 or getattr(op, "host_pump", None) is None:
+        return None
+    dequeue, *gathers = chain[:-1]
+    source = getattr(dequeue, "source_queue", None)
+    if source is None or len(dequeue.outputs) != 1:
+        return None
+    tables = {}
+    for gather in gathers:
+        table = getattr(gather, "gather_table", None)
+        if table is None or list(gather.inputs) != [dequeue.outputs[0]]:
+            return None
+        tables[id(gather.outputs[0])] = table
+    if any(id(t) not in tables for t in op.inputs):
+        return None
+    return source, [tables[id(t)] for t in op.inputs]
+
+
 def run_batch_plan(session, plan: list[Operation], limit: int) -> None:
     """Run ``plan`` (from :func:`batch_plan`) for up to ``limit`` elements."""
     values: dict[int, object] = {}

@@ -159,6 +159,7 @@ def _row(tensor: Tensor, index: Tensor) -> Tensor:
                  [index], [(tensor.dtype, tensor.shape.as_list()[1:])],
                  batched=lambda session, batches, limit: [
                      constant[np.asarray(batches[0], dtype=np.int64)]])
+    op.gather_table = constant          # what a queue runner's pump gathers from
     return op.outputs[0]
 
 

@@ -143,8 +143,16 @@ class QueueBase:
             _as_tf_errors(lambda: self.instance(session).enqueue_many(
                 batches, _timeout_s(session)), location)
             return []
-        return host_op("QueueEnqueueV2", compute, tensors, (), name or f"{self.name}_enqueue",
-                       batched=batched)
+
+        def pump(session, source, tables, limit):
+            # the runs of a chain dequeue -> row gathers -> this enqueue, in native code
+            # until a queue closes (host_ops.pump_plan); False where it cannot be
+            return _as_tf_errors(lambda: source.instance(session).pump_rows(
+                self.instance(session), tables, limit, _timeout_s(session)), location)
+        op = host_op("QueueEnqueueV2", compute, tensors, (), name or f"{self.name}_enqueue",
+                     batched=batched)
+        op.host_pump = pump
+        return op
 
     def enqueue_if(self, keep_input, vals, many=False, name=None):
         """An enqueue that happens only when the bool ``keep_input`` is true when it runs
@@ -201,6 +209,8 @@ class QueueBase:
             outputs.append((d, shape))
         op = host_op(kind, compute, inputs, outputs, name or f"{self.name}_{kind[5:-2]}",
                      batched=batched if count is None else None)
+        if count is None:
+            op.source_queue = self          # one element: a pump may take its place
         return self._structured(op.outputs)
 
     def dequeue(self, name=None):

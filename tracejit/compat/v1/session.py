@@ -40,7 +40,7 @@ from .errors import (
 )
 from .feeds import fed_array, outside_regions
 from .graph import Graph, Operation, Tensor, get_default_graph, replay_ops
-from .host_ops import HostRun, ancestors_on_host, batch_plan, run_batch_plan
+from .host_ops import HostRun, ancestors_on_host, batch_plan, pump_plan, run_batch_plan
 from .strings import string
 
 
@@ -156,6 +156,23 @@ class Session:
             return False
         run_batch_plan(self, found[1], limit)
         return True
+
+    def run_pump(self, op, limit: int) -> bool:
+        """Run the queue runner's enqueue ``op`` over and over in native code, up to
+        ``limit`` elements at a time, until a queue closes (raising as a run would);
+        False, having run nothing, where its chain cannot (host_ops.pump_plan)."""
+        if self._closed:
+            raise RuntimeError("Attempted to use a closed Session.")
+        if self._cluster is not None:
+            return False
+        key = ("pump", id(op))
+        found = self._batch_plans.get(key)
+        if found is None:
+            found = self._batch_plans[key] = (op, pump_plan(op))
+        if found[1] is None:
+            return False
+        source, tables = found[1]
+        return op.host_pump(self, source, tables, limit)
 
     def _run(self, fetches, feed_dict, host_done: frozenset = frozenset()):
         leaves: list = []
