@@ -37,18 +37,13 @@ calls again, so a Python thread blocked on a queue still sees its signals (Ctrl-
 
 from __future__ import annotations
 
-import ctypes
-import threading
-
 from llvmlite import ir
 
 from ..loops.types import F64, I32, I64, PTR, VOID, declare
-from .cache import runtime_library
 
-__all__ = ["STATE_WORDS", "OK", "CLOSED", "TIMEOUT", "NO_MEMORY", "BAD_INDEX", "EXACT", "UP_TO",
-           "AVAILABLE", "ring_functions", "RingFunctions"]
+__all__ = ["STATE_WORDS", "OK", "CLOSED", "TIMEOUT", "NO_MEMORY", "BAD_INDEX", "EXACT",
+           "UP_TO", "AVAILABLE", "RingEmitter"]
 
-VERSION = 2
 STATE_WORDS = 40
 # the fields (int64 words) after the mutex and the two conditions
 W_ROWS, W_ROOM = 8, 16
@@ -61,7 +56,9 @@ EXACT, UP_TO, AVAILABLE = 0, 1, 2                    # how many a take takes
 _ETIMEDOUT = 110                                     # Linux
 
 
-class _Emitter:
+class RingEmitter:
+    """Emits the ring's functions (and, through queue_pump.py, the pump) into one
+    module."""
     def __init__(self, module: ir.Module):
         self.module = module
         self.lock = declare(module, "pthread_mutex_lock", ir.FunctionType(I32, [PTR]))
@@ -426,73 +423,6 @@ class _Emitter:
         next_col()
         next_row()
 
-    # ---- pump(source, sink, tables, table_rows, index_bytes, limit, indices, rows,
-    #           deadline, info) -> status ---------------------------------------------------
-
-    def emit_pump(self, take: ir.Function, put: ir.Function) -> None:
-        """A queue runner's loop without Python: take up to ``limit`` indices from the
-        one-column queue ``source`` (what is there, at least one), gather those rows of
-        each table (one per column of ``sink``) into ``rows``, put them into ``sink``;
-        again, until a queue closes (CLOSED: ``info`` 0 for the source, 1 for the sink),
-        an index is outside ``[0, table_rows)`` (BAD_INDEX, the index in ``info``), or
-        ``deadline`` passes (TIMEOUT)."""
-        fn = ir.Function(self.module, ir.FunctionType(I64, [PTR, PTR, PTR, I64, I64, I64, PTR,
-                                                            PTR, I64, PTR]), "tjq_pump")
-        (source, sink, tables, table_rows, index_bytes, limit, indices, rows, deadline,
-         info) = fn.args
-        b = ir.IRBuilder(fn.append_basic_block("entry"))
-        got, moved = b.alloca(I64), b.alloca(I64)        # NOTE: here, not in the loop
-        index_out = b.alloca(PTR)
-        b.store(indices, index_out)
-        loop, took, gathered, bad = (fn.append_basic_block(x)
-                                     for x in ("loop", "took", "gathered", "bad"))
-        b.branch(loop)
-
-        b.position_at_end(loop)
-        status = b.call(take, [source, index_out, limit, I64(AVAILABLE),
-                               ir.Constant(PTR, None), deadline, got])
-        source_failed = fn.append_basic_block("source_failed")
-        b.cbranch(b.icmp_signed("==", status, I64(OK)), took, source_failed)
-        b.position_at_end(source_failed)
-        b.store(I64(0), info)
-        b.ret(status)
-
-        b.position_at_end(took)
-        count = b.load(got, typ=I64)
-        k, next_row = self.for_range(fn, b, count, "row")
-        wide = b.load(b.gep(indices, [k], source_etype=I64), typ=I64)
-        narrow = b.sext(b.load(b.gep(indices, [k], source_etype=I32), typ=I32), I64)
-        index = b.select(b.icmp_signed("==", index_bytes, I64(8)), wide, narrow)
-        inside = b.and_(b.icmp_signed(">=", index, I64(0)),
-                        b.icmp_signed("<", index, table_rows))
-        copy = fn.append_basic_block("copy")
-        b.store(index, info)
-        b.cbranch(inside, copy, bad)
-        b.position_at_end(copy)
-        c, next_col = self.for_range(fn, b, self.get(b, sink, W_COLUMNS), "table")
-        _, row_bytes = self.column(b, sink, c)
-        i8 = ir.IntType(8)
-        table = b.load(b.gep(tables, [c], source_etype=PTR), typ=PTR)
-        out = b.load(b.gep(rows, [c], source_etype=PTR), typ=PTR)
-        b.call(self.memcpy, [b.gep(out, [b.mul(k, row_bytes)], source_etype=i8),
-                             b.gep(table, [b.mul(index, row_bytes)], source_etype=i8),
-                             row_bytes])
-        next_col()
-        next_row()
-        b.branch(gathered)
-
-        b.position_at_end(bad)
-        b.ret(I64(BAD_INDEX))
-
-        b.position_at_end(gathered)
-        b.store(I64(0), moved)
-        status = b.call(put, [sink, rows, count, deadline, moved])
-        sink_failed = fn.append_basic_block("sink_failed")
-        b.cbranch(b.icmp_signed("==", status, I64(OK)), loop, sink_failed)
-        b.position_at_end(sink_failed)
-        b.store(I64(1), info)
-        b.ret(status)
-
     # ---- close, size, release ----------------------------------------------------------------
 
     def emit_close(self) -> None:
@@ -529,44 +459,3 @@ class _Emitter:
         next_()
         self.set(b, state, W_ALLOCATED, I64(0))
         b.ret_void()
-
-
-def ring_module(module: ir.Module) -> ir.Module:
-    emitter = _Emitter(module)
-    ring_copy = emitter.emit_ring_copy()
-    reserve = emitter.emit_reserve(ring_copy)
-    put = emitter.emit_put(ring_copy, reserve)
-    take = emitter.emit_take(ring_copy)
-    emitter.emit_pump(take, put)
-    emitter.emit_close()
-    emitter.emit_read()
-    emitter.emit_release()
-    return module
-
-
-class RingFunctions:
-    """The compiled functions, as ctypes callables (each releases the GIL)."""
-
-    def __init__(self):
-        self._engine, address = runtime_library(f"tj_queue_ring v{VERSION}", ring_module)
-        p, i64 = ctypes.c_void_p, ctypes.c_int64
-        out = ctypes.POINTER(i64)
-        self.put = ctypes.CFUNCTYPE(i64, p, p, i64, i64, out)(address("tjq_put"))
-        self.take = ctypes.CFUNCTYPE(i64, p, p, i64, i64, p, i64, out)(address("tjq_take"))
-        self.pump = ctypes.CFUNCTYPE(i64, p, p, p, i64, i64, i64, p, p, i64, out)(
-            address("tjq_pump"))
-        self.close = ctypes.CFUNCTYPE(None, p, i64)(address("tjq_close"))
-        self.read = ctypes.CFUNCTYPE(i64, p, i64)(address("tjq_read"))
-        self.release = ctypes.CFUNCTYPE(None, p)(address("tjq_release"))
-
-
-_LOCK = threading.Lock()
-_FUNCTIONS: list[RingFunctions] = []
-
-
-def ring_functions() -> RingFunctions:
-    """Compile (or load from the compile cache) the ring once per process."""
-    with _LOCK:
-        if not _FUNCTIONS:
-            _FUNCTIONS.append(RingFunctions())
-        return _FUNCTIONS[0]

@@ -13,6 +13,7 @@ import ctypes
 import numpy as np
 
 from . import queue_ring as ring
+from .queue_library import ring_functions
 
 __all__ = ["NativeRing", "MAX_COLUMNS"]
 
@@ -39,7 +40,7 @@ class NativeRing:
                  min_after: int = 0):
         if len(dtypes) > MAX_COLUMNS:
             raise ValueError(f"at most {MAX_COLUMNS} components in native storage")
-        self._fn = ring.ring_functions()
+        self._fn = ring_functions()
         self.dtypes = [np.dtype(d) for d in dtypes]
         self.shapes = [tuple(s) for s in shapes]
         self.random = random
