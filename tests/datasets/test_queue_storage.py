@@ -250,3 +250,54 @@ def test_a_pump_ends_when_its_output_closes_and_on_a_bad_index(storage):
     # tables that do not fit the output queue: no pump, nothing taken
     assert source.pump_rows(sink, [tables[0].astype(np.float64), tables[1]], 4) is False
     assert source.pump_rows(sink, tables[:1], 4) is False
+
+
+def _replay(kind, moves, native: bool, monkeypatch):
+    """What a queue hands out over ``moves`` (single-threaded: nothing waits)."""
+    if native:
+        monkeypatch.delenv(NATIVE_ENV, raising=False)
+    else:
+        monkeypatch.setenv(NATIVE_ENV, "off")
+    q = Queue(9, [np.int32, np.float32], [[], [2]]) if kind == "fifo" else \
+        RandomShuffleQueue(9, 2, [np.int32, np.float32], [[], [2]], seed=7)
+    assert q.storage == ("native" if native else "columns")
+    floor = 0 if kind == "fifo" else 2
+    out, next_id = [], 0
+    for move, n in moves:
+        if move == "put":
+            n = min(n, 9 - q.size())
+            ids = np.arange(next_id, next_id + n, dtype=np.int32)
+            q.enqueue_many([ids, np.stack([ids, -ids], axis=1).astype(np.float32)])
+            next_id += n
+            continue
+        n = min(n, q.size() - floor)
+        if n <= 0:
+            continue
+        ids, pairs = q.dequeue_available(n) if move == "available" else q.dequeue_many(n)
+        np.testing.assert_array_equal(pairs[:, 0], ids)
+        out.append(ids.tolist())
+    q.close()
+    if q.size():
+        out.append(q.dequeue_up_to(100)[0].tolist())
+    with pytest.raises(QueueClosedError):
+        q.dequeue_up_to(1)                  # closed and empty
+    return out
+
+
+@pytest.mark.parametrize("kind", ["fifo", "random"])
+def test_native_and_numpy_storage_hand_out_the_same_rows(kind, storage, monkeypatch):
+    # random sequences of puts and takes: the native ring (a seeded random queue draws the
+    # same uniforms the NumPy one does) gives the same batches, element for element
+    if storage != "native":
+        return
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+    moves = st.lists(st.tuples(st.sampled_from(["put", "take", "available"]),
+                               st.integers(0, 9)), max_size=30)
+
+    @settings(max_examples=60, deadline=None)
+    @given(moves)
+    def check(moves):
+        with pytest.MonkeyPatch.context() as patch:
+            assert _replay(kind, moves, True, patch) == _replay(kind, moves, False, patch)
+    check()
