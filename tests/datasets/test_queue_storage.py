@@ -301,3 +301,30 @@ def test_native_and_numpy_storage_hand_out_the_same_rows(kind, storage, monkeypa
         with pytest.MonkeyPatch.context() as patch:
             assert _replay(kind, moves, True, patch) == _replay(kind, moves, False, patch)
     check()
+
+
+def test_a_blocked_dequeue_still_sees_the_main_threads_signals(storage):
+    # the native wait runs in slices: a signal handler (Ctrl-C's KeyboardInterrupt) runs
+    # within a slice, and its exception leaves the dequeue
+    import signal
+    import time
+
+    class Interrupted(Exception):
+        pass
+
+    def interrupt(signum, frame):
+        raise Interrupted
+
+    q = RandomShuffleQueue(4, 0, [np.int32], [[]], seed=0)
+    old = signal.signal(signal.SIGALRM, interrupt)
+    start = time.monotonic()
+    try:
+        signal.setitimer(signal.ITIMER_REAL, 0.05)
+        with pytest.raises(Interrupted):
+            q.dequeue_many(2)                       # empty: waits until interrupted
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+    assert time.monotonic() - start < 5
+    q.enqueue_many([np.arange(3, dtype=np.int32)])  # the queue still works
+    assert sorted(q.dequeue_many(3)[0].tolist()) == [0, 1, 2]
