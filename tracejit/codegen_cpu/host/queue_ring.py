@@ -127,13 +127,20 @@ class RingEmitter:
         self.set(b, state, waiters_word, b.sub(self.get(b, state, waiters_word), I64(1)))
         return rc
 
-    def wake_one_if_waiting(self, b, state, cond_word, waiters_word, fn, name):
+    def wake_if_waiting(self, b, state, cond_word, waiters_word, fn, name,
+                        everyone: bool = False):
+        """Signal (or, with ``everyone``, broadcast) the condition where a thread waits
+        on it: no system call when nobody does."""
         yes, done = fn.append_basic_block(f"{name}_wake"), fn.append_basic_block(f"{name}_woke")
         b.cbranch(b.icmp_signed(">", self.get(b, state, waiters_word), I64(0)), yes, done)
         b.position_at_end(yes)
-        b.call(self.signal, [self.word(b, state, cond_word)])
+        b.call(self.broadcast if everyone else self.signal, [self.word(b, state, cond_word)])
         b.branch(done)
         b.position_at_end(done)
+
+    def unlock_and_return(self, b, state, value) -> None:
+        b.call(self.unlock, [state])
+        b.ret(value)
 
     # ---- ring_copy(base, allocated, row_bytes, first, n, outside, into_ring) -------------
 
@@ -255,15 +262,13 @@ class RingEmitter:
         b.position_at_end(timed_out)
         # NOTE: a wake-up this thread may have taken goes on to the next enqueuer
         self.wake_room_if_any(b, state, fn, "timeout")
-        b.call(self.unlock, [state])
-        b.ret(I64(TIMEOUT))
+        self.unlock_and_return(b, state, I64(TIMEOUT))
 
         b.position_at_end(go_on)
         b.cbranch(b.icmp_signed("!=", self.get(b, state, W_CLOSED), I64(0)), closed_out,
                   room_ok)
         b.position_at_end(closed_out)
-        b.call(self.unlock, [state])
-        b.ret(I64(CLOSED))
+        self.unlock_and_return(b, state, I64(CLOSED))
 
         b.position_at_end(room_ok)
         count = self.get(b, state, W_COUNT)
@@ -274,8 +279,7 @@ class RingEmitter:
         nomem, copy = fn.append_basic_block("nomem"), fn.append_basic_block("copy")
         b.cbranch(b.icmp_signed("!=", status, I64(OK)), nomem, copy)
         b.position_at_end(nomem)
-        b.call(self.unlock, [state])
-        b.ret(status)
+        self.unlock_and_return(b, state, status)
         b.position_at_end(copy)
         c, next_ = self.for_range(fn, b, self.get(b, state, W_COLUMNS), "put_col")
         slot, row_bytes = self.column(b, state, c)
@@ -286,20 +290,13 @@ class RingEmitter:
         next_()
         self.set(b, state, W_COUNT, b.add(count, room))
         b.store(b.add(done, room), done_at)
-        rows_waiting, after = fn.append_basic_block("rows_waiting"), fn.append_basic_block("put")
-        b.cbranch(b.icmp_signed(">", self.get(b, state, W_TAKE_WAITERS), I64(0)),
-                  rows_waiting, after)
-        b.position_at_end(rows_waiting)
-        # NOTE: all of them: they may want different counts
-        b.call(self.broadcast, [self.word(b, state, W_ROWS)])
-        b.branch(after)
-        b.position_at_end(after)
+        # NOTE: every dequeuer: they may want different counts
+        self.wake_if_waiting(b, state, W_ROWS, W_TAKE_WAITERS, fn, "rows", everyone=True)
         b.branch(loop)
 
         b.position_at_end(finish)
         self.wake_room_if_any(b, state, fn, "finish")
-        b.call(self.unlock, [state])
-        b.ret(I64(OK))
+        self.unlock_and_return(b, state, I64(OK))
         return fn
 
     def wake_room_if_any(self, b, state, fn, name):
@@ -310,7 +307,7 @@ class RingEmitter:
         b.cbranch(b.icmp_signed("<", self.get(b, state, W_COUNT),
                                 self.get(b, state, W_CAPACITY)), has_room, done)
         b.position_at_end(has_room)
-        self.wake_one_if_waiting(b, state, W_ROOM, W_PUT_WAITERS, fn, name)
+        self.wake_if_waiting(b, state, W_ROOM, W_PUT_WAITERS, fn, name)
         b.branch(done)
         b.position_at_end(done)
 
@@ -340,8 +337,7 @@ class RingEmitter:
         rc = self.wait(b, state, W_ROWS, W_TAKE_WAITERS, deadline, timespec)
         b.cbranch(b.icmp_signed("==", rc, I32(_ETIMEDOUT)), timed_out, check)
         b.position_at_end(timed_out)
-        b.call(self.unlock, [state])
-        b.ret(I64(TIMEOUT))
+        self.unlock_and_return(b, state, I64(TIMEOUT))
 
         b.position_at_end(ready)
         # with AVAILABLE: as many up to n as are there (at least one)
@@ -358,8 +354,7 @@ class RingEmitter:
         b.cbranch(partial_ok, partial, fail)
         b.position_at_end(fail)
         b.store(count, got_at)
-        b.call(self.unlock, [state])
-        b.ret(I64(CLOSED))
+        self.unlock_and_return(b, state, I64(CLOSED))
         b.position_at_end(partial)
         b.branch(enough)
 
@@ -392,8 +387,7 @@ class RingEmitter:
         self.set(b, state, W_COUNT, b.sub(self.get(b, state, W_COUNT), take))
         b.store(take, got_at)
         self.wake_room_if_any(b, state, fn, "taken")
-        b.call(self.unlock, [state])
-        b.ret(I64(OK))
+        self.unlock_and_return(b, state, I64(OK))
         return fn
 
     def emit_random_take(self, fn, b, state, outputs, take, uniforms, count):
@@ -444,8 +438,7 @@ class RingEmitter:
         b = ir.IRBuilder(fn.append_basic_block("entry"))
         b.call(self.lock, [state])
         value = self.get(b, state, index)
-        b.call(self.unlock, [state])
-        b.ret(value)
+        self.unlock_and_return(b, state, value)
 
     def emit_release(self) -> None:
         """Free the columns (no thread may be inside the queue)."""
