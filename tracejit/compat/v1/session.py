@@ -41,7 +41,7 @@ from .errors import (
 from .feeds import fed_array, outside_regions
 from .graph import Graph, Operation, Tensor, get_default_graph, replay_ops
 from .host_ops import HostRun, ancestors_on_host, batch_plan, pump_plan, run_batch_plan
-from .strings import string
+from .special_runs import needs_host, run_with_host
 
 
 class _Plan:
@@ -95,7 +95,7 @@ class Session:
         self._plans: dict = {}
         self._host_ops: dict = {}     # (targets, fed) -> the host ops they need
         self._host_runs: dict = {}    # (targets, fed) -> HostRun, where there are some
-        self._special: dict = {}      # (targets, fed) -> whether _run_with_host must run
+        self._special: dict = {}      # (targets, fed) -> whether run_with_host must run
         self._batch_plans: dict = {}  # id(op) -> (op, host_ops.batch_plan(op))
         self._planning = threading.RLock()
         self._resources: dict = {}    # host resources: queues, readers, iterators
@@ -197,61 +197,15 @@ class Session:
                     id(t) for op in found for t in op.outputs}
                 fed_tensors = [*(feed_dict or {}), *(t for op in found for t in op.outputs)]
                 run.direct = not run.rest or not (
-                    ancestors_on_host(run.rest, fed) or _needs_host(run.rest, fed_tensors))
+                    ancestors_on_host(run.rest, fed) or needs_host(run.rest, fed_tensors))
             return pytree.unflatten(treedef, iter(results))
         special = self._special.get(key)
         if special is None:
-            special = self._special[key] = _needs_host(targets, feed_dict)
+            special = self._special[key] = needs_host(targets, feed_dict)
         if special:
-            return self._run_with_host(treedef, targets, feed_dict)
+            return run_with_host(self, self._run, self._run_step, self._feeds, treedef,
+                                 targets, feed_dict)
         return self._run_step(treedef, targets, feed_dict)
-
-    def _run_with_host(self, treedef, targets, feed_dict):
-        """A run whose fetches or feeds need the host beside the compiled step."""
-        steps = [i for i, t in enumerate(targets) if getattr(t, "host_run", None) is not None]
-        if steps:
-            # NOTE: ops whose step the session drives from Python (a synchronous
-            # optimizer's exchange with its replicas): the other fetches run first, in one
-            # step, then each such op with the same feeds
-            rest = [t for i, t in enumerate(targets) if i not in steps]
-            others = iter(self._run(rest, feed_dict) if rest else [])
-            for i in steps:
-                targets[i].host_run(self, feed_dict or {})
-            results = [None if i in steps else next(others) for i in range(len(targets))]
-            return pytree.unflatten(treedef, iter(results))
-        host = {i: t.op.host_value(self) for i, t in enumerate(targets)
-                if isinstance(t, Tensor) and getattr(t.op, "host_value", None) is not None}
-        if host:
-            # NOTE: values only the session knows (which variables it initialized).
-            rest = [t for i, t in enumerate(targets) if i not in host]
-            others = iter(self._run(rest, feed_dict) if rest else [])
-            results = [host[i] if i in host else next(others) for i in range(len(targets))]
-            return pytree.unflatten(treedef, iter(results))
-        encoded = {i: t for i, t in enumerate(targets)
-                   if isinstance(t, Tensor) and getattr(t.op, "host_encode", None) is not None}
-        if encoded:
-            # NOTE: values the host builds from numeric parts the step computes (a
-            # summary's protocol buffer): the op's inputs are fetched with the other
-            # fetches, in the same step, and its host_encode makes the value from them
-            rest = [t for i, t in enumerate(targets) if i not in encoded]
-            parts = [p for t in encoded.values() for p in t.op.inputs]
-            values = iter(self._run(rest + parts, feed_dict))
-            results = [None if i in encoded else next(values) for i in range(len(targets))]
-            for i, t in encoded.items():
-                results[i] = t.op.host_encode([next(values) for _ in t.op.inputs])
-            return pytree.unflatten(treedef, iter(results))
-        fed, arrays = self._feeds(feed_dict or {})
-        if any(t.dtype is string for t in fed):
-            # NOTE: strings never enter the compiled step (no op computes on them): a fed
-            # one comes back as fed, for the host to use (a text summary of it)
-            strings = {id(t): a for t, a in zip(fed, arrays, strict=True) if t.dtype is string}
-            numeric = {k: v for (k, v), t in zip(feed_dict.items(), fed, strict=True)
-                       if t.dtype is not string}
-            rest = [t for t in targets if id(t) not in strings]
-            others = iter(self._run(rest, numeric) if rest else [])
-            results = [strings[id(t)] if id(t) in strings else next(others) for t in targets]
-            return pytree.unflatten(treedef, iter(results))
-        return self._run_step(treedef, targets, feed_dict, (fed, arrays))
 
     def _step_values(self, targets, feed_dict) -> list:
         """The compiled step alone: the values of the list ``targets``."""
@@ -543,13 +497,3 @@ def _string_scalars_as_bytes(results):
     return pytree.unflatten(treedef, iter(
         v.item() if isinstance(v, np.ndarray) and v.dtype == object and v.ndim == 0 else v
         for v in leaves))
-
-
-def _needs_host(targets, feed_dict) -> bool:
-    """Whether a run of ``targets`` needs work on the host beside the compiled step (a
-    fetch the session drives, knows or encodes; a fed string): known from the graph, so
-    asked once per kind of run, not every step."""
-    return any(getattr(t, "host_run", None) is not None
-               or (isinstance(t, Tensor) and (getattr(t.op, "host_value", None) is not None
-                                              or getattr(t.op, "host_encode", None) is not None))
-               for t in targets) or any(t.dtype is string for t in (feed_dict or {}))
