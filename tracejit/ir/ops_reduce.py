@@ -29,8 +29,11 @@ def _compute_dtype(dtype: dt.DType) -> np.dtype:
 
 
 def _result(value, dtype: dt.DType) -> np.ndarray:
-    # NOTE: NumPy returns a scalar, not an array, when it reduces to 0-d.
-    return np.asarray(value).astype(dtype.np_dtype, copy=False)
+    # NOTE: NumPy returns a scalar, not an array, when it reduces to 0-d. A half's
+    # float32 accumulator past the half's range rounds to inf, as IEEE says: the op's
+    # meaning, not a mistake to warn about.
+    with np.errstate(over="ignore"):
+        return np.asarray(value).astype(dtype.np_dtype, copy=False)
 
 
 def _reduce_infer(name: str, accepts, what: str, needs_identity: bool = False):
