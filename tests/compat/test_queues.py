@@ -14,6 +14,7 @@ import pytest
 import tracejit.compat.v1 as tf
 from tracejit.compat.v1 import host_ops
 from tracejit.compat.v1.coordinator import RUNNER_BATCH
+from tracejit.data import ordered_queues
 from tracejit.data import queues as core
 
 
@@ -92,11 +93,11 @@ def test_core_kinds():
     shuffle.close()                                     # closed: drains to the end
     taken += shuffle.dequeue_up_to(10)[0].tolist()
     assert sorted(taken) == [0, 1, 2, 3, 4]
-    padding = core.PaddingFIFOQueue(4, [np.int32], [[None]])
+    padding = ordered_queues.PaddingFIFOQueue(4, [np.int32], [[None]])
     padding.enqueue([[1, 2, 3]])
     padding.enqueue([[4]])
     np.testing.assert_array_equal(padding.dequeue_many(2)[0], [[1, 2, 3], [4, 0, 0]])
-    priority = core.PriorityQueue(4, [np.int64, object])
+    priority = ordered_queues.PriorityQueue(4, [np.int64, object])
     for p, v in ((3, b"c"), (1, b"a"), (2, b"b"), (1, b"a2")):
         priority.enqueue([p, v])
     assert [priority.dequeue()[1].item() for _ in range(4)] == [b"a", b"a2", b"b", b"c"]

@@ -11,10 +11,9 @@ import threading
 import numpy as np
 import pytest
 
+from tracejit.data.ordered_queues import PaddingFIFOQueue, PriorityQueue
 from tracejit.data.queues import (
     NATIVE_ENV,
-    PaddingFIFOQueue,
-    PriorityQueue,
     Queue,
     QueueCancelledError,
     QueueClosedError,

@@ -10,14 +10,13 @@ with ``QueueCancelledError`` (TensorFlow's CancelledError), and
 
 Kinds: first-in first-out; random (``RandomShuffleQueue``: a uniformly chosen element,
 and never fewer than ``min_after_dequeue`` left while the queue is open); padding
-(``dequeue_many`` pads each component to the batch's largest shape); priority (the
-element whose int64 first component is smallest first, ties in insertion order).
+(``dequeue_many`` pads each component to the batch's largest shape) and priority (the
+element whose int64 first component is smallest first, ties in insertion order) are in
+ordered_queues.py.
 """
 
 from __future__ import annotations
 
-import heapq
-import itertools
 import os
 import threading
 import time
@@ -466,45 +465,3 @@ class RandomShuffleQueue(Queue):
         i = int(self._rng.integers(len(self._items)))
         self._items[i], self._items[-1] = self._items[-1], self._items[i]
         return self._items.pop()
-
-
-class PaddingFIFOQueue(Queue):
-    """First-in first-out; ``dequeue_many`` pads each component with zeros to the largest
-    shape in the batch (unknown dimensions may differ between elements)."""
-
-    kind = "PaddingFIFOQueue"
-    columnar = False
-
-    def _stack(self, elements: list[tuple]) -> tuple:
-        out = []
-        for i in range(len(self.dtypes)):
-            parts = [e[i] for e in elements]
-            if not parts:
-                out.append(np.zeros((0,), self.dtypes[i]))
-                continue
-            shape = tuple(max(p.shape[d] for p in parts) for d in range(parts[0].ndim))
-            batch = np.zeros((len(parts),) + shape, self.dtypes[i])
-            if self.dtypes[i].kind == "O":
-                batch[...] = b""
-            for j, p in enumerate(parts):
-                batch[(j,) + tuple(slice(0, s) for s in p.shape)] = p
-            out.append(batch)
-        return tuple(out)
-
-
-class PriorityQueue(Queue):
-    """The element with the smallest int64 first component first (ties: insertion
-    order)."""
-
-    kind = "PriorityQueue"
-    columnar = False
-
-    def _init_storage(self) -> None:
-        self._items = []
-        self._count = itertools.count()
-
-    def _put(self, element: tuple) -> None:
-        heapq.heappush(self._items, (int(element[0]), next(self._count), element))
-
-    def _take(self) -> tuple:
-        return heapq.heappop(self._items)[2]

@@ -15,7 +15,7 @@ from .queue_ring import RingEmitter
 
 __all__ = ["ring_functions", "RingFunctions"]
 
-VERSION = 3
+VERSION = 4
 
 
 def ring_module(module: ir.Module) -> ir.Module:

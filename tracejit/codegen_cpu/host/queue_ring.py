@@ -41,10 +41,12 @@ from llvmlite import ir
 
 from ..loops.types import F64, I32, I64, PTR, VOID, declare
 
-__all__ = ["STATE_WORDS", "OK", "CLOSED", "TIMEOUT", "NO_MEMORY", "BAD_INDEX", "EXACT",
+__all__ = ["STATE_WORDS", "MAX_COLUMNS", "OK", "CLOSED", "TIMEOUT", "NO_MEMORY", "BAD_INDEX",
+           "EXACT",
            "UP_TO", "AVAILABLE", "RingEmitter"]
 
 STATE_WORDS = 40
+MAX_COLUMNS = 64            # the most columns tjq_reserve keeps track of at once
 # the fields (int64 words) after the mutex and the two conditions
 W_ROWS, W_ROOM = 8, 16
 (W_CAPACITY, W_ALLOCATED, W_HEAD, W_COUNT, W_CLOSED, W_CANCELLED, W_RANDOM, W_MIN_AFTER,
@@ -196,7 +198,7 @@ class RingEmitter:
         size = b.select(b.icmp_signed("<", want, capacity), want, capacity)
         columns = self.get(b, state, W_COLUMNS)
         # NOTE: every column's new storage first, so a failed malloc changes nothing
-        fresh = b.alloca(PTR, size=I32(64))
+        fresh = b.alloca(PTR, size=I32(MAX_COLUMNS))
         c, next_ = self.for_range(fn, b, columns, "alloc")
         _, row_bytes = self.column(b, state, c)
         memory = b.call(self.malloc, [b.mul(b.select(b.icmp_signed(">", row_bytes, I64(0)),

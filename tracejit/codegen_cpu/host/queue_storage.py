@@ -17,7 +17,7 @@ from .queue_library import ring_functions
 
 __all__ = ["NativeRing", "MAX_COLUMNS"]
 
-MAX_COLUMNS = 64            # the most columns tjq_reserve keeps track of at once
+MAX_COLUMNS = ring.MAX_COLUMNS
 
 
 def _address(array: np.ndarray) -> int:
@@ -38,8 +38,6 @@ class NativeRing:
 
     def __init__(self, capacity: int, dtypes, shapes, random: bool = False,
                  min_after: int = 0):
-        if len(dtypes) > MAX_COLUMNS:
-            raise ValueError(f"at most {MAX_COLUMNS} components in native storage")
         self._fn = ring_functions()
         self.dtypes = [np.dtype(d) for d in dtypes]
         self.shapes = [tuple(s) for s in shapes]

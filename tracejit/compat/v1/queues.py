@@ -16,6 +16,7 @@ import itertools
 
 import numpy as np
 
+from ...data import ordered_queues
 from ...data import queues as core
 from ...ir import dtypes as dt
 from ...ir.source import user_location
@@ -269,7 +270,7 @@ class PaddingFIFOQueue(QueueBase):
         if shapes is None:
             raise ValueError("PaddingFIFOQueue needs shapes (None for unknown dimensions)")
         super().__init__(dtypes, shapes, names, name,
-                         lambda d, s: core.PaddingFIFOQueue(capacity, d, s, self.name))
+                         lambda d, s: ordered_queues.PaddingFIFOQueue(capacity, d, s, self.name))
 
     def _shape(self, i):
         return list(self._shapes[i])
@@ -301,4 +302,4 @@ class PriorityQueue(QueueBase):
             types = [types]
         shapes = None if shapes is None else [[]] + list(shapes)
         super().__init__([dt.int64] + list(types), shapes, names, name,
-                         lambda d, s: core.PriorityQueue(capacity, d, s, self.name))
+                         lambda d, s: ordered_queues.PriorityQueue(capacity, d, s, self.name))
