@@ -287,12 +287,13 @@ class Queue:
         batch = tuple(np.ascontiguousarray(a) for a in batch)
         done = 0
         while True:
-            status, done = self._ring.put(batch, done, count, self._slice_end(deadline))
-            if status == 0:
+            ring = self._ring
+            status, done = ring.put(batch, done, count, self._slice_end(deadline))
+            if status == ring.OK:
                 return
-            if status == 1:
+            if status == ring.CLOSED:
                 raise QueueCancelledError(f"{self.kind} '{self.name}' is closed.")
-            if status != 2:
+            if status != ring.TIMEOUT:
                 raise MemoryError(f"{self.name}: no memory for {count - done} more rows")
             if self._timed_out(deadline):
                 raise QueueTimeoutError(f"{self.name}: timed out")
@@ -316,15 +317,16 @@ class Queue:
             return False
         tables = [np.ascontiguousarray(t) for t in tables]
         end = 2 ** 62 if timeout is None else time.time_ns() + int(timeout * 1e9)
-        status, info = self._ring.pump_rows(sink._ring, tables, int(limit), end)
-        if status == 1 and info == 0:
+        ring = self._ring
+        status, info = ring.pump_rows(sink._ring, tables, int(limit), end)
+        if status == ring.CLOSED and info == 0:
             raise QueueClosedError(f"{self.kind} '{self.name}' is closed and has "
                                    "insufficient elements (requested 1, current size 0)")
-        if status == 1:
+        if status == ring.CLOSED:
             raise QueueCancelledError(f"{sink.kind} '{sink.name}' is closed.")
-        if status == 4:
+        if status == ring.BAD_INDEX:
             raise ValueError(f"indices[0] = {info} is not in [0, {len(tables[0])})")
-        if status == 2:
+        if status == ring.TIMEOUT:
             raise QueueTimeoutError(f"{self.name}: timed out")
         raise MemoryError(f"{sink.name}: no memory for more rows")
 
@@ -336,14 +338,14 @@ class Queue:
         # depend on how long it waited
         uniforms = self._uniforms(n)
         while True:
-            status, taken, held = self._ring.take(n, mode, uniforms,
-                                                  self._slice_end(deadline))
-            if status == 0:
+            ring = self._ring
+            status, taken, held = ring.take(n, mode, uniforms, self._slice_end(deadline))
+            if status == ring.OK:
                 return taken
-            if status == 1:
+            if status == ring.CLOSED:
                 raise QueueClosedError(
                     f"{self.kind} '{self.name}' is closed and has insufficient elements "
-                    f"(requested {1 if mode == 2 else n}, current size {held})")
+                    f"(requested {1 if mode == ring.AVAILABLE else n}, current size {held})")
             if self._timed_out(deadline):
                 raise QueueTimeoutError(f"{self.name}: timed out")
 
@@ -352,8 +354,10 @@ class Queue:
         up to ``n`` as are there once ``at_least`` are), as one array per component."""
         deadline = None if timeout is None else time.monotonic() + timeout
         if self._ring is not None:
-            # modes of tjq_take: exact, up to n once closed, what is there (at least 1)
-            return self._native_take(n, 2 if at_least is not None else int(up_to), deadline)
+            ring = self._ring
+            mode = ring.AVAILABLE if at_least is not None else \
+                ring.UP_TO if up_to else ring.EXACT
+            return self._native_take(n, mode, deadline)
         with self._cond:
             self._wait(lambda: self._closed or self._can_take(at_least or n), deadline)
             if at_least is not None:

@@ -36,6 +36,12 @@ class NativeRing:
     """Rows of ``shapes``/``dtypes`` (fixed, numeric), up to ``capacity``; with
     ``random``, takes uniformly chosen rows and, while open, leaves ``min_after``."""
 
+    # what put, take and pump_rows return, and take's modes: named here for callers that
+    # reach the ring through the Device interface (tracejit/data/queues.py)
+    OK, CLOSED, TIMEOUT, NO_MEMORY, BAD_INDEX = (ring.OK, ring.CLOSED, ring.TIMEOUT,
+                                                 ring.NO_MEMORY, ring.BAD_INDEX)
+    EXACT, UP_TO, AVAILABLE = ring.EXACT, ring.UP_TO, ring.AVAILABLE
+
     def __init__(self, capacity: int, dtypes, shapes, random: bool = False,
                  min_after: int = 0):
         self._fn = ring_functions()
@@ -121,8 +127,3 @@ class NativeRing:
     def close(self, cancel: bool) -> None:
         self._fn.close(self._at, int(cancel))
 
-
-# the statuses and take modes, for the caller
-OK, CLOSED, TIMEOUT, NO_MEMORY, BAD_INDEX = (ring.OK, ring.CLOSED, ring.TIMEOUT,
-                                             ring.NO_MEMORY, ring.BAD_INDEX)
-EXACT, UP_TO, AVAILABLE = ring.EXACT, ring.UP_TO, ring.AVAILABLE
