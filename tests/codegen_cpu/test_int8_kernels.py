@@ -2,11 +2,13 @@
 int8_matmul / int8_conv2d through the CPU backend, against exact NumPy sums; the
 bfloat16 kernels against float64 sums.
 
-Every variant this host can run is run here: the x86 ``pmaddwd`` kernels of its widths
-and the portable one. The VNNI kernels' byte-quad layout (A offset by 128, the column
-corrections) runs with the quad step written in plain IR (``dot="generic"``); only the
-``vpdpbusd`` instruction itself is checked in the assembly, compiled for CPUs that have
-it (this host may not)."""
+Every variant this host can run is run here: the x86 ``pmaddwd`` kernels of its widths,
+the portable one, and the VNNI, AVX512-BF16 and AMX kernels where the host has them. The
+VNNI kernels' byte-quad layout (A offset by 128, the column corrections) runs with the
+quad step written in plain IR (``dot="generic"``), and the AMX kernels' tiles (panel,
+padding, edges) with the tile instructions computed in plain IR (``dot="amx-emulated"``);
+the instructions themselves are checked in the assembly, compiled for CPUs that have
+them (this host may not)."""
 
 from __future__ import annotations
 
@@ -35,10 +37,17 @@ QUADS = [Variant("quads8", group=4, lanes=8, rows=6, vectors=2),
          Variant("quads16", group=4, lanes=16, rows=6, vectors=4)]
 
 
+# the AMX kernels' frame with each tile instruction in plain IR
+EMULATED_TILES = [Variant("amx_emulated_i8", group=4, lanes=16, rows=32, vectors=2,
+                          dot="amx-emulated"),
+                  Variant("amx_emulated_bf16", group=2, lanes=16, rows=32, vectors=2,
+                          dot="amx-emulated", operands="bfloat16")]
+
+
 def _runnable() -> list[Variant]:
-    here = [v for v in kernels.available_variants() if v.dot not in ("vnni", "bf16")]
+    here = kernels.available_variants()
     return [kernels.VARIANTS["generic4"], Variant("generic8", 2, 8, 3, 2), *QUADS,
-            kernels.VARIANTS["bf16pairs4"], kernels.VARIANTS["bf16pairs8"],
+            kernels.VARIANTS["bf16pairs4"], kernels.VARIANTS["bf16pairs8"], *EMULATED_TILES,
             *(v for v in here if v.name not in ("generic4", "bf16pairs4", "bf16pairs8"))]
 
 
@@ -62,14 +71,15 @@ def test_every_variant_sums_exactly(compiled, name, dtype):
     variants, addresses = compiled
     v = variants[name]
     if not v.supports(dtype):
-        pytest.skip("byte quads take int8 operands only")
+        pytest.skip("byte quads through vpdpbusd take int8 operands only")
     pack = _PACK(addresses[kernels.pack_name(v, dtype)])
     gemm = _GEMM(addresses[kernels.gemm_name(v, dtype)])
     rng = np.random.default_rng(7)
     # row and column remainders of every tile, odd k (a partial group), empty sizes,
     # extreme values (every product -128 * -128 or 255 * 255)
+    # (AMX tiles: 32 x 32 sums, k in blocks of 64; 64 x 64 x 128 is whole tiles only)
     for m, n, k in [(1, 1, 1), (7, 13, 3), (13, 33, 17), (25, 64, 288), (3, 10, 1030),
-                    (0, 5, 5), (4, 0, 3), (4, 5, 0)]:
+                    (64, 64, 128), (70, 40, 65), (0, 5, 5), (4, 0, 3), (4, 5, 0)]:
         a, b = _operands(rng, dtype, (m, k)), _operands(rng, dtype, (k, n))
         want = (a.astype(np.int64) @ b.astype(np.int64)).astype(np.int32)
         packed = np.zeros(packed_bytes(v, k, n), np.uint8)
@@ -92,14 +102,15 @@ def test_every_variant_sums_exactly(compiled, name, dtype):
     np.testing.assert_array_equal(c, extreme.astype(np.int64) @ extreme.T.astype(np.int64))
 
 
-@pytest.mark.parametrize("name", ["bf16pairs4", "bf16pairs8"])
+@pytest.mark.parametrize("name", [v.name for v in _runnable() if v.operands == "bfloat16"])
 def test_bfloat16_kernels_sum_in_float32(compiled, name):
     variants, addresses = compiled
     v = variants[name]
     pack = _PACK(addresses[kernels.pack_name(v, dt.bfloat16)])
     gemm = _GEMM(addresses[kernels.gemm_name(v, dt.bfloat16)])
     rng = np.random.default_rng(8)
-    for m, n, k in [(1, 1, 1), (7, 13, 3), (13, 33, 17), (25, 64, 288), (0, 5, 5), (4, 5, 0)]:
+    for m, n, k in [(1, 1, 1), (7, 13, 3), (13, 33, 17), (25, 64, 288), (64, 32, 64),
+                    (33, 40, 70), (0, 5, 5), (4, 5, 0)]:
         a = rng.normal(size=(m, k)).astype(dt.bfloat16.np_dtype)
         b = rng.normal(size=(k, n)).astype(dt.bfloat16.np_dtype)
         packed = np.zeros(packed_bytes(v, k, n), np.uint8)
@@ -195,9 +206,77 @@ def test_a_forced_kernel_the_target_lacks_is_an_error(monkeypatch):
     monkeypatch.setenv(kernels.INT8_GEMM_ENV, "pairs")
     with target.compiling_for("cascadelake"):
         assert kernels.choose_variant(dt.int8, 64, 64, 64).name == "pairs16"
+    monkeypatch.setenv(kernels.INT8_GEMM_ENV, "amx")
+    with target.compiling_for("cascadelake"):
+        with pytest.raises(RuntimeError, match="TRACEJIT_INT8_GEMM=amx, but the compile "
+                                               "target has no such kernel"):
+            kernels.choose_variant(dt.uint8, 64, 64, 64)
+    with target.compiling_for("sapphirerapids"):
+        assert kernels.choose_variant(dt.uint8, 64, 64, 64).name == "amx_i8"
     monkeypatch.setenv(kernels.INT8_GEMM_ENV, "fast")
-    with pytest.raises(ValueError, match="expected pairs, vnni or auto"):
+    with pytest.raises(ValueError, match="expected pairs, vnni, amx or auto"):
         kernels.choose_variant(dt.int8, 64, 64, 64)
+
+
+@pytest.mark.parametrize("cpu, has_tiles", [("sapphirerapids", True), ("graniterapids", True),
+                                            ("cascadelake", False), ("znver4", False)])
+def test_amx_kernels_use_the_tile_instructions_where_the_cpu_has_them(cpu, has_tiles):
+    import re
+    with target.compiling_for(cpu):
+        names = [v.name for v in kernels.available_variants()]
+        assert ("amx_i8" in names, "amx_bf16" in names) == (has_tiles, has_tiles), names
+        if not has_tiles:
+            return
+        module = kernels.int8_kernel_module(
+            target.new_module("amx"), [kernels.VARIANTS["amx_i8"], kernels.VARIANTS["amx_bf16"]])
+        asm = target.assembly(module)
+    # the configuration, then in the k loop tiles of A and B and the products into the
+    # four tiles of sums; the state released at the end
+    for instruction in ("ldtilecfg", "tilezero", "tileloadd", "tdpbssd", "tdpbuud",
+                        "tdpbf16ps", "tilestored", "tilerelease"):
+        assert re.search(rf"\b{instruction}\s", asm), instruction
+    products = re.findall(r"\btdpbssd\s+%tmm([0-7]), %tmm([0-7]), %tmm([0-7])", asm)
+    assert {(int(c), int(a), int(b)) for b, a, c in products} == {
+        (4, 0, 2), (5, 0, 3), (6, 1, 2), (7, 1, 3)}
+
+
+def test_the_tile_kernels_rows_per_work_item():
+    from tracejit.codegen_cpu.gemm.int8_gemm import ROW_BLOCK, row_block
+    assert row_block(kernels.VARIANTS["pairs8"]) == ROW_BLOCK == 48
+    assert row_block(kernels.VARIANTS["amx_i8"]) == 64         # whole tiles of 32 rows
+
+
+@pytest.mark.parametrize("op, types, params", [
+    (ops.INT8_MATMUL, [T((150, 200), dt.int8), T((200, 70), dt.int8)], {}),   # threaded
+    (ops.INT8_MATMUL, [T((2, 1, 20, 30), dt.uint8), T((4, 7, 20), dt.uint8)],
+     {"transpose_a": True, "transpose_b": True}),
+    (ops.INT8_CONV2D, [T((2, 9, 7, 5), dt.uint8), T((2, 3, 5, 6), dt.uint8)],
+     {"strides": (2, 1), "pads": (0, 1, 2, 0), "dilations": (1, 2), "pad_value": 255}),
+])
+def test_the_ops_through_the_tile_kernel(monkeypatch, op, types, params):
+    """The code an AMX host gets for the ops (TRACEJIT_INT8_GEMM=amx), with the tile
+    instructions emulated: lowered (not from the compile cache), calling the tile
+    kernel, equal to the reference."""
+    import ctypes as c
+
+    from tracejit.codegen_cpu.kernels.table import lower_equation
+    here = kernels.available_variants()
+    monkeypatch.setattr(kernels, "available_variants", lambda: [*here, EMULATED_TILES[0]])
+    monkeypatch.setenv(kernels.INT8_GEMM_ENV, "amx")
+    b = GraphBuilder(op.name)
+    ins = [b.add_input(t) for t in types]
+    graph = b.build([b.emit1(op, ins, params)])
+    module = target.new_module("amx_op")
+    lower_equation(module, graph.eqns[0], "amx_op")
+    assert f"tj_pk_gemm_amx_emulated_i8_{types[0].dtype.short}" in str(module)
+    engine, addresses = target.compile_module(module)
+    rng = np.random.default_rng(4)
+    args = [_operands(rng, t.dtype, t.shape) for t in types]
+    out = np.zeros(graph.outputs[0].shape, np.int32)
+    buffers = (c.c_void_p * 3)(out.ctypes.data, *(a.ctypes.data for a in args))
+    c.CFUNCTYPE(None, c.c_void_p)(addresses["amx_op"])(c.addressof(buffers))
+    np.testing.assert_array_equal(out, interpret(graph, args)[0])
+    del engine
 
 
 def _run_cpu(graph, args):

@@ -148,12 +148,13 @@ def test_an_unknown_cpu_name_is_an_error():
 
 @pytest.mark.parametrize("host,cpu,missing", [
     ("haswell", "skylake-avx512", "avx512bw, avx512f"),
-    ("znver4", "sapphirerapids", "avx512fp16, avxvnni"),
+    ("znver4", "sapphirerapids", "amx-bf16, amx-int8, amx-tile, avx512fp16, avxvnni"),
     ("sapphirerapids", "znver4", "sse4a"),
     ("x86-64", "haswell", "avx, avx2, bmi, bmi2, f16c, fma, lzcnt, popcnt")])
 def test_code_for_a_cpu_the_host_lacks_is_refused_at_load(monkeypatch, host, cpu, missing):
     from tracejit.codegen_cpu.host import cache
-    features = ",".join(f"+{f}" for f in target.code_features(host, ""))
+    from tracejit.codegen_cpu.host.tile_state import tile_features
+    features = ",".join(f"+{f}" for f in target.code_features(host, "") | tile_features(host, ""))
     monkeypatch.setattr(target, "host_cpu", lambda: (host, features))
     with target.compiling_for(cpu):
         asm = target.assembly(_saxpy_module("inspect"))           # inspecting is fine

@@ -22,9 +22,16 @@ from ..parallel.settings import should_parallelize
 from .int8_kernels import choose_variant, emit_gemm_call, emit_pack_call
 from .int8_tiles import Variant, packed_bytes, source_type
 
-__all__ = ["emit_int8_matmul", "emit_packed_matmul", "emit_int8_rows", "ROW_BLOCK"]
+__all__ = ["emit_int8_matmul", "emit_packed_matmul", "emit_int8_rows", "ROW_BLOCK",
+           "row_block"]
 
-ROW_BLOCK = 48      # rows of C per work item: whole tiles of 6 rows
+ROW_BLOCK = 48      # rows of C per work item, about: whole tiles of the kernel's rows
+
+
+def row_block(v: Variant) -> int:
+    """Rows of C per work item for ``v``: ROW_BLOCK rounded to its tiles (6 rows: 48,
+    AMX's 32: 64)."""
+    return v.rows * max(1, round(ROW_BLOCK / v.rows))
 
 
 def _gep(b, ptr, offset, ty):
@@ -36,15 +43,16 @@ def emit_int8_rows(ctx: FnContext, v: Variant, dtype, m: int, n: int, k: int, a,
     """``C[i, :] = A[i, :] @ B`` for ``i < m`` (B packed for ``v``), the rows split into
     blocks the threads share when the product is big enough."""
     b = ctx.builder
-    n_items = -(-m // ROW_BLOCK)
+    block_rows = row_block(v)
+    n_items = -(-m // block_rows)
     if not threads or inside_parallel_body(b) or not should_parallelize(n_items, m * n * k):
         emit_gemm_call(b, v, dtype, m, n, k, a, a_row, a_k, packed, c, ldc)
         return
 
     def block(rb, lo, hi, _tid, captured):
         a_c, p_c, c_c = captured
-        first = rb.mul(lo, c64(ROW_BLOCK))
-        last = rb.mul(hi, c64(ROW_BLOCK))
+        first = rb.mul(lo, c64(block_rows))
+        last = rb.mul(hi, c64(block_rows))
         last = rb.select(rb.icmp_signed("<", last, c64(m)), last, c64(m))
         with rb.if_then(rb.icmp_signed("<", first, last)):
             emit_gemm_call(rb, v, dtype, rb.sub(last, first), n, k,

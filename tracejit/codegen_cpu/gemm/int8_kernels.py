@@ -14,7 +14,10 @@ Variants, by what the target has (read off LLVM's code for it, host/cpu_features
 * ``vnni<lanes>`` -- int8 only, where the target has AVX-512 VNNI (16 lanes) or
   AVX-VNNI (8): byte quads through ``vpdpbusd``, twice the pairs' work per instruction;
 * ``bf16dot16`` -- bfloat16, where the target has AVX512-BF16: ``vdpbf16ps``;
-  ``bf16pairs<lanes>`` everywhere (the pairs widened by bit shifts, two multiply-adds).
+  ``bf16pairs<lanes>`` everywhere (the pairs widened by bit shifts, two multiply-adds);
+* ``amx_i8`` (int8 and uint8) and ``amx_bf16`` -- where the target has AMX-INT8 /
+  AMX-BF16 and Linux granted the tile state (host/tile_state.py): 32 x 32 tiles of sums
+  in tile registers (amx_tiles.py).
 
 A bfloat16 matmul runs one of the bfloat16 kernels or converts its operands to float32
 and calls the float32 gemm (blas.py), whichever measured faster on the host
@@ -22,8 +25,8 @@ and calls the float32 gemm (blas.py), whichever measured faster on the host
 
 Which of those a product uses is measured on the host for each class of problem (the
 dtype and each of M, N, K rounded up to a power of two; host/tuning.py), never assumed
-from a flag; ``TRACEJIT_INT8_GEMM=pairs`` or ``=vnni`` forces it (an error where the
-target lacks VNNI), ``TRACEJIT_TUNE=off`` takes the widest one available.
+from a flag; ``TRACEJIT_INT8_GEMM=pairs``, ``=vnni`` or ``=amx`` forces it (an error
+where the target lacks it), ``TRACEJIT_TUNE=off`` takes the widest one available.
 Standalone code (ahead-of-time builds, host/standalone.py) gets the functions emitted
 into its own module (internal linkage) instead, the variant decided by the target's
 vector ISA alone (never measured: the build host may not run the target's code):
@@ -47,17 +50,19 @@ from ..host.cache import runtime_library
 from ..host.standalone import standalone
 from ..loops.loops import c64
 from ..loops.types import I64, PTR, VOID, declare
+from .amx_tiles import emit_amx_gemm
 from .choice import openblas_gemm, size_class
 from .int8_tiles import Variant, emit_gemm, emit_pack, packed_bytes
 
 __all__ = ["INT8_GEMM_ENV", "INT8_SYMBOL_PREFIX", "VARIANTS", "available_variants",
            "choose_variant", "choose_bf16_variant", "int8_kernel_module",
            "ensure_int8_kernels", "kernel_callables", "emit_pack_call", "emit_gemm_call",
+           "gemm_emitter",
            "pack_name", "gemm_name"]
 
 INT8_GEMM_ENV = "TRACEJIT_INT8_GEMM"
 INT8_SYMBOL_PREFIX = "tj_pk_"       # of every function of the library
-VERSION = 1
+VERSION = 2
 DTYPES = (dt.int8, dt.uint8, dt.bfloat16)
 MEASURE_ROWS = 256          # rows of the products timed for a decision, at most
 
@@ -75,6 +80,9 @@ VARIANTS = {v.name: v for v in (
     Variant("bf16pairs4", group=2, lanes=4, rows=6, vectors=2, operands="bfloat16"),
     Variant("bf16pairs8", group=2, lanes=8, rows=6, vectors=2, operands="bfloat16"),
     Variant("bf16dot16", group=2, lanes=16, rows=6, vectors=4, dot="bf16",
+            operands="bfloat16"),
+    Variant("amx_i8", group=4, lanes=16, rows=32, vectors=2, dot="amx"),
+    Variant("amx_bf16", group=2, lanes=16, rows=32, vectors=2, dot="amx",
             operands="bfloat16"),
 )}
 _PACK_SIGNATURE = ir.FunctionType(VOID, [I64, I64, PTR, I64, I64, PTR])
@@ -95,20 +103,31 @@ def gemm_name(v: Variant, dtype) -> str:
 
 def available_variants() -> list[Variant]:
     """The variants the compile target can run, narrowest first."""
-    from ..host.target import code_features, target_cpu, target_machine
+    from ..host.target import code_features, target_cpu, target_machine, target_tile_features
     if not target_machine().triple.startswith("x86_64"):
         return [VARIANTS["generic4"], VARIANTS["bf16pairs4"]]
     features = code_features(*target_cpu())
+    tiles = target_tile_features()
     found = [VARIANTS["pairs16" if "avx512bw" in features else "pairs8" if "avx2" in features
                       else "pairs4"]]
     if "avx512vnni" in features:
         found.append(VARIANTS["vnni16"])
     elif "avxvnni" in features:
         found.append(VARIANTS["vnni8"])
+    if "amx-int8" in tiles:
+        found.append(VARIANTS["amx_i8"])
     found.append(VARIANTS["bf16pairs8" if "avx" in features else "bf16pairs4"])
     if "avx512bf16" in features:
         found.append(VARIANTS["bf16dot16"])
+    if "amx-bf16" in tiles:
+        found.append(VARIANTS["amx_bf16"])
     return found
+
+
+def gemm_emitter(v: Variant):
+    """The function that emits ``v``'s gemm: the tile variants' own, else the vector
+    kernels'."""
+    return emit_amx_gemm if v.tiles else emit_gemm
 
 
 def int8_kernel_module(module: ir.Module, variants) -> ir.Module:
@@ -118,7 +137,7 @@ def int8_kernel_module(module: ir.Module, variants) -> ir.Module:
         for dtype in DTYPES:
             if v.supports(dtype):
                 emit_pack(module, pack_name(v, dtype), v, dtype)
-                emit_gemm(module, gemm_name(v, dtype), v, dtype)
+                gemm_emitter(v)(module, gemm_name(v, dtype), v, dtype)
     return module
 
 
@@ -155,8 +174,8 @@ def _forced(candidates: dict) -> str | None:
     value = os.environ.get(INT8_GEMM_ENV, "").strip().lower()
     if value in ("", "auto"):
         return None
-    if value not in ("pairs", "vnni"):
-        raise ValueError(f"{INT8_GEMM_ENV}={value!r}: expected pairs, vnni or auto")
+    if value not in ("pairs", "vnni", "amx"):
+        raise ValueError(f"{INT8_GEMM_ENV}={value!r}: expected pairs, vnni, amx or auto")
     found = [name for name in candidates if name.startswith(value)]
     if not found:
         raise RuntimeError(f"{INT8_GEMM_ENV}={value}, but the compile target has no such "
@@ -211,12 +230,13 @@ def _timed(v: Variant, dtype, m: int, n: int, k: int):
 def choose_bf16_variant(m: int, n: int, k: int) -> Variant | None:
     """The bfloat16 kernel a ``[m, k] @ [k, n]`` bfloat16 product uses, or None for
     float32 copies of the operands and the float32 gemm: measured per problem class;
-    without measuring (``TRACEJIT_TUNE=off``), the AVX512-BF16 kernel where the target has
-    it. Standalone code converts (its float32 gemm is its own)."""
+    without measuring (``TRACEJIT_TUNE=off``), the AMX-BF16 or else the AVX512-BF16 kernel
+    where the target has one. Standalone code converts (its float32 gemm is its own)."""
     if standalone() is not None:
         return None
     usable = {v.name: v for v in available_variants() if v.supports(dt.bfloat16)}
-    hardware = [name for name, v in usable.items() if v.dot == "bf16"]
+    # the widest instruction the target has: AMX-BF16's tiles, else vdpbf16ps
+    hardware = [name for name, v in usable.items() if v.dot in ("bf16", "amx")][::-1]
     if not tuning.tuning_enabled():
         return usable[hardware[0]] if hardware else None
     rows = min(m, MEASURE_ROWS)
@@ -257,5 +277,5 @@ def emit_gemm_call(b: ir.IRBuilder, v: Variant, dtype, m, n, k, a, a_row, a_k, p
                    ldc) -> None:
     """Emit ``C[i, j] = sum_kk A[i*a_row + kk*a_k] * B[kk, j]`` (int32 C at ``c + i*ldc
     + j``), B packed by :func:`emit_pack_call` for the same variant."""
-    fn = _kernel(b.module, gemm_name(v, dtype), _GEMM_SIGNATURE, emit_gemm, v, dtype)
+    fn = _kernel(b.module, gemm_name(v, dtype), _GEMM_SIGNATURE, gemm_emitter(v), v, dtype)
     b.call(fn, [_i64(m), _i64(n), _i64(k), a, _i64(a_row), _i64(a_k), packed, c, _i64(ldc)])

@@ -44,8 +44,12 @@ from ...ir import dtypes as dt
 from ..loops.loops import c64, counted_loop
 from ..loops.types import F32, I1, I8, I16, I32, I64, PTR, VOID, declare
 
-__all__ = ["Variant", "emit_pack", "emit_gemm", "packed_bytes", "panel_bytes", "source_type",
-           "BFloatType"]
+__all__ = ["Variant", "TiledGemm", "emit_pack", "emit_gemm", "packed_bytes", "panel_bytes",
+           "source_type", "groups_of", "BFloatType", "TILE_GROUPS"]
+
+# groups of k in one AMX tile of A (16 rows of 64 bytes: 64 int8 or 32 bfloat16 values)
+# and of B (its 16 rows): the k block of the tile variants
+TILE_GROUPS = 16
 
 
 @dataclass(frozen=True)
@@ -59,7 +63,8 @@ class Variant:
     rows: int
     vectors: int
     # the step: "generic" (plain IR), "x86" (int8 pairs: pmaddwd), "vnni" (quads:
-    # vpdpbusd), "bf16" (bfloat16 pairs: vdpbf16ps)
+    # vpdpbusd), "bf16" (bfloat16 pairs: vdpbf16ps); tile products (amx_tiles.py):
+    # "amx" (AMX-INT8 / AMX-BF16), "amx-emulated" (the same tiles in plain IR)
     dot: str = "generic"
     operands: str = "int8"          # "int8" (int8/uint8, int32 sums) or "bfloat16"
 
@@ -68,25 +73,47 @@ class Variant:
         """Columns per tile."""
         return self.vectors * self.lanes
 
+    @property
+    def tiles(self) -> bool:
+        """An AMX tile product (amx_tiles.py): A and B's ``k`` in blocks of whole tiles."""
+        return self.dot.startswith("amx")
+
+    @property
+    def k_block(self) -> int:
+        """Groups of ``k`` the packed B holds in multiples of (zeros past ``k``)."""
+        return TILE_GROUPS if self.tiles else 1
+
+    @property
+    def offset_a(self) -> bool:
+        """Quads through vpdpbusd: A offset by 128, B's column corrections after it."""
+        return self.group == 4 and not self.tiles
+
     def supports(self, dtype) -> bool:
         if self.operands == "bfloat16":
             return dtype is dt.bfloat16
-        return dtype is dt.int8 or (self.group == 2 and dtype is dt.uint8)
+        return dtype is dt.int8 or (dtype is dt.uint8 and not self.offset_a)
 
 
-def _groups(k: int, group: int) -> int:
-    return -(-k // group)
+def _groups(k: int, v: Variant) -> int:
+    blocks = -(-k // (v.group * v.k_block))
+    return blocks * v.k_block
+
+
+def groups_of(b: ir.IRBuilder, k, v: Variant):
+    """The groups of ``k`` (an i64) the packed layouts hold: rounded up to the k block."""
+    per_block = c64(v.group * v.k_block)
+    return b.mul(b.udiv(b.add(k, c64(v.group * v.k_block - 1)), per_block), c64(v.k_block))
 
 
 def packed_bytes(v: Variant, k: int, n: int) -> int:
     """Bytes of B packed for ``v`` (and, for quads, the column corrections after it)."""
     tiles = -(-n // v.width)
-    data = tiles * _groups(k, v.group) * v.width * 4     # one int32 lane per column group
-    return data + (tiles * v.width * 4 if v.group == 4 else 0)
+    data = tiles * _groups(k, v) * v.width * 4     # one int32 lane per column group
+    return data + (tiles * v.width * 4 if v.offset_a else 0)
 
 
 def panel_bytes(v: Variant, k: int) -> int:
-    return _groups(k, v.group) * v.rows * 4
+    return _groups(k, v) * v.rows * 4
 
 
 # ---- helpers ---------------------------------------------------------------------------------
@@ -120,7 +147,7 @@ def _stored(b, x, v: Variant, dtype):
     if dtype is dt.bfloat16:
         return x
     vector = isinstance(x.type, ir.VectorType)
-    if v.group == 4:
+    if v.offset_a:
         return b.xor(x, ir.Constant(x.type, [0x80] * x.type.count if vector else 0x80))
     wide = ir.VectorType(I16, x.type.count) if vector else I16
     return b.sext(x, wide) if dtype is dt.int8 else b.zext(x, wide)
@@ -155,7 +182,7 @@ def emit_pack(module: ir.Module, name: str, v: Variant, dtype) -> ir.Function:
     k, n, src, b_k, b_j, out = fn.args
     b = ir.IRBuilder(fn.append_basic_block("entry"))
     et, g, w = _element_type(v), v.group, v.width
-    groups = b.udiv(b.add(k, c64(g - 1)), c64(g))
+    groups = groups_of(b, k, v)
     tiles = b.udiv(b.add(n, c64(w - 1)), c64(w))
     total = b.alloca(I32)       # a column's sum (quads), in the entry block
 
@@ -171,7 +198,7 @@ def emit_pack(module: ir.Module, name: str, v: Variant, dtype) -> ir.Function:
                     at = b.select(ok, at, c64(0))
                     source = source_type(dtype)
                     x = b.load(_gep(b, src, at, source), typ=source)
-                    x = x if g == 4 else _stored(b, x, v, dtype)      # B stays signed
+                    x = x if g == 4 else _stored(b, x, v, dtype)      # bytes as they are
                     x = b.select(ok, x, ir.Constant(et, 0))
                     dst = b.add(b.mul(b.add(b.mul(t, groups), kg), c64(w * g)),
                                 b.add(b.mul(jj, c64(g)), c64(q)))
@@ -180,7 +207,7 @@ def emit_pack(module: ir.Module, name: str, v: Variant, dtype) -> ir.Function:
         counted_loop(b, c64(0), groups, group, name="pk")
     counted_loop(b, c64(0), tiles, tile, name="pt")
 
-    if g == 4:
+    if v.offset_a:
         # 128 * sum_k B[k, j] per (padded) column, after the data: what the offset of A
         # adds to each sum.
         corrections = _gep(b, out, b.mul(b.mul(tiles, groups), c64(w * g)), I8)
@@ -204,7 +231,12 @@ def emit_pack(module: ir.Module, name: str, v: Variant, dtype) -> ir.Function:
 
 # ---- the product -----------------------------------------------------------------------------
 
-class _Gemm:
+class TiledGemm:
+    """One gemm function for ``v``: a loop over tiles of ``rows`` rows of A (packed into
+    a panel) and of ``width`` columns of B, each tile's sums in registers over ``k``.
+    The tile variants (amx_tiles.py) keep this frame and its stores and replace the
+    panel and the tile."""
+
     def __init__(self, module: ir.Module, name: str, v: Variant, dtype):
         self.v, self.dtype = v, dtype
         sig = ir.FunctionType(VOID, [I64, I64, I64, PTR, I64, I64, PTR, PTR, I64])
@@ -215,8 +247,7 @@ class _Gemm:
         self.sum = _sum_type(dtype)
         self.vt = ir.VectorType(self.sum, v.lanes)
         self.lane_bits = ir.VectorType(I32, v.lanes)      # a packed lane: one group
-        g = v.group
-        self.groups = b.udiv(b.add(self.k, c64(g - 1)), c64(g))
+        self.groups = groups_of(b, self.k, v)
         self.tiles = b.udiv(b.add(self.n, c64(v.width - 1)), c64(v.width))
         alloc = declare(module, "aligned_alloc", ir.FunctionType(PTR, [I64, I64]))
         # NOTE: aligned_alloc wants a multiple of the alignment; one block at least.
@@ -234,12 +265,20 @@ class _Gemm:
         def row_tile(t):
             i0 = b.mul(t, c64(v.rows))
             self._pack_panel(i0)
+            self._ready()
             counted_loop(b, c64(0), self.tiles, lambda ct: self._tile(i0, ct), name="ct")
         counted_loop(b, c64(0), row_tiles, row_tile, name="rt")
+        self._finish()
         free = declare(self.fn.module, "free", ir.FunctionType(VOID, [PTR]))
         b.call(free, [self.panel])
         b.ret_void()
         return self.fn
+
+    def _ready(self) -> None:
+        """Before a tile of rows' products (the tile variants load their configuration)."""
+
+    def _finish(self) -> None:
+        """After the last product (the tile variants release the tile state)."""
 
     def _pack_panel(self, i0) -> None:
         """The rows ``i0 .. i0 + rows`` of A as groups: panel[kg * rows + r] (int32).
@@ -371,7 +410,7 @@ class _Gemm:
     def _store(self, i0, ct, totals) -> None:
         b, v = self.b, self.v
         j0 = b.mul(ct, c64(v.width))
-        if v.group == 4:
+        if v.offset_a:
             tiles_data = b.mul(b.mul(self.tiles, self.groups), c64(v.width))
             corr_at = b.add(tiles_data, j0)
             corrections = [b.load(_gep(b, self.packed, b.add(corr_at, c64(j * v.lanes)),
@@ -403,4 +442,4 @@ def emit_gemm(module: ir.Module, name: str, v: Variant, dtype) -> ir.Function:
     """``void name(i64 m, i64 n, i64 k, ptr a, i64 a_row, i64 a_k, ptr packed, ptr c,
     i64 ldc)``: ``C[i, j]`` (at ``c + i * ldc + j``) = sum over ``kk`` of
     ``A[i * a_row + kk * a_k] * B[kk, j]``, B packed by :func:`emit_pack` for ``v``."""
-    return _Gemm(module, name, v, dtype).emit()
+    return TiledGemm(module, name, v, dtype).emit()

@@ -49,6 +49,7 @@ from .machine import (
     run_pipeline,
     vector_isa,
 )
+from .tile_state import tile_features, tile_state_permitted
 from .vector_choice import prefer_256_feature
 
 __all__ = [
@@ -70,6 +71,7 @@ __all__ = [
     "optimize",
     "parse",
     "target_cpu",
+    "target_tile_features",
     "target_vector_isa",
     "target_id",
     "target_machine",
@@ -162,11 +164,24 @@ def target_vector_isa() -> str:
     return vector_isa(*target_cpu())
 
 
+def target_tile_features() -> frozenset[str]:
+    """The AMX features (host/tile_state.py) kernels for the compile target may use. Where
+    this host has AMX its code may run here, so they count only once Linux has granted
+    the process its tile state (without it the first tile instruction stops the
+    process); code for a CPU this host cannot run keeps them (compiled, inspected)."""
+    found = tile_features(*target_cpu())
+    host = tile_features(*host_cpu())
+    if found and host and not tile_state_permitted():
+        return frozenset()
+    return found
+
+
 def missing_features() -> list[str]:
     """Probed features the compile target's code may use and this host lacks (empty
     when its code can run here)."""
     host = {f[1:] for f in host_cpu()[1].split(",") if f.startswith("+")}
-    return sorted(code_features(*target_cpu()) - host)
+    used = code_features(*target_cpu()) | tile_features(*target_cpu())
+    return sorted(used - host)
 
 
 def check_runnable() -> None:
