@@ -132,17 +132,22 @@ def test_the_bfloat16_kernel_uses_vdpbf16ps_where_the_cpu_has_it(cpu):
     assert re.search(r"vdpbf16ps\s.*%zmm", asm)
 
 
-def test_a_bfloat16_matmul_through_the_kernel(monkeypatch):
-    """The code a bfloat16 product gets when the host measured the bfloat16 kernel faster
-    (AVX512-BF16 hosts), forced here with the portable kernel: lowered (not read from the
-    compile cache), it calls the kernel, and the bias add is its epilogue."""
+@pytest.mark.parametrize("variant", [kernels.VARIANTS["bf16pairs8"], EMULATED_TILES[1]],
+                         ids=lambda v: v.name)
+def test_a_bfloat16_matmul_through_the_kernel(monkeypatch, variant):
+    """The code a bfloat16 product gets when the host measured a bfloat16 kernel faster
+    (AVX512-BF16 and AMX-BF16 hosts), forced here with the portable kernel and the tile
+    kernel's emulation: lowered (not read from the compile cache), it calls the kernel,
+    and the bias add is its epilogue."""
     import ctypes as c
 
     from tracejit.codegen_cpu.gemm import blas
     from tracejit.codegen_cpu.kernels.table import lower_equation
     from tracejit.codegen_cpu.pipeline import CPU_PASSES
-    monkeypatch.setattr(blas, "choose_bf16_variant",
-                        lambda m, n, k: kernels.VARIANTS["bf16pairs8"])
+    here = kernels.available_variants()
+    if variant not in here:
+        monkeypatch.setattr(kernels, "available_variants", lambda: [*here, variant])
+    monkeypatch.setattr(blas, "choose_bf16_variant", lambda m, n, k: variant)
     b = GraphBuilder("bf16mm")
     x, w = b.add_input(T((2, 37, 64), dt.bfloat16)), b.add_input(T((24, 64), dt.bfloat16))
     bias = b.add_input(T((24,), dt.bfloat16))
@@ -151,7 +156,7 @@ def test_a_bfloat16_matmul_through_the_kernel(monkeypatch):
     (kernel,) = optimize(graph, device_passes=CPU_PASSES).eqns
     module = target.new_module("bf16mm")
     lower_equation(module, kernel, "bf16mm")
-    assert "tj_pk_gemm_bf16pairs8_bf16" in str(module)
+    assert f"tj_pk_gemm_{variant.name}_bf16" in str(module)
     _, addresses = target.compile_module(module)
     rng = np.random.default_rng(9)
     args = [rng.normal(size=v.shape).astype(dt.bfloat16.np_dtype) for v in graph.inputs]
