@@ -5,7 +5,7 @@ tracejit's IR is fully static. So an Operation stores the tracejit function to c
 and its arguments; ``Session.run`` replays the operations a fetch needs, with the
 fed shapes, inside one trace, and compiles that. Static shapes with ``None`` are
 found when the op is created, by tracing it abstractly with two different sizes for
-the unknown dimensions: dimensions that differ are unknown.
+the unknown dimensions: dimensions that differ are unknown (static_shapes.py).
 """
 
 from __future__ import annotations
@@ -18,20 +18,14 @@ from collections.abc import Callable
 from typing import Any
 
 from ...ir import dtypes as dt
-from ...ir.core import TensorType
 from ...ir.errors import ParamError, TracejitError
 from ...ir.source import user_location
 from ...trace import pytree
-from ...trace.tracing import Trace, tracing
-from ...trace.values import Tracer
 from .default_session import get_default_session
 from .device_scopes import DeviceScopes, apply_device_functions
 from .replay import ancestor_ops, known_value, replay_ops  # noqa: F401
 from .shapes import TensorShape
-
-# Stand-ins for unknown dimensions during abstract tracing: primes, so that no
-# reshape or broadcast happens to line up by accident.
-_PROBE_SIZES = (7, 11)
+from .static_shapes import static_outputs
 
 
 class Operation:
@@ -316,101 +310,20 @@ class Graph:
         if op.region is not None:
             op.region.ops.append(op)
         if fn is not None:
-            op.outputs = self._abstract_outputs(op)
+            try:
+                specs = static_outputs(op)
+            except TracejitError:
+                self.discard([op])
+                raise
+            op.outputs = []
+            for i, spec in enumerate(specs):
+                tensor = Tensor(op, i, TensorShape(spec.dims), spec.dtype)
+                tensor.probe_known.update(spec.known)
+                op.outputs.append(tensor)
         # NOTE: after the outputs are known: a device function may weigh them (a
         # parameter-server strategy balancing variables by their bytes)
         apply_device_functions(op, device_functions)
         return op
-
-    def _abstract_outputs(self, op: Operation) -> list[Tensor]:
-        """Run the op on stand-in tracers to learn its outputs' static shapes and dtypes.
-
-        Unknown dimensions stand at two sizes; dimensions of the result that differ are
-        unknown. Where those sizes do not fit (``x: [None, 5]`` against a constant
-        ``[6, 5]``), the sizes the other inputs have are tried, as TensorFlow's static
-        shapes treat an unknown dimension as compatible with anything; the check then
-        happens when the Session knows the fed shapes. Ops whose result depends on how
-        their inputs were computed (gradients) are probed with their ancestors replayed,
-        starting from stand-ins for the placeholders."""
-        # NOTE: an input whose known value depends on the probe size (tf.shape of an
-        # unknown dimension) makes the result depend on it too.
-        unknown = any(t.shape.has_unknown or len(t.probe_known) > 1 for t in op.inputs)
-        if op.type == "Gradients" and not unknown:
-            # NOTE: the rows of a gathered table's gradient (IndexedSlices) are as many as
-            # the ids, which an unknown dimension of a fed value far upstream may size
-            unknown = any(t.shape.has_unknown for source in
-                          ancestor_ops([t.op for t in op.inputs], set())
-                          if source.type == "Placeholder" or getattr(source, "argument", False)
-                          or getattr(source, "host_compute", None) is not None
-                          for t in source.outputs)
-        sizes = list(_PROBE_SIZES if unknown else _PROBE_SIZES[:1])
-        try:
-            results = [self._probe(op, size) for size in sizes]
-        except TracejitError as err:
-            if any(t.shape.dims is None for t in op.inputs):
-                # NOTE: an unknown-rank input stood in as a scalar and did not fit; the
-                # op's shape stays unknown until the fed value decides it.
-                return [Tensor(op, 0, TensorShape(None), op.inputs[0].dtype)]
-            sizes = sorted({d for t in op.inputs for d in (t.shape.dims or ())
-                            if d is not None and d not in _PROBE_SIZES} | {1}) \
-                if unknown else []
-            results = []
-            for size in list(sizes):
-                try:
-                    results.append(self._probe(op, size))
-                except TracejitError:
-                    sizes.remove(size)
-            if not results:
-                self.discard([op])
-                raise err.at(op.location) from None
-        outputs = []
-        for i, first in enumerate(results[0]):
-            dims = list(first.shape)
-            for other in results[1:]:
-                dims = [a if a == b else None for a, b in zip(dims, other[i].shape, strict=True)]
-            tensor = Tensor(op, i, TensorShape(dims), first.dtype)
-            for size, found in zip(sizes, results, strict=False):
-                known = known_value(found[i])
-                if known is not None:
-                    tensor.probe_known[size] = known
-            outputs.append(tensor)
-        return outputs
-
-    def _probe(self, op: Operation, size: int) -> list:
-        """The op's results traced with every unknown dimension of its inputs at ``size``."""
-        trace = Trace(name="shape_probe")
-        values = {}
-        with tracing(trace):
-            if op.type == "Gradients":
-                ancestors = sorted(ancestor_ops([t.op for t in op.inputs], set()),
-                                   key=lambda o: o.order)
-                for source in ancestors:
-                    if getattr(source, "host_compute", None) is not None:
-                        # NOTE: a host op's outputs reach the step as fed values do (of
-                        # unknown rank, a py_func's: a 0-d stand-in, as a placeholder's)
-                        for t in source.outputs:
-                            if t.dtype.name != "string":
-                                values[id(t)] = trace.new_input(
-                                    TensorType(t.shape.probe(size), t.dtype))
-                    elif source.type == "Placeholder" or getattr(source, "argument", False):
-                        t = source.outputs[0]
-                        values[id(t)] = trace.new_input(TensorType(t.shape.probe(size),
-                                                                   t.dtype))
-                replay_ops(ancestors, values)
-            else:
-                for tensor in op.inputs:
-                    stand_in = trace.new_input(TensorType(tensor.shape.probe(size),
-                                                          tensor.dtype))
-                    # NOTE: a shape computed upstream (tf.shape(x)[0]) is known for this
-                    # probe size, so it can size this op's result.
-                    stand_in.known = tensor.probe_known.get(
-                        size, tensor.probe_known.get(_PROBE_SIZES[0]))
-                    values[id(tensor)] = stand_in
-            out = op.replay(values)
-        trace.closed = True
-        if isinstance(out, (list, tuple)):
-            op.output_layout = [o is not None for o in out]
-        return _flatten_outputs(out)
 
     # ---- lookup -----------------------------------------------------------------------------
 
@@ -492,14 +405,6 @@ def _check_regions(graph: Graph, name: str, inputs, controls) -> None:
 
 def _clean(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.\-/]", "_", name)
-
-
-def _flatten_outputs(out) -> list[Tracer]:
-    if out is None:
-        return []
-    if isinstance(out, (list, tuple)):
-        return [o for o in out if o is not None]
-    return [out]
 
 
 def as_operation(value) -> Operation:
