@@ -150,17 +150,20 @@ from .string_ops import (  # noqa: F401
 )
 from .strings import string  # noqa: F401
 from .tensor_array import TensorArray  # noqa: F401
-from .variables import (  # noqa: F401
+from .variable_scope import (  # noqa: F401
     AUTO_REUSE,
+    VariableScope,
+    get_variable,
+    get_variable_scope,
+    variable_scope,
+)
+from .variables import (  # noqa: F401
     GraphKeys,
     Variable,
-    VariableScope,
     all_variables,
     assign,
     assign_add,
     assign_sub,
-    get_variable,
-    get_variable_scope,
     global_variables,
     global_variables_initializer,
     initialize_all_variables,
@@ -169,7 +172,6 @@ from .variables import (  # noqa: F401
     local_variables_initializer,
     report_uninitialized_variables,
     trainable_variables,
-    variable_scope,
     variables_initializer,
 )
 

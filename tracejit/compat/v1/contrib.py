@@ -33,7 +33,8 @@ from .regularizers import (
 )
 from .rnn import contrib_rnn as rnn  # noqa: F401  (tf.contrib.rnn)
 from .seq2seq import legacy_seq2seq, seq2seq  # noqa: F401
-from .variables import GraphKeys, variable_scope
+from .variable_scope import variable_scope
+from .variables import GraphKeys
 
 __all__ = ["conv2d", "convolution2d", "max_pool2d", "avg_pool2d", "fully_connected", "linear",
            "dropout", "flatten", "batch_norm", "xavier_initializer",

@@ -29,7 +29,8 @@ from ...trace.nn_ops import conv2d_transpose as conv2d_transpose_core
 from .graph import get_default_graph
 from .layers import batch_norm_core, dropout_core, flatten, layer_scope
 from .ops import graph_op, nn_ops_table, ops
-from .variables import GraphKeys, get_variable, variable_scope
+from .variable_scope import get_variable, variable_scope
+from .variables import GraphKeys
 
 __all__ = ["AveragePooling1D", "AveragePooling2D", "AveragePooling3D", "BatchNormalization",
            "Conv1D", "Conv2D", "Conv2DTranspose", "Conv3D", "Dense", "Dropout", "Flatten",

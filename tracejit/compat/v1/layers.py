@@ -19,7 +19,8 @@ from ...ir import dtypes as dt
 from ...trace import array_ops, math_ops, nn_ops
 from .graph import get_default_graph
 from .ops import graph_op, nn_ops_table, op_seed_of, ops, rng_counter
-from .variables import GraphKeys, get_variable, unique_scope_name, variable_scope
+from .variable_scope import get_variable, unique_scope_name, variable_scope
+from .variables import GraphKeys
 
 __all__ = ["conv2d", "dense", "max_pooling2d", "average_pooling2d", "dropout", "flatten",
            "batch_normalization"]

@@ -41,7 +41,7 @@ from .ops import convert_to_tensor, graph_arg, graph_op, ops
 from .regions import record
 from .rnn_cell import state_leaves, zeros_of
 from .shapes import TensorShape
-from .variables import variable_scope
+from .variable_scope import variable_scope
 
 __all__ = ["dynamic_rnn", "static_rnn", "bidirectional_dynamic_rnn",
            "static_bidirectional_rnn", "reverse_sequence", "sequence_mask"]

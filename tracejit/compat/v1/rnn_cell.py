@@ -31,7 +31,7 @@ from ...trace import pytree
 from .graph import get_default_graph
 from .ops import convert_to_tensor, nn_ops_table, ops
 from .shapes import TensorShape
-from .variables import get_variable, variable_scope
+from .variable_scope import get_variable, variable_scope
 
 __all__ = ["LSTMStateTuple", "RNNCell", "LayerRNNCell", "BasicRNNCell", "BasicLSTMCell",
            "LSTMCell", "GRUCell", "state_leaves", "zeros_of", "input_depth_of"]

@@ -32,7 +32,7 @@ from .rnn_cell import (
 )
 from .shapes import TensorShape
 from .tensor_array import static_value
-from .variables import variable_scope
+from .variable_scope import variable_scope
 
 __all__ = ["MultiRNNCell", "DropoutWrapper", "ResidualWrapper", "DeviceWrapper"]
 
