@@ -16,6 +16,8 @@ import ctypes
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tests.ir.op_examples import T
 from tracejit.codegen_cpu.gemm import int8_kernels as kernels
@@ -369,3 +371,37 @@ def test_standalone_code_carries_its_own_kernels(isa, variant):
     buffers = (c.c_void_p * 3)(out.ctypes.data, *(a.ctypes.data for a in args))
     c.CFUNCTYPE(None, c.c_void_p)(addresses["conv"])(c.addressof(buffers))
     np.testing.assert_array_equal(out, interpret(graph, args)[0])
+
+
+@settings(max_examples=25, deadline=None)
+@given(data=st.data())
+def test_the_tile_kernels_frame_on_random_products(compiled, data):
+    """Random sizes (around the 32-row, 32-column and 64-byte tile edges), strides and
+    operands through the AMX kernels' frame (tile instructions in plain IR): equal to
+    exact NumPy sums for int8 and uint8, within float32 rounding for bfloat16."""
+    variants, addresses = compiled
+    dtype = data.draw(st.sampled_from([dt.int8, dt.uint8, dt.bfloat16]), label="dtype")
+    v = variants["amx_emulated_bf16" if dtype is dt.bfloat16 else "amx_emulated_i8"]
+    m, n = (data.draw(st.integers(0, 70), label=label) for label in ("m", "n"))
+    k = data.draw(st.integers(0, 200), label="k")
+    a_t, b_t = (data.draw(st.booleans(), label=label) for label in ("a_t", "b_t"))
+    rng = np.random.default_rng(data.draw(st.integers(0, 2 ** 32 - 1), label="seed"))
+    if dtype is dt.bfloat16:
+        a, b = (rng.normal(size=s).astype(dt.bfloat16.np_dtype) for s in ((m, k), (k, n)))
+    else:
+        a, b = _operands(rng, dtype, (m, k)), _operands(rng, dtype, (k, n))
+    pack = _PACK(addresses[kernels.pack_name(v, dtype)])
+    gemm = _GEMM(addresses[kernels.gemm_name(v, dtype)])
+    packed = np.zeros(packed_bytes(v, k, n), np.uint8)
+    bs = np.ascontiguousarray(b.T) if b_t else b
+    a_s = np.ascontiguousarray(a.T) if a_t else a
+    pack(k, n, bs.ctypes.data, 1 if b_t else n, k if b_t else 1, packed.ctypes.data)
+    c = np.full((m, n + 1), -5, np.float32 if dtype is dt.bfloat16 else np.int32)
+    gemm(m, n, k, a_s.ctypes.data, 1 if a_t else k, m if a_t else 1, packed.ctypes.data,
+         c.ctypes.data, n + 1)
+    want = a.astype(np.float64) @ b.astype(np.float64)
+    if dtype is dt.bfloat16:
+        np.testing.assert_allclose(c[:, :n], want, rtol=1e-5, atol=1e-5 * max(1, k))
+    else:
+        np.testing.assert_array_equal(c[:, :n], want.astype(np.int64).astype(np.int32))
+    assert (c[:, n:] == -5).all()
