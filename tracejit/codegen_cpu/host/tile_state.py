@@ -10,7 +10,12 @@ Two things make AMX unlike the vector features (cpu_features.py):
 * Linux gives a process the (8 KB) tile data state only on request
   (``arch_prctl(ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA)``, Linux 5.16 and later);
   without it the first tile instruction stops the process with SIGILL.
-  :func:`tile_state_permitted` asks once per process.
+  :func:`tile_state_permitted` asks once per process, when a kernel is first chosen.
+  Linux refuses (ENOSPC) while any thread has a signal stack too small for the larger
+  signal frame (an 8 KB ``sigaltstack``; Python's faulthandler sizes its own from
+  ``AT_MINSIGSTKSZ``, which is enough), and after granting it refuses such a stack
+  (ENOMEM). Refused, the AMX kernels are not offered; the others serve. (Checked on an
+  emulated Sapphire Rapids under Linux 6.1: docs/quantization.md.)
 """
 
 from __future__ import annotations
