@@ -9,6 +9,10 @@ import pytest
 from tracejit.codegen_cpu.host import machine, target, tile_state
 
 
+def tile_features_uncached(cpu, features):
+    return set(tile_state.tile_features.__wrapped__(cpu, features))
+
+
 @pytest.mark.parametrize("features, found", [
     ("+avx2,+amx-tile,+amx-int8,-amx-bf16", {"amx-tile", "amx-int8"}),
     ("+amx-tile,+amx-int8,+amx-bf16", {"amx-tile", "amx-int8", "amx-bf16"}),
@@ -18,10 +22,6 @@ from tracejit.codegen_cpu.host import machine, target, tile_state
 def test_a_feature_string_that_names_the_tiles_is_read(features, found):
     # a CPU name LLVM would compile AMX for: the string decides, no child is asked
     assert tile_features_uncached("sapphirerapids", features) == found
-
-
-def tile_features_uncached(cpu, features):
-    return set(tile_state.tile_features.__wrapped__(cpu, features))
 
 
 @pytest.mark.parametrize("cpu, found", [

@@ -111,7 +111,7 @@ static int check(const struct kernel *kn, int64_t m, int64_t n, int64_t k, int t
                            (long long)n, (long long)k, (long long)i, (long long)j, got, want);
                     bad++;
                 }
-            } else if ((int64_t)c[i * ldc + j] != (int64_t)(int32_t)(int64_t)want) {
+            } else if (c[i * ldc + j] != (int32_t)(int64_t)want) {
                 printf("  %lldx%lldx%lld C[%lld,%lld] = %d, want %.0f\n", (long long)m,
                        (long long)n, (long long)k, (long long)i, (long long)j,
                        c[i * ldc + j], want);

@@ -286,8 +286,8 @@ class Queue:
     def _native_put(self, batch: tuple, count: int, deadline) -> None:
         batch = tuple(np.ascontiguousarray(a) for a in batch)
         done = 0
+        ring = self._ring
         while True:
-            ring = self._ring
             status, done = ring.put(batch, done, count, self._slice_end(deadline))
             if status == ring.OK:
                 return
@@ -337,8 +337,8 @@ class Queue:
         # NOTE: drawn once per dequeue, not per wait: a seeded queue's order must not
         # depend on how long it waited
         uniforms = self._uniforms(n)
+        ring = self._ring
         while True:
-            ring = self._ring
             status, taken, held = ring.take(n, mode, uniforms, self._slice_end(deadline))
             if status == ring.OK:
                 return taken

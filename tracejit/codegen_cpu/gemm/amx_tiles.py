@@ -46,8 +46,19 @@ B_TILES = (2, 3)                # and two of 16 columns of B
 SUM_TILES = ((4, 5), (6, 7))    # sums: [A tile][B tile]
 
 
+_NOT_VOLATILE = ir.Constant(ir.IntType(1), 0)
+
+
 def _byte_at(b, ptr, offset):
     return b.gep(ptr, [offset], inbounds=True, source_etype=I8)
+
+
+def _memory_functions(module: ir.Module):
+    """``(memcpy, memset)``: LLVM's intrinsics, called with a length in bytes and
+    _NOT_VOLATILE."""
+    flag = ir.IntType(1)
+    return (declare(module, "llvm.memcpy.p0.p0.i64", ir.FunctionType(VOID, [PTR, PTR, I64, flag])),
+            declare(module, "llvm.memset.p0.i64", ir.FunctionType(VOID, [PTR, I8, I64, flag])))
 
 
 def _tile_configuration(module: ir.Module) -> ir.GlobalVariable:
@@ -114,10 +125,7 @@ class EmulatedTiles(NativeTiles):
         self.registers = entry_alloca(b, ir.ArrayType(I8, 8 * TILE_ROWS * ROW_BYTES))
         self.registers.align = 64
         self.total = entry_alloca(b, self._sum_type())
-        i64 = ir.FunctionType(VOID, [PTR, PTR, I64, ir.IntType(1)])
-        self.memcpy = declare(b.module, "llvm.memcpy.p0.p0.i64", i64)
-        self.memset = declare(b.module, "llvm.memset.p0.i64",
-                              ir.FunctionType(VOID, [PTR, I8, I64, ir.IntType(1)]))
+        self.memcpy, self.memset = _memory_functions(b.module)
 
     def _row(self, t: int, r) -> ir.Value:
         at = self.b.add(c64(t * TILE_ROWS * ROW_BYTES), self.b.mul(r, c64(ROW_BYTES)))
@@ -131,7 +139,7 @@ class EmulatedTiles(NativeTiles):
 
     def zero(self, t: int) -> None:
         self.b.call(self.memset, [self._row(t, c64(0)), ir.Constant(I8, 0),
-                                  c64(TILE_ROWS * ROW_BYTES), ir.Constant(ir.IntType(1), 0)])
+                                  c64(TILE_ROWS * ROW_BYTES), _NOT_VOLATILE])
 
     def _copy_rows(self, t: int, ptr, stride, into_tile: bool) -> None:
         b = self.b
@@ -139,7 +147,7 @@ class EmulatedTiles(NativeTiles):
             there = _byte_at(b, ptr, b.mul(c64(r), stride))
             here = self._row(t, c64(r))
             dst, src = (here, there) if into_tile else (there, here)
-            b.call(self.memcpy, [dst, src, c64(ROW_BYTES), ir.Constant(ir.IntType(1), 0)])
+            b.call(self.memcpy, [dst, src, c64(ROW_BYTES), _NOT_VOLATILE])
 
     def load(self, t: int, ptr, stride) -> None:
         self._copy_rows(t, ptr, stride, True)
@@ -201,11 +209,7 @@ class AmxGemm(TiledGemm):
         self.stride = b.mul(self.groups, c64(4))        # bytes of a panel row
         self.edge = entry_alloca(b, ir.ArrayType(I8, v.rows * v.width * 4))  # sums at edges
         self.edge.align = 64
-        flag = ir.IntType(1)
-        self.memcpy = declare(module, "llvm.memcpy.p0.p0.i64",
-                              ir.FunctionType(VOID, [PTR, PTR, I64, flag]))
-        self.memset = declare(module, "llvm.memset.p0.i64",
-                              ir.FunctionType(VOID, [PTR, I8, I64, flag]))
+        self.memcpy, self.memset = _memory_functions(module)
 
     def _ready(self) -> None:
         # NOTE: once per tile of rows, after packing calls libc: the configuration is
@@ -220,9 +224,8 @@ class AmxGemm(TiledGemm):
         zeros; rows past ``m`` all zeros."""
         b, v = self.b, self.v
         es = self.element_bytes
-        no = ir.Constant(ir.IntType(1), 0)
         b.call(self.memset, [self.panel, ir.Constant(I8, 0),
-                             b.mul(c64(v.rows), self.stride), no])
+                             b.mul(c64(v.rows), self.stride), _NOT_VOLATILE])
         left = b.sub(self.m, i0)
         here = b.select(b.icmp_signed("<", left, c64(v.rows)), left, c64(v.rows))
         source = source_type(self.dtype)
@@ -235,7 +238,7 @@ class AmxGemm(TiledGemm):
                 def copy(r):
                     src = b.gep(self.a, [a_row(r)], inbounds=True, source_etype=source)
                     dst = _byte_at(b, self.panel, b.mul(r, self.stride))
-                    b.call(self.memcpy, [dst, src, b.mul(self.k, c64(es)), no])
+                    b.call(self.memcpy, [dst, src, b.mul(self.k, c64(es)), _NOT_VOLATILE])
                 counted_loop(b, c64(0), here, copy, name="ar")
             with strided:
                 def row(r):

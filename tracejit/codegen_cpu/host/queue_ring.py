@@ -42,8 +42,7 @@ from llvmlite import ir
 from ..loops.types import F64, I32, I64, PTR, VOID, declare
 
 __all__ = ["STATE_WORDS", "MAX_COLUMNS", "OK", "CLOSED", "TIMEOUT", "NO_MEMORY", "BAD_INDEX",
-           "EXACT",
-           "UP_TO", "AVAILABLE", "RingEmitter"]
+           "EXACT", "UP_TO", "AVAILABLE", "RingEmitter"]
 
 STATE_WORDS = 40
 MAX_COLUMNS = 64            # the most columns tjq_reserve keeps track of at once

@@ -20,6 +20,7 @@ import numpy as np
 from ...ir import dtypes as dt
 from .graph import Operation, Tensor, get_default_graph
 from .shapes import TensorShape
+from .special_runs import needs_host
 from .strings import string
 
 
@@ -101,7 +102,6 @@ class HostRun:
         self.hosts = hosts
         self.constants: dict[int, np.ndarray] = {}
         made = set(fed_ids)
-        self.needs_steps = False        # a host op's inputs need a step of their own
         for op in hosts:
             for t in op.inputs:
                 if id(t) not in made and t.op.type == "Const" and len(t.probe_known) == 1:
@@ -110,8 +110,6 @@ class HostRun:
                     self.constants[id(t)] = as_value(t.dtype, next(iter(
                         t.probe_known.values())))
                     made.add(id(t))
-            self.needs_steps |= any(id(t) not in made for t in op.inputs) or any(
-                id(c) not in {id(h) for h in hosts} for c in op.control_inputs)
             made.update(id(t) for t in op.outputs)
         done = {id(op) for op in hosts}
         self.rest = [t for t in targets
@@ -159,6 +157,12 @@ class HostRun:
                 results.append(values[id(t)])
             else:
                 results.append(next(others))
+        if self.direct is None and not host_done:
+            # NOTE: known after one run: the fed tensors are the same every time
+            fed = [*feed_dict, *(t for op in self.hosts for t in op.outputs)]
+            self.direct = not self.rest or not (
+                ancestors_on_host(self.rest, {id(t) for t in fed})
+                or needs_host(self.rest, fed))
         return results
 
 

@@ -191,13 +191,6 @@ class Session:
             if run is None:
                 run = self._host_runs[key] = HostRun(targets, found, fed_ids)
             results = run.run(self, self._run, self._step_values, feed_dict or {}, host_done)
-            if run.direct is None and not host_done:
-                # NOTE: known after one run: the fed tensors are the same every time
-                fed = {id(t) for t in feed_dict or {}} | {
-                    id(t) for op in found for t in op.outputs}
-                fed_tensors = [*(feed_dict or {}), *(t for op in found for t in op.outputs)]
-                run.direct = not run.rest or not (
-                    ancestors_on_host(run.rest, fed) or needs_host(run.rest, fed_tensors))
             return pytree.unflatten(treedef, iter(results))
         special = self._special.get(key)
         if special is None:
